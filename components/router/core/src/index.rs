@@ -1,0 +1,323 @@
+//! The compiled keyword index and the routing algorithm over it.
+
+use std::collections::HashMap;
+
+use agency_skill_graph::{Complexity, SkillGraph, text};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::decision::{Alternative, Reason, RouteDecision, RouteRequest};
+use crate::score;
+
+/// Why an index could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(String);
+
+struct SkillInfo {
+    file: String,
+    agent: Option<u32>,
+    /// Channel indexes this skill is meant for; empty = all.
+    channels: Vec<u32>,
+    complexity: Option<Complexity>,
+    /// Neighbours over links, both directions.
+    neighbours: Vec<u32>,
+}
+
+struct AgentInfo {
+    id: String,
+    fallback: Option<u32>,
+}
+
+/// A keyword pattern, shared by every skill that lists the same phrase.
+struct Pattern {
+    phrase: String,
+    /// (skill index, weight)
+    targets: Vec<(u32, f64)>,
+}
+
+/// The keyword index of one graph version: build once, route many times.
+pub struct RouterIndex {
+    version: String,
+    threshold: f64,
+    matcher: AhoCorasick,
+    patterns: Vec<Pattern>,
+    skills: Vec<SkillInfo>,
+    agents: Vec<AgentInfo>,
+    agent_ids: HashMap<String, u32>,
+    /// channel id -> (index, default agent)
+    channels: HashMap<String, (u32, Option<u32>)>,
+}
+
+impl std::fmt::Debug for RouterIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterIndex").field("version", &self.version).field("patterns", &self.patterns.len()).finish()
+    }
+}
+
+/// Scratch space reused across calls to avoid allocating on the hot path.
+#[derive(Default)]
+struct Scratch {
+    canon: String,
+    /// matched pattern ids, in order of first occurrence
+    matched: Vec<u32>,
+    /// (skill index, score)
+    skill_scores: Vec<(u32, f64)>,
+    /// (agent index, score)
+    agent_scores: Vec<(u32, f64)>,
+}
+
+impl RouterIndex {
+    /// Compiles `graph`'s keywords into one Aho-Corasick automaton.
+    pub fn build(graph: &SkillGraph) -> Result<RouterIndex, BuildError> {
+        let agent_ids: HashMap<String, u32> = graph.agents.iter().enumerate().map(|(i, a)| (a.id.clone(), i as u32)).collect();
+        let agents = graph
+            .agents
+            .iter()
+            .map(|a| AgentInfo { id: a.id.clone(), fallback: a.fallback.as_ref().and_then(|f| agent_ids.get(f).copied()) })
+            .collect();
+        let channels: HashMap<String, (u32, Option<u32>)> = graph
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), (i as u32, c.default_agent.as_ref().and_then(|d| agent_ids.get(d).copied()))))
+            .collect();
+        let skill_ids: HashMap<&str, u32> = graph.skills.iter().enumerate().map(|(i, s)| (s.id.as_str(), i as u32)).collect();
+
+        let mut skills: Vec<SkillInfo> = graph
+            .skills
+            .iter()
+            .map(|s| SkillInfo {
+                file: s.file_name(),
+                agent: s.agent.as_ref().and_then(|a| agent_ids.get(a).copied()),
+                channels: s.channels.iter().filter_map(|c| channels.get(c).map(|(i, _)| *i)).collect(),
+                complexity: s.complexity,
+                neighbours: Vec::new(),
+            })
+            .collect();
+        for (i, s) in graph.skills.iter().enumerate() {
+            for l in &s.links {
+                let Some(&j) = skill_ids.get(l.as_str()) else {
+                    return Err(BuildError(format!("skill {:?} links to unknown skill {:?}", s.id, l)));
+                };
+                if j as usize != i {
+                    skills[i].neighbours.push(j);
+                    skills[j as usize].neighbours.push(i as u32);
+                }
+            }
+        }
+        for s in &mut skills {
+            s.neighbours.sort_unstable();
+            s.neighbours.dedup();
+        }
+
+        let mut by_phrase: HashMap<String, u32> = HashMap::new();
+        let mut patterns: Vec<Pattern> = Vec::new();
+        for (i, s) in graph.skills.iter().enumerate() {
+            for k in &s.keywords {
+                let phrase = text::canonicalize(&k.phrase);
+                if phrase.is_empty() || !(k.weight.is_finite() && k.weight > 0.0) {
+                    return Err(BuildError(format!("skill {:?} has an empty keyword or a bad weight", s.id)));
+                }
+                let id = *by_phrase.entry(phrase.clone()).or_insert_with(|| {
+                    patterns.push(Pattern { phrase, targets: Vec::new() });
+                    (patterns.len() - 1) as u32
+                });
+                let targets = &mut patterns[id as usize].targets;
+                match targets.iter_mut().find(|(sk, _)| *sk == i as u32) {
+                    Some(t) => t.1 = t.1.max(k.weight),
+                    None => targets.push((i as u32, k.weight)),
+                }
+            }
+        }
+        let matcher = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(patterns.iter().map(|p| p.phrase.as_bytes()))
+            .map_err(|e| BuildError(format!("keyword index: {e}")))?;
+        Ok(RouterIndex {
+            version: graph.version(),
+            threshold: graph.threshold,
+            matcher,
+            patterns,
+            skills,
+            agents,
+            agent_ids,
+            channels,
+        })
+    }
+
+    pub fn graph_version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn keyword_count(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Routes one message.
+    pub fn route(&self, request: &RouteRequest) -> RouteDecision {
+        let mut scratch = Scratch::default();
+        self.route_with(request, &mut scratch)
+    }
+
+    /// Routes many messages, reusing scratch buffers; decisions come back in order.
+    pub fn route_batch(&self, requests: &[RouteRequest]) -> Vec<RouteDecision> {
+        let mut scratch = Scratch::default();
+        requests.iter().map(|r| self.route_with(r, &mut scratch)).collect()
+    }
+
+    fn route_with(&self, request: &RouteRequest, s: &mut Scratch) -> RouteDecision {
+        text::canonicalize_into(&request.message, &mut s.canon);
+        s.matched.clear();
+        s.skill_scores.clear();
+        s.agent_scores.clear();
+
+        // 1. Keywords: whole-word matches only, each keyword counted once.
+        let hay = s.canon.as_bytes();
+        for m in self.matcher.find_overlapping_iter(hay) {
+            let (start, end) = (m.start(), m.end());
+            if (start > 0 && hay[start - 1] != b' ') || (end < hay.len() && hay[end] != b' ') {
+                continue;
+            }
+            let id = m.pattern().as_u32();
+            if !s.matched.contains(&id) {
+                s.matched.push(id);
+            }
+        }
+
+        // 2. Keyword weights per skill, adjusted by channel and complexity.
+        let channel = request.channel.as_deref().and_then(|c| self.channels.get(c));
+        let complexity = request.complexity.unwrap_or_else(|| estimate_complexity(&s.canon));
+        for &p in &s.matched {
+            for &(skill, w) in &self.patterns[p as usize].targets {
+                add(&mut s.skill_scores, skill, w);
+            }
+        }
+        for (skill, score) in s.skill_scores.iter_mut() {
+            let info = &self.skills[*skill as usize];
+            *score *= score::channel_factor(channel.map(|c| c.0), &info.channels);
+            *score *= score::complexity_factor(complexity, info.complexity);
+        }
+
+        // 3. Skills flow into their agents; linked skills pass on a share.
+        for i in 0..s.skill_scores.len() {
+            let (skill, score) = s.skill_scores[i];
+            let info = &self.skills[skill as usize];
+            if let Some(a) = info.agent {
+                add(&mut s.agent_scores, a, score);
+            }
+            for &n in &info.neighbours {
+                if let Some(a) = self.skills[n as usize].agent {
+                    add(&mut s.agent_scores, a, score * score::LINK_SHARE);
+                }
+            }
+        }
+        // Ranked by score, ties by agent id so every runtime agrees.
+        s.agent_scores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.agents[a.0 as usize].id.cmp(&self.agents[b.0 as usize].id)));
+
+        let top = s.agent_scores.first().map(|a| a.1).unwrap_or(0.0);
+        let second = s.agent_scores.get(1).map(|a| a.1).unwrap_or(0.0);
+        let confidence = score::round(score::confidence(top, second));
+        let matched_keywords = s.matched.iter().map(|&p| self.patterns[p as usize].phrase.clone()).collect();
+
+        // 4. Pick: evidence, else the channel default, else nobody; then health.
+        let down = |a: u32| request.down_agents.iter().any(|d| *d == self.agents[a as usize].id);
+        let (picked, mut reason) = if top > 0.0 && confidence >= self.threshold {
+            (s.agent_scores.first().map(|a| a.0), Reason::Match)
+        } else if let Some(d) = channel.and_then(|c| c.1) {
+            (Some(d), Reason::Default)
+        } else {
+            (None, Reason::NoMatch)
+        };
+        let mut agent = picked;
+        let mut fallback_from = None;
+        if let Some(p) = picked
+            && down(p)
+        {
+            fallback_from = Some(self.agents[p as usize].id.clone());
+            agent = self.healthy_substitute(p, &s.agent_scores, channel.and_then(|c| c.1), &down);
+            reason = if agent.is_some() { Reason::Fallback } else { Reason::NoMatch };
+        }
+
+        let evidence_agent = if reason == Reason::Match || (reason == Reason::Fallback && top > 0.0 && confidence >= self.threshold) { picked } else { None };
+        let skill_files_used = match evidence_agent {
+            Some(a) => {
+                let mut files: Vec<String> = s
+                    .skill_scores
+                    .iter()
+                    .filter(|(sk, _)| self.skills[*sk as usize].agent == Some(a))
+                    .map(|(sk, _)| self.skills[*sk as usize].file.clone())
+                    .collect();
+                files.sort();
+                files.dedup();
+                files
+            }
+            None => Vec::new(),
+        };
+        let total: f64 = s.agent_scores.iter().map(|a| a.1).sum();
+        let alternatives = s
+            .agent_scores
+            .iter()
+            .filter(|(a, _)| Some(*a) != agent)
+            .take(3)
+            .map(|(a, sc)| Alternative { agent: self.agents[*a as usize].id.clone(), confidence: score::round(score::share(*sc, total)) })
+            .collect();
+
+        RouteDecision {
+            agent: agent.map(|a| self.agents[a as usize].id.clone()),
+            confidence,
+            reason,
+            skill_files_used,
+            matched_keywords,
+            fallback_from,
+            alternatives,
+            graph_version: self.version.clone(),
+            routing_latency: 0.0,
+        }
+    }
+
+    /// The agent that takes over from `from`: its fallback chain first, then the next
+    /// healthy candidate by score, then the channel default.
+    fn healthy_substitute(&self, from: u32, ranked: &[(u32, f64)], channel_default: Option<u32>, down: &dyn Fn(u32) -> bool) -> Option<u32> {
+        let mut seen = vec![from];
+        let mut cur = self.agents[from as usize].fallback;
+        while let Some(c) = cur {
+            if seen.contains(&c) {
+                break;
+            }
+            if !down(c) {
+                return Some(c);
+            }
+            seen.push(c);
+            cur = self.agents[c as usize].fallback;
+        }
+        ranked
+            .iter()
+            .map(|r| r.0)
+            .chain(channel_default)
+            .find(|a| !seen.contains(a) && !down(*a))
+    }
+
+    /// Whether `agent` exists in this graph.
+    pub fn has_agent(&self, agent: &str) -> bool {
+        self.agent_ids.contains_key(agent)
+    }
+}
+
+fn add(scores: &mut Vec<(u32, f64)>, key: u32, value: f64) {
+    match scores.iter_mut().find(|(k, _)| *k == key) {
+        Some(e) => e.1 += value,
+        None => scores.push((key, value)),
+    }
+}
+
+/// A cheap guess at how much work a message asks for, from its length and the number of
+/// separate asks in it.
+pub fn estimate_complexity(canonical: &str) -> Complexity {
+    let words = canonical.split(' ').filter(|w| !w.is_empty()).count();
+    let asks = canonical.split(' ').filter(|w| matches!(*w, "and" | "then" | "also" | "plus" | "after")).count();
+    match (words, asks) {
+        (w, a) if w > 60 || a >= 4 => Complexity::Complex,
+        (w, a) if w > 20 || a >= 2 => Complexity::Moderate,
+        _ => Complexity::Simple,
+    }
+}

@@ -1,0 +1,16 @@
+//! Agency's router: picks the agent for a message from a skill graph. Keywords are
+//! matched with one Aho-Corasick automaton (case-insensitive, whole words, phrases);
+//! skill scores flow to agents, links pass on a share, channel and complexity adjust;
+//! a confidence below the graph's threshold falls to the channel's default agent; a
+//! down agent hands over to its fallback.
+//!
+//! Pure logic: no I/O, no clock, no wasmtime or worker crate. Health state and timing
+//! belong to the caller. Builds natively and for wasm32, with identical decisions.
+
+mod decision;
+pub mod eval;
+mod index;
+pub mod score;
+
+pub use decision::{Alternative, Reason, RouteDecision, RouteRequest};
+pub use index::{BuildError, RouterIndex, estimate_complexity};

@@ -1,0 +1,80 @@
+//! The router component: a thin wit-bindgen shim over `agency-router`. It only converts
+//! between WIT and core types; every decision is made in the core crate.
+#![allow(unsafe_code)] // generated export glue
+
+use agency_router::{Reason, RouteDecision, RouteRequest, RouterIndex};
+use agency_skill_graph::{Complexity, SkillGraph};
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../wit",
+        world: "router-component",
+    });
+}
+
+use bindings::agency::core::types::Complexity as WitComplexity;
+use bindings::exports::agency::core::router::{self as wit, GuestKeywordIndex, KeywordIndex};
+
+struct Component;
+
+struct Index {
+    inner: RouterIndex,
+}
+
+impl wit::Guest for Component {
+    type KeywordIndex = Index;
+}
+
+impl GuestKeywordIndex for Index {
+    fn build(graph_json: String) -> Result<KeywordIndex, String> {
+        let graph = SkillGraph::from_json(&graph_json).map_err(|e| e.to_string())?;
+        let inner = RouterIndex::build(&graph).map_err(|e| e.to_string())?;
+        Ok(KeywordIndex::new(Index { inner }))
+    }
+
+    fn graph_version(&self) -> String {
+        self.inner.graph_version().to_owned()
+    }
+
+    fn route(&self, request: wit::RouteRequest) -> wit::RouteDecision {
+        to_wit(self.inner.route(&from_wit(request)))
+    }
+
+    fn route_batch(&self, requests: Vec<wit::RouteRequest>) -> Vec<wit::RouteDecision> {
+        let requests: Vec<RouteRequest> = requests.into_iter().map(from_wit).collect();
+        self.inner.route_batch(&requests).into_iter().map(to_wit).collect()
+    }
+}
+
+fn from_wit(r: wit::RouteRequest) -> RouteRequest {
+    RouteRequest {
+        message: r.message,
+        channel: r.channel,
+        complexity: r.complexity.map(|c| match c {
+            WitComplexity::Simple => Complexity::Simple,
+            WitComplexity::Moderate => Complexity::Moderate,
+            WitComplexity::Complex => Complexity::Complex,
+        }),
+        down_agents: r.down_agents,
+    }
+}
+
+fn to_wit(d: RouteDecision) -> wit::RouteDecision {
+    wit::RouteDecision {
+        agent: d.agent,
+        confidence: d.confidence,
+        reason: match d.reason {
+            Reason::Match => wit::Reason::Matched,
+            Reason::Fallback => wit::Reason::Fallback,
+            Reason::Default => wit::Reason::ChannelDefault,
+            Reason::NoMatch => wit::Reason::NoMatch,
+        },
+        skill_files_used: d.skill_files_used,
+        matched_keywords: d.matched_keywords,
+        fallback_from: d.fallback_from,
+        alternatives: d.alternatives.into_iter().map(|a| wit::Alternative { agent: a.agent, confidence: a.confidence }).collect(),
+        graph_version: d.graph_version,
+    }
+}
+
+bindings::export!(Component with_types_in bindings);

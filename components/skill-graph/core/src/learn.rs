@@ -1,0 +1,1 @@
+//! Learning a skill graph from labelled routing history.

@@ -1,0 +1,114 @@
+//! The skill graph behind Agency's router: agents, channels and the skills that tie
+//! keywords to agents, with parsing (JSON, or Markdown skill files with YAML front
+//! matter), validation with `FILE:LINE` errors, versioning by content digest, search,
+//! and learning keywords from labelled messages.
+//!
+//! Pure logic: this crate never touches files, sockets or clocks. Callers read files
+//! and hand their text in. It must not depend on wasmtime, the worker crate or any
+//! runtime; it builds for wasm32 as well as natively.
+
+mod error;
+pub mod learn;
+mod model;
+pub mod search;
+#[cfg(feature = "markdown")]
+pub mod source;
+pub mod text;
+mod validate;
+
+pub use error::{GraphError, GraphErrors};
+pub use model::{Agent, Channel, Complexity, Keyword, Skill, SkillGraph, default_threshold};
+pub use validate::{SourceMap, validate};
+
+/// Counts that describe a graph in one line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GraphSummary {
+    pub version: String,
+    pub agents: u32,
+    pub channels: u32,
+    pub skills: u32,
+    pub keywords: u32,
+}
+
+impl SkillGraph {
+    /// Parses the JSON form and validates it. The returned graph carries its version.
+    pub fn from_json(json: &str) -> Result<SkillGraph, GraphErrors> {
+        Self::from_json_named(json, None)
+    }
+
+    /// Like [`SkillGraph::from_json`], naming `file` in errors.
+    pub fn from_json_named(json: &str, file: Option<&str>) -> Result<SkillGraph, GraphErrors> {
+        let graph: SkillGraph = serde_json::from_str(json).map_err(|e| {
+            let line = u32::try_from(e.line()).ok().filter(|l| *l > 0);
+            let message = format!("invalid graph JSON: {e}");
+            GraphErrors(vec![GraphError { file: file.map(str::to_owned), line, message }])
+        })?;
+        graph.finish(&SourceMap::default())
+    }
+
+    /// Validates and stamps the version; the single way a graph becomes usable.
+    pub fn finish(mut self, sources: &SourceMap) -> Result<SkillGraph, GraphErrors> {
+        let errors = validate(&self, sources);
+        if !errors.is_empty() {
+            return Err(GraphErrors(errors));
+        }
+        self.version = Some(self.digest());
+        Ok(self)
+    }
+
+    /// Content digest of the graph without its version field: `g` + 16 hex digits.
+    pub fn digest(&self) -> String {
+        let mut copy = self.clone();
+        copy.version = None;
+        let canonical = serde_json::to_vec(&copy).unwrap_or_default();
+        // FNV-1a, 64-bit: stable across platforms and runtimes, no dependency.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in canonical {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("g{h:016x}")
+    }
+
+    /// The version, computing it for graphs built by hand.
+    pub fn version(&self) -> String {
+        self.version.clone().unwrap_or_else(|| self.digest())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn summary(&self) -> GraphSummary {
+        let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        GraphSummary {
+            version: self.version(),
+            agents: n(self.agents.len()),
+            channels: n(self.channels.len()),
+            skills: n(self.skills.len()),
+            keywords: n(self.skills.iter().map(|s| s.keywords.len()).sum()),
+        }
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.id == id)
+    }
+
+    pub fn channel(&self, id: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+}
+
+impl std::fmt::Display for GraphSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} agents, {} channels, {} skills, {} keywords (version {})",
+            self.agents, self.channels, self.skills, self.keywords, self.version
+        )
+    }
+}

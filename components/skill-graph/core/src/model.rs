@@ -1,0 +1,147 @@
+//! The skill graph's data model, in the shape of its JSON form.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the router knows: agents, channels and the skills that tie keywords to
+/// agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SkillGraph {
+    /// Set on graphs handed out by a server; ignored on input (it is recomputed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Minimum confidence for a keyword match to pick an agent.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    #[serde(default)]
+    pub agents: Vec<Agent>,
+    #[serde(default)]
+    pub channels: Vec<Channel>,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
+}
+
+pub fn default_threshold() -> f64 {
+    0.35
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Agent {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Who takes over when this agent is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Channel {
+    pub id: String,
+    /// What this channel is about; searchable, shown to operators.
+    #[serde(default)]
+    pub context: String,
+    /// Takes messages that match nothing well enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Complexity {
+    Simple,
+    Moderate,
+    Complex,
+}
+
+impl Complexity {
+    pub fn parse(s: &str) -> Option<Complexity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "simple" => Some(Complexity::Simple),
+            "moderate" => Some(Complexity::Moderate),
+            "complex" => Some(Complexity::Complex),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Complexity::Simple => "simple",
+            Complexity::Moderate => "moderate",
+            Complexity::Complex => "complex",
+        }
+    }
+
+    pub fn rank(self) -> i32 {
+        self as i32
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Skill {
+    pub id: String,
+    /// Owning agent; `None` for shared skills that only feed others through links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub keywords: Vec<Keyword>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complexity: Option<Complexity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The file the skill came from (reported as `skillFilesUsed`); defaults to
+    /// `skills/<id>.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl Skill {
+    pub fn file_name(&self) -> String {
+        self.file.clone().unwrap_or_else(|| format!("skills/{}.md", self.id))
+    }
+}
+
+/// A word or phrase that points at a skill, with how strongly it does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Keyword {
+    pub phrase: String,
+    pub weight: f64,
+}
+
+impl Keyword {
+    pub fn new(phrase: impl Into<String>, weight: f64) -> Keyword {
+        Keyword { phrase: phrase.into(), weight }
+    }
+}
+
+/// Keywords are written either as a bare string (weight 1) or `{phrase, weight}`.
+impl<'de> Deserialize<'de> for Keyword {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Bare(String),
+            Full {
+                phrase: String,
+                #[serde(default = "one")]
+                weight: f64,
+            },
+        }
+        fn one() -> f64 {
+            1.0
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Bare(phrase) => Keyword { phrase, weight: 1.0 },
+            Repr::Full { phrase, weight } => Keyword { phrase, weight },
+        })
+    }
+}

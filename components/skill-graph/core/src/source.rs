@@ -1,0 +1,334 @@
+//! The authoring form of a graph: a directory with `graph.yaml` (threshold, agents,
+//! channels) and Markdown skill files whose YAML front matter holds the skill. The caller
+//! reads the files; this module only sees `(relative path, text)` pairs.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use crate::{Agent, Channel, Complexity, GraphError, GraphErrors, Keyword, Skill, SkillGraph, SourceMap, default_threshold};
+
+/// The name of the file that holds agents and channels.
+pub const GRAPH_FILE: &str = "graph.yaml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphFile {
+    #[serde(default = "default_threshold")]
+    threshold: f64,
+    #[serde(default)]
+    agents: Vec<Agent>,
+    #[serde(default)]
+    channels: Vec<ChannelYaml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelYaml {
+    id: String,
+    #[serde(default)]
+    context: String,
+    #[serde(default, alias = "defaultAgent")]
+    default_agent: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    id: Option<String>,
+    /// Agent-skill files often carry a `name`; it stands in for `id` when that is absent.
+    name: Option<String>,
+    agent: Option<String>,
+    #[serde(default)]
+    keywords: Vec<Keyword>,
+    #[serde(default)]
+    channels: Vec<String>,
+    complexity: Option<String>,
+    #[serde(default)]
+    links: Vec<String>,
+    description: Option<String>,
+    // Common agent-skill metadata we accept and ignore.
+    #[serde(default, rename = "allowed-tools")]
+    _allowed_tools: Option<serde_norway::Value>,
+    #[serde(default, rename = "license")]
+    _license: Option<serde_norway::Value>,
+    #[serde(default, rename = "version")]
+    _version: Option<serde_norway::Value>,
+    #[serde(default, rename = "metadata")]
+    _metadata: Option<serde_norway::Value>,
+}
+
+/// Builds a graph from `(path, text)` pairs: one [`GRAPH_FILE`] and any number of `.md`
+/// skill files. Returns every error found, each with file and line.
+pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> {
+    let mut errors = Vec::new();
+    let mut sources = SourceMap::default();
+    let mut graph = SkillGraph { version: None, threshold: default_threshold(), agents: vec![], channels: vec![], skills: vec![] };
+
+    match files.iter().find(|(p, _)| p == GRAPH_FILE || p == "graph.yml") {
+        None => errors.push(GraphError::new(format!("no {GRAPH_FILE} (agents and channels) in the graph directory"))),
+        Some((path, text)) => match serde_norway::from_str::<GraphFile>(text) {
+            Err(e) => errors.push(yaml_error(path, 0, &e)),
+            Ok(g) => {
+                graph.threshold = g.threshold;
+                for a in &g.agents {
+                    sources.entries.insert(format!("agent:{}", a.id), (path.clone(), id_line(text, &a.id)));
+                }
+                for c in &g.channels {
+                    sources.entries.insert(format!("channel:{}", c.id), (path.clone(), id_line(text, &c.id)));
+                }
+                graph.agents = g.agents;
+                graph.channels = g
+                    .channels
+                    .into_iter()
+                    .map(|c| Channel { id: c.id, context: c.context, default_agent: c.default_agent })
+                    .collect();
+            }
+        },
+    }
+
+    let mut md: Vec<&(String, String)> = files.iter().filter(|(p, _)| p.ends_with(".md")).collect();
+    md.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, text) in md {
+        match parse_skill(path, text, &mut sources) {
+            Ok(skill) => graph.skills.push(skill),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(GraphErrors(errors));
+    }
+    graph.finish(&sources)
+}
+
+fn parse_skill(path: &str, text: &str, sources: &mut SourceMap) -> Result<Skill, GraphError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.split_inclusive('\n');
+    if lines.next().map(str::trim_end) != Some("---") {
+        return Err(GraphError::at(path, Some(1), "a skill file must start with YAML front matter between '---' lines"));
+    }
+    let mut yaml = String::new();
+    let mut end_line = None;
+    for (i, line) in lines.by_ref().enumerate() {
+        if line.trim_end() == "---" {
+            end_line = Some(i + 2);
+            break;
+        }
+        yaml.push_str(line);
+    }
+    let Some(end_line) = end_line else {
+        return Err(GraphError::at(path, Some(1), "front matter is not closed by a '---' line"));
+    };
+    let body: String = lines.collect();
+    let fm: FrontMatter = serde_norway::from_str(&yaml).map_err(|e| yaml_error(path, 1, &e))?;
+
+    let stem = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".md");
+    let stem = if stem.eq_ignore_ascii_case("skill") {
+        // `foo/SKILL.md`, the agent-skill convention: the folder names the skill.
+        path.rsplit('/').nth(1).unwrap_or(stem)
+    } else {
+        stem
+    };
+    let id = fm.id.or(fm.name).unwrap_or_else(|| stem.to_owned());
+    let complexity = match fm.complexity {
+        None => None,
+        Some(c) => Some(Complexity::parse(&c).ok_or_else(|| {
+            GraphError::at(path, Some(field_line(&yaml, "complexity")), format!("complexity must be simple, moderate or complex, got {c:?}"))
+        })?),
+    };
+
+    let mut links: Vec<String> = fm.links;
+    let mut seen: BTreeSet<String> = links.iter().cloned().collect();
+    for link in wikilinks(&body) {
+        if seen.insert(link.clone()) {
+            links.push(link);
+        }
+    }
+    let description = fm.description.unwrap_or_else(|| first_paragraph(&body));
+
+    sources.skills.insert(id.clone(), (path.to_owned(), 1));
+    for field in ["id", "agent", "keywords", "channels", "links", "complexity"] {
+        let line = if field == "links" && !yaml.lines().any(|l| l.starts_with("links:")) {
+            end_line as u32 + 1
+        } else {
+            field_line(&yaml, field)
+        };
+        sources.fields.insert((id.clone(), field), line);
+    }
+    Ok(Skill {
+        id,
+        agent: fm.agent,
+        keywords: fm.keywords,
+        channels: fm.channels,
+        complexity,
+        links,
+        description,
+        file: Some(path.to_owned()),
+    })
+}
+
+/// Renders a skill as a Markdown file with front matter (inverse of parsing).
+pub fn render_skill(skill: &Skill) -> String {
+    let mut fm = String::from("---\n");
+    fm.push_str(&format!("id: {}\n", yaml_scalar(&skill.id)));
+    if let Some(a) = &skill.agent {
+        fm.push_str(&format!("agent: {}\n", yaml_scalar(a)));
+    }
+    if let Some(c) = skill.complexity {
+        fm.push_str(&format!("complexity: {}\n", c.as_str()));
+    }
+    if !skill.channels.is_empty() {
+        fm.push_str(&format!("channels: [{}]\n", skill.channels.iter().map(|c| yaml_scalar(c)).collect::<Vec<_>>().join(", ")));
+    }
+    if !skill.links.is_empty() {
+        fm.push_str(&format!("links: [{}]\n", skill.links.iter().map(|c| yaml_scalar(c)).collect::<Vec<_>>().join(", ")));
+    }
+    fm.push_str("keywords:\n");
+    for k in &skill.keywords {
+        fm.push_str(&format!("  - {{ phrase: {}, weight: {} }}\n", yaml_scalar(&k.phrase), round4(k.weight)));
+    }
+    fm.push_str("---\n");
+    if !skill.description.is_empty() {
+        fm.push('\n');
+        fm.push_str(&skill.description);
+        fm.push('\n');
+    }
+    fm
+}
+
+/// Renders `graph.yaml` for a graph's threshold, agents and channels.
+pub fn render_graph_file(graph: &SkillGraph) -> String {
+    let mut out = format!("threshold: {}\nagents:\n", round4(graph.threshold));
+    for a in &graph.agents {
+        out.push_str(&format!("  - id: {}\n    name: {}\n", yaml_scalar(&a.id), yaml_scalar(&a.name)));
+        if let Some(f) = &a.fallback {
+            out.push_str(&format!("    fallback: {}\n", yaml_scalar(f)));
+        }
+    }
+    out.push_str(if graph.channels.is_empty() { "channels: []\n" } else { "channels:\n" });
+    for c in &graph.channels {
+        out.push_str(&format!("  - id: {}\n    context: {}\n", yaml_scalar(&c.id), yaml_scalar(&c.context)));
+        if let Some(d) = &c.default_agent {
+            out.push_str(&format!("    default_agent: {}\n", yaml_scalar(d)));
+        }
+    }
+    out
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn yaml_scalar(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn yaml_error(path: &str, offset: usize, e: &serde_norway::Error) -> GraphError {
+    let line = e.location().map(|l| (l.line() + offset) as u32);
+    let msg = e.to_string();
+    // serde_norway appends " at line N column M"; the FILE:LINE prefix already says it.
+    let msg = match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    };
+    GraphError::at(path, line, format!("bad YAML: {msg}"))
+}
+
+/// 1-based line of `field:` within the front matter, counted in the whole file.
+fn field_line(yaml: &str, field: &str) -> u32 {
+    let prefix = format!("{field}:");
+    yaml.lines().position(|l| l.starts_with(&prefix)).map(|i| i as u32 + 2).unwrap_or(1)
+}
+
+fn id_line(text: &str, id: &str) -> u32 {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches("- ").trim();
+            l.strip_prefix("id:").map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == id).unwrap_or(false)
+        })
+        .map(|i| i as u32 + 1)
+        .unwrap_or(1)
+}
+
+fn wikilinks(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("[[") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find("]]") else { break };
+        let inner = &rest[..end];
+        let target = inner.split('|').next().unwrap_or("").trim();
+        if !target.is_empty() && !target.contains('\n') {
+            out.push(target.to_owned());
+        }
+        rest = &rest[end + 2..];
+    }
+    out
+}
+
+fn first_paragraph(body: &str) -> String {
+    body.split("\n\n")
+        .map(|p| p.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" "))
+        .map(|p| p.trim().to_owned())
+        .find(|p| !p.is_empty())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRAPH: &str = "threshold: 0.4\nagents:\n  - id: pm\n    name: PM\n  - id: dev\n    name: Dev\n    fallback: pm\nchannels:\n  - id: slack\n    context: team chat\n    default_agent: pm\n";
+
+    fn files(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v = vec![(GRAPH_FILE.to_owned(), GRAPH.to_owned())];
+        v.extend(extra.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        v
+    }
+
+    #[test]
+    fn parses_skill_with_wikilinks_and_weights() {
+        let g = parse_dir(&files(&[
+            ("skills/plan.md", "---\nagent: pm\nkeywords:\n  - roadmap\n  - { phrase: sprint planning, weight: 2 }\n---\nPlans work. See [[ship]].\n"),
+            ("skills/ship.md", "---\nagent: dev\nkeywords: [deploy]\ncomplexity: complex\n---\n# Ship\n"),
+        ]))
+        .unwrap();
+        let plan = g.skills.iter().find(|s| s.id == "plan").unwrap();
+        assert_eq!(plan.keywords[1], Keyword::new("sprint planning", 2.0));
+        assert_eq!(plan.links, vec!["ship".to_owned()]);
+        assert_eq!(plan.description, "Plans work. See [[ship]].");
+        assert_eq!(plan.file.as_deref(), Some("skills/plan.md"));
+        assert!(g.version.is_some());
+    }
+
+    macro_rules! located {
+        ($($name:ident: $file:expr => $want:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let err = parse_dir(&files(&[("skills/x.md", $file)])).unwrap_err();
+                let text = err.to_string();
+                assert!(text.contains($want), "{text}");
+            }
+        )*};
+    }
+
+    located! {
+        unknown_agent_line: "---\nid: x\nkeywords: [a]\nagent: ghost\n---\n" => "skills/x.md:4: skill \"x\" belongs to unknown agent \"ghost\"";
+        bad_yaml_line: "---\nagent: pm\nkeywords: [a\n---\n" => "skills/x.md:";
+        no_front_matter: "hello\n" => "skills/x.md:1: a skill file must start";
+        unclosed: "---\nagent: pm\n" => "skills/x.md:1: front matter is not closed";
+        dangling_wikilink: "---\nagent: pm\nkeywords: [a]\n---\nsee [[nope]]\n" => "links to unknown skill \"nope\"";
+        unknown_field: "---\nagent: pm\nkeywrods: [a]\n---\n" => "unknown field `keywrods`";
+        bad_complexity: "---\nagent: pm\ncomplexity: huge\n---\n" => "skills/x.md:3: complexity must be";
+    }
+
+    #[test]
+    fn render_round_trips() {
+        let g = parse_dir(&files(&[("skills/plan.md", "---\nagent: pm\nkeywords: [roadmap, \"q3 okr\"]\nchannels: [slack]\n---\nPlans.\n")])).unwrap();
+        let rendered = render_skill(&g.skills[0]);
+        let again = parse_dir(&[(GRAPH_FILE.to_owned(), render_graph_file(&g)), ("skills/plan.md".to_owned(), rendered)]).unwrap();
+        assert_eq!(again.skills, g.skills);
+        assert_eq!(again.agents, g.agents);
+        assert_eq!(again.channels, g.channels);
+    }
+}

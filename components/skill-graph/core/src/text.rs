@@ -1,0 +1,73 @@
+//! Text normalisation shared by keyword learning, validation and the router, so that a
+//! keyword and a message are always compared in the same form.
+
+/// Whether `c` belongs to a word. Apostrophes stay inside words ("what's").
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '\''
+}
+
+/// Lower-cases `text` and turns every run of non-word characters into one space, without
+/// leading or trailing space: "Deploy  the API-gateway!" -> "deploy the api gateway".
+pub fn canonicalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    canonicalize_into(text, &mut out);
+    out
+}
+
+/// [`canonicalize`] into a reused buffer (cleared first).
+pub fn canonicalize_into(text: &str, out: &mut String) {
+    out.clear();
+    let mut pending_space = false;
+    if text.is_ascii() {
+        for &b in text.as_bytes() {
+            if b.is_ascii_alphanumeric() || b == b'\'' {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push(b.to_ascii_lowercase() as char);
+            } else {
+                pending_space = true;
+            }
+        }
+        return;
+    }
+    for c in text.chars() {
+        if is_word_char(c) {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.extend(c.to_lowercase());
+        } else {
+            pending_space = true;
+        }
+    }
+}
+
+/// The words of `text` in canonical form.
+pub fn words(text: &str) -> Vec<String> {
+    canonicalize(text).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! canon {
+        ($($name:ident: $input:expr => $want:expr;)*) => {$(
+            #[test]
+            fn $name() { assert_eq!(canonicalize($input), $want); }
+        )*};
+    }
+
+    canon! {
+        plain: "deploy now" => "deploy now";
+        case_and_punctuation: "Deploy  the API-gateway!" => "deploy the api gateway";
+        apostrophe_kept: "What's up?" => "what's up";
+        leading_trailing: "  --hi-- " => "hi";
+        unicode: "Ärger ÜBER Straße" => "ärger über straße";
+        empty: "" => "";
+        only_symbols: "!!! ???" => "";
+    }
+}

@@ -1,0 +1,181 @@
+//! Graph validation: everything that would make routing ambiguous or silently wrong.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::{GraphError, SkillGraph, text};
+
+/// Where each part of a graph came from, so errors can name a file and line. Graphs
+/// from JSON have no map; errors then name the offending id.
+#[derive(Debug, Default, Clone)]
+pub struct SourceMap {
+    /// skill id -> (file, line of the `id`/front matter start)
+    pub skills: HashMap<String, (String, u32)>,
+    /// "agent:<id>" / "channel:<id>" -> (file, line)
+    pub entries: HashMap<String, (String, u32)>,
+    /// (skill id, field) -> line inside the skill's file
+    pub fields: HashMap<(String, &'static str), u32>,
+}
+
+impl SourceMap {
+    fn skill(&self, id: &str, field: &'static str, msg: String) -> GraphError {
+        match self.skills.get(id) {
+            Some((file, line)) => {
+                let line = self.fields.get(&(id.to_owned(), field)).copied().unwrap_or(*line);
+                GraphError::at(file.clone(), Some(line), msg)
+            }
+            None => GraphError::new(msg),
+        }
+    }
+
+    fn entry(&self, key: &str, msg: String) -> GraphError {
+        match self.entries.get(key) {
+            Some((file, line)) => GraphError::at(file.clone(), Some(*line), msg),
+            None => GraphError::new(msg),
+        }
+    }
+}
+
+/// Returns every problem in `graph`; empty means valid.
+pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
+    let mut errors = Vec::new();
+    if !(0.0..=1.0).contains(&graph.threshold) || graph.threshold.is_nan() {
+        errors.push(GraphError::new(format!("threshold must be within 0..1, got {}", graph.threshold)));
+    }
+
+    let mut agents = HashSet::new();
+    for a in &graph.agents {
+        let key = format!("agent:{}", a.id);
+        if !valid_id(&a.id) {
+            errors.push(sources.entry(&key, format!("agent id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", a.id)));
+        }
+        if !agents.insert(a.id.as_str()) {
+            errors.push(sources.entry(&key, format!("duplicate agent id {:?}", a.id)));
+        }
+    }
+    for a in &graph.agents {
+        if let Some(fb) = &a.fallback {
+            let key = format!("agent:{}", a.id);
+            if !agents.contains(fb.as_str()) {
+                errors.push(sources.entry(&key, format!("agent {:?} falls back to unknown agent {:?}", a.id, fb)));
+            } else if fb == &a.id {
+                errors.push(sources.entry(&key, format!("agent {:?} falls back to itself", a.id)));
+            }
+        }
+    }
+
+    let mut channels = HashSet::new();
+    for c in &graph.channels {
+        let key = format!("channel:{}", c.id);
+        if !valid_id(&c.id) {
+            errors.push(sources.entry(&key, format!("channel id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", c.id)));
+        }
+        if !channels.insert(c.id.as_str()) {
+            errors.push(sources.entry(&key, format!("duplicate channel id {:?}", c.id)));
+        }
+        if let Some(d) = &c.default_agent
+            && !agents.contains(d.as_str())
+        {
+            errors.push(sources.entry(&key, format!("channel {:?} has unknown default agent {:?}", c.id, d)));
+        }
+    }
+
+    let mut skills = HashSet::new();
+    for s in &graph.skills {
+        if !valid_id(&s.id) {
+            errors.push(sources.skill(&s.id, "id", format!("skill id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", s.id)));
+        }
+        if !skills.insert(s.id.as_str()) {
+            errors.push(sources.skill(&s.id, "id", format!("duplicate skill id {:?}", s.id)));
+        }
+    }
+    for s in &graph.skills {
+        if let Some(a) = &s.agent
+            && !agents.contains(a.as_str())
+        {
+            errors.push(sources.skill(&s.id, "agent", format!("skill {:?} belongs to unknown agent {:?}", s.id, a)));
+        }
+        for (i, k) in s.keywords.iter().enumerate() {
+            if text::canonicalize(&k.phrase).is_empty() {
+                errors.push(sources.skill(&s.id, "keywords", format!("skill {:?} has an empty keyword (#{})", s.id, i + 1)));
+            }
+            if !k.weight.is_finite() || k.weight <= 0.0 {
+                errors.push(sources.skill(&s.id, "keywords", format!("skill {:?} keyword {:?} needs a positive weight, got {}", s.id, k.phrase, k.weight)));
+            }
+        }
+        for c in &s.channels {
+            if !channels.contains(c.as_str()) {
+                errors.push(sources.skill(&s.id, "channels", format!("skill {:?} names unknown channel {:?}", s.id, c)));
+            }
+        }
+        for l in &s.links {
+            if !skills.contains(l.as_str()) {
+                errors.push(sources.skill(&s.id, "links", format!("skill {:?} links to unknown skill {:?}", s.id, l)));
+            }
+        }
+    }
+    errors
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Agent, Channel, Keyword, Skill};
+
+    fn graph() -> SkillGraph {
+        SkillGraph {
+            version: None,
+            threshold: 0.3,
+            agents: vec![
+                Agent { id: "pm".into(), name: "PM".into(), fallback: None, description: String::new() },
+                Agent { id: "dev".into(), name: "Dev".into(), fallback: Some("pm".into()), description: String::new() },
+            ],
+            channels: vec![Channel { id: "slack".into(), context: String::new(), default_agent: Some("pm".into()) }],
+            skills: vec![Skill {
+                id: "plan".into(),
+                agent: Some("pm".into()),
+                keywords: vec![Keyword::new("roadmap", 1.0)],
+                channels: vec!["slack".into()],
+                complexity: None,
+                links: vec![],
+                description: String::new(),
+                file: None,
+            }],
+        }
+    }
+
+    macro_rules! invalid {
+        ($($name:ident: |$g:ident| $mutate:block => $needle:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let mut $g = graph();
+                $mutate
+                let errors = validate(&$g, &SourceMap::default());
+                assert!(errors.iter().any(|e| e.message.contains($needle)), "{errors:?}");
+            }
+        )*};
+    }
+
+    #[test]
+    fn valid_graph_has_no_errors() {
+        assert_eq!(validate(&graph(), &SourceMap::default()), vec![]);
+    }
+
+    invalid! {
+        unknown_agent: |g| { g.skills[0].agent = Some("ghost".into()); } => "unknown agent \"ghost\"";
+        dangling_link: |g| { g.skills[0].links.push("nowhere".into()); } => "links to unknown skill";
+        duplicate_skill: |g| { let s = g.skills[0].clone(); g.skills.push(s); } => "duplicate skill id";
+        duplicate_agent: |g| { let a = g.agents[0].clone(); g.agents.push(a); } => "duplicate agent id";
+        empty_keyword: |g| { g.skills[0].keywords.push(Keyword::new(" ?! ", 1.0)); } => "empty keyword";
+        zero_weight: |g| { g.skills[0].keywords[0].weight = 0.0; } => "positive weight";
+        unknown_fallback: |g| { g.agents[1].fallback = Some("x".into()); } => "falls back to unknown";
+        self_fallback: |g| { g.agents[1].fallback = Some("dev".into()); } => "falls back to itself";
+        unknown_channel: |g| { g.skills[0].channels.push("irc".into()); } => "unknown channel";
+        unknown_default: |g| { g.channels[0].default_agent = Some("x".into()); } => "unknown default agent";
+        bad_threshold: |g| { g.threshold = 1.5; } => "threshold";
+        bad_id: |g| { g.skills[0].id = "has space".into(); } => "skill id";
+    }
+}
