@@ -257,7 +257,7 @@ impl RouterIndex {
         let alternatives = s
             .agent_scores
             .iter()
-            .filter(|(a, _)| Some(*a) != agent)
+            .filter(|(a, _)| Some(*a) != agent && !down(*a))
             .take(3)
             .map(|(a, sc)| Alternative { agent: self.agents[*a as usize].id.clone(), confidence: score::round(score::share(*sc, total)) })
             .collect();

@@ -1,0 +1,52 @@
+//! Command-line parsing and dispatch.
+
+mod route;
+mod serve;
+mod skills;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "agency", version, about = "Routes and guards the work of an AI agency")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with skill graphs: check, learn, eval.
+    Skills {
+        #[command(subcommand)]
+        command: skills::SkillsCommand,
+    },
+    /// Route one message (or a JSONL batch) and print the decision(s) as JSON.
+    Route(route::RouteArgs),
+    /// Run the local server: every API on one port, state in SQLite.
+    Serve(serve::ServeArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Skills { command } => skills::run(command),
+        Command::Route(args) => route::run(args),
+        Command::Serve(args) => serve::run(args),
+    }
+}
+
+/// Reads JSONL, calling `f` with (line number, line) for each non-blank line.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &PathBuf) -> anyhow::Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        out.push(item);
+    }
+    Ok(out)
+}

@@ -1,0 +1,136 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+
+use agency_skill_graph::SkillGraph;
+use clap::Args;
+
+use agency::config::{Config, Engine};
+use agency::routing::Router;
+use agency::runtime::{ComponentRuntime, RuntimeOptions};
+use agency::server::auth::generate_token;
+use agency::server::{AppState, CurrentGraph};
+use agency::store::Store;
+use agency::{example, graph_files};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Directory for the SQLite database and the component cache.
+    #[arg(long = "data")]
+    data: Option<PathBuf>,
+    /// TOML config file (layered: defaults -> file -> AGENCY_* env -> flags).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Serve the bundled example agency (seeds an empty store with its skill graph).
+    #[arg(long)]
+    example: bool,
+    /// Skill graph to serve (directory or JSON); stored as a new version if it differs.
+    #[arg(long)]
+    graph: Option<PathBuf>,
+    /// wasm (default) or native.
+    #[arg(long)]
+    engine: Option<Engine>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AGENCY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config::load(args.config.as_deref(), std::env::vars()).map_err(anyhow::Error::msg)?;
+    if let Some(a) = args.addr {
+        config.addr = a;
+    }
+    if let Some(d) = args.data {
+        config.data_dir = d;
+    }
+    if let Some(e) = args.engine {
+        config.engine = e;
+    }
+    if let Some(g) = args.graph {
+        config.graph = Some(g);
+    }
+    if config.auth.is_empty() {
+        // Never serve without auth: make tokens for this run and show them once.
+        config.auth.gateway_tokens.push(generate_token());
+        config.auth.operator_tokens.push(generate_token());
+        config.auth.viewer_tokens.push(generate_token());
+        println!("No tokens configured; generated for this run:");
+        println!("  AGENCY_GATEWAY_TOKEN={}", config.auth.gateway_tokens[0]);
+        println!("  AGENCY_OPERATOR_TOKEN={}", config.auth.operator_tokens[0]);
+        println!("  AGENCY_VIEWER_TOKEN={}", config.auth.viewer_tokens[0]);
+    }
+
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| anyhow::anyhow!("{}: cannot create data dir: {e}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir.join("agency.db"))?;
+
+    let explicit: Option<SkillGraph> = match &config.graph {
+        Some(path) => Some(graph_files::load(path).map_err(|e| anyhow::anyhow!("{e}"))?),
+        None => None,
+    };
+    let stored = match (explicit, store.current_graph()?) {
+        (Some(g), _) => store.put_graph(&g.version(), &g.to_json())?,
+        (None, Some(s)) => s,
+        (None, None) if args.example => {
+            let g = example::graph().map_err(|e| anyhow::anyhow!("the bundled example graph is invalid:\n{e}"))?;
+            store.put_graph(&g.version(), &g.to_json())?
+        }
+        (None, None) => anyhow::bail!("no skill graph: pass --graph PATH, set AGENCY_GRAPH, or use --example"),
+    };
+    let graph = SkillGraph::from_json(&stored.json).map_err(|e| anyhow::anyhow!("stored graph {} is invalid: {e}", stored.version))?;
+
+    let runtime = match config.engine {
+        Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions {
+            cache_dir: Some(config.data_dir.join("cache")),
+            fuel_per_call: config.wasm.fuel_per_call,
+            max_memory_bytes: config.wasm.max_memory_mb << 20,
+            ..RuntimeOptions::default()
+        })?)),
+        Engine::Native => None,
+    };
+    let router = Router::new(config.engine, runtime, &graph)?;
+    let down = store.down_agents()?;
+    let addr = config.addr;
+    let state = Arc::new(AppState {
+        config,
+        store,
+        router,
+        graph: RwLock::new(Arc::new(CurrentGraph { graph, stored })),
+        down: RwLock::new(down),
+        graph_update: tokio::sync::Mutex::new(()),
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr()?;
+        println!("agency: listening on http://{local} (graph {})", state.current().stored.version);
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        agency::server::serve(state, listener, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,181 @@
+//! Server configuration, layered: built-in defaults -> TOML file -> `AGENCY_*`
+//! environment -> command-line flags, then validated.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The router component under wasmtime (the default).
+    Wasm,
+    /// The core crate called directly.
+    Native,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "wasm" => Ok(Engine::Wasm),
+            "native" => Ok(Engine::Native),
+            other => Err(format!("engine must be wasm or native, got {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub engine: Engine,
+    /// Graph loaded when the store has none yet (directory or JSON file).
+    pub graph: Option<PathBuf>,
+    pub limits: Limits,
+    pub auth: Auth,
+    pub wasm: WasmLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body for routing and other small JSON requests.
+    pub message_bytes: usize,
+    /// Largest graph upload.
+    pub graph_bytes: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    pub gateway_tokens: Vec<String>,
+    pub operator_tokens: Vec<String>,
+    pub viewer_tokens: Vec<String>,
+}
+
+impl Auth {
+    pub fn is_empty(&self) -> bool {
+        self.gateway_tokens.is_empty() && self.operator_tokens.is_empty() && self.viewer_tokens.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WasmLimits {
+    pub fuel_per_call: u64,
+    pub max_memory_mb: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: PathBuf::from(".agency"),
+            engine: Engine::Wasm,
+            graph: None,
+            limits: Limits::default(),
+            auth: Auth::default(),
+            wasm: WasmLimits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { message_bytes: 64 * 1024, graph_bytes: 8 * 1024 * 1024 }
+    }
+}
+
+impl Default for WasmLimits {
+    fn default() -> Self {
+        WasmLimits { fuel_per_call: 200_000_000, max_memory_mb: 512 }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the environment (`vars`, usually
+    /// `std::env::vars()`), validated.
+    pub fn load(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, String> {
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| {
+                    let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+                    format!("{}:{line}: {}", path.display(), e.message())
+                })?
+            }
+        };
+        for (key, value) in vars {
+            let bad = |what: &str| format!("environment variable {key}: {what}");
+            match key.as_str() {
+                "AGENCY_ADDR" => config.addr = value.parse().map_err(|_| bad("expected HOST:PORT"))?,
+                "AGENCY_DATA_DIR" => config.data_dir = PathBuf::from(value),
+                "AGENCY_ENGINE" => config.engine = value.parse().map_err(|e: String| bad(&e))?,
+                "AGENCY_GRAPH" => config.graph = Some(PathBuf::from(value)),
+                "AGENCY_MAX_MESSAGE_BYTES" => config.limits.message_bytes = value.parse().map_err(|_| bad("expected a byte count"))?,
+                "AGENCY_MAX_GRAPH_BYTES" => config.limits.graph_bytes = value.parse().map_err(|_| bad("expected a byte count"))?,
+                "AGENCY_GATEWAY_TOKEN" => config.auth.gateway_tokens.push(value),
+                "AGENCY_OPERATOR_TOKEN" => config.auth.operator_tokens.push(value),
+                "AGENCY_VIEWER_TOKEN" => config.auth.viewer_tokens.push(value),
+                _ => {}
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.limits.message_bytes < 1024 {
+            return Err("limits.message_bytes must be at least 1024".into());
+        }
+        if self.limits.graph_bytes < self.limits.message_bytes {
+            return Err("limits.graph_bytes must be at least limits.message_bytes".into());
+        }
+        let all = self.auth.gateway_tokens.iter().chain(&self.auth.operator_tokens).chain(&self.auth.viewer_tokens);
+        for t in all {
+            if t.len() < 16 {
+                return Err("auth tokens must be at least 16 characters".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_then_env() {
+        let dir = std::env::temp_dir().join(format!("agency-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agency.toml");
+        std::fs::write(&file, "addr = \"127.0.0.1:9000\"\nengine = \"native\"\n[limits]\nmessage_bytes = 2048\n").unwrap();
+        let env = vec![("AGENCY_ADDR".to_owned(), "127.0.0.1:9001".to_owned()), ("AGENCY_OPERATOR_TOKEN".to_owned(), "op-token-0123456789".to_owned())];
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.addr.port(), 9001);
+        assert_eq!(c.engine, Engine::Native);
+        assert_eq!(c.limits.message_bytes, 2048);
+        assert_eq!(c.auth.operator_tokens, vec!["op-token-0123456789"]);
+    }
+
+    #[test]
+    fn file_errors_name_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("agency-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agency.toml");
+        std::fs::write(&file, "addr = \"127.0.0.1:9000\"\nnope = 1\n").unwrap();
+        let err = Config::load(Some(&file), vec![]).unwrap_err();
+        assert!(err.contains("agency.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn short_tokens_rejected() {
+        let err = Config::load(None, vec![("AGENCY_VIEWER_TOKEN".to_owned(), "short".to_owned())]).unwrap_err();
+        assert!(err.contains("16 characters"));
+    }
+}

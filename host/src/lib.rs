@@ -1,0 +1,11 @@
+//! The Agency host: runs the components under wasmtime, keeps state in SQLite, serves
+//! the HTTP API on one port and implements the `agency` CLI. Decisions are never made
+//! here: they come from the core crates, natively or through the components.
+
+pub mod config;
+pub mod example;
+pub mod graph_files;
+pub mod routing;
+pub mod runtime;
+pub mod server;
+pub mod store;

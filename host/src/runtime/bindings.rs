@@ -1,0 +1,15 @@
+//! The one place the host generates bindings from `wit/`.
+
+pub mod router {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "router-component",
+    });
+}
+
+pub mod skill_graph {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "skill-graph-component",
+    });
+}

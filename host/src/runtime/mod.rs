@@ -1,0 +1,104 @@
+//! The wasmtime side: one engine with the pooling allocator, components compiled once
+//! (and cached precompiled on disk), `InstancePre` for cheap instantiation, and a pool of
+//! router instances that each hold a built keyword index.
+
+mod bindings;
+mod cache;
+mod router;
+
+pub use router::{RouterPool, RouterInstance};
+
+use std::path::PathBuf;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Errors from running a component. A `Trap` means the instance is gone and must not
+/// be reused; the caller answers 500 and carries on.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the component trapped: {0}")]
+    Trap(String),
+    #[error("the graph was rejected: {0}")]
+    InvalidGraph(String),
+    #[error("component setup failed: {0}")]
+    Setup(String),
+}
+
+/// Limits for component instances.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Where precompiled components are kept; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Fuel for one routing call; a runaway call traps instead of hanging a worker.
+    pub fuel_per_call: u64,
+    /// Linear memory limit per instance, in bytes.
+    pub max_memory_bytes: usize,
+    /// Instances the pool may keep at once.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions { cache_dir: default_cache_dir(), fuel_per_call: 200_000_000, max_memory_bytes: 512 << 20, max_instances: 64 }
+    }
+}
+
+/// `$XDG_CACHE_HOME/agency` or `~/.cache/agency`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("agency"))
+}
+
+/// Compiled components and the engine that runs them. Cheap to share (`Arc`).
+pub struct ComponentRuntime {
+    engine: Engine,
+    router_pre: bindings::router::RouterComponentPre<()>,
+    options: RuntimeOptions,
+}
+
+impl ComponentRuntime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<ComponentRuntime> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(options.max_instances)
+            .total_core_instances(options.max_instances * 2)
+            .total_memories(options.max_instances * 2)
+            .total_tables(options.max_instances * 2)
+            .max_memory_size(options.max_memory_bytes);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .memory_reservation(options.max_memory_bytes as u64)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| anyhow::Error::from(e).context("creating the wasmtime engine"))?;
+
+        let component = cache::load_or_compile(&engine, agency_artifacts::ROUTER_COMPONENT, options.cache_dir.as_deref())
+            .map_err(|e| anyhow::Error::from(e).context("compiling the router component"))?;
+        let linker: Linker<()> = Linker::new(&engine);
+        let pre = linker.instantiate_pre(&component).map_err(|e| anyhow::Error::from(e).context("pre-instantiating the router component"))?;
+        let router_pre = bindings::router::RouterComponentPre::new(pre).map_err(|e| anyhow::Error::from(e).context("checking the router component's exports"))?;
+        Ok(ComponentRuntime { engine, router_pre, options })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Names of everything the built components import (expected: nothing).
+    pub fn component_imports(&self) -> anyhow::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for bytes in [agency_artifacts::ROUTER_COMPONENT, agency_artifacts::SKILL_GRAPH_COMPONENT] {
+            let component = Component::new(&self.engine, bytes)?;
+            names.extend(component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()));
+        }
+        Ok(names)
+    }
+
+    /// A fresh router instance with `graph_json`'s index built inside it.
+    pub fn instantiate_router(&self, graph_json: &str) -> Result<RouterInstance, RuntimeError> {
+        RouterInstance::new(self, graph_json)
+    }
+}

@@ -1,0 +1,170 @@
+//! Router instances and their pool.
+
+use std::sync::{Arc, Mutex};
+
+use agency_router::{Alternative, Reason, RouteDecision, RouteRequest};
+use agency_skill_graph::Complexity;
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use super::bindings::router::RouterComponent;
+use super::bindings::router::agency::core::types::Complexity as WitComplexity;
+use super::bindings::router::exports::agency::core::router as wit;
+use super::{ComponentRuntime, RuntimeError};
+
+/// One instance of the router component with one graph's index built inside it.
+pub struct RouterInstance {
+    store: Store<()>,
+    bindings: RouterComponent,
+    index: ResourceAny,
+    version: String,
+    fuel_per_call: u64,
+}
+
+impl RouterInstance {
+    pub(super) fn new(runtime: &ComponentRuntime, graph_json: &str) -> Result<RouterInstance, RuntimeError> {
+        let mut store = Store::new(&runtime.engine, ());
+        // Building a large index is legitimately expensive; only routing calls are metered tightly.
+        store.set_fuel(u64::MAX / 2).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        let bindings = runtime.router_pre.instantiate(&mut store).map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;
+        let index = bindings
+            .agency_core_router()
+            .keyword_index()
+            .call_build(&mut store, graph_json)
+            .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?
+            .map_err(RuntimeError::InvalidGraph)?;
+        let version = bindings
+            .agency_core_router()
+            .keyword_index()
+            .call_graph_version(&mut store, index)
+            .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
+        Ok(RouterInstance { store, bindings, index, version, fuel_per_call: runtime.options.fuel_per_call })
+    }
+
+    pub fn graph_version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn route(&mut self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
+        self.store.set_fuel(self.fuel_per_call).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        let d = self
+            .bindings
+            .agency_core_router()
+            .keyword_index()
+            .call_route(&mut self.store, self.index, &to_wit(request))
+            .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
+        Ok(from_wit(d))
+    }
+
+    pub fn route_batch(&mut self, requests: &[RouteRequest]) -> Result<Vec<RouteDecision>, RuntimeError> {
+        let fuel = self.fuel_per_call.saturating_mul(requests.len().max(1) as u64);
+        self.store.set_fuel(fuel).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        let reqs: Vec<wit::RouteRequest> = requests.iter().map(to_wit).collect();
+        let ds = self
+            .bindings
+            .agency_core_router()
+            .keyword_index()
+            .call_route_batch(&mut self.store, self.index, &reqs)
+            .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
+        Ok(ds.into_iter().map(from_wit).collect())
+    }
+}
+
+/// Idle router instances for the current graph. An instance is taken for one call and
+/// put back; one that trapped is dropped, and a new one is built on demand. Instances
+/// of an old graph version are discarded as they come back.
+pub struct RouterPool {
+    runtime: Arc<ComponentRuntime>,
+    current: Mutex<Arc<GraphSlot>>,
+    idle: Mutex<Vec<RouterInstance>>,
+}
+
+struct GraphSlot {
+    version: String,
+    json: String,
+}
+
+impl RouterPool {
+    /// Builds one instance up front so a bad graph fails here, not on first use.
+    pub fn new(runtime: Arc<ComponentRuntime>, version: String, graph_json: String) -> Result<RouterPool, RuntimeError> {
+        let first = runtime.instantiate_router(&graph_json)?;
+        Ok(RouterPool { runtime, current: Mutex::new(Arc::new(GraphSlot { version, json: graph_json })), idle: Mutex::new(vec![first]) })
+    }
+
+    /// Switches to another graph; the next call uses it.
+    pub fn set_graph(&self, version: String, graph_json: String) -> Result<(), RuntimeError> {
+        let first = self.runtime.instantiate_router(&graph_json)?;
+        *lock(&self.current) = Arc::new(GraphSlot { version, json: graph_json });
+        let mut idle = lock(&self.idle);
+        idle.clear();
+        idle.push(first);
+        Ok(())
+    }
+
+    fn with_instance<T>(&self, f: impl FnOnce(&mut RouterInstance) -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+        let slot = lock(&self.current).clone();
+        let taken = {
+            let mut idle = lock(&self.idle);
+            idle.retain(|i| i.version == slot.version);
+            idle.pop()
+        };
+        let mut instance = match taken {
+            Some(i) => i,
+            None => self.runtime.instantiate_router(&slot.json)?,
+        };
+        let result = f(&mut instance);
+        match &result {
+            Err(RuntimeError::Trap(e)) => tracing::error!(error = %e, "router component trapped; instance replaced"),
+            _ => {
+                if lock(&self.current).version == instance.version {
+                    lock(&self.idle).push(instance);
+                }
+            }
+        }
+        result
+    }
+
+    pub fn route(&self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
+        self.with_instance(|i| i.route(request))
+    }
+
+    pub fn route_batch(&self, requests: &[RouteRequest]) -> Result<Vec<RouteDecision>, RuntimeError> {
+        self.with_instance(|i| i.route_batch(requests))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn to_wit(r: &RouteRequest) -> wit::RouteRequest {
+    wit::RouteRequest {
+        message: r.message.clone(),
+        channel: r.channel.clone(),
+        complexity: r.complexity.map(|c| match c {
+            Complexity::Simple => WitComplexity::Simple,
+            Complexity::Moderate => WitComplexity::Moderate,
+            Complexity::Complex => WitComplexity::Complex,
+        }),
+        down_agents: r.down_agents.clone(),
+    }
+}
+
+fn from_wit(d: wit::RouteDecision) -> RouteDecision {
+    RouteDecision {
+        agent: d.agent,
+        confidence: d.confidence,
+        reason: match d.reason {
+            wit::Reason::Matched => Reason::Match,
+            wit::Reason::Fallback => Reason::Fallback,
+            wit::Reason::ChannelDefault => Reason::Default,
+            wit::Reason::NoMatch => Reason::NoMatch,
+        },
+        skill_files_used: d.skill_files_used,
+        matched_keywords: d.matched_keywords,
+        fallback_from: d.fallback_from,
+        alternatives: d.alternatives.into_iter().map(|a| Alternative { agent: a.agent, confidence: a.confidence }).collect(),
+        graph_version: d.graph_version,
+        routing_latency: 0.0,
+    }
+}

@@ -1,0 +1,84 @@
+//! The local server: every Agency API on one port, state in SQLite. Handlers only parse,
+//! authorize, call the core (or component) and store; `serve` takes its config and
+//! listener as arguments so tests can bind port 0.
+
+mod api;
+pub mod auth;
+pub mod error;
+
+use std::sync::{Arc, RwLock};
+
+use agency_skill_graph::SkillGraph;
+use axum::Router as AxumRouter;
+use axum::routing::{get, post, put};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::routing::Router;
+use crate::store::{StoredGraph, Store};
+
+/// The graph currently served, with its JSON form and storage record.
+pub struct CurrentGraph {
+    pub graph: SkillGraph,
+    pub stored: StoredGraph,
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub router: Router,
+    pub graph: RwLock<Arc<CurrentGraph>>,
+    pub down: RwLock<Vec<String>>,
+    /// Serialises graph uploads so version, router and store switch together.
+    pub graph_update: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    pub fn current(&self) -> Arc<CurrentGraph> {
+        self.graph.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn down_agents(&self) -> Vec<String> {
+        self.down.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Every (method, path) the server answers, as written in `openapi.json`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("post", "/api/route"),
+    ("get", "/api/route/decisions"),
+    ("post", "/api/route/feedback"),
+    ("get", "/api/graph"),
+    ("put", "/api/graph"),
+    ("get", "/api/graph/versions"),
+    ("get", "/api/agents"),
+    ("put", "/api/agents/{id}/health"),
+    ("get", "/api/channels"),
+    ("get", "/api/search"),
+];
+
+pub fn app(state: Arc<AppState>) -> AxumRouter {
+    AxumRouter::new()
+        .route("/health", get(api::health))
+        .route("/openapi.json", get(api::openapi))
+        .route("/api/route", post(api::route))
+        .route("/api/route/decisions", get(api::decisions))
+        .route("/api/route/feedback", post(api::feedback))
+        .route("/api/graph", get(api::get_graph).put(api::put_graph))
+        .route("/api/graph/versions", get(api::graph_versions))
+        .route("/api/agents", get(api::agents))
+        .route("/api/agents/{id}/health", put(api::set_health))
+        .route("/api/channels", get(api::channels))
+        .route("/api/search", get(api::search))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(api::panic_response))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
