@@ -1,1 +1,46 @@
+//! A black-box HTTP conformance suite for the Agency API. It only speaks HTTP to base
+//! URLs, so the same checks run against `agency serve` (one URL for everything) and
+//! against the Workers under `wrangler dev` (one URL per Worker).
 
+mod checks;
+
+pub use checks::run;
+
+/// Where the API lives and which tokens to use.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Serves `/api/route*`.
+    pub router: String,
+    /// Serves `/api/graph`, `/api/agents*`, `/api/channels`, `/api/search`.
+    pub graph: String,
+    pub gateway_token: String,
+    pub operator_token: String,
+    pub viewer_token: String,
+}
+
+/// The graph the suite uploads before routing, so results don't depend on what the
+/// server was started with.
+pub const GRAPH: &str = include_str!("../data/graph.json");
+
+/// Outcome of one named check.
+#[derive(Debug)]
+pub struct Outcome {
+    pub name: &'static str,
+    pub result: Result<(), String>,
+}
+
+/// Prints outcomes and a closing `N passed, N failed` line; true when all passed.
+pub fn report(outcomes: &[Outcome]) -> bool {
+    let mut failed = 0;
+    for o in outcomes {
+        match &o.result {
+            Ok(()) => println!("conformance: ok    {}", o.name),
+            Err(e) => {
+                failed += 1;
+                println!("conformance: FAIL  {}: {e}", o.name);
+            }
+        }
+    }
+    println!("conformance: {} passed, {} failed", outcomes.len() - failed, failed);
+    failed == 0
+}

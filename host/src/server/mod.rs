@@ -6,6 +6,8 @@ mod api;
 pub mod auth;
 pub mod error;
 
+pub use api::OPENAPI;
+
 use std::sync::{Arc, RwLock};
 
 use agency_skill_graph::SkillGraph;

@@ -1,0 +1,22 @@
+//! `agency-conformance --router URL --graph URL`: runs the suite against a deployment.
+//! Tokens come from AGENCY_GATEWAY_TOKEN, AGENCY_OPERATOR_TOKEN, AGENCY_VIEWER_TOKEN.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let (Some(router), Some(graph)) = (arg("--router"), arg("--graph")) else {
+        eprintln!("usage: agency-conformance --router URL --graph URL (tokens from AGENCY_*_TOKEN)");
+        return ExitCode::from(2);
+    };
+    let token = |v: &str| std::env::var(v).unwrap_or_default();
+    let target = agency_conformance::Target {
+        router,
+        graph,
+        gateway_token: token("AGENCY_GATEWAY_TOKEN"),
+        operator_token: token("AGENCY_OPERATOR_TOKEN"),
+        viewer_token: token("AGENCY_VIEWER_TOKEN"),
+    };
+    if agency_conformance::report(&agency_conformance::run(&target)) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
