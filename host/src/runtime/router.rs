@@ -8,7 +8,6 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use super::bindings::router::RouterComponent;
-use super::bindings::router::agency::core::types::Complexity as WitComplexity;
 use super::bindings::router::exports::agency::core::router as wit;
 use super::{ComponentRuntime, RuntimeError};
 
@@ -142,9 +141,9 @@ fn to_wit(r: &RouteRequest) -> wit::RouteRequest {
         message: r.message.clone(),
         channel: r.channel.clone(),
         complexity: r.complexity.map(|c| match c {
-            Complexity::Simple => WitComplexity::Simple,
-            Complexity::Moderate => WitComplexity::Moderate,
-            Complexity::Complex => WitComplexity::Complex,
+            Complexity::Simple => wit::Complexity::Simple,
+            Complexity::Moderate => wit::Complexity::Moderate,
+            Complexity::Complex => wit::Complexity::Complex,
         }),
         down_agents: r.down_agents.clone(),
     }

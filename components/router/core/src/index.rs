@@ -39,6 +39,7 @@ struct Pattern {
 pub struct RouterIndex {
     version: String,
     threshold: f64,
+    none_score: f64,
     matcher: AhoCorasick,
     patterns: Vec<Pattern>,
     skills: Vec<SkillInfo>,
@@ -136,6 +137,7 @@ impl RouterIndex {
         Ok(RouterIndex {
             version: graph.version(),
             threshold: graph.threshold,
+            none_score: graph.none_score,
             matcher,
             patterns,
             skills,
@@ -214,9 +216,9 @@ impl RouterIndex {
         // Ranked by score, ties by agent id so every runtime agrees.
         s.agent_scores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.agents[a.0 as usize].id.cmp(&self.agents[b.0 as usize].id)));
 
+        s.agent_scores.retain(|a| a.1 > 0.0);
         let top = s.agent_scores.first().map(|a| a.1).unwrap_or(0.0);
-        let second = s.agent_scores.get(1).map(|a| a.1).unwrap_or(0.0);
-        let confidence = score::round(score::confidence(top, second));
+        let confidence = score::round(score::softmax(&s.agent_scores, 0, self.none_score));
         let matched_keywords = s.matched.iter().map(|&p| self.patterns[p as usize].phrase.clone()).collect();
 
         // 4. Pick: evidence, else the channel default, else nobody; then health.
@@ -253,13 +255,13 @@ impl RouterIndex {
             }
             None => Vec::new(),
         };
-        let total: f64 = s.agent_scores.iter().map(|a| a.1).sum();
-        let alternatives = s
-            .agent_scores
-            .iter()
-            .filter(|(a, _)| Some(*a) != agent && !down(*a))
+        let alternatives = (0..s.agent_scores.len())
+            .filter(|&i| Some(s.agent_scores[i].0) != agent && !down(s.agent_scores[i].0))
             .take(3)
-            .map(|(a, sc)| Alternative { agent: self.agents[*a as usize].id.clone(), confidence: score::round(score::share(*sc, total)) })
+            .map(|i| Alternative {
+                agent: self.agents[s.agent_scores[i].0 as usize].id.clone(),
+                confidence: score::round(score::softmax(&s.agent_scores, i, self.none_score)),
+            })
             .collect();
 
         RouteDecision {

@@ -1,26 +1,21 @@
-//! The scoring constants and formulas. Only `+ - * /` and comparisons: transcendental
-//! functions differ in the last bit between libms, and decisions must be identical
-//! natively and inside the wasm component.
+//! The scoring constants and formulas. Decisions must be identical natively and inside
+//! the wasm component, so the only transcendental function is `libm::exp`, the same
+//! code on both.
 
 /// Share of a skill's score that flows to the agents of skills it links to.
 pub const LINK_SHARE: f64 = 0.25;
 
-/// Evidence a message needs before confidence can get close to 1.
-pub const EVIDENCE_SCALE: f64 = 1.0;
-
-/// Confidence in the top agent from its score and the runner-up's.
-pub fn confidence(top: f64, second: f64) -> f64 {
-    if top <= 0.0 {
+/// Softmax over the agents with evidence and a constant "nobody" score: the
+/// probability of the agent at `scores[pick]`. `libm::exp` gives the same bits natively
+/// and in wasm, so decisions match across runtimes.
+pub fn softmax(scores: &[(u32, f64)], pick: usize, none_score: f64) -> f64 {
+    let Some(&(_, s)) = scores.get(pick) else { return 0.0 };
+    if s <= 0.0 {
         return 0.0;
     }
-    let margin = (top - second) / top;
-    let strength = top / (top + EVIDENCE_SCALE);
-    (margin * strength).clamp(0.0, 1.0)
-}
-
-/// An agent's share of all evidence, for alternatives.
-pub fn share(score: f64, total: f64) -> f64 {
-    if total <= 0.0 { 0.0 } else { (score / total).clamp(0.0, 1.0) }
+    let m = scores.iter().map(|x| x.1).fold(none_score, f64::max);
+    let z: f64 = scores.iter().map(|x| libm::exp(x.1 - m)).sum::<f64>() + libm::exp(none_score - m);
+    (libm::exp(s - m) / z).clamp(0.0, 1.0)
 }
 
 /// Skills meant for other channels count less; skills for this one a little more.

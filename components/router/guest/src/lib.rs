@@ -12,7 +12,6 @@ mod bindings {
     });
 }
 
-use bindings::agency::core::types::Complexity as WitComplexity;
 use bindings::exports::agency::core::router::{self as wit, GuestKeywordIndex, KeywordIndex};
 
 struct Component;
@@ -51,9 +50,9 @@ fn from_wit(r: wit::RouteRequest) -> RouteRequest {
         message: r.message,
         channel: r.channel,
         complexity: r.complexity.map(|c| match c {
-            WitComplexity::Simple => Complexity::Simple,
-            WitComplexity::Moderate => Complexity::Moderate,
-            WitComplexity::Complex => Complexity::Complex,
+            wit::Complexity::Simple => Complexity::Simple,
+            wit::Complexity::Moderate => Complexity::Moderate,
+            wit::Complexity::Complex => Complexity::Complex,
         }),
         down_agents: r.down_agents,
     }

@@ -13,6 +13,10 @@ pub struct SkillGraph {
     /// Minimum confidence for a keyword match to pick an agent.
     #[serde(default = "default_threshold")]
     pub threshold: f64,
+    /// Score of the "nobody" option in the confidence softmax: higher makes the router
+    /// more reluctant to pick an agent on thin evidence.
+    #[serde(default)]
+    pub none_score: f64,
     #[serde(default)]
     pub agents: Vec<Agent>,
     #[serde(default)]
@@ -22,7 +26,7 @@ pub struct SkillGraph {
 }
 
 pub fn default_threshold() -> f64 {
-    0.35
+    0.5
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

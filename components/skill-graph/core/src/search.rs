@@ -78,6 +78,7 @@ mod tests {
         let g = SkillGraph {
             version: None,
             threshold: 0.3,
+            none_score: 0.0,
             agents: vec![Agent { id: "dev".into(), name: "Developer".into(), fallback: None, description: String::new() }],
             channels: vec![],
             skills: vec![skill("rollback", "revert", "Undo a deploy"), skill("deploy", "ship", "Ship a rollback-safe build")],

@@ -16,6 +16,8 @@ pub const GRAPH_FILE: &str = "graph.yaml";
 struct GraphFile {
     #[serde(default = "default_threshold")]
     threshold: f64,
+    #[serde(default, alias = "noneScore")]
+    none_score: f64,
     #[serde(default)]
     agents: Vec<Agent>,
     #[serde(default)]
@@ -63,7 +65,7 @@ struct FrontMatter {
 pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> {
     let mut errors = Vec::new();
     let mut sources = SourceMap::default();
-    let mut graph = SkillGraph { version: None, threshold: default_threshold(), agents: vec![], channels: vec![], skills: vec![] };
+    let mut graph = SkillGraph { version: None, threshold: default_threshold(), none_score: 0.0, agents: vec![], channels: vec![], skills: vec![] };
 
     match files.iter().find(|(p, _)| p == GRAPH_FILE || p == "graph.yml") {
         None => errors.push(GraphError::new(format!("no {GRAPH_FILE} (agents and channels) in the graph directory"))),
@@ -71,6 +73,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
             Err(e) => errors.push(yaml_error(path, 0, &e)),
             Ok(g) => {
                 graph.threshold = g.threshold;
+                graph.none_score = g.none_score;
                 for a in &g.agents {
                     sources.entries.insert(format!("agent:{}", a.id), (path.clone(), id_line(text, &a.id)));
                 }
@@ -90,7 +93,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
     let mut md: Vec<&(String, String)> = files.iter().filter(|(p, _)| p.ends_with(".md")).collect();
     md.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, text) in md {
-        match parse_skill(path, text, &mut sources) {
+        match parse_skill(path, text, graph.skills.len(), &mut sources) {
             Ok(skill) => graph.skills.push(skill),
             Err(e) => errors.push(e),
         }
@@ -101,7 +104,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
     graph.finish(&sources)
 }
 
-fn parse_skill(path: &str, text: &str, sources: &mut SourceMap) -> Result<Skill, GraphError> {
+fn parse_skill(path: &str, text: &str, index: usize, sources: &mut SourceMap) -> Result<Skill, GraphError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split_inclusive('\n');
     if lines.next().map(str::trim_end) != Some("---") {
@@ -146,14 +149,14 @@ fn parse_skill(path: &str, text: &str, sources: &mut SourceMap) -> Result<Skill,
     }
     let description = fm.description.unwrap_or_else(|| first_paragraph(&body));
 
-    sources.skills.insert(id.clone(), (path.to_owned(), 1));
+    sources.skills.insert(index, (path.to_owned(), 1));
     for field in ["id", "agent", "keywords", "channels", "links", "complexity"] {
         let line = if field == "links" && !yaml.lines().any(|l| l.starts_with("links:")) {
             end_line as u32 + 1
         } else {
             field_line(&yaml, field)
         };
-        sources.fields.insert((id.clone(), field), line);
+        sources.fields.insert((index, field), line);
     }
     Ok(Skill {
         id,
@@ -198,7 +201,7 @@ pub fn render_skill(skill: &Skill) -> String {
 
 /// Renders `graph.yaml` for a graph's threshold, agents and channels.
 pub fn render_graph_file(graph: &SkillGraph) -> String {
-    let mut out = format!("threshold: {}\nagents:\n", round4(graph.threshold));
+    let mut out = format!("threshold: {}\nnone_score: {}\nagents:\n", round4(graph.threshold), round4(graph.none_score));
     for a in &graph.agents {
         out.push_str(&format!("  - id: {}\n    name: {}\n", yaml_scalar(&a.id), yaml_scalar(&a.name)));
         if let Some(f) = &a.fallback {
@@ -278,7 +281,7 @@ fn first_paragraph(body: &str) -> String {
 mod tests {
     use super::*;
 
-    const GRAPH: &str = "threshold: 0.4\nagents:\n  - id: pm\n    name: PM\n  - id: dev\n    name: Dev\n    fallback: pm\nchannels:\n  - id: slack\n    context: team chat\n    default_agent: pm\n";
+    const GRAPH: &str = "threshold: 0.4\nnone_score: 0.5\nagents:\n  - id: pm\n    name: PM\n  - id: dev\n    name: Dev\n    fallback: pm\nchannels:\n  - id: slack\n    context: team chat\n    default_agent: pm\n";
 
     fn files(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut v = vec![(GRAPH_FILE.to_owned(), GRAPH.to_owned())];

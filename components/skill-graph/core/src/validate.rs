@@ -8,19 +8,19 @@ use crate::{GraphError, SkillGraph, text};
 /// from JSON have no map; errors then name the offending id.
 #[derive(Debug, Default, Clone)]
 pub struct SourceMap {
-    /// skill id -> (file, line of the `id`/front matter start)
-    pub skills: HashMap<String, (String, u32)>,
+    /// skill index -> (file, line of the front matter start)
+    pub skills: HashMap<usize, (String, u32)>,
     /// "agent:<id>" / "channel:<id>" -> (file, line)
     pub entries: HashMap<String, (String, u32)>,
-    /// (skill id, field) -> line inside the skill's file
-    pub fields: HashMap<(String, &'static str), u32>,
+    /// (skill index, field) -> line inside the skill's file
+    pub fields: HashMap<(usize, &'static str), u32>,
 }
 
 impl SourceMap {
-    fn skill(&self, id: &str, field: &'static str, msg: String) -> GraphError {
-        match self.skills.get(id) {
+    fn skill(&self, index: usize, field: &'static str, msg: String) -> GraphError {
+        match self.skills.get(&index) {
             Some((file, line)) => {
-                let line = self.fields.get(&(id.to_owned(), field)).copied().unwrap_or(*line);
+                let line = self.fields.get(&(index, field)).copied().unwrap_or(*line);
                 GraphError::at(file.clone(), Some(line), msg)
             }
             None => GraphError::new(msg),
@@ -42,6 +42,9 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         errors.push(GraphError::new(format!("threshold must be within 0..1, got {}", graph.threshold)));
     }
 
+    if !graph.none_score.is_finite() {
+        errors.push(GraphError::new("noneScore must be a finite number"));
+    }
     let mut agents = HashSet::new();
     for a in &graph.agents {
         let key = format!("agent:{}", a.id);
@@ -80,36 +83,36 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     }
 
     let mut skills = HashSet::new();
-    for s in &graph.skills {
+    for (i, s) in graph.skills.iter().enumerate() {
         if !valid_id(&s.id) {
-            errors.push(sources.skill(&s.id, "id", format!("skill id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", s.id)));
+            errors.push(sources.skill(i, "id", format!("skill id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", s.id)));
         }
         if !skills.insert(s.id.as_str()) {
-            errors.push(sources.skill(&s.id, "id", format!("duplicate skill id {:?}", s.id)));
+            errors.push(sources.skill(i, "id", format!("duplicate skill id {:?}", s.id)));
         }
     }
-    for s in &graph.skills {
+    for (i, s) in graph.skills.iter().enumerate() {
         if let Some(a) = &s.agent
             && !agents.contains(a.as_str())
         {
-            errors.push(sources.skill(&s.id, "agent", format!("skill {:?} belongs to unknown agent {:?}", s.id, a)));
+            errors.push(sources.skill(i, "agent", format!("skill {:?} belongs to unknown agent {:?}", s.id, a)));
         }
-        for (i, k) in s.keywords.iter().enumerate() {
+        for (n, k) in s.keywords.iter().enumerate() {
             if text::canonicalize(&k.phrase).is_empty() {
-                errors.push(sources.skill(&s.id, "keywords", format!("skill {:?} has an empty keyword (#{})", s.id, i + 1)));
+                errors.push(sources.skill(i, "keywords", format!("skill {:?} has an empty keyword (#{})", s.id, n + 1)));
             }
             if !k.weight.is_finite() || k.weight <= 0.0 {
-                errors.push(sources.skill(&s.id, "keywords", format!("skill {:?} keyword {:?} needs a positive weight, got {}", s.id, k.phrase, k.weight)));
+                errors.push(sources.skill(i, "keywords", format!("skill {:?} keyword {:?} needs a positive weight, got {}", s.id, k.phrase, k.weight)));
             }
         }
         for c in &s.channels {
             if !channels.contains(c.as_str()) {
-                errors.push(sources.skill(&s.id, "channels", format!("skill {:?} names unknown channel {:?}", s.id, c)));
+                errors.push(sources.skill(i, "channels", format!("skill {:?} names unknown channel {:?}", s.id, c)));
             }
         }
         for l in &s.links {
             if !skills.contains(l.as_str()) {
-                errors.push(sources.skill(&s.id, "links", format!("skill {:?} links to unknown skill {:?}", s.id, l)));
+                errors.push(sources.skill(i, "links", format!("skill {:?} links to unknown skill {:?}", s.id, l)));
             }
         }
     }
@@ -129,6 +132,7 @@ mod tests {
         SkillGraph {
             version: None,
             threshold: 0.3,
+            none_score: 0.0,
             agents: vec![
                 Agent { id: "pm".into(), name: "PM".into(), fallback: None, description: String::new() },
                 Agent { id: "dev".into(), name: "Dev".into(), fallback: Some("pm".into()), description: String::new() },
