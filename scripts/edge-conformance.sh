@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the HTTP conformance suite against the router and skill-graph Workers under
+# `wrangler dev` (real workerd, local D1 and KV), then stops them by PID.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/scripts/tools.sh"
+ensure_rust_targets
+ensure_worker_tools
+
+STATE="$(mktemp -d "${TMPDIR:-/tmp}/agency-edge.XXXXXX")"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -- "-$pid" 2>/dev/null || true
+  done
+  sleep 1
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -9 -- "-$pid" 2>/dev/null || true
+  done
+  rm -f "$ROOT/workers/router/.dev.vars" "$ROOT/workers/skill-graph/.dev.vars"
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
+export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
+for w in router skill-graph; do
+  printf 'AGENCY_GATEWAY_TOKEN=%s\nAGENCY_OPERATOR_TOKEN=%s\nAGENCY_VIEWER_TOKEN=%s\n' \
+    "$AGENCY_GATEWAY_TOKEN" "$AGENCY_OPERATOR_TOKEN" "$AGENCY_VIEWER_TOKEN" > "$ROOT/workers/$w/.dev.vars"
+done
+
+echo "[edge] building the Workers"
+for w in skill-graph router; do
+  (cd "$ROOT/workers/$w" && worker-build --release >"$STATE/build-$w.log" 2>&1) || { cat "$STATE/build-$w.log"; exit 1; }
+  raw=$(stat -c %s "$ROOT/workers/$w/build/index_bg.wasm")
+  gz=$(gzip -9 -c "$ROOT/workers/$w/build/index_bg.wasm" | wc -c)
+  echo "[edge] $w worker wasm: $raw bytes, $gz bytes gzipped"
+  if [ "$gz" -ge 1048576 ]; then echo "[edge] $w worker is over 1 MB gzipped"; exit 1; fi
+done
+
+export WRANGLER_REGISTRY_PATH="$STATE/registry"
+start() { # name port inspector-port
+  local w=$1 port=$2 insp=$3
+  (cd "$ROOT/workers/$w" && wrangler d1 migrations apply DB --local --persist-to "$STATE/$w" >"$STATE/migrate-$w.log" 2>&1) \
+    || { cat "$STATE/migrate-$w.log"; exit 1; }
+  (cd "$ROOT/workers/$w" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$insp" \
+      --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn \
+      </dev/null >"$STATE/dev-$w.log" 2>&1) &
+  PIDS+=($!)
+}
+wait_up() { # name url
+  for _ in $(seq 1 240); do
+    if curl -fsS -o /dev/null "$2/openapi.json" 2>/dev/null; then return 0; fi
+    sleep 1
+  done
+  echo "[edge] $1 did not come up; its log:"; cat "$STATE/dev-$1.log"; exit 1
+}
+
+SG_PORT=$(free_port); R_PORT=$(free_port)
+start skill-graph "$SG_PORT" "$(free_port)"
+wait_up skill-graph "http://127.0.0.1:$SG_PORT"
+start router "$R_PORT" "$(free_port)"
+wait_up router "http://127.0.0.1:$R_PORT"
+echo "[edge] skill-graph on $SG_PORT, router on $R_PORT"
+
+if ! "$ROOT/target/debug/agency-conformance" --router "http://127.0.0.1:$R_PORT" --graph "http://127.0.0.1:$SG_PORT"; then
+  echo "[edge] --- router log ---"; tail -50 "$STATE/dev-router.log"
+  echo "[edge] --- skill-graph log ---"; tail -50 "$STATE/dev-skill-graph.log"
+  exit 1
+fi

@@ -1,0 +1,42 @@
+# Sourced by the other scripts: installs (once, into a cache outside the repository) and
+# puts on PATH everything the build and tests need beyond cargo. Idempotent.
+#   AGENCY_TOOLS   cache directory (default: $XDG_CACHE_HOME/agency-tools or ~/.cache/agency-tools)
+set -euo pipefail
+
+AGENCY_TOOLS="${AGENCY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/agency-tools}"
+WASM_BINDGEN_VERSION=0.2.130   # must equal wasm-bindgen in Cargo.lock
+WORKER_BUILD_VERSION=0.8.7
+WRANGLER_VERSION=4.86.0        # the last wrangler that runs on Node 20
+mkdir -p "$AGENCY_TOOLS"
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+ensure_rust_targets() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding rustup target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown >&2
+  fi
+}
+
+ensure_worker_tools() {
+  local bin="$AGENCY_TOOLS/bin"
+  if ! "$bin/wasm-bindgen" --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+    log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into $AGENCY_TOOLS (takes minutes, once)"
+    cargo install --quiet --root "$AGENCY_TOOLS" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" >&2
+  fi
+  if ! "$bin/worker-build" --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
+    log "installing worker-build $WORKER_BUILD_VERSION into $AGENCY_TOOLS (takes minutes, once)"
+    cargo install --quiet --root "$AGENCY_TOOLS" worker-build --version "$WORKER_BUILD_VERSION" >&2
+  fi
+  local npm_dir="$AGENCY_TOOLS/npm"
+  if ! [ -x "$npm_dir/node_modules/.bin/wrangler" ] || ! grep -q "\"version\": \"$WRANGLER_VERSION\"" "$npm_dir/node_modules/wrangler/package.json" 2>/dev/null; then
+    log "installing wrangler $WRANGLER_VERSION into $npm_dir"
+    mkdir -p "$npm_dir"
+    (cd "$npm_dir" && npm install --silent --no-audit --no-fund "wrangler@$WRANGLER_VERSION" >&2)
+  fi
+  export PATH="$bin:$npm_dir/node_modules/.bin:$PATH"
+  export WASM_BINDGEN_BIN="$bin/wasm-bindgen"
+  export ESBUILD_BIN="$npm_dir/node_modules/@esbuild/linux-x64/bin/esbuild"
+  export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+  export CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV=false
+}
