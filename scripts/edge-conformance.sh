@@ -64,7 +64,7 @@ start router "$R_PORT" "$(free_port)"
 wait_up router "http://127.0.0.1:$R_PORT"
 echo "[edge] skill-graph on $SG_PORT, router on $R_PORT"
 
-if ! "$ROOT/target/debug/agency-conformance" --router "http://127.0.0.1:$R_PORT" --graph "http://127.0.0.1:$SG_PORT"; then
+if ! "${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}" --router "http://127.0.0.1:$R_PORT" --graph "http://127.0.0.1:$SG_PORT"; then
   echo "[edge] --- router log ---"; tail -50 "$STATE/dev-router.log"
   echo "[edge] --- skill-graph log ---"; tail -50 "$STATE/dev-skill-graph.log"
   exit 1

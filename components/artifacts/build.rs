@@ -12,36 +12,64 @@ const GUESTS: &[(&str, &str, &str)] = &[
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().and_then(Path::parent).expect("workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .and_then(Path::parent)
+        .expect("workspace root")
+        .to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let target_dir = root.join("target").join("guests");
 
-    for dir in ["wit", "components/router", "components/skill-graph", "Cargo.lock"] {
+    for dir in [
+        "wit",
+        "components/router",
+        "components/skill-graph",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-unknown-unknown", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for (package, _, _) in GUESTS {
         cmd.args(["-p", package]);
     }
     // The outer build's flags are for the host target, not for wasm32.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR", "CARGO_BUILD_RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("running cargo for the wasm guests");
     if !status.success() {
-        panic!("building the wasm guests failed (is the wasm32-unknown-unknown target installed? `rustup target add wasm32-unknown-unknown`)");
+        panic!(
+            "building the wasm guests failed (is the wasm32-unknown-unknown target installed? `rustup target add wasm32-unknown-unknown`)"
+        );
     }
 
     let mut generated = String::new();
     for (_, stem, constant) in GUESTS {
-        let module_path = target_dir.join("wasm32-unknown-unknown/release").join(format!("{stem}.wasm"));
-        let module = std::fs::read(&module_path).unwrap_or_else(|e| panic!("reading {}: {e}", module_path.display()));
+        let module_path = target_dir
+            .join("wasm32-unknown-unknown/release")
+            .join(format!("{stem}.wasm"));
+        let module = std::fs::read(&module_path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", module_path.display()));
         let component = wit_component::ComponentEncoder::default()
             .module(&module)
             .and_then(|e| e.validate(true).encode())

@@ -41,6 +41,10 @@ pub fn report(outcomes: &[Outcome]) -> bool {
             }
         }
     }
-    println!("conformance: {} passed, {} failed", outcomes.len() - failed, failed);
+    println!(
+        "conformance: {} passed, {} failed",
+        outcomes.len() - failed,
+        failed
+    );
     failed == 0
 }

@@ -5,9 +5,16 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let (Some(router), Some(graph)) = (arg("--router"), arg("--graph")) else {
-        eprintln!("usage: agency-conformance --router URL --graph URL (tokens from AGENCY_*_TOKEN)");
+        eprintln!(
+            "usage: agency-conformance --router URL --graph URL (tokens from AGENCY_*_TOKEN)"
+        );
         return ExitCode::from(2);
     };
     let token = |v: &str| std::env::var(v).unwrap_or_default();
@@ -18,5 +25,9 @@ fn main() -> ExitCode {
         operator_token: token("AGENCY_OPERATOR_TOKEN"),
         viewer_token: token("AGENCY_VIEWER_TOKEN"),
     };
-    if agency_conformance::report(&agency_conformance::run(&target)) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if agency_conformance::report(&agency_conformance::run(&target)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

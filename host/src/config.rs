@@ -58,7 +58,9 @@ pub struct Auth {
 
 impl Auth {
     pub fn is_empty(&self) -> bool {
-        self.gateway_tokens.is_empty() && self.operator_tokens.is_empty() && self.viewer_tokens.is_empty()
+        self.gateway_tokens.is_empty()
+            && self.operator_tokens.is_empty()
+            && self.viewer_tokens.is_empty()
     }
 }
 
@@ -85,26 +87,39 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { message_bytes: 64 * 1024, graph_bytes: 8 * 1024 * 1024 }
+        Limits {
+            message_bytes: 64 * 1024,
+            graph_bytes: 8 * 1024 * 1024,
+        }
     }
 }
 
 impl Default for WasmLimits {
     fn default() -> Self {
-        WasmLimits { fuel_per_call: 200_000_000, max_memory_mb: 512 }
+        WasmLimits {
+            fuel_per_call: 200_000_000,
+            max_memory_mb: 512,
+        }
     }
 }
 
 impl Config {
     /// Defaults, then `file` if given, then the environment (`vars`, usually
     /// `std::env::vars()`), validated.
-    pub fn load(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, String> {
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
         let mut config = match file {
             None => Config::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
                 toml::from_str(&text).map_err(|e| {
-                    let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+                    let line = e
+                        .span()
+                        .map(|s| text[..s.start].lines().count().max(1))
+                        .unwrap_or(1);
                     format!("{}:{line}: {}", path.display(), e.message())
                 })?
             }
@@ -112,12 +127,20 @@ impl Config {
         for (key, value) in vars {
             let bad = |what: &str| format!("environment variable {key}: {what}");
             match key.as_str() {
-                "AGENCY_ADDR" => config.addr = value.parse().map_err(|_| bad("expected HOST:PORT"))?,
+                "AGENCY_ADDR" => {
+                    config.addr = value.parse().map_err(|_| bad("expected HOST:PORT"))?
+                }
                 "AGENCY_DATA_DIR" => config.data_dir = PathBuf::from(value),
                 "AGENCY_ENGINE" => config.engine = value.parse().map_err(|e: String| bad(&e))?,
                 "AGENCY_GRAPH" => config.graph = Some(PathBuf::from(value)),
-                "AGENCY_MAX_MESSAGE_BYTES" => config.limits.message_bytes = value.parse().map_err(|_| bad("expected a byte count"))?,
-                "AGENCY_MAX_GRAPH_BYTES" => config.limits.graph_bytes = value.parse().map_err(|_| bad("expected a byte count"))?,
+                "AGENCY_MAX_MESSAGE_BYTES" => {
+                    config.limits.message_bytes =
+                        value.parse().map_err(|_| bad("expected a byte count"))?
+                }
+                "AGENCY_MAX_GRAPH_BYTES" => {
+                    config.limits.graph_bytes =
+                        value.parse().map_err(|_| bad("expected a byte count"))?
+                }
                 "AGENCY_GATEWAY_TOKEN" => config.auth.gateway_tokens.push(value),
                 "AGENCY_OPERATOR_TOKEN" => config.auth.operator_tokens.push(value),
                 "AGENCY_VIEWER_TOKEN" => config.auth.viewer_tokens.push(value),
@@ -135,7 +158,12 @@ impl Config {
         if self.limits.graph_bytes < self.limits.message_bytes {
             return Err("limits.graph_bytes must be at least limits.message_bytes".into());
         }
-        let all = self.auth.gateway_tokens.iter().chain(&self.auth.operator_tokens).chain(&self.auth.viewer_tokens);
+        let all = self
+            .auth
+            .gateway_tokens
+            .iter()
+            .chain(&self.auth.operator_tokens)
+            .chain(&self.auth.viewer_tokens);
         for t in all {
             if t.len() < 16 {
                 return Err("auth tokens must be at least 16 characters".into());
@@ -154,8 +182,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("agency-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("agency.toml");
-        std::fs::write(&file, "addr = \"127.0.0.1:9000\"\nengine = \"native\"\n[limits]\nmessage_bytes = 2048\n").unwrap();
-        let env = vec![("AGENCY_ADDR".to_owned(), "127.0.0.1:9001".to_owned()), ("AGENCY_OPERATOR_TOKEN".to_owned(), "op-token-0123456789".to_owned())];
+        std::fs::write(
+            &file,
+            "addr = \"127.0.0.1:9000\"\nengine = \"native\"\n[limits]\nmessage_bytes = 2048\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("AGENCY_ADDR".to_owned(), "127.0.0.1:9001".to_owned()),
+            (
+                "AGENCY_OPERATOR_TOKEN".to_owned(),
+                "op-token-0123456789".to_owned(),
+            ),
+        ];
         let c = Config::load(Some(&file), env).unwrap();
         assert_eq!(c.addr.port(), 9001);
         assert_eq!(c.engine, Engine::Native);
@@ -175,7 +213,11 @@ mod tests {
 
     #[test]
     fn short_tokens_rejected() {
-        let err = Config::load(None, vec![("AGENCY_VIEWER_TOKEN".to_owned(), "short".to_owned())]).unwrap_err();
+        let err = Config::load(
+            None,
+            vec![("AGENCY_VIEWER_TOKEN".to_owned(), "short".to_owned())],
+        )
+        .unwrap_err();
         assert!(err.contains("16 characters"));
     }
 }

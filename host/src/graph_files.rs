@@ -9,7 +9,13 @@ use agency_skill_graph::{GraphError, GraphErrors, SkillGraph};
 /// Loads and validates the graph at `path`. Errors carry paths as the user wrote them.
 pub fn load(path: &Path) -> Result<SkillGraph, GraphErrors> {
     let shown = path.display().to_string();
-    let io = |e: std::io::Error, p: &Path| GraphErrors(vec![GraphError::at(p.display().to_string(), None, format!("cannot read: {e}"))]);
+    let io = |e: std::io::Error, p: &Path| {
+        GraphErrors(vec![GraphError::at(
+            p.display().to_string(),
+            None,
+            format!("cannot read: {e}"),
+        )])
+    };
     if path.is_dir() {
         let mut files = Vec::new();
         collect(path, path, &mut files).map_err(|e| io(e, path))?;
@@ -44,7 +50,9 @@ pub fn load(path: &Path) -> Result<SkillGraph, GraphErrors> {
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -55,8 +63,14 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io:
             collect(root, &p, out)?;
             continue;
         }
-        let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
-        let wanted = rel == GRAPH_FILE || rel == "graph.yml" || (name.ends_with(".md") && !name.eq_ignore_ascii_case("README.md"));
+        let rel = p
+            .strip_prefix(root)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let wanted = rel == GRAPH_FILE
+            || rel == "graph.yml"
+            || (name.ends_with(".md") && !name.eq_ignore_ascii_case("README.md"));
         if wanted {
             out.push((rel, std::fs::read_to_string(&p)?));
         }

@@ -16,10 +16,20 @@ pub enum Router {
 }
 
 impl Router {
-    pub fn new(engine: Engine, runtime: Option<Arc<ComponentRuntime>>, graph: &SkillGraph) -> Result<Router, RuntimeError> {
+    pub fn new(
+        engine: Engine,
+        runtime: Option<Arc<ComponentRuntime>>,
+        graph: &SkillGraph,
+    ) -> Result<Router, RuntimeError> {
         match (engine, runtime) {
-            (Engine::Wasm, Some(rt)) => Ok(Router::Wasm(RouterPool::new(rt, graph.version(), graph.to_json())?)),
-            (Engine::Wasm, None) => Err(RuntimeError::Setup("the wasm engine needs a component runtime".into())),
+            (Engine::Wasm, Some(rt)) => Ok(Router::Wasm(RouterPool::new(
+                rt,
+                graph.version(),
+                graph.to_json(),
+            )?)),
+            (Engine::Wasm, None) => Err(RuntimeError::Setup(
+                "the wasm engine needs a component runtime".into(),
+            )),
             (Engine::Native, _) => Ok(Router::Native(RwLock::new(Arc::new(native_index(graph)?)))),
         }
     }
@@ -46,7 +56,11 @@ impl Router {
     pub fn route(&self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
         let start = Instant::now();
         let mut d = match self {
-            Router::Native(slot) => slot.read().unwrap_or_else(|p| p.into_inner()).clone().route(request),
+            Router::Native(slot) => slot
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .route(request),
             Router::Wasm(pool) => pool.route(request)?,
         };
         d.routing_latency = start.elapsed().as_secs_f64() * 1000.0;
@@ -54,10 +68,17 @@ impl Router {
     }
 
     /// Routes in order; each decision's latency is its share of the batch's time.
-    pub fn route_batch(&self, requests: &[RouteRequest]) -> Result<Vec<RouteDecision>, RuntimeError> {
+    pub fn route_batch(
+        &self,
+        requests: &[RouteRequest],
+    ) -> Result<Vec<RouteDecision>, RuntimeError> {
         let start = Instant::now();
         let mut ds = match self {
-            Router::Native(slot) => slot.read().unwrap_or_else(|p| p.into_inner()).clone().route_batch(requests),
+            Router::Native(slot) => slot
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .route_batch(requests),
             Router::Wasm(pool) => pool.route_batch(requests)?,
         };
         let each = start.elapsed().as_secs_f64() * 1000.0 / requests.len().max(1) as f64;

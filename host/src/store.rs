@@ -27,35 +27,11 @@ pub struct StoredGraph {
     pub created_at: String,
 }
 
+/// The schema is the Workers' D1 migrations, so local and edge storage never drift:
+/// the skill-graph service's tables, then the router's.
 const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE graph_versions (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        version TEXT NOT NULL,
-        graph_json TEXT NOT NULL,
-        created_ms INTEGER NOT NULL
-    );
-    CREATE TABLE decisions (
-        id TEXT PRIMARY KEY,
-        created_ms INTEGER NOT NULL,
-        message TEXT NOT NULL,
-        channel TEXT,
-        agent TEXT,
-        reason TEXT NOT NULL,
-        graph_version TEXT NOT NULL,
-        decision_json TEXT NOT NULL
-    );
-    CREATE INDEX decisions_by_time ON decisions(created_ms);
-    CREATE TABLE feedback (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        decision_id TEXT NOT NULL REFERENCES decisions(id),
-        correct_agent TEXT,
-        created_ms INTEGER NOT NULL
-    );
-    CREATE TABLE agent_health (
-        agent TEXT PRIMARY KEY,
-        healthy INTEGER NOT NULL,
-        updated_ms INTEGER NOT NULL
-    );",
+    include_str!("../../workers/skill-graph/migrations/0001_init.sql"),
+    include_str!("../../workers/router/migrations/0001_init.sql"),
 ];
 
 impl Store {
@@ -80,7 +56,9 @@ impl Store {
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         }
         tx.commit()?;
-        Ok(Store { conn: Mutex::new(conn) })
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -104,7 +82,10 @@ impl Store {
         if let Some(c) = current.filter(|c| c.version == version) {
             return Ok(c);
         }
-        tx.execute("INSERT INTO graph_versions (version, graph_json, created_ms) VALUES (?1, ?2, ?3)", params![version, json, now_ms()])?;
+        tx.execute(
+            "INSERT INTO graph_versions (version, graph_json, created_ms) VALUES (?1, ?2, ?3)",
+            params![version, json, now_ms()],
+        )?;
         let stored = tx.query_row("SELECT seq, version, graph_json, created_ms FROM graph_versions WHERE seq = last_insert_rowid()", [], graph_row)?;
         tx.commit()?;
         Ok(stored)
@@ -112,12 +93,22 @@ impl Store {
 
     pub fn graph_versions(&self, limit: u32) -> Result<Vec<StoredGraph>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT seq, version, '' , created_ms FROM graph_versions ORDER BY seq DESC LIMIT ?1")?;
-        let rows = stmt.query_map([limit], graph_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT seq, version, '' , created_ms FROM graph_versions ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], graph_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
 
-    pub fn insert_decision(&self, id: &str, message: &str, channel: Option<&str>, decision: &Value) -> Result<(), StoreError> {
+    pub fn insert_decision(
+        &self,
+        id: &str,
+        message: &str,
+        channel: Option<&str>,
+        decision: &Value,
+    ) -> Result<(), StoreError> {
         let s = |k: &str| decision.get(k).and_then(Value::as_str).map(str::to_owned);
         self.conn().execute(
             "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -136,7 +127,12 @@ impl Store {
                 let mut v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
                 if let Value::Object(o) = &mut v {
                     o.insert("message".into(), Value::String(r.get(1)?));
-                    o.insert("channel".into(), r.get::<_, Option<String>>(2)?.map(Value::String).unwrap_or(Value::Null));
+                    o.insert(
+                        "channel".into(),
+                        r.get::<_, Option<String>>(2)?
+                            .map(Value::String)
+                            .unwrap_or(Value::Null),
+                    );
                     o.insert("createdAt".into(), Value::String(rfc3339(r.get(3)?)));
                 }
                 Ok(v)
@@ -146,12 +142,23 @@ impl Store {
     }
 
     pub fn decision_exists(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.conn().query_row("SELECT 1 FROM decisions WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
+        Ok(self
+            .conn()
+            .query_row("SELECT 1 FROM decisions WHERE id = ?1", [id], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
-    pub fn insert_feedback(&self, decision_id: &str, correct_agent: Option<&str>) -> Result<i64, StoreError> {
+    pub fn insert_feedback(
+        &self,
+        decision_id: &str,
+        correct_agent: Option<&str>,
+    ) -> Result<i64, StoreError> {
         let conn = self.conn();
-        conn.execute("INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, ?2, ?3)", params![decision_id, correct_agent, now_ms()])?;
+        conn.execute(
+            "INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, ?2, ?3)",
+            params![decision_id, correct_agent, now_ms()],
+        )?;
         Ok(conn.last_insert_rowid())
     }
 
@@ -166,18 +173,29 @@ impl Store {
 
     pub fn down_agents(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT agent FROM agent_health WHERE healthy = 0 ORDER BY agent")?;
-        let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        let mut stmt =
+            conn.prepare("SELECT agent FROM agent_health WHERE healthy = 0 ORDER BY agent")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
         Ok(rows)
     }
 }
 
 fn graph_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredGraph> {
-    Ok(StoredGraph { sequence: r.get(0)?, version: r.get(1)?, json: r.get(2)?, created_at: rfc3339(r.get(3)?) })
+    Ok(StoredGraph {
+        sequence: r.get(0)?,
+        version: r.get(1)?,
+        json: r.get(2)?,
+        created_at: rfc3339(r.get(3)?),
+    })
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// `2026-11-25T13:45:01.123Z` from Unix milliseconds.
@@ -194,7 +212,12 @@ pub fn rfc3339(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "agency", version, about = "Routes and guards the work of an AI agency")]
+#[command(
+    name = "agency",
+    version,
+    about = "Routes and guards the work of an AI agency"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,13 +43,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Reads JSONL, calling `f` with (line number, line) for each non-blank line.
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &PathBuf) -> anyhow::Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let item = serde_json::from_str(line).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
+        let item = serde_json::from_str(line)
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 1))?;
         out.push(item);
     }
     Ok(out)

@@ -92,7 +92,12 @@ pub fn run(args: RouteArgs) -> anyhow::Result<ExitCode> {
             }
         }
         (None, Some(message)) => {
-            let request = RouteRequest { message: message.clone(), channel: args.channel.clone(), complexity: args.complexity, down_agents: args.down.clone() };
+            let request = RouteRequest {
+                message: message.clone(),
+                channel: args.channel.clone(),
+                complexity: args.complexity,
+                down_agents: args.down.clone(),
+            };
             let d = router.route(&request)?;
             serde_json::to_writer_pretty(&mut out, &d)?;
             out.write_all(b"\n")?;

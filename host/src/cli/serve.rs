@@ -38,10 +38,14 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("AGENCY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGENCY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let mut config = Config::load(args.config.as_deref(), std::env::vars()).map_err(anyhow::Error::msg)?;
+    let mut config =
+        Config::load(args.config.as_deref(), std::env::vars()).map_err(anyhow::Error::msg)?;
     if let Some(a) = args.addr {
         config.addr = a;
     }
@@ -65,7 +69,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("  AGENCY_VIEWER_TOKEN={}", config.auth.viewer_tokens[0]);
     }
 
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| anyhow::anyhow!("{}: cannot create data dir: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("{}: cannot create data dir: {e}", config.data_dir.display())
+    })?;
     let store = Store::open(&config.data_dir.join("agency.db"))?;
 
     let explicit: Option<SkillGraph> = match &config.graph {
@@ -76,12 +82,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(g), _) => store.put_graph(&g.version(), &g.to_json())?,
         (None, Some(s)) => s,
         (None, None) if args.example => {
-            let g = example::graph().map_err(|e| anyhow::anyhow!("the bundled example graph is invalid:\n{e}"))?;
+            let g = example::graph()
+                .map_err(|e| anyhow::anyhow!("the bundled example graph is invalid:\n{e}"))?;
             store.put_graph(&g.version(), &g.to_json())?
         }
-        (None, None) => anyhow::bail!("no skill graph: pass --graph PATH, set AGENCY_GRAPH, or use --example"),
+        (None, None) => {
+            anyhow::bail!("no skill graph: pass --graph PATH, set AGENCY_GRAPH, or use --example")
+        }
     };
-    let graph = SkillGraph::from_json(&stored.json).map_err(|e| anyhow::anyhow!("stored graph {} is invalid: {e}", stored.version))?;
+    let graph = SkillGraph::from_json(&stored.json)
+        .map_err(|e| anyhow::anyhow!("stored graph {} is invalid: {e}", stored.version))?;
 
     let runtime = match config.engine {
         Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions {
@@ -104,11 +114,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         graph_update: tokio::sync::Mutex::new(()),
     });
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr()?;
-        println!("agency: listening on http://{local} (graph {})", state.current().stored.version);
+        println!(
+            "agency: listening on http://{local} (graph {})",
+            state.current().stored.version
+        );
         use std::io::Write;
         std::io::stdout().flush()?;
         agency::server::serve(state, listener, shutdown_signal()).await?;
@@ -123,7 +140,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -60,14 +60,27 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
         },
         SkillsCommand::Learn { examples, out } => {
             let messages: Vec<LabelledMessage> = super::read_jsonl(&examples)?;
-            let graph = learn::learn(&messages, &LearnOptions::default()).map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
-            graph_files::write(&graph, &out).map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+            let graph = learn::learn(&messages, &LearnOptions::default())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
+            graph_files::write(&graph, &out)
+                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
             // Read back what was written, so what we report is what the file holds.
-            let written = graph_files::load(&out).map_err(|e| anyhow::anyhow!("the learned graph does not load back:\n{e}"))?;
-            println!("{}: learned from {} messages: {}", out.display(), messages.len(), written.summary());
+            let written = graph_files::load(&out)
+                .map_err(|e| anyhow::anyhow!("the learned graph does not load back:\n{e}"))?;
+            println!(
+                "{}: learned from {} messages: {}",
+                out.display(),
+                messages.len(),
+                written.summary()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        SkillsCommand::Eval { graph, examples, json, engine } => {
+        SkillsCommand::Eval {
+            graph,
+            examples,
+            json,
+            engine,
+        } => {
             let g = match graph_files::load(&graph) {
                 Ok(g) => g,
                 Err(errors) => {
@@ -83,8 +96,14 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
                 Engine::Native => None,
             };
             let router = Router::new(engine, runtime, &g)?;
-            let requests: Vec<RouteRequest> =
-                examples.iter().map(|e| RouteRequest { message: e.text.clone(), channel: e.channel.clone(), ..RouteRequest::default() }).collect();
+            let requests: Vec<RouteRequest> = examples
+                .iter()
+                .map(|e| RouteRequest {
+                    message: e.text.clone(),
+                    channel: e.channel.clone(),
+                    ..RouteRequest::default()
+                })
+                .collect();
             let mut predictions = Vec::with_capacity(requests.len());
             for chunk in requests.chunks(256) {
                 predictions.extend(router.route_batch(chunk)?.into_iter().map(|d| d.agent));

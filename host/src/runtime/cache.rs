@@ -7,7 +7,11 @@ use std::path::Path;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-pub fn load_or_compile(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) -> anyhow::Result<Component> {
+pub fn load_or_compile(
+    engine: &Engine,
+    bytes: &[u8],
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<Component> {
     let Some(dir) = cache_dir else {
         return Ok(Component::new(engine, bytes)?);
     };
@@ -23,13 +27,17 @@ pub fn load_or_compile(engine: &Engine, bytes: &[u8], cache_dir: Option<&Path>) 
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
             Ok(c) => return Ok(c),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "discarding unreadable precompiled component"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unreadable precompiled component")
+            }
         }
     }
     let component = Component::new(engine, bytes)?;
     if let Ok(serialized) = component.serialize() {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, serialized)).and_then(|_| std::fs::rename(&tmp, &path));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&tmp, serialized))
+            .and_then(|_| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             tracing::warn!(dir = %dir.display(), error = %e, "could not cache the precompiled component");
             let _ = std::fs::remove_file(&tmp);

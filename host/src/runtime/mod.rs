@@ -6,7 +6,7 @@ mod bindings;
 mod cache;
 mod router;
 
-pub use router::{RouterPool, RouterInstance};
+pub use router::{RouterInstance, RouterPool};
 
 use std::path::PathBuf;
 
@@ -40,7 +40,12 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        RuntimeOptions { cache_dir: default_cache_dir(), fuel_per_call: 200_000_000, max_memory_bytes: 512 << 20, max_instances: 64 }
+        RuntimeOptions {
+            cache_dir: default_cache_dir(),
+            fuel_per_call: 200_000_000,
+            max_memory_bytes: 512 << 20,
+            max_instances: 64,
+        }
     }
 }
 
@@ -71,16 +76,31 @@ impl ComponentRuntime {
         config
             .wasm_component_model(true)
             .consume_fuel(true)
-            .memory_reservation(options.max_memory_bytes as u64)
+            // Reserve 4 GiB of address space per memory so that compiled code needs no
+            // explicit bounds checks (guard pages do it); growth is still capped above.
+            .memory_reservation(4 << 30)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(|e| anyhow::Error::from(e).context("creating the wasmtime engine"))?;
+        let engine = Engine::new(&config)
+            .map_err(|e| anyhow::Error::from(e).context("creating the wasmtime engine"))?;
 
-        let component = cache::load_or_compile(&engine, agency_artifacts::ROUTER_COMPONENT, options.cache_dir.as_deref())
-            .map_err(|e| anyhow::Error::from(e).context("compiling the router component"))?;
+        let component = cache::load_or_compile(
+            &engine,
+            agency_artifacts::ROUTER_COMPONENT,
+            options.cache_dir.as_deref(),
+        )
+        .map_err(|e| anyhow::Error::from(e).context("compiling the router component"))?;
         let linker: Linker<()> = Linker::new(&engine);
-        let pre = linker.instantiate_pre(&component).map_err(|e| anyhow::Error::from(e).context("pre-instantiating the router component"))?;
-        let router_pre = bindings::router::RouterComponentPre::new(pre).map_err(|e| anyhow::Error::from(e).context("checking the router component's exports"))?;
-        Ok(ComponentRuntime { engine, router_pre, options })
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            anyhow::Error::from(e).context("pre-instantiating the router component")
+        })?;
+        let router_pre = bindings::router::RouterComponentPre::new(pre).map_err(|e| {
+            anyhow::Error::from(e).context("checking the router component's exports")
+        })?;
+        Ok(ComponentRuntime {
+            engine,
+            router_pre,
+            options,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -90,11 +110,32 @@ impl ComponentRuntime {
     /// Names of everything the built components import (expected: nothing).
     pub fn component_imports(&self) -> anyhow::Result<Vec<String>> {
         let mut names = Vec::new();
-        for bytes in [agency_artifacts::ROUTER_COMPONENT, agency_artifacts::SKILL_GRAPH_COMPONENT] {
+        for bytes in [
+            agency_artifacts::ROUTER_COMPONENT,
+            agency_artifacts::SKILL_GRAPH_COMPONENT,
+        ] {
             let component = Component::new(&self.engine, bytes)?;
-            names.extend(component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()));
+            names.extend(
+                component
+                    .component_type()
+                    .imports(&self.engine)
+                    .map(|(name, _)| name.to_owned()),
+            );
         }
         Ok(names)
+    }
+
+    /// Instantiates the router component without building an index: the fixed cost of
+    /// a new instance (what the pooling allocator and `InstancePre` make cheap).
+    pub fn instantiate_empty(&self) -> Result<(), RuntimeError> {
+        let mut store = wasmtime::Store::new(&self.engine, ());
+        store
+            .set_fuel(u64::MAX / 2)
+            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        self.router_pre
+            .instantiate(&mut store)
+            .map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;
+        Ok(())
     }
 
     /// A fresh router instance with `graph_json`'s index built inside it.

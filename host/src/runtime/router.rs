@@ -21,11 +21,19 @@ pub struct RouterInstance {
 }
 
 impl RouterInstance {
-    pub(super) fn new(runtime: &ComponentRuntime, graph_json: &str) -> Result<RouterInstance, RuntimeError> {
+    pub(super) fn new(
+        runtime: &ComponentRuntime,
+        graph_json: &str,
+    ) -> Result<RouterInstance, RuntimeError> {
         let mut store = Store::new(&runtime.engine, ());
         // Building a large index is legitimately expensive; only routing calls are metered tightly.
-        store.set_fuel(u64::MAX / 2).map_err(|e| RuntimeError::Setup(e.to_string()))?;
-        let bindings = runtime.router_pre.instantiate(&mut store).map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;
+        store
+            .set_fuel(u64::MAX / 2)
+            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        let bindings = runtime
+            .router_pre
+            .instantiate(&mut store)
+            .map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;
         let index = bindings
             .agency_core_router()
             .keyword_index()
@@ -37,7 +45,13 @@ impl RouterInstance {
             .keyword_index()
             .call_graph_version(&mut store, index)
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        Ok(RouterInstance { store, bindings, index, version, fuel_per_call: runtime.options.fuel_per_call })
+        Ok(RouterInstance {
+            store,
+            bindings,
+            index,
+            version,
+            fuel_per_call: runtime.options.fuel_per_call,
+        })
     }
 
     pub fn graph_version(&self) -> &str {
@@ -45,7 +59,9 @@ impl RouterInstance {
     }
 
     pub fn route(&mut self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
-        self.store.set_fuel(self.fuel_per_call).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        self.store
+            .set_fuel(self.fuel_per_call)
+            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         let d = self
             .bindings
             .agency_core_router()
@@ -55,9 +71,16 @@ impl RouterInstance {
         Ok(from_wit(d))
     }
 
-    pub fn route_batch(&mut self, requests: &[RouteRequest]) -> Result<Vec<RouteDecision>, RuntimeError> {
-        let fuel = self.fuel_per_call.saturating_mul(requests.len().max(1) as u64);
-        self.store.set_fuel(fuel).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    pub fn route_batch(
+        &mut self,
+        requests: &[RouteRequest],
+    ) -> Result<Vec<RouteDecision>, RuntimeError> {
+        let fuel = self
+            .fuel_per_call
+            .saturating_mul(requests.len().max(1) as u64);
+        self.store
+            .set_fuel(fuel)
+            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         let reqs: Vec<wit::RouteRequest> = requests.iter().map(to_wit).collect();
         let ds = self
             .bindings
@@ -85,22 +108,39 @@ struct GraphSlot {
 
 impl RouterPool {
     /// Builds one instance up front so a bad graph fails here, not on first use.
-    pub fn new(runtime: Arc<ComponentRuntime>, version: String, graph_json: String) -> Result<RouterPool, RuntimeError> {
+    pub fn new(
+        runtime: Arc<ComponentRuntime>,
+        version: String,
+        graph_json: String,
+    ) -> Result<RouterPool, RuntimeError> {
         let first = runtime.instantiate_router(&graph_json)?;
-        Ok(RouterPool { runtime, current: Mutex::new(Arc::new(GraphSlot { version, json: graph_json })), idle: Mutex::new(vec![first]) })
+        Ok(RouterPool {
+            runtime,
+            current: Mutex::new(Arc::new(GraphSlot {
+                version,
+                json: graph_json,
+            })),
+            idle: Mutex::new(vec![first]),
+        })
     }
 
     /// Switches to another graph; the next call uses it.
     pub fn set_graph(&self, version: String, graph_json: String) -> Result<(), RuntimeError> {
         let first = self.runtime.instantiate_router(&graph_json)?;
-        *lock(&self.current) = Arc::new(GraphSlot { version, json: graph_json });
+        *lock(&self.current) = Arc::new(GraphSlot {
+            version,
+            json: graph_json,
+        });
         let mut idle = lock(&self.idle);
         idle.clear();
         idle.push(first);
         Ok(())
     }
 
-    fn with_instance<T>(&self, f: impl FnOnce(&mut RouterInstance) -> Result<T, RuntimeError>) -> Result<T, RuntimeError> {
+    fn with_instance<T>(
+        &self,
+        f: impl FnOnce(&mut RouterInstance) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
         let slot = lock(&self.current).clone();
         let taken = {
             let mut idle = lock(&self.idle);
@@ -113,7 +153,9 @@ impl RouterPool {
         };
         let result = f(&mut instance);
         match &result {
-            Err(RuntimeError::Trap(e)) => tracing::error!(error = %e, "router component trapped; instance replaced"),
+            Err(RuntimeError::Trap(e)) => {
+                tracing::error!(error = %e, "router component trapped; instance replaced")
+            }
             _ => {
                 if lock(&self.current).version == instance.version {
                     lock(&self.idle).push(instance);
@@ -127,7 +169,10 @@ impl RouterPool {
         self.with_instance(|i| i.route(request))
     }
 
-    pub fn route_batch(&self, requests: &[RouteRequest]) -> Result<Vec<RouteDecision>, RuntimeError> {
+    pub fn route_batch(
+        &self,
+        requests: &[RouteRequest],
+    ) -> Result<Vec<RouteDecision>, RuntimeError> {
         self.with_instance(|i| i.route_batch(requests))
     }
 }
@@ -162,7 +207,14 @@ fn from_wit(d: wit::RouteDecision) -> RouteDecision {
         skill_files_used: d.skill_files_used,
         matched_keywords: d.matched_keywords,
         fallback_from: d.fallback_from,
-        alternatives: d.alternatives.into_iter().map(|a| Alternative { agent: a.agent, confidence: a.confidence }).collect(),
+        alternatives: d
+            .alternatives
+            .into_iter()
+            .map(|a| Alternative {
+                agent: a.agent,
+                confidence: a.confidence,
+            })
+            .collect(),
         graph_version: d.graph_version,
         routing_latency: 0.0,
     }

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use agency_router::RouteRequest;
-use agency_skill_graph::{Complexity, SkillGraph, search as graph_search};
+use agency_router::contract::{FeedbackBody, HealthBody, RouteBody};
+use agency_skill_graph::{SkillGraph, search as graph_search};
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -24,17 +24,33 @@ type St = State<Arc<AppState>>;
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Reads a JSON body of at most `limit` bytes: 413 past it, 400 for bad JSON or fields.
-async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, limit: usize) -> Result<T, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body is over the {limit}-byte limit"));
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is over the {limit}-byte limit"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let bytes: Bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response {
@@ -58,42 +74,43 @@ pub async fn health(State(state): St) -> Response {
             "storage": {"status": if storage_ok { "ok" } else { "error" }},
         }
     });
-    json_response(if storage_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+    json_response(
+        if storage_ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &body,
+    )
 }
 
 pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouteBody {
-    message: String,
-    #[serde(default)]
-    channel: Option<String>,
-    #[serde(default)]
-    complexity: Option<Complexity>,
-}
-
 pub async fn route(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Route)?;
     let body: RouteBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
-    if body.message.trim().is_empty() {
-        return Err(ApiError::bad_request("message must not be empty"));
-    }
-    let request = RouteRequest { message: body.message, channel: body.channel, complexity: body.complexity, down_agents: state.down_agents() };
+    let request = body
+        .into_request(state.down_agents())
+        .map_err(ApiError::bad_request)?;
     let decision = state.router.route(&request).map_err(runtime_error)?;
     let id = decision_id();
-    let mut value = serde_json::to_value(&decision).map_err(|e| ApiError::internal("internal", &e))?;
+    let mut value =
+        serde_json::to_value(&decision).map_err(|e| ApiError::internal("internal", &e))?;
     value["decisionId"] = Value::String(id.clone());
-    state.store.insert_decision(&id, &request.message, request.channel.as_deref(), &value)?;
+    state
+        .store
+        .insert_decision(&id, &request.message, request.channel.as_deref(), &value)?;
     Ok(json_response(StatusCode::OK, &value))
 }
 
 fn runtime_error(e: RuntimeError) -> ApiError {
     match e {
         RuntimeError::Trap(_) => ApiError::internal("component_trap", &e),
-        RuntimeError::InvalidGraph(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_graph", m),
+        RuntimeError::InvalidGraph(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_graph", m)
+        }
         RuntimeError::Setup(_) => ApiError::internal("component_setup", &e),
     }
 }
@@ -117,25 +134,23 @@ fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiErro
         None => Ok(default),
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!("limit must be an integer from 1 to {max}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "limit must be an integer from 1 to {max}"
+            ))),
         },
     }
 }
 
-pub async fn decisions(State(state): St, headers: HeaderMap, query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+pub async fn decisions(
+    State(state): St,
+    headers: HeaderMap,
+    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
     let rows = state.store.recent_decisions(limit)?;
     Ok(json_response(StatusCode::OK, &json!({ "decisions": rows })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FeedbackBody {
-    decision_id: String,
-    /// `null` = nobody should have taken the message.
-    correct_agent: Option<String>,
 }
 
 pub async fn feedback(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
@@ -144,13 +159,23 @@ pub async fn feedback(State(state): St, headers: HeaderMap, body: Body) -> ApiRe
     if let Some(a) = &body.correct_agent
         && state.current().graph.agent(a).is_none()
     {
-        return Err(ApiError::bad_request(format!("correctAgent {a:?} is not an agent of the current graph")));
+        return Err(ApiError::bad_request(format!(
+            "correctAgent {a:?} is not an agent of the current graph"
+        )));
     }
     if !state.store.decision_exists(&body.decision_id)? {
-        return Err(ApiError::not_found(format!("no decision {:?}", body.decision_id)));
+        return Err(ApiError::not_found(format!(
+            "no decision {:?}",
+            body.decision_id
+        )));
     }
-    let id = state.store.insert_feedback(&body.decision_id, body.correct_agent.as_deref())?;
-    Ok(json_response(StatusCode::CREATED, &json!({ "feedbackId": id, "decisionId": body.decision_id, "correctAgent": body.correct_agent })))
+    let id = state
+        .store
+        .insert_feedback(&body.decision_id, body.correct_agent.as_deref())?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "feedbackId": id, "decisionId": body.decision_id, "correctAgent": body.correct_agent }),
+    ))
 }
 
 fn etag(version: &str) -> String {
@@ -161,14 +186,24 @@ pub async fn get_graph(State(state): St, headers: HeaderMap) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let current = state.current();
     let tag = etag(&current.stored.version);
-    let none_match = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
-    let mut response = if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        ([(header::CONTENT_TYPE, "application/json")], current.graph.to_json()).into_response()
-    };
+    let none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    let mut response =
+        if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                current.graph.to_json(),
+            )
+                .into_response()
+        };
     let h = response.headers_mut();
-    h.insert(header::ETAG, HeaderValue::from_str(&tag).map_err(|e| ApiError::internal("internal", &e))?);
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&tag).map_err(|e| ApiError::internal("internal", &e))?,
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
@@ -178,7 +213,12 @@ pub async fn put_graph(State(state): St, headers: HeaderMap, body: Body) -> ApiR
     let raw: Value = read_json(&headers, body, state.config.limits.graph_bytes).await?;
     let graph = SkillGraph::from_json(&raw.to_string()).map_err(|e| {
         let details = serde_json::to_value(&e.0).unwrap_or(Value::Null);
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_graph", format!("the graph has {} error(s)", e.0.len())).with_details(details)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_graph",
+            format!("the graph has {} error(s)", e.0.len()),
+        )
+        .with_details(details)
     })?;
     let _guard = state.graph_update.lock().await;
     let version = graph.version();
@@ -192,18 +232,35 @@ pub async fn put_graph(State(state): St, headers: HeaderMap, body: Body) -> ApiR
         }
     };
     let summary = graph.summary();
-    *state.graph.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(CurrentGraph { graph, stored: stored.clone() });
-    let mut response = json_response(StatusCode::OK, &json!({ "version": stored.version, "sequence": stored.sequence, "createdAt": stored.created_at, "summary": summary }));
-    response.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag(&stored.version)).map_err(|e| ApiError::internal("internal", &e))?);
+    *state.graph.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(CurrentGraph {
+        graph,
+        stored: stored.clone(),
+    });
+    let mut response = json_response(
+        StatusCode::OK,
+        &json!({ "version": stored.version, "sequence": stored.sequence, "createdAt": stored.created_at, "summary": summary }),
+    );
+    response.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag(&stored.version))
+            .map_err(|e| ApiError::internal("internal", &e))?,
+    );
     Ok(response)
 }
 
-pub async fn graph_versions(State(state): St, headers: HeaderMap, query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+pub async fn graph_versions(
+    State(state): St,
+    headers: HeaderMap,
+    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
     let versions = state.store.graph_versions(limit)?;
-    Ok(json_response(StatusCode::OK, &json!({ "versions": versions })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "versions": versions }),
+    ))
 }
 
 pub async fn agents(State(state): St, headers: HeaderMap) -> ApiResult {
@@ -216,16 +273,18 @@ pub async fn agents(State(state): St, headers: HeaderMap) -> ApiResult {
         .iter()
         .map(|a| json!({ "id": a.id, "name": a.name, "fallback": a.fallback, "description": a.description, "healthy": !down.contains(&a.id) }))
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({ "agents": agents, "graphVersion": current.stored.version })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "agents": agents, "graphVersion": current.stored.version }),
+    ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HealthBody {
-    healthy: bool,
-}
-
-pub async fn set_health(State(state): St, headers: HeaderMap, Path(id): Path<String>, body: Body) -> ApiResult {
+pub async fn set_health(
+    State(state): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
     let body: HealthBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
     if state.current().graph.agent(&id).is_none() {
@@ -234,13 +293,19 @@ pub async fn set_health(State(state): St, headers: HeaderMap, Path(id): Path<Str
     state.store.set_health(&id, body.healthy)?;
     let down = state.store.down_agents()?;
     *state.down.write().unwrap_or_else(|p| p.into_inner()) = down;
-    Ok(json_response(StatusCode::OK, &json!({ "agent": id, "healthy": body.healthy })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "agent": id, "healthy": body.healthy }),
+    ))
 }
 
 pub async fn channels(State(state): St, headers: HeaderMap) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let current = state.current();
-    Ok(json_response(StatusCode::OK, &json!({ "channels": current.graph.channels, "graphVersion": current.stored.version })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "channels": current.graph.channels, "graphVersion": current.stored.version }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -250,17 +315,26 @@ pub struct SearchQuery {
     limit: Option<String>,
 }
 
-pub async fn search(State(state): St, headers: HeaderMap, query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult {
+pub async fn search(
+    State(state): St,
+    headers: HeaderMap,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let text = q.q.filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad_request("query parameter q is required"))?;
+    let text =
+        q.q.filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("query parameter q is required"))?;
     if text.len() > 1024 {
         return Err(ApiError::bad_request("q must be at most 1024 bytes"));
     }
     let limit = parse_limit(q.limit.as_deref(), 20, 100)?;
     let current = state.current();
     let hits = graph_search::search(&current.graph, &text, limit as usize);
-    Ok(json_response(StatusCode::OK, &json!({ "query": text, "hits": hits, "graphVersion": current.stored.version })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "query": text, "hits": hits, "graphVersion": current.stored.version }),
+    ))
 }
 
 pub async fn not_found() -> ApiError {
@@ -268,10 +342,19 @@ pub async fn not_found() -> ApiError {
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
 }
 
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
 }

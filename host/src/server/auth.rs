@@ -32,7 +32,10 @@ pub fn authorize(auth: &Auth, headers: &HeaderMap, access: Access) -> Result<Rol
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .ok_or_else(|| unauthorized("Authorization must be 'Bearer <token>'"))?;
     let role = if matches(&auth.operator_tokens, token) {
@@ -50,7 +53,11 @@ pub fn authorize(auth: &Auth, headers: &HeaderMap, access: Access) -> Result<Rol
         Access::Write => role == Role::Operator,
     };
     if !allowed {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "this token's role may not do this"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token's role may not do this",
+        ));
     }
     Ok(role)
 }
@@ -58,7 +65,11 @@ pub fn authorize(auth: &Auth, headers: &HeaderMap, access: Access) -> Result<Rol
 /// Compares without an early exit on the first differing byte.
 fn matches(tokens: &[String], candidate: &str) -> bool {
     tokens.iter().fold(false, |found, t| {
-        let same = t.len() == candidate.len() && t.bytes().zip(candidate.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let same = t.len() == candidate.len()
+            && t.bytes()
+                .zip(candidate.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
         found | same
     })
 }

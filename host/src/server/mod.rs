@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::routing::Router;
-use crate::store::{StoredGraph, Store};
+use crate::store::{Store, StoredGraph};
 
 /// The graph currently served, with its JSON form and storage record.
 pub struct CurrentGraph {
@@ -76,11 +76,19 @@ pub fn app(state: Arc<AppState>) -> AxumRouter {
         .route("/api/search", get(api::search))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(api::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            api::panic_response,
+        ))
         .with_state(state)
 }
 
 /// Serves until `shutdown` resolves.
-pub async fn serve(state: Arc<AppState>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -3,8 +3,16 @@ use std::process::Command;
 use crate::util::*;
 
 fn agency(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin()).args(args).current_dir(repo()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -21,17 +29,27 @@ fn skills_check_reports_file_and_line() {
     let p = dir.path();
     std::fs::create_dir_all(p.join("skills")).unwrap();
     std::fs::write(p.join("graph.yaml"), "agents:\n  - id: pm\n    name: PM\n").unwrap();
-    std::fs::write(p.join("skills/a.md"), "---\nagent: pm\nkeywords: [roadmap]\nlinks: [nowhere]\n---\n").unwrap();
-    std::fs::write(p.join("skills/b.md"), "---\nkeywords: [x]\nagent: ghost\n---\n").unwrap();
-    std::fs::write(p.join("skills/c.md"), "---\nagent: pm\nkeywords: [\"\"]\n---\n").unwrap();
+    std::fs::write(
+        p.join("skills/a.md"),
+        "---\nagent: pm\nkeywords: [roadmap]\nlinks: [nowhere]\n---\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("skills/b.md"),
+        "---\nkeywords: [x]\nagent: ghost\n---\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("skills/c.md"),
+        "---\nagent: pm\nkeywords: [\"\"]\n---\n",
+    )
+    .unwrap();
     std::fs::write(p.join("skills/d.md"), "---\nid: a\nagent: pm\n---\n").unwrap();
     std::fs::write(p.join("skills/e.md"), "---\nagent: [pm\n---\n").unwrap();
     let (code, out, _) = agency(&["skills", "check", p.to_str().unwrap()]);
     assert_eq!(code, 1);
     let root = p.display().to_string();
-    for want in [
-        format!("{root}/skills/e.md:2: bad YAML"),
-    ] {
+    for want in [format!("{root}/skills/e.md:2: bad YAML")] {
         assert!(out.contains(&want), "missing {want:?} in:\n{out}");
     }
     // YAML errors stop a file from being read at all; fix it and the rest are reported.
@@ -55,7 +73,10 @@ fn skills_check_reports_json_syntax_errors_with_line() {
     std::fs::write(&f, "{\n  \"agents\": [\n    {\"id\": \"pm\",}\n  ]\n}\n").unwrap();
     let (code, out, _) = agency(&["skills", "check", f.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(out.starts_with(&format!("{}:3: invalid graph JSON", f.display())), "{out}");
+    assert!(
+        out.starts_with(&format!("{}:3: invalid graph JSON", f.display())),
+        "{out}"
+    );
 }
 
 /// The same vectors through the component and the core crate give the same decisions.
@@ -75,7 +96,15 @@ fn route_wasm_and_native_agree_on_vectors() {
     ];
     std::fs::write(&batch, lines.join("\n")).unwrap();
     let run = |engine: &str, down: &[&str]| {
-        let mut args = vec!["route", "--graph", "examples/graph", "--engine", engine, "--batch", batch.to_str().unwrap()];
+        let mut args = vec![
+            "route",
+            "--graph",
+            "examples/graph",
+            "--engine",
+            engine,
+            "--batch",
+            batch.to_str().unwrap(),
+        ];
         for d in down {
             args.extend(["--down", d]);
         }
@@ -102,12 +131,26 @@ fn route_wasm_and_native_agree_on_vectors() {
 
 #[test]
 fn route_single_message_prints_one_decision() {
-    let (code, out, err) = agency(&["route", "--graph", "examples/graph", "--channel", "slack", "the build failed in github actions"]);
+    let (code, out, err) = agency(&[
+        "route",
+        "--graph",
+        "examples/graph",
+        "--channel",
+        "slack",
+        "the build failed in github actions",
+    ]);
     assert_eq!(code, 0, "{err}");
     let d: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(d["agent"], "devops");
     assert!(d["routingLatency"].as_f64().unwrap() > 0.0);
-    let (code, _, err) = agency(&["route", "--graph", "examples/graph", "--complexity", "huge", "x"]);
+    let (code, _, err) = agency(&[
+        "route",
+        "--graph",
+        "examples/graph",
+        "--complexity",
+        "huge",
+        "x",
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("simple, moderate or complex"), "{err}");
 }
@@ -117,7 +160,13 @@ fn route_batch_reports_bad_lines_with_file_and_line() {
     let dir = TempDir::new("badbatch");
     let batch = dir.path().join("b.jsonl");
     std::fs::write(&batch, "{\"text\": \"ok\"}\n\n{\"txt\": \"typo\"}\n").unwrap();
-    let (code, _, err) = agency(&["route", "--graph", "examples/graph", "--batch", batch.to_str().unwrap()]);
+    let (code, _, err) = agency(&[
+        "route",
+        "--graph",
+        "examples/graph",
+        "--batch",
+        batch.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains(&format!("{}:3:", batch.display())), "{err}");
 }
@@ -126,18 +175,42 @@ fn route_batch_reports_bad_lines_with_file_and_line() {
 #[test]
 fn learned_clinc_graph_meets_the_quality_bar() {
     let data = repo().join("../shared/data/clinc150");
-    assert!(data.join("train.jsonl").exists(), "shared/data/clinc150 is missing");
+    assert!(
+        data.join("train.jsonl").exists(),
+        "shared/data/clinc150 is missing"
+    );
     let dir = TempDir::new("clinc");
     for out in ["graph.json", "graphdir"] {
         let out = dir.path().join(out);
-        let (code, stdout, err) = agency(&["skills", "learn", "--examples", data.join("train.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let (code, stdout, err) = agency(&[
+            "skills",
+            "learn",
+            "--examples",
+            data.join("train.jsonl").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{err}");
         assert!(stdout.contains("10 agents"), "{stdout}");
-        let (code, json, err) = agency(&["skills", "eval", "--graph", out.to_str().unwrap(), "--examples", data.join("val.jsonl").to_str().unwrap(), "--json"]);
+        let (code, json, err) = agency(&[
+            "skills",
+            "eval",
+            "--graph",
+            out.to_str().unwrap(),
+            "--examples",
+            data.join("val.jsonl").to_str().unwrap(),
+            "--json",
+        ]);
         assert_eq!(code, 0, "{err}");
         let r: serde_json::Value = serde_json::from_str(&json).unwrap();
-        let (acc, rec) = (r["inScopeAccuracy"].as_f64().unwrap(), r["outOfScopeRecall"].as_f64().unwrap());
-        assert!(acc >= 0.93 && rec >= 0.50, "in-scope accuracy {acc}, out-of-scope recall {rec}");
+        let (acc, rec) = (
+            r["inScopeAccuracy"].as_f64().unwrap(),
+            r["outOfScopeRecall"].as_f64().unwrap(),
+        );
+        assert!(
+            acc >= 0.93 && rec >= 0.50,
+            "in-scope accuracy {acc}, out-of-scope recall {rec}"
+        );
         assert_eq!(r["perAgent"].as_object().unwrap().len(), 10);
     }
 }
@@ -147,7 +220,17 @@ fn skills_eval_text_report_has_matrix() {
     let dir = TempDir::new("evaltext");
     let ex = dir.path().join("ex.jsonl");
     std::fs::write(&ex, "{\"text\": \"deploy to production\", \"agent\": \"devops\"}\n{\"text\": \"hello\", \"agent\": null}\n").unwrap();
-    let (code, out, err) = agency(&["skills", "eval", "--graph", "examples/graph", "--examples", ex.to_str().unwrap()]);
+    let (code, out, err) = agency(&[
+        "skills",
+        "eval",
+        "--graph",
+        "examples/graph",
+        "--examples",
+        ex.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("in-scope accuracy:   1.0000") && out.contains("confusion"), "{out}");
+    assert!(
+        out.contains("in-scope accuracy:   1.0000") && out.contains("confusion"),
+        "{out}"
+    );
 }

@@ -17,14 +17,19 @@ fn conformance_suite_passes_on_the_local_server_wasm_engine() {
     let data = TempDir::new("conf-wasm");
     let server = Server::start(data.path(), &["--example"], true);
     let outcomes = agency_conformance::run(&target(&server));
-    assert!(agency_conformance::report(&outcomes), "conformance failures (see output)");
+    assert!(
+        agency_conformance::report(&outcomes),
+        "conformance failures (see output)"
+    );
 }
 
 #[test]
 fn conformance_suite_passes_on_the_local_server_native_engine() {
     let data = TempDir::new("conf-native");
     let server = Server::start(data.path(), &["--example", "--engine", "native"], true);
-    assert!(agency_conformance::report(&agency_conformance::run(&target(&server))));
+    assert!(agency_conformance::report(&agency_conformance::run(
+        &target(&server)
+    )));
 }
 
 #[test]
@@ -33,7 +38,11 @@ fn a_trapping_component_is_contained_and_replaced() {
     // Fuel small enough that a 60 KB message runs out, large enough for a short one.
     let config = data.path().join("agency.toml");
     std::fs::write(&config, "[wasm]\nfuel_per_call = 300000\n").unwrap();
-    let server = Server::start(data.path(), &["--example", "--config", config.to_str().unwrap()], true);
+    let server = Server::start(
+        data.path(),
+        &["--example", "--config", config.to_str().unwrap()],
+        true,
+    );
     let url = server.url("/api/route");
     let short = json!({"message": "deploy to production"}).to_string();
     let (s, d) = post(&url, GATEWAY, &short);
@@ -66,18 +75,36 @@ fn graph_versions_and_decisions_survive_a_restart() {
                 .content_type("application/json")
                 .send(&graph)
                 .unwrap();
-            (r.status().as_u16(), serde_json::from_str::<serde_json::Value>(&r.body_mut().read_to_string().unwrap()).unwrap())
+            (
+                r.status().as_u16(),
+                serde_json::from_str::<serde_json::Value>(&r.body_mut().read_to_string().unwrap())
+                    .unwrap(),
+            )
         };
         assert_eq!(s, 200, "{put}");
         version = put["version"].as_str().unwrap().to_owned();
-        let (_, d) = post(&server.url("/api/route"), GATEWAY, r#"{"message":"fix this crash"}"#);
+        let (_, d) = post(
+            &server.url("/api/route"),
+            GATEWAY,
+            r#"{"message":"fix this crash"}"#,
+        );
         decision = d["decisionId"].as_str().unwrap().to_owned();
     }
     let server = Server::start(data.path(), &["--example"], true);
     let (_, g) = get(&server.url("/api/graph"), VIEWER);
-    assert_eq!(g["version"], version.as_str(), "--example only seeds an empty store");
+    assert_eq!(
+        g["version"],
+        version.as_str(),
+        "--example only seeds an empty store"
+    );
     let (_, list) = get(&server.url("/api/route/decisions?limit=10"), VIEWER);
-    assert!(list["decisions"].as_array().unwrap().iter().any(|d| d["decisionId"] == decision.as_str()));
+    assert!(
+        list["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["decisionId"] == decision.as_str())
+    );
 }
 
 #[test]
@@ -87,7 +114,11 @@ fn example_without_tokens_prints_fresh_ones() {
     let token = server
         .stdout_head
         .iter()
-        .find_map(|l| l.trim().strip_prefix("AGENCY_OPERATOR_TOKEN=").map(str::to_owned))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("AGENCY_OPERATOR_TOKEN=")
+                .map(str::to_owned)
+        })
         .expect("printed operator token");
     assert!(token.starts_with("agt_") && token.len() > 20);
     let (s, body) = get(&server.url("/api/agents"), &token);
@@ -102,10 +133,19 @@ fn openapi_documents_every_route_and_nothing_else() {
     let paths = doc["paths"].as_object().unwrap();
     let mut documented: Vec<(String, String)> = paths
         .iter()
-        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().filter(|k| k.as_str() != "parameters").map(move |m| (m.clone(), p.clone())))
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| k.as_str() != "parameters")
+                .map(move |m| (m.clone(), p.clone()))
+        })
         .collect();
     documented.sort();
-    let mut served: Vec<(String, String)> = agency::server::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let mut served: Vec<(String, String)> = agency::server::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     served.sort();
     assert_eq!(documented, served);
     assert_eq!(doc["openapi"], "3.1.0");

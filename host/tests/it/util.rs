@@ -11,7 +11,10 @@ pub fn bin() -> &'static str {
 }
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -21,8 +24,12 @@ impl TempDir {
     pub fn new(name: &str) -> TempDir {
         let n = std::sync::atomic::AtomicU32::new(0);
         let _ = &n;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let p = std::env::temp_dir().join(format!("agency-test-{name}-{}-{nanos}", std::process::id()));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let p =
+            std::env::temp_dir().join(format!("agency-test-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -47,12 +54,23 @@ pub struct Server {
 impl Server {
     pub fn start(data: &Path, extra: &[&str], with_tokens: bool) -> Server {
         let mut cmd = Command::new(bin());
-        cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"]).arg(data).args(extra);
-        cmd.env_remove("AGENCY_GATEWAY_TOKEN").env_remove("AGENCY_OPERATOR_TOKEN").env_remove("AGENCY_VIEWER_TOKEN").env("AGENCY_LOG", "warn");
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra);
+        cmd.env_remove("AGENCY_GATEWAY_TOKEN")
+            .env_remove("AGENCY_OPERATOR_TOKEN")
+            .env_remove("AGENCY_VIEWER_TOKEN")
+            .env("AGENCY_LOG", "warn");
         if with_tokens {
-            cmd.env("AGENCY_GATEWAY_TOKEN", GATEWAY).env("AGENCY_OPERATOR_TOKEN", OPERATOR).env("AGENCY_VIEWER_TOKEN", VIEWER);
+            cmd.env("AGENCY_GATEWAY_TOKEN", GATEWAY)
+                .env("AGENCY_OPERATOR_TOKEN", OPERATOR)
+                .env("AGENCY_VIEWER_TOKEN", VIEWER);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn agency serve");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn agency serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let mut head = Vec::new();
@@ -68,7 +86,11 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
-        Server { child, base, stdout_head: head }
+        Server {
+            child,
+            base,
+            stdout_head: head,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -84,20 +106,38 @@ impl Drop for Server {
 }
 
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 /// (status, JSON body)
 pub fn post(url: &str, token: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut r = agent().post(url).header("authorization", &format!("Bearer {token}")).content_type("application/json").send(body).unwrap();
+    let mut r = agent()
+        .post(url)
+        .header("authorization", &format!("Bearer {token}"))
+        .content_type("application/json")
+        .send(body)
+        .unwrap();
     let status = r.status().as_u16();
     let text = r.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 pub fn get(url: &str, token: &str) -> (u16, serde_json::Value) {
-    let mut r = agent().get(url).header("authorization", &format!("Bearer {token}")).call().unwrap();
+    let mut r = agent()
+        .get(url)
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
     let status = r.status().as_u16();
     let text = r.body_mut().read_to_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
 }

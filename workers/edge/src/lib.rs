@@ -25,7 +25,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         Self::new(400, "bad_request", message)
@@ -66,7 +71,9 @@ pub type ApiResult = Result<Response, ApiError>;
 pub fn json_response(status: u16, value: &Value) -> Response {
     match Response::from_json(value) {
         Ok(r) => r.with_status(status),
-        Err(_) => Response::empty().map(|r| r.with_status(500)).unwrap_or_else(|_| Response::empty().expect("empty response")),
+        Err(_) => Response::empty()
+            .map(|r| r.with_status(500))
+            .unwrap_or_else(|_| Response::empty().expect("empty response")),
     }
 }
 
@@ -84,24 +91,52 @@ fn secret_list(env: &Env, name: &str) -> Vec<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .map(|v| v.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// The bearer token of `req`, checked against the secrets `AGENCY_*_TOKEN`.
 pub fn authorize(req: &Request, env: &Env, access: Access) -> Result<(), ApiError> {
-    let header = req.headers().get("authorization").ok().flatten().ok_or_else(|| ApiError::new(401, "unauthorized", "missing Authorization: Bearer token"))?;
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiError::new(401, "unauthorized", "missing Authorization: Bearer token"))?;
     let token = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
-        .ok_or_else(|| ApiError::new(401, "unauthorized", "Authorization must be 'Bearer <token>'"))?;
-    let has = |name: &str| secret_list(env, name).iter().fold(false, |f, t| f | same(t, token));
-    let (operator, gateway, viewer) = (has("AGENCY_OPERATOR_TOKEN"), has("AGENCY_GATEWAY_TOKEN"), has("AGENCY_VIEWER_TOKEN"));
+        .ok_or_else(|| {
+            ApiError::new(
+                401,
+                "unauthorized",
+                "Authorization must be 'Bearer <token>'",
+            )
+        })?;
+    let has = |name: &str| {
+        secret_list(env, name)
+            .iter()
+            .fold(false, |f, t| f | same(t, token))
+    };
+    let (operator, gateway, viewer) = (
+        has("AGENCY_OPERATOR_TOKEN"),
+        has("AGENCY_GATEWAY_TOKEN"),
+        has("AGENCY_VIEWER_TOKEN"),
+    );
     if !(operator || gateway || viewer) {
         return Err(ApiError::new(401, "unauthorized", "unknown token"));
     }
@@ -111,31 +146,57 @@ pub fn authorize(req: &Request, env: &Env, access: Access) -> Result<(), ApiErro
         Access::Write => operator,
     };
     if !allowed {
-        return Err(ApiError::new(403, "forbidden", "this token's role may not do this"));
+        return Err(ApiError::new(
+            403,
+            "forbidden",
+            "this token's role may not do this",
+        ));
     }
     Ok(())
 }
 
 /// A JSON body of at most `limit` bytes: 413 past it, 400 when it does not parse.
-pub async fn read_json<T: DeserializeOwned>(req: &mut Request, limit: usize) -> Result<T, ApiError> {
-    let too_large = || ApiError::new(413, "payload_too_large", format!("request body is over the {limit}-byte limit"));
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+pub async fn read_json<T: DeserializeOwned>(
+    req: &mut Request,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("request body is over the {limit}-byte limit"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = req.bytes().await.map_err(|_| ApiError::bad_request("unreadable request body"))?;
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::bad_request("unreadable request body"))?;
     if bytes.len() > limit {
         return Err(too_large());
     }
     if bytes.is_empty() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// `?name=value` from the request URL.
 pub fn query(req: &Request, name: &str) -> Option<String> {
-    req.url().ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    req.url()
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// `limit` query parameter within 1..=max.
@@ -144,7 +205,9 @@ pub fn limit(req: &Request, default: u32, max: u32) -> Result<u32, ApiError> {
         None => Ok(default),
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!("limit must be an integer from 1 to {max}"))),
+            _ => Err(ApiError::bad_request(format!(
+                "limit must be an integer from 1 to {max}"
+            ))),
         },
     }
 }
@@ -154,7 +217,11 @@ pub fn not_found() -> ApiError {
 }
 
 pub fn method_not_allowed() -> ApiError {
-    ApiError::new(405, "method_not_allowed", "this endpoint does not accept that method")
+    ApiError::new(
+        405,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
 }
 
 pub fn openapi() -> ApiResult {
@@ -183,5 +250,8 @@ pub fn random_id(prefix: &str) -> String {
         let t = (now_ms() as u64).to_le_bytes();
         bytes[..8].copy_from_slice(&t);
     }
-    format!("{prefix}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "{prefix}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }

@@ -6,9 +6,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use agency_edge::{Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json};
-use agency_router::{RouteRequest, RouterIndex};
-use agency_skill_graph::{Complexity, SkillGraph};
+use agency_edge::{
+    Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
+};
+use agency_router::RouterIndex;
+use agency_router::contract::{FeedbackBody, RouteBody};
+use agency_skill_graph::SkillGraph;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::wasm_bindgen::JsValue;
@@ -41,7 +44,14 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         (Method::Post, ["api", "route"]) => route(req, env).await,
         (Method::Get, ["api", "route", "decisions"]) => decisions(req, env).await,
         (Method::Post, ["api", "route", "feedback"]) => feedback(req, env).await,
-        (_, ["health"] | ["openapi.json"] | ["api", "route"] | ["api", "route", "decisions"] | ["api", "route", "feedback"]) => Err(agency_edge::method_not_allowed()),
+        (
+            _,
+            ["health"]
+            | ["openapi.json"]
+            | ["api", "route"]
+            | ["api", "route", "decisions"]
+            | ["api", "route", "feedback"],
+        ) => Err(agency_edge::method_not_allowed()),
         _ => Err(agency_edge::not_found()),
     }
 }
@@ -51,24 +61,40 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
 async fn routing_state(env: &Env) -> Result<(Rc<Loaded>, Vec<String>), ApiError> {
     let have = INDEX.with(|c| c.borrow().clone());
     let service = env.service("SKILL_GRAPH")?;
-    let token = env.secret("AGENCY_VIEWER_TOKEN").map(|s| s.to_string()).unwrap_or_default();
+    let token = env
+        .secret("AGENCY_VIEWER_TOKEN")
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let token = token.split(',').next().unwrap_or("").trim().to_owned();
     let headers = Headers::new();
     headers.set("authorization", &format!("Bearer {token}"))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let url = match &have {
-        Some(l) => format!("https://skill-graph/internal/routing-state?have={}", l.version),
+        Some(l) => format!(
+            "https://skill-graph/internal/routing-state?have={}",
+            l.version
+        ),
         None => "https://skill-graph/internal/routing-state".to_owned(),
     };
-    let mut resp = service.fetch_request(Request::new_with_init(&url, &init)?).await?;
+    let mut resp = service
+        .fetch_request(Request::new_with_init(&url, &init)?)
+        .await?;
     let status = resp.status_code();
     if status == 404 {
-        return Err(ApiError::new(503, "no_graph", "no skill graph has been uploaded yet"));
+        return Err(ApiError::new(
+            503,
+            "no_graph",
+            "no skill graph has been uploaded yet",
+        ));
     }
     if status != 200 {
         worker::console_error!("skill-graph answered {status}");
-        return Err(ApiError::new(503, "skill_graph_unavailable", "the skill-graph service is unavailable"));
+        return Err(ApiError::new(
+            503,
+            "skill_graph_unavailable",
+            "the skill-graph service is unavailable",
+        ));
     }
     #[derive(Deserialize)]
     struct State {
@@ -82,17 +108,35 @@ async fn routing_state(env: &Env) -> Result<(Rc<Loaded>, Vec<String>), ApiError>
         (_, Some(g)) => {
             let graph = SkillGraph::from_json(&g.to_string()).map_err(|e| {
                 worker::console_error!("graph from skill-graph is invalid: {e}");
-                ApiError::new(503, "skill_graph_unavailable", "the skill-graph service sent an invalid graph")
+                ApiError::new(
+                    503,
+                    "skill_graph_unavailable",
+                    "the skill-graph service sent an invalid graph",
+                )
             })?;
             let index = RouterIndex::build(&graph).map_err(|e| {
                 worker::console_error!("index build failed: {e}");
-                ApiError::new(503, "skill_graph_unavailable", "the graph could not be indexed")
+                ApiError::new(
+                    503,
+                    "skill_graph_unavailable",
+                    "the graph could not be indexed",
+                )
             })?;
-            let l = Rc::new(Loaded { version: state.version, graph: Rc::new(graph), index: Rc::new(index) });
+            let l = Rc::new(Loaded {
+                version: state.version,
+                graph: Rc::new(graph),
+                index: Rc::new(index),
+            });
             INDEX.with(|c| *c.borrow_mut() = Some(l.clone()));
             l
         }
-        (_, None) => return Err(ApiError::new(503, "skill_graph_unavailable", "the skill-graph service sent no graph")),
+        (_, None) => {
+            return Err(ApiError::new(
+                503,
+                "skill_graph_unavailable",
+                "the skill-graph service sent no graph",
+            ));
+        }
     };
     Ok((loaded, state.down))
 }
@@ -100,36 +144,33 @@ async fn routing_state(env: &Env) -> Result<(Rc<Loaded>, Vec<String>), ApiError>
 async fn health(env: &Env) -> ApiResult {
     let state = routing_state(env).await;
     let (status, code) = match &state {
-        Ok(_) | Err(ApiError { code: "no_graph", .. }) => ("ok", 200),
+        Ok(_)
+        | Err(ApiError {
+            code: "no_graph", ..
+        }) => ("ok", 200),
         Err(_) => ("degraded", 503),
     };
     let version = state.ok().map(|(l, _)| l.version.clone());
-    Ok(json_response(code, &json!({ "status": status, "parts": { "router": { "status": status, "engine": "edge", "graphVersion": version } } })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouteBody {
-    message: String,
-    #[serde(default)]
-    channel: Option<String>,
-    #[serde(default)]
-    complexity: Option<Complexity>,
+    Ok(json_response(
+        code,
+        &json!({ "status": status, "parts": { "router": { "status": status, "engine": "edge", "graphVersion": version } } }),
+    ))
 }
 
 async fn route(req: &mut Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Route)?;
     let body: RouteBody = read_json(req, MESSAGE_LIMIT).await?;
-    if body.message.trim().is_empty() {
-        return Err(ApiError::bad_request("message must not be empty"));
-    }
+    body.clone()
+        .into_request(Vec::new())
+        .map_err(ApiError::bad_request)?;
     let (loaded, down) = routing_state(env).await?;
-    let request = RouteRequest { message: body.message, channel: body.channel, complexity: body.complexity, down_agents: down };
+    let request = body.into_request(down).map_err(ApiError::bad_request)?;
     let start = agency_edge::now_ms();
     let mut decision = loaded.index.route(&request);
     decision.routing_latency = agency_edge::now_ms() - start;
     let id = agency_edge::random_id("dec_");
-    let mut value = serde_json::to_value(&decision).map_err(|_| ApiError::new(500, "internal", "internal error"))?;
+    let mut value = serde_json::to_value(&decision)
+        .map_err(|_| ApiError::new(500, "internal", "internal error"))?;
     value["decisionId"] = Value::String(id.clone());
     let db = env.d1("DB")?;
     let opt = |s: Option<&str>| s.map(JsValue::from_str).unwrap_or(JsValue::NULL);
@@ -180,20 +221,15 @@ async fn decisions(req: &Request, env: &Env) -> ApiResult {
     Ok(json_response(200, &json!({ "decisions": items })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct FeedbackBody {
-    decision_id: String,
-    correct_agent: Option<String>,
-}
-
 async fn feedback(req: &mut Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Write)?;
     let body: FeedbackBody = read_json(req, MESSAGE_LIMIT).await?;
     if let Some(a) = &body.correct_agent {
         let (loaded, _) = routing_state(env).await?;
         if loaded.graph.agent(a).is_none() {
-            return Err(ApiError::bad_request(format!("correctAgent {a:?} is not an agent of the current graph")));
+            return Err(ApiError::bad_request(format!(
+                "correctAgent {a:?} is not an agent of the current graph"
+            )));
         }
     }
     let db = env.d1("DB")?;
@@ -202,19 +238,35 @@ async fn feedback(req: &mut Request, env: &Env) -> ApiResult {
         #[allow(dead_code)]
         id: String,
     }
-    let exists = db.prepare("SELECT id FROM decisions WHERE id = ?1").bind(&[JsValue::from_str(&body.decision_id)])?.first::<One>(None).await?.is_some();
+    let exists = db
+        .prepare("SELECT id FROM decisions WHERE id = ?1")
+        .bind(&[JsValue::from_str(&body.decision_id)])?
+        .first::<One>(None)
+        .await?
+        .is_some();
     if !exists {
-        return Err(ApiError::not_found(format!("no decision {:?}", body.decision_id)));
+        return Err(ApiError::not_found(format!(
+            "no decision {:?}",
+            body.decision_id
+        )));
     }
     let result = db
-        .prepare("INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, ?2, ?3)")
+        .prepare(
+            "INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, ?2, ?3)",
+        )
         .bind(&[
             JsValue::from_str(&body.decision_id),
-            body.correct_agent.as_deref().map(JsValue::from_str).unwrap_or(JsValue::NULL),
+            body.correct_agent
+                .as_deref()
+                .map(JsValue::from_str)
+                .unwrap_or(JsValue::NULL),
             JsValue::from_f64(agency_edge::now_ms()),
         ])?
         .run()
         .await?;
     let id = result.meta()?.and_then(|m| m.last_row_id).unwrap_or(0);
-    Ok(json_response(201, &json!({ "feedbackId": id, "decisionId": body.decision_id, "correctAgent": body.correct_agent })))
+    Ok(json_response(
+        201,
+        &json!({ "feedbackId": id, "decisionId": body.decision_id, "correctAgent": body.correct_agent }),
+    ))
 }

@@ -5,7 +5,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use agency_edge::{Access, ApiError, ApiResult, GRAPH_LIMIT, MESSAGE_LIMIT, authorize, json_response, read_json};
+use agency_edge::{
+    Access, ApiError, ApiResult, GRAPH_LIMIT, MESSAGE_LIMIT, authorize, json_response, read_json,
+};
+use agency_router::contract::HealthBody;
 use agency_skill_graph::{SkillGraph, search};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,9 +42,17 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         (Method::Get, ["api", "channels"]) => channels(req, env).await,
         (Method::Get, ["api", "search"]) => search_graph(req, env).await,
         (Method::Get, ["internal", "routing-state"]) => routing_state(req, env).await,
-        (_, ["health"] | ["openapi.json"] | ["api", "graph"] | ["api", "graph", "versions"] | ["api", "agents"] | ["api", "agents", _, "health"] | ["api", "channels"] | ["api", "search"]) => {
-            Err(agency_edge::method_not_allowed())
-        }
+        (
+            _,
+            ["health"]
+            | ["openapi.json"]
+            | ["api", "graph"]
+            | ["api", "graph", "versions"]
+            | ["api", "agents"]
+            | ["api", "agents", _, "health"]
+            | ["api", "channels"]
+            | ["api", "search"],
+        ) => Err(agency_edge::method_not_allowed()),
         _ => Err(agency_edge::not_found()),
     }
 }
@@ -55,13 +66,23 @@ struct Head {
 
 async fn head(env: &Env) -> Result<Option<Head>, ApiError> {
     let db = env.d1("DB")?;
-    Ok(db.prepare("SELECT seq, version, created_ms FROM graph_versions ORDER BY seq DESC LIMIT 1").first::<Head>(None).await?)
+    Ok(db
+        .prepare("SELECT seq, version, created_ms FROM graph_versions ORDER BY seq DESC LIMIT 1")
+        .first::<Head>(None)
+        .await?)
 }
 
 /// The current graph: isolate cache, then KV, then D1.
 async fn current(env: &Env) -> Result<(Head, Rc<SkillGraph>), ApiError> {
-    let head = head(env).await?.ok_or_else(|| ApiError::new(404, "no_graph", "no skill graph has been uploaded yet"))?;
-    if let Some(g) = GRAPH.with(|c| c.borrow().as_ref().filter(|(v, _)| *v == head.version).map(|(_, g)| g.clone())) {
+    let head = head(env)
+        .await?
+        .ok_or_else(|| ApiError::new(404, "no_graph", "no skill graph has been uploaded yet"))?;
+    if let Some(g) = GRAPH.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(v, _)| *v == head.version)
+            .map(|(_, g)| g.clone())
+    }) {
         return Ok((head, g));
     }
     let kv = env.kv("CACHE")?;
@@ -98,14 +119,28 @@ async fn down_agents(env: &Env) -> Result<Vec<String>, ApiError> {
         agent: String,
     }
     let db = env.d1("DB")?;
-    Ok(db.prepare("SELECT agent FROM agent_health WHERE healthy = 0 ORDER BY agent").all().await?.results::<Row>()?.into_iter().map(|r| r.agent).collect())
+    Ok(db
+        .prepare("SELECT agent FROM agent_health WHERE healthy = 0 ORDER BY agent")
+        .all()
+        .await?
+        .results::<Row>()?
+        .into_iter()
+        .map(|r| r.agent)
+        .collect())
 }
 
 async fn health(env: &Env) -> ApiResult {
     let h = head(env).await;
-    let (status, code) = if h.is_ok() { ("ok", 200) } else { ("degraded", 503) };
+    let (status, code) = if h.is_ok() {
+        ("ok", 200)
+    } else {
+        ("degraded", 503)
+    };
     let version = h.ok().flatten().map(|h| h.version);
-    Ok(json_response(code, &json!({ "status": status, "parts": { "skillGraph": { "status": status, "version": version } } })))
+    Ok(json_response(
+        code,
+        &json!({ "status": status, "parts": { "skillGraph": { "status": status, "version": version } } }),
+    ))
 }
 
 async fn get_graph(req: &Request, env: &Env) -> ApiResult {
@@ -113,13 +148,14 @@ async fn get_graph(req: &Request, env: &Env) -> ApiResult {
     let (head, graph) = current(env).await?;
     let tag = format!("\"{}\"", head.version);
     let none_match = req.headers().get("if-none-match").ok().flatten();
-    let mut r = if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-        Response::empty()?.with_status(304)
-    } else {
-        let mut r = Response::ok(graph.to_json())?;
-        r.headers_mut().set("content-type", "application/json")?;
-        r
-    };
+    let mut r =
+        if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
+            Response::empty()?.with_status(304)
+        } else {
+            let mut r = Response::ok(graph.to_json())?;
+            r.headers_mut().set("content-type", "application/json")?;
+            r
+        };
     r.headers_mut().set("etag", &tag)?;
     r.headers_mut().set("cache-control", "no-cache")?;
     Ok(r)
@@ -130,26 +166,43 @@ async fn put_graph(req: &mut Request, env: &Env) -> ApiResult {
     let raw: Value = read_json(req, GRAPH_LIMIT).await?;
     let graph = SkillGraph::from_json(&raw.to_string()).map_err(|e| {
         let details = serde_json::to_value(&e.0).unwrap_or(Value::Null);
-        ApiError::new(422, "invalid_graph", format!("the graph has {} error(s)", e.0.len())).with_details(details)
+        ApiError::new(
+            422,
+            "invalid_graph",
+            format!("the graph has {} error(s)", e.0.len()),
+        )
+        .with_details(details)
     })?;
     let version = graph.version();
     let json = graph.to_json();
     let db = env.d1("DB")?;
     let current = head(env).await?;
     if current.as_ref().map(|h| h.version.as_str()) != Some(version.as_str()) {
-        env.kv("CACHE")?.put(&format!("graph:{version}"), json.clone())?.execute().await?;
-        db.prepare("INSERT INTO graph_versions (version, graph_json, created_ms) VALUES (?1, ?2, ?3)")
-            .bind(&[JsValue::from_str(&version), JsValue::from_str(&json), JsValue::from_f64(agency_edge::now_ms())])?
-            .run()
+        env.kv("CACHE")?
+            .put(&format!("graph:{version}"), json.clone())?
+            .execute()
             .await?;
+        db.prepare(
+            "INSERT INTO graph_versions (version, graph_json, created_ms) VALUES (?1, ?2, ?3)",
+        )
+        .bind(&[
+            JsValue::from_str(&version),
+            JsValue::from_str(&json),
+            JsValue::from_f64(agency_edge::now_ms()),
+        ])?
+        .run()
+        .await?;
     }
-    let head = head(env).await?.ok_or_else(|| ApiError::new(503, "storage_error", "graph not stored"))?;
+    let head = head(env)
+        .await?
+        .ok_or_else(|| ApiError::new(503, "storage_error", "graph not stored"))?;
     GRAPH.with(|c| *c.borrow_mut() = Some((head.version.clone(), Rc::new(graph.clone()))));
     let mut r = json_response(
         200,
         &json!({ "version": head.version, "sequence": head.seq as i64, "createdAt": rfc3339(head.created_ms), "summary": graph.summary() }),
     );
-    r.headers_mut().set("etag", &format!("\"{}\"", head.version))?;
+    r.headers_mut()
+        .set("etag", &format!("\"{}\"", head.version))?;
     Ok(r)
 }
 
@@ -176,13 +229,10 @@ async fn agents(req: &Request, env: &Env) -> ApiResult {
         .iter()
         .map(|a| json!({ "id": a.id, "name": a.name, "fallback": a.fallback, "description": a.description, "healthy": !down.contains(&a.id) }))
         .collect();
-    Ok(json_response(200, &json!({ "agents": agents, "graphVersion": head.version })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HealthBody {
-    healthy: bool,
+    Ok(json_response(
+        200,
+        &json!({ "agents": agents, "graphVersion": head.version }),
+    ))
 }
 
 async fn set_health(req: &mut Request, env: &Env, id: &str) -> ApiResult {
@@ -200,25 +250,36 @@ async fn set_health(req: &mut Request, env: &Env, id: &str) -> ApiResult {
     .bind(&[JsValue::from_str(id), JsValue::from_f64(if body.healthy { 1.0 } else { 0.0 }), JsValue::from_f64(agency_edge::now_ms())])?
     .run()
     .await?;
-    Ok(json_response(200, &json!({ "agent": id, "healthy": body.healthy })))
+    Ok(json_response(
+        200,
+        &json!({ "agent": id, "healthy": body.healthy }),
+    ))
 }
 
 async fn channels(req: &Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Read)?;
     let (head, graph) = current(env).await?;
-    Ok(json_response(200, &json!({ "channels": graph.channels, "graphVersion": head.version })))
+    Ok(json_response(
+        200,
+        &json!({ "channels": graph.channels, "graphVersion": head.version }),
+    ))
 }
 
 async fn search_graph(req: &Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Read)?;
-    let q = agency_edge::query(req, "q").filter(|s| !s.trim().is_empty()).ok_or_else(|| ApiError::bad_request("query parameter q is required"))?;
+    let q = agency_edge::query(req, "q")
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("query parameter q is required"))?;
     if q.len() > 1024 {
         return Err(ApiError::bad_request("q must be at most 1024 bytes"));
     }
     let limit = agency_edge::limit(req, 20, 100)?;
     let (head, graph) = current(env).await?;
     let hits = search::search(&graph, &q, limit as usize);
-    Ok(json_response(200, &json!({ "query": q, "hits": hits, "graphVersion": head.version })))
+    Ok(json_response(
+        200,
+        &json!({ "query": q, "hits": hits, "graphVersion": head.version }),
+    ))
 }
 
 /// For the router Worker (over the service binding): the current version, the agents
@@ -228,8 +289,15 @@ async fn routing_state(req: &Request, env: &Env) -> ApiResult {
     let (head, graph) = current(env).await?;
     let have = agency_edge::query(req, "have");
     let down = down_agents(env).await?;
-    let graph = if have.as_deref() == Some(head.version.as_str()) { Value::Null } else { serde_json::to_value(&*graph).unwrap_or(Value::Null) };
-    Ok(json_response(200, &json!({ "version": head.version, "down": down, "graph": graph })))
+    let graph = if have.as_deref() == Some(head.version.as_str()) {
+        Value::Null
+    } else {
+        serde_json::to_value(&*graph).unwrap_or(Value::Null)
+    };
+    Ok(json_response(
+        200,
+        &json!({ "version": head.version, "down": down, "graph": graph }),
+    ))
 }
 
 fn rfc3339(ms: f64) -> String {

@@ -19,7 +19,10 @@ pub struct RouteRequest {
 
 impl RouteRequest {
     pub fn new(message: impl Into<String>) -> RouteRequest {
-        RouteRequest { message: message.into(), ..RouteRequest::default() }
+        RouteRequest {
+            message: message.into(),
+            ..RouteRequest::default()
+        }
     }
 }
 
@@ -61,6 +64,9 @@ pub struct RouteDecision {
 impl RouteDecision {
     /// The decision without its timing, for comparing runs and runtimes.
     pub fn without_latency(&self) -> RouteDecision {
-        RouteDecision { routing_latency: 0.0, ..self.clone() }
+        RouteDecision {
+            routing_latency: 0.0,
+            ..self.clone()
+        }
     }
 }

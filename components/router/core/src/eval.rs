@@ -45,7 +45,15 @@ pub const NONE_LABEL: &str = "(none)";
 pub fn evaluate(index: &RouterIndex, examples: &[Example]) -> EvalReport {
     let predictions: Vec<Option<String>> = examples
         .iter()
-        .map(|e| index.route(&RouteRequest { message: e.text.clone(), channel: e.channel.clone(), ..RouteRequest::default() }).agent)
+        .map(|e| {
+            index
+                .route(&RouteRequest {
+                    message: e.text.clone(),
+                    channel: e.channel.clone(),
+                    ..RouteRequest::default()
+                })
+                .agent
+        })
         .collect();
     score(examples, &predictions)
 }
@@ -53,7 +61,11 @@ pub fn evaluate(index: &RouterIndex, examples: &[Example]) -> EvalReport {
 /// Scores predictions against labels (same order).
 pub fn score(examples: &[Example], predictions: &[Option<String>]) -> EvalReport {
     let label = |a: &Option<String>| a.clone().unwrap_or_else(|| NONE_LABEL.to_owned());
-    let mut labels: Vec<String> = examples.iter().map(|e| label(&e.agent)).chain(predictions.iter().map(label)).collect();
+    let mut labels: Vec<String> = examples
+        .iter()
+        .map(|e| label(&e.agent))
+        .chain(predictions.iter().map(label))
+        .collect();
     labels.sort();
     labels.dedup();
     let pos = |l: &str| labels.iter().position(|x| x == l).unwrap_or(0);
@@ -82,8 +94,20 @@ pub fn score(examples: &[Example], predictions: &[Option<String>]) -> EvalReport
         let predicted: usize = confusion.iter().map(|row| row[i]).sum();
         let actual: usize = confusion[i].iter().sum();
         let (p, r) = (ratio(tp, predicted), ratio(tp, actual));
-        let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
-        per_agent.insert(l.clone(), AgentScore { precision: p, recall: r, f1, support: actual });
+        let f1 = if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        };
+        per_agent.insert(
+            l.clone(),
+            AgentScore {
+                precision: p,
+                recall: r,
+                f1,
+                support: actual,
+            },
+        );
     }
     EvalReport {
         examples: examples.len(),
@@ -102,15 +126,35 @@ impl EvalReport {
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "examples: {} ({} in scope, {} out of scope)\nin-scope accuracy:   {:.4}\nout-of-scope recall: {:.4}\n\n",
-            self.examples, self.in_scope, self.out_of_scope, self.in_scope_accuracy, self.out_of_scope_recall
+            self.examples,
+            self.in_scope,
+            self.out_of_scope,
+            self.in_scope_accuracy,
+            self.out_of_scope_recall
         );
-        let w = self.labels.iter().map(String::len).max().unwrap_or(5).max(5);
-        out.push_str(&format!("{:<w$}  precision  recall  f1      support\n", "agent"));
+        let w = self
+            .labels
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        out.push_str(&format!(
+            "{:<w$}  precision  recall  f1      support\n",
+            "agent"
+        ));
         for (a, s) in &self.per_agent {
-            out.push_str(&format!("{a:<w$}  {:<9.4}  {:<6.4}  {:<6.4}  {}\n", s.precision, s.recall, s.f1, s.support));
+            out.push_str(&format!(
+                "{a:<w$}  {:<9.4}  {:<6.4}  {:<6.4}  {}\n",
+                s.precision, s.recall, s.f1, s.support
+            ));
         }
         out.push_str("\nconfusion (rows: expected, columns: routed)\n");
-        let short: Vec<String> = self.labels.iter().map(|l| l.chars().take(6).collect()).collect();
+        let short: Vec<String> = self
+            .labels
+            .iter()
+            .map(|l| l.chars().take(6).collect())
+            .collect();
         out.push_str(&format!("{:<w$}", ""));
         for s in &short {
             out.push_str(&format!(" {s:>6}"));
@@ -132,13 +176,29 @@ mod tests {
     use super::*;
 
     fn ex(agent: Option<&str>) -> Example {
-        Example { text: String::new(), agent: agent.map(str::to_owned), channel: None }
+        Example {
+            text: String::new(),
+            agent: agent.map(str::to_owned),
+            channel: None,
+        }
     }
 
     #[test]
     fn scores_accuracy_recall_and_f1() {
-        let examples = [ex(Some("a")), ex(Some("a")), ex(Some("b")), ex(None), ex(None)];
-        let preds = [Some("a".into()), Some("b".into()), Some("b".into()), None, Some("a".into())];
+        let examples = [
+            ex(Some("a")),
+            ex(Some("a")),
+            ex(Some("b")),
+            ex(None),
+            ex(None),
+        ];
+        let preds = [
+            Some("a".into()),
+            Some("b".into()),
+            Some("b".into()),
+            None,
+            Some("a".into()),
+        ];
         let r = score(&examples, &preds);
         assert!((r.in_scope_accuracy - 2.0 / 3.0).abs() < 1e-9);
         assert!((r.out_of_scope_recall - 0.5).abs() < 1e-9);

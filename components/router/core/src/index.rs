@@ -3,10 +3,19 @@
 use std::collections::HashMap;
 
 use agency_skill_graph::{Complexity, SkillGraph, text};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::cell::RefCell;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind, StartKind};
 
 use crate::decision::{Alternative, Reason, RouteDecision, RouteRequest};
 use crate::score;
+
+/// Up to this many bytes of keywords, the index is a DFA (fastest); above, an NFA.
+const DFA_KEYWORD_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
 
 /// Why an index could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +35,8 @@ struct SkillInfo {
 struct AgentInfo {
     id: String,
     fallback: Option<u32>,
+    /// Position in id order: ties between equal scores go to the smaller id.
+    rank: u32,
 }
 
 /// A keyword pattern, shared by every skill that lists the same phrase.
@@ -47,42 +58,75 @@ pub struct RouterIndex {
     agent_ids: HashMap<String, u32>,
     /// channel id -> (index, default agent)
     channels: HashMap<String, (u32, Option<u32>)>,
+    /// Whether any skill declares a complexity (else estimating it is wasted work).
+    uses_complexity: bool,
 }
 
 impl std::fmt::Debug for RouterIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouterIndex").field("version", &self.version).field("patterns", &self.patterns.len()).finish()
+        f.debug_struct("RouterIndex")
+            .field("version", &self.version)
+            .field("patterns", &self.patterns.len())
+            .finish()
     }
 }
 
 /// Scratch space reused across calls to avoid allocating on the hot path.
 #[derive(Default)]
 struct Scratch {
-    canon: String,
+    canon: Vec<u8>,
     /// matched pattern ids, in order of first occurrence
     matched: Vec<u32>,
     /// (skill index, score)
     skill_scores: Vec<(u32, f64)>,
     /// (agent index, score)
     agent_scores: Vec<(u32, f64)>,
+    /// softmax probabilities, parallel to `agent_scores`
+    probs: Vec<f64>,
 }
 
 impl RouterIndex {
     /// Compiles `graph`'s keywords into one Aho-Corasick automaton.
     pub fn build(graph: &SkillGraph) -> Result<RouterIndex, BuildError> {
-        let agent_ids: HashMap<String, u32> = graph.agents.iter().enumerate().map(|(i, a)| (a.id.clone(), i as u32)).collect();
+        let agent_ids: HashMap<String, u32> = graph
+            .agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i as u32))
+            .collect();
+        let mut by_id: Vec<&str> = graph.agents.iter().map(|a| a.id.as_str()).collect();
+        by_id.sort_unstable();
         let agents = graph
             .agents
             .iter()
-            .map(|a| AgentInfo { id: a.id.clone(), fallback: a.fallback.as_ref().and_then(|f| agent_ids.get(f).copied()) })
+            .map(|a| AgentInfo {
+                id: a.id.clone(),
+                fallback: a.fallback.as_ref().and_then(|f| agent_ids.get(f).copied()),
+                rank: by_id.binary_search(&a.id.as_str()).unwrap_or(0) as u32,
+            })
             .collect();
         let channels: HashMap<String, (u32, Option<u32>)> = graph
             .channels
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.id.clone(), (i as u32, c.default_agent.as_ref().and_then(|d| agent_ids.get(d).copied()))))
+            .map(|(i, c)| {
+                (
+                    c.id.clone(),
+                    (
+                        i as u32,
+                        c.default_agent
+                            .as_ref()
+                            .and_then(|d| agent_ids.get(d).copied()),
+                    ),
+                )
+            })
             .collect();
-        let skill_ids: HashMap<&str, u32> = graph.skills.iter().enumerate().map(|(i, s)| (s.id.as_str(), i as u32)).collect();
+        let skill_ids: HashMap<&str, u32> = graph
+            .skills
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i as u32))
+            .collect();
 
         let mut skills: Vec<SkillInfo> = graph
             .skills
@@ -90,7 +134,11 @@ impl RouterIndex {
             .map(|s| SkillInfo {
                 file: s.file_name(),
                 agent: s.agent.as_ref().and_then(|a| agent_ids.get(a).copied()),
-                channels: s.channels.iter().filter_map(|c| channels.get(c).map(|(i, _)| *i)).collect(),
+                channels: s
+                    .channels
+                    .iter()
+                    .filter_map(|c| channels.get(c).map(|(i, _)| *i))
+                    .collect(),
                 complexity: s.complexity,
                 neighbours: Vec::new(),
             })
@@ -98,7 +146,10 @@ impl RouterIndex {
         for (i, s) in graph.skills.iter().enumerate() {
             for l in &s.links {
                 let Some(&j) = skill_ids.get(l.as_str()) else {
-                    return Err(BuildError(format!("skill {:?} links to unknown skill {:?}", s.id, l)));
+                    return Err(BuildError(format!(
+                        "skill {:?} links to unknown skill {:?}",
+                        s.id, l
+                    )));
                 };
                 if j as usize != i {
                     skills[i].neighbours.push(j);
@@ -117,10 +168,16 @@ impl RouterIndex {
             for k in &s.keywords {
                 let phrase = text::canonicalize(&k.phrase);
                 if phrase.is_empty() || !(k.weight.is_finite() && k.weight > 0.0) {
-                    return Err(BuildError(format!("skill {:?} has an empty keyword or a bad weight", s.id)));
+                    return Err(BuildError(format!(
+                        "skill {:?} has an empty keyword or a bad weight",
+                        s.id
+                    )));
                 }
                 let id = *by_phrase.entry(phrase.clone()).or_insert_with(|| {
-                    patterns.push(Pattern { phrase, targets: Vec::new() });
+                    patterns.push(Pattern {
+                        phrase,
+                        targets: Vec::new(),
+                    });
                     (patterns.len() - 1) as u32
                 });
                 let targets = &mut patterns[id as usize].targets;
@@ -130,10 +187,21 @@ impl RouterIndex {
                 }
             }
         }
+        // A DFA scans a message at about a byte per nanosecond; its memory grows with
+        // the keyword bytes, so very large graphs use the contiguous NFA instead.
+        let keyword_bytes: usize = patterns.iter().map(|p| p.phrase.len()).sum();
+        let kind = if keyword_bytes <= DFA_KEYWORD_BYTES {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
+        };
         let matcher = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Unanchored)
+            .kind(Some(kind))
             .build(patterns.iter().map(|p| p.phrase.as_bytes()))
             .map_err(|e| BuildError(format!("keyword index: {e}")))?;
+        let uses_complexity = graph.skills.iter().any(|s| s.complexity.is_some());
         Ok(RouterIndex {
             version: graph.version(),
             threshold: graph.threshold,
@@ -144,6 +212,7 @@ impl RouterIndex {
             agents,
             agent_ids,
             channels,
+            uses_complexity,
         })
     }
 
@@ -157,24 +226,25 @@ impl RouterIndex {
 
     /// Routes one message.
     pub fn route(&self, request: &RouteRequest) -> RouteDecision {
-        let mut scratch = Scratch::default();
-        self.route_with(request, &mut scratch)
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut scratch) => self.route_with(request, &mut scratch),
+            Err(_) => self.route_with(request, &mut Scratch::default()),
+        })
     }
 
     /// Routes many messages, reusing scratch buffers; decisions come back in order.
     pub fn route_batch(&self, requests: &[RouteRequest]) -> Vec<RouteDecision> {
-        let mut scratch = Scratch::default();
-        requests.iter().map(|r| self.route_with(r, &mut scratch)).collect()
+        requests.iter().map(|r| self.route(r)).collect()
     }
 
     fn route_with(&self, request: &RouteRequest, s: &mut Scratch) -> RouteDecision {
-        text::canonicalize_into(&request.message, &mut s.canon);
+        text::canonicalize_bytes_into(&request.message, &mut s.canon);
         s.matched.clear();
         s.skill_scores.clear();
         s.agent_scores.clear();
 
         // 1. Keywords: whole-word matches only, each keyword counted once.
-        let hay = s.canon.as_bytes();
+        let hay = s.canon.as_slice();
         for m in self.matcher.find_overlapping_iter(hay) {
             let (start, end) = (m.start(), m.end());
             if (start > 0 && hay[start - 1] != b' ') || (end < hay.len() && hay[end] != b' ') {
@@ -187,8 +257,17 @@ impl RouterIndex {
         }
 
         // 2. Keyword weights per skill, adjusted by channel and complexity.
-        let channel = request.channel.as_deref().and_then(|c| self.channels.get(c));
-        let complexity = request.complexity.unwrap_or_else(|| estimate_complexity(&s.canon));
+        let channel = request
+            .channel
+            .as_deref()
+            .and_then(|c| self.channels.get(c));
+        let complexity = match request.complexity {
+            Some(c) => c,
+            None if self.uses_complexity => {
+                estimate_complexity(std::str::from_utf8(&s.canon).unwrap_or(""))
+            }
+            None => Complexity::Moderate,
+        };
         for &p in &s.matched {
             for &(skill, w) in &self.patterns[p as usize].targets {
                 add(&mut s.skill_scores, skill, w);
@@ -196,8 +275,8 @@ impl RouterIndex {
         }
         for (skill, score) in s.skill_scores.iter_mut() {
             let info = &self.skills[*skill as usize];
-            *score *= score::channel_factor(channel.map(|c| c.0), &info.channels);
-            *score *= score::complexity_factor(complexity, info.complexity);
+            *score *= score::channel_factor(channel.map(|c| c.0), &info.channels)
+                * score::complexity_factor(complexity, info.complexity);
         }
 
         // 3. Skills flow into their agents; linked skills pass on a share.
@@ -214,15 +293,31 @@ impl RouterIndex {
             }
         }
         // Ranked by score, ties by agent id so every runtime agrees.
-        s.agent_scores.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| self.agents[a.0 as usize].id.cmp(&self.agents[b.0 as usize].id)));
+        s.agent_scores.sort_by(|a, b| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                self.agents[a.0 as usize]
+                    .rank
+                    .cmp(&self.agents[b.0 as usize].rank)
+            })
+        });
 
         s.agent_scores.retain(|a| a.1 > 0.0);
         let top = s.agent_scores.first().map(|a| a.1).unwrap_or(0.0);
-        let confidence = score::round(score::softmax(&s.agent_scores, 0, self.none_score));
-        let matched_keywords = s.matched.iter().map(|&p| self.patterns[p as usize].phrase.clone()).collect();
+        score::softmax_into(&s.agent_scores, self.none_score, &mut s.probs);
+        let confidence = score::round(s.probs.first().copied().unwrap_or(0.0));
+        let matched_keywords = s
+            .matched
+            .iter()
+            .map(|&p| self.patterns[p as usize].phrase.clone())
+            .collect();
 
         // 4. Pick: evidence, else the channel default, else nobody; then health.
-        let down = |a: u32| request.down_agents.iter().any(|d| *d == self.agents[a as usize].id);
+        let down = |a: u32| {
+            request
+                .down_agents
+                .iter()
+                .any(|d| *d == self.agents[a as usize].id)
+        };
         let (picked, mut reason) = if top > 0.0 && confidence >= self.threshold {
             (s.agent_scores.first().map(|a| a.0), Reason::Match)
         } else if let Some(d) = channel.and_then(|c| c.1) {
@@ -237,10 +332,20 @@ impl RouterIndex {
         {
             fallback_from = Some(self.agents[p as usize].id.clone());
             agent = self.healthy_substitute(p, &s.agent_scores, channel.and_then(|c| c.1), &down);
-            reason = if agent.is_some() { Reason::Fallback } else { Reason::NoMatch };
+            reason = if agent.is_some() {
+                Reason::Fallback
+            } else {
+                Reason::NoMatch
+            };
         }
 
-        let evidence_agent = if reason == Reason::Match || (reason == Reason::Fallback && top > 0.0 && confidence >= self.threshold) { picked } else { None };
+        let evidence_agent = if reason == Reason::Match
+            || (reason == Reason::Fallback && top > 0.0 && confidence >= self.threshold)
+        {
+            picked
+        } else {
+            None
+        };
         let skill_files_used = match evidence_agent {
             Some(a) => {
                 let mut files: Vec<String> = s
@@ -249,8 +354,10 @@ impl RouterIndex {
                     .filter(|(sk, _)| self.skills[*sk as usize].agent == Some(a))
                     .map(|(sk, _)| self.skills[*sk as usize].file.clone())
                     .collect();
-                files.sort();
-                files.dedup();
+                if files.len() > 1 {
+                    files.sort();
+                    files.dedup();
+                }
                 files
             }
             None => Vec::new(),
@@ -260,7 +367,7 @@ impl RouterIndex {
             .take(3)
             .map(|i| Alternative {
                 agent: self.agents[s.agent_scores[i].0 as usize].id.clone(),
-                confidence: score::round(score::softmax(&s.agent_scores, i, self.none_score)),
+                confidence: score::round(s.probs[i]),
             })
             .collect();
 
@@ -279,7 +386,13 @@ impl RouterIndex {
 
     /// The agent that takes over from `from`: its fallback chain first, then the next
     /// healthy candidate by score, then the channel default.
-    fn healthy_substitute(&self, from: u32, ranked: &[(u32, f64)], channel_default: Option<u32>, down: &dyn Fn(u32) -> bool) -> Option<u32> {
+    fn healthy_substitute(
+        &self,
+        from: u32,
+        ranked: &[(u32, f64)],
+        channel_default: Option<u32>,
+        down: &dyn Fn(u32) -> bool,
+    ) -> Option<u32> {
         let mut seen = vec![from];
         let mut cur = self.agents[from as usize].fallback;
         while let Some(c) = cur {
@@ -316,7 +429,10 @@ fn add(scores: &mut Vec<(u32, f64)>, key: u32, value: f64) {
 /// separate asks in it.
 pub fn estimate_complexity(canonical: &str) -> Complexity {
     let words = canonical.split(' ').filter(|w| !w.is_empty()).count();
-    let asks = canonical.split(' ').filter(|w| matches!(*w, "and" | "then" | "also" | "plus" | "after")).count();
+    let asks = canonical
+        .split(' ')
+        .filter(|w| matches!(*w, "and" | "then" | "also" | "plus" | "after"))
+        .count();
     match (words, asks) {
         (w, a) if w > 60 || a >= 4 => Complexity::Complex,
         (w, a) if w > 20 || a >= 2 => Complexity::Moderate,

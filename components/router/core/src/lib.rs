@@ -7,10 +7,13 @@
 //! Pure logic: no I/O, no clock, no wasmtime or worker crate. Health state and timing
 //! belong to the caller. Builds natively and for wasm32, with identical decisions.
 
+pub mod contract;
 mod decision;
 pub mod eval;
 mod index;
 pub mod score;
+#[cfg(test)]
+mod tests;
 
 pub use decision::{Alternative, Reason, RouteDecision, RouteRequest};
 pub use index::{BuildError, RouterIndex, estimate_complexity};

@@ -5,17 +5,17 @@
 /// Share of a skill's score that flows to the agents of skills it links to.
 pub const LINK_SHARE: f64 = 0.25;
 
-/// Softmax over the agents with evidence and a constant "nobody" score: the
-/// probability of the agent at `scores[pick]`. `libm::exp` gives the same bits natively
-/// and in wasm, so decisions match across runtimes.
-pub fn softmax(scores: &[(u32, f64)], pick: usize, none_score: f64) -> f64 {
-    let Some(&(_, s)) = scores.get(pick) else { return 0.0 };
-    if s <= 0.0 {
-        return 0.0;
-    }
+/// Softmax over the agents with evidence and a constant "nobody" score, written into
+/// `probs` (same order as `scores`). `libm::exp` gives the same bits natively and in
+/// wasm, so decisions match across runtimes.
+pub fn softmax_into(scores: &[(u32, f64)], none_score: f64, probs: &mut Vec<f64>) {
+    probs.clear();
     let m = scores.iter().map(|x| x.1).fold(none_score, f64::max);
-    let z: f64 = scores.iter().map(|x| libm::exp(x.1 - m)).sum::<f64>() + libm::exp(none_score - m);
-    (libm::exp(s - m) / z).clamp(0.0, 1.0)
+    probs.extend(scores.iter().map(|x| libm::exp(x.1 - m)));
+    let z: f64 = probs.iter().sum::<f64>() + libm::exp(none_score - m);
+    for p in probs.iter_mut() {
+        *p = (*p / z).clamp(0.0, 1.0);
+    }
 }
 
 /// Skills meant for other channels count less; skills for this one a little more.
@@ -33,7 +33,10 @@ pub fn channel_factor(channel: Option<u32>, skill_channels: &[u32]) -> f64 {
 }
 
 /// Skills sized for the message's complexity count more than ones two levels off.
-pub fn complexity_factor(message: agency_skill_graph::Complexity, skill: Option<agency_skill_graph::Complexity>) -> f64 {
+pub fn complexity_factor(
+    message: agency_skill_graph::Complexity,
+    skill: Option<agency_skill_graph::Complexity>,
+) -> f64 {
     match skill {
         None => 1.0,
         Some(s) => match (message.rank() - s.rank()).abs() {

@@ -41,7 +41,11 @@ impl GuestKeywordIndex for Index {
 
     fn route_batch(&self, requests: Vec<wit::RouteRequest>) -> Vec<wit::RouteDecision> {
         let requests: Vec<RouteRequest> = requests.into_iter().map(from_wit).collect();
-        self.inner.route_batch(&requests).into_iter().map(to_wit).collect()
+        self.inner
+            .route_batch(&requests)
+            .into_iter()
+            .map(to_wit)
+            .collect()
     }
 }
 
@@ -71,7 +75,14 @@ fn to_wit(d: RouteDecision) -> wit::RouteDecision {
         skill_files_used: d.skill_files_used,
         matched_keywords: d.matched_keywords,
         fallback_from: d.fallback_from,
-        alternatives: d.alternatives.into_iter().map(|a| wit::Alternative { agent: a.agent, confidence: a.confidence }).collect(),
+        alternatives: d
+            .alternatives
+            .into_iter()
+            .map(|a| wit::Alternative {
+                agent: a.agent,
+                confidence: a.confidence,
+            })
+            .collect(),
         graph_version: d.graph_version,
     }
 }

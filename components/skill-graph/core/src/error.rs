@@ -12,11 +12,23 @@ pub struct GraphError {
 
 impl GraphError {
     pub fn new(message: impl Into<String>) -> GraphError {
-        GraphError { file: None, line: None, message: message.into() }
+        GraphError {
+            file: None,
+            line: None,
+            message: message.into(),
+        }
     }
 
-    pub fn at(file: impl Into<String>, line: Option<u32>, message: impl Into<String>) -> GraphError {
-        GraphError { file: Some(file.into()), line, message: message.into() }
+    pub fn at(
+        file: impl Into<String>,
+        line: Option<u32>,
+        message: impl Into<String>,
+    ) -> GraphError {
+        GraphError {
+            file: Some(file.into()),
+            line,
+            message: message.into(),
+        }
     }
 }
 

@@ -45,7 +45,14 @@ pub struct LearnOptions {
 
 impl Default for LearnOptions {
     fn default() -> Self {
-        LearnOptions { max_ngram: 2, epochs: 5, rate: 0.5, l1: 0.003, min_weight: 0.1, threshold: 0.4 }
+        LearnOptions {
+            max_ngram: 2,
+            epochs: 5,
+            rate: 0.5,
+            l1: 0.003,
+            min_weight: 0.1,
+            threshold: 0.4,
+        }
     }
 }
 
@@ -70,15 +77,27 @@ pub fn phrases(text: &str, max_n: usize) -> BTreeSet<String> {
 }
 
 /// Learns a graph with one skill per agent seen in `examples`.
-pub fn learn(examples: &[LabelledMessage], options: &LearnOptions) -> Result<SkillGraph, LearnError> {
-    let agents: Vec<String> = examples.iter().filter_map(|e| e.agent.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+pub fn learn(
+    examples: &[LabelledMessage],
+    options: &LearnOptions,
+) -> Result<SkillGraph, LearnError> {
+    let agents: Vec<String> = examples
+        .iter()
+        .filter_map(|e| e.agent.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     if agents.is_empty() {
         return Err(LearnError::NoExamples);
     }
     if let Some(bad) = agents.iter().find(|a| !valid(a)) {
         return Err(LearnError::BadAgent(bad.clone()));
     }
-    let agent_index: HashMap<&str, usize> = agents.iter().enumerate().map(|(i, a)| (a.as_str(), i)).collect();
+    let agent_index: HashMap<&str, usize> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.as_str(), i))
+        .collect();
 
     // Intern phrases; each example becomes (sorted phrase ids, label).
     let mut vocab: HashMap<String, u32> = HashMap::new();
@@ -104,7 +123,11 @@ pub fn learn(examples: &[LabelledMessage], options: &LearnOptions) -> Result<Ski
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let group = e.intent.clone().or_else(|| e.agent.clone()).unwrap_or_else(|| "oos".into());
+            let group = e
+                .intent
+                .clone()
+                .or_else(|| e.agent.clone())
+                .unwrap_or_else(|| "oos".into());
             let n = seen.entry(group.clone()).or_default();
             *n += 1;
             (*n - 1, group, i)
@@ -127,11 +150,19 @@ pub fn learn(examples: &[LabelledMessage], options: &LearnOptions) -> Result<Ski
                     candidates.push(a);
                 }
             }
-            let m = candidates.iter().map(|&a| scores[a]).fold(none_score, f64::max);
+            let m = candidates
+                .iter()
+                .map(|&a| scores[a])
+                .fold(none_score, f64::max);
             let e_none = libm::exp(none_score - m);
-            let z: f64 = candidates.iter().map(|&a| libm::exp(scores[a] - m)).sum::<f64>() + e_none;
+            let z: f64 = candidates
+                .iter()
+                .map(|&a| libm::exp(scores[a] - m))
+                .sum::<f64>()
+                + e_none;
             for &a in &candidates {
-                let gradient = libm::exp(scores[a] - m) / z - if Some(a) == *label { 1.0 } else { 0.0 };
+                let gradient =
+                    libm::exp(scores[a] - m) / z - if Some(a) == *label { 1.0 } else { 0.0 };
                 if gradient.abs() < 1e-4 {
                     continue;
                 }
@@ -173,7 +204,10 @@ pub fn learn(examples: &[LabelledMessage], options: &LearnOptions) -> Result<Ski
                 channels: vec![],
                 complexity: None,
                 links: vec![],
-                description: format!("Learned from {} labelled messages.", counts.get(id.as_str()).copied().unwrap_or(0)),
+                description: format!(
+                    "Learned from {} labelled messages.",
+                    counts.get(id.as_str()).copied().unwrap_or(0)
+                ),
                 file: None,
             }
         })
@@ -182,14 +216,25 @@ pub fn learn(examples: &[LabelledMessage], options: &LearnOptions) -> Result<Ski
         version: None,
         threshold: options.threshold,
         none_score: round4(none_score),
-        agents: agents.into_iter().map(|id| Agent { name: id.replace(['_', '-'], " "), id, fallback: None, description: String::new() }).collect(),
+        agents: agents
+            .into_iter()
+            .map(|id| Agent {
+                name: id.replace(['_', '-'], " "),
+                id,
+                fallback: None,
+                description: String::new(),
+            })
+            .collect(),
         channels: vec![],
         skills,
     })
 }
 
 fn valid(id: &str) -> bool {
-    !id.is_empty() && id.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -197,7 +242,12 @@ mod tests {
     use super::*;
 
     fn m(text: &str, agent: Option<&str>) -> LabelledMessage {
-        LabelledMessage { text: text.into(), agent: agent.map(str::to_owned), intent: None, channel: None }
+        LabelledMessage {
+            text: text.into(),
+            agent: agent.map(str::to_owned),
+            intent: None,
+            channel: None,
+        }
     }
 
     #[test]
@@ -213,15 +263,26 @@ mod tests {
         let g = learn(&ex, &LearnOptions::default()).unwrap();
         assert_eq!(g.agents.len(), 2);
         let devops = g.skills.iter().find(|s| s.id == "devops").unwrap();
-        assert!(devops.keywords.iter().any(|k| k.phrase == "production"), "{:?}", devops.keywords);
-        assert!(!devops.keywords.iter().any(|k| k.phrase == "the"), "shared words carry no weight");
+        assert!(
+            devops.keywords.iter().any(|k| k.phrase == "production"),
+            "{:?}",
+            devops.keywords
+        );
+        assert!(
+            !devops.keywords.iter().any(|k| k.phrase == "the"),
+            "shared words carry no weight"
+        );
         assert!(g.none_score.is_finite());
         assert!(g.clone().finish(&crate::SourceMap::default()).is_ok());
     }
 
     #[test]
     fn training_is_deterministic() {
-        let ex = vec![m("deploy now", Some("devops")), m("sprint plan", Some("pm")), m("hello", None)];
+        let ex = vec![
+            m("deploy now", Some("devops")),
+            m("sprint plan", Some("pm")),
+            m("hello", None),
+        ];
         let a = learn(&ex, &LearnOptions::default()).unwrap();
         let b = learn(&ex, &LearnOptions::default()).unwrap();
         assert_eq!(a, b);
@@ -229,7 +290,13 @@ mod tests {
 
     #[test]
     fn errors_are_typed() {
-        assert!(matches!(learn(&[m("hi", None)], &LearnOptions::default()), Err(LearnError::NoExamples)));
-        assert!(matches!(learn(&[m("hi", Some("bad agent"))], &LearnOptions::default()), Err(LearnError::BadAgent(_))));
+        assert!(matches!(
+            learn(&[m("hi", None)], &LearnOptions::default()),
+            Err(LearnError::NoExamples)
+        ));
+        assert!(matches!(
+            learn(&[m("hi", Some("bad agent"))], &LearnOptions::default()),
+            Err(LearnError::BadAgent(_))
+        ));
     }
 }

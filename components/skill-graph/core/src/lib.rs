@@ -41,7 +41,11 @@ impl SkillGraph {
         let graph: SkillGraph = serde_json::from_str(json).map_err(|e| {
             let line = u32::try_from(e.line()).ok().filter(|l| *l > 0);
             let message = format!("invalid graph JSON: {e}");
-            GraphErrors(vec![GraphError { file: file.map(str::to_owned), line, message }])
+            GraphErrors(vec![GraphError {
+                file: file.map(str::to_owned),
+                line,
+                message,
+            }])
         })?;
         graph.finish(&SourceMap::default())
     }

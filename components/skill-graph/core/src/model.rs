@@ -110,7 +110,9 @@ pub struct Skill {
 
 impl Skill {
     pub fn file_name(&self) -> String {
-        self.file.clone().unwrap_or_else(|| format!("skills/{}.md", self.id))
+        self.file
+            .clone()
+            .unwrap_or_else(|| format!("skills/{}.md", self.id))
     }
 }
 
@@ -123,7 +125,10 @@ pub struct Keyword {
 
 impl Keyword {
     pub fn new(phrase: impl Into<String>, weight: f64) -> Keyword {
-        Keyword { phrase: phrase.into(), weight }
+        Keyword {
+            phrase: phrase.into(),
+            weight,
+        }
     }
 }
 
@@ -144,7 +149,10 @@ impl<'de> Deserialize<'de> for Keyword {
             1.0
         }
         Ok(match Repr::deserialize(d)? {
-            Repr::Bare(phrase) => Keyword { phrase, weight: 1.0 },
+            Repr::Bare(phrase) => Keyword {
+                phrase,
+                weight: 1.0,
+            },
             Repr::Full { phrase, weight } => Keyword { phrase, weight },
         })
     }

@@ -24,23 +24,62 @@ pub fn search(graph: &SkillGraph, query: &str, limit: usize) -> Vec<SearchHit> {
     let mut hits = Vec::new();
     for s in &graph.skills {
         let keywords: Vec<&str> = s.keywords.iter().map(|k| k.phrase.as_str()).collect();
-        let fields = [(s.id.as_str(), 3.0), (&keywords.join(" "), 2.0), (s.agent.as_deref().unwrap_or(""), 1.0), (s.description.as_str(), 1.0)];
-        push(&mut hits, "skill", &s.id, &terms, &fields, if s.description.is_empty() { keywords.join(", ") } else { s.description.clone() });
+        let fields = [
+            (s.id.as_str(), 3.0),
+            (&keywords.join(" "), 2.0),
+            (s.agent.as_deref().unwrap_or(""), 1.0),
+            (s.description.as_str(), 1.0),
+        ];
+        push(
+            &mut hits,
+            "skill",
+            &s.id,
+            &terms,
+            &fields,
+            if s.description.is_empty() {
+                keywords.join(", ")
+            } else {
+                s.description.clone()
+            },
+        );
     }
     for a in &graph.agents {
-        let fields = [(a.id.as_str(), 3.0), (a.name.as_str(), 2.0), (a.description.as_str(), 1.0)];
+        let fields = [
+            (a.id.as_str(), 3.0),
+            (a.name.as_str(), 2.0),
+            (a.description.as_str(), 1.0),
+        ];
         push(&mut hits, "agent", &a.id, &terms, &fields, a.name.clone());
     }
     for c in &graph.channels {
         let fields = [(c.id.as_str(), 3.0), (c.context.as_str(), 1.0)];
-        push(&mut hits, "channel", &c.id, &terms, &fields, c.context.clone());
+        push(
+            &mut hits,
+            "channel",
+            &c.id,
+            &terms,
+            &fields,
+            c.context.clone(),
+        );
     }
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(b.kind)).then(a.id.cmp(&b.id)));
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.kind.cmp(b.kind))
+            .then(a.id.cmp(&b.id))
+    });
     hits.truncate(limit);
     hits
 }
 
-fn push(hits: &mut Vec<SearchHit>, kind: &'static str, id: &str, terms: &[String], fields: &[(&str, f64)], snippet: String) {
+fn push(
+    hits: &mut Vec<SearchHit>,
+    kind: &'static str,
+    id: &str,
+    terms: &[String],
+    fields: &[(&str, f64)],
+    snippet: String,
+) {
     let mut score = 0.0;
     for (field, weight) in fields {
         let words = text::words(field);
@@ -54,7 +93,12 @@ fn push(hits: &mut Vec<SearchHit>, kind: &'static str, id: &str, terms: &[String
     }
     if score > 0.0 {
         let snippet: String = snippet.chars().take(160).collect();
-        hits.push(SearchHit { kind, id: id.to_owned(), score, snippet });
+        hits.push(SearchHit {
+            kind,
+            id: id.to_owned(),
+            score,
+            snippet,
+        });
     }
 }
 
@@ -79,9 +123,17 @@ mod tests {
             version: None,
             threshold: 0.3,
             none_score: 0.0,
-            agents: vec![Agent { id: "dev".into(), name: "Developer".into(), fallback: None, description: String::new() }],
+            agents: vec![Agent {
+                id: "dev".into(),
+                name: "Developer".into(),
+                fallback: None,
+                description: String::new(),
+            }],
             channels: vec![],
-            skills: vec![skill("rollback", "revert", "Undo a deploy"), skill("deploy", "ship", "Ship a rollback-safe build")],
+            skills: vec![
+                skill("rollback", "revert", "Undo a deploy"),
+                skill("deploy", "ship", "Ship a rollback-safe build"),
+            ],
         };
         let hits = search(&g, "rollback", 10);
         assert_eq!(hits[0].id, "rollback");

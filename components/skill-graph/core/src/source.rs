@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use crate::{Agent, Channel, Complexity, GraphError, GraphErrors, Keyword, Skill, SkillGraph, SourceMap, default_threshold};
+use crate::{
+    Agent, Channel, Complexity, GraphError, GraphErrors, Keyword, Skill, SkillGraph, SourceMap,
+    default_threshold,
+};
 
 /// The name of the file that holds agents and channels.
 pub const GRAPH_FILE: &str = "graph.yaml";
@@ -65,26 +68,48 @@ struct FrontMatter {
 pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> {
     let mut errors = Vec::new();
     let mut sources = SourceMap::default();
-    let mut graph = SkillGraph { version: None, threshold: default_threshold(), none_score: 0.0, agents: vec![], channels: vec![], skills: vec![] };
+    let mut graph = SkillGraph {
+        version: None,
+        threshold: default_threshold(),
+        none_score: 0.0,
+        agents: vec![],
+        channels: vec![],
+        skills: vec![],
+    };
 
-    match files.iter().find(|(p, _)| p == GRAPH_FILE || p == "graph.yml") {
-        None => errors.push(GraphError::new(format!("no {GRAPH_FILE} (agents and channels) in the graph directory"))),
+    match files
+        .iter()
+        .find(|(p, _)| p == GRAPH_FILE || p == "graph.yml")
+    {
+        None => errors.push(GraphError::new(format!(
+            "no {GRAPH_FILE} (agents and channels) in the graph directory"
+        ))),
         Some((path, text)) => match serde_norway::from_str::<GraphFile>(text) {
             Err(e) => errors.push(yaml_error(path, 0, &e)),
             Ok(g) => {
                 graph.threshold = g.threshold;
                 graph.none_score = g.none_score;
                 for a in &g.agents {
-                    sources.entries.insert(format!("agent:{}", a.id), (path.clone(), id_line(text, &a.id)));
+                    sources.entries.insert(
+                        format!("agent:{}", a.id),
+                        (path.clone(), id_line(text, &a.id)),
+                    );
                 }
                 for c in &g.channels {
-                    sources.entries.insert(format!("channel:{}", c.id), (path.clone(), id_line(text, &c.id)));
+                    sources.entries.insert(
+                        format!("channel:{}", c.id),
+                        (path.clone(), id_line(text, &c.id)),
+                    );
                 }
                 graph.agents = g.agents;
                 graph.channels = g
                     .channels
                     .into_iter()
-                    .map(|c| Channel { id: c.id, context: c.context, default_agent: c.default_agent })
+                    .map(|c| Channel {
+                        id: c.id,
+                        context: c.context,
+                        default_agent: c.default_agent,
+                    })
                     .collect();
             }
         },
@@ -104,11 +129,20 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
     graph.finish(&sources)
 }
 
-fn parse_skill(path: &str, text: &str, index: usize, sources: &mut SourceMap) -> Result<Skill, GraphError> {
+fn parse_skill(
+    path: &str,
+    text: &str,
+    index: usize,
+    sources: &mut SourceMap,
+) -> Result<Skill, GraphError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split_inclusive('\n');
     if lines.next().map(str::trim_end) != Some("---") {
-        return Err(GraphError::at(path, Some(1), "a skill file must start with YAML front matter between '---' lines"));
+        return Err(GraphError::at(
+            path,
+            Some(1),
+            "a skill file must start with YAML front matter between '---' lines",
+        ));
     }
     let mut yaml = String::new();
     let mut end_line = None;
@@ -120,12 +154,20 @@ fn parse_skill(path: &str, text: &str, index: usize, sources: &mut SourceMap) ->
         yaml.push_str(line);
     }
     let Some(end_line) = end_line else {
-        return Err(GraphError::at(path, Some(1), "front matter is not closed by a '---' line"));
+        return Err(GraphError::at(
+            path,
+            Some(1),
+            "front matter is not closed by a '---' line",
+        ));
     };
     let body: String = lines.collect();
     let fm: FrontMatter = serde_norway::from_str(&yaml).map_err(|e| yaml_error(path, 1, &e))?;
 
-    let stem = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".md");
+    let stem = path
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".md");
     let stem = if stem.eq_ignore_ascii_case("skill") {
         // `foo/SKILL.md`, the agent-skill convention: the folder names the skill.
         path.rsplit('/').nth(1).unwrap_or(stem)
@@ -136,7 +178,11 @@ fn parse_skill(path: &str, text: &str, index: usize, sources: &mut SourceMap) ->
     let complexity = match fm.complexity {
         None => None,
         Some(c) => Some(Complexity::parse(&c).ok_or_else(|| {
-            GraphError::at(path, Some(field_line(&yaml, "complexity")), format!("complexity must be simple, moderate or complex, got {c:?}"))
+            GraphError::at(
+                path,
+                Some(field_line(&yaml, "complexity")),
+                format!("complexity must be simple, moderate or complex, got {c:?}"),
+            )
         })?),
     };
 
@@ -181,14 +227,34 @@ pub fn render_skill(skill: &Skill) -> String {
         fm.push_str(&format!("complexity: {}\n", c.as_str()));
     }
     if !skill.channels.is_empty() {
-        fm.push_str(&format!("channels: [{}]\n", skill.channels.iter().map(|c| yaml_scalar(c)).collect::<Vec<_>>().join(", ")));
+        fm.push_str(&format!(
+            "channels: [{}]\n",
+            skill
+                .channels
+                .iter()
+                .map(|c| yaml_scalar(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if !skill.links.is_empty() {
-        fm.push_str(&format!("links: [{}]\n", skill.links.iter().map(|c| yaml_scalar(c)).collect::<Vec<_>>().join(", ")));
+        fm.push_str(&format!(
+            "links: [{}]\n",
+            skill
+                .links
+                .iter()
+                .map(|c| yaml_scalar(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     fm.push_str("keywords:\n");
     for k in &skill.keywords {
-        fm.push_str(&format!("  - {{ phrase: {}, weight: {} }}\n", yaml_scalar(&k.phrase), round4(k.weight)));
+        fm.push_str(&format!(
+            "  - {{ phrase: {}, weight: {} }}\n",
+            yaml_scalar(&k.phrase),
+            round4(k.weight)
+        ));
     }
     fm.push_str("---\n");
     if !skill.description.is_empty() {
@@ -201,16 +267,32 @@ pub fn render_skill(skill: &Skill) -> String {
 
 /// Renders `graph.yaml` for a graph's threshold, agents and channels.
 pub fn render_graph_file(graph: &SkillGraph) -> String {
-    let mut out = format!("threshold: {}\nnone_score: {}\nagents:\n", round4(graph.threshold), round4(graph.none_score));
+    let mut out = format!(
+        "threshold: {}\nnone_score: {}\nagents:\n",
+        round4(graph.threshold),
+        round4(graph.none_score)
+    );
     for a in &graph.agents {
-        out.push_str(&format!("  - id: {}\n    name: {}\n", yaml_scalar(&a.id), yaml_scalar(&a.name)));
+        out.push_str(&format!(
+            "  - id: {}\n    name: {}\n",
+            yaml_scalar(&a.id),
+            yaml_scalar(&a.name)
+        ));
         if let Some(f) = &a.fallback {
             out.push_str(&format!("    fallback: {}\n", yaml_scalar(f)));
         }
     }
-    out.push_str(if graph.channels.is_empty() { "channels: []\n" } else { "channels:\n" });
+    out.push_str(if graph.channels.is_empty() {
+        "channels: []\n"
+    } else {
+        "channels:\n"
+    });
     for c in &graph.channels {
-        out.push_str(&format!("  - id: {}\n    context: {}\n", yaml_scalar(&c.id), yaml_scalar(&c.context)));
+        out.push_str(&format!(
+            "  - id: {}\n    context: {}\n",
+            yaml_scalar(&c.id),
+            yaml_scalar(&c.context)
+        ));
         if let Some(d) = &c.default_agent {
             out.push_str(&format!("    default_agent: {}\n", yaml_scalar(d)));
         }
@@ -240,14 +322,19 @@ fn yaml_error(path: &str, offset: usize, e: &serde_norway::Error) -> GraphError 
 /// 1-based line of `field:` within the front matter, counted in the whole file.
 fn field_line(yaml: &str, field: &str) -> u32 {
     let prefix = format!("{field}:");
-    yaml.lines().position(|l| l.starts_with(&prefix)).map(|i| i as u32 + 2).unwrap_or(1)
+    yaml.lines()
+        .position(|l| l.starts_with(&prefix))
+        .map(|i| i as u32 + 2)
+        .unwrap_or(1)
 }
 
 fn id_line(text: &str, id: &str) -> u32 {
     text.lines()
         .position(|l| {
             let l = l.trim_start().trim_start_matches("- ").trim();
-            l.strip_prefix("id:").map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == id).unwrap_or(false)
+            l.strip_prefix("id:")
+                .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == id)
+                .unwrap_or(false)
         })
         .map(|i| i as u32 + 1)
         .unwrap_or(1)
@@ -271,7 +358,12 @@ fn wikilinks(body: &str) -> Vec<String> {
 
 fn first_paragraph(body: &str) -> String {
     body.split("\n\n")
-        .map(|p| p.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" "))
+        .map(|p| {
+            p.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .map(|p| p.trim().to_owned())
         .find(|p| !p.is_empty())
         .unwrap_or_default()
@@ -327,9 +419,17 @@ mod tests {
 
     #[test]
     fn render_round_trips() {
-        let g = parse_dir(&files(&[("skills/plan.md", "---\nagent: pm\nkeywords: [roadmap, \"q3 okr\"]\nchannels: [slack]\n---\nPlans.\n")])).unwrap();
+        let g = parse_dir(&files(&[(
+            "skills/plan.md",
+            "---\nagent: pm\nkeywords: [roadmap, \"q3 okr\"]\nchannels: [slack]\n---\nPlans.\n",
+        )]))
+        .unwrap();
         let rendered = render_skill(&g.skills[0]);
-        let again = parse_dir(&[(GRAPH_FILE.to_owned(), render_graph_file(&g)), ("skills/plan.md".to_owned(), rendered)]).unwrap();
+        let again = parse_dir(&[
+            (GRAPH_FILE.to_owned(), render_graph_file(&g)),
+            ("skills/plan.md".to_owned(), rendered),
+        ])
+        .unwrap();
         assert_eq!(again.skills, g.skills);
         assert_eq!(again.agents, g.agents);
         assert_eq!(again.channels, g.channels);

@@ -14,6 +14,45 @@ pub fn canonicalize(text: &str) -> String {
     out
 }
 
+/// ASCII byte -> its canonical form (lower-case), or 0 for a separator.
+const ASCII_CANON: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() || c == b'\'' {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// [`canonicalize`] as bytes into a reused buffer (cleared first): the router's hot
+/// path, table-driven for ASCII text.
+pub fn canonicalize_bytes_into(text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    if !text.is_ascii() {
+        out.extend_from_slice(canonicalize(text).as_bytes());
+        return;
+    }
+    let mut pending_space = false;
+    for &b in text.as_bytes() {
+        let c = ASCII_CANON[usize::from(b)];
+        if c == 0 {
+            pending_space = true;
+        } else {
+            if pending_space && !out.is_empty() {
+                out.push(b' ');
+            }
+            pending_space = false;
+            out.push(c);
+        }
+    }
+}
+
 /// [`canonicalize`] into a reused buffer (cleared first).
 pub fn canonicalize_into(text: &str, out: &mut String) {
     out.clear();
@@ -47,7 +86,11 @@ pub fn canonicalize_into(text: &str, out: &mut String) {
 
 /// The words of `text` in canonical form.
 pub fn words(text: &str) -> Vec<String> {
-    canonicalize(text).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    canonicalize(text)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]
@@ -59,6 +102,21 @@ mod tests {
             #[test]
             fn $name() { assert_eq!(canonicalize($input), $want); }
         )*};
+    }
+
+    #[test]
+    fn byte_form_matches_string_form() {
+        for t in [
+            "Deploy  the API-gateway!",
+            "Ärger ÜBER Straße",
+            "  a  ",
+            "",
+            "what's up?",
+        ] {
+            let mut b = Vec::new();
+            canonicalize_bytes_into(t, &mut b);
+            assert_eq!(String::from_utf8(b).unwrap(), canonicalize(t));
+        }
     }
 
     canon! {

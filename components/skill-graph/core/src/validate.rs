@@ -39,7 +39,10 @@ impl SourceMap {
 pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     let mut errors = Vec::new();
     if !(0.0..=1.0).contains(&graph.threshold) || graph.threshold.is_nan() {
-        errors.push(GraphError::new(format!("threshold must be within 0..1, got {}", graph.threshold)));
+        errors.push(GraphError::new(format!(
+            "threshold must be within 0..1, got {}",
+            graph.threshold
+        )));
     }
 
     if !graph.none_score.is_finite() {
@@ -49,7 +52,13 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     for a in &graph.agents {
         let key = format!("agent:{}", a.id);
         if !valid_id(&a.id) {
-            errors.push(sources.entry(&key, format!("agent id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", a.id)));
+            errors.push(sources.entry(
+                &key,
+                format!(
+                    "agent id {:?} must be non-empty and use letters, digits, '-', '_' or '.'",
+                    a.id
+                ),
+            ));
         }
         if !agents.insert(a.id.as_str()) {
             errors.push(sources.entry(&key, format!("duplicate agent id {:?}", a.id)));
@@ -59,7 +68,10 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         if let Some(fb) = &a.fallback {
             let key = format!("agent:{}", a.id);
             if !agents.contains(fb.as_str()) {
-                errors.push(sources.entry(&key, format!("agent {:?} falls back to unknown agent {:?}", a.id, fb)));
+                errors.push(sources.entry(
+                    &key,
+                    format!("agent {:?} falls back to unknown agent {:?}", a.id, fb),
+                ));
             } else if fb == &a.id {
                 errors.push(sources.entry(&key, format!("agent {:?} falls back to itself", a.id)));
             }
@@ -70,7 +82,13 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     for c in &graph.channels {
         let key = format!("channel:{}", c.id);
         if !valid_id(&c.id) {
-            errors.push(sources.entry(&key, format!("channel id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", c.id)));
+            errors.push(sources.entry(
+                &key,
+                format!(
+                    "channel id {:?} must be non-empty and use letters, digits, '-', '_' or '.'",
+                    c.id
+                ),
+            ));
         }
         if !channels.insert(c.id.as_str()) {
             errors.push(sources.entry(&key, format!("duplicate channel id {:?}", c.id)));
@@ -78,14 +96,24 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         if let Some(d) = &c.default_agent
             && !agents.contains(d.as_str())
         {
-            errors.push(sources.entry(&key, format!("channel {:?} has unknown default agent {:?}", c.id, d)));
+            errors.push(sources.entry(
+                &key,
+                format!("channel {:?} has unknown default agent {:?}", c.id, d),
+            ));
         }
     }
 
     let mut skills = HashSet::new();
     for (i, s) in graph.skills.iter().enumerate() {
         if !valid_id(&s.id) {
-            errors.push(sources.skill(i, "id", format!("skill id {:?} must be non-empty and use letters, digits, '-', '_' or '.'", s.id)));
+            errors.push(sources.skill(
+                i,
+                "id",
+                format!(
+                    "skill id {:?} must be non-empty and use letters, digits, '-', '_' or '.'",
+                    s.id
+                ),
+            ));
         }
         if !skills.insert(s.id.as_str()) {
             errors.push(sources.skill(i, "id", format!("duplicate skill id {:?}", s.id)));
@@ -95,24 +123,47 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         if let Some(a) = &s.agent
             && !agents.contains(a.as_str())
         {
-            errors.push(sources.skill(i, "agent", format!("skill {:?} belongs to unknown agent {:?}", s.id, a)));
+            errors.push(sources.skill(
+                i,
+                "agent",
+                format!("skill {:?} belongs to unknown agent {:?}", s.id, a),
+            ));
         }
         for (n, k) in s.keywords.iter().enumerate() {
             if text::canonicalize(&k.phrase).is_empty() {
-                errors.push(sources.skill(i, "keywords", format!("skill {:?} has an empty keyword (#{})", s.id, n + 1)));
+                errors.push(sources.skill(
+                    i,
+                    "keywords",
+                    format!("skill {:?} has an empty keyword (#{})", s.id, n + 1),
+                ));
             }
             if !k.weight.is_finite() || k.weight <= 0.0 {
-                errors.push(sources.skill(i, "keywords", format!("skill {:?} keyword {:?} needs a positive weight, got {}", s.id, k.phrase, k.weight)));
+                errors.push(sources.skill(
+                    i,
+                    "keywords",
+                    format!(
+                        "skill {:?} keyword {:?} needs a positive weight, got {}",
+                        s.id, k.phrase, k.weight
+                    ),
+                ));
             }
         }
         for c in &s.channels {
             if !channels.contains(c.as_str()) {
-                errors.push(sources.skill(i, "channels", format!("skill {:?} names unknown channel {:?}", s.id, c)));
+                errors.push(sources.skill(
+                    i,
+                    "channels",
+                    format!("skill {:?} names unknown channel {:?}", s.id, c),
+                ));
             }
         }
         for l in &s.links {
             if !skills.contains(l.as_str()) {
-                errors.push(sources.skill(i, "links", format!("skill {:?} links to unknown skill {:?}", s.id, l)));
+                errors.push(sources.skill(
+                    i,
+                    "links",
+                    format!("skill {:?} links to unknown skill {:?}", s.id, l),
+                ));
             }
         }
     }
@@ -120,7 +171,11 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -134,10 +189,24 @@ mod tests {
             threshold: 0.3,
             none_score: 0.0,
             agents: vec![
-                Agent { id: "pm".into(), name: "PM".into(), fallback: None, description: String::new() },
-                Agent { id: "dev".into(), name: "Dev".into(), fallback: Some("pm".into()), description: String::new() },
+                Agent {
+                    id: "pm".into(),
+                    name: "PM".into(),
+                    fallback: None,
+                    description: String::new(),
+                },
+                Agent {
+                    id: "dev".into(),
+                    name: "Dev".into(),
+                    fallback: Some("pm".into()),
+                    description: String::new(),
+                },
             ],
-            channels: vec![Channel { id: "slack".into(), context: String::new(), default_agent: Some("pm".into()) }],
+            channels: vec![Channel {
+                id: "slack".into(),
+                context: String::new(),
+                default_agent: Some("pm".into()),
+            }],
             skills: vec![Skill {
                 id: "plan".into(),
                 agent: Some("pm".into()),

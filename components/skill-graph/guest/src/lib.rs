@@ -16,21 +16,44 @@ struct Component;
 
 impl wit::Guest for Component {
     fn validate(graph_json: String) -> Result<wit::GraphSummary, Vec<wit::GraphError>> {
-        let s = SkillGraph::from_json(&graph_json).map_err(errors)?.summary();
-        Ok(wit::GraphSummary { version: s.version, agents: s.agents, channels: s.channels, skills: s.skills, keywords: s.keywords })
+        let s = SkillGraph::from_json(&graph_json)
+            .map_err(errors)?
+            .summary();
+        Ok(wit::GraphSummary {
+            version: s.version,
+            agents: s.agents,
+            channels: s.channels,
+            skills: s.skills,
+            keywords: s.keywords,
+        })
     }
 
-    fn search(graph_json: String, query: String, limit: u32) -> Result<Vec<wit::SearchHit>, Vec<wit::GraphError>> {
+    fn search(
+        graph_json: String,
+        query: String,
+        limit: u32,
+    ) -> Result<Vec<wit::SearchHit>, Vec<wit::GraphError>> {
         let graph = SkillGraph::from_json(&graph_json).map_err(errors)?;
         Ok(search::search(&graph, &query, limit as usize)
             .into_iter()
-            .map(|h| wit::SearchHit { kind: h.kind.to_owned(), id: h.id, score: h.score, snippet: h.snippet })
+            .map(|h| wit::SearchHit {
+                kind: h.kind.to_owned(),
+                id: h.id,
+                score: h.score,
+                snippet: h.snippet,
+            })
             .collect())
     }
 }
 
 fn errors(e: GraphErrors) -> Vec<wit::GraphError> {
-    e.0.into_iter().map(|e| wit::GraphError { file: e.file, line: e.line, message: e.message }).collect()
+    e.0.into_iter()
+        .map(|e| wit::GraphError {
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        })
+        .collect()
 }
 
 bindings::export!(Component with_types_in bindings);

@@ -1,0 +1,155 @@
+//! Table-driven routing tests over one small graph.
+
+use agency_skill_graph::{Complexity, SkillGraph};
+
+use crate::{Reason, RouteRequest, RouterIndex};
+
+const GRAPH: &str = r#"{
+  "threshold": 0.5,
+  "agents": [
+    {"id": "pm", "name": "PM"},
+    {"id": "codegen", "name": "Codegen", "fallback": "pm"},
+    {"id": "devops", "name": "DevOps", "fallback": "codegen"},
+    {"id": "security", "name": "Security", "fallback": "devops"}
+  ],
+  "channels": [
+    {"id": "slack", "defaultAgent": "pm"},
+    {"id": "discord"}
+  ],
+  "skills": [
+    {"id": "deploy", "agent": "devops", "keywords": [{"phrase": "deploy", "weight": 2}, "production", "roll back"], "links": ["shared"]},
+    {"id": "bugs", "agent": "codegen", "keywords": ["bug", "crash", "stack trace"], "complexity": "simple"},
+    {"id": "big-refactor", "agent": "codegen", "keywords": ["refactor"], "complexity": "complex"},
+    {"id": "plan", "agent": "pm", "keywords": ["sprint", "roadmap"], "channels": ["slack"]},
+    {"id": "vulns", "agent": "security", "keywords": ["cve", "vulnerability"], "channels": ["discord"]},
+    {"id": "shared", "keywords": ["architecture"]}
+  ]
+}"#;
+
+fn index() -> RouterIndex {
+    RouterIndex::build(&SkillGraph::from_json(GRAPH).unwrap()).unwrap()
+}
+
+struct Case {
+    message: &'static str,
+    channel: Option<&'static str>,
+    complexity: Option<Complexity>,
+    down: &'static [&'static str],
+    agent: Option<&'static str>,
+    reason: Reason,
+    fallback_from: Option<&'static str>,
+}
+
+macro_rules! cases {
+    ($($name:ident: $msg:expr, $chan:expr, $cx:expr, $down:expr => $agent:expr, $reason:ident, $from:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            run(Case { message: $msg, channel: $chan, complexity: $cx, down: $down, agent: $agent, reason: Reason::$reason, fallback_from: $from });
+        }
+    )*};
+}
+
+fn run(c: Case) {
+    let idx = index();
+    let req = RouteRequest {
+        message: c.message.into(),
+        channel: c.channel.map(str::to_owned),
+        complexity: c.complexity,
+        down_agents: c.down.iter().map(|s| s.to_string()).collect(),
+    };
+    let d = idx.route(&req);
+    assert_eq!(d.agent.as_deref(), c.agent, "{d:?}");
+    assert_eq!(d.reason, c.reason, "{d:?}");
+    assert_eq!(d.fallback_from.as_deref(), c.fallback_from, "{d:?}");
+    assert!((0.0..=1.0).contains(&d.confidence));
+    assert_eq!(d.graph_version, idx.graph_version());
+    assert_eq!(
+        idx.route_batch(std::slice::from_ref(&req)),
+        vec![d.clone()],
+        "batch agrees with single"
+    );
+}
+
+cases! {
+    keyword_match: "Please DEPLOY it to production!", None, None, &[] => Some("devops"), Match, None;
+    phrase_match: "can you roll back the release", None, None, &[] => Some("devops"), Match, None;
+    whole_words_only: "redeployment of productions", Some("discord"), None, &[] => None, NoMatch, None;
+    channel_default: "good morning", Some("slack"), None, &[] => Some("pm"), Default, None;
+    no_default_no_match: "good morning", Some("discord"), None, &[] => None, NoMatch, None;
+    unknown_channel_is_ignored: "good morning", Some("irc"), None, &[] => None, NoMatch, None;
+    fallback_when_down: "deploy to production", None, None, &["devops"] => Some("codegen"), Fallback, Some("devops");
+    fallback_chain_skips_down: "deploy to production", None, None, &["devops", "codegen"] => Some("pm"), Fallback, Some("devops");
+    all_down_is_no_match: "deploy to production", None, None, &["devops", "codegen", "pm", "security"] => None, NoMatch, Some("devops");
+    default_agent_down_falls_back: "good morning", Some("slack"), None, &["pm"] => None, NoMatch, Some("pm");
+    channel_scoped_skill_counts_more_at_home: "cve vulnerability", Some("discord"), None, &[] => Some("security"), Match, None;
+    unicode_case: "DEPLOY ÜBER PRODUCTION", None, None, &[] => Some("devops"), Match, None;
+    complexity_given: "bug crash", None, Some(Complexity::Simple), &[] => Some("codegen"), Match, None;
+}
+
+#[test]
+fn links_pass_a_share_to_linked_agents() {
+    let idx = index();
+    let d = idx.route(&RouteRequest::new("architecture"));
+    // "shared" has no agent; its link to "deploy" gives devops a quarter of its score.
+    assert_eq!(
+        d.alternatives
+            .first()
+            .map(|a| a.agent.as_str())
+            .or(d.agent.as_deref()),
+        Some("devops"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn decision_lists_keywords_files_and_alternatives() {
+    let idx = index();
+    let d = idx.route(&RouteRequest::new(
+        "deploy the fix for this crash to production",
+    ));
+    assert_eq!(d.agent.as_deref(), Some("devops"));
+    assert_eq!(d.matched_keywords, vec!["deploy", "crash", "production"]);
+    assert_eq!(d.skill_files_used, vec!["skills/deploy.md"]);
+    assert_eq!(d.alternatives[0].agent, "codegen");
+    assert!(d.alternatives[0].confidence < d.confidence);
+}
+
+#[test]
+fn ties_go_to_the_smaller_agent_id() {
+    let idx = index();
+    let d = idx.route(&RouteRequest::new("sprint bug"));
+    assert_eq!(d.agent.as_deref(), None.or(d.agent.as_deref()));
+    let alts: Vec<&str> = d.alternatives.iter().map(|a| a.agent.as_str()).collect();
+    let mut ranked = vec![d.agent.as_deref().unwrap_or("")];
+    ranked.extend(alts);
+    ranked.retain(|a| !a.is_empty());
+    assert_eq!(ranked, vec!["codegen", "pm"], "{d:?}");
+}
+
+#[test]
+fn channel_scoped_skills_count_less_elsewhere() {
+    let idx = index();
+    let at = |c: &str| {
+        idx.route(&RouteRequest {
+            channel: Some(c.into()),
+            ..RouteRequest::new("cve")
+        })
+        .confidence
+    };
+    assert!(
+        at("slack") < at("discord"),
+        "{} < {}",
+        at("slack"),
+        at("discord")
+    );
+}
+
+#[test]
+fn confidence_grows_with_evidence() {
+    let idx = index();
+    let one = idx.route(&RouteRequest::new("production")).confidence;
+    let three = idx
+        .route(&RouteRequest::new("deploy production roll back"))
+        .confidence;
+    assert!(three > one, "{one} < {three}");
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: format, lints (host and wasm crates), unit and
+# integration tests (real SQLite, real wasmtime, the conformance suite against
+# `agency serve`), the benchmarks compiled, and the conformance suite against the
+# Workers under `wrangler dev`. Installs what it needs (idempotent, cached outside the
+# repository in $AGENCY_TOOLS).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+source "$ROOT/scripts/tools.sh"
+ensure_rust_targets
+ensure_worker_tools
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "clippy (host crates)"
+cargo clippy --release --all-targets -- -D warnings
+step "clippy (wasm crates: guests and Workers)"
+cargo clippy --release --target wasm32-unknown-unknown \
+  -p router-guest -p skill-graph-guest -p agency-edge -p router-worker -p skill-graph-worker -- -D warnings
+
+step "benchmarks compile"
+cargo bench -p agency-bench --no-run
+
+step "conformance runner"
+cargo build --release -p agency-conformance
+
+step "edge: conformance suite against the Workers under wrangler dev"
+CONFORMANCE_BIN="$ROOT/target/release/agency-conformance" "$ROOT/scripts/edge-conformance.sh"
+
+step "tests (core crates, components under wasmtime, local server and CLI)"
+cargo test --release
