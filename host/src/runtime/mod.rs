@@ -88,7 +88,7 @@ impl ComponentRuntime {
             agency_artifacts::ROUTER_COMPONENT,
             options.cache_dir.as_deref(),
         )
-        .map_err(|e| anyhow::Error::from(e).context("compiling the router component"))?;
+        .map_err(|e| e.context("compiling the router component"))?;
         let linker: Linker<()> = Linker::new(&engine);
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             anyhow::Error::from(e).context("pre-instantiating the router component")

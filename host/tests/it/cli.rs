@@ -49,9 +49,8 @@ fn skills_check_reports_file_and_line() {
     let (code, out, _) = agency(&["skills", "check", p.to_str().unwrap()]);
     assert_eq!(code, 1);
     let root = p.display().to_string();
-    for want in [format!("{root}/skills/e.md:2: bad YAML")] {
-        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
-    }
+    let want = format!("{root}/skills/e.md:2: bad YAML");
+    assert!(out.contains(&want), "missing {want:?} in:\n{out}");
     // YAML errors stop a file from being read at all; fix it and the rest are reported.
     std::fs::remove_file(p.join("skills/e.md")).unwrap();
     let (code, out, _) = agency(&["skills", "check", p.to_str().unwrap()]);

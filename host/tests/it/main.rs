@@ -1,4 +1,5 @@
 //! Integration tests for the host: one test binary (see ripgrep's tests/tests.rs).
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod cli;
 mod component;

@@ -426,13 +426,19 @@ fn add(scores: &mut Vec<(u32, f64)>, key: u32, value: f64) {
 }
 
 /// A cheap guess at how much work a message asks for, from its length and the number of
-/// separate asks in it.
+/// separate asks in it ("and", "then", ...). Takes canonical text.
 pub fn estimate_complexity(canonical: &str) -> Complexity {
-    let words = canonical.split(' ').filter(|w| !w.is_empty()).count();
-    let asks = canonical
-        .split(' ')
-        .filter(|w| matches!(*w, "and" | "then" | "also" | "plus" | "after"))
-        .count();
+    let (mut words, mut asks) = (0usize, 0usize);
+    for w in canonical.as_bytes().split(|b| *b == b' ') {
+        if w.is_empty() {
+            continue;
+        }
+        words += 1;
+        if matches!(w.len(), 3..=5) && matches!(w, b"and" | b"then" | b"also" | b"plus" | b"after")
+        {
+            asks += 1;
+        }
+    }
     match (words, asks) {
         (w, a) if w > 60 || a >= 4 => Complexity::Complex,
         (w, a) if w > 20 || a >= 2 => Complexity::Moderate,
