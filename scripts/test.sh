@@ -28,8 +28,20 @@ cargo bench -p agency-bench --no-run
 step "conformance runner"
 cargo build --release -p agency-conformance
 
-step "edge: conformance suite against the Workers under wrangler dev"
-CONFORMANCE_BIN="$ROOT/target/release/agency-conformance" "$ROOT/scripts/edge-conformance.sh"
-
 step "tests (core crates, components under wasmtime, local server and CLI)"
-cargo test --release
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+set +e
+cargo test --release --lib --bins --tests 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 0 ] || { echo "cargo test failed"; exit "$status"; }
+read -r unit_passed unit_failed < <(awk '/^test result:/ {p+=$4; f+=$6} END {print p+0, f+0}' FS='[ ;]+' "$LOG")
+
+step "edge: conformance suite against the Workers under wrangler dev"
+CONFORMANCE_BIN="$ROOT/target/release/agency-conformance" "$ROOT/scripts/edge-conformance.sh" | tee "$LOG"
+read -r edge_passed edge_failed < <(sed -n 's/^conformance: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
+
+echo
+echo "cargo tests: $unit_passed passed, $unit_failed failed; edge conformance: $edge_passed passed, $edge_failed failed"
+echo "summary: $((unit_passed + edge_passed)) passed, $((unit_failed + edge_failed)) failed"

@@ -1,0 +1,23 @@
+//! Agency's approval policy. The agency gateway asks "may this task run?"; this crate
+//! answers approve, deny or ask-a-human from a policy file, the budget ledger and the
+//! halt switch, and says how the ledger changes. Rule precedence: **deny wins over ask,
+//! ask over approve**; when no rule matches, the policy's default effect applies (ask,
+//! unless the policy says otherwise).
+//!
+//! Pure logic: state comes in as plain data and changes go out as plain data; storage
+//! and clocks belong to the caller. Money is integer micro-dollars throughout.
+
+pub mod decide;
+mod money;
+mod policy;
+#[cfg(test)]
+mod tests;
+mod time;
+
+pub use decide::{
+    ApprovalRequest, BudgetStatus, Decision, Effect, HaltScope, HaltState, LedgerChange,
+    LedgerSnapshot, Outcome, RuleTrace, budget_check, decide, explain, ledger_key,
+};
+pub use money::{Micros, MoneyError};
+pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
+pub use time::{day_key, month_key};

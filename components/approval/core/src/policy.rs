@@ -1,0 +1,324 @@
+//! The policy file (`policy.toml`): budgets and rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::decide::Effect;
+use crate::money::Micros;
+
+/// A problem in a policy file, with the line it is on when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: Option<u32>,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    /// `FILE:LINE: message`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// Daily and monthly caps of one budget scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub daily: Option<Micros>,
+    pub monthly: Option<Micros>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Budget {
+    pub global: Limits,
+    pub agents: BTreeMap<String, Limits>,
+    pub channels: BTreeMap<String, Limits>,
+}
+
+/// What a rule matches. Empty lists match anything; `tags` matches when the request
+/// carries any of them; costs are inclusive bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct When {
+    pub agent: Vec<String>,
+    pub action: Vec<String>,
+    pub environment: Vec<String>,
+    pub channel: Vec<String>,
+    pub risk: Vec<String>,
+    pub tags: Vec<String>,
+    pub cost_at_least: Option<Micros>,
+    pub cost_at_most: Option<Micros>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub when: When,
+    pub effect: Effect,
+    /// How long an `ask` waits for a human before it counts as denied.
+    pub expires_in_secs: u64,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub budget: Budget,
+    pub rules: Vec<Rule>,
+    /// Effect when no rule matches (an unknown action): ask, unless set.
+    pub default_effect: Effect,
+    pub default_expires_in_secs: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    budget: Option<BudgetFile>,
+    #[serde(default)]
+    rule: Vec<RuleFile>,
+    #[serde(default)]
+    defaults: Option<DefaultsFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    daily_usd: Option<Spanned<f64>>,
+    monthly_usd: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetFile {
+    daily_usd: Option<Spanned<f64>>,
+    monthly_usd: Option<Spanned<f64>>,
+    #[serde(default)]
+    agents: BTreeMap<String, LimitsFile>,
+    #[serde(default)]
+    channels: BTreeMap<String, LimitsFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WhenFile {
+    #[serde(default)]
+    agent: Vec<String>,
+    #[serde(default)]
+    action: Vec<String>,
+    #[serde(default)]
+    environment: Vec<String>,
+    #[serde(default)]
+    channel: Vec<String>,
+    #[serde(default)]
+    risk: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    cost_at_least_usd: Option<Spanned<f64>>,
+    cost_at_most_usd: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    when: WhenFile,
+    effect: Spanned<String>,
+    expires_in: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefaultsFile {
+    effect: Option<Spanned<String>>,
+    expires_in: Option<Spanned<toml::Value>>,
+}
+
+const DEFAULT_EXPIRY_SECS: u64 = 3600;
+
+impl Policy {
+    /// Parses and checks a policy; `file` names it in errors. Every problem found is
+    /// returned, each with its line.
+    pub fn parse(text: &str, file: &str) -> Result<Policy, Vec<PolicyError>> {
+        let line_of =
+            |offset: usize| Some(text[..offset.min(text.len())].matches('\n').count() as u32 + 1);
+        let err = |line: Option<u32>, message: String| PolicyError {
+            file: file.to_owned(),
+            line,
+            message,
+        };
+        let raw: PolicyFile = toml::from_str(text).map_err(|e| {
+            vec![err(
+                e.span().and_then(|s| line_of(s.start)),
+                e.message().to_owned(),
+            )]
+        })?;
+        let mut errors = Vec::new();
+        let to_micros =
+            |v: &Option<Spanned<f64>>, what: &str| -> Result<Option<Micros>, PolicyError> {
+                match v {
+                    None => Ok(None),
+                    Some(v) => Micros::from_usd(*v.get_ref())
+                        .map(Some)
+                        .map_err(|e| err(line_of(v.span().start), format!("{what}: {e}"))),
+                }
+            };
+        fn keep(
+            r: Result<Option<Micros>, PolicyError>,
+            errors: &mut Vec<PolicyError>,
+        ) -> Option<Micros> {
+            r.unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+        }
+        macro_rules! money {
+            ($v:expr, $what:expr) => {
+                keep(to_micros($v, $what), &mut errors)
+            };
+        }
+        let mut budget = Budget::default();
+        if let Some(b) = &raw.budget {
+            budget.global = Limits {
+                daily: money!(&b.daily_usd, "budget.daily_usd"),
+                monthly: money!(&b.monthly_usd, "budget.monthly_usd"),
+            };
+            for (id, l) in &b.agents {
+                let limits = Limits {
+                    daily: money!(&l.daily_usd, &format!("budget.agents.{id}.daily_usd")),
+                    monthly: money!(&l.monthly_usd, &format!("budget.agents.{id}.monthly_usd")),
+                };
+                budget.agents.insert(id.clone(), limits);
+            }
+            for (id, l) in &b.channels {
+                let limits = Limits {
+                    daily: money!(&l.daily_usd, &format!("budget.channels.{id}.daily_usd")),
+                    monthly: money!(&l.monthly_usd, &format!("budget.channels.{id}.monthly_usd")),
+                };
+                budget.channels.insert(id.clone(), limits);
+            }
+        }
+        let mut rules = Vec::new();
+        let mut names = BTreeSet::new();
+        for r in &raw.rule {
+            let line = line_of(r.name.span().start).unwrap_or(1);
+            let name = r.name.get_ref().trim().to_owned();
+            if name.is_empty() {
+                errors.push(err(Some(line), "rule name must not be empty".into()));
+            } else if !names.insert(name.clone()) {
+                errors.push(err(Some(line), format!("duplicate rule name {name:?}")));
+            }
+            let effect = match Effect::parse(r.effect.get_ref()) {
+                Some(e) => e,
+                None => {
+                    errors.push(err(
+                        line_of(r.effect.span().start),
+                        format!(
+                            "effect must be approve, deny or ask, got {:?}",
+                            r.effect.get_ref()
+                        ),
+                    ));
+                    Effect::Ask
+                }
+            };
+            let expires_in_secs = match &r.expires_in {
+                None => None,
+                Some(v) => {
+                    match duration_secs(v.get_ref()) {
+                        Some(s) => Some(s),
+                        None => {
+                            errors.push(err(line_of(v.span().start), "expires_in must be seconds or a duration like \"30m\", \"2h\", \"1d\"".into()));
+                            None
+                        }
+                    }
+                }
+            };
+            let w = &r.when;
+            let when = When {
+                agent: w.agent.clone(),
+                action: w.action.clone(),
+                environment: w.environment.clone(),
+                channel: w.channel.clone(),
+                risk: w.risk.clone(),
+                tags: w.tags.clone(),
+                cost_at_least: money!(&w.cost_at_least_usd, "when.cost_at_least_usd"),
+                cost_at_most: money!(&w.cost_at_most_usd, "when.cost_at_most_usd"),
+            };
+            rules.push(Rule {
+                name,
+                when,
+                effect,
+                expires_in_secs: expires_in_secs.unwrap_or(0),
+                line,
+            });
+        }
+        let mut default_effect = Effect::Ask;
+        let mut default_expires_in_secs = DEFAULT_EXPIRY_SECS;
+        if let Some(d) = &raw.defaults {
+            if let Some(e) = &d.effect {
+                match Effect::parse(e.get_ref()) {
+                    Some(e) => default_effect = e,
+                    None => errors.push(err(
+                        line_of(e.span().start),
+                        format!(
+                            "defaults.effect must be approve, deny or ask, got {:?}",
+                            e.get_ref()
+                        ),
+                    )),
+                }
+            }
+            if let Some(v) = &d.expires_in {
+                match duration_secs(v.get_ref()) {
+                    Some(s) => default_expires_in_secs = s,
+                    None => errors.push(err(
+                        line_of(v.span().start),
+                        "defaults.expires_in must be seconds or a duration like \"1h\"".into(),
+                    )),
+                }
+            }
+        }
+        for r in &mut rules {
+            if r.expires_in_secs == 0 {
+                r.expires_in_secs = default_expires_in_secs;
+            }
+        }
+        if errors.is_empty() {
+            Ok(Policy {
+                budget,
+                rules,
+                default_effect,
+                default_expires_in_secs,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// `3600`, `"90s"`, `"30m"`, `"2h"`, `"1d"` -> seconds (positive).
+fn duration_secs(v: &toml::Value) -> Option<u64> {
+    match v {
+        toml::Value::Integer(n) if *n > 0 => Some(*n as u64),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+            let n: u64 = num.parse().ok().filter(|n| *n > 0)?;
+            let mult = match unit {
+                "" | "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86_400,
+                _ => return None,
+            };
+            n.checked_mul(mult)
+        }
+        _ => None,
+    }
+}

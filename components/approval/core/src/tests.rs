@@ -1,0 +1,231 @@
+//! Table-driven decisions over the issue's minimal policy, extended.
+
+use crate::*;
+
+const MINIMAL: &str = r#"
+[budget]
+daily_usd = 50.0
+monthly_usd = 500.0
+
+[budget.agents.codegen]
+daily_usd = 20.0
+
+[[rule]]
+name = "reads are free to go"
+when = { action = ["read"] }
+effect = "approve"
+
+[[rule]]
+name = "production deploys need a human"
+when = { action = ["deploy"], environment = ["production"] }
+effect = "ask"
+"#;
+
+const EXTENDED: &str = r#"
+[budget]
+daily_usd = 50.0
+[budget.channels.slack]
+monthly_usd = 30.0
+
+[defaults]
+expires_in = "2h"
+
+[[rule]]
+name = "deploys"
+when = { action = ["deploy"] }
+effect = "approve"
+
+[[rule]]
+name = "risky deploys"
+when = { action = ["deploy"], risk = ["high"] }
+effect = "ask"
+expires_in = "30m"
+
+[[rule]]
+name = "no payments from codegen"
+when = { agent = ["codegen"], action = ["payment", "deploy"], tags = ["money", "prod"] }
+effect = "deny"
+"#;
+
+const NOW: i64 = 1_795_000_000_000; // 2026-11-18
+
+fn req(agent: &str, action: &str, cost: f64) -> ApprovalRequest {
+    ApprovalRequest {
+        task_id: "t1".into(),
+        agent: agent.into(),
+        action: action.into(),
+        description: String::new(),
+        estimated_cost: Micros::from_usd(cost).unwrap(),
+        channel: None,
+        environment: None,
+        risk: None,
+        tags: vec![],
+    }
+}
+
+fn policy(text: &str) -> Policy {
+    Policy::parse(text, "policy.toml").unwrap()
+}
+
+#[test]
+fn minimal_policy_works_as_written() {
+    let p = policy(MINIMAL);
+    let none = LedgerSnapshot::default();
+    let halt = HaltState::default();
+    let d = decide(&req("research", "read", 1.0), &none, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.rule.as_deref()),
+        (Outcome::Approved, Some("reads are free to go"))
+    );
+    assert_eq!(d.change.reserve.len(), 2, "global daily and monthly");
+
+    let mut deploy = req("devops", "deploy", 5.0);
+    deploy.environment = Some("production".into());
+    let d = decide(&deploy, &none, &halt, &p, NOW);
+    assert_eq!(d.outcome, Outcome::Pending);
+    assert_eq!(
+        d.expires_at_ms,
+        Some(NOW + 3_600_000),
+        "asks expire after 1 h by default"
+    );
+    assert!(
+        d.change.reserve.is_empty(),
+        "asks reserve nothing until approved"
+    );
+
+    deploy.environment = Some("staging".into());
+    let d = decide(&deploy, &none, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Pending, "default"),
+        "unknown action -> ask"
+    );
+}
+
+#[test]
+fn budgets_deny_naming_the_scope() {
+    let p = policy(MINIMAL);
+    let halt = HaltState::default();
+    let mut ledger = LedgerSnapshot::default();
+    ledger.used.insert(
+        decide::ledger_key("agent:codegen", "2026-11-18"),
+        Micros::from_usd(15.0).unwrap(),
+    );
+    let d = decide(&req("codegen", "read", 6.0), &ledger, &halt, &p, NOW);
+    assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "budget"));
+    assert_eq!(
+        d.budget.unwrap(),
+        BudgetStatus {
+            scope: "agent:codegen daily".into(),
+            remaining: Micros::from_usd(5.0).unwrap()
+        }
+    );
+    let d = decide(&req("codegen", "read", 5.0), &ledger, &halt, &p, NOW);
+    assert_eq!(
+        d.outcome,
+        Outcome::Approved,
+        "exactly reaching the limit is allowed"
+    );
+    assert_eq!(d.budget.unwrap().remaining, Micros::ZERO);
+    let d = decide(
+        &req("research", "read", 50.01),
+        &LedgerSnapshot::default(),
+        &halt,
+        &p,
+        NOW,
+    );
+    assert_eq!(d.budget.unwrap().scope, "global daily");
+}
+
+#[test]
+fn deny_beats_ask_beats_approve() {
+    let p = policy(EXTENDED);
+    let halt = HaltState::default();
+    let none = LedgerSnapshot::default();
+    let mut r = req("devops", "deploy", 1.0);
+    assert_eq!(decide(&r, &none, &halt, &p, NOW).outcome, Outcome::Approved);
+    r.risk = Some("high".into());
+    let d = decide(&r, &none, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.rule.as_deref()),
+        (Outcome::Pending, Some("risky deploys"))
+    );
+    assert_eq!(d.expires_at_ms, Some(NOW + 1_800_000));
+    r.agent = "codegen".into();
+    r.tags = vec!["prod".into()];
+    let d = decide(&r, &none, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.rule.as_deref()),
+        (Outcome::Denied, Some("no payments from codegen"))
+    );
+}
+
+#[test]
+fn halts_deny_first() {
+    let p = policy(MINIMAL);
+    let none = LedgerSnapshot::default();
+    for halt in [
+        HaltState {
+            all: true,
+            ..HaltState::default()
+        },
+        HaltState {
+            agents: ["research".to_owned()].into(),
+            ..HaltState::default()
+        },
+        HaltState {
+            tasks: ["t1".to_owned()].into(),
+            ..HaltState::default()
+        },
+    ] {
+        let d = decide(&req("research", "read", 1.0), &none, &halt, &p, NOW);
+        assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "halted"));
+    }
+}
+
+#[test]
+fn channel_budgets_apply() {
+    let p = policy(EXTENDED);
+    let mut r = req("devops", "deploy", 31.0);
+    r.channel = Some("slack".into());
+    let d = decide(
+        &r,
+        &LedgerSnapshot::default(),
+        &HaltState::default(),
+        &p,
+        NOW,
+    );
+    assert_eq!(d.budget.unwrap().scope, "channel:slack monthly");
+}
+
+#[test]
+fn explain_says_why() {
+    let p = policy(EXTENDED);
+    let mut r = req("codegen", "deploy", 1.0);
+    r.tags = vec!["money".into()];
+    let t = explain(&r, &p);
+    assert_eq!(t.len(), 3);
+    assert!(t[0].matched && t[0].why.contains("action is deploy"));
+    assert!(!t[1].matched && t[1].why.contains("no risk given"));
+    assert!(t[2].matched && t[2].why.contains("tagged money"));
+}
+
+macro_rules! bad_policy {
+    ($($name:ident: $text:expr => $want:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let errs = Policy::parse($text, "p.toml").unwrap_err();
+            let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+            assert!(all.iter().any(|e| e.starts_with($want)), "{all:?}");
+        }
+    )*};
+}
+
+bad_policy! {
+    syntax: "[budget\ndaily_usd = 1" => "p.toml:1:";
+    negative_budget: "[budget]\ndaily_usd = -5.0\n" => "p.toml:2: budget.daily_usd: amount must not be negative";
+    bad_effect: "[[rule]]\nname = \"x\"\neffect = \"maybe\"\n" => "p.toml:3: effect must be approve, deny or ask";
+    duplicate_rule: "[[rule]]\nname = \"x\"\neffect = \"ask\"\n[[rule]]\nname = \"x\"\neffect = \"ask\"\n" => "p.toml:5: duplicate rule name";
+    unknown_field: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nwhen = { acton = [\"read\"] }\n" => "p.toml:4:";
+    bad_expiry: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nexpires_in = \"soon\"\n" => "p.toml:4: expires_in must be";
+}
