@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod policy;
 mod route;
 mod serve;
 mod skills;
@@ -27,6 +28,11 @@ enum Command {
         #[command(subcommand)]
         command: skills::SkillsCommand,
     },
+    /// Work with approval policies: check, explain.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
     /// Route one message (or a JSONL batch) and print the decision(s) as JSON.
     Route(route::RouteArgs),
     /// Run the local server: every API on one port, state in SQLite.
@@ -36,6 +42,7 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Skills { command } => skills::run(command),
+        Command::Policy { command } => policy::run(command),
         Command::Route(args) => route::run(args),
         Command::Serve(args) => serve::run(args),
     }

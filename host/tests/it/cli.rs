@@ -233,3 +233,99 @@ fn skills_eval_text_report_has_matrix() {
         "{out}"
     );
 }
+
+/// The issue's minimal policy, exactly as written.
+const MINIMAL_POLICY: &str = r#"[budget]
+daily_usd = 50.0
+monthly_usd = 500.0
+
+[budget.agents.codegen]
+daily_usd = 20.0
+
+[[rule]]
+name = "reads are free to go"
+when = { action = ["read"] }
+effect = "approve"
+
+[[rule]]
+name = "production deploys need a human"
+when = { action = ["deploy"], environment = ["production"] }
+effect = "ask"
+"#;
+
+#[test]
+fn policy_check_and_explain() {
+    let dir = TempDir::new("policy");
+    let p = dir.path().join("policy.toml");
+    std::fs::write(&p, MINIMAL_POLICY).unwrap();
+    let (code, out, _) = agency(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 rules"), "{out}");
+    let (code, out, _) = agency(&["policy", "check", "examples/policy/policy.toml"]);
+    assert_eq!(code, 0, "{out}");
+
+    let req = dir.path().join("req.json");
+    std::fs::write(
+        &req,
+        r#"{"taskId": "t1", "agent": "codegen", "action": "read", "estimatedCostUsd": 25}"#,
+    )
+    .unwrap();
+    let (code, out, err) = agency(&[
+        "policy",
+        "explain",
+        "--policy",
+        p.to_str().unwrap(),
+        req.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "denied");
+    assert_eq!(v["reasonCode"], "budget");
+    assert_eq!(v["budget"]["scope"], "agent:codegen daily");
+    assert_eq!(v["rules"][0]["matched"], true);
+
+    let (code, out, _) = agency(&[
+        "policy",
+        "explain",
+        "--policy",
+        "examples/policy/policy.toml",
+        "examples/policy/deploy-request.json",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("decision: pending"), "{out}");
+
+    std::fs::write(
+        &p,
+        "[budget]\ndaily_usd = -1.0\n[[rule]]\nname = \"x\"\neffect = \"perhaps\"\n",
+    )
+    .unwrap();
+    let (code, out, _) = agency(&["policy", "check", p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let shown = p.display().to_string();
+    assert!(
+        out.contains(&format!(
+            "{shown}:2: budget.daily_usd: amount must not be negative"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{shown}:5: effect must be approve, deny or ask")),
+        "{out}"
+    );
+
+    std::fs::write(
+        &req,
+        r#"{"taskId": "t1", "agent": "codegen", "action": "read", "estimatedCostUsd": -3}"#,
+    )
+    .unwrap();
+    let (code, _, err) = agency(&[
+        "policy",
+        "explain",
+        "--policy",
+        "examples/policy/policy.toml",
+        req.to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("must not be negative"), "{err}");
+}
