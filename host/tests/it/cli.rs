@@ -234,30 +234,12 @@ fn skills_eval_text_report_has_matrix() {
     );
 }
 
-/// The issue's minimal policy, exactly as written.
-const MINIMAL_POLICY: &str = r#"[budget]
-daily_usd = 50.0
-monthly_usd = 500.0
-
-[budget.agents.codegen]
-daily_usd = 20.0
-
-[[rule]]
-name = "reads are free to go"
-when = { action = ["read"] }
-effect = "approve"
-
-[[rule]]
-name = "production deploys need a human"
-when = { action = ["deploy"], environment = ["production"] }
-effect = "ask"
-"#;
-
 #[test]
 fn policy_check_and_explain() {
     let dir = TempDir::new("policy");
     let p = dir.path().join("policy.toml");
-    std::fs::write(&p, MINIMAL_POLICY).unwrap();
+    // The issue's minimal policy, exactly as written.
+    std::fs::copy(repo().join("examples/policy/minimal.toml"), &p).unwrap();
     let (code, out, _) = agency(&["policy", "check", p.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 rules"), "{out}");

@@ -2,24 +2,8 @@
 
 use crate::*;
 
-const MINIMAL: &str = r#"
-[budget]
-daily_usd = 50.0
-monthly_usd = 500.0
-
-[budget.agents.codegen]
-daily_usd = 20.0
-
-[[rule]]
-name = "reads are free to go"
-when = { action = ["read"] }
-effect = "approve"
-
-[[rule]]
-name = "production deploys need a human"
-when = { action = ["deploy"], environment = ["production"] }
-effect = "ask"
-"#;
+/// The minimal policy of the issue, exactly as written.
+const MINIMAL: &str = include_str!("../../../../examples/policy/minimal.toml");
 
 const EXTENDED: &str = r#"
 [budget]
