@@ -67,6 +67,9 @@ impl Auth {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WasmLimits {
+    /// Wall-clock limit of one component call, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Exact instruction budget per call; 0 = no metering (the default: it costs time).
     pub fuel_per_call: u64,
     pub max_memory_mb: usize,
 }
@@ -97,7 +100,8 @@ impl Default for Limits {
 impl Default for WasmLimits {
     fn default() -> Self {
         WasmLimits {
-            fuel_per_call: 200_000_000,
+            call_timeout_ms: 1000,
+            fuel_per_call: 0,
             max_memory_mb: 512,
         }
     }

@@ -96,7 +96,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let runtime = match config.engine {
         Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions {
             cache_dir: Some(config.data_dir.join("cache")),
-            fuel_per_call: config.wasm.fuel_per_call,
+            call_timeout: std::time::Duration::from_millis(config.wasm.call_timeout_ms.max(10)),
+            fuel_per_call: Some(config.wasm.fuel_per_call).filter(|f| *f > 0),
             max_memory_bytes: config.wasm.max_memory_mb << 20,
             ..RuntimeOptions::default()
         })?)),

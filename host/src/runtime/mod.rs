@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// How often the engine's epoch advances; call timeouts are counted in these ticks.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Errors from running a component. A `Trap` means the instance is gone and must not
 /// be reused; the caller answers 500 and carries on.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +33,12 @@ pub enum RuntimeError {
 pub struct RuntimeOptions {
     /// Where precompiled components are kept; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
-    /// Fuel for one routing call; a runaway call traps instead of hanging a worker.
-    pub fuel_per_call: u64,
+    /// Wall-clock limit of one call (epoch interruption, ticking every 10 ms): a
+    /// runaway call traps instead of hanging a worker.
+    pub call_timeout: std::time::Duration,
+    /// Optional exact budget of wasm instructions ("fuel") per routing call. Metering
+    /// costs time on every call, so it is off unless set.
+    pub fuel_per_call: Option<u64>,
     /// Linear memory limit per instance, in bytes.
     pub max_memory_bytes: usize,
     /// Instances the pool may keep at once.
@@ -42,7 +49,8 @@ impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             cache_dir: default_cache_dir(),
-            fuel_per_call: 200_000_000,
+            call_timeout: std::time::Duration::from_secs(1),
+            fuel_per_call: None,
             max_memory_bytes: 512 << 20,
             max_instances: 64,
         }
@@ -75,13 +83,25 @@ impl ComponentRuntime {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .consume_fuel(true)
+            .consume_fuel(options.fuel_per_call.is_some())
+            .epoch_interruption(true)
             // Reserve 4 GiB of address space per memory so that compiled code needs no
             // explicit bounds checks (guard pages do it); growth is still capped above.
             .memory_reservation(4 << 30)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)
             .map_err(|e| anyhow::Error::from(e).context("creating the wasmtime engine"))?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
 
         let component = cache::load_or_compile(
             &engine,
@@ -129,9 +149,7 @@ impl ComponentRuntime {
     /// a new instance (what the pooling allocator and `InstancePre` make cheap).
     pub fn instantiate_empty(&self) -> Result<(), RuntimeError> {
         let mut store = wasmtime::Store::new(&self.engine, ());
-        store
-            .set_fuel(u64::MAX / 2)
-            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        router::prepare_store(&mut store, self, None)?;
         self.router_pre
             .instantiate(&mut store)
             .map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;

@@ -17,7 +17,8 @@ pub struct RouterInstance {
     bindings: RouterComponent,
     index: ResourceAny,
     version: String,
-    fuel_per_call: u64,
+    fuel_per_call: Option<u64>,
+    deadline_ticks: u64,
 }
 
 impl RouterInstance {
@@ -26,10 +27,9 @@ impl RouterInstance {
         graph_json: &str,
     ) -> Result<RouterInstance, RuntimeError> {
         let mut store = Store::new(&runtime.engine, ());
-        // Building a large index is legitimately expensive; only routing calls are metered tightly.
-        store
-            .set_fuel(u64::MAX / 2)
-            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        // Building a large index is legitimately expensive: no fuel limit, a longer deadline.
+        prepare_store(&mut store, runtime, None)?;
+        store.set_epoch_deadline(ticks(runtime.options.call_timeout) * 10);
         let bindings = runtime
             .router_pre
             .instantiate(&mut store)
@@ -51,6 +51,7 @@ impl RouterInstance {
             index,
             version,
             fuel_per_call: runtime.options.fuel_per_call,
+            deadline_ticks: ticks(runtime.options.call_timeout),
         })
     }
 
@@ -58,10 +59,17 @@ impl RouterInstance {
         &self.version
     }
 
+    /// Sets the limits for a call doing the work of `calls` routings.
+    fn arm(&mut self, calls: u64) -> Result<(), RuntimeError> {
+        self.store.set_epoch_deadline(self.deadline_ticks.saturating_mul(calls));
+        if let Some(f) = self.fuel_per_call {
+            self.store.set_fuel(f.saturating_mul(calls)).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     pub fn route(&mut self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
-        self.store
-            .set_fuel(self.fuel_per_call)
-            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        self.arm(1)?;
         let d = self
             .bindings
             .agency_core_router()
@@ -75,12 +83,7 @@ impl RouterInstance {
         &mut self,
         requests: &[RouteRequest],
     ) -> Result<Vec<RouteDecision>, RuntimeError> {
-        let fuel = self
-            .fuel_per_call
-            .saturating_mul(requests.len().max(1) as u64);
-        self.store
-            .set_fuel(fuel)
-            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        self.arm(requests.len().max(1) as u64)?;
         let reqs: Vec<wit::RouteRequest> = requests.iter().map(to_wit).collect();
         let ds = self
             .bindings
@@ -90,6 +93,20 @@ impl RouterInstance {
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
         Ok(ds.into_iter().map(from_wit).collect())
     }
+}
+
+/// Limits for a fresh store: unlimited fuel (when metering is on) and a deadline.
+pub(super) fn prepare_store(store: &mut Store<()>, runtime: &ComponentRuntime, fuel: Option<u64>) -> Result<(), RuntimeError> {
+    if runtime.options.fuel_per_call.is_some() {
+        store.set_fuel(fuel.unwrap_or(u64::MAX / 2)).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    }
+    store.set_epoch_deadline(ticks(runtime.options.call_timeout));
+    Ok(())
+}
+
+/// A duration in epoch ticks (at least one).
+fn ticks(d: std::time::Duration) -> u64 {
+    (d.as_millis() / super::EPOCH_TICK.as_millis().max(1)).max(1) as u64
 }
 
 /// Idle router instances for the current graph. An instance is taken for one call and
