@@ -151,6 +151,31 @@ fn routing(c: &mut Criterion) {
                 black_box(buf.len())
             })
         });
+        let ac_noprefilter = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(&phrases)
+            .expect("automaton");
+        let ac_noclasses = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .prefilter(false)
+            .byte_classes(false)
+            .build(&phrases)
+            .expect("automaton");
+        let mut i = 0;
+        group.bench_function("part-scan-dfa-noprefilter", |b| {
+            b.iter(|| {
+                i = (i + 1) % canon.len();
+                black_box(ac_noprefilter.find_overlapping_iter(&canon[i]).count())
+            })
+        });
+        let mut i = 0;
+        group.bench_function("part-scan-dfa-noclasses", |b| {
+            b.iter(|| {
+                i = (i + 1) % canon.len();
+                black_box(ac_noclasses.find_overlapping_iter(&canon[i]).count())
+            })
+        });
         let mut i = 0;
         group.bench_function("part-scan-dfa", |b| {
             b.iter(|| {

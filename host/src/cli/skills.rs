@@ -106,7 +106,12 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
                 .collect();
             let mut predictions = Vec::with_capacity(requests.len());
             for chunk in requests.chunks(256) {
-                predictions.extend(router.route_batch(chunk)?.into_iter().map(|d| d.agent));
+                predictions.extend(
+                    router
+                        .route_batch(chunk)?
+                        .into_iter()
+                        .map(|d| d.agent.map(|a| a.to_string())),
+                );
             }
             let report = eval::score(&examples, &predictions);
             if json {

@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use agency_router::{Alternative, Reason, RouteDecision, RouteRequest};
+use std::sync::Arc as StdArc;
+
+use agency_router::{Names, Reason, RouteDecision, RouteIds, RouteRequest};
 use agency_skill_graph::Complexity;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -17,6 +19,8 @@ pub struct RouterInstance {
     bindings: RouterComponent,
     index: ResourceAny,
     version: String,
+    /// The strings the component's decisions point into, fetched once.
+    names: Names,
     fuel_per_call: Option<u64>,
     deadline_ticks: u64,
 }
@@ -40,16 +44,24 @@ impl RouterInstance {
             .call_build(&mut store, graph_json)
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?
             .map_err(RuntimeError::InvalidGraph)?;
-        let version = bindings
+        let n = bindings
             .agency_core_router()
             .keyword_index()
-            .call_graph_version(&mut store, index)
+            .call_names(&mut store, index)
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
+        let arcs = |v: Vec<String>| v.into_iter().map(|s| StdArc::from(s.as_str())).collect();
+        let names = Names {
+            agents: arcs(n.agents),
+            keywords: arcs(n.keywords),
+            files: arcs(n.files),
+            graph_version: StdArc::from(n.graph_version.as_str()),
+        };
         Ok(RouterInstance {
             store,
             bindings,
             index,
-            version,
+            version: n.graph_version,
+            names,
             fuel_per_call: runtime.options.fuel_per_call,
             deadline_ticks: ticks(runtime.options.call_timeout),
         })
@@ -61,9 +73,12 @@ impl RouterInstance {
 
     /// Sets the limits for a call doing the work of `calls` routings.
     fn arm(&mut self, calls: u64) -> Result<(), RuntimeError> {
-        self.store.set_epoch_deadline(self.deadline_ticks.saturating_mul(calls));
+        self.store
+            .set_epoch_deadline(self.deadline_ticks.saturating_mul(calls));
         if let Some(f) = self.fuel_per_call {
-            self.store.set_fuel(f.saturating_mul(calls)).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+            self.store
+                .set_fuel(f.saturating_mul(calls))
+                .map_err(|e| RuntimeError::Setup(e.to_string()))?;
         }
         Ok(())
     }
@@ -76,7 +91,7 @@ impl RouterInstance {
             .keyword_index()
             .call_route(&mut self.store, self.index, &to_wit(request))
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        Ok(from_wit(d))
+        Ok(self.names.resolve(&from_wit(d)))
     }
 
     pub fn route_batch(
@@ -91,14 +106,23 @@ impl RouterInstance {
             .keyword_index()
             .call_route_batch(&mut self.store, self.index, &reqs)
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        Ok(ds.into_iter().map(from_wit).collect())
+        Ok(ds
+            .into_iter()
+            .map(|d| self.names.resolve(&from_wit(d)))
+            .collect())
     }
 }
 
 /// Limits for a fresh store: unlimited fuel (when metering is on) and a deadline.
-pub(super) fn prepare_store(store: &mut Store<()>, runtime: &ComponentRuntime, fuel: Option<u64>) -> Result<(), RuntimeError> {
+pub(super) fn prepare_store(
+    store: &mut Store<()>,
+    runtime: &ComponentRuntime,
+    fuel: Option<u64>,
+) -> Result<(), RuntimeError> {
     if runtime.options.fuel_per_call.is_some() {
-        store.set_fuel(fuel.unwrap_or(u64::MAX / 2)).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        store
+            .set_fuel(fuel.unwrap_or(u64::MAX / 2))
+            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
     }
     store.set_epoch_deadline(ticks(runtime.options.call_timeout));
     Ok(())
@@ -211,8 +235,8 @@ fn to_wit(r: &RouteRequest) -> wit::RouteRequest {
     }
 }
 
-fn from_wit(d: wit::RouteDecision) -> RouteDecision {
-    RouteDecision {
+fn from_wit(d: wit::RouteIds) -> RouteIds {
+    RouteIds {
         agent: d.agent,
         confidence: d.confidence,
         reason: match d.reason {
@@ -221,18 +245,13 @@ fn from_wit(d: wit::RouteDecision) -> RouteDecision {
             wit::Reason::ChannelDefault => Reason::Default,
             wit::Reason::NoMatch => Reason::NoMatch,
         },
-        skill_files_used: d.skill_files_used,
+        skill_files: d.skill_files,
         matched_keywords: d.matched_keywords,
         fallback_from: d.fallback_from,
         alternatives: d
             .alternatives
             .into_iter()
-            .map(|a| Alternative {
-                agent: a.agent,
-                confidence: a.confidence,
-            })
+            .map(|a| (a.agent, a.confidence))
             .collect(),
-        graph_version: d.graph_version,
-        routing_latency: 0.0,
     }
 }

@@ -53,6 +53,7 @@ pub fn evaluate(index: &RouterIndex, examples: &[Example]) -> EvalReport {
                     ..RouteRequest::default()
                 })
                 .agent
+                .map(|a| a.to_string())
         })
         .collect();
     score(examples, &predictions)

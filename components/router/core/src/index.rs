@@ -5,9 +5,12 @@ use std::collections::HashMap;
 use agency_skill_graph::{Complexity, SkillGraph, text};
 use std::cell::RefCell;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind, StartKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{Anchored, MatchKind, dfa, nfa};
 
-use crate::decision::{Alternative, Reason, RouteDecision, RouteRequest};
+use std::sync::Arc;
+
+use crate::decision::{Names, Reason, RouteDecision, RouteIds, RouteRequest};
 use crate::score;
 
 /// Up to this many bytes of keywords, the index is a DFA (fastest); above, an NFA.
@@ -17,13 +20,39 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// The keyword automaton. Routing drives it byte by byte itself (see `scan`), which
+/// is faster than the iterator API for overlapping matches.
+enum Matcher {
+    Dfa(dfa::DFA),
+    Nfa(nfa::contiguous::NFA),
+}
+
+/// Calls `found(pattern, start, end)` for every occurrence of every pattern in `hay`,
+/// overlapping ones included.
+#[inline(always)]
+fn scan<A: Automaton>(aut: &A, hay: &[u8], mut found: impl FnMut(u32, usize, usize)) {
+    let Ok(mut sid) = aut.start_state(Anchored::No) else {
+        return;
+    };
+    for (i, &b) in hay.iter().enumerate() {
+        sid = aut.next_state(Anchored::No, sid, b);
+        if aut.is_special(sid) && aut.is_match(sid) {
+            for k in 0..aut.match_len(sid) {
+                let pid = aut.match_pattern(sid, k);
+                found(pid.as_u32(), i + 1 - aut.pattern_len(pid), i + 1);
+            }
+        }
+    }
+}
+
 /// Why an index could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct BuildError(String);
 
 struct SkillInfo {
-    file: String,
+    /// Index into `names.files`.
+    file: u32,
     agent: Option<u32>,
     /// Channel indexes this skill is meant for; empty = all.
     channels: Vec<u32>,
@@ -48,10 +77,10 @@ struct Pattern {
 
 /// The keyword index of one graph version: build once, route many times.
 pub struct RouterIndex {
-    version: String,
+    names: Names,
     threshold: f64,
     none_score: f64,
-    matcher: AhoCorasick,
+    matcher: Matcher,
     patterns: Vec<Pattern>,
     skills: Vec<SkillInfo>,
     agents: Vec<AgentInfo>,
@@ -65,7 +94,7 @@ pub struct RouterIndex {
 impl std::fmt::Debug for RouterIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouterIndex")
-            .field("version", &self.version)
+            .field("version", &self.names.graph_version)
             .field("patterns", &self.patterns.len())
             .finish()
     }
@@ -77,12 +106,17 @@ struct Scratch {
     canon: Vec<u8>,
     /// matched pattern ids, in order of first occurrence
     matched: Vec<u32>,
+    /// `seen[pattern] == stamp` marks a pattern already matched in this call
+    seen: Vec<u32>,
+    stamp: u32,
     /// (skill index, score)
     skill_scores: Vec<(u32, f64)>,
     /// (agent index, score)
     agent_scores: Vec<(u32, f64)>,
     /// softmax probabilities, parallel to `agent_scores`
     probs: Vec<f64>,
+    /// the result of the last call
+    ids: RouteIds,
 }
 
 impl RouterIndex {
@@ -128,11 +162,14 @@ impl RouterIndex {
             .map(|(i, s)| (s.id.as_str(), i as u32))
             .collect();
 
+        let mut files: Vec<String> = graph.skills.iter().map(|s| s.file_name()).collect();
+        files.sort();
+        files.dedup();
         let mut skills: Vec<SkillInfo> = graph
             .skills
             .iter()
             .map(|s| SkillInfo {
-                file: s.file_name(),
+                file: files.binary_search(&s.file_name()).unwrap_or(0) as u32,
                 agent: s.agent.as_ref().and_then(|a| agent_ids.get(a).copied()),
                 channels: s
                     .channels
@@ -190,20 +227,37 @@ impl RouterIndex {
         // A DFA scans a message at about a byte per nanosecond; its memory grows with
         // the keyword bytes, so very large graphs use the contiguous NFA instead.
         let keyword_bytes: usize = patterns.iter().map(|p| p.phrase.len()).sum();
-        let kind = if keyword_bytes <= DFA_KEYWORD_BYTES {
-            AhoCorasickKind::DFA
+        let phrases = patterns.iter().map(|p| p.phrase.as_bytes());
+        let matcher = if keyword_bytes <= DFA_KEYWORD_BYTES {
+            dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(phrases)
+                .map(Matcher::Dfa)
         } else {
-            AhoCorasickKind::ContiguousNFA
-        };
-        let matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
-            .kind(Some(kind))
-            .build(patterns.iter().map(|p| p.phrase.as_bytes()))
-            .map_err(|e| BuildError(format!("keyword index: {e}")))?;
+            nfa::contiguous::NFA::builder()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(phrases)
+                .map(Matcher::Nfa)
+        }
+        .map_err(|e| BuildError(format!("keyword index: {e}")))?;
         let uses_complexity = graph.skills.iter().any(|s| s.complexity.is_some());
+        let names = Names {
+            agents: graph
+                .agents
+                .iter()
+                .map(|a| Arc::from(a.id.as_str()))
+                .collect(),
+            keywords: patterns
+                .iter()
+                .map(|p| Arc::from(p.phrase.as_str()))
+                .collect(),
+            files: files.iter().map(|f| Arc::from(f.as_str())).collect(),
+            graph_version: Arc::from(graph.version().as_str()),
+        };
         Ok(RouterIndex {
-            version: graph.version(),
+            names,
             threshold: graph.threshold,
             none_score: graph.none_score,
             matcher,
@@ -217,7 +271,12 @@ impl RouterIndex {
     }
 
     pub fn graph_version(&self) -> &str {
-        &self.version
+        &self.names.graph_version
+    }
+
+    /// The strings that [`RouteIds`] from this index point into.
+    pub fn names(&self) -> &Names {
+        &self.names
     }
 
     pub fn keyword_count(&self) -> usize {
@@ -226,34 +285,61 @@ impl RouterIndex {
 
     /// Routes one message.
     pub fn route(&self, request: &RouteRequest) -> RouteDecision {
+        self.with_scratch(request, |ids| self.names.resolve(ids))
+    }
+
+    /// Routes one message to a decision in indexes (see [`RouterIndex::names`]).
+    pub fn route_ids(&self, request: &RouteRequest) -> RouteIds {
+        self.with_scratch(request, RouteIds::clone)
+    }
+
+    fn with_scratch<T>(&self, request: &RouteRequest, f: impl FnOnce(&RouteIds) -> T) -> T {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut scratch) => self.route_with(request, &mut scratch),
-            Err(_) => self.route_with(request, &mut Scratch::default()),
+            Ok(mut scratch) => {
+                self.route_with(request, &mut scratch);
+                f(&scratch.ids)
+            }
+            Err(_) => {
+                let mut scratch = Scratch::default();
+                self.route_with(request, &mut scratch);
+                f(&scratch.ids)
+            }
         })
     }
 
-    /// Routes many messages, reusing scratch buffers; decisions come back in order.
+    /// Routes many messages; decisions come back in order.
     pub fn route_batch(&self, requests: &[RouteRequest]) -> Vec<RouteDecision> {
         requests.iter().map(|r| self.route(r)).collect()
     }
 
-    fn route_with(&self, request: &RouteRequest, s: &mut Scratch) -> RouteDecision {
+    fn route_with(&self, request: &RouteRequest, s: &mut Scratch) {
         text::canonicalize_bytes_into(&request.message, &mut s.canon);
         s.matched.clear();
         s.skill_scores.clear();
         s.agent_scores.clear();
 
+        if s.seen.len() < self.patterns.len() {
+            s.seen.resize(self.patterns.len(), 0);
+        }
+        s.stamp = s.stamp.wrapping_add(1);
+        if s.stamp == 0 {
+            s.seen.iter_mut().for_each(|x| *x = 0);
+            s.stamp = 1;
+        }
         // 1. Keywords: whole-word matches only, each keyword counted once.
         let hay = s.canon.as_slice();
-        for m in self.matcher.find_overlapping_iter(hay) {
-            let (start, end) = (m.start(), m.end());
-            if (start > 0 && hay[start - 1] != b' ') || (end < hay.len() && hay[end] != b' ') {
-                continue;
+        let (seen, stamp, matched) = (&mut s.seen, s.stamp, &mut s.matched);
+        let found = |id: u32, start: usize, end: usize| {
+            let whole_words =
+                (start == 0 || hay[start - 1] == b' ') && (end == hay.len() || hay[end] == b' ');
+            if whole_words && seen[id as usize] != stamp {
+                seen[id as usize] = stamp;
+                matched.push(id);
             }
-            let id = m.pattern().as_u32();
-            if !s.matched.contains(&id) {
-                s.matched.push(id);
-            }
+        };
+        match &self.matcher {
+            Matcher::Dfa(a) => scan(a, hay, found),
+            Matcher::Nfa(a) => scan(a, hay, found),
         }
 
         // 2. Keyword weights per skill, adjusted by channel and complexity.
@@ -305,18 +391,13 @@ impl RouterIndex {
         let top = s.agent_scores.first().map(|a| a.1).unwrap_or(0.0);
         score::softmax_into(&s.agent_scores, self.none_score, &mut s.probs);
         let confidence = score::round(s.probs.first().copied().unwrap_or(0.0));
-        let matched_keywords = s
-            .matched
-            .iter()
-            .map(|&p| self.patterns[p as usize].phrase.clone())
-            .collect();
 
         // 4. Pick: evidence, else the channel default, else nobody; then health.
         let down = |a: u32| {
             request
                 .down_agents
                 .iter()
-                .any(|d| *d == self.agents[a as usize].id)
+                .any(|d| *d == *self.agents[a as usize].id)
         };
         let (picked, mut reason) = if top > 0.0 && confidence >= self.threshold {
             (s.agent_scores.first().map(|a| a.0), Reason::Match)
@@ -330,7 +411,7 @@ impl RouterIndex {
         if let Some(p) = picked
             && down(p)
         {
-            fallback_from = Some(self.agents[p as usize].id.clone());
+            fallback_from = Some(p);
             agent = self.healthy_substitute(p, &s.agent_scores, channel.and_then(|c| c.1), &down);
             reason = if agent.is_some() {
                 Reason::Fallback
@@ -346,42 +427,36 @@ impl RouterIndex {
         } else {
             None
         };
-        let skill_files_used = match evidence_agent {
-            Some(a) => {
-                let mut files: Vec<String> = s
-                    .skill_scores
-                    .iter()
-                    .filter(|(sk, _)| self.skills[*sk as usize].agent == Some(a))
-                    .map(|(sk, _)| self.skills[*sk as usize].file.clone())
-                    .collect();
-                if files.len() > 1 {
-                    files.sort();
-                    files.dedup();
+        // The result goes into reused buffers: `route` resolves it to names in place.
+        let out = &mut s.ids;
+        out.skill_files.clear();
+        if let Some(a) = evidence_agent {
+            for (sk, _) in &s.skill_scores {
+                if self.skills[*sk as usize].agent == Some(a) {
+                    out.skill_files.push(self.skills[*sk as usize].file);
                 }
-                files
             }
-            None => Vec::new(),
-        };
-        let alternatives = (0..s.agent_scores.len())
-            .filter(|&i| Some(s.agent_scores[i].0) != agent && !down(s.agent_scores[i].0))
-            .take(3)
-            .map(|i| Alternative {
-                agent: self.agents[s.agent_scores[i].0 as usize].id.clone(),
-                confidence: score::round(s.probs[i]),
-            })
-            .collect();
-
-        RouteDecision {
-            agent: agent.map(|a| self.agents[a as usize].id.clone()),
-            confidence,
-            reason,
-            skill_files_used,
-            matched_keywords,
-            fallback_from,
-            alternatives,
-            graph_version: self.version.clone(),
-            routing_latency: 0.0,
+            if out.skill_files.len() > 1 {
+                out.skill_files.sort_unstable();
+                out.skill_files.dedup();
+            }
         }
+        out.alternatives.clear();
+        for i in 0..s.agent_scores.len() {
+            let a = s.agent_scores[i].0;
+            if Some(a) != agent && !down(a) {
+                out.alternatives.push((a, score::round(s.probs[i])));
+                if out.alternatives.len() == 3 {
+                    break;
+                }
+            }
+        }
+        out.matched_keywords.clear();
+        out.matched_keywords.extend_from_slice(&s.matched);
+        out.agent = agent;
+        out.confidence = confidence;
+        out.reason = reason;
+        out.fallback_from = fallback_from;
     }
 
     /// The agent that takes over from `from`: its fallback chain first, then the next

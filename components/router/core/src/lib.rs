@@ -15,5 +15,5 @@ pub mod score;
 #[cfg(test)]
 mod tests;
 
-pub use decision::{Alternative, Reason, RouteDecision, RouteRequest};
+pub use decision::{Alternative, Names, Reason, RouteDecision, RouteIds, RouteRequest};
 pub use index::{BuildError, RouterIndex, estimate_complexity};

@@ -62,7 +62,7 @@ fn run(c: Case) {
     assert_eq!(d.reason, c.reason, "{d:?}");
     assert_eq!(d.fallback_from.as_deref(), c.fallback_from, "{d:?}");
     assert!((0.0..=1.0).contains(&d.confidence));
-    assert_eq!(d.graph_version, idx.graph_version());
+    assert_eq!(&*d.graph_version, idx.graph_version());
     assert_eq!(
         idx.route_batch(std::slice::from_ref(&req)),
         vec![d.clone()],
@@ -94,7 +94,7 @@ fn links_pass_a_share_to_linked_agents() {
     assert_eq!(
         d.alternatives
             .first()
-            .map(|a| a.agent.as_str())
+            .map(|a| &*a.agent)
             .or(d.agent.as_deref()),
         Some("devops"),
         "{d:?}"
@@ -108,9 +108,10 @@ fn decision_lists_keywords_files_and_alternatives() {
         "deploy the fix for this crash to production",
     ));
     assert_eq!(d.agent.as_deref(), Some("devops"));
-    assert_eq!(d.matched_keywords, vec!["deploy", "crash", "production"]);
-    assert_eq!(d.skill_files_used, vec!["skills/deploy.md"]);
-    assert_eq!(d.alternatives[0].agent, "codegen");
+    let strs = |v: &[std::sync::Arc<str>]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(strs(&d.matched_keywords), ["deploy", "crash", "production"]);
+    assert_eq!(strs(&d.skill_files_used), ["skills/deploy.md"]);
+    assert_eq!(&*d.alternatives[0].agent, "codegen");
     assert!(d.alternatives[0].confidence < d.confidence);
 }
 
@@ -119,7 +120,7 @@ fn ties_go_to_the_smaller_agent_id() {
     let idx = index();
     let d = idx.route(&RouteRequest::new("sprint bug"));
     assert_eq!(d.agent.as_deref(), None.or(d.agent.as_deref()));
-    let alts: Vec<&str> = d.alternatives.iter().map(|a| a.agent.as_str()).collect();
+    let alts: Vec<&str> = d.alternatives.iter().map(|a| &*a.agent).collect();
     let mut ranked = vec![d.agent.as_deref().unwrap_or("")];
     ranked.extend(alts);
     ranked.retain(|a| !a.is_empty());

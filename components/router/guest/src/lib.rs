@@ -2,7 +2,7 @@
 //! between WIT and core types; every decision is made in the core crate.
 #![allow(unsafe_code)] // generated export glue
 
-use agency_router::{Reason, RouteDecision, RouteRequest, RouterIndex};
+use agency_router::{Reason, RouteIds, RouteRequest, RouterIndex};
 use agency_skill_graph::{Complexity, SkillGraph};
 
 mod bindings {
@@ -31,20 +31,25 @@ impl GuestKeywordIndex for Index {
         Ok(KeywordIndex::new(Index { inner }))
     }
 
-    fn graph_version(&self) -> String {
-        self.inner.graph_version().to_owned()
+    fn names(&self) -> wit::Names {
+        let n = self.inner.names();
+        let strings = |v: &[std::sync::Arc<str>]| v.iter().map(|s| s.to_string()).collect();
+        wit::Names {
+            agents: strings(&n.agents),
+            keywords: strings(&n.keywords),
+            files: strings(&n.files),
+            graph_version: n.graph_version.to_string(),
+        }
     }
 
-    fn route(&self, request: wit::RouteRequest) -> wit::RouteDecision {
-        to_wit(self.inner.route(&from_wit(request)))
+    fn route(&self, request: wit::RouteRequest) -> wit::RouteIds {
+        to_wit(self.inner.route_ids(&from_wit(request)))
     }
 
-    fn route_batch(&self, requests: Vec<wit::RouteRequest>) -> Vec<wit::RouteDecision> {
-        let requests: Vec<RouteRequest> = requests.into_iter().map(from_wit).collect();
-        self.inner
-            .route_batch(&requests)
+    fn route_batch(&self, requests: Vec<wit::RouteRequest>) -> Vec<wit::RouteIds> {
+        requests
             .into_iter()
-            .map(to_wit)
+            .map(|r| to_wit(self.inner.route_ids(&from_wit(r))))
             .collect()
     }
 }
@@ -62,8 +67,8 @@ fn from_wit(r: wit::RouteRequest) -> RouteRequest {
     }
 }
 
-fn to_wit(d: RouteDecision) -> wit::RouteDecision {
-    wit::RouteDecision {
+fn to_wit(d: RouteIds) -> wit::RouteIds {
+    wit::RouteIds {
         agent: d.agent,
         confidence: d.confidence,
         reason: match d.reason {
@@ -72,18 +77,14 @@ fn to_wit(d: RouteDecision) -> wit::RouteDecision {
             Reason::Default => wit::Reason::ChannelDefault,
             Reason::NoMatch => wit::Reason::NoMatch,
         },
-        skill_files_used: d.skill_files_used,
+        skill_files: d.skill_files,
         matched_keywords: d.matched_keywords,
         fallback_from: d.fallback_from,
         alternatives: d
             .alternatives
             .into_iter()
-            .map(|a| wit::Alternative {
-                agent: a.agent,
-                confidence: a.confidence,
-            })
+            .map(|(agent, confidence)| wit::Alternative { agent, confidence })
             .collect(),
-        graph_version: d.graph_version,
     }
 }
 

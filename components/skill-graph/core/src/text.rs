@@ -38,19 +38,26 @@ pub fn canonicalize_bytes_into(text: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(canonicalize(text).as_bytes());
         return;
     }
-    let mut pending_space = false;
+    out.resize(text.len(), 0);
+    // Write position; `after_word` tracks whether a separator is due before the next word.
+    let mut n = 0;
+    let mut after_word = false;
     for &b in text.as_bytes() {
-        let c = ASCII_CANON[usize::from(b)];
-        if c == 0 {
-            pending_space = true;
-        } else {
-            if pending_space && !out.is_empty() {
-                out.push(b' ');
-            }
-            pending_space = false;
-            out.push(c);
+        let c = ASCII_CANON[usize::from(b & 0x7f)];
+        if c != 0 {
+            out[n] = c;
+            n += 1;
+            after_word = true;
+        } else if after_word {
+            out[n] = b' ';
+            n += 1;
+            after_word = false;
         }
     }
+    if n > 0 && out[n - 1] == b' ' {
+        n -= 1;
+    }
+    out.truncate(n);
 }
 
 /// [`canonicalize`] into a reused buffer (cleared first).
