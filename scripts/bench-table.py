@@ -13,15 +13,17 @@ for f in root.glob("**/new/benchmark.json"):
 
 def us(ns): return f"{ns / 1000:.2f} µs"
 
-rows = ["| graph | native route (p50) | component route | component, batch of 100 (per msg) | naive `contains` | `RegexSet` |",
-        "|---|---|---|---|---|---|"]
+rows = ["| graph | native route (p50) | component route | native, batch of 100 (per msg) | component, batch of 100 (per msg) | naive `contains` | `RegexSet` |",
+        "|---|---|---|---|---|---|---|"]
 for g in ["example", "synthetic-500x5", "clinc"]:
     n = med.get(f"route/{g}/native")
     if n is None: continue
     c = med.get(f"route/{g}/component"); cb = med.get(f"route-batch/{g}/component")
+    nb = med.get(f"route-batch/{g}/native")
     nv = med.get(f"route/{g}/naive-contains"); rx = med.get(f"route/{g}/regex-set")
     cell = lambda x, what: "n/a" if x is None else f"{us(x)} ({x / n:.2f}x {what})"
-    rows.append(f"| {g} | {us(n)} | {cell(c, 'native')} | {cell(cb / 100 if cb else None, 'native')} | "
+    batch = "n/a" if not (cb and nb) else f"{us(cb / 100)} ({cb / nb:.2f}x native batch)"
+    rows.append(f"| {g} | {us(n)} | {cell(c, 'native')} | {'n/a' if nb is None else us(nb / 100)} | {batch} | "
                 f"{'n/a' if nv is None else f'{us(nv)} (native is {nv / n:.0f}x faster)'} | "
                 f"{'n/a (too many patterns)' if rx is None else f'{us(rx)} ({rx / n:.2f}x native)'} |")
 print("\n".join(rows))
