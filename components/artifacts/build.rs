@@ -9,6 +9,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     // (package, wasm file stem, constant name)
     ("router-guest", "router_guest", "ROUTER"),
     ("skill-graph-guest", "skill_graph_guest", "SKILL_GRAPH"),
+    ("approval-guest", "approval_guest", "APPROVAL"),
 ];
 
 fn main() {

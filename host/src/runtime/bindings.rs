@@ -13,3 +13,10 @@ pub mod skill_graph {
         world: "skill-graph-component",
     });
 }
+
+pub mod approval {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "approval-component",
+    });
+}

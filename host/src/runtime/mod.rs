@@ -2,10 +2,12 @@
 //! (and cached precompiled on disk), `InstancePre` for cheap instantiation, and a pool of
 //! router instances that each hold a built keyword index.
 
+mod approval;
 mod bindings;
 mod cache;
 mod router;
 
+pub use approval::PolicyInstance;
 pub use router::{RouterInstance, RouterPool};
 
 use std::path::PathBuf;
@@ -24,6 +26,8 @@ pub enum RuntimeError {
     Trap(String),
     #[error("the graph was rejected: {0}")]
     InvalidGraph(String),
+    #[error("the policy was rejected:\n{0}")]
+    InvalidPolicy(String),
     #[error("component setup failed: {0}")]
     Setup(String),
 }
@@ -69,6 +73,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub struct ComponentRuntime {
     engine: Engine,
     router_pre: bindings::router::RouterComponentPre<()>,
+    approval_pre: bindings::approval::ApprovalComponentPre<()>,
     options: RuntimeOptions,
 }
 
@@ -116,9 +121,22 @@ impl ComponentRuntime {
         let router_pre = bindings::router::RouterComponentPre::new(pre).map_err(|e| {
             anyhow::Error::from(e).context("checking the router component's exports")
         })?;
+        let component = cache::load_or_compile(
+            &engine,
+            agency_artifacts::APPROVAL_COMPONENT,
+            options.cache_dir.as_deref(),
+        )
+        .map_err(|e| e.context("compiling the approval component"))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            anyhow::Error::from(e).context("pre-instantiating the approval component")
+        })?;
+        let approval_pre = bindings::approval::ApprovalComponentPre::new(pre).map_err(|e| {
+            anyhow::Error::from(e).context("checking the approval component's exports")
+        })?;
         Ok(ComponentRuntime {
             engine,
             router_pre,
+            approval_pre,
             options,
         })
     }
@@ -133,6 +151,7 @@ impl ComponentRuntime {
         for bytes in [
             agency_artifacts::ROUTER_COMPONENT,
             agency_artifacts::SKILL_GRAPH_COMPONENT,
+            agency_artifacts::APPROVAL_COMPONENT,
         ] {
             let component = Component::new(&self.engine, bytes)?;
             names.extend(
@@ -154,6 +173,15 @@ impl ComponentRuntime {
             .instantiate(&mut store)
             .map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;
         Ok(())
+    }
+
+    /// A fresh approval-component instance holding `toml` parsed as a policy.
+    pub fn instantiate_policy(
+        &self,
+        toml: &str,
+        file: &str,
+    ) -> Result<PolicyInstance, RuntimeError> {
+        PolicyInstance::new(self, toml, file)
     }
 
     /// A fresh router instance with `graph_json`'s index built inside it.

@@ -129,7 +129,7 @@ pub(super) fn prepare_store(
 }
 
 /// A duration in epoch ticks (at least one).
-fn ticks(d: std::time::Duration) -> u64 {
+pub(super) fn ticks(d: std::time::Duration) -> u64 {
     (d.as_millis() / super::EPOCH_TICK.as_millis().max(1)).max(1) as u64
 }
 

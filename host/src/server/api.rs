@@ -111,7 +111,9 @@ fn runtime_error(e: RuntimeError) -> ApiError {
         RuntimeError::InvalidGraph(m) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_graph", m)
         }
-        RuntimeError::Setup(_) => ApiError::internal("component_setup", &e),
+        RuntimeError::Setup(_) | RuntimeError::InvalidPolicy(_) => {
+            ApiError::internal("component_setup", &e)
+        }
     }
 }
 
