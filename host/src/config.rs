@@ -34,6 +34,8 @@ pub struct Config {
     pub engine: Engine,
     /// Graph loaded when the store has none yet (directory or JSON file).
     pub graph: Option<PathBuf>,
+    /// Approval policy (`policy.toml`).
+    pub policy: Option<PathBuf>,
     pub limits: Limits,
     pub auth: Auth,
     pub wasm: WasmLimits,
@@ -81,6 +83,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".agency"),
             engine: Engine::Wasm,
             graph: None,
+            policy: None,
             limits: Limits::default(),
             auth: Auth::default(),
             wasm: WasmLimits::default(),
@@ -137,6 +140,7 @@ impl Config {
                 "AGENCY_DATA_DIR" => config.data_dir = PathBuf::from(value),
                 "AGENCY_ENGINE" => config.engine = value.parse().map_err(|e: String| bad(&e))?,
                 "AGENCY_GRAPH" => config.graph = Some(PathBuf::from(value)),
+                "AGENCY_POLICY" => config.policy = Some(PathBuf::from(value)),
                 "AGENCY_MAX_MESSAGE_BYTES" => {
                     config.limits.message_bytes =
                         value.parse().map_err(|_| bad("expected a byte count"))?

@@ -3,6 +3,9 @@
 
 use agency_skill_graph::{GraphErrors, SkillGraph, source};
 
+/// The example agency's approval policy.
+pub const POLICY: &str = include_str!("../../examples/policy/policy.toml");
+
 pub const FILES: &[(&str, &str)] = &[
     (
         "graph.yaml",

@@ -2,6 +2,8 @@
 //! the HTTP API on one port and implements the `agency` CLI. Decisions are never made
 //! here: they come from the core crates, natively or through the components.
 
+pub mod approvals;
+pub mod assistant;
 pub mod config;
 pub mod example;
 pub mod graph_files;

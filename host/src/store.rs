@@ -32,6 +32,7 @@ pub struct StoredGraph {
 const MIGRATIONS: &[&str] = &[
     include_str!("../../workers/skill-graph/migrations/0001_init.sql"),
     include_str!("../../workers/router/migrations/0001_init.sql"),
+    include_str!("../../workers/assistant/migrations/0001_init.sql"),
 ];
 
 impl Store {
@@ -61,7 +62,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 

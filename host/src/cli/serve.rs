@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// Skill graph to serve (directory or JSON); stored as a new version if it differs.
     #[arg(long)]
     graph: Option<PathBuf>,
+    /// Approval policy (policy.toml); wins over the one --example ships.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// wasm (default) or native.
     #[arg(long)]
     engine: Option<Engine>,
@@ -57,6 +60,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(g) = args.graph {
         config.graph = Some(g);
+    }
+    if let Some(p) = args.policy {
+        config.policy = Some(p);
     }
     if config.auth.is_empty() {
         // Never serve without auth: make tokens for this run and show them once.
@@ -103,7 +109,39 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?)),
         Engine::Native => None,
     };
-    let router = Router::new(config.engine, runtime, &graph)?;
+    let router = Router::new(config.engine, runtime.clone(), &graph)?;
+
+    // The policy: --policy / config / env, else the example's with --example, else
+    // none (every action asks a human).
+    let (policy_text, policy_file) = match &config.policy {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None if args.example => (
+            example::POLICY.to_owned(),
+            "examples/policy/policy.toml".to_owned(),
+        ),
+        None => (String::new(), "(no policy)".to_owned()),
+    };
+    let policy = agency_approval::Policy::parse(&policy_text, &policy_file).map_err(|errors| {
+        anyhow::anyhow!(
+            "{}",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    let component = match &runtime {
+        Some(rt) => Some(std::sync::Mutex::new(
+            rt.instantiate_policy(&policy_text, &policy_file)?,
+        )),
+        None => None,
+    };
+    let assistant = agency::assistant::Assistant { policy, component };
     let down = store.down_agents()?;
     let addr = config.addr;
     let state = Arc::new(AppState {
@@ -112,6 +150,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         router,
         graph: RwLock::new(Arc::new(CurrentGraph { graph, stored })),
         down: RwLock::new(down),
+        assistant,
         graph_update: tokio::sync::Mutex::new(()),
     });
 

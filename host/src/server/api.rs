@@ -24,7 +24,7 @@ type St = State<Arc<AppState>>;
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Reads a JSON body of at most `limit` bytes: 413 past it, 400 for bad JSON or fields.
-async fn read_json<T: DeserializeOwned>(
+pub(super) async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
@@ -128,10 +128,10 @@ fn decision_id() -> String {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
-    limit: Option<String>,
+    pub(super) limit: Option<String>,
 }
 
-fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+pub(super) fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
     match raw {
         None => Ok(default),
         Some(s) => match s.parse::<u32>() {

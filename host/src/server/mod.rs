@@ -3,6 +3,7 @@
 //! listener as arguments so tests can bind port 0.
 
 mod api;
+mod approvals;
 pub mod auth;
 pub mod error;
 
@@ -31,6 +32,7 @@ pub struct AppState {
     pub router: Router,
     pub graph: RwLock<Arc<CurrentGraph>>,
     pub down: RwLock<Vec<String>>,
+    pub assistant: crate::assistant::Assistant,
     /// Serialises graph uploads so version, router and store switch together.
     pub graph_update: tokio::sync::Mutex<()>,
 }
@@ -59,6 +61,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/agents/{id}/health"),
     ("get", "/api/channels"),
     ("get", "/api/search"),
+    ("post", "/api/approve"),
+    ("get", "/api/approvals"),
+    ("get", "/api/approvals/{id}"),
+    ("post", "/api/approvals/{id}/decision"),
+    ("post", "/api/halt"),
+    ("get", "/api/halt"),
+    ("post", "/api/resume"),
+    ("post", "/api/spend"),
+    ("get", "/api/budget"),
+    ("get", "/api/audit"),
 ];
 
 pub fn app(state: Arc<AppState>) -> AxumRouter {
@@ -74,6 +86,15 @@ pub fn app(state: Arc<AppState>) -> AxumRouter {
         .route("/api/agents/{id}/health", put(api::set_health))
         .route("/api/channels", get(api::channels))
         .route("/api/search", get(api::search))
+        .route("/api/approve", post(approvals::approve))
+        .route("/api/approvals", get(approvals::list))
+        .route("/api/approvals/{id}", get(approvals::get))
+        .route("/api/approvals/{id}/decision", post(approvals::decide))
+        .route("/api/halt", get(approvals::halts).post(approvals::halt))
+        .route("/api/resume", post(approvals::resume))
+        .route("/api/spend", post(approvals::spend))
+        .route("/api/budget", get(approvals::budget))
+        .route("/api/audit", get(approvals::audit))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -1,6 +1,7 @@
 //! Integration tests for the host: one test binary (see ripgrep's tests/tests.rs).
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod approvals;
 mod cli;
 mod component;
 mod server;

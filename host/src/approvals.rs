@@ -1,0 +1,533 @@
+//! The approval assistant's state in SQLite: approvals (idempotent on task id), the
+//! budget ledger, halts and the append-only audit trail. Every change is one
+//! transaction, so concurrent approvals never overspend and a failed request leaves
+//! nothing half-written. Decisions come from the caller's `decide` (the policy
+//! component or the core crate); this module only moves state.
+
+use agency_approval::{
+    ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot, Micros,
+    Outcome, day_key, month_key,
+};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde_json::{Value, json};
+
+use crate::store::{Store, StoreError, now_ms, rfc3339};
+
+/// Why a state change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("no approval {0:?}")]
+    NotFound(String),
+    #[error("approval {id} is already {status}")]
+    Settled { id: String, status: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the policy component failed: {0}")]
+    Decide(String),
+}
+
+impl From<rusqlite::Error> for ApprovalError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApprovalError::Store(StoreError::from(e))
+    }
+}
+
+const COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, budget_remaining_micros, \
+                       estimated_micros, actual_micros, created_ms, expires_ms, decided_by, decided_ms, comment";
+
+fn usd(m: i64) -> f64 {
+    Micros(m).to_usd()
+}
+
+fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let budget = match (r.get::<_, Option<String>>(9)?, r.get::<_, Option<i64>>(10)?) {
+        (Some(scope), Some(rem)) => json!({ "scope": scope, "remainingUsd": usd(rem) }),
+        _ => Value::Null,
+    };
+    let request: Value = serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or(Value::Null);
+    Ok(json!({
+        "approvalId": r.get::<_, String>(0)?,
+        "taskId": r.get::<_, String>(1)?,
+        "agent": r.get::<_, String>(2)?,
+        "action": r.get::<_, String>(3)?,
+        "request": request,
+        "decision": r.get::<_, String>(5)?,
+        "reasonCode": r.get::<_, String>(6)?,
+        "reason": r.get::<_, String>(7)?,
+        "rule": r.get::<_, Option<String>>(8)?,
+        "budget": budget,
+        "estimatedCostUsd": usd(r.get(11)?),
+        "actualCostUsd": r.get::<_, Option<i64>>(12)?.map(usd),
+        "createdAt": rfc3339(r.get(13)?),
+        "expiresAt": r.get::<_, Option<i64>>(14)?.map(rfc3339),
+        "decidedBy": r.get::<_, Option<String>>(15)?,
+        "decidedAt": r.get::<_, Option<i64>>(16)?.map(rfc3339),
+        "comment": r.get::<_, Option<String>>(17)?,
+    }))
+}
+
+fn snapshot(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<LedgerSnapshot> {
+    let mut stmt = tx.prepare(
+        "SELECT key, spent_micros + reserved_micros FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            format!("%|{}", day_key(now)),
+            format!("%|{}", month_key(now))
+        ],
+        |r| Ok((r.get::<_, String>(0)?, Micros(r.get(1)?))),
+    )?;
+    Ok(LedgerSnapshot {
+        used: rows.collect::<Result<_, _>>()?,
+    })
+}
+
+fn halts(tx: &rusqlite::Connection) -> rusqlite::Result<HaltState> {
+    let mut stmt = tx.prepare("SELECT scope, target FROM halts")?;
+    let mut h = HaltState::default();
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (scope, target) = row?;
+        match scope.as_str() {
+            "all" => h.all = true,
+            "agent" => {
+                h.agents.insert(target);
+            }
+            "task" => {
+                h.tasks.insert(target);
+            }
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+fn reserve(tx: &rusqlite::Transaction<'_>, change: &LedgerChange) -> rusqlite::Result<()> {
+    for (key, m) in &change.reserve {
+        tx.execute(
+            "INSERT INTO ledger (key, reserved_micros) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET reserved_micros = reserved_micros + excluded.reserved_micros",
+            params![key, m.0],
+        )?;
+    }
+    Ok(())
+}
+
+fn audit(
+    tx: &rusqlite::Connection,
+    kind: &str,
+    approval: Option<&str>,
+    actor: Option<&str>,
+    detail: &Value,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now_ms(), kind, approval, actor, detail.to_string()],
+    )?;
+    Ok(())
+}
+
+fn status_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Approved => "approved",
+        Outcome::Denied => "denied",
+        Outcome::Pending => "pending",
+    }
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 10];
+    if getrandom::fill(&mut b).is_err() {
+        b[..8].copy_from_slice(&(now_ms() as u64).to_le_bytes());
+    }
+    format!(
+        "apr_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
+}
+
+/// Pending approvals past their expiry become `expired` (which counts as denied).
+fn expire(tx: &rusqlite::Connection, now: i64) -> rusqlite::Result<()> {
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT id FROM approvals WHERE status = 'pending' AND expires_ms IS NOT NULL AND expires_ms <= ?1")?;
+        stmt.query_map([now], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        tx.execute(
+            "UPDATE approvals SET status = 'expired', decided_ms = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        audit(tx, "expired", Some(&id), None, &json!({}))?;
+    }
+    Ok(())
+}
+
+/// A human's answer to a pending approval.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanAnswer<'a> {
+    pub approve: bool,
+    pub by: &'a str,
+    pub comment: Option<&'a str>,
+}
+
+impl Store {
+    /// Records the decision for `request`, or returns the stored one when the task was
+    /// asked about before (a retry never reserves twice). `decide` sees the ledger and
+    /// halts as they are inside the transaction.
+    pub fn approve(
+        &self,
+        request: &ApprovalRequest,
+        request_json: &Value,
+        now: i64,
+        decide: impl FnOnce(&LedgerSnapshot, &HaltState) -> Result<Decision, String>,
+    ) -> Result<Value, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        expire(&tx, now)?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE task_id = ?1"),
+                [&request.task_id],
+                row_json,
+            )
+            .optional()?;
+        if let Some(v) = existing {
+            tx.commit()?;
+            return Ok(v);
+        }
+        let ledger = snapshot(&tx, now)?;
+        let halt = halts(&tx)?;
+        let d = decide(&ledger, &halt).map_err(ApprovalError::Decide)?;
+        let id = new_id();
+        let reserved: Vec<(String, i64)> = d
+            .change
+            .reserve
+            .iter()
+            .map(|(k, m)| (k.clone(), m.0))
+            .collect();
+        tx.execute(
+            "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope,
+                 budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                id,
+                request.task_id,
+                request.agent,
+                request.action,
+                request_json.to_string(),
+                status_str(d.outcome),
+                d.reason_code,
+                d.reason,
+                d.rule,
+                d.budget.as_ref().map(|b| b.scope.clone()),
+                d.budget.as_ref().map(|b| b.remaining.0),
+                request.estimated_cost.0,
+                serde_json::to_string(&reserved).unwrap_or_else(|_| "[]".into()),
+                now,
+                d.expires_at_ms,
+            ],
+        )?;
+        reserve(&tx, &d.change)?;
+        audit(
+            &tx,
+            "decision",
+            Some(&id),
+            Some("policy"),
+            &json!({ "decision": status_str(d.outcome), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule }),
+        )?;
+        let v = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+            [&id],
+            row_json,
+        )?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    pub fn approval(&self, id: &str) -> Result<Value, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        expire(&tx, now_ms())?;
+        let v = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                row_json,
+            )
+            .optional()?;
+        tx.commit()?;
+        v.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))
+    }
+
+    pub fn approvals(&self, status: Option<&str>, limit: u32) -> Result<Vec<Value>, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        expire(&tx, now_ms())?;
+        let rows = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) ORDER BY created_ms DESC, rowid DESC LIMIT ?2"
+            ))?;
+            stmt.query_map(params![status, limit], row_json)?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    /// A human's answer to a pending approval. Approving re-checks the budgets as they
+    /// are now (`check`) and reserves; a settled approval is refused.
+    pub fn decide_human(
+        &self,
+        id: &str,
+        answer: HumanAnswer<'_>,
+        now: i64,
+        check: impl FnOnce(
+            &ApprovalRequest,
+            &LedgerSnapshot,
+        ) -> Result<(LedgerChange, Option<BudgetStatus>), BudgetStatus>,
+        request_of: impl FnOnce(&Value) -> Option<ApprovalRequest>,
+    ) -> Result<Value, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        expire(&tx, now)?;
+        let current = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                row_json,
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
+        let status = current["decision"].as_str().unwrap_or("").to_owned();
+        if status != "pending" {
+            return Err(ApprovalError::Settled {
+                id: id.to_owned(),
+                status,
+            });
+        }
+        let request = request_of(&current["request"])
+            .ok_or_else(|| ApprovalError::Invalid("stored request is unreadable".into()))?;
+        let HumanAnswer {
+            approve,
+            by,
+            comment,
+        } = answer;
+        let (status, reason_code, reason, change, budget) = if approve {
+            match check(&request, &snapshot(&tx, now)?) {
+                Ok((change, budget)) => (
+                    "approved",
+                    "human",
+                    format!("approved by {by}"),
+                    change,
+                    budget,
+                ),
+                Err(b) => (
+                    "denied",
+                    "budget",
+                    format!(
+                        "approved by {by}, but {} would exceed the {} budget ({} left)",
+                        request.estimated_cost, b.scope, b.remaining
+                    ),
+                    LedgerChange::default(),
+                    Some(b),
+                ),
+            }
+        } else {
+            (
+                "denied",
+                "human",
+                format!("denied by {by}"),
+                LedgerChange::default(),
+                None,
+            )
+        };
+        let reserved: Vec<(String, i64)> = change
+            .reserve
+            .iter()
+            .map(|(k, m)| (k.clone(), m.0))
+            .collect();
+        tx.execute(
+            "UPDATE approvals SET status = ?2, reason_code = ?3, reason = ?4, decided_by = ?5, decided_ms = ?6, comment = ?7,
+                 reserved_json = ?8, budget_scope = COALESCE(?9, budget_scope), budget_remaining_micros = COALESCE(?10, budget_remaining_micros)
+             WHERE id = ?1",
+            params![
+                id,
+                status,
+                reason_code,
+                reason,
+                by,
+                now,
+                comment,
+                serde_json::to_string(&reserved).unwrap_or_else(|_| "[]".into()),
+                budget.as_ref().map(|b| b.scope.clone()),
+                budget.as_ref().map(|b| b.remaining.0),
+            ],
+        )?;
+        reserve(&tx, &change)?;
+        audit(
+            &tx,
+            "human-decision",
+            Some(id),
+            Some(by),
+            &json!({ "decision": status, "comment": comment, "reason": reason }),
+        )?;
+        let v = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+            [id],
+            row_json,
+        )?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    /// Settles an approved task's real cost: its reservation becomes spending.
+    pub fn spend(
+        &self,
+        id: &str,
+        actual: Micros,
+        actor: Option<&str>,
+    ) -> Result<Value, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, String, Option<i64>)> = tx
+            .query_row(
+                "SELECT status, reserved_json, actual_micros FROM approvals WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (status, reserved, actual_before) =
+            row.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
+        if status != "approved" {
+            return Err(ApprovalError::Settled {
+                id: id.to_owned(),
+                status: format!("{status} (only approved tasks can spend)"),
+            });
+        }
+        if actual_before.is_some() {
+            return Err(ApprovalError::Settled {
+                id: id.to_owned(),
+                status: "settled (spend was already reported)".into(),
+            });
+        }
+        let reserved: Vec<(String, i64)> = serde_json::from_str(&reserved).unwrap_or_default();
+        for (key, m) in &reserved {
+            tx.execute(
+                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = spent_micros + ?3 WHERE key = ?1",
+                params![key, m, actual.0],
+            )?;
+        }
+        tx.execute(
+            "UPDATE approvals SET actual_micros = ?2, reserved_json = '[]' WHERE id = ?1",
+            params![id, actual.0],
+        )?;
+        audit(
+            &tx,
+            "spend",
+            Some(id),
+            actor,
+            &json!({ "actualCostUsd": actual.to_usd() }),
+        )?;
+        let v = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+            [id],
+            row_json,
+        )?;
+        tx.commit()?;
+        Ok(v)
+    }
+
+    pub fn halt(
+        &self,
+        scope: &str,
+        target: &str,
+        reason: &str,
+        actor: Option<&str>,
+    ) -> Result<(), ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO halts (scope, target, reason, created_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(scope, target) DO UPDATE SET reason = excluded.reason",
+            params![scope, target, reason, now_ms()],
+        )?;
+        audit(
+            &tx,
+            "halt",
+            None,
+            actor,
+            &json!({ "scope": scope, "target": target, "reason": reason }),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Lifts a halt; true when one was in force.
+    pub fn resume(
+        &self,
+        scope: &str,
+        target: &str,
+        actor: Option<&str>,
+    ) -> Result<bool, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "DELETE FROM halts WHERE scope = ?1 AND target = ?2",
+            params![scope, target],
+        )?;
+        audit(
+            &tx,
+            "resume",
+            None,
+            actor,
+            &json!({ "scope": scope, "target": target, "wasHalted": n > 0 }),
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    pub fn halts(&self) -> Result<Vec<Value>, ApprovalError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT scope, target, reason, created_ms FROM halts ORDER BY created_ms")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let target: String = r.get(1)?;
+                Ok(json!({ "scope": r.get::<_, String>(0)?, "target": if target.is_empty() { Value::Null } else { Value::String(target) },
+                           "reason": r.get::<_, String>(2)?, "since": rfc3339(r.get(3)?) }))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Spent and reserved micro-dollars per ledger key for the periods containing `now`.
+    pub fn ledger(&self, now: i64) -> Result<Vec<(String, Micros, Micros)>, ApprovalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT key, spent_micros, reserved_micros FROM ledger WHERE key LIKE ?1 OR key LIKE ?2 ORDER BY key")?;
+        let rows = stmt
+            .query_map(
+                params![
+                    format!("%|{}", day_key(now)),
+                    format!("%|{}", month_key(now))
+                ],
+                |r| Ok((r.get(0)?, Micros(r.get(1)?), Micros(r.get(2)?))),
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<Value>, ApprovalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit ORDER BY seq DESC LIMIT ?1")?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                let detail: Value = serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null);
+                Ok(json!({ "seq": r.get::<_, i64>(0)?, "at": rfc3339(r.get(1)?), "kind": r.get::<_, String>(2)?,
+                           "approvalId": r.get::<_, Option<String>>(3)?, "actor": r.get::<_, Option<String>>(4)?, "detail": detail }))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,258 @@
+//! Approval assistant handlers: parse, authorize, delegate to the policy (component or
+//! core) and the store. No policy logic lives here.
+
+use std::sync::Arc;
+
+use agency_approval::contract::ApprovalBody;
+use agency_approval::{ApprovalRequest, Micros, budget_check, day_key, ledger_key, month_key};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::api::{parse_limit, read_json};
+use super::auth::{Access, authorize};
+use super::error::ApiError;
+use crate::approvals::{ApprovalError, HumanAnswer};
+use crate::store::now_ms;
+
+type ApiResult = Result<Response, ApiError>;
+type St = State<Arc<AppState>>;
+
+fn ok(status: StatusCode, v: Value) -> Response {
+    (status, axum::Json(v)).into_response()
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ApprovalError::Settled { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            ApprovalError::Invalid(m) => ApiError::bad_request(m),
+            ApprovalError::Store(s) => s.into(),
+            ApprovalError::Decide(_) => ApiError::internal("component_trap", &e),
+        }
+    }
+}
+
+/// The request stored with an approval, back in core form.
+fn stored_request(v: &Value) -> Option<ApprovalRequest> {
+    serde_json::from_value::<ApprovalBody>(v.clone())
+        .ok()?
+        .into_request()
+        .ok()
+}
+
+pub async fn approve(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Route)?;
+    let raw: Value = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let parsed: ApprovalBody = serde_json::from_value(raw.clone())
+        .map_err(|e| ApiError::bad_request(format!("invalid approval request: {e}")))?;
+    let request = parsed.into_request().map_err(ApiError::bad_request)?;
+    let now = now_ms();
+    let v = state.store.approve(&request, &raw, now, |ledger, halt| {
+        state.assistant.decide(&request, ledger, halt, now)
+    })?;
+    Ok(ok(StatusCode::OK, v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+pub async fn list(
+    State(state): St,
+    headers: HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Read)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if let Some(s) = &q.status
+        && !matches!(s.as_str(), "pending" | "approved" | "denied" | "expired")
+    {
+        return Err(ApiError::bad_request(
+            "status must be pending, approved, denied or expired",
+        ));
+    }
+    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "approvals": state.store.approvals(q.status.as_deref(), limit)? }),
+    ))
+}
+
+pub async fn get(State(state): St, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Read)?;
+    Ok(ok(StatusCode::OK, state.store.approval(&id)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HumanDecision {
+    decision: String,
+    by: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+pub async fn decide(
+    State(state): St,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Write)?;
+    let b: HumanDecision = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let approve = match b.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => return Err(ApiError::bad_request("decision must be approve or deny")),
+    };
+    if b.by.trim().is_empty() {
+        return Err(ApiError::bad_request("by must name who decided"));
+    }
+    let now = now_ms();
+    let policy = &state.assistant.policy;
+    let answer = HumanAnswer {
+        approve,
+        by: &b.by,
+        comment: b.comment.as_deref(),
+    };
+    let v = state.store.decide_human(
+        &id,
+        answer,
+        now,
+        |req, ledger| budget_check(req, policy, ledger, now),
+        stored_request,
+    )?;
+    Ok(ok(StatusCode::OK, v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HaltBody {
+    scope: String,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn halt_target(b: &HaltBody) -> Result<String, ApiError> {
+    match (b.scope.as_str(), &b.target) {
+        ("all", None) => Ok(String::new()),
+        ("all", Some(_)) => Err(ApiError::bad_request("scope all takes no target")),
+        ("agent" | "task", Some(t)) if !t.trim().is_empty() => Ok(t.clone()),
+        ("agent" | "task", _) => Err(ApiError::bad_request("scope agent and task need a target")),
+        _ => Err(ApiError::bad_request("scope must be all, agent or task")),
+    }
+}
+
+pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Write)?;
+    let b: HaltBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let target = halt_target(&b)?;
+    let reason = b
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("reason is required"))?;
+    state
+        .store
+        .halt(&b.scope, &target, reason, Some("operator"))?;
+    Ok(ok(StatusCode::OK, json!({ "halts": state.store.halts()? })))
+}
+
+pub async fn resume(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Write)?;
+    let b: HaltBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let target = halt_target(&b)?;
+    let was = state.store.resume(&b.scope, &target, Some("operator"))?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "resumed": was, "halts": state.store.halts()? }),
+    ))
+}
+
+pub async fn halts(State(state): St, headers: HeaderMap) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Read)?;
+    Ok(ok(StatusCode::OK, json!({ "halts": state.store.halts()? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SpendBody {
+    approval_id: String,
+    actual_cost_usd: f64,
+}
+
+pub async fn spend(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Route)?;
+    let b: SpendBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let actual = Micros::from_usd(b.actual_cost_usd)
+        .map_err(|e| ApiError::bad_request(format!("actualCostUsd: {e}")))?;
+    Ok(ok(
+        StatusCode::OK,
+        state.store.spend(&b.approval_id, actual, Some("gateway"))?,
+    ))
+}
+
+pub async fn budget(State(state): St, headers: HeaderMap) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Read)?;
+    let now = now_ms();
+    let ledger = state.store.ledger(now)?;
+    let find = |key: &str| {
+        ledger
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, s, r)| (*s, *r))
+            .unwrap_or((Micros::ZERO, Micros::ZERO))
+    };
+    let b = &state.assistant.policy.budget;
+    let mut scopes: Vec<(String, &agency_approval::Limits)> = vec![("global".into(), &b.global)];
+    scopes.extend(b.agents.iter().map(|(id, l)| (format!("agent:{id}"), l)));
+    scopes.extend(
+        b.channels
+            .iter()
+            .map(|(id, l)| (format!("channel:{id}"), l)),
+    );
+    let mut out = Vec::new();
+    for (scope, limits) in scopes {
+        for (period, key, limit) in [
+            ("daily", day_key(now), limits.daily),
+            ("monthly", month_key(now), limits.monthly),
+        ] {
+            let Some(limit) = limit else { continue };
+            let (spent, reserved) = find(&ledger_key(&scope, &key));
+            out.push(json!({
+                "scope": scope, "period": period, "periodKey": key,
+                "limitUsd": limit.to_usd(), "spentUsd": spent.to_usd(), "reservedUsd": reserved.to_usd(),
+                "remainingUsd": limit.saturating_sub(spent).saturating_sub(reserved).to_usd(),
+            }));
+        }
+    }
+    Ok(ok(StatusCode::OK, json!({ "budgets": out })))
+}
+
+pub async fn audit(
+    State(state): St,
+    headers: HeaderMap,
+    q: Result<Query<super::api::LimitQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    authorize(&state.config.auth, &headers, Access::Read)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "entries": state.store.audit_log(limit)? }),
+    ))
+}

@@ -1,0 +1,262 @@
+use serde_json::{Value, json};
+
+use crate::util::*;
+
+fn start(policy: &str, extra: &[&str]) -> (TempDir, Server) {
+    let dir = TempDir::new("approvals");
+    let p = dir.path().join("policy.toml");
+    std::fs::copy(repo().join(policy), &p).unwrap();
+    let mut args = vec!["--example", "--policy", p.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = Server::start(dir.path(), &args, true);
+    (dir, server)
+}
+
+fn ask(s: &Server, token: &str, body: Value) -> (u16, Value) {
+    post(&s.url("/api/approve"), token, &body.to_string())
+}
+
+fn req(task: &str, agent: &str, action: &str, cost: f64) -> Value {
+    json!({"taskId": task, "agent": agent, "action": action, "description": "test", "estimatedCostUsd": cost})
+}
+
+#[test]
+fn minimal_policy_end_to_end() {
+    for engine in ["wasm", "native"] {
+        let (_dir, s) = start("examples/policy/minimal.toml", &["--engine", engine]);
+        // Reads are approved, and a retry returns the same answer without reserving twice.
+        let (st, a) = ask(&s, GATEWAY, req("t-read", "research", "read", 2.0));
+        assert_eq!(st, 200, "{a}");
+        assert_eq!(a["decision"], "approved");
+        assert_eq!(a["rule"], "reads are free to go");
+        assert_eq!(a["budget"]["scope"], "global daily");
+        assert_eq!(a["budget"]["remainingUsd"], 48.0);
+        let (_, again) = ask(&s, GATEWAY, req("t-read", "research", "read", 2.0));
+        assert_eq!(again["approvalId"], a["approvalId"]);
+        let (_, b) = get(&s.url("/api/budget"), VIEWER);
+        let global = b["budgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["scope"] == "global" && x["period"] == "daily")
+            .unwrap()
+            .clone();
+        assert_eq!(global["reservedUsd"], 2.0, "{b}");
+
+        // Production deploys wait for a human; the first decision settles, the second conflicts.
+        let mut d = req("t-deploy", "devops", "deploy", 5.0);
+        d["environment"] = json!("production");
+        let (_, p) = ask(&s, GATEWAY, d);
+        assert_eq!(p["decision"], "pending", "{p}");
+        assert!(p["expiresAt"].is_string());
+        let id = p["approvalId"].as_str().unwrap().to_owned();
+        let (st, _) = post(
+            &s.url(&format!("/api/approvals/{id}/decision")),
+            GATEWAY,
+            r#"{"decision":"approve","by":"x"}"#,
+        );
+        assert_eq!(st, 403, "the gateway may not decide");
+        let (st, done) = post(
+            &s.url(&format!("/api/approvals/{id}/decision")),
+            OPERATOR,
+            r#"{"decision":"approve","by":"alice","comment":"ok"}"#,
+        );
+        assert_eq!(
+            (st, done["decision"].as_str()),
+            (200, Some("approved")),
+            "{done}"
+        );
+        let (st, e) = post(
+            &s.url(&format!("/api/approvals/{id}/decision")),
+            OPERATOR,
+            r#"{"decision":"deny","by":"bob"}"#,
+        );
+        assert_eq!(st, 409, "{e}");
+        let (_, pending) = get(&s.url("/api/approvals?status=pending"), VIEWER);
+        assert!(pending["approvals"].as_array().unwrap().is_empty());
+
+        // Budgets: codegen's daily 20 USD.
+        let (_, over) = ask(&s, GATEWAY, req("t-big", "codegen", "read", 25.0));
+        assert_eq!(
+            (over["decision"].as_str(), over["reasonCode"].as_str()),
+            (Some("denied"), Some("budget")),
+            "{over}"
+        );
+        assert_eq!(over["budget"]["scope"], "agent:codegen daily");
+
+        // Unknown actions ask.
+        let (_, unknown) = ask(&s, GATEWAY, req("t-unknown", "pm", "launch-rocket", 1.0));
+        assert_eq!(
+            (unknown["decision"].as_str(), unknown["reasonCode"].as_str()),
+            (Some("pending"), Some("default"))
+        );
+
+        // Halt and resume.
+        let (st, _) = post(
+            &s.url("/api/halt"),
+            OPERATOR,
+            r#"{"scope":"agent","target":"research","reason":"runaway"}"#,
+        );
+        assert_eq!(st, 200);
+        let (_, h) = ask(&s, GATEWAY, req("t-halted", "research", "read", 1.0));
+        assert_eq!(
+            (h["decision"].as_str(), h["reasonCode"].as_str()),
+            (Some("denied"), Some("halted"))
+        );
+        let (st, r) = post(
+            &s.url("/api/resume"),
+            OPERATOR,
+            r#"{"scope":"agent","target":"research"}"#,
+        );
+        assert_eq!((st, r["resumed"].as_bool()), (200, Some(true)));
+        let (_, ok) = ask(&s, GATEWAY, req("t-after", "research", "read", 1.0));
+        assert_eq!(ok["decision"], "approved");
+
+        // Spend settles the reservation once.
+        let spend = json!({"approvalId": a["approvalId"], "actualCostUsd": 1.5}).to_string();
+        let (st, sp) = post(&s.url("/api/spend"), GATEWAY, &spend);
+        assert_eq!((st, sp["actualCostUsd"].as_f64()), (200, Some(1.5)), "{sp}");
+        assert_eq!(post(&s.url("/api/spend"), GATEWAY, &spend).0, 409);
+        let (_, b) = get(&s.url("/api/budget"), VIEWER);
+        let global = b["budgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["scope"] == "global" && x["period"] == "daily")
+            .unwrap()
+            .clone();
+        assert_eq!(global["spentUsd"], 1.5, "{b}");
+
+        let (_, audit) = get(&s.url("/api/audit?limit=100"), VIEWER);
+        let kinds: Vec<&str> = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        for k in ["decision", "human-decision", "halt", "resume", "spend"] {
+            assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_rejected_and_changes_nothing() {
+    let (_dir, s) = start("examples/policy/minimal.toml", &[]);
+    let before = get(&s.url("/api/audit?limit=1000"), VIEWER).1["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    let cases = [
+        (
+            json!({"taskId": "t", "agent": "a", "action": "read", "estimatedCostUsd": -1}),
+            400,
+        ),
+        (
+            json!({"taskId": "t", "agent": "a", "action": "read", "estimatedCostUsd": "5"}),
+            400,
+        ),
+        (
+            json!({"taskId": "t", "agent": "a", "action": "read", "estimatedCostUsd": 1, "colour": "red"}),
+            400,
+        ),
+        (
+            json!({"taskId": "", "agent": "a", "action": "read", "estimatedCostUsd": 1}),
+            400,
+        ),
+        (
+            json!({"agent": "a", "action": "read", "estimatedCostUsd": 1}),
+            400,
+        ),
+    ];
+    for (body, want) in cases {
+        let (st, e) = ask(&s, GATEWAY, body.clone());
+        assert_eq!(st, want, "{body}: {e}");
+        assert!(e["error"]["code"].is_string());
+    }
+    assert_eq!(ask(&s, VIEWER, req("t", "a", "read", 1.0)).0, 403);
+    assert_eq!(get(&s.url("/api/approvals/apr_nope"), VIEWER).0, 404);
+    assert_eq!(
+        post(
+            &s.url("/api/approvals/apr_nope/decision"),
+            OPERATOR,
+            r#"{"decision":"approve","by":"x"}"#
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        post(
+            &s.url("/api/spend"),
+            GATEWAY,
+            r#"{"approvalId":"apr_nope","actualCostUsd":1}"#
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        post(
+            &s.url("/api/halt"),
+            OPERATOR,
+            r#"{"scope":"agent","reason":"x"}"#
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        post(
+            &s.url("/api/halt"),
+            OPERATOR,
+            r#"{"scope":"everything","reason":"x"}"#
+        )
+        .0,
+        400
+    );
+    assert_eq!(get(&s.url("/api/approvals?status=maybe"), VIEWER).0, 400);
+    let after = get(&s.url("/api/audit?limit=1000"), VIEWER).1["entries"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "failed requests leave the audit unchanged");
+    let (_, all) = get(&s.url("/api/approvals"), VIEWER);
+    assert!(all["approvals"].as_array().unwrap().is_empty());
+}
+
+/// 200 concurrent requests whose costs fit 50 times into the budget: exactly 50 approvals.
+#[test]
+fn concurrent_approvals_never_overspend() {
+    let (_dir, s) = start("examples/policy/minimal.toml", &[]);
+    let url = s.url("/api/approve");
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| {
+                        let body = json!({"taskId": format!("c-{t}-{i}"), "agent": "pm", "action": "read", "estimatedCostUsd": 1.0});
+                        let (st, v) = post(&url, GATEWAY, &body.to_string());
+                        assert_eq!(st, 200, "{v}");
+                        v["decision"].as_str().unwrap().to_owned()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let outcomes: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(outcomes.len(), 200);
+    assert_eq!(outcomes.iter().filter(|o| *o == "approved").count(), 50);
+    assert_eq!(outcomes.iter().filter(|o| *o == "denied").count(), 150);
+    let (_, b) = get(&s.url("/api/budget"), VIEWER);
+    let global = b["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["scope"] == "global" && x["period"] == "daily")
+        .unwrap()
+        .clone();
+    assert_eq!(global["reservedUsd"], 50.0);
+    assert_eq!(global["remainingUsd"], 0.0);
+}
