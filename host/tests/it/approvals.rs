@@ -175,44 +175,48 @@ fn bad_input_is_rejected_and_changes_nothing() {
         assert!(e["error"]["code"].is_string());
     }
     assert_eq!(ask(&s, VIEWER, req("t", "a", "read", 1.0)).0, 403);
-    assert_eq!(get(&s.url("/api/approvals/apr_nope"), VIEWER).0, 404);
-    assert_eq!(
-        post(
-            &s.url("/api/approvals/apr_nope/decision"),
+    let posts = [
+        (
+            "/api/approvals/apr_nope/decision",
             OPERATOR,
-            r#"{"decision":"approve","by":"x"}"#
-        )
-        .0,
-        404
-    );
-    assert_eq!(
-        post(
-            &s.url("/api/spend"),
+            r#"{"decision":"approve","by":"x"}"#,
+            404,
+        ),
+        (
+            "/api/spend",
             GATEWAY,
-            r#"{"approvalId":"apr_nope","actualCostUsd":1}"#
-        )
-        .0,
-        404
-    );
-    assert_eq!(
-        post(
-            &s.url("/api/halt"),
+            r#"{"approvalId":"apr_nope","actualCostUsd":1}"#,
+            404,
+        ),
+        (
+            "/api/spend",
+            GATEWAY,
+            r#"{"approvalId":"apr_nope","actualCostUsd":-1}"#,
+            400,
+        ),
+        (
+            "/api/halt",
             OPERATOR,
-            r#"{"scope":"agent","reason":"x"}"#
-        )
-        .0,
-        400
-    );
-    assert_eq!(
-        post(
-            &s.url("/api/halt"),
+            r#"{"scope":"agent","reason":"x"}"#,
+            400,
+        ),
+        (
+            "/api/halt",
             OPERATOR,
-            r#"{"scope":"everything","reason":"x"}"#
-        )
-        .0,
-        400
-    );
-    assert_eq!(get(&s.url("/api/approvals?status=maybe"), VIEWER).0, 400);
+            r#"{"scope":"everything","reason":"x"}"#,
+            400,
+        ),
+        ("/api/halt", GATEWAY, r#"{"scope":"all","reason":"x"}"#, 403),
+    ];
+    for (path, token, body, want) in posts {
+        assert_eq!(post(&s.url(path), token, body).0, want, "{path} {body}");
+    }
+    for (path, want) in [
+        ("/api/approvals/apr_nope", 404),
+        ("/api/approvals?status=maybe", 400),
+    ] {
+        assert_eq!(get(&s.url(path), VIEWER).0, want, "{path}");
+    }
     let after = get(&s.url("/api/audit?limit=1000"), VIEWER).1["entries"]
         .as_array()
         .unwrap()
