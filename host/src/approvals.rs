@@ -35,7 +35,7 @@ impl From<rusqlite::Error> for ApprovalError {
 }
 
 const COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, budget_remaining_micros, \
-                       estimated_micros, actual_micros, created_ms, expires_ms, decided_by, decided_ms, comment";
+                       estimated_micros, actual_micros, created_ms, expires_ms, decided_by, decided_ms, comment, rowid";
 
 fn usd(m: i64) -> f64 {
     Micros(m).to_usd()
@@ -49,6 +49,7 @@ fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let request: Value = serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or(Value::Null);
     Ok(json!({
         "approvalId": r.get::<_, String>(0)?,
+        "number": r.get::<_, i64>(18)?,
         "taskId": r.get::<_, String>(1)?,
         "agent": r.get::<_, String>(2)?,
         "action": r.get::<_, String>(3)?,
@@ -486,6 +487,82 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// Lifts every halt; how many were in force.
+    pub fn resume_all(&self, actor: Option<&str>) -> Result<usize, ApprovalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM halts", [])?;
+        audit(
+            &tx,
+            "resume",
+            None,
+            actor,
+            &json!({ "scope": "everything", "lifted": n }),
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The id of approval number `n` (the short number operators type in chat).
+    pub fn approval_id_by_number(&self, n: i64) -> Result<Option<String>, ApprovalError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT id FROM approvals WHERE rowid = ?1", [n], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Appends a chat message to a session's history.
+    pub fn chat_append(
+        &self,
+        session: &str,
+        role: &str,
+        content: &str,
+    ) -> Result<(), ApprovalError> {
+        self.conn().execute(
+            "INSERT INTO chat_messages (session_id, role, content, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![session, role, content, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The last `limit` messages of a session, oldest first: (role, content).
+    pub fn chat_history(
+        &self,
+        session: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, ApprovalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT role, content FROM (SELECT seq, role, content FROM chat_messages WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq")?;
+        let rows = stmt
+            .query_map(params![session, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The approval a session last talked about ("approve it").
+    pub fn chat_last(&self, session: &str) -> Result<Option<String>, ApprovalError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT last_approval FROM chat_sessions WHERE session_id = ?1",
+                [session],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    pub fn chat_set_last(&self, session: &str, approval: &str) -> Result<(), ApprovalError> {
+        self.conn().execute(
+            "INSERT INTO chat_sessions (session_id, last_approval, updated_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(session_id) DO UPDATE SET last_approval = excluded.last_approval, updated_ms = excluded.updated_ms",
+            params![session, approval, now_ms()],
+        )?;
+        Ok(())
     }
 
     pub fn halts(&self) -> Result<Vec<Value>, ApprovalError> {

@@ -39,6 +39,26 @@ pub struct Config {
     pub limits: Limits,
     pub auth: Auth,
     pub wasm: WasmLimits,
+    /// An OpenAI-compatible chat-completions endpoint for free-text chat (optional).
+    pub llm: Option<LlmConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// e.g. `http://127.0.0.1:8080/v1`; `/chat/completions` is appended.
+    pub base_url: String,
+    pub model: String,
+    /// Name of the environment variable holding the API key.
+    #[serde(default = "default_key_env")]
+    pub api_key_env: String,
+    /// Resolved from `api_key_env` at load; never logged.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+}
+
+fn default_key_env() -> String {
+    "AGENCY_LLM_API_KEY".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +107,7 @@ impl Default for Config {
             limits: Limits::default(),
             auth: Auth::default(),
             wasm: WasmLimits::default(),
+            llm: None,
         }
     }
 }
@@ -131,6 +152,36 @@ impl Config {
                 })?
             }
         };
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        for (key, value) in &vars {
+            match key.as_str() {
+                "AGENCY_LLM_BASE_URL" => {
+                    let model = config
+                        .llm
+                        .as_ref()
+                        .map(|l| l.model.clone())
+                        .unwrap_or_default();
+                    config.llm = Some(LlmConfig {
+                        base_url: value.clone(),
+                        model,
+                        api_key_env: default_key_env(),
+                        api_key: None,
+                    });
+                }
+                "AGENCY_LLM_MODEL" => {
+                    if let Some(l) = &mut config.llm {
+                        l.model = value.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(l) = &mut config.llm {
+            l.api_key = vars
+                .iter()
+                .find(|(k, _)| *k == l.api_key_env)
+                .map(|(_, v)| v.clone());
+        }
         for (key, value) in vars {
             let bad = |what: &str| format!("environment variable {key}: {what}");
             match key.as_str() {

@@ -5,6 +5,7 @@
 mod api;
 mod approvals;
 pub mod auth;
+mod chat;
 pub mod error;
 
 pub use api::OPENAPI;
@@ -71,6 +72,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/spend"),
     ("get", "/api/budget"),
     ("get", "/api/audit"),
+    ("post", "/api/chat"),
 ];
 
 pub fn app(state: Arc<AppState>) -> AxumRouter {
@@ -95,6 +97,7 @@ pub fn app(state: Arc<AppState>) -> AxumRouter {
         .route("/api/spend", post(approvals::spend))
         .route("/api/budget", get(approvals::budget))
         .route("/api/audit", get(approvals::audit))
+        .route("/api/chat", post(chat::chat))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod approvals;
+mod chat;
 mod cli;
 mod component;
 mod server;

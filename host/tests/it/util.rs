@@ -53,7 +53,19 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str], with_tokens: bool) -> Server {
+        Self::start_with_env(data, extra, with_tokens, &[])
+    }
+
+    pub fn start_with_env(
+        data: &Path,
+        extra: &[&str],
+        with_tokens: bool,
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut cmd = Command::new(bin());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra);

@@ -49,3 +49,8 @@ CREATE TABLE chat_messages (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX chat_by_session ON chat_messages(session_id, seq);
+CREATE TABLE chat_sessions (
+    session_id TEXT PRIMARY KEY,
+    last_approval TEXT,
+    updated_ms INTEGER NOT NULL
+);

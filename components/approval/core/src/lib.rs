@@ -7,6 +7,7 @@
 //! Pure logic: state comes in as plain data and changes go out as plain data; storage
 //! and clocks belong to the caller. Money is integer micro-dollars throughout.
 
+pub mod chat;
 pub mod contract;
 pub mod decide;
 mod money;

@@ -1,0 +1,164 @@
+//! The operator's chat commands, understood deterministically (no model needed):
+//! "what's pending?", "approve 42", "deny 42: too expensive", "approve it", "budget",
+//! "halt codegen", "resume", "why was 17 denied?", "route: <text>", "help".
+
+/// Which approval a command is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// By its number.
+    Number(i64),
+    /// "it": the last approval discussed in this session.
+    Last,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Pending,
+    Approve {
+        target: Target,
+        comment: Option<String>,
+    },
+    Deny {
+        target: Target,
+        comment: Option<String>,
+    },
+    Show(Target),
+    Why(Target),
+    Budget,
+    /// `agent: None` halts everything.
+    Halt {
+        agent: Option<String>,
+        reason: Option<String>,
+    },
+    /// `agent: None` lifts every halt.
+    Resume {
+        agent: Option<String>,
+    },
+    Route(String),
+    /// Not a command: free text (for the model, when one is configured).
+    Other(String),
+}
+
+fn target(s: &str) -> Option<Target> {
+    let s = s
+        .trim()
+        .trim_start_matches('#')
+        .trim_end_matches(['?', '.', '!'])
+        .trim();
+    if matches!(s, "it" | "that" | "this" | "that one" | "this one") {
+        return Some(Target::Last);
+    }
+    s.parse::<i64>().ok().filter(|n| *n > 0).map(Target::Number)
+}
+
+/// Splits "42: too expensive" into ("42", Some("too expensive")).
+fn with_comment(rest: &str) -> (&str, Option<String>) {
+    match rest.split_once(':') {
+        Some((t, c)) if !c.trim().is_empty() => (t, Some(c.trim().to_owned())),
+        Some((t, _)) => (t, None),
+        None => (rest, None),
+    }
+}
+
+/// Parses one chat message.
+pub fn parse(message: &str) -> Command {
+    let text = message.trim();
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    if let Some(rest) = lower.strip_prefix("route:") {
+        return Command::Route(text[text.len() - rest.len()..].trim().to_owned());
+    }
+    match words.as_slice() {
+        ["help"] | ["help?"] | ["?"] | ["commands"] => return Command::Help,
+        ["budget"] | ["budget?"] | ["budgets"] | ["spend"] | ["how", "much", ..] => {
+            return Command::Budget;
+        }
+        ["resume"] | ["resume", "all"] | ["unhalt"] => return Command::Resume { agent: None },
+        ["resume", agent] => {
+            return Command::Resume {
+                agent: Some(agent.trim_end_matches(['.', '!']).to_owned()),
+            };
+        }
+        _ => {}
+    }
+    if lower.contains("pending")
+        || matches!(
+            words.as_slice(),
+            ["queue"] | ["what's", "waiting", ..] | ["what", "is", "waiting", ..]
+        )
+    {
+        return Command::Pending;
+    }
+    for (verb, approve) in [("approve ", true), ("deny ", false), ("reject ", false)] {
+        if lower.starts_with(verb) {
+            let (t, comment) = with_comment(&text[verb.len()..]);
+            if let Some(target) = target(&t.to_lowercase()) {
+                return if approve {
+                    Command::Approve { target, comment }
+                } else {
+                    Command::Deny { target, comment }
+                };
+            }
+        }
+    }
+    if let Some(rest) = lower.strip_prefix("why") {
+        // "why was 17 denied?", "why 17", "why was it denied"
+        let t = rest.split_whitespace().find_map(target);
+        if let Some(t) = t {
+            return Command::Why(t);
+        }
+    }
+    if let ["show" | "status" | "details", t] = words.as_slice()
+        && let Some(t) = target(t)
+    {
+        return Command::Show(t);
+    }
+    if lower.starts_with("halt") && lower.get(4..5).is_none_or(|c| c == " " || c == ":") {
+        let (what, reason) = with_comment(&text[4..]);
+        let what = what.trim();
+        let agent = match what.to_lowercase().as_str() {
+            "" | "all" | "everything" | "everyone" => None,
+            a if !a.contains(' ') => Some(a.to_owned()),
+            _ => return Command::Other(text.to_owned()),
+        };
+        return Command::Halt { agent, reason };
+    }
+    Command::Other(text.to_owned())
+}
+
+pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"deny 42: too expensive\", \
+\"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
+\"halt codegen\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"route: <message>\", \"help\".";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! parses {
+        ($($name:ident: $input:expr => $want:expr;)*) => {$(
+            #[test]
+            fn $name() { assert_eq!(parse($input), $want); }
+        )*};
+    }
+
+    parses! {
+        pending: "what's pending?" => Command::Pending;
+        approve_number: "approve 42" => Command::Approve { target: Target::Number(42), comment: None };
+        approve_hash: "Approve #7." => Command::Approve { target: Target::Number(7), comment: None };
+        deny_comment: "deny 42: too expensive" => Command::Deny { target: Target::Number(42), comment: Some("too expensive".into()) };
+        approve_it: "approve it" => Command::Approve { target: Target::Last, comment: None };
+        budget: "budget" => Command::Budget;
+        halt_agent: "halt codegen" => Command::Halt { agent: Some("codegen".into()), reason: None };
+        halt_all_reason: "halt all: incident" => Command::Halt { agent: None, reason: Some("incident".into()) };
+        resume: "resume" => Command::Resume { agent: None };
+        resume_agent: "resume codegen" => Command::Resume { agent: Some("codegen".into()) };
+        why: "why was 17 denied?" => Command::Why(Target::Number(17));
+        why_it: "why was it denied" => Command::Why(Target::Last);
+        route: "route: Deploy the API to Production" => Command::Route("Deploy the API to Production".into());
+        help: "help" => Command::Help;
+        show: "show 3" => Command::Show(Target::Number(3));
+        other: "should we ship on friday?" => Command::Other("should we ship on friday?".into());
+        approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
+    }
+}

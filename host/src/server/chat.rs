@@ -1,0 +1,393 @@
+//! `POST /api/chat`: an operator talks to the assistant. Commands are parsed by the core
+//! crate and carried out here against the store; history and the approval under
+//! discussion survive restarts. Free text goes to the configured model, whose answer is
+//! only ever a suggestion: it never executes an action; the operator confirms by
+//! sending the command itself.
+
+use std::sync::Arc;
+
+use agency_approval::chat::{self, Command, Target};
+use agency_approval::contract::ApprovalBody;
+use agency_approval::{ApprovalRequest, budget_check};
+use agency_router::RouteRequest;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::api::read_json;
+use super::auth::{Access, authorize};
+use super::error::ApiError;
+use crate::approvals::{ApprovalError, HumanAnswer};
+use crate::config::LlmConfig;
+use crate::store::now_ms;
+
+/// Longest chat message accepted.
+pub const MAX_CHAT_BYTES: usize = 4096;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ChatBody {
+    session_id: String,
+    message: String,
+}
+
+struct Reply {
+    text: String,
+    actions: Vec<Value>,
+}
+
+impl Reply {
+    fn say(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            actions: vec![],
+        }
+    }
+}
+
+pub async fn chat(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    authorize(&state.config.auth, &headers, Access::Write)?;
+    let b: ChatBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    if b.session_id.trim().is_empty() || b.session_id.len() > 128 {
+        return Err(ApiError::bad_request(
+            "sessionId must be 1 to 128 characters",
+        ));
+    }
+    if b.message.trim().is_empty() {
+        return Err(ApiError::bad_request("message must not be empty"));
+    }
+    if b.message.len() > MAX_CHAT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("chat messages are limited to {MAX_CHAT_BYTES} bytes"),
+        ));
+    }
+    let reply = match chat::parse(&b.message) {
+        Command::Other(text) => match state.config.llm.clone() {
+            Some(llm) => {
+                let history = state.store.chat_history(&b.session_id, 20)?;
+                let pending = state.store.approvals(Some("pending"), 20)?;
+                let outcome =
+                    tokio::task::spawn_blocking(move || ask_model(&llm, &history, &pending, &text))
+                        .await
+                        .map_err(|e| ApiError::internal("internal", &e))?;
+                match outcome {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the chat model failed");
+                        Reply::say(format!(
+                            "The model is unavailable right now. {}",
+                            chat::HELP
+                        ))
+                    }
+                }
+            }
+            None => Reply::say(format!("I didn't understand that. {}", chat::HELP)),
+        },
+        command => run(&state, &b.session_id, command)?,
+    };
+    state.store.chat_append(&b.session_id, "user", &b.message)?;
+    state
+        .store
+        .chat_append(&b.session_id, "assistant", &reply.text)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "reply": reply.text, "actions": reply.actions })),
+    )
+        .into_response())
+}
+
+fn describe(a: &Value) -> String {
+    let mut s = format!(
+        "#{} {} wants to {} (${:.2}): {}",
+        a["number"],
+        a["agent"].as_str().unwrap_or("?"),
+        a["action"].as_str().unwrap_or("?"),
+        a["estimatedCostUsd"].as_f64().unwrap_or(0.0),
+        a["decision"].as_str().unwrap_or("?")
+    );
+    if let Some(d) = a["request"]["description"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+    {
+        s.push_str(&format!(" — {d}"));
+    }
+    s
+}
+
+fn resolve(
+    state: &AppState,
+    session: &str,
+    t: &Target,
+) -> Result<Result<String, String>, ApiError> {
+    Ok(match t {
+        Target::Number(n) => state
+            .store
+            .approval_id_by_number(*n)?
+            .ok_or_else(|| format!("There is no approval #{n}.")),
+        Target::Last => state.store.chat_last(session)?.ok_or_else(|| {
+            "Which one? We haven't discussed an approval yet; give its number.".to_owned()
+        }),
+    })
+}
+
+fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiError> {
+    let by = format!("chat:{session}");
+    Ok(match command {
+        Command::Help => Reply::say(chat::HELP),
+        Command::Pending => {
+            let pending = state.store.approvals(Some("pending"), 50)?;
+            if let [only] = pending.as_slice()
+                && let Some(id) = only["approvalId"].as_str()
+            {
+                state.store.chat_set_last(session, id)?;
+            }
+            match pending.len() {
+                0 => Reply::say("Nothing is waiting for approval."),
+                n => Reply::say(format!(
+                    "{n} pending:\n{}",
+                    pending.iter().map(describe).collect::<Vec<_>>().join("\n")
+                )),
+            }
+        }
+        Command::Approve { target, comment } => human(state, session, &by, &target, true, comment)?,
+        Command::Deny { target, comment } => human(state, session, &by, &target, false, comment)?,
+        Command::Show(t) | Command::Why(t) => match resolve(state, session, &t)? {
+            Err(m) => Reply::say(m),
+            Ok(id) => {
+                let a = state.store.approval(&id)?;
+                state.store.chat_set_last(session, &id)?;
+                let rule = a["rule"]
+                    .as_str()
+                    .map(|r| format!(" (rule {r:?})"))
+                    .unwrap_or_default();
+                Reply::say(format!(
+                    "{}. Reason: {}{rule}.",
+                    describe(&a),
+                    a["reason"].as_str().unwrap_or("")
+                ))
+            }
+        },
+        Command::Budget => {
+            let policy = &state.assistant.policy;
+            let now = now_ms();
+            let ledger = state.store.ledger(now)?;
+            let mut lines = Vec::new();
+            for (key, spent, reserved) in &ledger {
+                lines.push(format!("{key}: spent {spent}, reserved {reserved}"));
+            }
+            let global = policy
+                .budget
+                .global
+                .daily
+                .map(|l| format!("Global daily limit {l}. "))
+                .unwrap_or_default();
+            if lines.is_empty() {
+                Reply::say(format!("{global}Nothing spent or reserved yet today."))
+            } else {
+                Reply::say(format!("{global}\n{}", lines.join("\n")))
+            }
+        }
+        Command::Halt { agent, reason } => {
+            let reason = reason.unwrap_or_else(|| format!("halted from chat by {session}"));
+            let (scope, target) = match &agent {
+                Some(a) => ("agent", a.as_str()),
+                None => ("all", ""),
+            };
+            state.store.halt(scope, target, &reason, Some(&by))?;
+            let what = agent
+                .as_ref()
+                .map(|a| format!("Agent {a} is"))
+                .unwrap_or_else(|| "All agents are".into());
+            Reply {
+                text: format!(
+                    "{what} halted: new approvals will be denied until you say \"resume\"."
+                ),
+                actions: vec![json!({"type": "halted", "scope": scope, "target": target})],
+            }
+        }
+        Command::Resume { agent } => match agent {
+            Some(a) => {
+                let was = state.store.resume("agent", &a, Some(&by))?;
+                Reply {
+                    text: if was {
+                        format!("Agent {a} is resumed.")
+                    } else {
+                        format!("Agent {a} was not halted.")
+                    },
+                    actions: vec![json!({"type": "resumed", "scope": "agent", "target": a})],
+                }
+            }
+            None => {
+                let n = state.store.resume_all(Some(&by))?;
+                Reply {
+                    text: if n == 0 {
+                        "Nothing was halted.".into()
+                    } else {
+                        format!("Lifted {n} halt(s).")
+                    },
+                    actions: vec![json!({"type": "resumed", "scope": "everything"})],
+                }
+            }
+        },
+        Command::Route(text) => {
+            if text.is_empty() {
+                Reply::say("Give me a message to route: \"route: <message>\".")
+            } else {
+                let request = RouteRequest {
+                    message: text,
+                    down_agents: state.down_agents(),
+                    ..RouteRequest::default()
+                };
+                let d = state
+                    .router
+                    .route(&request)
+                    .map_err(|e| ApiError::internal("component_trap", &e))?;
+                let agent = d.agent.as_deref().unwrap_or("nobody");
+                let keywords = d
+                    .matched_keywords
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut text = format!(
+                    "That goes to {agent} ({:?}, confidence {:.2})",
+                    d.reason, d.confidence
+                );
+                if !keywords.is_empty() {
+                    text.push_str(&format!(", matched: {keywords}"));
+                }
+                if let Some(f) = &d.fallback_from {
+                    text.push_str(&format!("; {f} is down"));
+                }
+                Reply::say(text + ".")
+            }
+        }
+        Command::Other(_) => Reply::say(chat::HELP),
+    })
+}
+
+fn human(
+    state: &AppState,
+    session: &str,
+    by: &str,
+    target: &Target,
+    approve: bool,
+    comment: Option<String>,
+) -> Result<Reply, ApiError> {
+    let id = match resolve(state, session, target)? {
+        Ok(id) => id,
+        Err(m) => return Ok(Reply::say(m)),
+    };
+    state.store.chat_set_last(session, &id)?;
+    let now = now_ms();
+    let policy = &state.assistant.policy;
+    let answer = HumanAnswer {
+        approve,
+        by,
+        comment: comment.as_deref(),
+    };
+    let stored = |v: &Value| {
+        serde_json::from_value::<ApprovalBody>(v.clone())
+            .ok()
+            .and_then(|b| b.into_request().ok())
+    };
+    match state.store.decide_human(
+        &id,
+        answer,
+        now,
+        |req: &ApprovalRequest, ledger| budget_check(req, policy, ledger, now),
+        stored,
+    ) {
+        Ok(a) => {
+            let decision = a["decision"].as_str().unwrap_or("?").to_owned();
+            Ok(Reply {
+                text: format!("{}. {}", describe(&a), a["reason"].as_str().unwrap_or("")),
+                actions: vec![json!({"type": decision, "approvalId": id, "number": a["number"]})],
+            })
+        }
+        Err(ApprovalError::Settled { status, .. }) => Ok(Reply::say(format!(
+            "That one is already {status}; nothing changed."
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Free text to the model, with the history and the pending approvals as context. Lines
+/// of the answer that start with `COMMAND:` become suggestions, never actions.
+fn ask_model(
+    llm: &LlmConfig,
+    history: &[(String, String)],
+    pending: &[Value],
+    text: &str,
+) -> Result<Reply, String> {
+    let pending_text = if pending.is_empty() {
+        "none".to_owned()
+    } else {
+        pending.iter().map(describe).collect::<Vec<_>>().join("\n")
+    };
+    let system = format!(
+        "You are the approval assistant of an AI agency. You cannot act yourself. When the operator wants an action, \
+         reply with the exact command on its own line as `COMMAND: <command>`; the operator must send it to confirm. {}\n\
+         Pending approvals:\n{pending_text}",
+        chat::HELP
+    );
+    let mut messages = vec![json!({"role": "system", "content": system})];
+    messages.extend(
+        history
+            .iter()
+            .map(|(role, content)| json!({"role": role, "content": content})),
+    );
+    messages.push(json!({"role": "user", "content": text}));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}/chat/completions", llm.base_url.trim_end_matches('/'));
+    let mut req = agent.post(&url).header("content-type", "application/json");
+    if let Some(key) = &llm.api_key {
+        req = req.header("authorization", &format!("Bearer {key}"));
+    }
+    let mut resp = req
+        .send(json!({"model": llm.model, "messages": messages}).to_string())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let body: Value = resp
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{url}: unreadable answer: {e}"))?;
+    if status != 200 {
+        return Err(format!("{url}: status {status}"));
+    }
+    let content = body["choices"][0]["message"]["content"]
+        .as_str()
+        .ok_or("the model's answer has no choices[0].message.content")?;
+    let mut actions = Vec::new();
+    let mut text = String::new();
+    for line in content.lines() {
+        match line.trim().strip_prefix("COMMAND:") {
+            Some(cmd) if !matches!(chat::parse(cmd), Command::Other(_)) => {
+                actions.push(json!({"type": "suggested", "command": cmd.trim()}));
+                text.push_str(&format!("To do this, send: {}\n", cmd.trim()));
+            }
+            _ => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    Ok(Reply {
+        text: text.trim_end().to_owned(),
+        actions,
+    })
+}
