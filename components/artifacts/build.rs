@@ -27,6 +27,7 @@ fn main() {
         "wit",
         "components/router",
         "components/skill-graph",
+        "components/approval",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());

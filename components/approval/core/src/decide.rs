@@ -168,6 +168,23 @@ fn rule_matches(rule: &Rule, r: &ApprovalRequest) -> Result<String, String> {
     })
 }
 
+/// Whether `rule` matches `r`: the allocation-free check `decide` runs on every rule
+/// (`rule_matches` explains the winner).
+fn rule_applies(rule: &Rule, r: &ApprovalRequest) -> bool {
+    let w = &rule.when;
+    let field = |wanted: &[String], got: Option<&str>| {
+        wanted.is_empty() || got.is_some_and(|g| wanted.iter().any(|x| x == g))
+    };
+    field(&w.agent, Some(&r.agent))
+        && field(&w.action, Some(&r.action))
+        && field(&w.environment, r.environment.as_deref())
+        && field(&w.channel, r.channel.as_deref())
+        && field(&w.risk, r.risk.as_deref())
+        && (w.tags.is_empty() || r.tags.iter().any(|t| w.tags.contains(t)))
+        && w.cost_at_least.is_none_or(|min| r.estimated_cost >= min)
+        && w.cost_at_most.is_none_or(|max| r.estimated_cost <= max)
+}
+
 /// Every rule, whether it matched the request and why.
 pub fn explain(request: &ApprovalRequest, policy: &Policy) -> Vec<RuleTrace> {
     policy
@@ -281,14 +298,16 @@ pub fn decide(
         );
     }
 
-    let mut winner: Option<(&Rule, String)> = None;
+    let mut winner: Option<&Rule> = None;
     for rule in &policy.rules {
-        if let Ok(why) = rule_matches(rule, request)
-            && winner.as_ref().is_none_or(|(w, _)| rule.effect > w.effect)
-        {
-            winner = Some((rule, why));
+        if winner.is_none_or(|w| rule.effect > w.effect) && rule_applies(rule, request) {
+            winner = Some(rule);
+            if rule.effect == Effect::Deny {
+                break; // nothing outranks a deny
+            }
         }
     }
+    let winner = winner.map(|r| (r, rule_matches(r, request).unwrap_or_default()));
     let (effect, code, rule, why, expires) = match &winner {
         Some((r, why)) => (
             r.effect,
