@@ -13,6 +13,10 @@ pub struct Target {
     pub router: String,
     /// Serves `/api/graph`, `/api/agents*`, `/api/channels`, `/api/search`.
     pub graph: String,
+    /// Serves the approval assistant (`/api/approve`, `/api/approvals*`, `/api/halt`,
+    /// `/api/resume`, `/api/spend`, `/api/budget`, `/api/audit`, `/api/chat`), when the
+    /// deployment has one. It must run the example policy (`examples/policy/policy.toml`).
+    pub assistant: Option<String>,
     pub gateway_token: String,
     pub operator_token: String,
     pub viewer_token: String,

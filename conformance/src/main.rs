@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     };
     let (Some(router), Some(graph)) = (arg("--router"), arg("--graph")) else {
         eprintln!(
-            "usage: agency-conformance --router URL --graph URL (tokens from AGENCY_*_TOKEN)"
+            "usage: agency-conformance --router URL --graph URL [--assistant URL] (tokens from AGENCY_*_TOKEN)"
         );
         return ExitCode::from(2);
     };
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let target = agency_conformance::Target {
         router,
         graph,
+        assistant: arg("--assistant"),
         gateway_token: token("AGENCY_GATEWAY_TOKEN"),
         operator_token: token("AGENCY_OPERATOR_TOKEN"),
         viewer_token: token("AGENCY_VIEWER_TOKEN"),
