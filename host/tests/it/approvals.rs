@@ -264,3 +264,35 @@ fn concurrent_approvals_never_overspend() {
     assert_eq!(global["reservedUsd"], 50.0);
     assert_eq!(global["remainingUsd"], 0.0);
 }
+
+#[test]
+fn expired_asks_count_as_denied() {
+    let dir = TempDir::new("expiry");
+    let p = dir.path().join("policy.toml");
+    std::fs::write(&p, "[[rule]]\nname = \"quick\"\nwhen = { action = [\"deploy\"] }\neffect = \"ask\"\nexpires_in = 1\n").unwrap();
+    let s = Server::start(
+        dir.path(),
+        &["--example", "--policy", p.to_str().unwrap()],
+        true,
+    );
+    let (_, a) = ask(&s, GATEWAY, req("t-exp", "devops", "deploy", 1.0));
+    assert_eq!(a["decision"], "pending");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let id = a["approvalId"].as_str().unwrap();
+    let (_, now) = get(&s.url(&format!("/api/approvals/{id}")), VIEWER);
+    assert_eq!(now["decision"], "expired", "{now}");
+    let (st, _) = post(
+        &s.url(&format!("/api/approvals/{id}/decision")),
+        OPERATOR,
+        r#"{"decision":"approve","by":"late"}"#,
+    );
+    assert_eq!(st, 409, "an expired ask cannot be approved");
+    let (_, audit) = get(&s.url("/api/audit?limit=10"), VIEWER);
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "expired")
+    );
+}
