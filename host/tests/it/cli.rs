@@ -311,3 +311,29 @@ fn policy_check_and_explain() {
     assert_ne!(code, 0);
     assert!(err.contains("must not be negative"), "{err}");
 }
+
+/// Decisions on the example graph, compared with a golden file. After an intended change
+/// to routing, refresh it with `BLESS=1 cargo test --release -p agency --test it golden`.
+#[test]
+fn golden_decisions_on_the_example_graph() {
+    let golden = repo().join("host/tests/golden/decisions.jsonl");
+    let (code, out, err) = agency(&["route", "--graph", "examples/graph", "--engine", "native", "--batch", "host/tests/golden/messages.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let actual: String = out
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("routingLatency");
+            v.to_string() + "\n"
+        })
+        .collect();
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden).expect("golden file (create it with BLESS=1)");
+    for (i, (a, e)) in actual.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(a, e, "decision {} differs from {}", i + 1, golden.display());
+    }
+    assert_eq!(actual.lines().count(), expected.lines().count());
+}
