@@ -317,7 +317,15 @@ fn policy_check_and_explain() {
 #[test]
 fn golden_decisions_on_the_example_graph() {
     let golden = repo().join("host/tests/golden/decisions.jsonl");
-    let (code, out, err) = agency(&["route", "--graph", "examples/graph", "--engine", "native", "--batch", "host/tests/golden/messages.jsonl"]);
+    let (code, out, err) = agency(&[
+        "route",
+        "--graph",
+        "examples/graph",
+        "--engine",
+        "native",
+        "--batch",
+        "host/tests/golden/messages.jsonl",
+    ]);
     assert_eq!(code, 0, "{err}");
     let actual: String = out
         .lines()
