@@ -61,13 +61,21 @@ fn with_comment(rest: &str) -> (&str, Option<String>) {
     }
 }
 
+/// `text` after an ASCII `prefix`, compared without case. Slicing the original text
+/// (not its lower-case copy, whose byte offsets can differ) keeps char boundaries.
+fn after_prefix<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    text.get(..prefix.len())
+        .filter(|p| p.eq_ignore_ascii_case(prefix))
+        .map(|_| &text[prefix.len()..])
+}
+
 /// Parses one chat message.
 pub fn parse(message: &str) -> Command {
     let text = message.trim();
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
-    if let Some(rest) = lower.strip_prefix("route:") {
-        return Command::Route(text[text.len() - rest.len()..].trim().to_owned());
+    if let Some(rest) = after_prefix(text, "route:") {
+        return Command::Route(rest.trim().to_owned());
     }
     match words.as_slice() {
         ["help"] | ["help?"] | ["?"] | ["commands"] => return Command::Help,
@@ -91,8 +99,8 @@ pub fn parse(message: &str) -> Command {
         return Command::Pending;
     }
     for (verb, approve) in [("approve ", true), ("deny ", false), ("reject ", false)] {
-        if lower.starts_with(verb) {
-            let (t, comment) = with_comment(&text[verb.len()..]);
+        if let Some(rest) = after_prefix(text, verb) {
+            let (t, comment) = with_comment(rest);
             if let Some(target) = target(&t.to_lowercase()) {
                 return if approve {
                     Command::Approve { target, comment }
@@ -114,8 +122,10 @@ pub fn parse(message: &str) -> Command {
     {
         return Command::Show(t);
     }
-    if lower.starts_with("halt") && lower.get(4..5).is_none_or(|c| c == " " || c == ":") {
-        let (what, reason) = with_comment(&text[4..]);
+    if let Some(rest) =
+        after_prefix(text, "halt").filter(|r| r.is_empty() || r.starts_with([' ', ':']))
+    {
+        let (what, reason) = with_comment(rest);
         let what = what.trim();
         let agent = match what.to_lowercase().as_str() {
             "" | "all" | "everything" | "everyone" => None,
@@ -159,6 +169,10 @@ mod tests {
         help: "help" => Command::Help;
         show: "show 3" => Command::Show(Target::Number(3));
         other: "should we ship on friday?" => Command::Other("should we ship on friday?".into());
+        // Lower-casing changes byte lengths here ('İ' -> "i̇"); offsets must come from the original.
+        route_unicode: "ROUTE: İstanbul deploy" => Command::Route("İstanbul deploy".into());
+        unicode_prefix: "İİİ approve 1" => Command::Other("İİİ approve 1".into());
+        halt_unicode: "halt: İncident" => Command::Halt { agent: None, reason: Some("İncident".into()) };
         approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
     }
 }

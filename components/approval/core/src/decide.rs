@@ -357,7 +357,13 @@ pub fn decide(
                 reason: why,
                 rule,
                 budget,
-                expires_at_ms: Some(now_ms.saturating_add(expires as i64 * 1000)),
+                expires_at_ms: Some(
+                    now_ms.saturating_add(
+                        i64::try_from(expires)
+                            .unwrap_or(i64::MAX)
+                            .saturating_mul(1000),
+                    ),
+                ),
                 change: LedgerChange::default(),
             },
         },

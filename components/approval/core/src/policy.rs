@@ -321,4 +321,8 @@ fn duration_secs(v: &toml::Value) -> Option<u64> {
         }
         _ => None,
     }
+    .filter(|s| *s <= MAX_EXPIRY_SECS)
 }
+
+/// Asks wait at most a year; longer is a typo, and would overflow timestamps.
+const MAX_EXPIRY_SECS: u64 = 366 * 86_400;
