@@ -71,7 +71,7 @@ fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
 
 fn snapshot(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<LedgerSnapshot> {
     let mut stmt = tx.prepare(
-        "SELECT key, spent_micros + reserved_micros FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
+        "SELECT key, MIN(spent_micros + reserved_micros, 4611686018427387904) FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
     )?;
     let rows = stmt.query_map(
         params![
@@ -108,7 +108,7 @@ fn reserve(tx: &rusqlite::Transaction<'_>, change: &LedgerChange) -> rusqlite::R
     for (key, m) in &change.reserve {
         tx.execute(
             "INSERT INTO ledger (key, reserved_micros) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET reserved_micros = reserved_micros + excluded.reserved_micros",
+             ON CONFLICT(key) DO UPDATE SET reserved_micros = MIN(reserved_micros + excluded.reserved_micros, 4611686018427387904)",
             params![key, m.0],
         )?;
     }
@@ -416,7 +416,7 @@ impl Store {
         let reserved: Vec<(String, i64)> = serde_json::from_str(&reserved).unwrap_or_default();
         for (key, m) in &reserved {
             tx.execute(
-                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = spent_micros + ?3 WHERE key = ?1",
+                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = MIN(spent_micros + ?3, 4611686018427387904) WHERE key = ?1",
                 params![key, m, actual.0],
             )?;
         }

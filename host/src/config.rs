@@ -146,7 +146,13 @@ impl Config {
                 toml::from_str(&text).map_err(|e| {
                     let line = e
                         .span()
-                        .map(|s| text[..s.start].matches('\n').count() + 1)
+                        .map(|s| {
+                            text.as_bytes()[..s.start.min(text.len())]
+                                .iter()
+                                .filter(|b| **b == b'\n')
+                                .count()
+                                + 1
+                        })
                         .unwrap_or(1);
                     format!("{}:{line}: {}", path.display(), e.message())
                 })?

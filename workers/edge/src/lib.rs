@@ -2,6 +2,7 @@
 //! error body `{"error": {"code", "message"}}`, bearer tokens with three roles (from
 //! Worker secrets), and JSON bodies with a size limit. No routing or policy logic here.
 
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use worker::{Env, Request, Response};
@@ -176,18 +177,45 @@ pub async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::bad_request("unreadable request body"))?;
-    if bytes.len() > limit {
-        return Err(too_large());
+    // Read chunk by chunk and stop past the limit: a chunked body has no length to check
+    // up front, and buffering it whole could exhaust the isolate's memory.
+    let mut bytes = Vec::new();
+    if let Ok(mut stream) = req.stream() {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_request("unreadable request body"))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
     }
     if bytes.is_empty() {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// A path segment with its `%XX` escapes decoded (as the local server's router does);
+/// `None` when the escapes are not valid UTF-8.
+pub fn path_segment(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `?name=value` from the request URL.

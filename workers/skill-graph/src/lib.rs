@@ -38,7 +38,11 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         (Method::Put, ["api", "graph"]) => put_graph(req, env).await,
         (Method::Get, ["api", "graph", "versions"]) => versions(req, env).await,
         (Method::Get, ["api", "agents"]) => agents(req, env).await,
-        (Method::Put, ["api", "agents", id, "health"]) => set_health(req, env, id).await,
+        (Method::Put, ["api", "agents", id, "health"]) => {
+            let id = agency_edge::path_segment(id)
+                .ok_or_else(|| ApiError::bad_request("agent id is not valid UTF-8"))?;
+            set_health(req, env, &id).await
+        }
         (Method::Get, ["api", "channels"]) => channels(req, env).await,
         (Method::Get, ["api", "search"]) => search_graph(req, env).await,
         (Method::Get, ["internal", "routing-state"]) => routing_state(req, env).await,

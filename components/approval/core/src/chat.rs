@@ -83,20 +83,14 @@ pub fn parse(message: &str) -> Command {
             return Command::Budget;
         }
         ["resume"] | ["resume", "all"] | ["unhalt"] => return Command::Resume { agent: None },
-        ["resume", agent] => {
+        ["resume", _] => {
+            // The agent id as typed: ids are case-sensitive.
+            let agent = text.split_whitespace().nth(1).unwrap_or("");
             return Command::Resume {
                 agent: Some(agent.trim_end_matches(['.', '!']).to_owned()),
             };
         }
         _ => {}
-    }
-    if lower.contains("pending")
-        || matches!(
-            words.as_slice(),
-            ["queue"] | ["what's", "waiting", ..] | ["what", "is", "waiting", ..]
-        )
-    {
-        return Command::Pending;
     }
     for (verb, approve) in [("approve ", true), ("deny ", false), ("reject ", false)] {
         if let Some(rest) = after_prefix(text, verb) {
@@ -122,17 +116,30 @@ pub fn parse(message: &str) -> Command {
     {
         return Command::Show(t);
     }
-    if let Some(rest) =
-        after_prefix(text, "halt").filter(|r| r.is_empty() || r.starts_with([' ', ':']))
+    if let Some(rest) = after_prefix(text, "halt")
+        .filter(|r| r.is_empty() || r.starts_with(|c: char| c.is_whitespace() || c == ':'))
     {
         let (what, reason) = with_comment(rest);
-        let what = what.trim();
-        let agent = match what.to_lowercase().as_str() {
-            "" | "all" | "everything" | "everyone" => None,
-            a if !a.contains(' ') => Some(a.to_owned()),
+        let what: Vec<&str> = what.split_whitespace().collect();
+        let agent = match what.as_slice() {
+            [] => None,
+            [w] if matches!(w.to_lowercase().as_str(), "all" | "everything" | "everyone") => None,
+            // The agent id as typed: ids are case-sensitive.
+            [w] => Some((*w).to_owned()),
             _ => return Command::Other(text.to_owned()),
         };
         return Command::Halt { agent, reason };
+    }
+    // Last, so "deny 42: still pending review" stays a denial.
+    if words
+        .iter()
+        .any(|w| w.trim_matches(|c: char| !c.is_alphanumeric()) == "pending")
+        || matches!(
+            words.as_slice(),
+            ["queue"] | ["what's", "waiting", ..] | ["what", "is", "waiting", ..]
+        )
+    {
+        return Command::Pending;
     }
     Command::Other(text.to_owned())
 }
@@ -173,6 +180,12 @@ mod tests {
         route_unicode: "ROUTE: İstanbul deploy" => Command::Route("İstanbul deploy".into());
         unicode_prefix: "İİİ approve 1" => Command::Other("İİİ approve 1".into());
         halt_unicode: "halt: İncident" => Command::Halt { agent: None, reason: Some("İncident".into()) };
+        deny_mentioning_pending: "deny 42: still pending review" => Command::Deny { target: Target::Number(42), comment: Some("still pending review".into()) };
+        halt_keeps_case: "halt CodeGen" => Command::Halt { agent: Some("CodeGen".into()), reason: None };
+        resume_keeps_case: "resume CodeGen" => Command::Resume { agent: Some("CodeGen".into()) };
+        halt_tab: "halt\tall" => Command::Halt { agent: None, reason: None };
+        halt_two_words: "halt codegen\tnow" => Command::Other("halt codegen\tnow".into());
+        list_pending: "list pending approvals" => Command::Pending;
         approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
     }
 }

@@ -147,8 +147,16 @@ impl Policy {
     /// Parses and checks a policy; `file` names it in errors. Every problem found is
     /// returned, each with its line.
     pub fn parse(text: &str, file: &str) -> Result<Policy, Vec<PolicyError>> {
-        let line_of =
-            |offset: usize| Some(text[..offset.min(text.len())].matches('\n').count() as u32 + 1);
+        // Counted on bytes: a span need not fall on a char boundary.
+        let line_of = |offset: usize| {
+            Some(
+                text.as_bytes()[..offset.min(text.len())]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count() as u32
+                    + 1,
+            )
+        };
         let err = |line: Option<u32>, message: String| PolicyError {
             file: file.to_owned(),
             line,
@@ -251,6 +259,14 @@ impl Policy {
                 cost_at_least: money!(&w.cost_at_least_usd, "when.cost_at_least_usd"),
                 cost_at_most: money!(&w.cost_at_most_usd, "when.cost_at_most_usd"),
             };
+            if let (Some(min), Some(max)) = (when.cost_at_least, when.cost_at_most)
+                && min > max
+            {
+                errors.push(err(
+                    Some(line),
+                    format!("rule {name:?} can never match: cost_at_least_usd {min} is above cost_at_most_usd {max}"),
+                ));
+            }
             rules.push(Rule {
                 name,
                 when,

@@ -212,5 +212,6 @@ bad_policy! {
     duplicate_rule: "[[rule]]\nname = \"x\"\neffect = \"ask\"\n[[rule]]\nname = \"x\"\neffect = \"ask\"\n" => "p.toml:5: duplicate rule name";
     unknown_field: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nwhen = { acton = [\"read\"] }\n" => "p.toml:4:";
     bad_expiry: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nexpires_in = \"soon\"\n" => "p.toml:4: expires_in must be";
+    dead_rule: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nwhen = { cost_at_least_usd = 5.0, cost_at_most_usd = 1.0 }\n" => "p.toml:2: rule \"x\" can never match";
     huge_expiry: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nexpires_in = 9223372036854775807\n" => "p.toml:4: expires_in must be";
 }
