@@ -189,3 +189,30 @@ mod tests {
         approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Messages built from prefixes the parser looks for, glued to characters whose
+    /// lower case changes byte length: parsing must never panic.
+    #[test]
+    fn parse_never_panics_on_odd_text() {
+        let pieces = [
+            "route:", "ROUTE:", "approve ", "deny ", "halt", "resume ", "why ", "show ", "İ",
+            "\u{212A}", "ẞ", "Σ", ":", " ", "\t", "42", "it", "pending", "é", "🙂", "",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut m = String::new();
+            for _ in 0..(state % 6) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                m.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let _ = parse(&m);
+        }
+    }
+}

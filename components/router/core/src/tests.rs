@@ -154,3 +154,38 @@ fn confidence_grows_with_evidence() {
         .confidence;
     assert!(three > one, "{one} < {three}");
 }
+
+#[test]
+fn routing_never_panics_on_odd_text() {
+    let idx = index();
+    let pieces = [
+        "deploy",
+        "İ",
+        "\u{212A}",
+        "ẞ",
+        " ",
+        "-",
+        "production",
+        "🙂",
+        "roll",
+        "back",
+        "é",
+        "\u{0301}",
+        "crash",
+        "'",
+        "\n",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..5_000 {
+        let mut m = String::new();
+        for _ in 0..(state % 12) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            m.push_str(pieces[(state % pieces.len() as u64) as usize]);
+        }
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let d = idx.route(&RouteRequest::new(m.clone()));
+        assert!((0.0..=1.0).contains(&d.confidence), "{m:?}");
+    }
+}

@@ -136,3 +136,33 @@ mod tests {
         only_symbols: "!!! ???" => "";
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    #[test]
+    fn byte_and_string_forms_agree_on_odd_text() {
+        let pieces = [
+            "İ", "\u{212A}", "ẞ", "Σ", "a", "B", " ", "-", "'", "🙂", "é", "\u{0301}", "9", "\n",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut buf = Vec::new();
+        for _ in 0..20_000 {
+            let mut m = String::new();
+            for _ in 0..(state % 9) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                m.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            canonicalize_bytes_into(&m, &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf).ok(),
+                Some(canonicalize(&m).as_str()),
+                "{m:?}"
+            );
+        }
+    }
+}
