@@ -619,6 +619,39 @@ pub fn run(t: &Target) -> Vec<Outcome> {
         }
         expect_error(&m, m.status, "wrong method")
     });
+    check(
+        "chunked bodies are limited; path ids are percent-decoded",
+        &mut || {
+            // About 70 KB sent without a Content-Length (chunked): the limit still applies.
+            let big = json!({"message": "deploy ".repeat(10_000)}).to_string();
+            let mut reader = std::io::Cursor::new(big.into_bytes());
+            let resp = c
+                .agent
+                .post(&r("/api/route"))
+                .header("authorization", &format!("Bearer {gw}"))
+                .header("content-type", "application/json")
+                .send(ureq::SendBody::from_reader(&mut reader))
+                .map_err(|e| format!("chunked POST /api/route: {e}"))?;
+            if resp.status().as_u16() != 413 {
+                return Err(format!(
+                    "chunked oversized body: expected 413, got {}",
+                    resp.status()
+                ));
+            }
+            let enc = c.call(
+                "PUT",
+                &g("/api/agents/%64%65%76%6F%70%73/health"),
+                Some(op),
+                Some(r#"{"healthy":true}"#),
+                &[],
+            )?;
+            expect_status(&enc, 200, "percent-encoded agent id")?;
+            if enc.body["agent"] != "devops" {
+                return Err(format!("the id was not decoded: {}", enc.body));
+            }
+            Ok(())
+        },
+    );
     if let Some(base) = &t.assistant {
         assistant_checks(&c, base, t, &mut out);
     }
