@@ -22,7 +22,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# Four distinct free ports at once (sockets held open until all are chosen, so no two
+# calls can return the same port): skill-graph, its inspector, router, its inspector.
+read -r SG_PORT SG_INSPECT R_PORT R_INSPECT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks: s.close()')
 token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
 for w in router skill-graph; do
@@ -50,17 +57,19 @@ start() { # name port inspector-port
   PIDS+=($!)
 }
 wait_up() { # name url
+  # Probe a path only this worker serves, so another process on the port can't pass.
+  local probe="/api/graph"; [ "$1" = router ] && probe="/api/route/decisions"
   for _ in $(seq 1 240); do
-    if curl -fsS -o /dev/null "$2/openapi.json" 2>/dev/null; then return 0; fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$2$probe" 2>/dev/null || true)
+    if [ "$code" = 401 ]; then return 0; fi
     sleep 1
   done
   echo "[edge] $1 did not come up; its log:"; cat "$STATE/dev-$1.log"; exit 1
 }
 
-SG_PORT=$(free_port); R_PORT=$(free_port)
-start skill-graph "$SG_PORT" "$(free_port)"
+start skill-graph "$SG_PORT" "$SG_INSPECT"
 wait_up skill-graph "http://127.0.0.1:$SG_PORT"
-start router "$R_PORT" "$(free_port)"
+start router "$R_PORT" "$R_INSPECT"
 wait_up router "http://127.0.0.1:$R_PORT"
 echo "[edge] skill-graph on $SG_PORT, router on $R_PORT"
 
