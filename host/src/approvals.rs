@@ -69,6 +69,16 @@ fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     }))
 }
 
+/// The approval with `id`, as API JSON.
+fn by_id(tx: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Value>> {
+    tx.query_row(
+        &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+        [id],
+        row_json,
+    )
+    .optional()
+}
+
 fn snapshot(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<LedgerSnapshot> {
     let mut stmt = tx.prepare(
         "SELECT key, MIN(spent_micros + reserved_micros, 4611686018427387904) FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
@@ -238,11 +248,7 @@ impl Store {
             Some("policy"),
             &json!({ "decision": status_str(d.outcome), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule }),
         )?;
-        let v = tx.query_row(
-            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-            [&id],
-            row_json,
-        )?;
+        let v = by_id(&tx, &id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.commit()?;
         Ok(v)
     }
@@ -251,13 +257,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         expire(&tx, now_ms())?;
-        let v = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                row_json,
-            )
-            .optional()?;
+        let v = by_id(&tx, id)?;
         tx.commit()?;
         v.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))
     }
@@ -293,13 +293,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         expire(&tx, now)?;
-        let current = tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
-                row_json,
-            )
-            .optional()?;
+        let current = by_id(&tx, id)?;
         let current = current.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
         let status = current["decision"].as_str().unwrap_or("").to_owned();
         if status != "pending" {
@@ -374,11 +368,7 @@ impl Store {
             Some(by),
             &json!({ "decision": status, "comment": comment, "reason": reason }),
         )?;
-        let v = tx.query_row(
-            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-            [id],
-            row_json,
-        )?;
+        let v = by_id(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.commit()?;
         Ok(v)
     }
@@ -431,11 +421,7 @@ impl Store {
             actor,
             &json!({ "actualCostUsd": actual.to_usd() }),
         )?;
-        let v = tx.query_row(
-            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-            [id],
-            row_json,
-        )?;
+        let v = by_id(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.commit()?;
         Ok(v)
     }

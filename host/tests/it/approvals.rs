@@ -16,6 +16,18 @@ fn ask(s: &Server, token: &str, body: Value) -> (u16, Value) {
     post(&s.url("/api/approve"), token, &body.to_string())
 }
 
+/// The global daily line of `GET /api/budget`.
+fn global_daily(s: &Server) -> Value {
+    let (_, b) = get(&s.url("/api/budget"), VIEWER);
+    b["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["scope"] == "global" && x["period"] == "daily")
+        .cloned()
+        .unwrap_or_else(|| panic!("no global daily budget in {b}"))
+}
+
 fn req(task: &str, agent: &str, action: &str, cost: f64) -> Value {
     json!({"taskId": task, "agent": agent, "action": action, "description": "test", "estimatedCostUsd": cost})
 }
@@ -33,15 +45,8 @@ fn minimal_policy_end_to_end() {
         assert_eq!(a["budget"]["remainingUsd"], 48.0);
         let (_, again) = ask(&s, GATEWAY, req("t-read", "research", "read", 2.0));
         assert_eq!(again["approvalId"], a["approvalId"]);
-        let (_, b) = get(&s.url("/api/budget"), VIEWER);
-        let global = b["budgets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["scope"] == "global" && x["period"] == "daily")
-            .unwrap()
-            .clone();
-        assert_eq!(global["reservedUsd"], 2.0, "{b}");
+        let global = global_daily(&s);
+        assert_eq!(global["reservedUsd"], 2.0, "{global}");
 
         // Production deploys wait for a human; the first decision settles, the second conflicts.
         let mut d = req("t-deploy", "devops", "deploy", 5.0);
@@ -117,15 +122,8 @@ fn minimal_policy_end_to_end() {
         let (st, sp) = post(&s.url("/api/spend"), GATEWAY, &spend);
         assert_eq!((st, sp["actualCostUsd"].as_f64()), (200, Some(1.5)), "{sp}");
         assert_eq!(post(&s.url("/api/spend"), GATEWAY, &spend).0, 409);
-        let (_, b) = get(&s.url("/api/budget"), VIEWER);
-        let global = b["budgets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["scope"] == "global" && x["period"] == "daily")
-            .unwrap()
-            .clone();
-        assert_eq!(global["spentUsd"], 1.5, "{b}");
+        let global = global_daily(&s);
+        assert_eq!(global["spentUsd"], 1.5, "{global}");
 
         let (_, audit) = get(&s.url("/api/audit?limit=100"), VIEWER);
         let kinds: Vec<&str> = audit["entries"]
@@ -253,14 +251,7 @@ fn concurrent_approvals_never_overspend() {
     assert_eq!(outcomes.len(), 200);
     assert_eq!(outcomes.iter().filter(|o| *o == "approved").count(), 50);
     assert_eq!(outcomes.iter().filter(|o| *o == "denied").count(), 150);
-    let (_, b) = get(&s.url("/api/budget"), VIEWER);
-    let global = b["budgets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["scope"] == "global" && x["period"] == "daily")
-        .unwrap()
-        .clone();
+    let global = global_daily(&s);
     assert_eq!(global["reservedUsd"], 50.0);
     assert_eq!(global["remainingUsd"], 0.0);
 }

@@ -22,4 +22,4 @@ pub use decide::{
 };
 pub use money::{Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
-pub use time::{day_key, month_key};
+pub use time::{civil, day_key, month_key};

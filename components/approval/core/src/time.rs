@@ -1,8 +1,8 @@
 //! Budget periods from Unix milliseconds (UTC): "2026-11-25" and "2026-11".
 
-fn civil(ms: i64) -> (i64, u32, u32) {
+/// (year, month, day) in UTC of Unix milliseconds (Howard Hinnant's civil-from-days).
+pub fn civil(ms: i64) -> (i64, u32, u32) {
     let days = ms.div_euclid(86_400_000);
-    // Howard Hinnant's civil-from-days.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
