@@ -4,6 +4,7 @@
 //! nothing half-written. Decisions come from the caller's `decide` (the policy
 //! component or the core crate); this module only moves state.
 
+use agency_approval::contract::{APPROVAL_COLUMNS, ApprovalRow};
 use agency_approval::{
     ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot, Micros,
     Outcome, day_key, month_key,
@@ -34,39 +35,35 @@ impl From<rusqlite::Error> for ApprovalError {
     }
 }
 
-const COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, budget_remaining_micros, \
-                       estimated_micros, actual_micros, created_ms, expires_ms, decided_by, decided_ms, comment, rowid";
+const COLUMNS: &str = APPROVAL_COLUMNS;
 
-fn usd(m: i64) -> f64 {
-    Micros(m).to_usd()
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+    Ok(ApprovalRow {
+        id: r.get(0)?,
+        task_id: r.get(1)?,
+        agent: r.get(2)?,
+        action: r.get(3)?,
+        request_json: r.get(4)?,
+        status: r.get(5)?,
+        reason_code: r.get(6)?,
+        reason: r.get(7)?,
+        rule: r.get(8)?,
+        budget_scope: r.get(9)?,
+        budget_remaining_micros: r.get(10)?,
+        estimated_micros: r.get(11)?,
+        actual_micros: r.get(12)?,
+        reserved_json: r.get(13)?,
+        created_ms: r.get(14)?,
+        expires_ms: r.get(15)?,
+        decided_by: r.get(16)?,
+        decided_ms: r.get(17)?,
+        comment: r.get(18)?,
+        number: r.get(19)?,
+    })
 }
 
 fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
-    let budget = match (r.get::<_, Option<String>>(9)?, r.get::<_, Option<i64>>(10)?) {
-        (Some(scope), Some(rem)) => json!({ "scope": scope, "remainingUsd": usd(rem) }),
-        _ => Value::Null,
-    };
-    let request: Value = serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or(Value::Null);
-    Ok(json!({
-        "approvalId": r.get::<_, String>(0)?,
-        "number": r.get::<_, i64>(18)?,
-        "taskId": r.get::<_, String>(1)?,
-        "agent": r.get::<_, String>(2)?,
-        "action": r.get::<_, String>(3)?,
-        "request": request,
-        "decision": r.get::<_, String>(5)?,
-        "reasonCode": r.get::<_, String>(6)?,
-        "reason": r.get::<_, String>(7)?,
-        "rule": r.get::<_, Option<String>>(8)?,
-        "budget": budget,
-        "estimatedCostUsd": usd(r.get(11)?),
-        "actualCostUsd": r.get::<_, Option<i64>>(12)?.map(usd),
-        "createdAt": rfc3339(r.get(13)?),
-        "expiresAt": r.get::<_, Option<i64>>(14)?.map(rfc3339),
-        "decidedBy": r.get::<_, Option<String>>(15)?,
-        "decidedAt": r.get::<_, Option<i64>>(16)?.map(rfc3339),
-        "comment": r.get::<_, Option<String>>(17)?,
-    }))
+    row(r).map(|a| a.to_json())
 }
 
 /// The approval with `id`, as API JSON.

@@ -200,27 +200,11 @@ pub fn now_ms() -> i64 {
 }
 
 /// `2026-11-25T13:45:01.123Z` from Unix milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = agency_approval::civil(ms);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use agency_approval::rfc3339;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_timestamps() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
-    }
 
     #[test]
     fn graph_versions_are_appended_once() {

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use agency_approval::contract::ApprovalBody;
-use agency_approval::{ApprovalRequest, Micros, budget_check, day_key, ledger_key, month_key};
+use agency_approval::contract::{
+    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, valid_status,
+};
+use agency_approval::{ApprovalRequest, budget_check};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -76,7 +78,7 @@ pub async fn list(
     authorize(&state.config.auth, &headers, Access::Read)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     if let Some(s) = &q.status
-        && !matches!(s.as_str(), "pending" | "approved" | "denied" | "expired")
+        && !valid_status(s)
     {
         return Err(ApiError::bad_request(
             "status must be pending, approved, denied or expired",
@@ -94,15 +96,6 @@ pub async fn get(State(state): St, headers: HeaderMap, Path(id): Path<String>) -
     Ok(ok(StatusCode::OK, state.store.approval(&id)?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HumanDecision {
-    decision: String,
-    by: String,
-    #[serde(default)]
-    comment: Option<String>,
-}
-
 pub async fn decide(
     State(state): St,
     headers: HeaderMap,
@@ -110,15 +103,8 @@ pub async fn decide(
     body: Body,
 ) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: HumanDecision = read_json(&headers, body, state.config.limits.message_bytes).await?;
-    let approve = match b.decision.as_str() {
-        "approve" => true,
-        "deny" => false,
-        _ => return Err(ApiError::bad_request("decision must be approve or deny")),
-    };
-    if b.by.trim().is_empty() {
-        return Err(ApiError::bad_request("by must name who decided"));
-    }
+    let b: HumanDecisionBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let approve = b.approve().map_err(ApiError::bad_request)?;
     let now = now_ms();
     let policy = &state.assistant.policy;
     let answer = HumanAnswer {
@@ -136,36 +122,11 @@ pub async fn decide(
     Ok(ok(StatusCode::OK, v))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HaltBody {
-    scope: String,
-    #[serde(default)]
-    target: Option<String>,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-fn halt_target(b: &HaltBody) -> Result<String, ApiError> {
-    match (b.scope.as_str(), &b.target) {
-        ("all", None) => Ok(String::new()),
-        ("all", Some(_)) => Err(ApiError::bad_request("scope all takes no target")),
-        ("agent" | "task", Some(t)) if !t.trim().is_empty() => Ok(t.clone()),
-        ("agent" | "task", _) => Err(ApiError::bad_request("scope agent and task need a target")),
-        _ => Err(ApiError::bad_request("scope must be all, agent or task")),
-    }
-}
-
 pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
     let b: HaltBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
-    let target = halt_target(&b)?;
-    let reason = b
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| ApiError::bad_request("reason is required"))?;
+    let target = b.target().map_err(ApiError::bad_request)?;
+    let reason = b.reason().map_err(ApiError::bad_request)?;
     state
         .store
         .halt(&b.scope, &target, reason, Some("operator"))?;
@@ -175,7 +136,7 @@ pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult
 pub async fn resume(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
     let b: HaltBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
-    let target = halt_target(&b)?;
+    let target = b.target().map_err(ApiError::bad_request)?;
     let was = state.store.resume(&b.scope, &target, Some("operator"))?;
     Ok(ok(
         StatusCode::OK,
@@ -188,18 +149,10 @@ pub async fn halts(State(state): St, headers: HeaderMap) -> ApiResult {
     Ok(ok(StatusCode::OK, json!({ "halts": state.store.halts()? })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SpendBody {
-    approval_id: String,
-    actual_cost_usd: f64,
-}
-
 pub async fn spend(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Route)?;
     let b: SpendBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
-    let actual = Micros::from_usd(b.actual_cost_usd)
-        .map_err(|e| ApiError::bad_request(format!("actualCostUsd: {e}")))?;
+    let actual = b.actual().map_err(ApiError::bad_request)?;
     Ok(ok(
         StatusCode::OK,
         state.store.spend(&b.approval_id, actual, Some("gateway"))?,
@@ -210,37 +163,10 @@ pub async fn budget(State(state): St, headers: HeaderMap) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let now = now_ms();
     let ledger = state.store.ledger(now)?;
-    let find = |key: &str| {
-        ledger
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, s, r)| (*s, *r))
-            .unwrap_or((Micros::ZERO, Micros::ZERO))
-    };
-    let b = &state.assistant.policy.budget;
-    let mut scopes: Vec<(String, &agency_approval::Limits)> = vec![("global".into(), &b.global)];
-    scopes.extend(b.agents.iter().map(|(id, l)| (format!("agent:{id}"), l)));
-    scopes.extend(
-        b.channels
-            .iter()
-            .map(|(id, l)| (format!("channel:{id}"), l)),
-    );
-    let mut out = Vec::new();
-    for (scope, limits) in scopes {
-        for (period, key, limit) in [
-            ("daily", day_key(now), limits.daily),
-            ("monthly", month_key(now), limits.monthly),
-        ] {
-            let Some(limit) = limit else { continue };
-            let (spent, reserved) = find(&ledger_key(&scope, &key));
-            out.push(json!({
-                "scope": scope, "period": period, "periodKey": key,
-                "limitUsd": limit.to_usd(), "spentUsd": spent.to_usd(), "reservedUsd": reserved.to_usd(),
-                "remainingUsd": limit.saturating_sub(spent).saturating_sub(reserved).to_usd(),
-            }));
-        }
-    }
-    Ok(ok(StatusCode::OK, json!({ "budgets": out })))
+    Ok(ok(
+        StatusCode::OK,
+        budget_report(&state.assistant.policy, &ledger, now),
+    ))
 }
 
 pub async fn audit(

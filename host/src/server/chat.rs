@@ -7,14 +7,13 @@
 use std::sync::Arc;
 
 use agency_approval::chat::{self, Command, Target};
-use agency_approval::contract::ApprovalBody;
+use agency_approval::contract::{ApprovalBody, ChatBody, budget_report};
 use agency_approval::{ApprovalRequest, budget_check};
 use agency_router::RouteRequest;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -24,16 +23,6 @@ use super::error::ApiError;
 use crate::approvals::{ApprovalError, HumanAnswer};
 use crate::config::LlmConfig;
 use crate::store::now_ms;
-
-/// Longest chat message accepted.
-pub const MAX_CHAT_BYTES: usize = 4096;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ChatBody {
-    session_id: String,
-    message: String,
-}
 
 struct Reply {
     text: String,
@@ -56,21 +45,13 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     authorize(&state.config.auth, &headers, Access::Write)?;
     let b: ChatBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
-    if b.session_id.trim().is_empty() || b.session_id.len() > 128 {
-        return Err(ApiError::bad_request(
-            "sessionId must be 1 to 128 characters",
-        ));
-    }
-    if b.message.trim().is_empty() {
-        return Err(ApiError::bad_request("message must not be empty"));
-    }
-    if b.message.len() > MAX_CHAT_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("chat messages are limited to {MAX_CHAT_BYTES} bytes"),
-        ));
-    }
+    b.validate().map_err(|(too_large, m)| {
+        if too_large {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
+        } else {
+            ApiError::bad_request(m)
+        }
+    })?;
     let reply = match chat::parse(&b.message) {
         Command::Other(text) => match state.config.llm.clone() {
             Some(llm) => {
@@ -106,24 +87,6 @@ pub async fn chat(
         .into_response())
 }
 
-fn describe(a: &Value) -> String {
-    let mut s = format!(
-        "#{} {} wants to {} (${:.2}): {}",
-        a["number"],
-        a["agent"].as_str().unwrap_or("?"),
-        a["action"].as_str().unwrap_or("?"),
-        a["estimatedCostUsd"].as_f64().unwrap_or(0.0),
-        a["decision"].as_str().unwrap_or("?")
-    );
-    if let Some(d) = a["request"]["description"]
-        .as_str()
-        .filter(|d| !d.is_empty())
-    {
-        s.push_str(&format!(" — {d}"));
-    }
-    s
-}
-
 fn resolve(
     state: &AppState,
     session: &str,
@@ -151,13 +114,7 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
             {
                 state.store.chat_set_last(session, id)?;
             }
-            match pending.len() {
-                0 => Reply::say("Nothing is waiting for approval."),
-                n => Reply::say(format!(
-                    "{n} pending:\n{}",
-                    pending.iter().map(describe).collect::<Vec<_>>().join("\n")
-                )),
-            }
+            Reply::say(chat::pending_reply(&pending))
         }
         Command::Approve { target, comment } => human(state, session, &by, &target, true, comment)?,
         Command::Deny { target, comment } => human(state, session, &by, &target, false, comment)?,
@@ -166,36 +123,14 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
             Ok(id) => {
                 let a = state.store.approval(&id)?;
                 state.store.chat_set_last(session, &id)?;
-                let rule = a["rule"]
-                    .as_str()
-                    .map(|r| format!(" (rule {r:?})"))
-                    .unwrap_or_default();
-                Reply::say(format!(
-                    "{}. Reason: {}{rule}.",
-                    describe(&a),
-                    a["reason"].as_str().unwrap_or("")
-                ))
+                Reply::say(chat::show_reply(&a))
             }
         },
         Command::Budget => {
-            let policy = &state.assistant.policy;
             let now = now_ms();
-            let ledger = state.store.ledger(now)?;
-            let mut lines = Vec::new();
-            for (key, spent, reserved) in &ledger {
-                lines.push(format!("{key}: spent {spent}, reserved {reserved}"));
-            }
-            let global = policy
-                .budget
-                .global
-                .daily
-                .map(|l| format!("Global daily limit {l}. "))
-                .unwrap_or_default();
-            if lines.is_empty() {
-                Reply::say(format!("{global}Nothing spent or reserved yet today."))
-            } else {
-                Reply::say(format!("{global}\n{}", lines.join("\n")))
-            }
+            let report = budget_report(&state.assistant.policy, &state.store.ledger(now)?, now);
+            let budgets = report["budgets"].as_array().cloned().unwrap_or_default();
+            Reply::say(chat::budget_reply(&budgets))
         }
         Command::Halt { agent, reason } => {
             let reason = reason.unwrap_or_else(|| format!("halted from chat by {session}"));
@@ -252,24 +187,8 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
                     .router
                     .route(&request)
                     .map_err(|e| ApiError::internal("component_trap", &e))?;
-                let agent = d.agent.as_deref().unwrap_or("nobody");
-                let keywords = d
-                    .matched_keywords
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut text = format!(
-                    "That goes to {agent} ({:?}, confidence {:.2})",
-                    d.reason, d.confidence
-                );
-                if !keywords.is_empty() {
-                    text.push_str(&format!(", matched: {keywords}"));
-                }
-                if let Some(f) = &d.fallback_from {
-                    text.push_str(&format!("; {f} is down"));
-                }
-                Reply::say(text + ".")
+                let d = serde_json::to_value(&d).map_err(|e| ApiError::internal("internal", &e))?;
+                Reply::say(chat::route_reply(&d))
             }
         }
         Command::Other(_) => Reply::say(chat::HELP),
@@ -311,7 +230,11 @@ fn human(
         Ok(a) => {
             let decision = a["decision"].as_str().unwrap_or("?").to_owned();
             Ok(Reply {
-                text: format!("{}. {}", describe(&a), a["reason"].as_str().unwrap_or("")),
+                text: format!(
+                    "{}. {}",
+                    chat::describe(&a),
+                    a["reason"].as_str().unwrap_or("")
+                ),
                 actions: vec![json!({"type": decision, "approvalId": id, "number": a["number"]})],
             })
         }
@@ -330,24 +253,7 @@ fn ask_model(
     pending: &[Value],
     text: &str,
 ) -> Result<Reply, String> {
-    let pending_text = if pending.is_empty() {
-        "none".to_owned()
-    } else {
-        pending.iter().map(describe).collect::<Vec<_>>().join("\n")
-    };
-    let system = format!(
-        "You are the approval assistant of an AI agency. You cannot act yourself. When the operator wants an action, \
-         reply with the exact command on its own line as `COMMAND: <command>`; the operator must send it to confirm. {}\n\
-         Pending approvals:\n{pending_text}",
-        chat::HELP
-    );
-    let mut messages = vec![json!({"role": "system", "content": system})];
-    messages.extend(
-        history
-            .iter()
-            .map(|(role, content)| json!({"role": role, "content": content})),
-    );
-    messages.push(json!({"role": "user", "content": text}));
+    let messages = chat::model_messages(history, pending, text);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(30)))
         .http_status_as_error(false)
@@ -372,22 +278,6 @@ fn ask_model(
     let content = body["choices"][0]["message"]["content"]
         .as_str()
         .ok_or("the model's answer has no choices[0].message.content")?;
-    let mut actions = Vec::new();
-    let mut text = String::new();
-    for line in content.lines() {
-        match line.trim().strip_prefix("COMMAND:") {
-            Some(cmd) if !matches!(chat::parse(cmd), Command::Other(_)) => {
-                actions.push(json!({"type": "suggested", "command": cmd.trim()}));
-                text.push_str(&format!("To do this, send: {}\n", cmd.trim()));
-            }
-            _ => {
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-    }
-    Ok(Reply {
-        text: text.trim_end().to_owned(),
-        actions,
-    })
+    let (text, actions) = chat::model_reply(content);
+    Ok(Reply { text, actions })
 }

@@ -1,6 +1,9 @@
 //! The operator's chat commands, understood deterministically (no model needed):
 //! "what's pending?", "approve 42", "deny 42: too expensive", "approve it", "budget",
-//! "halt codegen", "resume", "why was 17 denied?", "route: <text>", "help".
+//! "halt codegen", "resume", "why was 17 denied?", "route: <text>", "help"; and the
+//! replies, so every runtime answers in the same words.
+
+use serde_json::{Value, json};
 
 /// Which approval a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +150,141 @@ pub fn parse(message: &str) -> Command {
 pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"deny 42: too expensive\", \
 \"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
 \"halt codegen\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"route: <message>\", \"help\".";
+
+/// One line about an approval (its API JSON): "#3 devops wants to deploy ($1.00): pending — ...".
+pub fn describe(a: &Value) -> String {
+    let mut s = format!(
+        "#{} {} wants to {} (${:.2}): {}",
+        a["number"],
+        a["agent"].as_str().unwrap_or("?"),
+        a["action"].as_str().unwrap_or("?"),
+        a["estimatedCostUsd"].as_f64().unwrap_or(0.0),
+        a["decision"].as_str().unwrap_or("?")
+    );
+    if let Some(d) = a["request"]["description"]
+        .as_str()
+        .filter(|d| !d.is_empty())
+    {
+        s.push_str(&format!(" — {d}"));
+    }
+    s
+}
+
+/// The answer to "what's pending?" over the pending approvals' JSON.
+pub fn pending_reply(pending: &[Value]) -> String {
+    match pending.len() {
+        0 => "Nothing is waiting for approval.".into(),
+        n => format!(
+            "{n} pending:\n{}",
+            pending.iter().map(describe).collect::<Vec<_>>().join("\n")
+        ),
+    }
+}
+
+/// The answer to "show 3" / "why was 3 denied?".
+pub fn show_reply(a: &Value) -> String {
+    let rule = a["rule"]
+        .as_str()
+        .map(|r| format!(" (rule {r:?})"))
+        .unwrap_or_default();
+    format!(
+        "{}. Reason: {}{rule}.",
+        describe(a),
+        a["reason"].as_str().unwrap_or("")
+    )
+}
+
+/// The answer to "budget" over `GET /api/budget`'s `budgets` list.
+pub fn budget_reply(budgets: &[Value]) -> String {
+    if budgets.is_empty() {
+        return "The policy sets no budgets.".into();
+    }
+    budgets
+        .iter()
+        .map(|b| {
+            format!(
+                "{} {} ({}): spent ${:.2}, reserved ${:.2}, ${:.2} of ${:.2} left",
+                b["scope"].as_str().unwrap_or("?"),
+                b["period"].as_str().unwrap_or("?"),
+                b["periodKey"].as_str().unwrap_or("?"),
+                b["spentUsd"].as_f64().unwrap_or(0.0),
+                b["reservedUsd"].as_f64().unwrap_or(0.0),
+                b["remainingUsd"].as_f64().unwrap_or(0.0),
+                b["limitUsd"].as_f64().unwrap_or(0.0),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The answer to "route: <text>" over a routing decision's JSON.
+pub fn route_reply(d: &Value) -> String {
+    let agent = d["agent"].as_str().unwrap_or("nobody");
+    let keywords = d["matchedKeywords"]
+        .as_array()
+        .map(|k| {
+            k.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let mut text = format!(
+        "That goes to {agent} ({}, confidence {:.2})",
+        d["reason"].as_str().unwrap_or("?"),
+        d["confidence"].as_f64().unwrap_or(0.0)
+    );
+    if !keywords.is_empty() {
+        text.push_str(&format!(", matched: {keywords}"));
+    }
+    if let Some(f) = d["fallbackFrom"].as_str() {
+        text.push_str(&format!("; {f} is down"));
+    }
+    text + "."
+}
+
+/// The chat-completions `messages` for free text: a system prompt with the pending
+/// approvals, the session's history (role, content), then the operator's text.
+pub fn model_messages(history: &[(String, String)], pending: &[Value], text: &str) -> Vec<Value> {
+    let pending_text = if pending.is_empty() {
+        "none".to_owned()
+    } else {
+        pending.iter().map(describe).collect::<Vec<_>>().join("\n")
+    };
+    let system = format!(
+        "You are the approval assistant of an AI agency. You cannot act yourself. When the operator wants an action, \
+         reply with the exact command on its own line as `COMMAND: <command>`; the operator must send it to confirm. {HELP}\n\
+         Pending approvals:\n{pending_text}"
+    );
+    let mut messages = vec![json!({"role": "system", "content": system})];
+    messages.extend(
+        history
+            .iter()
+            .map(|(role, content)| json!({"role": role, "content": content})),
+    );
+    messages.push(json!({"role": "user", "content": text}));
+    messages
+}
+
+/// The model's answer as a reply: lines `COMMAND: <command>` that parse as commands
+/// become suggestions (never actions); the rest is text.
+pub fn model_reply(content: &str) -> (String, Vec<Value>) {
+    let mut actions = Vec::new();
+    let mut text = String::new();
+    for line in content.lines() {
+        match line.trim().strip_prefix("COMMAND:") {
+            Some(cmd) if !matches!(parse(cmd), Command::Other(_)) => {
+                actions.push(json!({"type": "suggested", "command": cmd.trim()}));
+                text.push_str(&format!("To do this, send: {}\n", cmd.trim()));
+            }
+            _ => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    (text.trim_end().to_owned(), actions)
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,8 +2,9 @@
 //! by every runtime so all accept exactly the same input.
 
 use serde::Deserialize;
+use serde_json::{Value, json};
 
-use crate::{ApprovalRequest, Micros};
+use crate::{ApprovalRequest, Micros, Policy, day_key, ledger_key, month_key, rfc3339};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -52,6 +53,231 @@ impl ApprovalBody {
             tags: self.tags,
         })
     }
+}
+
+/// One stored approval, as every store keeps it (SQLite locally, D1 at the edge; the
+/// field names are the table's columns). [`ApprovalRow::to_json`] is the API shape.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApprovalRow {
+    pub id: String,
+    pub task_id: String,
+    pub agent: String,
+    pub action: String,
+    pub request_json: String,
+    pub status: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub rule: Option<String>,
+    pub budget_scope: Option<String>,
+    pub budget_remaining_micros: Option<i64>,
+    pub estimated_micros: i64,
+    pub actual_micros: Option<i64>,
+    pub reserved_json: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub decided_by: Option<String>,
+    pub decided_ms: Option<i64>,
+    pub comment: Option<String>,
+    /// The table's rowid: the short number operators type in chat.
+    pub number: i64,
+}
+
+/// The columns of [`ApprovalRow`], in its order, for `SELECT`s.
+pub const APPROVAL_COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, \
+     budget_remaining_micros, estimated_micros, actual_micros, reserved_json, created_ms, expires_ms, decided_by, decided_ms, \
+     comment, rowid AS number";
+
+impl ApprovalRow {
+    /// The API's status: a human approval being recorded still reads as pending.
+    pub fn status(&self) -> &str {
+        match self.status.as_str() {
+            "deciding" => "pending",
+            s => s,
+        }
+    }
+
+    /// The ledger keys and amounts this approval holds in reserve.
+    pub fn reserved(&self) -> Vec<(String, i64)> {
+        serde_json::from_str(&self.reserved_json).unwrap_or_default()
+    }
+
+    /// The request as it was asked, back in core form.
+    pub fn request(&self) -> Option<ApprovalRequest> {
+        serde_json::from_str::<ApprovalBody>(&self.request_json)
+            .ok()?
+            .into_request()
+            .ok()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let usd = |m: i64| Micros(m).to_usd();
+        let budget = match (&self.budget_scope, self.budget_remaining_micros) {
+            (Some(scope), Some(rem)) => json!({ "scope": scope, "remainingUsd": usd(rem) }),
+            _ => Value::Null,
+        };
+        json!({
+            "approvalId": self.id,
+            "number": self.number,
+            "taskId": self.task_id,
+            "agent": self.agent,
+            "action": self.action,
+            "request": serde_json::from_str::<Value>(&self.request_json).unwrap_or(Value::Null),
+            "decision": self.status(),
+            "reasonCode": self.reason_code,
+            "reason": self.reason,
+            "rule": self.rule,
+            "budget": budget,
+            "estimatedCostUsd": usd(self.estimated_micros),
+            "actualCostUsd": self.actual_micros.map(usd),
+            "createdAt": rfc3339(self.created_ms),
+            "expiresAt": self.expires_ms.map(rfc3339),
+            "decidedBy": self.decided_by,
+            "decidedAt": self.decided_ms.map(rfc3339),
+            "comment": self.comment,
+        })
+    }
+}
+
+/// `GET /api/budget`: every limit of the policy for the periods containing `now`, with
+/// what the ledger (key, spent, reserved) holds against it.
+pub fn budget_report(policy: &Policy, ledger: &[(String, Micros, Micros)], now_ms: i64) -> Value {
+    let find = |key: &str| {
+        ledger
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, s, r)| (*s, *r))
+            .unwrap_or((Micros::ZERO, Micros::ZERO))
+    };
+    let b = &policy.budget;
+    let mut scopes: Vec<(String, &crate::Limits)> = vec![("global".into(), &b.global)];
+    scopes.extend(b.agents.iter().map(|(id, l)| (format!("agent:{id}"), l)));
+    scopes.extend(
+        b.channels
+            .iter()
+            .map(|(id, l)| (format!("channel:{id}"), l)),
+    );
+    let mut out = Vec::new();
+    for (scope, limits) in scopes {
+        for (period, key, limit) in [
+            ("daily", day_key(now_ms), limits.daily),
+            ("monthly", month_key(now_ms), limits.monthly),
+        ] {
+            let Some(limit) = limit else { continue };
+            let (spent, reserved) = find(&ledger_key(&scope, &key));
+            out.push(json!({
+                "scope": scope, "period": period, "periodKey": key,
+                "limitUsd": limit.to_usd(), "spentUsd": spent.to_usd(), "reservedUsd": reserved.to_usd(),
+                "remainingUsd": limit.saturating_sub(spent).saturating_sub(reserved).to_usd(),
+            }));
+        }
+    }
+    json!({ "budgets": out })
+}
+
+/// A halt or resume body: `{scope: "all"|"agent"|"task", target?, reason?}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaltBody {
+    pub scope: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl HaltBody {
+    /// The halt's target ("" for all), or what is wrong with it.
+    pub fn target(&self) -> Result<String, String> {
+        match (self.scope.as_str(), &self.target) {
+            ("all", None) => Ok(String::new()),
+            ("all", Some(_)) => Err("scope all takes no target".into()),
+            ("agent" | "task", Some(t)) if !t.trim().is_empty() => Ok(t.clone()),
+            ("agent" | "task", _) => Err("scope agent and task need a target".into()),
+            _ => Err("scope must be all, agent or task".into()),
+        }
+    }
+
+    /// The reason a halt must give.
+    pub fn reason(&self) -> Result<&str, String> {
+        self.reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| "reason is required".into())
+    }
+}
+
+/// A human's answer: `{decision: "approve"|"deny", by, comment?}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HumanDecisionBody {
+    pub decision: String,
+    pub by: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+impl HumanDecisionBody {
+    /// true to approve, or what is wrong with the body.
+    pub fn approve(&self) -> Result<bool, String> {
+        if self.by.trim().is_empty() {
+            return Err("by must name who decided".into());
+        }
+        match self.decision.as_str() {
+            "approve" => Ok(true),
+            "deny" => Ok(false),
+            _ => Err("decision must be approve or deny".into()),
+        }
+    }
+}
+
+/// `{approvalId, actualCostUsd}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SpendBody {
+    pub approval_id: String,
+    pub actual_cost_usd: f64,
+}
+
+impl SpendBody {
+    pub fn actual(&self) -> Result<Micros, String> {
+        Micros::from_usd(self.actual_cost_usd).map_err(|e| format!("actualCostUsd: {e}"))
+    }
+}
+
+/// `{sessionId, message}` for `POST /api/chat`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChatBody {
+    pub session_id: String,
+    pub message: String,
+}
+
+/// Longest chat message accepted.
+pub const MAX_CHAT_BYTES: usize = 4096;
+
+impl ChatBody {
+    /// Ok, or (too large?, what is wrong).
+    pub fn validate(&self) -> Result<(), (bool, String)> {
+        if self.session_id.trim().is_empty() || self.session_id.len() > 128 {
+            return Err((false, "sessionId must be 1 to 128 characters".into()));
+        }
+        if self.message.trim().is_empty() {
+            return Err((false, "message must not be empty".into()));
+        }
+        if self.message.len() > MAX_CHAT_BYTES {
+            return Err((
+                true,
+                format!("chat messages are limited to {MAX_CHAT_BYTES} bytes"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The approval statuses a listing can filter on.
+pub fn valid_status(s: &str) -> bool {
+    matches!(s, "pending" | "approved" | "denied" | "expired")
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::money::Micros;
-use crate::policy::{Policy, Rule};
+use crate::policy::{Limits, Policy, Rule};
 use crate::time::{day_key, month_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -206,17 +206,14 @@ pub fn explain(request: &ApprovalRequest, policy: &Policy) -> Vec<RuleTrace> {
         .collect()
 }
 
-/// Checks `cost` against every budget the request falls under. Ok: the reservations to
-/// make and the tightest remaining budget; Err: the first budget it would overrun.
-pub fn budget_check(
+/// The budgets a request falls under, in a fixed order (global, its agent, its
+/// channel), as ledger scopes with their limits. Global comes first even without
+/// limits: it is where halts live at the edge.
+pub fn budget_scopes<'p>(
     request: &ApprovalRequest,
-    policy: &Policy,
-    ledger: &LedgerSnapshot,
-    now_ms: i64,
-) -> Result<(LedgerChange, Option<BudgetStatus>), BudgetStatus> {
-    let (day, month) = (day_key(now_ms), month_key(now_ms));
-    let mut scopes: Vec<(String, &crate::policy::Limits)> =
-        vec![("global".into(), &policy.budget.global)];
+    policy: &'p Policy,
+) -> Vec<(String, &'p Limits)> {
+    let mut scopes: Vec<(String, &Limits)> = vec![("global".into(), &policy.budget.global)];
     if let Some(l) = policy.budget.agents.get(&request.agent) {
         scopes.push((format!("agent:{}", request.agent), l));
     }
@@ -225,51 +222,128 @@ pub fn budget_check(
     {
         scopes.push((format!("channel:{c}"), l));
     }
+    scopes
+}
+
+/// The result of checking budgets: Ok with the reservations to make and the tightest
+/// remaining budget, Err with the first budget the cost would overrun.
+pub type BudgetCheck = Result<(LedgerChange, Option<BudgetStatus>), BudgetStatus>;
+
+/// Checks `cost` against one scope's daily and monthly limits, `used` being what its
+/// ledger holds (spent + reserved) per ledger key.
+pub fn check_scope(
+    scope: &str,
+    limits: &Limits,
+    cost: Micros,
+    used: impl Fn(&str) -> Micros,
+    now_ms: i64,
+) -> BudgetCheck {
     let mut change = LedgerChange::default();
     let mut tightest: Option<BudgetStatus> = None;
-    for (scope, limits) in scopes {
-        for (label, period, limit) in [
-            ("daily", &day, limits.daily),
-            ("monthly", &month, limits.monthly),
-        ] {
-            let Some(limit) = limit else { continue };
-            let key = ledger_key(&scope, period);
-            let used = ledger.used.get(&key).copied().unwrap_or(Micros::ZERO);
-            let after = used.saturating_add(request.estimated_cost);
-            let name = format!("{scope} {label}");
-            if after > limit {
-                return Err(BudgetStatus {
-                    scope: name,
-                    remaining: limit.saturating_sub(used).max(Micros::ZERO),
-                });
-            }
-            let remaining = limit.saturating_sub(after);
-            if tightest.as_ref().is_none_or(|t| remaining < t.remaining) {
-                tightest = Some(BudgetStatus {
-                    scope: name,
-                    remaining,
-                });
-            }
-            change.reserve.push((key, request.estimated_cost));
+    for (label, period, limit) in [
+        ("daily", day_key(now_ms), limits.daily),
+        ("monthly", month_key(now_ms), limits.monthly),
+    ] {
+        let Some(limit) = limit else { continue };
+        let key = ledger_key(scope, &period);
+        let used = used(&key);
+        let after = used.saturating_add(cost);
+        let name = format!("{scope} {label}");
+        if after > limit {
+            return Err(BudgetStatus {
+                scope: name,
+                remaining: limit.saturating_sub(used).max(Micros::ZERO),
+            });
         }
+        let remaining = limit.saturating_sub(after);
+        tightest = tighter(
+            tightest,
+            Some(BudgetStatus {
+                scope: name,
+                remaining,
+            }),
+        );
+        change.reserve.push((key, cost));
     }
     Ok((change, tightest))
 }
 
-/// Decides a request. Halt first, then rules (deny > ask > approve; no match -> the
-/// default effect), then budgets: an approval or ask that would push any budget past
-/// its limit is denied with reason `budget`. Approvals reserve their estimated cost.
-pub fn decide(
+fn tighter(a: Option<BudgetStatus>, b: Option<BudgetStatus>) -> Option<BudgetStatus> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.remaining < a.remaining { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Joins the checks of several scopes: the first overrun wins, else all reservations
+/// together with the tightest remaining budget.
+pub fn join_checks(checks: impl IntoIterator<Item = BudgetCheck>) -> BudgetCheck {
+    let mut change = LedgerChange::default();
+    let mut tightest = None;
+    for c in checks {
+        let (c, t) = c?;
+        change.reserve.extend(c.reserve);
+        tightest = tighter(tightest, t);
+    }
+    Ok((change, tightest))
+}
+
+/// Checks `cost` against every budget the request falls under.
+pub fn budget_check(
     request: &ApprovalRequest,
-    ledger: &LedgerSnapshot,
-    halt: &HaltState,
     policy: &Policy,
+    ledger: &LedgerSnapshot,
     now_ms: i64,
+) -> BudgetCheck {
+    let used = |key: &str| ledger.used.get(key).copied().unwrap_or(Micros::ZERO);
+    join_checks(
+        budget_scopes(request, policy)
+            .into_iter()
+            .map(|(scope, limits)| {
+                check_scope(&scope, limits, request.estimated_cost, used, now_ms)
+            }),
+    )
+}
+
+/// Why `halt` stops `request`, if it does.
+pub fn halt_reason(request: &ApprovalRequest, halt: &HaltState) -> Option<String> {
+    if halt.all {
+        Some("all agents are halted".into())
+    } else if halt.agents.contains(&request.agent) {
+        Some(format!("agent {} is halted", request.agent))
+    } else if halt.tasks.contains(&request.task_id) {
+        Some(format!("task {} is halted", request.task_id))
+    } else {
+        None
+    }
+}
+
+/// What the rules say before budgets are looked at: approve or ask (deny and halts
+/// are final: [`Ruling::Decided`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `Approve` or `Ask`.
+    pub effect: Effect,
+    pub reason_code: &'static str,
+    pub reason: String,
+    pub rule: Option<String>,
+    pub expires_in_secs: u64,
+}
+
+impl Verdict {
+    /// Approvals reserve their cost; asks only check that it would fit.
+    pub fn reserves(&self) -> bool {
+        self.effect == Effect::Approve
+    }
+}
+
+fn denied(
+    code: &'static str,
+    reason: String,
+    rule: Option<String>,
+    budget: Option<BudgetStatus>,
 ) -> Decision {
-    let denied = |code: &'static str,
-                  reason: String,
-                  rule: Option<String>,
-                  budget: Option<BudgetStatus>| Decision {
+    Decision {
         outcome: Outcome::Denied,
         reason_code: code,
         reason,
@@ -277,27 +351,28 @@ pub fn decide(
         budget,
         expires_at_ms: None,
         change: LedgerChange::default(),
-    };
-    if halt.all {
-        return denied("halted", "all agents are halted".into(), None, None);
     }
-    if halt.agents.contains(&request.agent) {
-        return denied(
-            "halted",
-            format!("agent {} is halted", request.agent),
-            None,
-            None,
-        );
-    }
-    if halt.tasks.contains(&request.task_id) {
-        return denied(
-            "halted",
-            format!("task {} is halted", request.task_id),
-            None,
-            None,
-        );
-    }
+}
 
+/// A denial because of a halt.
+pub fn halted(reason: String) -> Decision {
+    denied("halted", reason, None, None)
+}
+
+/// What [`verdict`] concludes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ruling {
+    /// Final: halted, or denied by a rule.
+    Decided(Decision),
+    /// Approve or ask, once the budgets are checked ([`conclude`]).
+    NeedsBudget(Verdict),
+}
+
+/// Halt first, then rules: deny > ask > approve; no match -> the default effect.
+pub fn verdict(request: &ApprovalRequest, halt: &HaltState, policy: &Policy) -> Ruling {
+    if let Some(why) = halt_reason(request, halt) {
+        return Ruling::Decided(halted(why));
+    }
     let mut winner: Option<&Rule> = None;
     for rule in &policy.rules {
         if winner.is_none_or(|w| rule.effect > w.effect) && rule_applies(rule, request) {
@@ -307,66 +382,97 @@ pub fn decide(
             }
         }
     }
-    let winner = winner.map(|r| (r, rule_matches(r, request).unwrap_or_default()));
-    let (effect, code, rule, why, expires) = match &winner {
-        Some((r, why)) => (
-            r.effect,
-            "rule",
-            Some(r.name.clone()),
-            format!("rule {:?}: {why}", r.name),
-            r.expires_in_secs,
-        ),
-        None => (
-            policy.default_effect,
-            "default",
-            None,
-            format!(
+    let v = match winner {
+        Some(r) => Verdict {
+            effect: r.effect,
+            reason_code: "rule",
+            rule: Some(r.name.clone()),
+            reason: format!(
+                "rule {:?}: {}",
+                r.name,
+                rule_matches(r, request).unwrap_or_default()
+            ),
+            expires_in_secs: r.expires_in_secs,
+        },
+        None => Verdict {
+            effect: policy.default_effect,
+            reason_code: "default",
+            rule: None,
+            reason: format!(
                 "no rule matches action {:?}; the default is to {}",
                 request.action,
                 effect_verb(policy.default_effect)
             ),
-            policy.default_expires_in_secs,
-        ),
+            expires_in_secs: policy.default_expires_in_secs,
+        },
     };
-    if effect == Effect::Deny {
-        return denied(code, why, rule, None);
+    if v.effect == Effect::Deny {
+        return Ruling::Decided(denied(v.reason_code, v.reason, v.rule, None));
     }
-    match budget_check(request, policy, ledger, now_ms) {
+    Ruling::NeedsBudget(v)
+}
+
+/// The decision once budgets are checked: an approval or ask that would push any
+/// budget past its limit is denied with reason `budget`; approvals reserve.
+pub fn conclude(
+    request: &ApprovalRequest,
+    v: Verdict,
+    budget: BudgetCheck,
+    now_ms: i64,
+) -> Decision {
+    match budget {
         Err(b) => denied(
             "budget",
             format!(
                 "{} would exceed the {} budget ({} left)",
                 request.estimated_cost, b.scope, b.remaining
             ),
-            rule,
+            v.rule,
             Some(b),
         ),
-        Ok((change, budget)) => match effect {
-            Effect::Approve => Decision {
-                outcome: Outcome::Approved,
-                reason_code: code,
-                reason: why,
-                rule,
+        Ok((change, budget)) => {
+            let approve = v.reserves();
+            Decision {
+                outcome: if approve {
+                    Outcome::Approved
+                } else {
+                    Outcome::Pending
+                },
+                reason_code: v.reason_code,
+                reason: v.reason,
+                rule: v.rule,
                 budget,
-                expires_at_ms: None,
-                change,
-            },
-            _ => Decision {
-                outcome: Outcome::Pending,
-                reason_code: code,
-                reason: why,
-                rule,
-                budget,
-                expires_at_ms: Some(
+                expires_at_ms: (!approve).then(|| {
                     now_ms.saturating_add(
-                        i64::try_from(expires)
+                        i64::try_from(v.expires_in_secs)
                             .unwrap_or(i64::MAX)
                             .saturating_mul(1000),
-                    ),
-                ),
-                change: LedgerChange::default(),
-            },
-        },
+                    )
+                }),
+                change: if approve {
+                    change
+                } else {
+                    LedgerChange::default()
+                },
+            }
+        }
+    }
+}
+
+/// Decides a request: [`verdict`], then [`budget_check`], then [`conclude`].
+pub fn decide(
+    request: &ApprovalRequest,
+    ledger: &LedgerSnapshot,
+    halt: &HaltState,
+    policy: &Policy,
+    now_ms: i64,
+) -> Decision {
+    match verdict(request, halt, policy) {
+        Ruling::Decided(d) => d,
+        Ruling::NeedsBudget(v) => {
+            let budget = budget_check(request, policy, ledger, now_ms);
+            conclude(request, v, budget, now_ms)
+        }
     }
 }
 

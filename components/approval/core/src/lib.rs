@@ -17,9 +17,10 @@ mod tests;
 mod time;
 
 pub use decide::{
-    ApprovalRequest, BudgetStatus, Decision, Effect, HaltScope, HaltState, LedgerChange,
-    LedgerSnapshot, Outcome, RuleTrace, budget_check, decide, explain, ledger_key,
+    ApprovalRequest, BudgetCheck, BudgetStatus, Decision, Effect, HaltScope, HaltState,
+    LedgerChange, LedgerSnapshot, Outcome, RuleTrace, Ruling, Verdict, budget_check, budget_scopes,
+    check_scope, conclude, decide, explain, halt_reason, halted, join_checks, ledger_key, verdict,
 };
 pub use money::{Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
-pub use time::{civil, day_key, month_key};
+pub use time::{civil, day_key, month_key, rfc3339};

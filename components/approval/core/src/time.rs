@@ -26,9 +26,28 @@ pub fn month_key(ms: i64) -> String {
     format!("{y:04}-{m:02}")
 }
 
+/// RFC 3339 UTC timestamp with milliseconds of Unix milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil(ms);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+    }
 
     #[test]
     fn periods() {
