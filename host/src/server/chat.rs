@@ -29,6 +29,12 @@ struct Reply {
     actions: Vec<Value>,
 }
 
+impl From<(String, Vec<Value>)> for Reply {
+    fn from((text, actions): (String, Vec<Value>)) -> Reply {
+        Reply { text, actions }
+    }
+}
+
 impl Reply {
     fn say(text: impl Into<String>) -> Reply {
         Reply {
@@ -97,9 +103,10 @@ fn resolve(
             .store
             .approval_id_by_number(*n)?
             .ok_or_else(|| format!("There is no approval #{n}.")),
-        Target::Last => state.store.chat_last(session)?.ok_or_else(|| {
-            "Which one? We haven't discussed an approval yet; give its number.".to_owned()
-        }),
+        Target::Last => state
+            .store
+            .chat_last(session)?
+            .ok_or_else(|| chat::WHICH_ONE.to_owned()),
     })
 }
 
@@ -133,50 +140,17 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
             Reply::say(chat::budget_reply(&budgets))
         }
         Command::Halt { agent, reason } => {
-            let reason = reason.unwrap_or_else(|| format!("halted from chat by {session}"));
-            let (scope, target) = match &agent {
-                Some(a) => ("agent", a.as_str()),
-                None => ("all", ""),
-            };
-            state.store.halt(scope, target, &reason, Some(&by))?;
-            let what = agent
-                .as_ref()
-                .map(|a| format!("Agent {a} is"))
-                .unwrap_or_else(|| "All agents are".into());
-            Reply {
-                text: format!(
-                    "{what} halted: new approvals will be denied until you say \"resume\"."
-                ),
-                actions: vec![json!({"type": "halted", "scope": scope, "target": target})],
-            }
+            let (scope, target, reason) = chat::halt_target(session, agent.as_deref(), reason);
+            state.store.halt(scope, &target, &reason, Some(&by))?;
+            Reply::from(chat::halt_reply(scope, &target))
         }
-        Command::Resume { agent } => match agent {
-            Some(a) => {
-                let was = state.store.resume("agent", &a, Some(&by))?;
-                Reply {
-                    text: if was {
-                        format!("Agent {a} is resumed.")
-                    } else {
-                        format!("Agent {a} was not halted.")
-                    },
-                    actions: vec![json!({"type": "resumed", "scope": "agent", "target": a})],
-                }
-            }
-            None => {
-                let n = state.store.resume_all(Some(&by))?;
-                Reply {
-                    text: if n == 0 {
-                        "Nothing was halted.".into()
-                    } else {
-                        format!("Lifted {n} halt(s).")
-                    },
-                    actions: vec![json!({"type": "resumed", "scope": "everything"})],
-                }
-            }
-        },
+        Command::Resume { agent } => Reply::from(match agent {
+            Some(a) => chat::resume_agent_reply(&a, state.store.resume("agent", &a, Some(&by))?),
+            None => chat::resume_all_reply(state.store.resume_all(Some(&by))?),
+        }),
         Command::Route(text) => {
             if text.is_empty() {
-                Reply::say("Give me a message to route: \"route: <message>\".")
+                Reply::say(chat::ASK_ROUTE)
             } else {
                 let request = RouteRequest {
                     message: text,
@@ -227,20 +201,8 @@ fn human(
         |req: &ApprovalRequest, ledger| budget_check(req, policy, ledger, now),
         stored,
     ) {
-        Ok(a) => {
-            let decision = a["decision"].as_str().unwrap_or("?").to_owned();
-            Ok(Reply {
-                text: format!(
-                    "{}. {}",
-                    chat::describe(&a),
-                    a["reason"].as_str().unwrap_or("")
-                ),
-                actions: vec![json!({"type": decision, "approvalId": id, "number": a["number"]})],
-            })
-        }
-        Err(ApprovalError::Settled { status, .. }) => Ok(Reply::say(format!(
-            "That one is already {status}; nothing changed."
-        ))),
+        Ok(a) => Ok(Reply::from(chat::decided_reply(&a))),
+        Err(ApprovalError::Settled { status, .. }) => Ok(Reply::say(chat::already_reply(&status))),
         Err(e) => Err(e.into()),
     }
 }

@@ -243,6 +243,73 @@ pub fn route_reply(d: &Value) -> String {
     text + "."
 }
 
+/// The halt a chat "halt" asks for: (scope, target, reason), target "" for all.
+pub fn halt_target(
+    session: &str,
+    agent: Option<&str>,
+    reason: Option<String>,
+) -> (&'static str, String, String) {
+    let reason = reason.unwrap_or_else(|| format!("halted from chat by {session}"));
+    match agent {
+        Some(a) => ("agent", a.to_owned(), reason),
+        None => ("all", String::new(), reason),
+    }
+}
+
+/// The reply and action once a chat "halt" is in force.
+pub fn halt_reply(scope: &str, target: &str) -> (String, Vec<Value>) {
+    let what = if scope == "agent" {
+        format!("Agent {target} is")
+    } else {
+        "All agents are".into()
+    };
+    (
+        format!("{what} halted: new approvals will be denied until you say \"resume\"."),
+        vec![json!({"type": "halted", "scope": scope, "target": target})],
+    )
+}
+
+/// The reply and action to "resume <agent>" (`was`: it was halted).
+pub fn resume_agent_reply(agent: &str, was: bool) -> (String, Vec<Value>) {
+    (
+        if was {
+            format!("Agent {agent} is resumed.")
+        } else {
+            format!("Agent {agent} was not halted.")
+        },
+        vec![json!({"type": "resumed", "scope": "agent", "target": agent})],
+    )
+}
+
+/// The reply and action to "resume" (`lifted` halts were in force).
+pub fn resume_all_reply(lifted: usize) -> (String, Vec<Value>) {
+    (
+        if lifted == 0 {
+            "Nothing was halted.".into()
+        } else {
+            format!("Lifted {lifted} halt(s).")
+        },
+        vec![json!({"type": "resumed", "scope": "everything"})],
+    )
+}
+
+/// The reply and action once a human decision from chat is recorded (`a`: the
+/// approval's JSON after it).
+pub fn decided_reply(a: &Value) -> (String, Vec<Value>) {
+    (
+        format!("{}. {}", describe(a), a["reason"].as_str().unwrap_or("")),
+        vec![json!({"type": a["decision"], "approvalId": a["approvalId"], "number": a["number"]})],
+    )
+}
+
+/// The reply when a chat decision finds the approval already settled.
+pub fn already_reply(status: &str) -> String {
+    format!("That one is already {status}; nothing changed.")
+}
+
+pub const ASK_ROUTE: &str = "Give me a message to route: \"route: <message>\".";
+pub const WHICH_ONE: &str = "Which one? We haven't discussed an approval yet; give its number.";
+
 /// The chat-completions `messages` for free text: a system prompt with the pending
 /// approvals, the session's history (role, content), then the operator's text.
 pub fn model_messages(history: &[(String, String)], pending: &[Value], text: &str) -> Vec<Value> {
