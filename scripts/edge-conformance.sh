@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the HTTP conformance suite against the router and skill-graph Workers under
+# Runs the HTTP conformance suite against the router, skill-graph and assistant Workers under
 # `wrangler dev` (real workerd, local D1 and KV), then stops them by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,28 +17,28 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -9 -- "-$pid" 2>/dev/null || true
   done
-  rm -f "$ROOT/workers/router/.dev.vars" "$ROOT/workers/skill-graph/.dev.vars"
+  rm -f "$ROOT/workers/router/.dev.vars" "$ROOT/workers/skill-graph/.dev.vars" "$ROOT/workers/assistant/.dev.vars"
   rm -rf "$STATE"
 }
 trap cleanup EXIT
 
-# Four distinct free ports at once (sockets held open until all are chosen, so no two
-# calls can return the same port): skill-graph, its inspector, router, its inspector.
-read -r SG_PORT SG_INSPECT R_PORT R_INSPECT < <(python3 -c '
+# Six distinct free ports at once (sockets held open until all are chosen, so no two
+# calls can return the same port): each Worker and its inspector.
+read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
 token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
-for w in router skill-graph; do
+for w in router skill-graph assistant; do
   printf 'AGENCY_GATEWAY_TOKEN=%s\nAGENCY_OPERATOR_TOKEN=%s\nAGENCY_VIEWER_TOKEN=%s\n' \
     "$AGENCY_GATEWAY_TOKEN" "$AGENCY_OPERATOR_TOKEN" "$AGENCY_VIEWER_TOKEN" > "$ROOT/workers/$w/.dev.vars"
 done
 
 echo "[edge] building the Workers"
-for w in skill-graph router; do
+for w in skill-graph router assistant; do
   (cd "$ROOT/workers/$w" && worker-build --release >"$STATE/build-$w.log" 2>&1) || { cat "$STATE/build-$w.log"; exit 1; }
   raw=$(stat -c %s "$ROOT/workers/$w/build/index_bg.wasm")
   gz=$(gzip -9 -c "$ROOT/workers/$w/build/index_bg.wasm" | wc -c)
@@ -58,7 +58,9 @@ start() { # name port inspector-port
 }
 wait_up() { # name url
   # Probe a path only this worker serves, so another process on the port can't pass.
-  local probe="/api/graph"; [ "$1" = router ] && probe="/api/route/decisions"
+  local probe="/api/graph"
+  [ "$1" = router ] && probe="/api/route/decisions"
+  [ "$1" = assistant ] && probe="/api/approvals"
   for _ in $(seq 1 240); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$2$probe" 2>/dev/null || true)
     if [ "$code" = 401 ]; then return 0; fi
@@ -71,10 +73,14 @@ start skill-graph "$SG_PORT" "$SG_INSPECT"
 wait_up skill-graph "http://127.0.0.1:$SG_PORT"
 start router "$R_PORT" "$R_INSPECT"
 wait_up router "http://127.0.0.1:$R_PORT"
-echo "[edge] skill-graph on $SG_PORT, router on $R_PORT"
+start assistant "$A_PORT" "$A_INSPECT"
+wait_up assistant "http://127.0.0.1:$A_PORT"
+echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT"
 
-if ! "${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}" --router "http://127.0.0.1:$R_PORT" --graph "http://127.0.0.1:$SG_PORT"; then
-  echo "[edge] --- router log ---"; tail -50 "$STATE/dev-router.log"
-  echo "[edge] --- skill-graph log ---"; tail -50 "$STATE/dev-skill-graph.log"
+if ! "${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}" --router "http://127.0.0.1:$R_PORT" \
+    --graph "http://127.0.0.1:$SG_PORT" --assistant "http://127.0.0.1:$A_PORT"; then
+  for w in router skill-graph assistant; do
+    echo "[edge] --- $w log ---"; tail -50 "$STATE/dev-$w.log"
+  done
   exit 1
 fi

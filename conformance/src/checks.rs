@@ -6,18 +6,18 @@ use ureq::Agent;
 
 use crate::{GRAPH, Outcome, Target};
 
-struct Client {
+pub(crate) struct Client {
     agent: Agent,
 }
 
-struct Reply {
-    status: u16,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
     etag: Option<String>,
 }
 
 impl Client {
-    fn new() -> Client {
+    pub(crate) fn new() -> Client {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(30)))
@@ -27,7 +27,7 @@ impl Client {
         }
     }
 
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         url: &str,
@@ -82,7 +82,7 @@ fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-fn expect_status(r: &Reply, want: u16, what: &str) -> Result<(), String> {
+pub(crate) fn expect_status(r: &Reply, want: u16, what: &str) -> Result<(), String> {
     if r.status != want {
         return Err(format!(
             "{what}: expected {want}, got {} with {}",
@@ -93,7 +93,7 @@ fn expect_status(r: &Reply, want: u16, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn expect_error(r: &Reply, want: u16, what: &str) -> Result<(), String> {
+pub(crate) fn expect_error(r: &Reply, want: u16, what: &str) -> Result<(), String> {
     expect_status(r, want, what)?;
     let e = &r.body["error"];
     if !e["code"].is_string() || !e["message"].is_string() {
@@ -653,281 +653,7 @@ pub fn run(t: &Target) -> Vec<Outcome> {
         },
     );
     if let Some(base) = &t.assistant {
-        assistant_checks(&c, base, t, &mut out);
+        crate::assistant::assistant_checks(&c, base, t, &mut out);
     }
     out
-}
-
-/// A task id no earlier run used, so the suite can run again against the same server.
-fn fresh(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{nanos}")
-}
-
-fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec<Outcome>) {
-    let a = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
-    let (gw, op, viewer) = (
-        t.gateway_token.as_str(),
-        t.operator_token.as_str(),
-        t.viewer_token.as_str(),
-    );
-    let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
-        out.push(Outcome { name, result: f() })
-    };
-    let approve = |body: Value| -> Result<Reply, String> {
-        c.call(
-            "POST",
-            &a("/api/approve"),
-            Some(gw),
-            Some(&body.to_string()),
-            &[],
-        )
-    };
-
-    check(
-        "approvals: policy decides, retries are idempotent",
-        &mut || {
-            let task = fresh("read");
-            let body = json!({"taskId": task, "agent": "pm", "action": "read", "description": "c", "estimatedCostUsd": 0.01});
-            let first = approve(body.clone())?;
-            expect_status(&first, 200, "approve")?;
-            for f in ["approvalId", "decision", "reason", "rule", "budget"] {
-                if first.body.get(f).is_none() {
-                    return Err(format!("approval lacks {f}: {}", first.body));
-                }
-            }
-            if first.body["decision"] != "approved"
-                || first.body["budget"]["scope"].as_str().is_none()
-            {
-                return Err(format!("expected approved with a budget: {}", first.body));
-            }
-            let again = approve(body)?;
-            if again.body["approvalId"] != first.body["approvalId"] {
-                return Err("a retry with the same taskId got a new approval".into());
-            }
-            Ok(())
-        },
-    );
-    check("approvals: asks wait for one human decision", &mut || {
-        let body = json!({"taskId": fresh("deploy"), "agent": "devops", "action": "deploy", "description": "c", "estimatedCostUsd": 0.01, "environment": "production"});
-        let p = approve(body)?;
-        if p.body["decision"] != "pending" || !p.body["expiresAt"].is_string() {
-            return Err(format!("expected pending with expiresAt: {}", p.body));
-        }
-        let id = p.body["approvalId"]
-            .as_str()
-            .ok_or("no approvalId")?
-            .to_owned();
-        let url = a(&format!("/api/approvals/{id}/decision"));
-        expect_error(
-            &c.call(
-                "POST",
-                &url,
-                Some(gw),
-                Some(r#"{"decision":"approve","by":"c"}"#),
-                &[],
-            )?,
-            403,
-            "gateway decides",
-        )?;
-        let d = c.call(
-            "POST",
-            &url,
-            Some(op),
-            Some(r#"{"decision":"approve","by":"conformance"}"#),
-            &[],
-        )?;
-        expect_status(&d, 200, "decide")?;
-        if d.body["decision"] != "approved" {
-            return Err(format!("expected approved: {}", d.body));
-        }
-        expect_error(
-            &c.call(
-                "POST",
-                &url,
-                Some(op),
-                Some(r#"{"decision":"deny","by":"c"}"#),
-                &[],
-            )?,
-            409,
-            "second decision",
-        )?;
-        let got = c.call(
-            "GET",
-            &a(&format!("/api/approvals/{id}")),
-            Some(viewer),
-            None,
-            &[],
-        )?;
-        expect_status(&got, 200, "get approval")?;
-        let list = c.call(
-            "GET",
-            &a("/api/approvals?status=approved"),
-            Some(viewer),
-            None,
-            &[],
-        )?;
-        if !list.body["approvals"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|x| x["approvalId"] == id.as_str()))
-        {
-            return Err("the approved approval is not listed under status=approved".into());
-        }
-        expect_error(
-            &c.call(
-                "GET",
-                &a("/api/approvals/apr_none"),
-                Some(viewer),
-                None,
-                &[],
-            )?,
-            404,
-            "unknown approval",
-        )
-    });
-    check("approvals: halt denies, resume restores", &mut || {
-        let agent = fresh("agent");
-        let halt = json!({"scope": "agent", "target": agent, "reason": "conformance"}).to_string();
-        expect_status(
-            &c.call("POST", &a("/api/halt"), Some(op), Some(&halt), &[])?,
-            200,
-            "halt",
-        )?;
-        let d = approve(
-            json!({"taskId": fresh("h"), "agent": agent, "action": "read", "description": "c", "estimatedCostUsd": 0.01}),
-        )?;
-        if d.body["decision"] != "denied"
-            || !d.body["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("halted"))
-        {
-            return Err(format!("expected denied: halted: {}", d.body));
-        }
-        let resume = json!({"scope": "agent", "target": agent}).to_string();
-        expect_status(
-            &c.call("POST", &a("/api/resume"), Some(op), Some(&resume), &[])?,
-            200,
-            "resume",
-        )?;
-        let d = approve(
-            json!({"taskId": fresh("h2"), "agent": agent, "action": "read", "description": "c", "estimatedCostUsd": 0.01}),
-        )?;
-        if d.body["decision"] != "approved" {
-            return Err(format!("expected approved after resume: {}", d.body));
-        }
-        expect_status(
-            &c.call("GET", &a("/api/halt"), Some(viewer), None, &[])?,
-            200,
-            "halts",
-        )
-    });
-    check(
-        "approvals: spend settles once; budget and audit report it",
-        &mut || {
-            let d = approve(
-                json!({"taskId": fresh("s"), "agent": "pm", "action": "read", "description": "c", "estimatedCostUsd": 0.02}),
-            )?;
-            let id = d.body["approvalId"].as_str().ok_or("no approvalId")?;
-            let spend = json!({"approvalId": id, "actualCostUsd": 0.01}).to_string();
-            expect_status(
-                &c.call("POST", &a("/api/spend"), Some(gw), Some(&spend), &[])?,
-                200,
-                "spend",
-            )?;
-            expect_error(
-                &c.call("POST", &a("/api/spend"), Some(gw), Some(&spend), &[])?,
-                409,
-                "second spend",
-            )?;
-            let b = c.call("GET", &a("/api/budget"), Some(viewer), None, &[])?;
-            if b.body["budgets"].as_array().is_none_or(|l| l.is_empty()) {
-                return Err(format!("no budgets: {}", b.body));
-            }
-            let audit = c.call("GET", &a("/api/audit?limit=50"), Some(viewer), None, &[])?;
-            if !audit.body["entries"]
-                .as_array()
-                .is_some_and(|l| l.iter().any(|e| e["kind"] == "spend"))
-            {
-                return Err("no spend in the audit".into());
-            }
-            Ok(())
-        },
-    );
-    check(
-        "approvals: bad input gets 4xx and changes nothing",
-        &mut || {
-            let before = c
-                .call("GET", &a("/api/audit?limit=1000"), Some(viewer), None, &[])?
-                .body["entries"]
-                .as_array()
-                .map(Vec::len);
-            for (body, want) in [
-                (
-                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": -1}),
-                    400,
-                ),
-                (
-                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": "1"}),
-                    400,
-                ),
-                (
-                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": 1, "extra": true}),
-                    400,
-                ),
-            ] {
-                expect_error(&approve(body)?, want, "bad approval")?;
-            }
-            expect_error(
-                &c.call(
-                    "POST",
-                    &a("/api/approve"),
-                    Some(viewer),
-                    Some(r#"{"taskId":"v","agent":"pm","action":"read","estimatedCostUsd":1}"#),
-                    &[],
-                )?,
-                403,
-                "viewer approves",
-            )?;
-            let after = c
-                .call("GET", &a("/api/audit?limit=1000"), Some(viewer), None, &[])?
-                .body["entries"]
-                .as_array()
-                .map(Vec::len);
-            if before != after {
-                return Err("a rejected request wrote to the audit".into());
-            }
-            Ok(())
-        },
-    );
-    check("chat answers commands", &mut || {
-        let r = c.call(
-            "POST",
-            &a("/api/chat"),
-            Some(op),
-            Some(&json!({"sessionId": fresh("s"), "message": "help"}).to_string()),
-            &[],
-        )?;
-        expect_status(&r, 200, "chat")?;
-        if !r.body["reply"]
-            .as_str()
-            .is_some_and(|t| t.contains("approve"))
-            || !r.body["actions"].is_array()
-        {
-            return Err(format!("unexpected chat reply: {}", r.body));
-        }
-        expect_error(
-            &c.call(
-                "POST",
-                &a("/api/chat"),
-                Some(viewer),
-                Some(r#"{"sessionId":"s","message":"help"}"#),
-                &[],
-            )?,
-            403,
-            "viewer chats",
-        )
-    });
 }

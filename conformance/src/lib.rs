@@ -2,6 +2,7 @@
 //! URLs, so the same checks run against `agency serve` (one URL for everything) and
 //! against the Workers under `wrangler dev` (one URL per Worker).
 
+mod assistant;
 mod checks;
 
 pub use checks::run;

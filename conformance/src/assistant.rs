@@ -1,0 +1,361 @@
+//! The approval assistant's checks: they run when the target has an assistant, which
+//! must run the example policy (`examples/policy/policy.toml`).
+
+use serde_json::{Value, json};
+
+use crate::checks::{Client, Reply, expect_error, expect_status};
+use crate::{Outcome, Target};
+
+/// A task id no earlier run used, so the suite can run again against the same server.
+fn fresh(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{nanos}")
+}
+
+pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec<Outcome>) {
+    let a = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
+    let (gw, op, viewer) = (
+        t.gateway_token.as_str(),
+        t.operator_token.as_str(),
+        t.viewer_token.as_str(),
+    );
+    let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
+        out.push(Outcome { name, result: f() })
+    };
+    let approve = |body: Value| -> Result<Reply, String> {
+        c.call(
+            "POST",
+            &a("/api/approve"),
+            Some(gw),
+            Some(&body.to_string()),
+            &[],
+        )
+    };
+
+    check(
+        "approvals: policy decides, retries are idempotent",
+        &mut || {
+            let task = fresh("read");
+            let body = json!({"taskId": task, "agent": "pm", "action": "read", "description": "c", "estimatedCostUsd": 0.01});
+            let first = approve(body.clone())?;
+            expect_status(&first, 200, "approve")?;
+            for f in ["approvalId", "decision", "reason", "rule", "budget"] {
+                if first.body.get(f).is_none() {
+                    return Err(format!("approval lacks {f}: {}", first.body));
+                }
+            }
+            if first.body["decision"] != "approved"
+                || first.body["budget"]["scope"].as_str().is_none()
+            {
+                return Err(format!("expected approved with a budget: {}", first.body));
+            }
+            let again = approve(body)?;
+            if again.body["approvalId"] != first.body["approvalId"] {
+                return Err("a retry with the same taskId got a new approval".into());
+            }
+            Ok(())
+        },
+    );
+    check("approvals: asks wait for one human decision", &mut || {
+        let body = json!({"taskId": fresh("deploy"), "agent": "devops", "action": "deploy", "description": "c", "estimatedCostUsd": 0.01, "environment": "production"});
+        let p = approve(body)?;
+        if p.body["decision"] != "pending" || !p.body["expiresAt"].is_string() {
+            return Err(format!("expected pending with expiresAt: {}", p.body));
+        }
+        let id = p.body["approvalId"]
+            .as_str()
+            .ok_or("no approvalId")?
+            .to_owned();
+        let url = a(&format!("/api/approvals/{id}/decision"));
+        expect_error(
+            &c.call(
+                "POST",
+                &url,
+                Some(gw),
+                Some(r#"{"decision":"approve","by":"c"}"#),
+                &[],
+            )?,
+            403,
+            "gateway decides",
+        )?;
+        let d = c.call(
+            "POST",
+            &url,
+            Some(op),
+            Some(r#"{"decision":"approve","by":"conformance"}"#),
+            &[],
+        )?;
+        expect_status(&d, 200, "decide")?;
+        if d.body["decision"] != "approved" {
+            return Err(format!("expected approved: {}", d.body));
+        }
+        expect_error(
+            &c.call(
+                "POST",
+                &url,
+                Some(op),
+                Some(r#"{"decision":"deny","by":"c"}"#),
+                &[],
+            )?,
+            409,
+            "second decision",
+        )?;
+        let got = c.call(
+            "GET",
+            &a(&format!("/api/approvals/{id}")),
+            Some(viewer),
+            None,
+            &[],
+        )?;
+        expect_status(&got, 200, "get approval")?;
+        let list = c.call(
+            "GET",
+            &a("/api/approvals?status=approved"),
+            Some(viewer),
+            None,
+            &[],
+        )?;
+        if !list.body["approvals"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["approvalId"] == id.as_str()))
+        {
+            return Err("the approved approval is not listed under status=approved".into());
+        }
+        expect_error(
+            &c.call(
+                "GET",
+                &a("/api/approvals/apr_none"),
+                Some(viewer),
+                None,
+                &[],
+            )?,
+            404,
+            "unknown approval",
+        )
+    });
+    check("approvals: halt denies, resume restores", &mut || {
+        let agent = fresh("agent");
+        let halt = json!({"scope": "agent", "target": agent, "reason": "conformance"}).to_string();
+        expect_status(
+            &c.call("POST", &a("/api/halt"), Some(op), Some(&halt), &[])?,
+            200,
+            "halt",
+        )?;
+        let d = approve(
+            json!({"taskId": fresh("h"), "agent": agent, "action": "read", "description": "c", "estimatedCostUsd": 0.01}),
+        )?;
+        if d.body["decision"] != "denied"
+            || !d.body["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("halted"))
+        {
+            return Err(format!("expected denied: halted: {}", d.body));
+        }
+        let resume = json!({"scope": "agent", "target": agent}).to_string();
+        expect_status(
+            &c.call("POST", &a("/api/resume"), Some(op), Some(&resume), &[])?,
+            200,
+            "resume",
+        )?;
+        let d = approve(
+            json!({"taskId": fresh("h2"), "agent": agent, "action": "read", "description": "c", "estimatedCostUsd": 0.01}),
+        )?;
+        if d.body["decision"] != "approved" {
+            return Err(format!("expected approved after resume: {}", d.body));
+        }
+        expect_status(
+            &c.call("GET", &a("/api/halt"), Some(viewer), None, &[])?,
+            200,
+            "halts",
+        )
+    });
+    check(
+        "approvals: spend settles once; budget and audit report it",
+        &mut || {
+            let d = approve(
+                json!({"taskId": fresh("s"), "agent": "pm", "action": "read", "description": "c", "estimatedCostUsd": 0.02}),
+            )?;
+            let id = d.body["approvalId"].as_str().ok_or("no approvalId")?;
+            let spend = json!({"approvalId": id, "actualCostUsd": 0.01}).to_string();
+            expect_status(
+                &c.call("POST", &a("/api/spend"), Some(gw), Some(&spend), &[])?,
+                200,
+                "spend",
+            )?;
+            expect_error(
+                &c.call("POST", &a("/api/spend"), Some(gw), Some(&spend), &[])?,
+                409,
+                "second spend",
+            )?;
+            let b = c.call("GET", &a("/api/budget"), Some(viewer), None, &[])?;
+            if b.body["budgets"].as_array().is_none_or(|l| l.is_empty()) {
+                return Err(format!("no budgets: {}", b.body));
+            }
+            let audit = c.call("GET", &a("/api/audit?limit=50"), Some(viewer), None, &[])?;
+            if !audit.body["entries"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["kind"] == "spend"))
+            {
+                return Err("no spend in the audit".into());
+            }
+            Ok(())
+        },
+    );
+    check(
+        "approvals: bad input gets 4xx and changes nothing",
+        &mut || {
+            let before = c
+                .call("GET", &a("/api/audit?limit=1000"), Some(viewer), None, &[])?
+                .body["entries"]
+                .as_array()
+                .map(Vec::len);
+            for (body, want) in [
+                (
+                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": -1}),
+                    400,
+                ),
+                (
+                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": "1"}),
+                    400,
+                ),
+                (
+                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": 1, "extra": true}),
+                    400,
+                ),
+            ] {
+                expect_error(&approve(body)?, want, "bad approval")?;
+            }
+            expect_error(
+                &c.call(
+                    "POST",
+                    &a("/api/approve"),
+                    Some(viewer),
+                    Some(r#"{"taskId":"v","agent":"pm","action":"read","estimatedCostUsd":1}"#),
+                    &[],
+                )?,
+                403,
+                "viewer approves",
+            )?;
+            let after = c
+                .call("GET", &a("/api/audit?limit=1000"), Some(viewer), None, &[])?
+                .body["entries"]
+                .as_array()
+                .map(Vec::len);
+            if before != after {
+                return Err("a rejected request wrote to the audit".into());
+            }
+            Ok(())
+        },
+    );
+    check("chat answers commands", &mut || {
+        let r = c.call(
+            "POST",
+            &a("/api/chat"),
+            Some(op),
+            Some(&json!({"sessionId": fresh("s"), "message": "help"}).to_string()),
+            &[],
+        )?;
+        expect_status(&r, 200, "chat")?;
+        if !r.body["reply"]
+            .as_str()
+            .is_some_and(|t| t.contains("approve"))
+            || !r.body["actions"].is_array()
+        {
+            return Err(format!("unexpected chat reply: {}", r.body));
+        }
+        expect_error(
+            &c.call(
+                "POST",
+                &a("/api/chat"),
+                Some(viewer),
+                Some(r#"{"sessionId":"s","message":"help"}"#),
+                &[],
+            )?,
+            403,
+            "viewer chats",
+        )
+    });
+    check(
+        "approvals: 200 concurrent approvals that fit 50 times get exactly 50",
+        &mut || concurrent_budget(base, gw, viewer),
+    );
+}
+
+/// 200 concurrent approvals by the research agent, each costing a fiftieth of what is
+/// left of its daily budget: exactly 50 must be approved and the budget must end at
+/// zero. (The example policy gives research $10 a day, well inside the global budget.)
+fn concurrent_budget(base: &str, gw: &str, viewer: &str) -> Result<(), String> {
+    let a = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
+    let c = Client::new();
+    let research_daily = |c: &Client| -> Result<f64, String> {
+        let b = c.call("GET", &a("/api/budget"), Some(viewer), None, &[])?;
+        b.body["budgets"]
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .find(|x| x["scope"] == "agent:research" && x["period"] == "daily")
+            })
+            .and_then(|x| x["remainingUsd"].as_f64())
+            .ok_or_else(|| format!("no agent:research daily budget: {}", b.body))
+    };
+    let left = (research_daily(&c)? * 1e6).round() as i64;
+    let cost = left / 50;
+    if cost < 100 {
+        return Err(format!(
+            "research has too little budget left to test with ({left} micro-dollars)"
+        ));
+    }
+    let run = fresh("burst");
+    let (threads, per) = (20, 10);
+    let url = a("/api/approve");
+    let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (url, run) = (&url, &run);
+                scope.spawn(move || {
+                    let c = Client::new();
+                    (0..per)
+                        .map(|i| {
+                            let body = json!({"taskId": format!("{run}-{t}-{i}"), "agent": "research", "action": "read",
+                                              "description": "burst", "estimatedCostUsd": cost as f64 / 1e6});
+                            let r = c.call("POST", url, Some(gw), Some(&body.to_string()), &[])?;
+                            expect_status(&r, 200, "approve")?;
+                            Ok(r.body["decision"].as_str().unwrap_or("?").to_owned())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("a client thread panicked".into())])
+            })
+            .collect()
+    });
+    let mut approved = 0;
+    for r in results {
+        match r?.as_str() {
+            "approved" => approved += 1,
+            "denied" => {}
+            other => return Err(format!("unexpected decision {other}")),
+        }
+    }
+    if approved != 50 {
+        return Err(format!(
+            "{approved} of 200 were approved; the budget fits exactly 50"
+        ));
+    }
+    let after = (research_daily(&c)? * 1e6).round() as i64;
+    if after != left - 50 * cost {
+        return Err(format!(
+            "research has {after} micro-dollars left, expected {}",
+            left - 50 * cost
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,591 @@
+//! One Durable Object per budget scope ("global", "agent:<id>", "channel:<id>") holds
+//! that scope's ledger: spent and reserved micro-dollars per period, and the
+//! reservations each task holds. The global one also holds the halt switch. A Durable
+//! Object runs one request at a time and its SQL calls are synchronous, so a check and
+//! the reservation it allows happen with nothing in between: concurrent approvals
+//! never overspend a scope. The budget arithmetic is the approval core's
+//! (`check_scope`); this file only stores.
+//!
+//! An approval falls under several scopes; [`LedgerClient::check_all`] visits them in a
+//! fixed order and gives back what it reserved when a later scope says no.
+//! Reservations are keyed by task id, so a retried approval never reserves twice.
+
+use agency_approval::{
+    ApprovalRequest, BudgetCheck, BudgetStatus, HaltState, LedgerChange, Limits, Micros, Policy,
+    budget_scopes, check_scope, day_key, halt_reason, join_checks, month_key,
+};
+use agency_edge::ApiError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use worker::{
+    DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, SqlStorageValue, State,
+    durable_object,
+};
+
+/// Ledger sums stop here: JavaScript numbers are exact up to 2^53.
+const MAX_MICROS: i64 = 9_007_199_254_740_991;
+
+#[derive(Serialize, Deserialize)]
+struct ReserveIn {
+    task: String,
+    agent: String,
+    scope: String,
+    daily: Option<i64>,
+    monthly: Option<i64>,
+    cost: i64,
+    now: i64,
+    /// Reserve (an approval) or only check (an ask).
+    commit: bool,
+    /// Refuse when halted (the global scope, asked first).
+    halt_check: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Status {
+    scope: String,
+    remaining: i64,
+}
+
+impl From<BudgetStatus> for Status {
+    fn from(b: BudgetStatus) -> Self {
+        Status {
+            scope: b.scope,
+            remaining: b.remaining.0,
+        }
+    }
+}
+
+impl From<Status> for BudgetStatus {
+    fn from(s: Status) -> Self {
+        BudgetStatus {
+            scope: s.scope,
+            remaining: Micros(s.remaining),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ReserveOut {
+    Halted(String),
+    Over(Status),
+    Fits {
+        reserve: Vec<(String, i64)>,
+        tightest: Option<Status>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct TaskIn {
+    task: String,
+    /// For settle: the actual cost.
+    actual: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HaltIn {
+    scope: String,
+    target: String,
+    reason: Option<String>,
+    now: i64,
+}
+
+/// One halt in force.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct Halt {
+    pub scope: String,
+    pub target: String,
+    pub reason: String,
+    pub created_ms: i64,
+}
+
+/// One ledger row: key, spent, reserved.
+#[derive(Serialize, Deserialize)]
+struct LedgerRow {
+    key: String,
+    spent: i64,
+    reserved: i64,
+}
+
+#[durable_object]
+pub struct Ledger {
+    state: State,
+}
+
+fn sql_err(e: worker::Error) -> worker::Error {
+    worker::console_error!("ledger storage: {e}");
+    e
+}
+
+impl Ledger {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn rows<T: DeserializeOwned>(
+        &self,
+        q: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> worker::Result<Vec<T>> {
+        self.sql().exec(q, args).map_err(sql_err)?.to_array()
+    }
+
+    fn run(&self, q: &str, args: Vec<SqlStorageValue>) -> worker::Result<()> {
+        self.sql().exec(q, args).map_err(sql_err).map(|_| ())
+    }
+
+    fn halts(&self) -> worker::Result<Vec<Halt>> {
+        self.rows(
+            "SELECT scope, target, reason, created_ms FROM halts ORDER BY created_ms",
+            vec![],
+        )
+    }
+
+    fn used(&self, key: &str) -> Micros {
+        #[derive(Deserialize)]
+        struct U {
+            used: i64,
+        }
+        self.rows::<U>(
+            "SELECT MIN(spent + reserved, ?2) AS used FROM ledger WHERE key = ?1",
+            vec![key.into(), MAX_MICROS.into()],
+        )
+        .ok()
+        .and_then(|r| r.into_iter().next())
+        .map(|u| Micros(u.used))
+        .unwrap_or(Micros::ZERO)
+    }
+
+    fn held(&self, task: &str) -> worker::Result<Vec<(String, i64)>> {
+        #[derive(Deserialize)]
+        struct H {
+            key: String,
+            micros: i64,
+        }
+        Ok(self
+            .rows::<H>(
+                "SELECT key, micros FROM reservations WHERE task = ?1 AND settled IS NULL",
+                vec![task.into()],
+            )?
+            .into_iter()
+            .map(|h| (h.key, h.micros))
+            .collect())
+    }
+
+    /// Checks the cost against this scope and, for an approval, reserves it. Runs
+    /// without awaiting: nothing else touches the ledger in between.
+    fn reserve(&self, r: ReserveIn) -> worker::Result<ReserveOut> {
+        if r.halt_check {
+            let h = halt_state(self.halts()?);
+            let probe = ApprovalRequest {
+                task_id: r.task.clone(),
+                agent: r.agent.clone(),
+                action: String::new(),
+                description: String::new(),
+                estimated_cost: Micros::ZERO,
+                channel: None,
+                environment: None,
+                risk: None,
+                tags: vec![],
+            };
+            if let Some(why) = halt_reason(&probe, &h) {
+                return Ok(ReserveOut::Halted(why));
+            }
+        }
+        let limits = Limits {
+            daily: r.daily.map(Micros),
+            monthly: r.monthly.map(Micros),
+        };
+        let held = self.held(&r.task)?;
+        if r.commit && !held.is_empty() {
+            // A retry: the task already holds its reservation here.
+            let check = check_scope(&r.scope, &limits, Micros::ZERO, |k| self.used(k), r.now);
+            return Ok(fits(held, check));
+        }
+        let check = check_scope(&r.scope, &limits, Micros(r.cost), |k| self.used(k), r.now);
+        if let (true, Ok((change, _))) = (r.commit, &check) {
+            for (key, m) in &change.reserve {
+                self.run(
+                    "INSERT INTO ledger (key, spent, reserved) VALUES (?1, 0, ?2)
+                     ON CONFLICT(key) DO UPDATE SET reserved = MIN(reserved + excluded.reserved, ?3)",
+                    vec![key.as_str().into(), m.0.into(), MAX_MICROS.into()],
+                )?;
+                self.run(
+                    "INSERT INTO reservations (task, key, micros, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                    vec![r.task.as_str().into(), key.as_str().into(), m.0.into(), r.now.into()],
+                )?;
+            }
+        }
+        Ok(match check {
+            Err(b) => ReserveOut::Over(b.into()),
+            Ok((change, tightest)) => ReserveOut::Fits {
+                reserve: change.reserve.into_iter().map(|(k, m)| (k, m.0)).collect(),
+                tightest: tightest.map(Status::from),
+            },
+        })
+    }
+
+    /// Gives back what `task` holds (a denial after reserving, or a failed write).
+    fn release(&self, task: &str) -> worker::Result<usize> {
+        let held = self.held(task)?;
+        for (key, m) in &held {
+            self.run(
+                "UPDATE ledger SET reserved = MAX(0, reserved - ?2) WHERE key = ?1",
+                vec![key.as_str().into(), (*m).into()],
+            )?;
+        }
+        self.run(
+            "DELETE FROM reservations WHERE task = ?1 AND settled IS NULL",
+            vec![task.into()],
+        )?;
+        Ok(held.len())
+    }
+
+    /// Turns `task`'s reservation into spending of `actual`, once: a repeat returns the
+    /// amount recorded the first time.
+    fn settle(&self, task: &str, actual: i64) -> worker::Result<i64> {
+        #[derive(Deserialize)]
+        struct S {
+            settled: i64,
+        }
+        let before = self.rows::<S>(
+            "SELECT settled FROM reservations WHERE task = ?1 AND settled IS NOT NULL LIMIT 1",
+            vec![task.into()],
+        )?;
+        if let Some(s) = before.first() {
+            return Ok(s.settled);
+        }
+        for (key, m) in self.held(task)? {
+            self.run(
+                "UPDATE ledger SET reserved = MAX(0, reserved - ?2), spent = MIN(spent + ?3, ?4) WHERE key = ?1",
+                vec![key.into(), m.into(), actual.into(), MAX_MICROS.into()],
+            )?;
+        }
+        self.run(
+            "UPDATE reservations SET settled = ?2 WHERE task = ?1",
+            vec![task.into(), actual.into()],
+        )?;
+        Ok(actual)
+    }
+
+    fn ledger(&self, now: i64) -> worker::Result<Vec<LedgerRow>> {
+        self.rows(
+            "SELECT key, spent, reserved FROM ledger WHERE key LIKE ?1 OR key LIKE ?2 ORDER BY key",
+            vec![
+                format!("%|{}", day_key(now)).into(),
+                format!("%|{}", month_key(now)).into(),
+            ],
+        )
+    }
+
+    async fn answer(&self, mut req: Request) -> worker::Result<Value> {
+        let op = req.path();
+        Ok(match op.trim_start_matches('/') {
+            "reserve" => json!(self.reserve(req.json().await?)?),
+            "release" => {
+                let t: TaskIn = req.json().await?;
+                json!(self.release(&t.task)?)
+            }
+            "settle" => {
+                let t: TaskIn = req.json().await?;
+                json!(self.settle(&t.task, t.actual.unwrap_or(0))?)
+            }
+            "ledger" => {
+                let t: TaskIn = req.json().await?;
+                json!(self.ledger(t.actual.unwrap_or(0))?)
+            }
+            "halts" => json!(self.halts()?),
+            "halt" => {
+                let h: HaltIn = req.json().await?;
+                self.run(
+                    "INSERT INTO halts (scope, target, reason, created_ms) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(scope, target) DO UPDATE SET reason = excluded.reason",
+                    vec![
+                        h.scope.into(),
+                        h.target.into(),
+                        h.reason.unwrap_or_default().into(),
+                        h.now.into(),
+                    ],
+                )?;
+                json!(self.halts()?)
+            }
+            "resume" => {
+                let h: HaltIn = req.json().await?;
+                let before = self.halts()?.len();
+                if h.scope == "everything" {
+                    self.run("DELETE FROM halts", vec![])?;
+                } else {
+                    self.run(
+                        "DELETE FROM halts WHERE scope = ?1 AND target = ?2",
+                        vec![h.scope.into(), h.target.into()],
+                    )?;
+                }
+                json!(before - self.halts()?.len())
+            }
+            other => return Err(worker::Error::RustError(format!("no ledger op {other}"))),
+        })
+    }
+}
+
+fn fits(held: Vec<(String, i64)>, check: BudgetCheck) -> ReserveOut {
+    ReserveOut::Fits {
+        reserve: held,
+        tightest: check.ok().and_then(|(_, t)| t).map(Status::from),
+    }
+}
+
+impl DurableObject for Ledger {
+    fn new(state: State, _env: Env) -> Self {
+        let l = Ledger { state };
+        let schema = [
+            "CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, spent INTEGER NOT NULL DEFAULT 0, reserved INTEGER NOT NULL DEFAULT 0)",
+            "CREATE TABLE IF NOT EXISTS reservations (task TEXT NOT NULL, key TEXT NOT NULL, micros INTEGER NOT NULL, created_ms INTEGER NOT NULL, settled INTEGER, PRIMARY KEY (task, key))",
+            "CREATE TABLE IF NOT EXISTS halts (scope TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (scope, target))",
+        ];
+        for q in schema {
+            if let Err(e) = l.run(q, vec![]) {
+                worker::console_error!("ledger schema: {e}");
+            }
+        }
+        l
+    }
+
+    async fn fetch(&self, req: Request) -> worker::Result<Response> {
+        match self.answer(req).await {
+            Ok(v) => Response::from_json(&v),
+            Err(e) => {
+                worker::console_error!("ledger: {e}");
+                Ok(Response::error("ledger error", 500)?)
+            }
+        }
+    }
+}
+
+/// What checking every scope of an approval came to.
+pub enum Checked {
+    Halted(String),
+    Budget(BudgetCheck),
+}
+
+/// The Worker's side: calls to the scope objects.
+pub struct LedgerClient<'a> {
+    env: &'a Env,
+}
+
+impl<'a> LedgerClient<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        LedgerClient { env }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        scope: &str,
+        op: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ApiError> {
+        let stub = self.env.durable_object("LEDGER")?.get_by_name(scope)?;
+        let mut init = RequestInit::new();
+        let text = serde_json::to_string(body)
+            .map_err(|_| ApiError::new(500, "internal", "internal error"))?;
+        init.with_method(Method::Post).with_body(Some(text.into()));
+        let mut resp = stub
+            .fetch_with_request(Request::new_with_init(
+                &format!("https://ledger/{op}"),
+                &init,
+            )?)
+            .await?;
+        if resp.status_code() != 200 {
+            worker::console_error!("ledger {scope} {op}: status {}", resp.status_code());
+            return Err(ApiError::new(
+                503,
+                "storage_error",
+                "the budget ledger is unavailable",
+            ));
+        }
+        Ok(resp.json().await?)
+    }
+
+    /// Checks (`commit`: and reserves) `request`'s cost under every budget scope it falls
+    /// under, global first (which also checks halts when `halt_check`). When a scope
+    /// says no, or a call fails, what the earlier scopes reserved is given back.
+    pub async fn check_all(
+        &self,
+        request: &ApprovalRequest,
+        policy: &Policy,
+        commit: bool,
+        halt_check: bool,
+        now: i64,
+    ) -> Result<Checked, ApiError> {
+        let mut done: Vec<String> = Vec::new();
+        let mut checks = Vec::new();
+        for (i, (scope, limits)) in budget_scopes(request, policy).into_iter().enumerate() {
+            let r = ReserveIn {
+                task: request.task_id.clone(),
+                agent: request.agent.clone(),
+                scope: scope.clone(),
+                daily: limits.daily.map(|m| m.0),
+                monthly: limits.monthly.map(|m| m.0),
+                cost: request.estimated_cost.0,
+                now,
+                commit,
+                halt_check: halt_check && i == 0,
+            };
+            let out = match self.call::<ReserveOut>(&scope, "reserve", &r).await {
+                Ok(o) => o,
+                Err(e) => {
+                    self.release_in(&done, &request.task_id).await;
+                    return Err(e);
+                }
+            };
+            match out {
+                ReserveOut::Halted(why) => return Ok(Checked::Halted(why)),
+                ReserveOut::Over(b) => {
+                    if commit {
+                        self.release_in(&done, &request.task_id).await;
+                    }
+                    return Ok(Checked::Budget(Err(b.into())));
+                }
+                ReserveOut::Fits { reserve, tightest } => {
+                    done.push(scope);
+                    checks.push(Ok((
+                        LedgerChange {
+                            reserve: reserve.into_iter().map(|(k, m)| (k, Micros(m))).collect(),
+                        },
+                        tightest.map(BudgetStatus::from),
+                    )));
+                }
+            }
+        }
+        Ok(Checked::Budget(join_checks(checks)))
+    }
+
+    /// Gives back `task`'s reservations in `scopes` (best effort: a failure is logged
+    /// and leaves money reserved, never spent).
+    pub async fn release_in(&self, scopes: &[String], task: &str) {
+        for scope in scopes {
+            let body = TaskIn {
+                task: task.to_owned(),
+                actual: None,
+            };
+            if let Err(e) = self.call::<usize>(scope, "release", &body).await {
+                worker::console_error!("release {task} in {scope}: {}", e.message);
+            }
+        }
+    }
+
+    /// Settles `task` in each scope it reserved in; the actual cost each recorded.
+    pub async fn settle(
+        &self,
+        scopes: &[String],
+        task: &str,
+        actual: i64,
+    ) -> Result<i64, ApiError> {
+        let mut recorded = actual;
+        for scope in scopes {
+            let body = TaskIn {
+                task: task.to_owned(),
+                actual: Some(actual),
+            };
+            recorded = self.call::<i64>(scope, "settle", &body).await?;
+        }
+        Ok(recorded)
+    }
+
+    /// (key, spent, reserved) for the current periods, over every scope of `policy`.
+    pub async fn ledger(
+        &self,
+        policy: &Policy,
+        now: i64,
+    ) -> Result<Vec<(String, Micros, Micros)>, ApiError> {
+        let b = &policy.budget;
+        let mut scopes = vec!["global".to_owned()];
+        scopes.extend(b.agents.keys().map(|a| format!("agent:{a}")));
+        scopes.extend(b.channels.keys().map(|c| format!("channel:{c}")));
+        let mut out = Vec::new();
+        for scope in scopes {
+            let body = TaskIn {
+                task: String::new(),
+                actual: Some(now),
+            };
+            let rows: Vec<LedgerRow> = self.call(&scope, "ledger", &body).await?;
+            out.extend(
+                rows.into_iter()
+                    .map(|r| (r.key, Micros(r.spent), Micros(r.reserved))),
+            );
+        }
+        Ok(out)
+    }
+
+    pub async fn halts(&self) -> Result<Vec<Halt>, ApiError> {
+        self.call("global", "halts", &json!({})).await
+    }
+
+    pub async fn halt_state(&self) -> Result<HaltState, ApiError> {
+        Ok(halt_state(self.halts().await?))
+    }
+
+    pub async fn halt(
+        &self,
+        scope: &str,
+        target: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<Halt>, ApiError> {
+        let body = HaltIn {
+            scope: scope.to_owned(),
+            target: target.to_owned(),
+            reason: Some(reason.to_owned()),
+            now,
+        };
+        self.call("global", "halt", &body).await
+    }
+
+    /// Lifts a halt (`scope` "everything" lifts all); how many were lifted.
+    pub async fn resume(&self, scope: &str, target: &str) -> Result<usize, ApiError> {
+        let body = HaltIn {
+            scope: scope.to_owned(),
+            target: target.to_owned(),
+            reason: None,
+            now: 0,
+        };
+        self.call("global", "resume", &body).await
+    }
+}
+
+fn halt_state(halts: Vec<Halt>) -> HaltState {
+    let mut h = HaltState::default();
+    for x in halts {
+        match x.scope.as_str() {
+            "all" => h.all = true,
+            "agent" => {
+                h.agents.insert(x.target);
+            }
+            "task" => {
+                h.tasks.insert(x.target);
+            }
+            _ => {}
+        }
+    }
+    h
+}
+
+/// The API's view of a halt.
+pub fn halt_json(h: &Halt) -> Value {
+    json!({
+        "scope": h.scope,
+        "target": if h.target.is_empty() { Value::Null } else { Value::String(h.target.clone()) },
+        "reason": h.reason,
+        "since": agency_approval::rfc3339(h.created_ms),
+    })
+}
+
+/// The scopes an approval's reservations (ledger keys `scope|period`) live in.
+pub fn scopes_of(reserved: &[(String, i64)]) -> Vec<String> {
+    let mut scopes: Vec<String> = reserved
+        .iter()
+        .filter_map(|(k, _)| k.split_once('|').map(|(s, _)| s.to_owned()))
+        .collect();
+    scopes.dedup();
+    scopes
+}

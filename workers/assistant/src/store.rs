@@ -1,0 +1,360 @@
+//! Approvals, audit and chat history in D1 (the same tables as the local server's
+//! SQLite). Each change and its audit entry go in one batch, which D1 runs as one
+//! transaction; state transitions are conditional updates, so two requests racing on
+//! one approval cannot both win.
+
+use agency_approval::contract::{APPROVAL_COLUMNS, ApprovalRow};
+use agency_approval::{ApprovalRequest, Decision, Outcome};
+use agency_edge::ApiError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+pub struct Store {
+    db: D1Database,
+}
+
+fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+fn n(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+fn opt_s(v: Option<&str>) -> JsValue {
+    v.map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+fn opt_n(v: Option<i64>) -> JsValue {
+    v.map(n).unwrap_or(JsValue::NULL)
+}
+
+pub fn status_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Approved => "approved",
+        Outcome::Denied => "denied",
+        Outcome::Pending => "pending",
+    }
+}
+
+/// An audit entry to append in the same batch as a change.
+pub struct Audit<'a> {
+    pub kind: &'a str,
+    pub approval: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub detail: Value,
+}
+
+impl Store {
+    pub fn new(env: &Env) -> Result<Store, ApiError> {
+        Ok(Store { db: env.d1("DB")? })
+    }
+
+    fn stmt(&self, q: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+        Ok(self.db.prepare(q).bind(args)?)
+    }
+
+    fn audit_stmt(&self, a: &Audit<'_>, now: i64) -> Result<D1PreparedStatement, ApiError> {
+        self.stmt(
+            "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[n(now), s(a.kind), opt_s(a.approval), opt_s(a.actor), s(&a.detail.to_string())],
+        )
+    }
+
+    /// Appends one audit entry on its own (halts and resumes, whose state lives in the
+    /// ledger object).
+    pub async fn audit(&self, a: Audit<'_>, now: i64) -> Result<(), ApiError> {
+        self.audit_stmt(&a, now)?.run().await?;
+        Ok(())
+    }
+
+    /// Pending approvals past their expiry become `expired` (which counts as denied),
+    /// each with an audit entry.
+    pub async fn expire(&self, now: i64) -> Result<(), ApiError> {
+        let due = "status = 'pending' AND expires_ms IS NOT NULL AND expires_ms <= ?1";
+        self.db
+            .batch(vec![
+                self.stmt(
+                    &format!("INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'expired', id, NULL, '{{}}' FROM approvals WHERE {due}"),
+                    &[n(now)],
+                )?,
+                self.stmt(
+                    &format!("UPDATE approvals SET status = 'expired', decided_ms = ?1 WHERE {due}"),
+                    &[n(now)],
+                )?,
+            ])
+            .await?;
+        Ok(())
+    }
+
+    async fn one(&self, filter: &str, arg: JsValue) -> Result<Option<ApprovalRow>, ApiError> {
+        Ok(self
+            .stmt(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {filter}"),
+                &[arg],
+            )?
+            .first::<ApprovalRow>(None)
+            .await?)
+    }
+
+    pub async fn by_id(&self, id: &str) -> Result<Option<ApprovalRow>, ApiError> {
+        self.one("id = ?1", s(id)).await
+    }
+
+    pub async fn by_task(&self, task: &str) -> Result<Option<ApprovalRow>, ApiError> {
+        self.one("task_id = ?1", s(task)).await
+    }
+
+    pub async fn by_number(&self, number: i64) -> Result<Option<ApprovalRow>, ApiError> {
+        self.one("rowid = ?1", n(number)).await
+    }
+
+    pub async fn list(&self, status: Option<&str>, limit: u32) -> Result<Vec<Value>, ApiError> {
+        let rows = self
+            .stmt(
+                &format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1 OR (?1 = 'pending' AND status = 'deciding')) \
+                     ORDER BY created_ms DESC, rowid DESC LIMIT ?2"
+                ),
+                &[opt_s(status), n(i64::from(limit))],
+            )?
+            .all()
+            .await?
+            .results::<ApprovalRow>()?;
+        Ok(rows.iter().map(ApprovalRow::to_json).collect())
+    }
+
+    /// Records a policy decision. A concurrent retry of the same task may have
+    /// recorded first; then nothing is written and the caller reads that one back.
+    pub async fn insert(
+        &self,
+        id: &str,
+        request: &ApprovalRequest,
+        request_json: &Value,
+        d: &Decision,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let reserved: Vec<(&str, i64)> = d
+            .change
+            .reserve
+            .iter()
+            .map(|(k, m)| (k.as_str(), m.0))
+            .collect();
+        let detail = json!({ "decision": status_str(d.outcome), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule });
+        self.db
+            .batch(vec![
+                self.stmt(
+                    "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope,
+                         budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                     ON CONFLICT(task_id) DO NOTHING",
+                    &[
+                        s(id),
+                        s(&request.task_id),
+                        s(&request.agent),
+                        s(&request.action),
+                        s(&request_json.to_string()),
+                        s(status_str(d.outcome)),
+                        s(d.reason_code),
+                        s(&d.reason),
+                        opt_s(d.rule.as_deref()),
+                        opt_s(d.budget.as_ref().map(|b| b.scope.as_str())),
+                        opt_n(d.budget.as_ref().map(|b| b.remaining.0)),
+                        n(request.estimated_cost.0),
+                        s(&json!(reserved).to_string()),
+                        n(now),
+                        opt_n(d.expires_at_ms),
+                    ],
+                )?,
+                // Audited only when the row above is ours.
+                self.stmt(
+                    "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json)
+                     SELECT ?1, 'decision', id, 'policy', ?3 FROM approvals WHERE id = ?2",
+                    &[n(now), s(id), s(&detail.to_string())],
+                )?,
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// Claims a pending, unexpired approval for a human decision; false when it is not
+    /// (any more) pending.
+    pub async fn claim(&self, id: &str, now: i64) -> Result<bool, ApiError> {
+        let r = self
+            .stmt(
+                "UPDATE approvals SET status = 'deciding' WHERE id = ?1 AND status = 'pending' AND (expires_ms IS NULL OR expires_ms > ?2)",
+                &[s(id), n(now)],
+            )?
+            .run()
+            .await?;
+        Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    /// Gives a claimed approval back (its decision could not be recorded).
+    pub async fn unclaim(&self, id: &str) {
+        let r = match self.stmt(
+            "UPDATE approvals SET status = 'pending' WHERE id = ?1 AND status = 'deciding'",
+            &[s(id)],
+        ) {
+            Ok(st) => st.run().await.map(|_| ()).map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = r {
+            worker::console_error!("unclaim {id}: {}", e.message);
+        }
+    }
+
+    /// Records the human decision on a claimed approval, with its audit entry.
+    pub async fn settle_human(
+        &self,
+        id: &str,
+        h: &HumanOutcome<'_>,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let reserved: Vec<(&str, i64)> = h.reserved.iter().map(|(k, m)| (k.as_str(), *m)).collect();
+        self.db
+            .batch(vec![
+                self.stmt(
+                    "UPDATE approvals SET status = ?2, reason_code = ?3, reason = ?4, decided_by = ?5, decided_ms = ?6, comment = ?7,
+                         reserved_json = ?8, budget_scope = COALESCE(?9, budget_scope), budget_remaining_micros = COALESCE(?10, budget_remaining_micros)
+                     WHERE id = ?1 AND status = 'deciding'",
+                    &[
+                        s(id),
+                        s(h.status),
+                        s(h.reason_code),
+                        s(&h.reason),
+                        s(h.by),
+                        n(now),
+                        opt_s(h.comment),
+                        s(&json!(reserved).to_string()),
+                        opt_s(h.budget_scope.as_deref()),
+                        opt_n(h.budget_remaining),
+                    ],
+                )?,
+                self.audit_stmt(
+                    &Audit {
+                        kind: "human-decision",
+                        approval: Some(id),
+                        actor: Some(h.by),
+                        detail: json!({ "decision": h.status, "comment": h.comment, "reason": h.reason }),
+                    },
+                    now,
+                )?,
+            ])
+            .await?;
+        Ok(())
+    }
+
+    /// Records the actual cost of an approved task once; false when it was not approved
+    /// or already settled.
+    pub async fn spend(
+        &self,
+        id: &str,
+        actual: i64,
+        actor: Option<&str>,
+        now: i64,
+    ) -> Result<bool, ApiError> {
+        let results = self
+            .db
+            .batch(vec![
+                self.stmt(
+                    "UPDATE approvals SET actual_micros = ?2, reserved_json = '[]' WHERE id = ?1 AND status = 'approved' AND actual_micros IS NULL",
+                    &[s(id), n(actual)],
+                )?,
+                self.stmt(
+                    "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'spend', ?2, ?3, ?4 WHERE changes() > 0",
+                    &[
+                        n(now),
+                        s(id),
+                        opt_s(actor),
+                        s(&json!({ "actualCostUsd": agency_approval::Micros(actual).to_usd() }).to_string()),
+                    ],
+                )?,
+            ])
+            .await?;
+        let changed = results
+            .first()
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        Ok(changed > 0)
+    }
+
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<Value>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: i64,
+            created_ms: i64,
+            kind: String,
+            approval_id: Option<String>,
+            actor: Option<String>,
+            detail_json: String,
+        }
+        let rows = self
+            .stmt(
+                "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit ORDER BY seq DESC LIMIT ?1",
+                &[n(i64::from(limit))],
+            )?
+            .all()
+            .await?
+            .results::<Row>()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let detail: Value = serde_json::from_str(&r.detail_json).unwrap_or(Value::Null);
+                json!({ "seq": r.seq, "at": agency_approval::rfc3339(r.created_ms), "kind": r.kind,
+                        "approvalId": r.approval_id, "actor": r.actor, "detail": detail })
+            })
+            .collect())
+    }
+
+    pub async fn chat_append(
+        &self,
+        session: &str,
+        messages: &[(&str, &str)],
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let mut batch = Vec::new();
+        for (role, content) in messages {
+            batch.push(self.stmt(
+                "INSERT INTO chat_messages (session_id, role, content, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                &[s(session), s(role), s(content), n(now)],
+            )?);
+        }
+        self.db.batch(batch).await?;
+        Ok(())
+    }
+
+    /// The last `limit` messages of a session, oldest first: (role, content).
+    pub async fn chat_history(
+        &self,
+        session: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            role: String,
+            content: String,
+        }
+        let rows = self
+            .stmt(
+                "SELECT role, content FROM (SELECT seq, role, content FROM chat_messages WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+                &[s(session), n(i64::from(limit))],
+            )?
+            .all()
+            .await?
+            .results::<Row>()?;
+        Ok(rows.into_iter().map(|r| (r.role, r.content)).collect())
+    }
+}
+
+/// A human decision as it will be stored.
+pub struct HumanOutcome<'a> {
+    pub status: &'static str,
+    pub reason_code: &'static str,
+    pub reason: String,
+    pub by: &'a str,
+    pub comment: Option<&'a str>,
+    pub reserved: Vec<(String, i64)>,
+    pub budget_scope: Option<String>,
+    pub budget_remaining: Option<i64>,
+}
