@@ -20,7 +20,8 @@ step "clippy (host crates)"
 cargo clippy --release --all-targets -- -D warnings
 step "clippy (wasm crates: guests and Workers)"
 cargo clippy --release --target wasm32-unknown-unknown \
-  -p router-guest -p skill-graph-guest -p approval-guest -p agency-edge -p router-worker -p skill-graph-worker -- -D warnings
+  -p router-guest -p skill-graph-guest -p approval-guest -p agency-edge -p router-worker -p skill-graph-worker \
+  -p assistant-worker -- -D warnings
 
 step "benchmarks compile"
 cargo bench -p agency-bench --no-run

@@ -279,6 +279,120 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
         )
     });
     check(
+        "chat remembers the approval under discussion and routes",
+        &mut || {
+            let say = |session: &str, message: &str| -> Result<Value, String> {
+                let r = c.call(
+                    "POST",
+                    &a("/api/chat"),
+                    Some(op),
+                    Some(&json!({"sessionId": session, "message": message}).to_string()),
+                    &[],
+                )?;
+                expect_status(&r, 200, "chat")?;
+                Ok(r.body)
+            };
+            let p = approve(
+                json!({"taskId": fresh("chat"), "agent": "devops", "action": "deploy", "description": "ship it",
+                       "estimatedCostUsd": 0.01, "environment": "production"}),
+            )?;
+            let number = p.body["number"].as_i64().ok_or("approval has no number")?;
+            let session = fresh("ops");
+            let shown = say(&session, &format!("why is {number} pending?"))?;
+            if !shown["reply"]
+                .as_str()
+                .is_some_and(|t| t.contains("production deploys need a human"))
+            {
+                return Err(format!("'why' does not give the rule: {shown}"));
+            }
+            let done = say(&session, "approve it")?;
+            if done["actions"][0]["type"] != "approved"
+                || done["actions"][0]["approvalId"] != p.body["approvalId"]
+            {
+                return Err(format!(
+                    "'approve it' did not approve the one discussed: {done}"
+                ));
+            }
+            let again = say(&session, "approve it")?;
+            if !again["reply"]
+                .as_str()
+                .is_some_and(|t| t.contains("already approved"))
+            {
+                return Err(format!(
+                    "a second 'approve it' should say it is settled: {again}"
+                ));
+            }
+            let other = say(&fresh("ops"), "approve it")?;
+            if other["actions"].as_array().is_none_or(|a| !a.is_empty()) {
+                return Err(format!(
+                    "a new session has nothing under discussion: {other}"
+                ));
+            }
+            let routed = say(&session, "route: please deploy the release to production")?;
+            if !routed["reply"]
+                .as_str()
+                .is_some_and(|t| t.contains("devops"))
+            {
+                return Err(format!("'route:' should name devops: {routed}"));
+            }
+            Ok(())
+        },
+    );
+    check(
+        "approvals: racing human decisions, exactly one wins",
+        &mut || {
+            let p = approve(
+                json!({"taskId": fresh("race"), "agent": "devops", "action": "deploy", "description": "c",
+                       "estimatedCostUsd": 0.01, "environment": "production"}),
+            )?;
+            let id = p.body["approvalId"].as_str().ok_or("no approvalId")?;
+            let url = a(&format!("/api/approvals/{id}/decision"));
+            let statuses: Vec<Result<u16, String>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|i| {
+                        let url = &url;
+                        scope.spawn(move || {
+                            let c = Client::new();
+                            let verb = if i % 2 == 0 { "approve" } else { "deny" };
+                            let body =
+                                json!({"decision": verb, "by": format!("op{i}")}).to_string();
+                            c.call("POST", url, Some(op), Some(&body), &[])
+                                .map(|r| r.status)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
+                    .collect()
+            });
+            let mut won = 0;
+            for s in statuses {
+                match s? {
+                    200 => won += 1,
+                    409 => {}
+                    other => return Err(format!("a racing decision got {other}")),
+                }
+            }
+            if won != 1 {
+                return Err(format!("{won} racing decisions succeeded; exactly one may"));
+            }
+            let audit = c.call("GET", &a("/api/audit?limit=200"), Some(viewer), None, &[])?;
+            let human = audit.body["entries"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter(|e| e["approvalId"] == id && e["kind"] == "human-decision")
+                        .count()
+                })
+                .unwrap_or(0);
+            if human != 1 {
+                return Err(format!("{human} human decisions audited for one approval"));
+            }
+            Ok(())
+        },
+    );
+    check(
         "approvals: 200 concurrent approvals that fit 50 times get exactly 50",
         &mut || concurrent_budget(base, gw, viewer),
     );
