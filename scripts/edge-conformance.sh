@@ -22,11 +22,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Six distinct free ports at once (sockets held open until all are chosen, so no two
-# calls can return the same port): each Worker and its inspector.
-read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT < <(python3 -c '
+# Seven distinct free ports at once (sockets held open until all are chosen, so no two
+# calls can return the same port): each Worker and its inspector, and the fake model.
+read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT LLM_PORT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
@@ -36,6 +36,13 @@ for w in router skill-graph assistant; do
   printf 'AGENCY_GATEWAY_TOKEN=%s\nAGENCY_OPERATOR_TOKEN=%s\nAGENCY_VIEWER_TOKEN=%s\n' \
     "$AGENCY_GATEWAY_TOKEN" "$AGENCY_OPERATOR_TOKEN" "$AGENCY_VIEWER_TOKEN" > "$ROOT/workers/$w/.dev.vars"
 done
+
+# The assistant's free-text chat goes to a local stand-in for a chat-completions API.
+printf 'AGENCY_LLM_BASE_URL=http://127.0.0.1:%s/v1\nAGENCY_LLM_MODEL=fake-model\nAGENCY_LLM_API_KEY=fake-key\n' "$LLM_PORT" \
+  >> "$ROOT/workers/assistant/.dev.vars"
+setsid python3 "$ROOT/scripts/fake-chat-model.py" "$LLM_PORT" </dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+export AGENCY_CONFORMANCE_FAKE_MODEL=1
 
 echo "[edge] building the Workers"
 for w in skill-graph router assistant; do

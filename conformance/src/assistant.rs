@@ -392,6 +392,47 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             Ok(())
         },
     );
+    if t.fake_model {
+        check(
+            "chat free text goes to the model with history; suggestions only",
+            &mut || {
+                let session = fresh("llm");
+                let last_audit = || -> Result<Value, String> {
+                    Ok(
+                        c.call("GET", &a("/api/audit?limit=1"), Some(viewer), None, &[])?
+                            .body["entries"][0]["seq"]
+                            .clone(),
+                    )
+                };
+                let before = last_audit()?;
+                for seen in [2, 4] {
+                    let r = c.call(
+                        "POST",
+                        &a("/api/chat"),
+                        Some(op),
+                        Some(
+                            &json!({"sessionId": session, "message": "should we ship on friday?"})
+                                .to_string(),
+                        ),
+                        &[],
+                    )?;
+                    expect_status(&r, 200, "chat")?;
+                    let reply = r.body["reply"].as_str().unwrap_or("");
+                    if !reply.contains(&format!("I saw {seen} messages"))
+                        || !reply.contains("To do this, send: deny 1: too risky")
+                        || r.body["actions"]
+                            != json!([{"type": "suggested", "command": "deny 1: too risky"}])
+                    {
+                        return Err(format!("unexpected model reply: {}", r.body));
+                    }
+                }
+                if last_audit()? != before {
+                    return Err("the model's suggestion was carried out".into());
+                }
+                Ok(())
+            },
+        );
+    }
     check(
         "approvals: 200 concurrent approvals that fit 50 times get exactly 50",
         &mut || concurrent_budget(base, gw, viewer),

@@ -18,6 +18,9 @@ pub struct Target {
     /// `/api/resume`, `/api/spend`, `/api/budget`, `/api/audit`, `/api/chat`), when the
     /// deployment has one. It must run the example policy (`examples/policy/policy.toml`).
     pub assistant: Option<String>,
+    /// The assistant's chat model is `scripts/fake-chat-model.py`: check the free-text
+    /// path (history sent, suggestions never executed).
+    pub fake_model: bool,
     pub gateway_token: String,
     pub operator_token: String,
     pub viewer_token: String,

@@ -1,5 +1,6 @@
 //! `agency-conformance --router URL --graph URL`: runs the suite against a deployment.
-//! Tokens come from AGENCY_GATEWAY_TOKEN, AGENCY_OPERATOR_TOKEN, AGENCY_VIEWER_TOKEN.
+//! Tokens come from AGENCY_GATEWAY_TOKEN, AGENCY_OPERATOR_TOKEN, AGENCY_VIEWER_TOKEN;
+//! AGENCY_CONFORMANCE_FAKE_MODEL=1 says the assistant talks to scripts/fake-chat-model.py.
 
 use std::process::ExitCode;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         router,
         graph,
         assistant: arg("--assistant"),
+        fake_model: std::env::var("AGENCY_CONFORMANCE_FAKE_MODEL").is_ok_and(|v| v == "1"),
         gateway_token: token("AGENCY_GATEWAY_TOKEN"),
         operator_token: token("AGENCY_OPERATOR_TOKEN"),
         viewer_token: token("AGENCY_VIEWER_TOKEN"),

@@ -7,6 +7,7 @@ fn target(s: &Server) -> agency_conformance::Target {
         router: s.base.clone(),
         graph: s.base.clone(),
         assistant: Some(s.base.clone()),
+        fake_model: false,
         gateway_token: GATEWAY.into(),
         operator_token: OPERATOR.into(),
         viewer_token: VIEWER.into(),
