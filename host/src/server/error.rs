@@ -59,7 +59,16 @@ impl IntoResponse for ApiError {
         if let Some(d) = self.details {
             error["details"] = d;
         }
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let mut r = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is left unread, so this connection cannot carry another
+            // request: say so, or a client reusing it would find it closed mid-request.
+            r.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        r
     }
 }
 
