@@ -142,12 +142,12 @@ fn routing(c: &mut Criterion) {
                 b
             })
             .collect();
-        let mut buf = Vec::new();
+        let (mut buf, mut starts) = (Vec::new(), Vec::new());
         let mut i = 0;
         group.bench_function("part-canonicalize", |b| {
             b.iter(|| {
                 i = (i + 1) % msgs.len();
-                agency_skill_graph::text::canonicalize_bytes_into(&msgs[i], &mut buf);
+                agency_skill_graph::text::canonicalize_words_into(&msgs[i], &mut buf, &mut starts);
                 black_box(buf.len())
             })
         });

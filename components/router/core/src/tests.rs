@@ -189,3 +189,114 @@ fn routing_never_panics_on_odd_text() {
         assert!((0.0..=1.0).contains(&d.confidence), "{m:?}");
     }
 }
+
+/// The keyword scan walks the automaton only from words that can start a keyword. It
+/// must find exactly what a plain overlapping Aho-Corasick scan of the whole message
+/// finds (whole words only, each keyword once, in order of first occurrence), on
+/// messages crowded with overlapping phrases, repeats, case and punctuation.
+#[test]
+fn word_start_scan_equals_a_full_overlapping_scan() {
+    use agency_skill_graph::text::canonicalize;
+    let phrases = [
+        "deploy",
+        "deploy to production",
+        "to production",
+        "production",
+        "prod",
+        "api gateway",
+        "gateway",
+        "the api",
+        "a",
+        "a b",
+        "b a",
+        "what's up",
+        "roll back",
+        "back",
+        "rollback",
+        "ärger",
+        "über straße",
+    ];
+    let skills: Vec<String> = phrases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!(
+                r#"{{"id": "s{i}", "agent": "a{}", "keywords": ["{p}"]}}"#,
+                i % 3
+            )
+        })
+        .collect();
+    let graph = format!(
+        r#"{{"agents": [{{"id": "a0", "name": "A"}}, {{"id": "a1", "name": "B"}}, {{"id": "a2", "name": "C"}}],
+            "skills": [{}]}}"#,
+        skills.join(",")
+    );
+    let index = RouterIndex::build(&SkillGraph::from_json(&graph).unwrap()).unwrap();
+    let canon: Vec<String> = phrases.iter().map(|p| canonicalize(p)).collect();
+    let reference = aho_corasick::AhoCorasick::builder()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(&canon)
+        .unwrap();
+    let pieces = [
+        "deploy",
+        "Deploy",
+        "to",
+        "production",
+        "PROD",
+        "prod.",
+        "api",
+        "gateway",
+        "the",
+        "a",
+        "b",
+        "A",
+        "what's",
+        "up",
+        "roll",
+        "back",
+        "rollback",
+        "Ärger",
+        "über",
+        "straße",
+        "x",
+        "deployment",
+        "-",
+        ",",
+        "  ",
+        "!",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut crowded = 0;
+    for _ in 0..20_000 {
+        let mut m = String::new();
+        for _ in 0..(state % 14) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            m.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            if state % 3 != 0 {
+                m.push(' ');
+            }
+        }
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let hay = canonicalize(&m);
+        let b = hay.as_bytes();
+        let mut want: Vec<&str> = Vec::new();
+        for mat in reference.find_overlapping_iter(&hay) {
+            let (s, e) = (mat.start(), mat.end());
+            let whole = (s == 0 || b[s - 1] == b' ') && (e == b.len() || b[e] == b' ');
+            let p = canon[mat.pattern().as_usize()].as_str();
+            if whole && !want.contains(&p) {
+                want.push(p);
+            }
+        }
+        let got = index.route(&RouteRequest::new(m.clone())).matched_keywords;
+        let got: Vec<&str> = got.iter().map(|k| &**k).collect();
+        assert_eq!(got, want, "{m:?}");
+        crowded += usize::from(got.len() >= 3);
+    }
+    assert!(
+        crowded > 2_000,
+        "only {crowded} messages matched three keywords or more"
+    );
+}
