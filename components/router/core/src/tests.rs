@@ -274,7 +274,7 @@ fn word_start_scan_equals_a_full_overlapping_scan() {
             state ^= state >> 7;
             state ^= state << 17;
             m.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            if state % 3 != 0 {
+            if !state.is_multiple_of(3) {
                 m.push(' ');
             }
         }
