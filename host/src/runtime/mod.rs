@@ -94,6 +94,10 @@ impl ComponentRuntime {
             // explicit bounds checks (guard pages do it); growth is still capped above.
             .memory_reservation(4 << 30)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os("AGENCY_WASM_PERFMAP").is_some() {
+            // /tmp/perf-PID.map names the compiled wasm functions for `perf report`.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)
             .map_err(|e| anyhow::Error::from(e).context("creating the wasmtime engine"))?;
         let weak = engine.weak();
