@@ -266,6 +266,23 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
         {
             return Err(format!("unexpected chat reply: {}", r.body));
         }
+        let long = json!({"sessionId": fresh("s"), "message": "x".repeat(5000)}).to_string();
+        expect_error(
+            &c.call("POST", &a("/api/chat"), Some(op), Some(&long), &[])?,
+            413,
+            "a 5,000-byte chat message",
+        )?;
+        expect_error(
+            &c.call(
+                "POST",
+                &a("/api/chat"),
+                Some(op),
+                Some(r#"{"sessionId":"s","message":"help","mood":"happy"}"#),
+                &[],
+            )?,
+            400,
+            "an unknown chat field",
+        )?;
         expect_error(
             &c.call(
                 "POST",

@@ -6,8 +6,8 @@
 
 use agency_approval::contract::{APPROVAL_COLUMNS, ApprovalRow};
 use agency_approval::{
-    ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot, Micros,
-    Outcome, day_key, month_key,
+    Answer, ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot,
+    Micros, Outcome, day_key, human_decision, month_key,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
@@ -306,35 +306,22 @@ impl Store {
             by,
             comment,
         } = answer;
-        let (status, reason_code, reason, change, budget) = if approve {
-            match check(&request, &snapshot(&tx, now)?) {
-                Ok((change, budget)) => (
-                    "approved",
-                    "human",
-                    format!("approved by {by}"),
-                    change,
-                    budget,
-                ),
-                Err(b) => (
-                    "denied",
-                    "budget",
-                    format!(
-                        "approved by {by}, but {} would exceed the {} budget ({} left)",
-                        request.estimated_cost, b.scope, b.remaining
-                    ),
-                    LedgerChange::default(),
-                    Some(b),
-                ),
-            }
-        } else {
-            (
-                "denied",
-                "human",
-                format!("denied by {by}"),
-                LedgerChange::default(),
-                None,
-            )
-        };
+        let d = human_decision(
+            &request,
+            by,
+            if approve {
+                Answer::Approve(check(&request, &snapshot(&tx, now)?))
+            } else {
+                Answer::Deny
+            },
+        );
+        let (status, reason_code, reason, change, budget) = (
+            status_str(d.outcome),
+            d.reason_code,
+            d.reason,
+            d.change,
+            d.budget,
+        );
         let reserved: Vec<(String, i64)> = change
             .reserve
             .iter()

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use agency_approval::contract::{
     ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, valid_status,
 };
-use agency_approval::{Policy, Ruling, conclude, halted, verdict};
+use agency_approval::{Answer, Policy, Ruling, conclude, halted, human_decision, verdict};
 use agency_edge::{
     Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
 };
@@ -265,44 +265,42 @@ pub async fn decide_human(
             .request()
             .ok_or_else(|| ApiError::bad_request("stored request is unreadable"))?;
         let ledger = LedgerClient::new(env);
-        let mut h = HumanOutcome {
-            status: "denied",
-            reason_code: "human",
-            reason: format!("denied by {by}"),
-            by,
-            comment,
-            reserved: vec![],
-            budget_scope: None,
-            budget_remaining: None,
-        };
-        if approve {
+        let answer = if approve {
             let policy = policy(env)?;
             match ledger
                 .check_all(&request, &policy, true, false, now)
                 .await?
             {
-                Checked::Budget(Ok((change, budget))) => {
-                    h.status = "approved";
-                    h.reason = format!("approved by {by}");
-                    h.reserved = change.reserve.into_iter().map(|(k, m)| (k, m.0)).collect();
-                    h.budget_scope = budget.as_ref().map(|b| b.scope.clone());
-                    h.budget_remaining = budget.map(|b| b.remaining.0);
-                }
-                Checked::Budget(Err(b)) => {
-                    h.reason_code = "budget";
-                    h.reason = format!(
-                        "approved by {by}, but {} would exceed the {} budget ({} left)",
-                        request.estimated_cost, b.scope, b.remaining
-                    );
-                    h.budget_scope = Some(b.scope);
-                    h.budget_remaining = Some(b.remaining.0);
-                }
-                Checked::Halted(why) => {
-                    h.reason_code = "halted";
-                    h.reason = why;
+                Checked::Budget(b) => Answer::Approve(b),
+                // Human decisions do not re-check halts, so the ledger never answers
+                // this; if it did, it is out of step with this Worker.
+                Checked::Halted(_) => {
+                    return Err(ApiError::new(
+                        503,
+                        "storage_error",
+                        "the budget ledger is unavailable",
+                    ));
                 }
             }
-        }
+        } else {
+            Answer::Deny
+        };
+        let d = human_decision(&request, by, answer);
+        let h = HumanOutcome {
+            status: store::status_str(d.outcome),
+            reason_code: d.reason_code,
+            reason: d.reason,
+            by,
+            comment,
+            reserved: d
+                .change
+                .reserve
+                .into_iter()
+                .map(|(k, m)| (k, m.0))
+                .collect(),
+            budget_scope: d.budget.as_ref().map(|b| b.scope.clone()),
+            budget_remaining: d.budget.map(|b| b.remaining.0),
+        };
         if let Err(e) = store.settle_human(id, &h, now).await {
             ledger
                 .release_in(&scopes_of(&h.reserved), &request.task_id)

@@ -459,6 +459,53 @@ pub fn conclude(
     }
 }
 
+/// What a human answered to a pending approval.
+pub enum Answer {
+    /// Approve, with the budgets checked (and, when they fit, reserved) as they are now.
+    Approve(BudgetCheck),
+    Deny,
+}
+
+/// The decision a human's answer makes: approving takes the reservation, unless a
+/// budget would be overrun, which denies with reason `budget`.
+pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> Decision {
+    let (outcome, reason_code, reason, budget, change) = match answer {
+        Answer::Approve(Ok((change, budget))) => (
+            Outcome::Approved,
+            "human",
+            format!("approved by {by}"),
+            budget,
+            change,
+        ),
+        Answer::Approve(Err(b)) => (
+            Outcome::Denied,
+            "budget",
+            format!(
+                "approved by {by}, but {} would exceed the {} budget ({} left)",
+                request.estimated_cost, b.scope, b.remaining
+            ),
+            Some(b),
+            LedgerChange::default(),
+        ),
+        Answer::Deny => (
+            Outcome::Denied,
+            "human",
+            format!("denied by {by}"),
+            None,
+            LedgerChange::default(),
+        ),
+    };
+    Decision {
+        outcome,
+        reason_code,
+        reason,
+        rule: None,
+        budget,
+        expires_at_ms: None,
+        change,
+    }
+}
+
 /// Decides a request: [`verdict`], then [`budget_check`], then [`conclude`].
 pub fn decide(
     request: &ApprovalRequest,

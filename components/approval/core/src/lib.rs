@@ -17,9 +17,10 @@ mod tests;
 mod time;
 
 pub use decide::{
-    ApprovalRequest, BudgetCheck, BudgetStatus, Decision, Effect, HaltScope, HaltState,
+    Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, Effect, HaltScope, HaltState,
     LedgerChange, LedgerSnapshot, Outcome, RuleTrace, Ruling, Verdict, budget_check, budget_scopes,
-    check_scope, conclude, decide, explain, halt_reason, halted, join_checks, ledger_key, verdict,
+    check_scope, conclude, decide, explain, halt_reason, halted, human_decision, join_checks,
+    ledger_key, verdict,
 };
 pub use money::{Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};

@@ -194,6 +194,52 @@ fn explain_says_why() {
     assert!(t[2].matched && t[2].why.contains("tagged money"));
 }
 
+/// A human's answer: approving reserves what fits, a budget overrun denies naming the
+/// scope, denying reserves nothing; and the per-scope checks joined equal the whole.
+#[test]
+fn human_answers_and_per_scope_checks() {
+    let p = policy(MINIMAL);
+    let r = req("codegen", "deploy", 15.0);
+    let mut used = LedgerSnapshot::default();
+    let fits = budget_check(&r, &p, &used, NOW);
+    let per_scope = join_checks(budget_scopes(&r, &p).into_iter().map(|(scope, limits)| {
+        check_scope(
+            &scope,
+            limits,
+            r.estimated_cost,
+            |k| used.used.get(k).copied().unwrap_or(Micros::ZERO),
+            NOW,
+        )
+    }));
+    assert_eq!(fits, per_scope);
+    let d = human_decision(&r, "ana", Answer::Approve(fits));
+    assert_eq!((d.outcome, d.reason_code), (Outcome::Approved, "human"));
+    assert_eq!(d.reason, "approved by ana");
+    assert_eq!(d.change.reserve.len(), 3); // global daily + monthly, codegen daily
+    assert_eq!(d.budget.unwrap().scope, "agent:codegen daily");
+
+    used.used.insert(
+        ledger_key("agent:codegen", &day_key(NOW)),
+        Micros::from_usd(10.0).unwrap(),
+    );
+    let d = human_decision(&r, "ana", Answer::Approve(budget_check(&r, &p, &used, NOW)));
+    assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "budget"));
+    assert!(
+        d.reason
+            .contains("agent:codegen daily budget ($10.00 left)"),
+        "{}",
+        d.reason
+    );
+    assert!(d.change.reserve.is_empty());
+
+    let d = human_decision(&r, "ana", Answer::Deny);
+    assert_eq!(
+        (d.outcome, d.reason_code, d.reason.as_str()),
+        (Outcome::Denied, "human", "denied by ana")
+    );
+    assert!(d.change.reserve.is_empty() && d.budget.is_none());
+}
+
 macro_rules! bad_policy {
     ($($name:ident: $text:expr => $want:expr;)*) => {$(
         #[test]
