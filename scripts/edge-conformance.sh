@@ -42,7 +42,7 @@ printf 'AGENCY_LLM_BASE_URL=http://127.0.0.1:%s/v1\nAGENCY_LLM_MODEL=fake-model\
   >> "$ROOT/workers/assistant/.dev.vars"
 setsid python3 "$ROOT/scripts/fake-chat-model.py" "$LLM_PORT" </dev/null >/dev/null 2>&1 &
 PIDS+=($!)
-export AGENCY_CONFORMANCE_FAKE_MODEL=1
+export AGENCY_CONFORMANCE_FAKE_MODEL=1 AGENCY_CONFORMANCE_QUICK_EXPIRY=1
 
 echo "[edge] building the Workers"
 for w in skill-graph router assistant; do
@@ -58,8 +58,11 @@ start() { # name port inspector-port
   local w=$1 port=$2 insp=$3
   (cd "$ROOT/workers/$w" && wrangler d1 migrations apply DB --local --persist-to "$STATE/$w" >"$STATE/migrate-$w.log" 2>&1) \
     || { cat "$STATE/migrate-$w.log"; exit 1; }
+  local extra=()
+  # The assistant runs the example policy plus a rule whose asks expire in a second.
+  [ "$w" = assistant ] && extra=(--var "AGENCY_POLICY:$(cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml")")
   (cd "$ROOT/workers/$w" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$insp" \
-      --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn \
+      --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn ${extra[@]+"${extra[@]}"} \
       </dev/null >"$STATE/dev-$w.log" 2>&1) &
   PIDS+=($!)
 }

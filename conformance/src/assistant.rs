@@ -450,6 +450,48 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             },
         );
     }
+    if t.quick_expiry {
+        check("approvals: an expired ask counts as denied", &mut || {
+            let p = approve(
+                json!({"taskId": fresh("exp"), "agent": "pm", "action": "conformance-expiry", "description": "c",
+                       "estimatedCostUsd": 0.01}),
+            )?;
+            if p.body["decision"] != "pending" {
+                return Err(format!("expected pending: {}", p.body));
+            }
+            let id = p.body["approvalId"].as_str().ok_or("no approvalId")?;
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            let got = c.call(
+                "GET",
+                &a(&format!("/api/approvals/{id}")),
+                Some(viewer),
+                None,
+                &[],
+            )?;
+            if got.body["decision"] != "expired" {
+                return Err(format!("expected expired after its second: {}", got.body));
+            }
+            expect_error(
+                &c.call(
+                    "POST",
+                    &a(&format!("/api/approvals/{id}/decision")),
+                    Some(op),
+                    Some(r#"{"decision":"approve","by":"late"}"#),
+                    &[],
+                )?,
+                409,
+                "approving an expired ask",
+            )?;
+            let audit = c.call("GET", &a("/api/audit?limit=100"), Some(viewer), None, &[])?;
+            if !audit.body["entries"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|e| e["approvalId"] == id && e["kind"] == "expired")
+            }) {
+                return Err("the expiry is not in the audit".into());
+            }
+            Ok(())
+        });
+    }
     check(
         "approvals: 200 concurrent approvals that fit 50 times get exactly 50",
         &mut || concurrent_budget(base, gw, viewer),

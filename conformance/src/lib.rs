@@ -21,6 +21,10 @@ pub struct Target {
     /// The assistant's chat model is `scripts/fake-chat-model.py`: check the free-text
     /// path (history sent, suggestions never executed).
     pub fake_model: bool,
+    /// The assistant's policy adds `examples/policy/quick-expiry.toml`'s rule (asks for
+    /// action `conformance-expiry` expire after one second): check that expired asks
+    /// count as denied.
+    pub quick_expiry: bool,
     pub gateway_token: String,
     pub operator_token: String,
     pub viewer_token: String,

@@ -1,6 +1,7 @@
 //! `agency-conformance --router URL --graph URL`: runs the suite against a deployment.
 //! Tokens come from AGENCY_GATEWAY_TOKEN, AGENCY_OPERATOR_TOKEN, AGENCY_VIEWER_TOKEN;
-//! AGENCY_CONFORMANCE_FAKE_MODEL=1 says the assistant talks to scripts/fake-chat-model.py.
+//! AGENCY_CONFORMANCE_FAKE_MODEL=1 says the assistant talks to scripts/fake-chat-model.py;
+//! AGENCY_CONFORMANCE_QUICK_EXPIRY=1 that its policy has the quick-expiry rule.
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         graph,
         assistant: arg("--assistant"),
         fake_model: std::env::var("AGENCY_CONFORMANCE_FAKE_MODEL").is_ok_and(|v| v == "1"),
+        quick_expiry: std::env::var("AGENCY_CONFORMANCE_QUICK_EXPIRY").is_ok_and(|v| v == "1"),
         gateway_token: token("AGENCY_GATEWAY_TOKEN"),
         operator_token: token("AGENCY_OPERATOR_TOKEN"),
         viewer_token: token("AGENCY_VIEWER_TOKEN"),

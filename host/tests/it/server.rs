@@ -8,16 +8,28 @@ fn target(s: &Server) -> agency_conformance::Target {
         graph: s.base.clone(),
         assistant: Some(s.base.clone()),
         fake_model: false,
+        quick_expiry: true,
         gateway_token: GATEWAY.into(),
         operator_token: OPERATOR.into(),
         viewer_token: VIEWER.into(),
     }
 }
 
+/// The example policy plus the rule whose asks expire in a second, as the edge runs it.
+fn conformance_policy(dir: &std::path::Path) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policy");
+    let text = std::fs::read_to_string(root.join("policy.toml")).unwrap()
+        + &std::fs::read_to_string(root.join("quick-expiry.toml")).unwrap();
+    let path = dir.join("conformance-policy.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 #[test]
 fn conformance_suite_passes_on_the_local_server_wasm_engine() {
     let data = TempDir::new("conf-wasm");
-    let server = Server::start(data.path(), &["--example"], true);
+    let policy = conformance_policy(data.path());
+    let server = Server::start(data.path(), &["--example", "--policy", &policy], true);
     let outcomes = agency_conformance::run(&target(&server));
     assert!(
         agency_conformance::report(&outcomes),
@@ -28,7 +40,12 @@ fn conformance_suite_passes_on_the_local_server_wasm_engine() {
 #[test]
 fn conformance_suite_passes_on_the_local_server_native_engine() {
     let data = TempDir::new("conf-native");
-    let server = Server::start(data.path(), &["--example", "--engine", "native"], true);
+    let policy = conformance_policy(data.path());
+    let server = Server::start(
+        data.path(),
+        &["--example", "--engine", "native", "--policy", &policy],
+        true,
+    );
     assert!(agency_conformance::report(&agency_conformance::run(
         &target(&server)
     )));

@@ -83,6 +83,12 @@ struct TaskIn {
     actual: Option<i64>,
 }
 
+/// Asks for the ledger rows of the periods containing `now`.
+#[derive(Serialize, Deserialize)]
+struct LedgerIn {
+    now: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct HaltIn {
     scope: String,
@@ -292,8 +298,8 @@ impl Ledger {
                 json!(self.settle(&t.task, t.actual.unwrap_or(0))?)
             }
             "ledger" => {
-                let t: TaskIn = req.json().await?;
-                json!(self.ledger(t.actual.unwrap_or(0))?)
+                let l: LedgerIn = req.json().await?;
+                json!(self.ledger(l.now)?)
             }
             "halts" => json!(self.halts()?),
             "halt" => {
@@ -502,15 +508,16 @@ impl<'a> LedgerClient<'a> {
         let mut scopes = vec!["global".to_owned()];
         scopes.extend(b.agents.keys().map(|a| format!("agent:{a}")));
         scopes.extend(b.channels.keys().map(|c| format!("channel:{c}")));
+        let body = LedgerIn { now };
+        // One call per scope object, all at once.
+        let calls = scopes
+            .iter()
+            .map(|scope| self.call::<Vec<LedgerRow>>(scope, "ledger", &body));
         let mut out = Vec::new();
-        for scope in scopes {
-            let body = TaskIn {
-                task: String::new(),
-                actual: Some(now),
-            };
-            let rows: Vec<LedgerRow> = self.call(&scope, "ledger", &body).await?;
+        for rows in futures_util::future::join_all(calls).await {
             out.extend(
-                rows.into_iter()
+                rows?
+                    .into_iter()
                     .map(|r| (r.key, Micros(r.spent), Micros(r.reserved))),
             );
         }
