@@ -25,6 +25,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
     let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
         out.push(Outcome { name, result: f() })
     };
+    let view = |path: &str| c.call("GET", &a(path), Some(viewer), None, &[]);
     let approve = |body: Value| -> Result<Reply, String> {
         c.call(
             "POST",
@@ -103,38 +104,16 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             409,
             "second decision",
         )?;
-        let got = c.call(
-            "GET",
-            &a(&format!("/api/approvals/{id}")),
-            Some(viewer),
-            None,
-            &[],
-        )?;
+        let got = view(&format!("/api/approvals/{id}"))?;
         expect_status(&got, 200, "get approval")?;
-        let list = c.call(
-            "GET",
-            &a("/api/approvals?status=approved"),
-            Some(viewer),
-            None,
-            &[],
-        )?;
+        let list = view("/api/approvals?status=approved")?;
         if !list.body["approvals"]
             .as_array()
             .is_some_and(|l| l.iter().any(|x| x["approvalId"] == id.as_str()))
         {
             return Err("the approved approval is not listed under status=approved".into());
         }
-        expect_error(
-            &c.call(
-                "GET",
-                &a("/api/approvals/apr_none"),
-                Some(viewer),
-                None,
-                &[],
-            )?,
-            404,
-            "unknown approval",
-        )
+        expect_error(&view("/api/approvals/apr_none")?, 404, "unknown approval")
     });
     check("approvals: halt denies, resume restores", &mut || {
         let agent = fresh("agent");
@@ -166,11 +145,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
         if d.body["decision"] != "approved" {
             return Err(format!("expected approved after resume: {}", d.body));
         }
-        expect_status(
-            &c.call("GET", &a("/api/halt"), Some(viewer), None, &[])?,
-            200,
-            "halts",
-        )
+        expect_status(&view("/api/halt")?, 200, "halts")
     });
     check(
         "approvals: spend settles once; budget and audit report it",
@@ -190,11 +165,11 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
                 409,
                 "second spend",
             )?;
-            let b = c.call("GET", &a("/api/budget"), Some(viewer), None, &[])?;
+            let b = view("/api/budget")?;
             if b.body["budgets"].as_array().is_none_or(|l| l.is_empty()) {
                 return Err(format!("no budgets: {}", b.body));
             }
-            let audit = c.call("GET", &a("/api/audit?limit=50"), Some(viewer), None, &[])?;
+            let audit = view("/api/audit?limit=50")?;
             if !audit.body["entries"]
                 .as_array()
                 .is_some_and(|l| l.iter().any(|e| e["kind"] == "spend"))
@@ -394,7 +369,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             if won != 1 {
                 return Err(format!("{won} racing decisions succeeded; exactly one may"));
             }
-            let audit = c.call("GET", &a("/api/audit?limit=200"), Some(viewer), None, &[])?;
+            let audit = view("/api/audit?limit=200")?;
             let human = audit.body["entries"]
                 .as_array()
                 .map(|l| {
@@ -415,11 +390,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             &mut || {
                 let session = fresh("llm");
                 let last_audit = || -> Result<Value, String> {
-                    Ok(
-                        c.call("GET", &a("/api/audit?limit=1"), Some(viewer), None, &[])?
-                            .body["entries"][0]["seq"]
-                            .clone(),
-                    )
+                    Ok(view("/api/audit?limit=1")?.body["entries"][0]["seq"].clone())
                 };
                 let before = last_audit()?;
                 for seen in [2, 4] {
@@ -461,13 +432,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             }
             let id = p.body["approvalId"].as_str().ok_or("no approvalId")?;
             std::thread::sleep(std::time::Duration::from_millis(1500));
-            let got = c.call(
-                "GET",
-                &a(&format!("/api/approvals/{id}")),
-                Some(viewer),
-                None,
-                &[],
-            )?;
+            let got = view(&format!("/api/approvals/{id}"))?;
             if got.body["decision"] != "expired" {
                 return Err(format!("expected expired after its second: {}", got.body));
             }
@@ -482,7 +447,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
                 409,
                 "approving an expired ask",
             )?;
-            let audit = c.call("GET", &a("/api/audit?limit=100"), Some(viewer), None, &[])?;
+            let audit = view("/api/audit?limit=100")?;
             if !audit.body["entries"].as_array().is_some_and(|l| {
                 l.iter()
                     .any(|e| e["approvalId"] == id && e["kind"] == "expired")
