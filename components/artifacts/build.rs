@@ -29,6 +29,8 @@ fn main() {
         "components/skill-graph",
         "components/approval",
         "Cargo.lock",
+        // The guests' release profiles live in the workspace manifest.
+        "Cargo.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
