@@ -5,88 +5,15 @@ use std::collections::HashMap;
 use agency_skill_graph::{Complexity, SkillGraph, text};
 use std::cell::RefCell;
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::{Anchored, MatchKind, StartKind, dfa, nfa};
-
 use std::sync::Arc;
 
+use crate::complexity;
 use crate::decision::{Names, Reason, RouteDecision, RouteIds, RouteRequest};
+use crate::keywords::KeywordMatcher;
 use crate::score;
-
-/// Up to this many bytes of keywords, the index is a DFA (fastest); above, an NFA.
-const DFA_KEYWORD_BYTES: usize = 4 * 1024;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-/// The keyword automaton. Routing drives it byte by byte itself (see `scan`), which
-/// is faster than the iterator API for overlapping matches.
-enum Matcher {
-    Dfa(dfa::DFA),
-    Nfa(nfa::contiguous::NFA),
-}
-
-/// Calls `found(pattern, end)` for every pattern that occurs in `hay` starting at
-/// `start`, shortest first: an anchored walk that stops as soon as no keyword can
-/// continue.
-#[inline(always)]
-fn walk<A: Automaton>(aut: &A, hay: &[u8], start: usize, mut found: impl FnMut(u32, usize)) {
-    let Ok(mut sid) = aut.start_state(Anchored::Yes) else {
-        return;
-    };
-    for (i, &b) in hay.iter().enumerate().skip(start) {
-        sid = aut.next_state(Anchored::Yes, sid, b);
-        if aut.is_special(sid) {
-            if aut.is_dead(sid) {
-                return;
-            }
-            if aut.is_match(sid) {
-                for k in 0..aut.match_len(sid) {
-                    let pid = aut.match_pattern(sid, k);
-                    // Only patterns that begin at `start` (not shorter suffixes).
-                    if i + 1 - aut.pattern_len(pid) == start {
-                        found(pid.as_u32(), i + 1);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Which words can begin a keyword: a 2^15-bit set over a cheap key of the word (first
-/// two bytes, last byte, length). A message word not in it cannot start a whole-word
-/// match, so the automaton never looks at it; most words of a message are skipped with
-/// one L1 load. False positives only cost an automaton walk.
-struct WordFilter {
-    bits: Vec<u64>,
-}
-
-impl WordFilter {
-    const BITS: u32 = 15;
-
-    #[inline(always)]
-    fn key(word: &[u8]) -> usize {
-        let byte = |b: Option<&u8>| u32::from(b.copied().unwrap_or(0));
-        let (first, second, last) = (byte(word.first()), byte(word.get(1)), byte(word.last()));
-        let h = (first << 24 | second << 16 | last << 8) ^ (word.len() as u32).min(255);
-        (h.wrapping_mul(0x9E37_79B1) >> (32 - Self::BITS)) as usize
-    }
-
-    fn new<'a>(first_words: impl Iterator<Item = &'a [u8]>) -> WordFilter {
-        let mut bits = vec![0u64; (1 << Self::BITS) / 64];
-        for w in first_words {
-            let k = Self::key(w);
-            bits[k / 64] |= 1 << (k % 64);
-        }
-        WordFilter { bits }
-    }
-
-    #[inline(always)]
-    fn may_start(&self, word: &[u8]) -> bool {
-        let k = Self::key(word);
-        self.bits[k / 64] & (1 << (k % 64)) != 0
-    }
 }
 
 /// Why an index could not be built.
@@ -124,8 +51,7 @@ pub struct RouterIndex {
     names: Names,
     threshold: f64,
     none_score: f64,
-    matcher: Matcher,
-    first_words: WordFilter,
+    keywords: KeywordMatcher,
     patterns: Vec<Pattern>,
     skills: Vec<SkillInfo>,
     agents: Vec<AgentInfo>,
@@ -273,29 +199,8 @@ impl RouterIndex {
                 }
             }
         }
-        // A DFA scans a message at about a byte per nanosecond; its memory grows with
-        // the keyword bytes, so very large graphs use the contiguous NFA instead.
-        let keyword_bytes: usize = patterns.iter().map(|p| p.phrase.len()).sum();
-        let phrases = patterns.iter().map(|p| p.phrase.as_bytes());
-        let matcher = if keyword_bytes <= DFA_KEYWORD_BYTES {
-            dfa::Builder::new()
-                .match_kind(MatchKind::Standard)
-                .start_kind(StartKind::Anchored)
-                .prefilter(false)
-                .build(phrases)
-                .map(Matcher::Dfa)
-        } else {
-            nfa::contiguous::NFA::builder()
-                .match_kind(MatchKind::Standard)
-                .prefilter(false)
-                .build(phrases)
-                .map(Matcher::Nfa)
-        }
-        .map_err(|e| BuildError(format!("keyword index: {e}")))?;
-        let first_words = WordFilter::new(patterns.iter().map(|p| {
-            let b = p.phrase.as_bytes();
-            &b[..b.iter().position(|&c| c == b' ').unwrap_or(b.len())]
-        }));
+        let keywords = KeywordMatcher::build(patterns.iter().map(|p| p.phrase.as_str()))
+            .map_err(|e| BuildError(format!("keyword index: {e}")))?;
         let uses_complexity = graph.skills.iter().any(|s| s.complexity.is_some());
         let names = Names {
             agents: graph
@@ -314,8 +219,7 @@ impl RouterIndex {
             names,
             threshold: graph.threshold,
             none_score: graph.none_score,
-            matcher,
-            first_words,
+            keywords,
             patterns,
             skills,
             agents,
@@ -381,31 +285,9 @@ impl RouterIndex {
             s.seen.iter_mut().for_each(|x| *x = 0);
             s.stamp = 1;
         }
-        // 1. Keywords: whole-word matches only, each keyword counted once, in order of
-        // first occurrence (by end, then the longer first). A whole-word match starts at
-        // a word that is some keyword's first word, so only those words are walked.
-        let hay = s.canon.as_slice();
-        s.hits.clear();
-        for (w, &start) in s.starts.iter().enumerate() {
-            let start = start as usize;
-            let word_end = s
-                .starts
-                .get(w + 1)
-                .map_or(hay.len(), |&next| next as usize - 1);
-            if !self.first_words.may_start(&hay[start..word_end]) {
-                continue;
-            }
-            let hits = &mut s.hits;
-            let found = |id: u32, end: usize| {
-                if end == hay.len() || hay[end] == b' ' {
-                    hits.push((end as u32, start as u32, id));
-                }
-            };
-            match &self.matcher {
-                Matcher::Dfa(a) => walk(a, hay, start, found),
-                Matcher::Nfa(a) => walk(a, hay, start, found),
-            }
-        }
+        // 1. Keywords (whole words, see `keywords`), each counted once, in order of first
+        // occurrence: by end, then the longer first.
+        self.keywords.find(&s.canon, &s.starts, &mut s.hits);
         if s.hits.len() > 1 {
             s.hits.sort_unstable();
         }
@@ -423,7 +305,7 @@ impl RouterIndex {
             .and_then(|c| self.channels.get(c));
         let complexity = match request.complexity {
             Some(c) => c,
-            None if self.uses_complexity => complexity_of_words(&s.canon, &s.starts),
+            None if self.uses_complexity => complexity::of_words(&s.canon, &s.starts),
             None => Complexity::Moderate,
         };
         for &p in &s.matched {
@@ -569,42 +451,5 @@ fn add(scores: &mut Vec<(u32, f64)>, key: u32, value: f64) {
     match scores.iter_mut().find(|(k, _)| *k == key) {
         Some(e) => e.1 += value,
         None => scores.push((key, value)),
-    }
-}
-
-/// A cheap guess at how much work a message asks for, from its length and the number of
-/// separate asks in it ("and", "then", ...). Takes canonical text.
-pub fn estimate_complexity(canonical: &str) -> Complexity {
-    let b = canonical.as_bytes();
-    let mut starts = Vec::new();
-    let mut at_start = true;
-    for (i, &c) in b.iter().enumerate() {
-        if at_start && c != b' ' {
-            starts.push(i as u32);
-        }
-        at_start = c == b' ';
-    }
-    complexity_of_words(b, &starts)
-}
-
-/// [`estimate_complexity`] over canonical text whose word starts are known.
-fn complexity_of_words(canonical: &[u8], starts: &[u32]) -> Complexity {
-    let words = starts.len();
-    let mut asks = 0usize;
-    for (w, &start) in starts.iter().enumerate() {
-        let end = starts
-            .get(w + 1)
-            .map_or(canonical.len(), |&next| next as usize - 1);
-        let word = &canonical[start as usize..end];
-        if matches!(word.len(), 3..=5)
-            && matches!(word, b"and" | b"then" | b"also" | b"plus" | b"after")
-        {
-            asks += 1;
-        }
-    }
-    match (words, asks) {
-        (w, a) if w > 60 || a >= 4 => Complexity::Complex,
-        (w, a) if w > 20 || a >= 2 => Complexity::Moderate,
-        _ => Complexity::Simple,
     }
 }

@@ -7,13 +7,16 @@
 //! Pure logic: no I/O, no clock, no wasmtime or worker crate. Health state and timing
 //! belong to the caller. Builds natively and for wasm32, with identical decisions.
 
+mod complexity;
 pub mod contract;
 mod decision;
 pub mod eval;
 mod index;
+mod keywords;
 pub mod score;
 #[cfg(test)]
 mod tests;
 
+pub use complexity::estimate_complexity;
 pub use decision::{Alternative, Names, Reason, RouteDecision, RouteIds, RouteRequest};
-pub use index::{BuildError, RouterIndex, estimate_complexity};
+pub use index::{BuildError, RouterIndex};
