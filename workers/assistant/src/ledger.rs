@@ -11,40 +11,38 @@
 //! Reservations are keyed by task id, so a retried approval never reserves twice.
 
 use agency_approval::{
-    ApprovalRequest, BudgetCheck, BudgetStatus, HaltState, LedgerChange, Limits, Micros, Policy,
-    budget_scopes, check_scope, day_key, halt_reason, join_checks, month_key,
+    ApprovalRequest, BudgetCheck, BudgetStatus, HaltState, Limits, Micros, check_scope, day_key,
+    halt_reason, month_key,
 };
-use agency_edge::ApiError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use worker::{
-    DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, SqlStorageValue, State,
-    durable_object,
+    DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
 /// Ledger sums stop here: JavaScript numbers are exact up to 2^53.
 const MAX_MICROS: i64 = 9_007_199_254_740_991;
 
 #[derive(Serialize, Deserialize)]
-struct ReserveIn {
-    task: String,
-    agent: String,
-    scope: String,
-    daily: Option<i64>,
-    monthly: Option<i64>,
-    cost: i64,
-    now: i64,
+pub(crate) struct ReserveIn {
+    pub(crate) task: String,
+    pub(crate) agent: String,
+    pub(crate) scope: String,
+    pub(crate) daily: Option<i64>,
+    pub(crate) monthly: Option<i64>,
+    pub(crate) cost: i64,
+    pub(crate) now: i64,
     /// Reserve (an approval) or only check (an ask).
-    commit: bool,
+    pub(crate) commit: bool,
     /// Refuse when halted (the global scope, asked first).
-    halt_check: bool,
+    pub(crate) halt_check: bool,
 }
 
 #[derive(Serialize, Deserialize)]
-struct Status {
-    scope: String,
-    remaining: i64,
+pub(crate) struct Status {
+    pub(crate) scope: String,
+    pub(crate) remaining: i64,
 }
 
 impl From<BudgetStatus> for Status {
@@ -67,7 +65,7 @@ impl From<Status> for BudgetStatus {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum ReserveOut {
+pub(crate) enum ReserveOut {
     Halted(String),
     Over(Status),
     Fits {
@@ -77,24 +75,24 @@ enum ReserveOut {
 }
 
 #[derive(Serialize, Deserialize)]
-struct TaskIn {
-    task: String,
+pub(crate) struct TaskIn {
+    pub(crate) task: String,
     /// For settle: the actual cost.
-    actual: Option<i64>,
+    pub(crate) actual: Option<i64>,
 }
 
 /// Asks for the ledger rows of the periods containing `now`.
 #[derive(Serialize, Deserialize)]
-struct LedgerIn {
-    now: i64,
+pub(crate) struct LedgerIn {
+    pub(crate) now: i64,
 }
 
 #[derive(Serialize, Deserialize)]
-struct HaltIn {
-    scope: String,
-    target: String,
-    reason: Option<String>,
-    now: i64,
+pub(crate) struct HaltIn {
+    pub(crate) scope: String,
+    pub(crate) target: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) now: i64,
 }
 
 /// One halt in force.
@@ -108,10 +106,10 @@ pub struct Halt {
 
 /// One ledger row: key, spent, reserved.
 #[derive(Serialize, Deserialize)]
-struct LedgerRow {
-    key: String,
-    spent: i64,
-    reserved: i64,
+pub(crate) struct LedgerRow {
+    pub(crate) key: String,
+    pub(crate) spent: i64,
+    pub(crate) reserved: i64,
 }
 
 #[durable_object]
@@ -368,199 +366,7 @@ impl DurableObject for Ledger {
     }
 }
 
-/// What checking every scope of an approval came to.
-pub enum Checked {
-    Halted(String),
-    Budget(BudgetCheck),
-}
-
-/// The Worker's side: calls to the scope objects.
-pub struct LedgerClient<'a> {
-    env: &'a Env,
-}
-
-impl<'a> LedgerClient<'a> {
-    pub fn new(env: &'a Env) -> Self {
-        LedgerClient { env }
-    }
-
-    async fn call<T: DeserializeOwned>(
-        &self,
-        scope: &str,
-        op: &str,
-        body: &impl Serialize,
-    ) -> Result<T, ApiError> {
-        let stub = self.env.durable_object("LEDGER")?.get_by_name(scope)?;
-        let mut init = RequestInit::new();
-        let text = serde_json::to_string(body)
-            .map_err(|_| ApiError::new(500, "internal", "internal error"))?;
-        init.with_method(Method::Post).with_body(Some(text.into()));
-        let mut resp = stub
-            .fetch_with_request(Request::new_with_init(
-                &format!("https://ledger/{op}"),
-                &init,
-            )?)
-            .await?;
-        if resp.status_code() != 200 {
-            worker::console_error!("ledger {scope} {op}: status {}", resp.status_code());
-            return Err(ApiError::new(
-                503,
-                "storage_error",
-                "the budget ledger is unavailable",
-            ));
-        }
-        Ok(resp.json().await?)
-    }
-
-    /// Checks (`commit`: and reserves) `request`'s cost under every budget scope it falls
-    /// under, global first (which also checks halts when `halt_check`). When a scope
-    /// says no, or a call fails, what the earlier scopes reserved is given back.
-    pub async fn check_all(
-        &self,
-        request: &ApprovalRequest,
-        policy: &Policy,
-        commit: bool,
-        halt_check: bool,
-        now: i64,
-    ) -> Result<Checked, ApiError> {
-        let mut done: Vec<String> = Vec::new();
-        let mut checks = Vec::new();
-        for (i, (scope, limits)) in budget_scopes(request, policy).into_iter().enumerate() {
-            let r = ReserveIn {
-                task: request.task_id.clone(),
-                agent: request.agent.clone(),
-                scope: scope.clone(),
-                daily: limits.daily.map(|m| m.0),
-                monthly: limits.monthly.map(|m| m.0),
-                cost: request.estimated_cost.0,
-                now,
-                commit,
-                halt_check: halt_check && i == 0,
-            };
-            let out = match self.call::<ReserveOut>(&scope, "reserve", &r).await {
-                Ok(o) => o,
-                Err(e) => {
-                    self.release_in(&done, &request.task_id).await;
-                    return Err(e);
-                }
-            };
-            match out {
-                ReserveOut::Halted(why) => return Ok(Checked::Halted(why)),
-                ReserveOut::Over(b) => {
-                    if commit {
-                        self.release_in(&done, &request.task_id).await;
-                    }
-                    return Ok(Checked::Budget(Err(b.into())));
-                }
-                ReserveOut::Fits { reserve, tightest } => {
-                    done.push(scope);
-                    checks.push(Ok((
-                        LedgerChange {
-                            reserve: reserve.into_iter().map(|(k, m)| (k, Micros(m))).collect(),
-                        },
-                        tightest.map(BudgetStatus::from),
-                    )));
-                }
-            }
-        }
-        Ok(Checked::Budget(join_checks(checks)))
-    }
-
-    /// Gives back `task`'s reservations in `scopes` (best effort: a failure is logged
-    /// and leaves money reserved, never spent).
-    pub async fn release_in(&self, scopes: &[String], task: &str) {
-        for scope in scopes {
-            let body = TaskIn {
-                task: task.to_owned(),
-                actual: None,
-            };
-            if let Err(e) = self.call::<usize>(scope, "release", &body).await {
-                worker::console_error!("release {task} in {scope}: {}", e.message);
-            }
-        }
-    }
-
-    /// Settles `task` in each scope it reserved in; the actual cost each recorded.
-    pub async fn settle(
-        &self,
-        scopes: &[String],
-        task: &str,
-        actual: i64,
-    ) -> Result<i64, ApiError> {
-        let mut recorded = actual;
-        for scope in scopes {
-            let body = TaskIn {
-                task: task.to_owned(),
-                actual: Some(actual),
-            };
-            recorded = self.call::<i64>(scope, "settle", &body).await?;
-        }
-        Ok(recorded)
-    }
-
-    /// (key, spent, reserved) for the current periods, over every scope of `policy`.
-    pub async fn ledger(
-        &self,
-        policy: &Policy,
-        now: i64,
-    ) -> Result<Vec<(String, Micros, Micros)>, ApiError> {
-        let b = &policy.budget;
-        let mut scopes = vec!["global".to_owned()];
-        scopes.extend(b.agents.keys().map(|a| format!("agent:{a}")));
-        scopes.extend(b.channels.keys().map(|c| format!("channel:{c}")));
-        let body = LedgerIn { now };
-        // One call per scope object, all at once.
-        let calls = scopes
-            .iter()
-            .map(|scope| self.call::<Vec<LedgerRow>>(scope, "ledger", &body));
-        let mut out = Vec::new();
-        for rows in futures_util::future::join_all(calls).await {
-            out.extend(
-                rows?
-                    .into_iter()
-                    .map(|r| (r.key, Micros(r.spent), Micros(r.reserved))),
-            );
-        }
-        Ok(out)
-    }
-
-    pub async fn halts(&self) -> Result<Vec<Halt>, ApiError> {
-        self.call("global", "halts", &json!({})).await
-    }
-
-    pub async fn halt_state(&self) -> Result<HaltState, ApiError> {
-        Ok(halt_state(self.halts().await?))
-    }
-
-    pub async fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<Vec<Halt>, ApiError> {
-        let body = HaltIn {
-            scope: scope.to_owned(),
-            target: target.to_owned(),
-            reason: Some(reason.to_owned()),
-            now,
-        };
-        self.call("global", "halt", &body).await
-    }
-
-    /// Lifts a halt (`scope` "everything" lifts all); how many were lifted.
-    pub async fn resume(&self, scope: &str, target: &str) -> Result<usize, ApiError> {
-        let body = HaltIn {
-            scope: scope.to_owned(),
-            target: target.to_owned(),
-            reason: None,
-            now: 0,
-        };
-        self.call("global", "resume", &body).await
-    }
-}
-
-fn halt_state(halts: Vec<Halt>) -> HaltState {
+pub(crate) fn halt_state(halts: Vec<Halt>) -> HaltState {
     let mut h = HaltState::default();
     for x in halts {
         match x.scope.as_str() {
@@ -575,24 +381,4 @@ fn halt_state(halts: Vec<Halt>) -> HaltState {
         }
     }
     h
-}
-
-/// The API's view of a halt.
-pub fn halt_json(h: &Halt) -> Value {
-    json!({
-        "scope": h.scope,
-        "target": if h.target.is_empty() { Value::Null } else { Value::String(h.target.clone()) },
-        "reason": h.reason,
-        "since": agency_approval::rfc3339(h.created_ms),
-    })
-}
-
-/// The scopes an approval's reservations (ledger keys `scope|period`) live in.
-pub fn scopes_of(reserved: &[(String, i64)]) -> Vec<String> {
-    let mut scopes: Vec<String> = reserved
-        .iter()
-        .filter_map(|(k, _)| k.split_once('|').map(|(s, _)| s.to_owned()))
-        .collect();
-    scopes.dedup();
-    scopes
 }

@@ -6,6 +6,7 @@
 
 mod chat;
 mod ledger;
+mod ledger_client;
 mod store;
 
 use std::cell::RefCell;
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 use worker::{Context, Env, Method, Request, Response, event};
 
 pub use ledger::Ledger;
-use ledger::{Checked, LedgerClient, halt_json, scopes_of};
+use ledger_client::{Checked, LedgerClient, halt_json, scopes_of};
 use store::{Audit, HumanOutcome, Store};
 
 /// The example policy, used when the deployment sets no `AGENCY_POLICY`.
