@@ -4,6 +4,8 @@
 
 mod assistant;
 mod checks;
+mod client;
+mod races;
 
 pub use checks::run;
 
