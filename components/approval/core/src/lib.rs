@@ -7,6 +7,7 @@
 //! Pure logic: state comes in as plain data and changes go out as plain data; storage
 //! and clocks belong to the caller. Money is integer micro-dollars throughout.
 
+mod budget;
 pub mod chat;
 pub mod contract;
 pub mod decide;
@@ -16,11 +17,13 @@ mod policy;
 mod tests;
 mod time;
 
+pub use budget::{
+    BudgetCheck, BudgetStatus, LedgerChange, LedgerSnapshot, budget_check, budget_scopes,
+    check_scope, join_checks, ledger_key,
+};
 pub use decide::{
-    Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, Effect, HaltScope, HaltState,
-    LedgerChange, LedgerSnapshot, Outcome, RuleTrace, Ruling, Verdict, budget_check, budget_scopes,
-    check_scope, conclude, decide, explain, halt_reason, halted, human_decision, join_checks,
-    ledger_key, verdict,
+    Answer, ApprovalRequest, Decision, Effect, HaltScope, HaltState, Outcome, RuleTrace, Ruling,
+    Verdict, conclude, decide, explain, halt_reason, halted, human_decision, verdict,
 };
 pub use money::{Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};

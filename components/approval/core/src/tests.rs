@@ -92,7 +92,7 @@ fn budgets_deny_naming_the_scope() {
     let halt = HaltState::default();
     let mut ledger = LedgerSnapshot::default();
     ledger.used.insert(
-        decide::ledger_key("agent:codegen", "2026-11-18"),
+        ledger_key("agent:codegen", "2026-11-18"),
         Micros::from_usd(15.0).unwrap(),
     );
     let d = decide(&req("codegen", "read", 6.0), &ledger, &halt, &p, NOW);
