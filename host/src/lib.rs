@@ -4,6 +4,7 @@
 
 pub mod approvals;
 pub mod assistant;
+mod chat_history;
 pub mod config;
 pub mod example;
 pub mod graph_files;
