@@ -21,6 +21,9 @@ use worker::{
     DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State, durable_object,
 };
 
+/// How long a task's reservation rows are kept: longer than any budget period.
+const RESERVATION_DAYS: i64 = 62;
+
 /// Ledger sums stop here: JavaScript numbers are exact up to 2^53.
 const MAX_MICROS: i64 = 9_007_199_254_740_991;
 
@@ -270,6 +273,14 @@ impl Ledger {
             "UPDATE reservations SET settled = ?2 WHERE task = ?1",
             vec![task.into(), actual.into()],
         )?;
+        // Reservations older than any budget period (a month) can no longer matter: a
+        // settled one is only kept to answer a repeated spend, an unsettled one holds
+        // money in a period that is over. Without this the table only grows.
+        let horizon = worker::Date::now().as_millis() as i64 - RESERVATION_DAYS * 86_400_000;
+        self.run(
+            "DELETE FROM reservations WHERE created_ms < ?1",
+            vec![horizon.into()],
+        )?;
         Ok(actual)
     }
 
@@ -345,6 +356,7 @@ impl DurableObject for Ledger {
         let schema = [
             "CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, spent INTEGER NOT NULL DEFAULT 0, reserved INTEGER NOT NULL DEFAULT 0)",
             "CREATE TABLE IF NOT EXISTS reservations (task TEXT NOT NULL, key TEXT NOT NULL, micros INTEGER NOT NULL, created_ms INTEGER NOT NULL, settled INTEGER, PRIMARY KEY (task, key))",
+            "CREATE INDEX IF NOT EXISTS reservations_by_age ON reservations (created_ms)",
             "CREATE TABLE IF NOT EXISTS halts (scope TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (scope, target))",
         ];
         for q in schema {
