@@ -149,21 +149,6 @@ impl Ledger {
         )
     }
 
-    fn used(&self, key: &str) -> Micros {
-        #[derive(Deserialize)]
-        struct U {
-            used: i64,
-        }
-        self.rows::<U>(
-            "SELECT MIN(spent + reserved, ?2) AS used FROM ledger WHERE key = ?1",
-            vec![key.into(), MAX_MICROS.into()],
-        )
-        .ok()
-        .and_then(|r| r.into_iter().next())
-        .map(|u| Micros(u.used))
-        .unwrap_or(Micros::ZERO)
-    }
-
     fn held(&self, task: &str) -> worker::Result<Vec<(String, i64)>> {
         #[derive(Deserialize)]
         struct H {
@@ -204,13 +189,23 @@ impl Ledger {
             daily: r.daily.map(Micros),
             monthly: r.monthly.map(Micros),
         };
+        // What this scope holds for the current periods, read up front so that a storage
+        // failure fails the request instead of counting as nothing spent.
+        let rows = self.ledger(r.now)?;
+        let used = |key: &str| {
+            rows.iter()
+                .find(|x| x.key == key)
+                .map_or(Micros::ZERO, |x| {
+                    Micros(x.spent.saturating_add(x.reserved).min(MAX_MICROS))
+                })
+        };
         let held = self.held(&r.task)?;
         if r.commit && !held.is_empty() {
             // A retry: the task already holds its reservation here.
-            let check = check_scope(&r.scope, &limits, Micros::ZERO, |k| self.used(k), r.now);
+            let check = check_scope(&r.scope, &limits, Micros::ZERO, used, r.now);
             return Ok(fits(held, check));
         }
-        let check = check_scope(&r.scope, &limits, Micros(r.cost), |k| self.used(k), r.now);
+        let check = check_scope(&r.scope, &limits, Micros(r.cost), used, r.now);
         if let (true, Ok((change, _))) = (r.commit, &check) {
             for (key, m) in &change.reserve {
                 self.run(
