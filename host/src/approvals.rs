@@ -4,10 +4,12 @@
 //! nothing half-written. Decisions come from the caller's `decide` (the policy
 //! component or the core crate); this module only moves state.
 
-use agency_approval::contract::{APPROVAL_COLUMNS, ApprovalRow};
+use agency_approval::contract::{
+    APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, reserved_json,
+};
 use agency_approval::{
     Answer, ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot,
-    Micros, Outcome, day_key, human_decision, month_key,
+    Micros, day_key, human_decision, month_key,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
@@ -34,8 +36,6 @@ impl From<rusqlite::Error> for ApprovalError {
         ApprovalError::Store(StoreError::from(e))
     }
 }
-
-const COLUMNS: &str = APPROVAL_COLUMNS;
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
     Ok(ApprovalRow {
@@ -69,7 +69,7 @@ fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
 /// The approval with `id`, as API JSON.
 fn by_id(tx: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Value>> {
     tx.query_row(
-        &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+        &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
         [id],
         row_json,
     )
@@ -136,14 +136,6 @@ fn audit(
     Ok(())
 }
 
-fn status_str(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Approved => "approved",
-        Outcome::Denied => "denied",
-        Outcome::Pending => "pending",
-    }
-}
-
 fn new_id() -> String {
     let mut b = [0u8; 10];
     if getrandom::fill(&mut b).is_err() {
@@ -196,7 +188,7 @@ impl Store {
         expire(&tx, now)?;
         let existing = tx
             .query_row(
-                &format!("SELECT {COLUMNS} FROM approvals WHERE task_id = ?1"),
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE task_id = ?1"),
                 [&request.task_id],
                 row_json,
             )
@@ -209,12 +201,6 @@ impl Store {
         let halt = halts(&tx)?;
         let d = decide(&ledger, &halt).map_err(ApprovalError::Decide)?;
         let id = new_id();
-        let reserved: Vec<(String, i64)> = d
-            .change
-            .reserve
-            .iter()
-            .map(|(k, m)| (k.clone(), m.0))
-            .collect();
         tx.execute(
             "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope,
                  budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms)
@@ -225,14 +211,14 @@ impl Store {
                 request.agent,
                 request.action,
                 request_json.to_string(),
-                status_str(d.outcome),
+                d.outcome.as_str(),
                 d.reason_code,
                 d.reason,
                 d.rule,
                 d.budget.as_ref().map(|b| b.scope.clone()),
                 d.budget.as_ref().map(|b| b.remaining.0),
                 request.estimated_cost.0,
-                serde_json::to_string(&reserved).unwrap_or_else(|_| "[]".into()),
+                reserved_json(&d.change),
                 now,
                 d.expires_at_ms,
             ],
@@ -243,7 +229,7 @@ impl Store {
             "decision",
             Some(&id),
             Some("policy"),
-            &json!({ "decision": status_str(d.outcome), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule }),
+            &decision_audit(&d),
         )?;
         let v = by_id(&tx, &id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.commit()?;
@@ -265,7 +251,7 @@ impl Store {
         expire(&tx, now_ms())?;
         let rows = {
             let mut stmt = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) ORDER BY created_ms DESC, rowid DESC LIMIT ?2"
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) ORDER BY created_ms DESC, rowid DESC LIMIT ?2"
             ))?;
             stmt.query_map(params![status, limit], row_json)?
                 .collect::<Result<Vec<_>, _>>()?
@@ -315,42 +301,30 @@ impl Store {
                 Answer::Deny
             },
         );
-        let (status, reason_code, reason, change, budget) = (
-            status_str(d.outcome),
-            d.reason_code,
-            d.reason,
-            d.change,
-            d.budget,
-        );
-        let reserved: Vec<(String, i64)> = change
-            .reserve
-            .iter()
-            .map(|(k, m)| (k.clone(), m.0))
-            .collect();
         tx.execute(
             "UPDATE approvals SET status = ?2, reason_code = ?3, reason = ?4, decided_by = ?5, decided_ms = ?6, comment = ?7,
                  reserved_json = ?8, budget_scope = COALESCE(?9, budget_scope), budget_remaining_micros = COALESCE(?10, budget_remaining_micros)
              WHERE id = ?1",
             params![
                 id,
-                status,
-                reason_code,
-                reason,
+                d.outcome.as_str(),
+                d.reason_code,
+                d.reason,
                 by,
                 now,
                 comment,
-                serde_json::to_string(&reserved).unwrap_or_else(|_| "[]".into()),
-                budget.as_ref().map(|b| b.scope.clone()),
-                budget.as_ref().map(|b| b.remaining.0),
+                reserved_json(&d.change),
+                d.budget.as_ref().map(|b| b.scope.clone()),
+                d.budget.as_ref().map(|b| b.remaining.0),
             ],
         )?;
-        reserve(&tx, &change)?;
+        reserve(&tx, &d.change)?;
         audit(
             &tx,
             "human-decision",
             Some(id),
             Some(by),
-            &json!({ "decision": status, "comment": comment, "reason": reason }),
+            &human_decision_audit(&d, comment),
         )?;
         let v = by_id(&tx, id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.commit()?;

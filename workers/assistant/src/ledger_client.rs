@@ -218,7 +218,7 @@ pub fn halt_json(h: &Halt) -> Value {
 }
 
 /// The scopes an approval's reservations (ledger keys `scope|period`) live in.
-pub fn scopes_of(reserved: &[(String, i64)]) -> Vec<String> {
+pub fn scopes_of<T>(reserved: &[(String, T)]) -> Vec<String> {
     let mut scopes: Vec<String> = reserved
         .iter()
         .filter_map(|(k, _)| k.split_once('|').map(|(s, _)| s.to_owned()))

@@ -24,7 +24,7 @@ use worker::{Context, Env, Method, Request, Response, event};
 
 pub use ledger::Ledger;
 use ledger_client::{Checked, LedgerClient, halt_json, scopes_of};
-use store::{Audit, HumanOutcome, Store};
+use store::{Audit, Store};
 
 /// The example policy, used when the deployment sets no `AGENCY_POLICY`.
 const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy/policy.toml");
@@ -161,14 +161,7 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
     if let Err(e) = store.insert(&id, &request, &raw, &decision, now).await {
         // Nothing recorded: give the reservation back so the budget is not held by a
         // task nobody will be told about.
-        let scopes = scopes_of(
-            &decision
-                .change
-                .reserve
-                .iter()
-                .map(|(k, m)| (k.clone(), m.0))
-                .collect::<Vec<_>>(),
-        );
+        let scopes = scopes_of(&decision.change.reserve);
         ledger.release_in(&scopes, &request.task_id).await;
         return Err(e);
     }
@@ -287,24 +280,9 @@ pub async fn decide_human(
             Answer::Deny
         };
         let d = human_decision(&request, by, answer);
-        let h = HumanOutcome {
-            status: store::status_str(d.outcome),
-            reason_code: d.reason_code,
-            reason: d.reason,
-            by,
-            comment,
-            reserved: d
-                .change
-                .reserve
-                .into_iter()
-                .map(|(k, m)| (k, m.0))
-                .collect(),
-            budget_scope: d.budget.as_ref().map(|b| b.scope.clone()),
-            budget_remaining: d.budget.map(|b| b.remaining.0),
-        };
-        if let Err(e) = store.settle_human(id, &h, now).await {
+        if let Err(e) = store.settle_human(id, &d, by, comment, now).await {
             ledger
-                .release_in(&scopes_of(&h.reserved), &request.task_id)
+                .release_in(&scopes_of(&d.change.reserve), &request.task_id)
                 .await;
             return Err(e);
         }

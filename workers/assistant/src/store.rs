@@ -3,8 +3,10 @@
 //! transaction; state transitions are conditional updates, so two requests racing on
 //! one approval cannot both win.
 
-use agency_approval::contract::{APPROVAL_COLUMNS, ApprovalRow};
-use agency_approval::{ApprovalRequest, Decision, Outcome};
+use agency_approval::contract::{
+    APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, reserved_json,
+};
+use agency_approval::{ApprovalRequest, Decision};
 use agency_edge::ApiError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,14 +28,6 @@ fn opt_s(v: Option<&str>) -> JsValue {
 }
 fn opt_n(v: Option<i64>) -> JsValue {
     v.map(n).unwrap_or(JsValue::NULL)
-}
-
-pub fn status_str(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Approved => "approved",
-        Outcome::Denied => "denied",
-        Outcome::Pending => "pending",
-    }
 }
 
 /// An audit entry to append in the same batch as a change.
@@ -133,13 +127,7 @@ impl Store {
         d: &Decision,
         now: i64,
     ) -> Result<(), ApiError> {
-        let reserved: Vec<(&str, i64)> = d
-            .change
-            .reserve
-            .iter()
-            .map(|(k, m)| (k.as_str(), m.0))
-            .collect();
-        let detail = json!({ "decision": status_str(d.outcome), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule });
+        let detail = decision_audit(d);
         self.db
             .batch(vec![
                 self.stmt(
@@ -153,14 +141,14 @@ impl Store {
                         s(&request.agent),
                         s(&request.action),
                         s(&request_json.to_string()),
-                        s(status_str(d.outcome)),
+                        s(d.outcome.as_str()),
                         s(d.reason_code),
                         s(&d.reason),
                         opt_s(d.rule.as_deref()),
                         opt_s(d.budget.as_ref().map(|b| b.scope.as_str())),
                         opt_n(d.budget.as_ref().map(|b| b.remaining.0)),
                         n(request.estimated_cost.0),
-                        s(&json!(reserved).to_string()),
+                        s(&reserved_json(&d.change)),
                         n(now),
                         opt_n(d.expires_at_ms),
                     ],
@@ -203,14 +191,15 @@ impl Store {
         }
     }
 
-    /// Records the human decision on a claimed approval, with its audit entry.
+    /// Records the human decision `d` on a claimed approval, with its audit entry.
     pub async fn settle_human(
         &self,
         id: &str,
-        h: &HumanOutcome<'_>,
+        d: &Decision,
+        by: &str,
+        comment: Option<&str>,
         now: i64,
     ) -> Result<(), ApiError> {
-        let reserved: Vec<(&str, i64)> = h.reserved.iter().map(|(k, m)| (k.as_str(), *m)).collect();
         self.db
             .batch(vec![
                 self.stmt(
@@ -219,23 +208,23 @@ impl Store {
                      WHERE id = ?1 AND status = 'deciding'",
                     &[
                         s(id),
-                        s(h.status),
-                        s(h.reason_code),
-                        s(&h.reason),
-                        s(h.by),
+                        s(d.outcome.as_str()),
+                        s(d.reason_code),
+                        s(&d.reason),
+                        s(by),
                         n(now),
-                        opt_s(h.comment),
-                        s(&json!(reserved).to_string()),
-                        opt_s(h.budget_scope.as_deref()),
-                        opt_n(h.budget_remaining),
+                        opt_s(comment),
+                        s(&reserved_json(&d.change)),
+                        opt_s(d.budget.as_ref().map(|b| b.scope.as_str())),
+                        opt_n(d.budget.as_ref().map(|b| b.remaining.0)),
                     ],
                 )?,
                 self.audit_stmt(
                     &Audit {
                         kind: "human-decision",
                         approval: Some(id),
-                        actor: Some(h.by),
-                        detail: json!({ "decision": h.status, "comment": h.comment, "reason": h.reason }),
+                        actor: Some(by),
+                        detail: human_decision_audit(d, comment),
                     },
                     now,
                 )?,
@@ -345,16 +334,4 @@ impl Store {
             .results::<Row>()?;
         Ok(rows.into_iter().map(|r| (r.role, r.content)).collect())
     }
-}
-
-/// A human decision as it will be stored.
-pub struct HumanOutcome<'a> {
-    pub status: &'static str,
-    pub reason_code: &'static str,
-    pub reason: String,
-    pub by: &'a str,
-    pub comment: Option<&'a str>,
-    pub reserved: Vec<(String, i64)>,
-    pub budget_scope: Option<String>,
-    pub budget_remaining: Option<i64>,
 }

@@ -4,7 +4,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{ApprovalRequest, Micros, Policy, day_key, ledger_key, month_key, rfc3339};
+use crate::{
+    ApprovalRequest, Decision, LedgerChange, Micros, Policy, day_key, ledger_key, month_key,
+    rfc3339,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -136,6 +139,27 @@ impl ApprovalRow {
             "comment": self.comment,
         })
     }
+}
+
+/// How a store keeps the reservations an approval holds (read back by
+/// [`ApprovalRow::reserved`]).
+pub fn reserved_json(change: &LedgerChange) -> String {
+    let pairs: Vec<(&str, i64)> = change
+        .reserve
+        .iter()
+        .map(|(k, m)| (k.as_str(), m.0))
+        .collect();
+    json!(pairs).to_string()
+}
+
+/// The audit entry of a policy decision.
+pub fn decision_audit(d: &Decision) -> Value {
+    json!({ "decision": d.outcome.as_str(), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule })
+}
+
+/// The audit entry of a human's decision.
+pub fn human_decision_audit(d: &Decision, comment: Option<&str>) -> Value {
+    json!({ "decision": d.outcome.as_str(), "comment": comment, "reason": d.reason })
 }
 
 /// `GET /api/budget`: every limit of the policy for the periods containing `now`, with

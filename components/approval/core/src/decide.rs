@@ -66,6 +66,17 @@ pub enum Outcome {
     Pending,
 }
 
+impl Outcome {
+    /// The API's and the stores' name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Denied => "denied",
+            Outcome::Pending => "pending",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
