@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use agency_approval::chat::{self, Command, Target};
+use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::{ApprovalBody, ChatBody, budget_report};
 use agency_approval::{ApprovalRequest, budget_check};
 use agency_router::RouteRequest;
@@ -23,26 +23,6 @@ use super::error::ApiError;
 use crate::approvals::{ApprovalError, HumanAnswer};
 use crate::config::LlmConfig;
 use crate::store::now_ms;
-
-struct Reply {
-    text: String,
-    actions: Vec<Value>,
-}
-
-impl From<(String, Vec<Value>)> for Reply {
-    fn from((text, actions): (String, Vec<Value>)) -> Reply {
-        Reply { text, actions }
-    }
-}
-
-impl Reply {
-    fn say(text: impl Into<String>) -> Reply {
-        Reply {
-            text: text.into(),
-            actions: vec![],
-        }
-    }
-}
 
 pub async fn chat(
     State(state): State<Arc<AppState>>,
@@ -86,11 +66,7 @@ pub async fn chat(
     state
         .store
         .chat_append(&b.session_id, "assistant", &reply.text)?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({ "reply": reply.text, "actions": reply.actions })),
-    )
-        .into_response())
+    Ok((StatusCode::OK, axum::Json(reply.to_json())).into_response())
 }
 
 fn resolve(
@@ -142,12 +118,12 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
         Command::Halt { agent, reason } => {
             let (scope, target, reason) = chat::halt_target(session, agent.as_deref(), reason);
             state.store.halt(scope, &target, &reason, Some(&by))?;
-            Reply::from(chat::halt_reply(scope, &target))
+            chat::halt_reply(scope, &target)
         }
-        Command::Resume { agent } => Reply::from(match agent {
+        Command::Resume { agent } => match agent {
             Some(a) => chat::resume_agent_reply(&a, state.store.resume("agent", &a, Some(&by))?),
             None => chat::resume_all_reply(state.store.resume_all(Some(&by))?),
-        }),
+        },
         Command::Route(text) => {
             if text.is_empty() {
                 Reply::say(chat::ASK_ROUTE)
@@ -201,7 +177,7 @@ fn human(
         |req: &ApprovalRequest, ledger| budget_check(req, policy, ledger, now),
         stored,
     ) {
-        Ok(a) => Ok(Reply::from(chat::decided_reply(&a))),
+        Ok(a) => Ok(chat::decided_reply(&a)),
         Err(ApprovalError::Settled { status, .. }) => Ok(Reply::say(chat::already_reply(&status))),
         Err(e) => Err(e.into()),
     }
@@ -237,9 +213,5 @@ fn ask_model(
     if status != 200 {
         return Err(format!("{url}: status {status}"));
     }
-    let content = body["choices"][0]["message"]["content"]
-        .as_str()
-        .ok_or("the model's answer has no choices[0].message.content")?;
-    let (text, actions) = chat::model_reply(content);
-    Ok(Reply { text, actions })
+    chat::reply_from_completion(&body)
 }

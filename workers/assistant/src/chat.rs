@@ -3,7 +3,7 @@
 //! approval each session is discussing ("approve it") is in KV. Free text goes to an
 //! OpenAI-compatible endpoint when one is configured; its answer only ever suggests.
 
-use agency_approval::chat::{self, Command, Target};
+use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::ChatBody;
 use agency_edge::{
     Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
@@ -13,26 +13,6 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::store::Store;
 use crate::{HumanError, apply_halt, apply_resume, budget_value, decide_human};
-
-struct Reply {
-    text: String,
-    actions: Vec<Value>,
-}
-
-impl Reply {
-    fn say(text: impl Into<String>) -> Reply {
-        Reply {
-            text: text.into(),
-            actions: vec![],
-        }
-    }
-}
-
-impl From<(String, Vec<Value>)> for Reply {
-    fn from((text, actions): (String, Vec<Value>)) -> Reply {
-        Reply { text, actions }
-    }
-}
 
 fn session_key(session: &str) -> String {
     format!("session:{session}")
@@ -92,10 +72,7 @@ pub async fn chat(req: &mut Request, env: &Env) -> ApiResult {
             agency_edge::now_ms() as i64,
         )
         .await?;
-    Ok(json_response(
-        200,
-        &json!({ "reply": reply.text, "actions": reply.actions }),
-    ))
+    Ok(json_response(200, &reply.to_json()))
 }
 
 /// The approval id a target names, or what to tell the operator.
@@ -157,12 +134,12 @@ async fn run(env: &Env, store: &Store, session: &str, command: Command) -> Resul
         Command::Halt { agent, reason } => {
             let (scope, target, reason) = chat::halt_target(session, agent.as_deref(), reason);
             apply_halt(env, scope, &target, &reason, &by).await?;
-            Reply::from(chat::halt_reply(scope, &target))
+            chat::halt_reply(scope, &target)
         }
-        Command::Resume { agent } => Reply::from(match agent {
+        Command::Resume { agent } => match agent {
             Some(a) => chat::resume_agent_reply(&a, apply_resume(env, "agent", &a, &by).await? > 0),
             None => chat::resume_all_reply(apply_resume(env, "everything", "", &by).await?),
-        }),
+        },
         Command::Route(text) if text.is_empty() => Reply::say(chat::ASK_ROUTE),
         Command::Route(text) => match route(env, &text).await {
             Ok(d) => Reply::say(chat::route_reply(&d)),
@@ -186,7 +163,7 @@ async fn human(
     };
     set_last(env, session, &id).await?;
     match decide_human(env, &id, approve, by, comment.as_deref()).await {
-        Ok(a) => Ok(Reply::from(chat::decided_reply(&a))),
+        Ok(a) => Ok(chat::decided_reply(&a)),
         Err(HumanError::Settled(_)) => {
             let status = store
                 .by_id(&id)
@@ -273,8 +250,5 @@ async fn ask_model(
     if status != 200 {
         return Err(format!("{url}: status {status}"));
     }
-    let content = body["choices"][0]["message"]["content"]
-        .as_str()
-        .ok_or("the model's answer has no choices[0].message.content")?;
-    Ok(Reply::from(chat::model_reply(content)))
+    chat::reply_from_completion(&body)
 }

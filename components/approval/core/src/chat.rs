@@ -151,6 +151,28 @@ pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"den
 \"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
 \"halt codegen\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"route: <message>\", \"help\".";
 
+/// What the assistant answers: the text, and the actions it took or suggests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub actions: Vec<Value>,
+}
+
+impl Reply {
+    /// Words only, no action.
+    pub fn say(text: impl Into<String>) -> Reply {
+        Reply {
+            text: text.into(),
+            actions: vec![],
+        }
+    }
+
+    /// The body of `POST /api/chat`'s answer.
+    pub fn to_json(&self) -> Value {
+        json!({ "reply": self.text, "actions": self.actions })
+    }
+}
+
 /// One line about an approval (its API JSON): "#3 devops wants to deploy ($1.00): pending — ...".
 pub fn describe(a: &Value) -> String {
     let mut s = format!(
@@ -257,49 +279,51 @@ pub fn halt_target(
 }
 
 /// The reply and action once a chat "halt" is in force.
-pub fn halt_reply(scope: &str, target: &str) -> (String, Vec<Value>) {
+pub fn halt_reply(scope: &str, target: &str) -> Reply {
     let what = if scope == "agent" {
         format!("Agent {target} is")
     } else {
         "All agents are".into()
     };
-    (
-        format!("{what} halted: new approvals will be denied until you say \"resume\"."),
-        vec![json!({"type": "halted", "scope": scope, "target": target})],
-    )
+    Reply {
+        text: format!("{what} halted: new approvals will be denied until you say \"resume\"."),
+        actions: vec![json!({"type": "halted", "scope": scope, "target": target})],
+    }
 }
 
 /// The reply and action to "resume <agent>" (`was`: it was halted).
-pub fn resume_agent_reply(agent: &str, was: bool) -> (String, Vec<Value>) {
-    (
-        if was {
+pub fn resume_agent_reply(agent: &str, was: bool) -> Reply {
+    Reply {
+        text: if was {
             format!("Agent {agent} is resumed.")
         } else {
             format!("Agent {agent} was not halted.")
         },
-        vec![json!({"type": "resumed", "scope": "agent", "target": agent})],
-    )
+        actions: vec![json!({"type": "resumed", "scope": "agent", "target": agent})],
+    }
 }
 
 /// The reply and action to "resume" (`lifted` halts were in force).
-pub fn resume_all_reply(lifted: usize) -> (String, Vec<Value>) {
-    (
-        if lifted == 0 {
+pub fn resume_all_reply(lifted: usize) -> Reply {
+    Reply {
+        text: if lifted == 0 {
             "Nothing was halted.".into()
         } else {
             format!("Lifted {lifted} halt(s).")
         },
-        vec![json!({"type": "resumed", "scope": "everything"})],
-    )
+        actions: vec![json!({"type": "resumed", "scope": "everything"})],
+    }
 }
 
 /// The reply and action once a human decision from chat is recorded (`a`: the
 /// approval's JSON after it).
-pub fn decided_reply(a: &Value) -> (String, Vec<Value>) {
-    (
-        format!("{}. {}", describe(a), a["reason"].as_str().unwrap_or("")),
-        vec![json!({"type": a["decision"], "approvalId": a["approvalId"], "number": a["number"]})],
-    )
+pub fn decided_reply(a: &Value) -> Reply {
+    Reply {
+        text: format!("{}. {}", describe(a), a["reason"].as_str().unwrap_or("")),
+        actions: vec![
+            json!({"type": a["decision"], "approvalId": a["approvalId"], "number": a["number"]}),
+        ],
+    }
 }
 
 /// The reply when a chat decision finds the approval already settled.
@@ -335,7 +359,7 @@ pub fn model_messages(history: &[(String, String)], pending: &[Value], text: &st
 
 /// The model's answer as a reply: lines `COMMAND: <command>` that parse as commands
 /// become suggestions (never actions); the rest is text.
-pub fn model_reply(content: &str) -> (String, Vec<Value>) {
+pub fn model_reply(content: &str) -> Reply {
     let mut actions = Vec::new();
     let mut text = String::new();
     for line in content.lines() {
@@ -350,7 +374,19 @@ pub fn model_reply(content: &str) -> (String, Vec<Value>) {
             }
         }
     }
-    (text.trim_end().to_owned(), actions)
+    Reply {
+        text: text.trim_end().to_owned(),
+        actions,
+    }
+}
+
+/// The reply in a chat-completions answer (`choices[0].message.content`), read by
+/// [`model_reply`].
+pub fn reply_from_completion(answer: &Value) -> Result<Reply, String> {
+    answer["choices"][0]["message"]["content"]
+        .as_str()
+        .map(model_reply)
+        .ok_or_else(|| "the model's answer has no choices[0].message.content".to_owned())
 }
 
 #[cfg(test)]
