@@ -179,11 +179,7 @@ async fn human(
 /// Asks the router Worker (service binding `ROUTER`) where a message would go.
 async fn route(env: &Env, text: &str) -> Result<Value, String> {
     let service = env.service("ROUTER").map_err(|e| e.to_string())?;
-    let token = env
-        .secret("AGENCY_OPERATOR_TOKEN")
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let token = token.split(',').next().unwrap_or("").trim().to_owned();
+    let token = agency_edge::own_token(env, "AGENCY_OPERATOR_TOKEN");
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
     set("authorization", &format!("Bearer {token}"))?;

@@ -69,6 +69,11 @@ impl From<worker::kv::KvError> for ApiError {
 
 pub type ApiResult = Result<Response, ApiError>;
 
+/// A handler's result as the response to send: errors become their JSON body.
+pub fn respond(result: ApiResult) -> worker::Result<Response> {
+    Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
 pub fn json_response(status: u16, value: &Value) -> Response {
     match Response::from_json(value) {
         Ok(r) => r.with_status(status),
@@ -98,6 +103,15 @@ fn secret_list(env: &Env, name: &str) -> Vec<String> {
                 .filter(|t| !t.is_empty())
                 .collect()
         })
+        .unwrap_or_default()
+}
+
+/// The first token of role secret `name` (e.g. `AGENCY_VIEWER_TOKEN`), for a Worker
+/// calling another over a service binding; "" when none is set.
+pub fn own_token(env: &Env, name: &str) -> String {
+    secret_list(env, name)
+        .into_iter()
+        .next()
         .unwrap_or_default()
 }
 

@@ -29,10 +29,7 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(match handle(&mut req, &env).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    })
+    agency_edge::respond(handle(&mut req, &env).await)
 }
 
 async fn handle(req: &mut Request, env: &Env) -> ApiResult {
@@ -61,11 +58,7 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
 async fn routing_state(env: &Env) -> Result<(Rc<Loaded>, Vec<String>), ApiError> {
     let have = INDEX.with(|c| c.borrow().clone());
     let service = env.service("SKILL_GRAPH")?;
-    let token = env
-        .secret("AGENCY_VIEWER_TOKEN")
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    let token = token.split(',').next().unwrap_or("").trim().to_owned();
+    let token = agency_edge::own_token(env, "AGENCY_VIEWER_TOKEN");
     let headers = Headers::new();
     headers.set("authorization", &format!("Bearer {token}"))?;
     let mut init = RequestInit::new();

@@ -22,10 +22,7 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    Ok(match handle(&mut req, &env).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    })
+    agency_edge::respond(handle(&mut req, &env).await)
 }
 
 async fn handle(req: &mut Request, env: &Env) -> ApiResult {
