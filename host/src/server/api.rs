@@ -6,7 +6,7 @@ use agency_router::contract::{FeedbackBody, HealthBody, RouteBody};
 use agency_skill_graph::{SkillGraph, search as graph_search};
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::auth::{Access, authorize, hex};
-use super::error::ApiError;
+use super::error::{ApiError, ApiQuery};
 use super::{AppState, CurrentGraph};
 use crate::runtime::RuntimeError;
 
@@ -146,10 +146,10 @@ pub(super) fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u
 pub async fn decisions(
     State(state): St,
     headers: HeaderMap,
-    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+    query: ApiQuery<LimitQuery>,
 ) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let q = query.into_inner()?;
     let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
     let rows = state.store.recent_decisions(limit)?;
     Ok(json_response(StatusCode::OK, &json!({ "decisions": rows })))
@@ -253,10 +253,10 @@ pub async fn put_graph(State(state): St, headers: HeaderMap, body: Body) -> ApiR
 pub async fn graph_versions(
     State(state): St,
     headers: HeaderMap,
-    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+    query: ApiQuery<LimitQuery>,
 ) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let q = query.into_inner()?;
     let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
     let versions = state.store.graph_versions(limit)?;
     Ok(json_response(
@@ -320,10 +320,10 @@ pub struct SearchQuery {
 pub async fn search(
     State(state): St,
     headers: HeaderMap,
-    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+    query: ApiQuery<SearchQuery>,
 ) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let q = query.into_inner()?;
     let text =
         q.q.filter(|s| !s.trim().is_empty())
             .ok_or_else(|| ApiError::bad_request("query parameter q is required"))?;

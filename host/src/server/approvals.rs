@@ -8,7 +8,7 @@ use agency_approval::contract::{
 };
 use agency_approval::{ApprovalRequest, budget_check};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{parse_limit, read_json};
 use super::auth::{Access, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, ApiQuery};
 use crate::approvals::{ApprovalError, HumanAnswer};
 use crate::store::now_ms;
 
@@ -70,13 +70,9 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
-pub async fn list(
-    State(state): St,
-    headers: HeaderMap,
-    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let q = q.into_inner()?;
     if let Some(s) = &q.status
         && !valid_status(s)
     {
@@ -172,10 +168,10 @@ pub async fn budget(State(state): St, headers: HeaderMap) -> ApiResult {
 pub async fn audit(
     State(state): St,
     headers: HeaderMap,
-    q: Result<Query<super::api::LimitQuery>, axum::extract::rejection::QueryRejection>,
+    q: ApiQuery<super::api::LimitQuery>,
 ) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
-    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let q = q.into_inner()?;
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
     Ok(ok(
         StatusCode::OK,

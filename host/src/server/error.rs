@@ -1,8 +1,11 @@
 //! The one error shape of the HTTP API: `{"error": {"code", "message"}}` with a status.
 //! Details are logged; bodies never carry internal error text.
 
+use axum::extract::{FromRequestParts, Query};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 #[derive(Debug)]
@@ -75,5 +78,29 @@ impl IntoResponse for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         ApiError::internal("storage_error", &e)
+    }
+}
+
+/// The query string as `T`, or the 400 it earns. Extracting never fails by itself, so
+/// a handler checks the caller's token first and only then looks at the query
+/// (`into_inner`): a request without a token gets 401 whatever its query says.
+pub struct ApiQuery<T>(Result<T, ApiError>);
+
+impl<T> ApiQuery<T> {
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ApiQuery(
+            Query::<T>::from_request_parts(parts, state)
+                .await
+                .map(|Query(q)| q)
+                .map_err(|e| ApiError::bad_request(e.body_text())),
+        ))
     }
 }
