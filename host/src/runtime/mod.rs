@@ -12,7 +12,7 @@ pub use router::{RouterInstance, RouterPool};
 
 use std::path::PathBuf;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the engine's epoch advances; call timeouts are counted in these ticks.
@@ -77,6 +77,21 @@ pub struct ComponentRuntime {
     options: RuntimeOptions,
 }
 
+/// A component compiled (or read from the precompiled cache) and pre-instantiated.
+fn load(
+    engine: &Engine,
+    linker: &Linker<()>,
+    bytes: &[u8],
+    cache_dir: Option<&std::path::Path>,
+    name: &str,
+) -> anyhow::Result<InstancePre<()>> {
+    let component = cache::load_or_compile(engine, bytes, cache_dir)
+        .map_err(|e| e.context(format!("compiling the {name} component")))?;
+    linker.instantiate_pre(&component).map_err(|e| {
+        anyhow::Error::from(e).context(format!("pre-instantiating the {name} component"))
+    })
+}
+
 impl ComponentRuntime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<ComponentRuntime> {
         let mut pool = PoolingAllocationConfig::default();
@@ -112,28 +127,25 @@ impl ComponentRuntime {
             })
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker: {e}"))?;
 
-        let component = cache::load_or_compile(
-            &engine,
-            agency_artifacts::ROUTER_COMPONENT,
-            options.cache_dir.as_deref(),
-        )
-        .map_err(|e| e.context("compiling the router component"))?;
         let linker: Linker<()> = Linker::new(&engine);
-        let pre = linker.instantiate_pre(&component).map_err(|e| {
-            anyhow::Error::from(e).context("pre-instantiating the router component")
-        })?;
+        let cache_dir = options.cache_dir.as_deref();
+        let pre = load(
+            &engine,
+            &linker,
+            agency_artifacts::ROUTER_COMPONENT,
+            cache_dir,
+            "router",
+        )?;
         let router_pre = bindings::router::RouterComponentPre::new(pre).map_err(|e| {
             anyhow::Error::from(e).context("checking the router component's exports")
         })?;
-        let component = cache::load_or_compile(
+        let pre = load(
             &engine,
+            &linker,
             agency_artifacts::APPROVAL_COMPONENT,
-            options.cache_dir.as_deref(),
-        )
-        .map_err(|e| e.context("compiling the approval component"))?;
-        let pre = linker.instantiate_pre(&component).map_err(|e| {
-            anyhow::Error::from(e).context("pre-instantiating the approval component")
-        })?;
+            cache_dir,
+            "approval",
+        )?;
         let approval_pre = bindings::approval::ApprovalComponentPre::new(pre).map_err(|e| {
             anyhow::Error::from(e).context("checking the approval component's exports")
         })?;
