@@ -14,29 +14,15 @@ pub fn canonicalize(text: &str) -> String {
     out
 }
 
-/// ASCII byte -> its canonical form (lower-case), or 0 for a separator.
-const ASCII_CANON: [u8; 128] = {
-    let mut t = [0u8; 128];
+/// ASCII byte -> its canonical form: lower case for a word byte, a space for a
+/// separator.
+const ASCII_SPACED: [u8; 128] = {
+    let mut t = [b' '; 128];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
-        t[b] = if c.is_ascii_alphanumeric() || c == b'\'' {
-            c.to_ascii_lowercase()
-        } else {
-            0
-        };
-        b += 1;
-    }
-    t
-};
-
-/// [`ASCII_CANON`] with separators as spaces.
-const ASCII_SPACED: [u8; 128] = {
-    let mut t = ASCII_CANON;
-    let mut b = 0;
-    while b < 128 {
-        if t[b] == 0 {
-            t[b] = b' ';
+        if c.is_ascii_alphanumeric() || c == b'\'' {
+            t[b] = c.to_ascii_lowercase();
         }
         b += 1;
     }
