@@ -15,26 +15,46 @@ pub(crate) fn fresh(prefix: &str) -> String {
     format!("{prefix}-{nanos}")
 }
 
+/// The assistant under test: its base URL and the three roles' tokens, with the calls
+/// the checks make most.
+pub(crate) struct Assistant<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) gw: &'a str,
+    pub(crate) op: &'a str,
+    pub(crate) viewer: &'a str,
+}
+
+impl Assistant<'_> {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.trim_end_matches('/'))
+    }
+
+    /// GET `path` as a viewer.
+    pub(crate) fn view(&self, c: &Client, path: &str) -> Result<Reply, String> {
+        c.call("GET", &self.url(path), Some(self.viewer), None, &[])
+    }
+
+    /// `POST /api/approve` as the gateway.
+    pub(crate) fn approve(&self, c: &Client, body: &Value) -> Result<Reply, String> {
+        let url = self.url("/api/approve");
+        c.call("POST", &url, Some(self.gw), Some(&body.to_string()), &[])
+    }
+}
+
 pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec<Outcome>) {
-    let a = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
-    let (gw, op, viewer) = (
-        t.gateway_token.as_str(),
-        t.operator_token.as_str(),
-        t.viewer_token.as_str(),
-    );
+    let api = Assistant {
+        base,
+        gw: &t.gateway_token,
+        op: &t.operator_token,
+        viewer: &t.viewer_token,
+    };
+    let (gw, op, viewer) = (api.gw, api.op, api.viewer);
+    let a = |p: &str| api.url(p);
     let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
         out.push(Outcome { name, result: f() })
     };
-    let view = |path: &str| c.call("GET", &a(path), Some(viewer), None, &[]);
-    let approve = |body: Value| -> Result<Reply, String> {
-        c.call(
-            "POST",
-            &a("/api/approve"),
-            Some(gw),
-            Some(&body.to_string()),
-            &[],
-        )
-    };
+    let view = |path: &str| api.view(c, path);
+    let approve = |body: Value| api.approve(c, &body);
 
     check(
         "approvals: policy decides, retries are idempotent",
@@ -332,7 +352,7 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
     );
     check(
         "approvals: racing human decisions, exactly one wins",
-        &mut || crate::races::racing_decisions(base, gw, op, viewer),
+        &mut || crate::races::racing_decisions(&api),
     );
     if t.fake_model {
         check(
@@ -409,6 +429,6 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
     }
     check(
         "approvals: 200 concurrent approvals that fit 50 times get exactly 50",
-        &mut || crate::races::concurrent_budget(base, gw, viewer),
+        &mut || crate::races::concurrent_budget(&api),
     );
 }

@@ -1,29 +1,20 @@
 //! The assistant's checks under concurrency: many requests at once against one budget
 //! or one approval.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::assistant::fresh;
+use crate::assistant::{Assistant, fresh};
 use crate::client::{Client, expect_status};
 
 /// Eight operators decide one pending approval at once: exactly one may win, and only
 /// its decision is audited.
-pub(crate) fn racing_decisions(base: &str, gw: &str, op: &str, viewer: &str) -> Result<(), String> {
-    let a = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
+pub(crate) fn racing_decisions(api: &Assistant<'_>) -> Result<(), String> {
     let c = Client::new();
-    let view = |path: &str| c.call("GET", &a(path), Some(viewer), None, &[]);
-    let approve = |body: Value| {
-        c.call(
-            "POST",
-            &a("/api/approve"),
-            Some(gw),
-            Some(&body.to_string()),
-            &[],
-        )
-    };
+    let (a, op) = (|p: &str| api.url(p), api.op);
 
-    let p = approve(
-        json!({"taskId": fresh("race"), "agent": "devops", "action": "deploy", "description": "c",
+    let p = api.approve(
+        &c,
+        &json!({"taskId": fresh("race"), "agent": "devops", "action": "deploy", "description": "c",
                        "estimatedCostUsd": 0.01, "environment": "production"}),
     )?;
     let id = p.body["approvalId"].as_str().ok_or("no approvalId")?;
@@ -57,7 +48,7 @@ pub(crate) fn racing_decisions(base: &str, gw: &str, op: &str, viewer: &str) -> 
     if won != 1 {
         return Err(format!("{won} racing decisions succeeded; exactly one may"));
     }
-    let audit = view("/api/audit?limit=200")?;
+    let audit = api.view(&c, "/api/audit?limit=200")?;
     let human = audit.body["entries"]
         .as_array()
         .map(|l| {
@@ -75,11 +66,10 @@ pub(crate) fn racing_decisions(base: &str, gw: &str, op: &str, viewer: &str) -> 
 /// 200 concurrent approvals by the research agent, each costing a fiftieth of what is
 /// left of its daily budget: exactly 50 must be approved and the budget must end at
 /// zero. (The example policy gives research $10 a day, well inside the global budget.)
-pub(crate) fn concurrent_budget(base: &str, gw: &str, viewer: &str) -> Result<(), String> {
-    let a = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
+pub(crate) fn concurrent_budget(api: &Assistant<'_>) -> Result<(), String> {
     let c = Client::new();
     let research_daily = |c: &Client| -> Result<f64, String> {
-        let b = c.call("GET", &a("/api/budget"), Some(viewer), None, &[])?;
+        let b = api.view(c, "/api/budget")?;
         b.body["budgets"]
             .as_array()
             .and_then(|l| {
@@ -98,18 +88,17 @@ pub(crate) fn concurrent_budget(base: &str, gw: &str, viewer: &str) -> Result<()
     }
     let run = fresh("burst");
     let (threads, per) = (20, 10);
-    let url = a("/api/approve");
     let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (url, run) = (&url, &run);
+                let run = &run;
                 scope.spawn(move || {
                     let c = Client::new();
                     (0..per)
                         .map(|i| {
                             let body = json!({"taskId": format!("{run}-{t}-{i}"), "agent": "research", "action": "read",
                                               "description": "burst", "estimatedCostUsd": cost as f64 / 1e6});
-                            let r = c.call("POST", url, Some(gw), Some(&body.to_string()), &[])?;
+                            let r = api.approve(&c, &body)?;
                             expect_status(&r, 200, "approve")?;
                             Ok(r.body["decision"].as_str().unwrap_or("?").to_owned())
                         })
