@@ -1,66 +1,48 @@
-//! The checks. Each is independent of the others' results, except that the graph
-//! upload comes first.
+//! The router and skill-graph checks. Each is independent of the others' results,
+//! except that the graph upload comes first.
 
 use serde_json::{Value, json};
 
 use crate::client::{Client, expect_error, expect_status};
 use crate::{GRAPH, Outcome, Target};
 
-fn check_decision(d: &Value) -> Result<(), String> {
-    let fields = [
-        "agent",
-        "confidence",
-        "reason",
-        "skillFilesUsed",
-        "matchedKeywords",
-        "fallbackFrom",
-        "alternatives",
-        "graphVersion",
-        "routingLatency",
-        "decisionId",
-    ];
-    for f in fields {
-        if d.get(f).is_none() {
-            return Err(format!("decision lacks {f}: {d}"));
-        }
-    }
-    let c = d["confidence"]
-        .as_f64()
-        .ok_or("confidence is not a number")?;
-    if !(0.0..=1.0).contains(&c) {
-        return Err(format!("confidence {c} outside 0..1"));
-    }
-    if !matches!(
-        d["reason"].as_str(),
-        Some("match" | "fallback" | "default" | "no-match")
-    ) {
-        return Err(format!("bad reason {}", d["reason"]));
-    }
-    if !d["routingLatency"].is_number()
-        || !d["skillFilesUsed"].is_array()
-        || !d["matchedKeywords"].is_array()
-        || !d["alternatives"].is_array()
-    {
-        return Err(format!("bad field types in {d}"));
-    }
-    Ok(())
-}
-
-/// Runs every check against `t` and returns the outcomes in order.
-pub fn run(t: &Target) -> Vec<Outcome> {
-    let c = Client::new();
-    let r = |p: &str| format!("{}{p}", t.router.trim_end_matches('/'));
-    let g = |p: &str| format!("{}{p}", t.graph.trim_end_matches('/'));
-    let (gw, op, viewer) = (
+/// The router's and the skill graph's URL makers and the three roles' tokens.
+pub(crate) fn parts<'a>(
+    t: &'a Target,
+) -> (
+    impl Fn(&str) -> String + 'a,
+    impl Fn(&str) -> String + 'a,
+    &'a str,
+    &'a str,
+    &'a str,
+) {
+    (
+        move |p: &str| format!("{}{p}", t.router.trim_end_matches('/')),
+        move |p: &str| format!("{}{p}", t.graph.trim_end_matches('/')),
         t.gateway_token.as_str(),
         t.operator_token.as_str(),
         t.viewer_token.as_str(),
-    );
+    )
+}
+
+pub fn run(t: &Target) -> Vec<Outcome> {
+    let c = Client::new();
     let mut out = Vec::new();
+    let version = graph_checks(&c, t, &mut out);
+    crate::routing::routing_checks(&c, t, &version, &mut out);
+    surface_checks(&c, t, &mut out);
+    if let Some(base) = &t.assistant {
+        crate::assistant::assistant_checks(&c, base, t, &mut out);
+    }
+    out
+}
+
+/// Health, OpenAPI, graph upload, validation and ETags; the uploaded graph's version.
+fn graph_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) -> String {
+    let (r, g, _, op, viewer) = parts(t);
     let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
         out.push(Outcome { name, result: f() })
     };
-
     check("health endpoints are open and JSON", &mut || {
         for base in [r("/health"), g("/health")] {
             let resp = c.call("GET", &base, None, None, &[])?;
@@ -171,282 +153,15 @@ pub fn run(t: &Target) -> Vec<Outcome> {
             expect_status(&again, 304, "If-None-Match")
         },
     );
-    check("routing picks the agent by keywords", &mut || {
-        let body =
-            json!({"message": "Please deploy the release to production", "channel": "slack"})
-                .to_string();
-        let resp = c.call("POST", &r("/api/route"), Some(gw), Some(&body), &[])?;
-        expect_status(&resp, 200, "POST /api/route")?;
-        check_decision(&resp.body)?;
-        let d = &resp.body;
-        if d["agent"] != "devops" || d["reason"] != "match" || d["graphVersion"] != version.as_str()
-        {
-            return Err(format!("unexpected decision {d}"));
-        }
-        if !d["matchedKeywords"]
-            .as_array()
-            .is_some_and(|k| k.iter().any(|k| k == "deploy"))
-        {
-            return Err(format!("deploy not among matchedKeywords: {d}"));
-        }
-        if d["skillFilesUsed"] != json!(["skills/deployment.md"]) {
-            return Err(format!("skillFilesUsed: {}", d["skillFilesUsed"]));
-        }
-        Ok(())
-    });
-    check(
-        "weak evidence goes to the channel default or nobody",
-        &mut || {
-            let d = c.call(
-                "POST",
-                &r("/api/route"),
-                Some(op),
-                Some(&json!({"message": "good morning everyone", "channel": "slack"}).to_string()),
-                &[],
-            )?;
-            expect_status(&d, 200, "default")?;
-            if d.body["agent"] != "pm" || d.body["reason"] != "default" {
-                return Err(format!("expected the slack default: {}", d.body));
-            }
-            let n = c.call(
-                "POST",
-                &r("/api/route"),
-                Some(op),
-                Some(
-                    &json!({"message": "good morning everyone", "channel": "discord"}).to_string(),
-                ),
-                &[],
-            )?;
-            if !n.body["agent"].is_null() || n.body["reason"] != "no-match" {
-                return Err(format!("expected no-match: {}", n.body));
-            }
-            Ok(())
-        },
-    );
-    check("routing input is validated", &mut || {
-        let url = r("/api/route");
-        expect_error(
-            &c.call("POST", &url, None, Some(r#"{"message":"x"}"#), &[])?,
-            401,
-            "no token",
-        )?;
-        expect_error(
-            &c.call("POST", &url, Some(viewer), Some(r#"{"message":"x"}"#), &[])?,
-            403,
-            "viewer routes",
-        )?;
-        expect_error(
-            &c.call("POST", &url, Some(gw), Some("{oops"), &[])?,
-            400,
-            "bad JSON",
-        )?;
-        expect_error(
-            &c.call("POST", &url, Some(gw), Some(r#"{"channel":"slack"}"#), &[])?,
-            400,
-            "missing message",
-        )?;
-        expect_error(
-            &c.call("POST", &url, Some(gw), Some(r#"{"message":""}"#), &[])?,
-            400,
-            "empty message",
-        )?;
-        expect_error(
-            &c.call(
-                "POST",
-                &url,
-                Some(gw),
-                Some(r#"{"message":"x","colour":1}"#),
-                &[],
-            )?,
-            400,
-            "unknown field",
-        )?;
-        expect_error(
-            &c.call(
-                "POST",
-                &url,
-                Some(gw),
-                Some(r#"{"message":"x","complexity":"huge"}"#),
-                &[],
-            )?,
-            400,
-            "bad complexity",
-        )?;
-        expect_error(
-            &c.call("POST", &url, Some(gw), Some(r#"[1,2]"#), &[])?,
-            400,
-            "not an object",
-        )?;
-        let big = json!({"message": "deploy ".repeat(12_000)}).to_string();
-        expect_error(
-            &c.call("POST", &url, Some(gw), Some(&big), &[])?,
-            413,
-            "oversized body",
-        )
-    });
-    let mut decision_id = String::new();
-    check("decisions are stored and listed", &mut || {
-        let resp = c.call(
-            "POST",
-            &r("/api/route"),
-            Some(gw),
-            Some(&json!({"message": "the app has a crash with this stack trace"}).to_string()),
-            &[],
-        )?;
-        expect_status(&resp, 200, "route")?;
-        if resp.body["agent"] != "codegen" {
-            return Err(format!("expected codegen: {}", resp.body));
-        }
-        decision_id = resp.body["decisionId"]
-            .as_str()
-            .ok_or("no decisionId")?
-            .to_owned();
-        let list = c.call(
-            "GET",
-            &r("/api/route/decisions?limit=5"),
-            Some(viewer),
-            None,
-            &[],
-        )?;
-        expect_status(&list, 200, "decisions")?;
-        let items = list.body["decisions"]
-            .as_array()
-            .ok_or("no decisions array")?;
-        if items.len() > 5
-            || !items
-                .iter()
-                .any(|d| d["decisionId"] == decision_id.as_str())
-        {
-            return Err(format!(
-                "decision {decision_id} not listed among {} items",
-                items.len()
-            ));
-        }
-        expect_error(
-            &c.call(
-                "GET",
-                &r("/api/route/decisions?limit=abc"),
-                Some(viewer),
-                None,
-                &[],
-            )?,
-            400,
-            "bad limit",
-        )
-    });
-    check("feedback is recorded for known decisions", &mut || {
-        let body = json!({"decisionId": decision_id, "correctAgent": "devops"}).to_string();
-        expect_error(
-            &c.call(
-                "POST",
-                &r("/api/route/feedback"),
-                Some(viewer),
-                Some(&body),
-                &[],
-            )?,
-            403,
-            "viewer feedback",
-        )?;
-        expect_status(
-            &c.call(
-                "POST",
-                &r("/api/route/feedback"),
-                Some(op),
-                Some(&body),
-                &[],
-            )?,
-            201,
-            "feedback",
-        )?;
-        let unknown = json!({"decisionId": "dec_nope", "correctAgent": "devops"}).to_string();
-        expect_error(
-            &c.call(
-                "POST",
-                &r("/api/route/feedback"),
-                Some(op),
-                Some(&unknown),
-                &[],
-            )?,
-            404,
-            "unknown decision",
-        )?;
-        let bad_agent = json!({"decisionId": decision_id, "correctAgent": "ghost"}).to_string();
-        expect_error(
-            &c.call(
-                "POST",
-                &r("/api/route/feedback"),
-                Some(op),
-                Some(&bad_agent),
-                &[],
-            )?,
-            400,
-            "unknown agent",
-        )
-    });
-    check("a down agent hands over to its fallback", &mut || {
-        let down = c.call(
-            "PUT",
-            &g("/api/agents/devops/health"),
-            Some(op),
-            Some(r#"{"healthy":false}"#),
-            &[],
-        )?;
-        expect_status(&down, 200, "mark down")?;
-        let agents = c.call("GET", &g("/api/agents"), Some(viewer), None, &[])?;
-        let devops = agents.body["agents"]
-            .as_array()
-            .and_then(|a| a.iter().find(|a| a["id"] == "devops").cloned())
-            .ok_or("devops not listed")?;
-        if devops["healthy"] != false {
-            return Err(format!("devops should be unhealthy: {devops}"));
-        }
-        let d = c.call(
-            "POST",
-            &r("/api/route"),
-            Some(gw),
-            Some(&json!({"message": "deploy to production now"}).to_string()),
-            &[],
-        )?;
-        let result = if d.body["agent"] == "codegen"
-            && d.body["reason"] == "fallback"
-            && d.body["fallbackFrom"] == "devops"
-        {
-            Ok(())
-        } else {
-            Err(format!("expected fallback to codegen: {}", d.body))
-        };
-        let up = c.call(
-            "PUT",
-            &g("/api/agents/devops/health"),
-            Some(op),
-            Some(r#"{"healthy":true}"#),
-            &[],
-        )?;
-        expect_status(&up, 200, "mark up")?;
-        expect_error(
-            &c.call(
-                "PUT",
-                &g("/api/agents/ghost/health"),
-                Some(op),
-                Some(r#"{"healthy":true}"#),
-                &[],
-            )?,
-            404,
-            "unknown agent",
-        )?;
-        expect_error(
-            &c.call(
-                "PUT",
-                &g("/api/agents/devops/health"),
-                Some(op),
-                Some(r#"{"healthy":"yes"}"#),
-                &[],
-            )?,
-            400,
-            "bad health body",
-        )?;
-        result
-    });
+    version
+}
+
+/// Agents, channels, search, graph replacement, unknown paths and body limits.
+fn surface_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
+    let (r, g, gw, op, viewer) = parts(t);
+    let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
+        out.push(Outcome { name, result: f() })
+    };
     check("agents, channels and search", &mut || {
         let a = c.call("GET", &g("/api/agents"), Some(viewer), None, &[])?;
         expect_status(&a, 200, "agents")?;
@@ -553,8 +268,4 @@ pub fn run(t: &Target) -> Vec<Outcome> {
             Ok(())
         },
     );
-    if let Some(base) = &t.assistant {
-        crate::assistant::assistant_checks(&c, base, t, &mut out);
-    }
-    out
 }

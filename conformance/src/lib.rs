@@ -6,6 +6,7 @@ mod assistant;
 mod checks;
 mod client;
 mod races;
+mod routing;
 
 pub use checks::run;
 
