@@ -122,7 +122,7 @@ fn reserve(tx: &rusqlite::Transaction<'_>, change: &LedgerChange) -> rusqlite::R
     Ok(())
 }
 
-fn audit(
+pub(crate) fn audit(
     tx: &rusqlite::Connection,
     kind: &str,
     approval: Option<&str>,
@@ -384,71 +384,6 @@ impl Store {
         Ok(v)
     }
 
-    pub fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        actor: Option<&str>,
-    ) -> Result<(), ApprovalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO halts (scope, target, reason, created_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(scope, target) DO UPDATE SET reason = excluded.reason",
-            params![scope, target, reason, now_ms()],
-        )?;
-        audit(
-            &tx,
-            "halt",
-            None,
-            actor,
-            &json!({ "scope": scope, "target": target, "reason": reason }),
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Lifts a halt; true when one was in force.
-    pub fn resume(
-        &self,
-        scope: &str,
-        target: &str,
-        actor: Option<&str>,
-    ) -> Result<bool, ApprovalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "DELETE FROM halts WHERE scope = ?1 AND target = ?2",
-            params![scope, target],
-        )?;
-        audit(
-            &tx,
-            "resume",
-            None,
-            actor,
-            &json!({ "scope": scope, "target": target, "wasHalted": n > 0 }),
-        )?;
-        tx.commit()?;
-        Ok(n > 0)
-    }
-
-    /// Lifts every halt; how many were in force.
-    pub fn resume_all(&self, actor: Option<&str>) -> Result<usize, ApprovalError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute("DELETE FROM halts", [])?;
-        audit(
-            &tx,
-            "resume",
-            None,
-            actor,
-            &json!({ "scope": "everything", "lifted": n }),
-        )?;
-        tx.commit()?;
-        Ok(n)
-    }
-
     /// The id of approval number `n` (the short number operators type in chat).
     pub fn approval_id_by_number(&self, n: i64) -> Result<Option<String>, ApprovalError> {
         Ok(self
@@ -457,20 +392,6 @@ impl Store {
                 r.get(0)
             })
             .optional()?)
-    }
-
-    pub fn halts(&self) -> Result<Vec<Value>, ApprovalError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT scope, target, reason, created_ms FROM halts ORDER BY created_ms")?;
-        let rows = stmt
-            .query_map([], |r| {
-                let target: String = r.get(1)?;
-                Ok(json!({ "scope": r.get::<_, String>(0)?, "target": if target.is_empty() { Value::Null } else { Value::String(target) },
-                           "reason": r.get::<_, String>(2)?, "since": rfc3339(r.get(3)?) }))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
     }
 
     /// Spent and reserved micro-dollars per ledger key for the periods containing `now`.

@@ -8,6 +8,7 @@ mod chat_history;
 pub mod config;
 pub mod example;
 pub mod graph_files;
+mod halts;
 pub mod routing;
 pub mod runtime;
 pub mod server;
