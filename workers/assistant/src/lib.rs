@@ -15,7 +15,9 @@ use std::rc::Rc;
 use agency_approval::contract::{
     ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, valid_status,
 };
-use agency_approval::{Answer, Policy, Ruling, conclude, halted, human_decision, verdict};
+use agency_approval::{
+    Answer, HaltState, Policy, Ruling, conclude, halt_reason, halted, human_decision, verdict,
+};
 use agency_edge::{
     Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
 };
@@ -141,9 +143,9 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
         return ok(&row.to_json());
     }
     let ledger = LedgerClient::new(env);
-    let halt = ledger.halt_state().await?;
-    let decision = match verdict(&request, &halt, &policy) {
-        Ruling::Decided(d) => d,
+    // Halts live in the global ledger object, which checks them in the same step as the
+    // reservation: read them separately only when a rule denies, to say "halted" first.
+    let decision = match verdict(&request, &HaltState::default(), &policy) {
         Ruling::NeedsBudget(v) => {
             match ledger
                 .check_all(&request, &policy, v.reserves(), true, now)
@@ -152,6 +154,10 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
                 Checked::Halted(why) => halted(why),
                 Checked::Budget(b) => conclude(&request, v, b, now),
             }
+        }
+        Ruling::Decided(denied) => {
+            let halt = ledger.halt_state().await?;
+            halt_reason(&request, &halt).map_or(denied, halted)
         }
     };
     let id = agency_edge::random_id("apr_");
