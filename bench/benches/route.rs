@@ -147,7 +147,7 @@ fn routing(c: &mut Criterion) {
         group.bench_function("part-canonicalize", |b| {
             b.iter(|| {
                 i = (i + 1) % msgs.len();
-                agency_skill_graph::text::canonicalize_words_into(&msgs[i], &mut buf, &mut starts);
+                agency_skill_graph::text::word_spans_into(&msgs[i], &mut buf, &mut starts);
                 black_box(buf.len())
             })
         });

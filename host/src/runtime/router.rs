@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use std::sync::Arc as StdArc;
 
-use agency_router::{Names, Reason, RouteDecision, RouteIds, RouteRequest};
+use agency_router::{Names, RouteDecision, RouteRequest};
 use agency_skill_graph::Complexity;
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
@@ -54,6 +54,7 @@ impl RouterInstance {
             agents: arcs(n.agents),
             keywords: arcs(n.keywords),
             files: arcs(n.files),
+            channels: arcs(n.channels),
             graph_version: StdArc::from(n.graph_version.as_str()),
         };
         Ok(RouterInstance {
@@ -85,31 +86,94 @@ impl RouterInstance {
 
     pub fn route(&mut self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
         self.arm(1)?;
-        let d = self
+        let channel = request
+            .channel
+            .as_deref()
+            .and_then(|c| self.names.channel_index(c));
+        let down = self.down_indexes(request);
+        let packed = self
             .bindings
             .agency_core_router()
             .keyword_index()
-            .call_route(&mut self.store, self.index, &to_wit(request))
+            .call_route(
+                &mut self.store,
+                self.index,
+                &request.message,
+                channel,
+                request.complexity.map(to_wit),
+                &down,
+            )
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        Ok(self.names.resolve(&from_wit(d)))
+        let mut decisions = self.decode(&packed)?;
+        match (decisions.pop(), decisions.is_empty()) {
+            (Some(d), true) => Ok(d),
+            _ => Err(RuntimeError::Trap(
+                "the router component returned other than one decision".into(),
+            )),
+        }
     }
 
+    /// Routes many messages, packed into one call per run of requests with the same
+    /// down agents (normally the whole batch).
     pub fn route_batch(
         &mut self,
         requests: &[RouteRequest],
     ) -> Result<Vec<RouteDecision>, RuntimeError> {
-        self.arm(requests.len().max(1) as u64)?;
-        let reqs: Vec<wit::RouteRequest> = requests.iter().map(to_wit).collect();
-        let ds = self
-            .bindings
-            .agency_core_router()
-            .keyword_index()
-            .call_route_batch(&mut self.store, self.index, &reqs)
-            .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        Ok(ds
-            .into_iter()
-            .map(|d| self.names.resolve(&from_wit(d)))
-            .collect())
+        let mut out = Vec::with_capacity(requests.len());
+        for run in requests.chunk_by(|a, b| a.down_agents == b.down_agents) {
+            self.arm(run.len() as u64)?;
+            let packed = wit::PackedRequests {
+                text: run.iter().map(|r| r.message.as_str()).collect(),
+                ends: run
+                    .iter()
+                    .scan(0u32, |end, r| {
+                        *end = end.saturating_add(r.message.len() as u32);
+                        Some(*end)
+                    })
+                    .collect(),
+                channels: run
+                    .iter()
+                    .map(|r| {
+                        r.channel
+                            .as_deref()
+                            .and_then(|c| self.names.channel_index(c))
+                    })
+                    .collect(),
+                complexities: run.iter().map(|r| r.complexity.map(to_wit)).collect(),
+                down_agents: self.down_indexes(&run[0]),
+            };
+            let words = self
+                .bindings
+                .agency_core_router()
+                .keyword_index()
+                .call_route_batch(&mut self.store, self.index, &packed)
+                .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?
+                .map_err(RuntimeError::Trap)?;
+            let decisions = self.decode(&words)?;
+            if decisions.len() != run.len() {
+                return Err(RuntimeError::Trap(format!(
+                    "the router component returned {} decisions for {} messages",
+                    decisions.len(),
+                    run.len()
+                )));
+            }
+            out.extend(decisions);
+        }
+        Ok(out)
+    }
+
+    fn down_indexes(&self, request: &RouteRequest) -> Vec<u32> {
+        request
+            .down_agents
+            .iter()
+            .filter_map(|a| self.names.agent_index(a))
+            .collect()
+    }
+
+    fn decode(&self, packed: &[u32]) -> Result<Vec<RouteDecision>, RuntimeError> {
+        self.names
+            .decode(packed)
+            .map_err(|e| RuntimeError::Trap(format!("router component: {e}")))
     }
 }
 
@@ -222,36 +286,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn to_wit(r: &RouteRequest) -> wit::RouteRequest {
-    wit::RouteRequest {
-        message: r.message.clone(),
-        channel: r.channel.clone(),
-        complexity: r.complexity.map(|c| match c {
-            Complexity::Simple => wit::Complexity::Simple,
-            Complexity::Moderate => wit::Complexity::Moderate,
-            Complexity::Complex => wit::Complexity::Complex,
-        }),
-        down_agents: r.down_agents.clone(),
-    }
-}
-
-fn from_wit(d: wit::RouteIds) -> RouteIds {
-    RouteIds {
-        agent: d.agent,
-        confidence: d.confidence,
-        reason: match d.reason {
-            wit::Reason::Matched => Reason::Match,
-            wit::Reason::Fallback => Reason::Fallback,
-            wit::Reason::ChannelDefault => Reason::Default,
-            wit::Reason::NoMatch => Reason::NoMatch,
-        },
-        skill_files: d.skill_files,
-        matched_keywords: d.matched_keywords,
-        fallback_from: d.fallback_from,
-        alternatives: d
-            .alternatives
-            .into_iter()
-            .map(|a| (a.agent, a.confidence))
-            .collect(),
+fn to_wit(c: Complexity) -> wit::Complexity {
+    match c {
+        Complexity::Simple => wit::Complexity::Simple,
+        Complexity::Moderate => wit::Complexity::Moderate,
+        Complexity::Complex => wit::Complexity::Complex,
     }
 }

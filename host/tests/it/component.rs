@@ -1,22 +1,23 @@
 use agency::runtime::{ComponentRuntime, RuntimeOptions};
 
-#[test]
-fn built_components_import_nothing() {
-    let rt = ComponentRuntime::new(RuntimeOptions {
+/// A runtime without the precompiled cache.
+fn runtime() -> ComponentRuntime {
+    ComponentRuntime::new(RuntimeOptions {
         cache_dir: None,
         ..RuntimeOptions::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn built_components_import_nothing() {
+    let rt = runtime();
     assert_eq!(rt.component_imports().unwrap(), Vec::<String>::new());
 }
 
 #[test]
 fn an_invalid_graph_is_rejected_by_the_component() {
-    let rt = ComponentRuntime::new(RuntimeOptions {
-        cache_dir: None,
-        ..RuntimeOptions::default()
-    })
-    .unwrap();
+    let rt = runtime();
     let err = rt
         .instantiate_router(r#"{"skills": [{"id": "a", "agent": "ghost"}]}"#)
         .err()
@@ -51,11 +52,7 @@ fn approval_component_and_native_agree_on_vectors() {
     use agency_approval::{
         ApprovalRequest, HaltState, LedgerSnapshot, Micros, Policy, decide, ledger_key,
     };
-    let rt = ComponentRuntime::new(RuntimeOptions {
-        cache_dir: None,
-        ..RuntimeOptions::default()
-    })
-    .unwrap();
+    let rt = runtime();
     let text =
         std::fs::read_to_string(crate::util::repo().join("examples/policy/policy.toml")).unwrap();
     let policy = Policy::parse(&text, "policy.toml").unwrap();
@@ -113,4 +110,60 @@ fn approval_component_and_native_agree_on_vectors() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("bad.toml:2:"), "{err}");
+}
+
+/// The router component, one message at a time and in packed batches (down agents
+/// changing within the batch), gives the core crate's decisions on varied requests.
+#[test]
+fn router_component_single_and_batch_agree_with_native() {
+    use agency_router::{RouteRequest, RouterIndex};
+    use agency_skill_graph::Complexity;
+    let rt = runtime();
+    let g = agency::example::graph().unwrap();
+    let native = RouterIndex::build(&g).unwrap();
+    let mut component = rt.instantiate_router(&g.to_json()).unwrap();
+    let texts = [
+        "Please deploy the hotfix to production and roll back if the canary fails",
+        "we have a CVE in a dependency; rotate the leaked API key!!",
+        "summarize   this article -- for me",
+        "good morning",
+        "",
+        "Ärger mit dem Deploy auf Production!",
+        "refactor the legacy code, then write unit tests and also plan the sprint",
+    ];
+    let channels = [
+        None,
+        Some("slack"),
+        Some("telegram"),
+        Some("discord"),
+        Some("irc"),
+    ];
+    let complexities = [None, Some(Complexity::Simple), Some(Complexity::Complex)];
+    let downs: [&[&str]; 3] = [&[], &["devops"], &["devops", "codegen", "pm", "nobody"]];
+    let mut requests = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        for (j, channel) in channels.iter().enumerate() {
+            for complexity in complexities {
+                requests.push(RouteRequest {
+                    message: text.to_string(),
+                    channel: channel.map(str::to_owned),
+                    complexity,
+                    down_agents: downs[(i + j) % 3].iter().map(|d| d.to_string()).collect(),
+                });
+            }
+        }
+    }
+    let want: Vec<_> = requests.iter().map(|r| native.route(r)).collect();
+    let single: Vec<_> = requests
+        .iter()
+        .map(|r| component.route(r).unwrap())
+        .collect();
+    assert_eq!(single, want);
+    assert_eq!(component.route_batch(&requests).unwrap(), want);
+    assert_eq!(component.route_batch(&[]).unwrap(), vec![]);
+    assert!(want.iter().any(|d| d.fallback_from.is_some()));
+    assert!(
+        want.iter()
+            .any(|d| d.reason == agency_router::Reason::Default)
+    );
 }

@@ -97,6 +97,8 @@ pub struct Names {
     pub keywords: Vec<Arc<str>>,
     /// Sorted, unique.
     pub files: Vec<Arc<str>>,
+    /// The graph's channels, in graph order.
+    pub channels: Vec<Arc<str>>,
     pub graph_version: Arc<str>,
 }
 
@@ -134,6 +136,171 @@ impl Names {
                 .collect(),
             graph_version: self.graph_version.clone(),
             routing_latency: 0.0,
+        }
+    }
+}
+
+/// A packed decision list that does not parse: a component and its host disagree.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("malformed packed decision at word {0}")]
+pub struct DecodeError(pub usize);
+
+impl Reason {
+    fn code(self) -> u32 {
+        match self {
+            Reason::Match => 0,
+            Reason::Fallback => 1,
+            Reason::Default => 2,
+            Reason::NoMatch => 3,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<Reason> {
+        Some(match code {
+            0 => Reason::Match,
+            1 => Reason::Fallback,
+            2 => Reason::Default,
+            3 => Reason::NoMatch,
+            _ => return None,
+        })
+    }
+}
+
+fn push_f64(out: &mut Vec<u32>, x: f64) {
+    let bits = x.to_bits();
+    out.extend([bits as u32, (bits >> 32) as u32]);
+}
+
+impl RouteIds {
+    /// Appends this decision to `out` as `u32` words: how many decisions cross the
+    /// component boundary in one list, with no allocation per decision. Layout: the
+    /// agent's index plus one (0 = none), the fallback-from agent likewise, the reason
+    /// (0 match, 1 fallback, 2 default, 3 no-match), the confidence (the f64's bits, low
+    /// word first); then the skill files, the matched keywords and the alternatives,
+    /// each as a count and its items (an alternative is three words: agent, confidence
+    /// low, confidence high).
+    pub fn encode_into(&self, out: &mut Vec<u32>) {
+        let opt = |x: Option<u32>| x.map_or(0, |v| v + 1);
+        out.extend([opt(self.agent), opt(self.fallback_from), self.reason.code()]);
+        push_f64(out, self.confidence);
+        out.push(self.skill_files.len() as u32);
+        out.extend_from_slice(&self.skill_files);
+        out.push(self.matched_keywords.len() as u32);
+        out.extend_from_slice(&self.matched_keywords);
+        out.push(self.alternatives.len() as u32);
+        for &(agent, confidence) in &self.alternatives {
+            out.push(agent);
+            push_f64(out, confidence);
+        }
+    }
+}
+
+impl Names {
+    /// The index of channel `id`, for [`crate::RouterIndex::route_packed`].
+    pub fn channel_index(&self, id: &str) -> Option<u32> {
+        self.channels
+            .iter()
+            .position(|c| **c == *id)
+            .map(|i| i as u32)
+    }
+
+    /// The index of agent `id`.
+    pub fn agent_index(&self, id: &str) -> Option<u32> {
+        self.agents
+            .iter()
+            .position(|a| **a == *id)
+            .map(|i| i as u32)
+    }
+
+    /// Every decision in `packed` (see [`RouteIds::encode_into`]), in names. An index
+    /// out of range, a bad reason or a short list is an error, never a panic.
+    pub fn decode(&self, packed: &[u32]) -> Result<Vec<RouteDecision>, DecodeError> {
+        let mut c = Cursor {
+            words: packed,
+            at: 0,
+        };
+        let mut out = Vec::new();
+        while c.at < packed.len() {
+            out.push(self.decode_one(&mut c)?);
+        }
+        Ok(out)
+    }
+
+    fn decode_one(&self, c: &mut Cursor) -> Result<RouteDecision, DecodeError> {
+        let agent = c.opt_name(&self.agents)?;
+        let fallback_from = c.opt_name(&self.agents)?;
+        let reason = Reason::from_code(c.word()?).ok_or(DecodeError(c.at))?;
+        let confidence = c.f64()?;
+        let n = c.word()?;
+        let skill_files_used = (0..n)
+            .map(|_| c.name(&self.files))
+            .collect::<Result<_, _>>()?;
+        let n = c.word()?;
+        let matched_keywords = (0..n)
+            .map(|_| c.name(&self.keywords))
+            .collect::<Result<_, _>>()?;
+        let n = c.word()?;
+        let alternatives = (0..n)
+            .map(|_| {
+                Ok(Alternative {
+                    agent: c.name(&self.agents)?,
+                    confidence: c.f64()?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RouteDecision {
+            agent,
+            confidence,
+            reason,
+            skill_files_used,
+            matched_keywords,
+            fallback_from,
+            alternatives,
+            graph_version: self.graph_version.clone(),
+            routing_latency: 0.0,
+        })
+    }
+}
+
+/// A read position in a packed decision list.
+struct Cursor<'a> {
+    words: &'a [u32],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn word(&mut self) -> Result<u32, DecodeError> {
+        let w = self
+            .words
+            .get(self.at)
+            .copied()
+            .ok_or(DecodeError(self.at))?;
+        self.at += 1;
+        Ok(w)
+    }
+
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        let (lo, hi) = (self.word()?, self.word()?);
+        Ok(f64::from_bits(u64::from(hi) << 32 | u64::from(lo)))
+    }
+
+    fn name(&mut self, table: &[Arc<str>]) -> Result<Arc<str>, DecodeError> {
+        let i = self.word()?;
+        table
+            .get(i as usize)
+            .cloned()
+            .ok_or(DecodeError(self.at - 1))
+    }
+
+    /// An index + 1, 0 for none.
+    fn opt_name(&mut self, table: &[Arc<str>]) -> Result<Option<Arc<str>>, DecodeError> {
+        match self.word()? {
+            0 => Ok(None),
+            i => table
+                .get(i as usize - 1)
+                .cloned()
+                .map(Some)
+                .ok_or(DecodeError(self.at - 1)),
         }
     }
 }

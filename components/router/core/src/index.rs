@@ -33,7 +33,6 @@ struct SkillInfo {
 }
 
 struct AgentInfo {
-    id: String,
     fallback: Option<u32>,
     /// Position in id order: ties between equal scores go to the smaller id.
     rank: u32,
@@ -56,8 +55,10 @@ pub struct RouterIndex {
     skills: Vec<SkillInfo>,
     agents: Vec<AgentInfo>,
     agent_ids: HashMap<String, u32>,
-    /// channel id -> (index, default agent)
-    channels: HashMap<String, (u32, Option<u32>)>,
+    /// channel id -> index into `names.channels`
+    channel_ids: HashMap<String, u32>,
+    /// each channel's default agent
+    channel_defaults: Vec<Option<u32>>,
     /// Whether any skill declares a complexity (else estimating it is wasted work).
     uses_complexity: bool,
 }
@@ -74,9 +75,10 @@ impl std::fmt::Debug for RouterIndex {
 /// Scratch space reused across calls to avoid allocating on the hot path.
 #[derive(Default)]
 struct Scratch {
-    canon: Vec<u8>,
-    /// where each word of `canon` starts
-    starts: Vec<u32>,
+    /// the message, lower-cased, separators as spaces (see `text::word_spans_into`)
+    mapped: Vec<u8>,
+    /// `[start, end)` of each word in `mapped`
+    words: Vec<[u32; 2]>,
     /// whole-word keyword occurrences: (end, start, pattern)
     hits: Vec<(u32, u32, u32)>,
     /// matched pattern ids, in order of first occurrence
@@ -90,6 +92,8 @@ struct Scratch {
     agent_scores: Vec<(u32, f64)>,
     /// softmax probabilities, parallel to `agent_scores`
     probs: Vec<f64>,
+    /// the caller's down agents, as indexes
+    down: Vec<u32>,
     /// the result of the last call
     ids: RouteIds,
 }
@@ -109,25 +113,23 @@ impl RouterIndex {
             .agents
             .iter()
             .map(|a| AgentInfo {
-                id: a.id.clone(),
                 fallback: a.fallback.as_ref().and_then(|f| agent_ids.get(f).copied()),
                 rank: by_id.binary_search(&a.id.as_str()).unwrap_or(0) as u32,
             })
             .collect();
-        let channels: HashMap<String, (u32, Option<u32>)> = graph
+        let channel_ids: HashMap<String, u32> = graph
             .channels
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                (
-                    c.id.clone(),
-                    (
-                        i as u32,
-                        c.default_agent
-                            .as_ref()
-                            .and_then(|d| agent_ids.get(d).copied()),
-                    ),
-                )
+            .map(|(i, c)| (c.id.clone(), i as u32))
+            .collect();
+        let channel_defaults = graph
+            .channels
+            .iter()
+            .map(|c| {
+                c.default_agent
+                    .as_ref()
+                    .and_then(|d| agent_ids.get(d).copied())
             })
             .collect();
         let skill_ids: HashMap<&str, u32> = graph
@@ -149,7 +151,7 @@ impl RouterIndex {
                 channels: s
                     .channels
                     .iter()
-                    .filter_map(|c| channels.get(c).map(|(i, _)| *i))
+                    .filter_map(|c| channel_ids.get(c).copied())
                     .collect(),
                 complexity: s.complexity,
                 neighbours: Vec::new(),
@@ -213,6 +215,11 @@ impl RouterIndex {
                 .map(|p| Arc::from(p.phrase.as_str()))
                 .collect(),
             files: files.iter().map(|f| Arc::from(f.as_str())).collect(),
+            channels: graph
+                .channels
+                .iter()
+                .map(|c| Arc::from(c.id.as_str()))
+                .collect(),
             graph_version: Arc::from(graph.version().as_str()),
         };
         Ok(RouterIndex {
@@ -224,7 +231,8 @@ impl RouterIndex {
             skills,
             agents,
             agent_ids,
-            channels,
+            channel_ids,
+            channel_defaults,
             uses_complexity,
         })
     }
@@ -244,25 +252,42 @@ impl RouterIndex {
 
     /// Routes one message.
     pub fn route(&self, request: &RouteRequest) -> RouteDecision {
-        self.with_scratch(request, |ids| self.names.resolve(ids))
+        self.with_scratch(|s| {
+            self.route_request(request, s);
+            self.names.resolve(&s.ids)
+        })
     }
 
     /// Routes one message to a decision in indexes (see [`RouterIndex::names`]).
     pub fn route_ids(&self, request: &RouteRequest) -> RouteIds {
-        self.with_scratch(request, RouteIds::clone)
+        self.with_scratch(|s| {
+            self.route_request(request, s);
+            s.ids.clone()
+        })
     }
 
-    fn with_scratch<T>(&self, request: &RouteRequest, f: impl FnOnce(&RouteIds) -> T) -> T {
+    /// Routes one message given in indexes, and appends the decision to `out` packed
+    /// (see [`RouteIds::encode_into`]): the component's path, which allocates nothing
+    /// per message. `channel` indexes [`Names::channels`] (out of range = none); `down`
+    /// lists the agents marked down, as indexes into [`Names::agents`].
+    pub fn route_packed(
+        &self,
+        message: &str,
+        channel: Option<u32>,
+        complexity: Option<Complexity>,
+        down: &[u32],
+        out: &mut Vec<u32>,
+    ) {
+        self.with_scratch(|s| {
+            self.route_with(message, channel, complexity, down, s);
+            s.ids.encode_into(out);
+        })
+    }
+
+    fn with_scratch<T>(&self, f: impl FnOnce(&mut Scratch) -> T) -> T {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut scratch) => {
-                self.route_with(request, &mut scratch);
-                f(&scratch.ids)
-            }
-            Err(_) => {
-                let mut scratch = Scratch::default();
-                self.route_with(request, &mut scratch);
-                f(&scratch.ids)
-            }
+            Ok(mut scratch) => f(&mut scratch),
+            Err(_) => f(&mut Scratch::default()),
         })
     }
 
@@ -271,8 +296,34 @@ impl RouterIndex {
         requests.iter().map(|r| self.route(r)).collect()
     }
 
-    fn route_with(&self, request: &RouteRequest, s: &mut Scratch) {
-        text::canonicalize_words_into(&request.message, &mut s.canon, &mut s.starts);
+    /// [`RouterIndex::route_with`] for a request in names.
+    fn route_request(&self, request: &RouteRequest, s: &mut Scratch) {
+        let channel = request
+            .channel
+            .as_deref()
+            .and_then(|c| self.channel_ids.get(c).copied());
+        let mut down = std::mem::take(&mut s.down);
+        down.clear();
+        down.extend(
+            request
+                .down_agents
+                .iter()
+                .filter_map(|d| self.agent_ids.get(d.as_str()).copied()),
+        );
+        self.route_with(&request.message, channel, request.complexity, &down, s);
+        s.down = down;
+    }
+
+    /// Routes `message` into `s.ids`.
+    fn route_with(
+        &self,
+        message: &str,
+        channel: Option<u32>,
+        complexity: Option<Complexity>,
+        down: &[u32],
+        s: &mut Scratch,
+    ) {
+        text::word_spans_into(message, &mut s.mapped, &mut s.words);
         s.matched.clear();
         s.skill_scores.clear();
         s.agent_scores.clear();
@@ -287,7 +338,7 @@ impl RouterIndex {
         }
         // 1. Keywords (whole words, see `keywords`), each counted once, in order of first
         // occurrence: by end, then the longer first.
-        self.keywords.find(&s.canon, &s.starts, &mut s.hits);
+        self.keywords.find(&s.mapped, &s.words, &mut s.hits);
         if s.hits.len() > 1 {
             s.hits.sort_unstable();
         }
@@ -299,13 +350,11 @@ impl RouterIndex {
         }
 
         // 2. Keyword weights per skill, adjusted by channel and complexity.
-        let channel = request
-            .channel
-            .as_deref()
-            .and_then(|c| self.channels.get(c));
-        let complexity = match request.complexity {
+        let channel = channel.filter(|&c| (c as usize) < self.channel_defaults.len());
+        let channel_default = channel.and_then(|c| self.channel_defaults[c as usize]);
+        let complexity = match complexity {
             Some(c) => c,
-            None if self.uses_complexity => complexity::of_words(&s.canon, &s.starts),
+            None if self.uses_complexity => complexity::of_words(&s.mapped, &s.words),
             None => Complexity::Moderate,
         };
         for &p in &s.matched {
@@ -315,7 +364,7 @@ impl RouterIndex {
         }
         for (skill, score) in s.skill_scores.iter_mut() {
             let info = &self.skills[*skill as usize];
-            *score *= score::channel_factor(channel.map(|c| c.0), &info.channels)
+            *score *= score::channel_factor(channel, &info.channels)
                 * score::complexity_factor(complexity, info.complexity);
         }
 
@@ -347,15 +396,10 @@ impl RouterIndex {
         let confidence = score::round(s.probs.first().copied().unwrap_or(0.0));
 
         // 4. Pick: evidence, else the channel default, else nobody; then health.
-        let down = |a: u32| {
-            request
-                .down_agents
-                .iter()
-                .any(|d| *d == *self.agents[a as usize].id)
-        };
+        let down = |a: u32| down.contains(&a);
         let (picked, mut reason) = if top > 0.0 && confidence >= self.threshold {
             (s.agent_scores.first().map(|a| a.0), Reason::Match)
-        } else if let Some(d) = channel.and_then(|c| c.1) {
+        } else if let Some(d) = channel_default {
             (Some(d), Reason::Default)
         } else {
             (None, Reason::NoMatch)
@@ -366,7 +410,7 @@ impl RouterIndex {
             && down(p)
         {
             fallback_from = Some(p);
-            agent = self.healthy_substitute(p, &s.agent_scores, channel.and_then(|c| c.1), &down);
+            agent = self.healthy_substitute(p, &s.agent_scores, channel_default, &down);
             reason = if agent.is_some() {
                 Reason::Fallback
             } else {

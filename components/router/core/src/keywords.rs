@@ -57,51 +57,63 @@ impl KeywordMatcher {
         })
     }
 
-    /// Appends every whole-word occurrence in canonical text `hay`, whose words start
-    /// at `starts`, to `hits` as (end, start, pattern id), unordered.
-    pub(crate) fn find(&self, hay: &[u8], starts: &[u32], hits: &mut Vec<(u32, u32, u32)>) {
+    /// Appends every whole-word occurrence in `hay` to `hits` as (end, start, pattern
+    /// id), unordered. `words` are the `[start, end)` of the words in `hay`, in order;
+    /// the bytes between them (one or more spaces) read as one space.
+    pub(crate) fn find(&self, hay: &[u8], words: &[[u32; 2]], hits: &mut Vec<(u32, u32, u32)>) {
         hits.clear();
-        for (w, &start) in starts.iter().enumerate() {
-            let start = start as usize;
-            let word_end = starts
-                .get(w + 1)
-                .map_or(hay.len(), |&next| next as usize - 1);
-            if !self.first_words.may_start(&hay[start..word_end]) {
+        for w in 0..words.len() {
+            let [start, end] = words[w];
+            if !self
+                .first_words
+                .may_start(&hay[start as usize..end as usize])
+            {
                 continue;
             }
-            let found = |id: u32, end: usize| {
-                if end == hay.len() || hay[end] == b' ' {
-                    hits.push((end as u32, start as u32, id));
-                }
-            };
+            let found = |id: u32, end: u32| hits.push((end, start, id));
             match &self.automaton {
-                Automata::Dfa(a) => walk(a, hay, start, found),
-                Automata::Nfa(a) => walk(a, hay, start, found),
+                Automata::Dfa(a) => walk(a, hay, &words[w..], found),
+                Automata::Nfa(a) => walk(a, hay, &words[w..], found),
             }
         }
     }
 }
 
-/// Calls `found(pattern, end)` for every pattern that occurs in `hay` starting at
-/// `start`, shortest first: an anchored walk that stops as soon as no keyword can
-/// continue.
+/// Calls `found(pattern, end)` for every pattern that matches whole words of `hay` from
+/// the first of `words` on, shortest first: an anchored walk over the words, one space
+/// between them, that stops as soon as no keyword can continue.
 #[inline(always)]
-fn walk<A: Automaton>(aut: &A, hay: &[u8], start: usize, mut found: impl FnMut(u32, usize)) {
+fn walk<A: Automaton>(aut: &A, hay: &[u8], words: &[[u32; 2]], mut found: impl FnMut(u32, u32)) {
     let Ok(mut sid) = aut.start_state(Anchored::Yes) else {
         return;
     };
-    for (i, &b) in hay.iter().enumerate().skip(start) {
-        sid = aut.next_state(Anchored::Yes, sid, b);
-        if aut.is_special(sid) {
+    // Bytes fed so far: a match of this length began at the first word.
+    let mut fed = 0usize;
+    for (k, &[start, end]) in words.iter().enumerate() {
+        if k > 0 {
+            // Canonical phrases never end in a space: no match to report here.
+            sid = aut.next_state(Anchored::Yes, sid, b' ');
+            fed += 1;
             if aut.is_dead(sid) {
                 return;
             }
-            if aut.is_match(sid) {
-                for k in 0..aut.match_len(sid) {
-                    let pid = aut.match_pattern(sid, k);
-                    // Only patterns that begin at `start` (not shorter suffixes).
-                    if i + 1 - aut.pattern_len(pid) == start {
-                        found(pid.as_u32(), i + 1);
+        }
+        let word = &hay[start as usize..end as usize];
+        for (i, &b) in word.iter().enumerate() {
+            sid = aut.next_state(Anchored::Yes, sid, b);
+            fed += 1;
+            if aut.is_special(sid) {
+                if aut.is_dead(sid) {
+                    return;
+                }
+                // Whole words only: a match must end where this word ends.
+                if i + 1 == word.len() && aut.is_match(sid) {
+                    for m in 0..aut.match_len(sid) {
+                        let pid = aut.match_pattern(sid, m);
+                        // Only patterns that begin at the first word (not suffixes).
+                        if aut.pattern_len(pid) == fed {
+                            found(pid.as_u32(), end);
+                        }
                     }
                 }
             }

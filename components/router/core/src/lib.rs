@@ -18,5 +18,7 @@ pub mod score;
 mod tests;
 
 pub use complexity::estimate_complexity;
-pub use decision::{Alternative, Names, Reason, RouteDecision, RouteIds, RouteRequest};
+pub use decision::{
+    Alternative, DecodeError, Names, Reason, RouteDecision, RouteIds, RouteRequest,
+};
 pub use index::{BuildError, RouterIndex};

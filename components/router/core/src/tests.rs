@@ -68,6 +68,52 @@ fn run(c: Case) {
         vec![d.clone()],
         "batch agrees with single"
     );
+    // The component's path: the request in indexes, the decision packed.
+    let names = idx.names();
+    let down: Vec<u32> = c.down.iter().filter_map(|a| names.agent_index(a)).collect();
+    let channel = c.channel.and_then(|ch| names.channel_index(ch));
+    let mut packed = vec![];
+    idx.route_packed(c.message, channel, c.complexity, &down, &mut packed);
+    idx.route_packed(c.message, channel, c.complexity, &down, &mut packed);
+    assert_eq!(
+        names.decode(&packed),
+        Ok(vec![d.clone(), d.clone()]),
+        "packed agrees with single"
+    );
+}
+
+/// A packed list cut short or pointing past the name tables is an error, not a panic.
+#[test]
+fn malformed_packed_decisions_are_errors() {
+    let idx = index();
+    let names = idx.names();
+    let mut packed = vec![];
+    idx.route_packed(
+        "deploy to production and fix the bug",
+        None,
+        None,
+        &[],
+        &mut packed,
+    );
+    assert!(names.decode(&packed).is_ok());
+    for cut in 0..packed.len() {
+        assert!(
+            names.decode(&packed[..cut]).is_err() || cut == 0,
+            "cut at {cut}"
+        );
+    }
+    for i in 0..packed.len() {
+        let mut bad = packed.clone();
+        bad[i] = u32::MAX;
+        // Any word may be a confidence half (any value is valid there); others fail.
+        let _ = names.decode(&bad);
+    }
+    let mut bad = packed.clone();
+    bad[0] = names.agents.len() as u32 + 1;
+    assert!(names.decode(&bad).is_err());
+    bad[0] = 0;
+    bad[2] = 9;
+    assert!(names.decode(&bad).is_err());
 }
 
 cases! {
@@ -193,9 +239,15 @@ fn routing_never_panics_on_odd_text() {
 /// The keyword scan walks the automaton only from words that can start a keyword. It
 /// must find exactly what a plain overlapping Aho-Corasick scan of the whole message
 /// finds (whole words only, each keyword once, in order of first occurrence), on
-/// messages crowded with overlapping phrases, repeats, case and punctuation.
+/// messages crowded with overlapping phrases, repeats, case and punctuation. Run with
+/// the DFA, and with enough unused keywords added to switch to the NFA.
 #[test]
 fn word_start_scan_equals_a_full_overlapping_scan() {
+    scan_equals_a_full_overlapping_scan(0);
+    scan_equals_a_full_overlapping_scan(1_000);
+}
+
+fn scan_equals_a_full_overlapping_scan(unused_keywords: usize) {
     use agency_skill_graph::text::canonicalize;
     let phrases = [
         "deploy",
@@ -225,6 +277,9 @@ fn word_start_scan_equals_a_full_overlapping_scan() {
                 i % 3
             )
         })
+        .chain((0..unused_keywords).map(|i| {
+            format!(r#"{{"id": "unused{i}", "agent": "a0", "keywords": ["zq{i} deploy"]}}"#)
+        }))
         .collect();
     let graph = format!(
         r#"{{"agents": [{{"id": "a0", "name": "A"}}, {{"id": "a1", "name": "B"}}, {{"id": "a2", "name": "C"}}],

@@ -2,7 +2,7 @@
 //! between WIT and core types; every decision is made in the core crate.
 #![allow(unsafe_code)] // generated export glue
 
-use agency_router::{Reason, RouteIds, RouteRequest, RouterIndex};
+use agency_router::RouterIndex;
 use agency_skill_graph::{Complexity, SkillGraph};
 
 mod bindings {
@@ -38,53 +38,64 @@ impl GuestKeywordIndex for Index {
             agents: strings(&n.agents),
             keywords: strings(&n.keywords),
             files: strings(&n.files),
+            channels: strings(&n.channels),
             graph_version: n.graph_version.to_string(),
         }
     }
 
-    fn route(&self, request: wit::RouteRequest) -> wit::RouteIds {
-        to_wit(self.inner.route_ids(&from_wit(request)))
+    fn route(
+        &self,
+        message: String,
+        channel: Option<u32>,
+        complexity: Option<wit::Complexity>,
+        down_agents: Vec<u32>,
+    ) -> Vec<u32> {
+        // Room for a decision with a few keywords and alternatives.
+        let mut out = Vec::with_capacity(32);
+        self.inner.route_packed(
+            &message,
+            channel,
+            complexity.map(from_wit),
+            &down_agents,
+            &mut out,
+        );
+        out
     }
 
-    fn route_batch(&self, requests: Vec<wit::RouteRequest>) -> Vec<wit::RouteIds> {
-        requests
-            .into_iter()
-            .map(|r| to_wit(self.inner.route_ids(&from_wit(r))))
-            .collect()
+    fn route_batch(&self, r: wit::PackedRequests) -> Result<Vec<u32>, String> {
+        let n = r.ends.len();
+        if r.channels.len() != n || r.complexities.len() != n {
+            return Err(format!(
+                "{n} messages but {} channels and {} complexities",
+                r.channels.len(),
+                r.complexities.len()
+            ));
+        }
+        // About 16 words per decision.
+        let mut out = Vec::with_capacity(n * 16);
+        let mut start = 0usize;
+        for (i, &end) in r.ends.iter().enumerate() {
+            let Some(message) = r.text.get(start..end as usize) else {
+                return Err(format!("message {i}: bad end offset {end}"));
+            };
+            self.inner.route_packed(
+                message,
+                r.channels[i],
+                r.complexities[i].map(from_wit),
+                &r.down_agents,
+                &mut out,
+            );
+            start = end as usize;
+        }
+        Ok(out)
     }
 }
 
-fn from_wit(r: wit::RouteRequest) -> RouteRequest {
-    RouteRequest {
-        message: r.message,
-        channel: r.channel,
-        complexity: r.complexity.map(|c| match c {
-            wit::Complexity::Simple => Complexity::Simple,
-            wit::Complexity::Moderate => Complexity::Moderate,
-            wit::Complexity::Complex => Complexity::Complex,
-        }),
-        down_agents: r.down_agents,
-    }
-}
-
-fn to_wit(d: RouteIds) -> wit::RouteIds {
-    wit::RouteIds {
-        agent: d.agent,
-        confidence: d.confidence,
-        reason: match d.reason {
-            Reason::Match => wit::Reason::Matched,
-            Reason::Fallback => wit::Reason::Fallback,
-            Reason::Default => wit::Reason::ChannelDefault,
-            Reason::NoMatch => wit::Reason::NoMatch,
-        },
-        skill_files: d.skill_files,
-        matched_keywords: d.matched_keywords,
-        fallback_from: d.fallback_from,
-        alternatives: d
-            .alternatives
-            .into_iter()
-            .map(|(agent, confidence)| wit::Alternative { agent, confidence })
-            .collect(),
+fn from_wit(c: wit::Complexity) -> Complexity {
+    match c {
+        wit::Complexity::Simple => Complexity::Simple,
+        wit::Complexity::Moderate => Complexity::Moderate,
+        wit::Complexity::Complex => Complexity::Complex,
     }
 }
 

@@ -14,78 +14,80 @@ pub fn canonicalize(text: &str) -> String {
     out
 }
 
-/// ASCII byte -> its canonical form: lower case for a word byte, a space for a
-/// separator.
-const ASCII_SPACED: [u8; 128] = {
-    let mut t = [b' '; 128];
-    let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
-        if c.is_ascii_alphanumeric() || c == b'\'' {
-            t[b] = c.to_ascii_lowercase();
-        }
-        b += 1;
-    }
-    t
-};
-
 /// [`canonicalize`] as bytes into a reused buffer (cleared first).
 pub fn canonicalize_bytes_into(text: &str, out: &mut Vec<u8>) {
-    canonicalize_words_into(text, out, &mut Vec::new());
+    let mut s = String::from_utf8(std::mem::take(out)).unwrap_or_default();
+    canonicalize_into(text, &mut s);
+    *out = s.into_bytes();
 }
 
-/// [`canonicalize`] as bytes into a reused buffer (cleared first), also writing where
-/// each word of the result starts: the router's hot path. ASCII text goes through a
-/// branch-free loop (a table lookup and conditional moves per byte), because a branch
-/// per word boundary costs a misprediction every few bytes.
-pub fn canonicalize_words_into(text: &str, out: &mut Vec<u8>, starts: &mut Vec<u32>) {
-    out.clear();
-    starts.clear();
+/// The words of `text` in canonical form, without building the canonical string: the
+/// router's hot path. `mapped` receives `text` with word bytes lower-cased and every
+/// other byte a space (same length, so separators are not collapsed), `spans` the
+/// `[start, end)` of each word in it. The words, joined by single spaces, are
+/// [`canonicalize`]`(text)`.
+///
+/// ASCII text is mapped with byte arithmetic the compiler turns into SIMD, and the
+/// words are found 64 bytes at a time from bitmasks, so the cost is per word, not per
+/// byte, and nothing branches on a word boundary. Other text goes through
+/// [`canonicalize`], whose single spaces are then the separators.
+pub fn word_spans_into(text: &str, mapped: &mut Vec<u8>, spans: &mut Vec<[u32; 2]>) {
+    mapped.clear();
+    spans.clear();
     if !text.is_ascii() {
-        out.extend_from_slice(canonicalize(text).as_bytes());
-        let mut at_start = true;
-        for (i, &b) in out.iter().enumerate() {
-            if at_start {
-                starts.push(i as u32);
+        canonicalize_bytes_into(text, mapped);
+        let mut start = 0;
+        for (i, &b) in mapped.iter().chain(Some(&b' ')).enumerate() {
+            if b == b' ' {
+                if i > start {
+                    spans.push([start as u32, i as u32]);
+                }
+                start = i + 1;
             }
-            at_start = b == b' ';
         }
         return;
     }
     let bytes = text.as_bytes();
-    out.resize(bytes.len() + 1, 0);
-    // At most one word per two bytes, plus one slot the loop may write past the end.
-    starts.resize(bytes.len() / 2 + 2, 0);
-    // Slices, so the compiler knows the stores below cannot touch the vectors' headers.
-    let (o, st) = (out.as_mut_slice(), starts.as_mut_slice());
-    // `n`: write position; `words`: words started; `after`: 1 right after a word
-    // character (a separator is then due before the next word).
-    let (mut n, mut words, mut after) = (0usize, 0usize, 0usize);
-    let mut step = |b: u8| {
-        let c = ASCII_SPACED[usize::from(b & 0x7f)];
-        let is_word = usize::from(c != b' ');
-        o[n] = c;
-        st[words] = n as u32;
-        words += is_word & !after;
-        n += is_word | after;
-        after = is_word;
-    };
-    // Eight bytes per turn: fewer loop back-edges, each of which costs an interruption
-    // check when this runs inside wasmtime.
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        for &b in c {
-            step(b);
+    // Padding: whole 8-byte chunks, and at least one separator after the last word.
+    mapped.resize(bytes.len().next_multiple_of(8) + 8, b' ');
+    for (m, &b) in mapped.iter_mut().zip(bytes) {
+        // Digits and the apostrophe already have the 0x20 bit, so `b | 0x20` is the
+        // canonical form of every word byte.
+        let lower = b | 0x20;
+        let is_word = (lower.wrapping_sub(b'a') < 26) | (b.wrapping_sub(b'0') < 10) | (b == b'\'');
+        *m = if is_word { lower } else { b' ' };
+    }
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Gathers the high bit of each byte into 8 bits, byte 0 lowest.
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    // Word edges alternate start, end, start, ...: written in order without a branch
+    // on which they are, they are the spans. At most one edge per byte, plus the end.
+    let mut edges_at = std::mem::take(spans);
+    edges_at.resize(mapped.len() / 2 + 1, [0, 0]);
+    let flat = edges_at.as_flattened_mut();
+    let (mut n, mut carry) = (0usize, 0u64);
+    for (block, chunk64) in mapped.chunks(64).enumerate() {
+        // Bit i: byte i of this block is a word byte (mapped bytes are ASCII, so adding
+        // 0x7f to a byte never carries into the next).
+        let mut word = 0u64;
+        for (k, c) in chunk64.chunks_exact(8).enumerate() {
+            let v = u64::from_le_bytes(c.try_into().unwrap_or([b' '; 8])) ^ SPACES;
+            let high = (v + LOW7) & HIGH;
+            word |= ((high >> 7).wrapping_mul(GATHER) >> 56) << (8 * k);
+        }
+        let mut edges = word ^ (word << 1 | carry);
+        carry = word >> 63;
+        while edges != 0 {
+            flat[n] = (block * 64) as u32 + edges.trailing_zeros();
+            n += 1;
+            edges &= edges - 1;
         }
     }
-    for &b in chunks.remainder() {
-        step(b);
-    }
-    if n > 0 && out[n - 1] == b' ' {
-        n -= 1;
-    }
-    out.truncate(n);
-    starts.truncate(words);
+    // The padding ends every word, so `n` is even.
+    edges_at.truncate(n / 2);
+    *spans = edges_at;
 }
 
 /// [`canonicalize`] into a reused buffer (cleared first).
@@ -176,7 +178,7 @@ mod robustness {
         ];
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         let mut buf = Vec::new();
-        let mut starts = Vec::new();
+        let mut spans = Vec::new();
         for _ in 0..20_000 {
             let mut m = String::new();
             for _ in 0..(state % 9) {
@@ -193,18 +195,42 @@ mod robustness {
                 Some(canon.as_str()),
                 "{m:?}"
             );
-            canonicalize_words_into(&m, &mut buf, &mut starts);
-            assert_eq!(
-                std::str::from_utf8(&buf).ok(),
-                Some(canon.as_str()),
-                "{m:?}"
-            );
-            let want: Vec<u32> = canon
-                .split(' ')
-                .filter(|w| !w.is_empty())
-                .map(|w| (w.as_ptr() as usize - canon.as_ptr() as usize) as u32)
-                .collect();
-            assert_eq!(starts, want, "{m:?}");
+            assert_words(&m, &mut buf, &mut spans);
         }
+    }
+
+    /// Long ASCII text with every byte value, so words cross the 8- and 64-byte
+    /// boundaries of the bitmask path.
+    #[test]
+    fn word_spans_agree_with_canonical_form_on_long_ascii() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let (mut buf, mut spans) = (Vec::new(), Vec::new());
+        for round in 0..5_000u64 {
+            let len = (round * 7) % 300;
+            let m: String = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Mostly letters, so words are long; sometimes any ASCII byte.
+                    match state % 10 {
+                        0..=5 => char::from(b'a' + (state >> 8) as u8 % 26),
+                        6 => char::from(b'A' + (state >> 8) as u8 % 26),
+                        _ => char::from((state >> 8) as u8 & 0x7f),
+                    }
+                })
+                .collect();
+            assert_words(&m, &mut buf, &mut spans);
+        }
+    }
+
+    fn assert_words(m: &str, buf: &mut Vec<u8>, spans: &mut Vec<[u32; 2]>) {
+        word_spans_into(m, buf, spans);
+        let joined: Vec<&[u8]> = spans
+            .iter()
+            .map(|&[s, e]| &buf[s as usize..e as usize])
+            .collect();
+        assert_eq!(joined.join(&b' '), canonicalize(m).into_bytes(), "{m:?}");
+        assert!(spans.iter().all(|&[s, e]| s < e), "{m:?}");
     }
 }
