@@ -258,14 +258,6 @@ impl RouterIndex {
         })
     }
 
-    /// Routes one message to a decision in indexes (see [`RouterIndex::names`]).
-    pub fn route_ids(&self, request: &RouteRequest) -> RouteIds {
-        self.with_scratch(|s| {
-            self.route_request(request, s);
-            s.ids.clone()
-        })
-    }
-
     /// Routes one message given in indexes, and appends the decision to `out` packed
     /// (see [`RouteIds::encode_into`]): the component's path, which allocates nothing
     /// per message. `channel` indexes [`Names::channels`] (out of range = none); `down`
