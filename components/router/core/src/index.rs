@@ -51,7 +51,10 @@ pub struct RouterIndex {
     threshold: f64,
     none_score: f64,
     keywords: KeywordMatcher,
-    patterns: Vec<Pattern>,
+    /// Pattern `p`'s (skill index, weight) pairs are `targets[target_starts[p]..
+    /// target_starts[p + 1]]`: one flat table, one cache miss fewer per keyword found.
+    target_starts: Vec<u32>,
+    targets: Vec<(u32, f64)>,
     skills: Vec<SkillInfo>,
     agents: Vec<AgentInfo>,
     agent_ids: HashMap<String, u32>,
@@ -67,7 +70,7 @@ impl std::fmt::Debug for RouterIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouterIndex")
             .field("version", &self.names.graph_version)
-            .field("patterns", &self.patterns.len())
+            .field("patterns", &self.keyword_count())
             .finish()
     }
 }
@@ -86,10 +89,16 @@ struct Scratch {
     /// `seen[pattern] == stamp` marks a pattern already matched in this call
     seen: Vec<u32>,
     stamp: u32,
-    /// (skill index, score)
+    /// (skill index, score), in order of first score
     skill_scores: Vec<(u32, f64)>,
-    /// (agent index, score)
+    /// (agent index, score), in order of first score
     agent_scores: Vec<(u32, f64)>,
+    /// Where each skill and agent is in the two lists above, valid where the
+    /// `*_seen` entry equals `stamp`: adding a score is one lookup, not a search.
+    skill_at: Vec<u32>,
+    skill_seen: Vec<u32>,
+    agent_at: Vec<u32>,
+    agent_seen: Vec<u32>,
     /// softmax probabilities, parallel to `agent_scores`
     probs: Vec<f64>,
     /// the caller's down agents, as indexes
@@ -201,6 +210,14 @@ impl RouterIndex {
                 }
             }
         }
+        let mut target_starts = vec![0u32];
+        for p in &patterns {
+            target_starts.push(target_starts[target_starts.len() - 1] + p.targets.len() as u32);
+        }
+        let targets = patterns
+            .iter()
+            .flat_map(|p| p.targets.iter().copied())
+            .collect();
         let keywords = KeywordMatcher::build(patterns.iter().map(|p| p.phrase.as_str()))
             .map_err(|e| BuildError(format!("keyword index: {e}")))?;
         let uses_complexity = graph.skills.iter().any(|s| s.complexity.is_some());
@@ -227,7 +244,8 @@ impl RouterIndex {
             threshold: graph.threshold,
             none_score: graph.none_score,
             keywords,
-            patterns,
+            target_starts,
+            targets,
             skills,
             agents,
             agent_ids,
@@ -247,7 +265,7 @@ impl RouterIndex {
     }
 
     pub fn keyword_count(&self) -> usize {
-        self.patterns.len()
+        self.target_starts.len() - 1
     }
 
     /// Routes one message.
@@ -320,14 +338,7 @@ impl RouterIndex {
         s.skill_scores.clear();
         s.agent_scores.clear();
 
-        if s.seen.len() < self.patterns.len() {
-            s.seen.resize(self.patterns.len(), 0);
-        }
-        s.stamp = s.stamp.wrapping_add(1);
-        if s.stamp == 0 {
-            s.seen.iter_mut().for_each(|x| *x = 0);
-            s.stamp = 1;
-        }
+        s.prepare(self.keyword_count(), self.skills.len(), self.agents.len());
         // 1. Keywords (whole words, see `keywords`), each counted once, in order of first
         // occurrence: by end, then the longer first.
         self.keywords.find(&s.mapped, &s.words, &mut s.hits);
@@ -350,8 +361,19 @@ impl RouterIndex {
             None => Complexity::Moderate,
         };
         for &p in &s.matched {
-            for &(skill, w) in &self.patterns[p as usize].targets {
-                add(&mut s.skill_scores, skill, w);
+            let (from, to) = (
+                self.target_starts[p as usize],
+                self.target_starts[p as usize + 1],
+            );
+            for &(skill, w) in &self.targets[from as usize..to as usize] {
+                add(
+                    &mut s.skill_scores,
+                    &mut s.skill_at,
+                    &mut s.skill_seen,
+                    s.stamp,
+                    skill,
+                    w,
+                );
             }
         }
         for (skill, score) in s.skill_scores.iter_mut() {
@@ -365,11 +387,26 @@ impl RouterIndex {
             let (skill, score) = s.skill_scores[i];
             let info = &self.skills[skill as usize];
             if let Some(a) = info.agent {
-                add(&mut s.agent_scores, a, score);
+                add(
+                    &mut s.agent_scores,
+                    &mut s.agent_at,
+                    &mut s.agent_seen,
+                    s.stamp,
+                    a,
+                    score,
+                );
             }
             for &n in &info.neighbours {
                 if let Some(a) = self.skills[n as usize].agent {
-                    add(&mut s.agent_scores, a, score * score::LINK_SHARE);
+                    let share = score * score::LINK_SHARE;
+                    add(
+                        &mut s.agent_scores,
+                        &mut s.agent_at,
+                        &mut s.agent_seen,
+                        s.stamp,
+                        a,
+                        share,
+                    );
                 }
             }
         }
@@ -483,9 +520,45 @@ impl RouterIndex {
     }
 }
 
-fn add(scores: &mut Vec<(u32, f64)>, key: u32, value: f64) {
-    match scores.iter_mut().find(|(k, _)| *k == key) {
-        Some(e) => e.1 += value,
-        None => scores.push((key, value)),
+/// Adds `value` to `key`'s entry in `scores`, appending the entry on first use in this
+/// call (`seen[key] != stamp`), so entries stay in order of first score.
+fn add(
+    scores: &mut Vec<(u32, f64)>,
+    at: &mut [u32],
+    seen: &mut [u32],
+    stamp: u32,
+    key: u32,
+    value: f64,
+) {
+    if seen[key as usize] == stamp {
+        scores[at[key as usize] as usize].1 += value;
+    } else {
+        seen[key as usize] = stamp;
+        at[key as usize] = scores.len() as u32;
+        scores.push((key, value));
+    }
+}
+
+impl Scratch {
+    /// Starts a call: a fresh stamp, and room for an index of this size.
+    fn prepare(&mut self, patterns: usize, skills: usize, agents: usize) {
+        for (v, n) in [
+            (&mut self.seen, patterns),
+            (&mut self.skill_seen, skills),
+            (&mut self.skill_at, skills),
+            (&mut self.agent_seen, agents),
+            (&mut self.agent_at, agents),
+        ] {
+            if v.len() < n {
+                v.resize(n, 0);
+            }
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            for v in [&mut self.seen, &mut self.skill_seen, &mut self.agent_seen] {
+                v.iter_mut().for_each(|x| *x = 0);
+            }
+            self.stamp = 1;
+        }
     }
 }
