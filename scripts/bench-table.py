@@ -31,3 +31,6 @@ print()
 inst = med.get("instantiate/component"); build = med.get("index-build/10000-keywords")
 if inst: print(f"- component instantiation (`InstancePre` + pooling allocator, no index): {us(inst)}")
 if build: print(f"- index build, 10,000 keywords (2,000 agents x 5): {build / 1e6:.2f} ms")
+en = med.get("empty-message/native"); ec = med.get("empty-message/component")
+if en and ec:
+    print(f"- one call with an empty message (the fixed cost of a call): native {us(en)}, component {us(ec)}")

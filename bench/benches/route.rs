@@ -205,6 +205,19 @@ fn setup(c: &mut Criterion) {
     c.bench_function("instantiate/component", |b| {
         b.iter(|| runtime.instantiate_empty().expect("instantiate"))
     });
+    // The fixed cost of one call: an empty message has no routing work.
+    let example = agency::example::graph().expect("example graph");
+    let index = RouterIndex::build(&example).expect("index");
+    let mut instance = runtime
+        .instantiate_router(&example.to_json())
+        .expect("instance");
+    let empty = RouteRequest::new("");
+    c.bench_function("empty-message/native", |b| {
+        b.iter(|| black_box(index.route(&empty)))
+    });
+    c.bench_function("empty-message/component", |b| {
+        b.iter(|| black_box(instance.route(&empty).expect("route")))
+    });
     let big = synthetic_graph(2000, 5);
     c.bench_function("index-build/10000-keywords", |b| {
         b.iter(|| black_box(RouterIndex::build(&big).expect("build")))

@@ -3,11 +3,13 @@
 //!
 //! A whole-word match can only begin at a message word that is the first word of some
 //! keyword. A small filter over those first words rejects most message words with one
-//! load, and the automaton walks (anchored) only from the words that pass: a message is
-//! mostly ordinary prose, and walking the automaton from every byte touched far more
-//! of its memory than the few keywords in it need.
+//! load. For a word that passes, a table gives the automaton's state after that word
+//! (what an anchored walk of its bytes would reach), and the walk goes on from there
+//! into the following words only while some keyword can continue. A message is mostly
+//! ordinary prose: walking the automaton from every byte touched far more of its
+//! memory than the few keywords in it need, and every byte walked is a dependent load.
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{Anchored, BuildError, MatchKind, StartKind, dfa, nfa};
 
 /// Up to this many bytes of keywords the automaton is a DFA; above, the contiguous NFA,
@@ -25,6 +27,7 @@ enum Automata {
 pub(crate) struct KeywordMatcher {
     automaton: Automata,
     first_words: WordFilter,
+    after_first: FirstWordStates,
 }
 
 impl KeywordMatcher {
@@ -47,13 +50,19 @@ impl KeywordMatcher {
                 .build(phrases.clone())
                 .map(Automata::Nfa)
         }?;
-        let first_words = WordFilter::new(phrases.map(|p| {
+        let firsts = phrases.map(|p| {
             let b = p.as_bytes();
             &b[..b.iter().position(|&c| c == b' ').unwrap_or(b.len())]
-        }));
+        });
+        let first_words = WordFilter::new(firsts.clone());
+        let after_first = match &automaton {
+            Automata::Dfa(a) => FirstWordStates::new(a, firsts),
+            Automata::Nfa(a) => FirstWordStates::new(a, firsts),
+        };
         Ok(KeywordMatcher {
             automaton,
             first_words,
+            after_first,
         })
     }
 
@@ -62,41 +71,75 @@ impl KeywordMatcher {
     /// the bytes between them (one or more spaces) read as one space.
     pub(crate) fn find(&self, hay: &[u8], words: &[[u32; 2]], hits: &mut Vec<(u32, u32, u32)>) {
         hits.clear();
+        match &self.automaton {
+            Automata::Dfa(a) => self.find_with(a, hay, words, hits),
+            Automata::Nfa(a) => self.find_with(a, hay, words, hits),
+        }
+    }
+
+    #[inline(always)]
+    fn find_with<A: Automaton>(
+        &self,
+        aut: &A,
+        hay: &[u8],
+        words: &[[u32; 2]],
+        hits: &mut Vec<(u32, u32, u32)>,
+    ) {
         for w in 0..words.len() {
             let [start, end] = words[w];
-            if !self
-                .first_words
-                .may_start(&hay[start as usize..end as usize])
-            {
+            let word = &hay[start as usize..end as usize];
+            if !self.first_words.may_start(word) {
                 continue;
             }
-            let found = |id: u32, end: u32| hits.push((end, start, id));
-            match &self.automaton {
-                Automata::Dfa(a) => walk(a, hay, &words[w..], found),
-                Automata::Nfa(a) => walk(a, hay, &words[w..], found),
+            // The automaton's state after the first word, looked up rather than walked.
+            let Some(sid) = self.after_first.get(hay, start as usize, word.len()) else {
+                continue;
+            };
+            let mut found = |id: u32, end: u32| hits.push((end, start, id));
+            report(aut, sid, word.len(), end, &mut found);
+            walk_on(aut, hay, &words[w + 1..], sid, word.len(), found);
+        }
+    }
+}
+
+/// Reports the patterns of match state `sid` that are `fed` bytes long (so begin at the
+/// walk's first word, not shorter suffixes), ending at `end`.
+#[inline(always)]
+fn report<A: Automaton>(
+    aut: &A,
+    sid: StateID,
+    fed: usize,
+    end: u32,
+    found: &mut impl FnMut(u32, u32),
+) {
+    if aut.is_match(sid) {
+        for m in 0..aut.match_len(sid) {
+            let pid = aut.match_pattern(sid, m);
+            if aut.pattern_len(pid) == fed {
+                found(pid.as_u32(), end);
             }
         }
     }
 }
 
-/// Calls `found(pattern, end)` for every pattern that matches whole words of `hay` from
-/// the first of `words` on, shortest first: an anchored walk over the words, one space
-/// between them, that stops as soon as no keyword can continue.
+/// Continues an anchored walk in state `sid` after `fed` bytes over the following
+/// `words`, one space between them, calling `found(pattern, end)` for every pattern
+/// that ends where a word ends; stops as soon as no keyword can continue.
 #[inline(always)]
-fn walk<A: Automaton>(aut: &A, hay: &[u8], words: &[[u32; 2]], mut found: impl FnMut(u32, u32)) {
-    let Ok(mut sid) = aut.start_state(Anchored::Yes) else {
-        return;
-    };
-    // Bytes fed so far: a match of this length began at the first word.
-    let mut fed = 0usize;
-    for (k, &[start, end]) in words.iter().enumerate() {
-        if k > 0 {
-            // Canonical phrases never end in a space: no match to report here.
-            sid = aut.next_state(Anchored::Yes, sid, b' ');
-            fed += 1;
-            if aut.is_dead(sid) {
-                return;
-            }
+fn walk_on<A: Automaton>(
+    aut: &A,
+    hay: &[u8],
+    words: &[[u32; 2]],
+    mut sid: StateID,
+    mut fed: usize,
+    mut found: impl FnMut(u32, u32),
+) {
+    for &[start, end] in words {
+        // Canonical phrases never end in a space: no match to report here.
+        sid = aut.next_state(Anchored::Yes, sid, b' ');
+        fed += 1;
+        if aut.is_dead(sid) {
+            return;
         }
         let word = &hay[start as usize..end as usize];
         for (i, &b) in word.iter().enumerate() {
@@ -107,16 +150,113 @@ fn walk<A: Automaton>(aut: &A, hay: &[u8], words: &[[u32; 2]], mut found: impl F
                     return;
                 }
                 // Whole words only: a match must end where this word ends.
-                if i + 1 == word.len() && aut.is_match(sid) {
-                    for m in 0..aut.match_len(sid) {
-                        let pid = aut.match_pattern(sid, m);
-                        // Only patterns that begin at the first word (not suffixes).
-                        if aut.pattern_len(pid) == fed {
-                            found(pid.as_u32(), end);
-                        }
-                    }
+                if i + 1 == word.len() {
+                    report(aut, sid, fed, end, &mut found);
                 }
             }
+        }
+    }
+}
+
+/// The automaton's state after each distinct first word of a keyword (anchored at the
+/// start), in an open-addressing table: one hash and usually one probe stand in for a
+/// walk of the word's bytes, each of which is a dependent load from the automaton.
+/// Words are hashed and compared eight bytes at a time (zero-padded).
+struct FirstWordStates {
+    /// Power-of-two table of entry index + 1; 0 is empty.
+    slots: Vec<u32>,
+    /// (offset into `chunks`, length in bytes, state)
+    entries: Vec<(u32, u32, StateID)>,
+    chunks: Vec<u64>,
+}
+
+/// Chunk `i` of `word`: eight bytes, little-endian, zero-padded.
+fn chunk(word: &[u8], i: usize) -> u64 {
+    let rest = &word[(8 * i).min(word.len())..];
+    let mut c = [0u8; 8];
+    let n = rest.len().min(8);
+    c[..n].copy_from_slice(&rest[..n]);
+    u64::from_le_bytes(c)
+}
+
+/// [`chunk`] of the word of `len` bytes at `hay[at..]`, loading eight bytes at once
+/// when `hay` has them (see `text::WORD_PADDING`) and masking off what follows the word.
+#[inline(always)]
+fn chunk_in(hay: &[u8], at: usize, len: usize, i: usize) -> u64 {
+    match hay.get(at + 8 * i..).and_then(|r| r.first_chunk::<8>()) {
+        Some(c) => {
+            let v = u64::from_le_bytes(*c);
+            match len - 8 * i {
+                r @ 1..8 => v & (u64::MAX >> (64 - 8 * r)),
+                _ => v,
+            }
+        }
+        None => chunk(&hay[at..at + len], i),
+    }
+}
+
+impl FirstWordStates {
+    fn new<'a, A: Automaton>(aut: &A, words: impl Iterator<Item = &'a [u8]>) -> FirstWordStates {
+        let mut distinct: Vec<&[u8]> = words.collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut t = FirstWordStates {
+            slots: vec![0; (distinct.len() * 2).next_power_of_two().max(16)],
+            entries: Vec::new(),
+            chunks: Vec::new(),
+        };
+        let Ok(start) = aut.start_state(Anchored::Yes) else {
+            return t;
+        };
+        for word in distinct {
+            let mut sid = start;
+            for &b in word {
+                sid = aut.next_state(Anchored::Yes, sid, b);
+            }
+            if aut.is_dead(sid) {
+                continue; // cannot happen: every first word is a keyword prefix
+            }
+            let mut slot = t.slot_of(word.len(), |i| chunk(word, i));
+            while t.slots[slot] != 0 {
+                slot = (slot + 1) & (t.slots.len() - 1);
+            }
+            t.entries
+                .push((t.chunks.len() as u32, word.len() as u32, sid));
+            t.chunks
+                .extend((0..word.len().div_ceil(8)).map(|i| chunk(word, i)));
+            t.slots[slot] = t.entries.len() as u32;
+        }
+        t
+    }
+
+    /// The table slot for a word whose chunks are `chunks(i)`.
+    #[inline(always)]
+    fn slot_of(&self, len: usize, chunks: impl Fn(usize) -> u64) -> usize {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = (len as u64).wrapping_mul(K);
+        for i in 0..len.div_ceil(8) {
+            h = (h ^ chunks(i)).wrapping_mul(K).rotate_left(29);
+        }
+        (h.wrapping_mul(K) >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    /// The state after the word of `len` bytes at `hay[at..]`, if it begins a keyword.
+    #[inline(always)]
+    fn get(&self, hay: &[u8], at: usize, len: usize) -> Option<StateID> {
+        let mut slot = self.slot_of(len, |i| chunk_in(hay, at, len, i));
+        loop {
+            let e = *self.slots.get(slot)?;
+            if e == 0 {
+                return None;
+            }
+            let (from, n, sid) = self.entries[e as usize - 1];
+            if n as usize == len
+                && (0..len.div_ceil(8))
+                    .all(|i| self.chunks.get(from as usize + i) == Some(&chunk_in(hay, at, len, i)))
+            {
+                return Some(sid);
+            }
+            slot = (slot + 1) & (self.slots.len() - 1);
         }
     }
 }
@@ -152,5 +292,28 @@ impl WordFilter {
     fn may_start(&self, word: &[u8]) -> bool {
         let k = Self::key(word);
         self.bits[k / 64] & (1 << (k % 64)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading a word's chunks in place (eight bytes at a time, masked) gives the same
+    /// values as copying them out, padded or not.
+    #[test]
+    fn chunks_in_place_equal_copied_chunks() {
+        let text = b"a bb ccc deployment production-ready abcdefgh abcdefghi x";
+        let mut padded = text.to_vec();
+        padded.extend_from_slice(&[b' '; 8]);
+        for at in 0..text.len() {
+            for len in 1..=(text.len() - at) {
+                let word = &text[at..at + len];
+                for i in 0..len.div_ceil(8) {
+                    assert_eq!(chunk_in(text, at, len, i), chunk(word, i), "{at} {len} {i}");
+                    assert_eq!(chunk_in(&padded, at, len, i), chunk(word, i));
+                }
+            }
+        }
     }
 }

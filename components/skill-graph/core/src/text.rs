@@ -21,11 +21,17 @@ pub fn canonicalize_bytes_into(text: &str, out: &mut Vec<u8>) {
     *out = s.into_bytes();
 }
 
+/// Spaces [`word_spans_into`] leaves after the last word.
+pub const WORD_PADDING: usize = 8;
+
 /// The words of `text` in canonical form, without building the canonical string: the
 /// router's hot path. `mapped` receives `text` with word bytes lower-cased and every
 /// other byte a space (same length, so separators are not collapsed), `spans` the
 /// `[start, end)` of each word in it. The words, joined by single spaces, are
 /// [`canonicalize`]`(text)`.
+///
+/// `mapped` ends with at least [`WORD_PADDING`] spaces after the last word, so a reader
+/// may load eight bytes from anywhere in a word.
 ///
 /// ASCII text is mapped with byte arithmetic the compiler turns into SIMD, and the
 /// words are found 64 bytes at a time from bitmasks, so the cost is per word, not per
@@ -36,8 +42,9 @@ pub fn word_spans_into(text: &str, mapped: &mut Vec<u8>, spans: &mut Vec<[u32; 2
     spans.clear();
     if !text.is_ascii() {
         canonicalize_bytes_into(text, mapped);
+        mapped.extend_from_slice(&[b' '; WORD_PADDING]);
         let mut start = 0;
-        for (i, &b) in mapped.iter().chain(Some(&b' ')).enumerate() {
+        for (i, &b) in mapped.iter().enumerate() {
             if b == b' ' {
                 if i > start {
                     spans.push([start as u32, i as u32]);
@@ -48,8 +55,8 @@ pub fn word_spans_into(text: &str, mapped: &mut Vec<u8>, spans: &mut Vec<[u32; 2
         return;
     }
     let bytes = text.as_bytes();
-    // Padding: whole 8-byte chunks, and at least one separator after the last word.
-    mapped.resize(bytes.len().next_multiple_of(8) + 8, b' ');
+    // Padding: whole 8-byte chunks, and at least eight separators after the last word.
+    mapped.resize(bytes.len().next_multiple_of(8) + WORD_PADDING, b' ');
     for (m, &b) in mapped.iter_mut().zip(bytes) {
         // Digits and the apostrophe already have the 0x20 bit, so `b | 0x20` is the
         // canonical form of every word byte.
@@ -63,9 +70,10 @@ pub fn word_spans_into(text: &str, mapped: &mut Vec<u8>, spans: &mut Vec<[u32; 2
     // Gathers the high bit of each byte into 8 bits, byte 0 lowest.
     const GATHER: u64 = 0x0102_0408_1020_4080;
     // Word edges alternate start, end, start, ...: written in order without a branch
-    // on which they are, they are the spans. At most one edge per byte, plus the end.
+    // on which they are, they are the spans. At most one edge per byte, plus the end,
+    // plus room for the last group of eight written whole.
     let mut edges_at = std::mem::take(spans);
-    edges_at.resize(mapped.len() / 2 + 1, [0, 0]);
+    edges_at.resize(mapped.len() / 2 + 8, [0, 0]);
     let flat = edges_at.as_flattened_mut();
     let (mut n, mut carry) = (0usize, 0u64);
     for (block, chunk64) in mapped.chunks(64).enumerate() {
