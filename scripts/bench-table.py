@@ -34,3 +34,6 @@ if build: print(f"- index build, 10,000 keywords (2,000 agents x 5): {build / 1e
 en = med.get("empty-message/native"); ec = med.get("empty-message/component")
 if en and ec:
     print(f"- one call with an empty message (the fixed cost of a call): native {us(en)}, component {us(ec)}")
+enb = med.get("empty-message/native-batch"); ecb = med.get("empty-message/component-batch")
+if enb and ecb:
+    print(f"- a batch of 100 empty messages, per message: native {us(enb / 100)}, component {us(ecb / 100)}")

@@ -218,6 +218,13 @@ fn setup(c: &mut Criterion) {
     c.bench_function("empty-message/component", |b| {
         b.iter(|| black_box(instance.route(&empty).expect("route")))
     });
+    let empties = vec![empty.clone(); 100];
+    c.bench_function("empty-message/native-batch", |b| {
+        b.iter(|| black_box(index.route_batch(&empties)))
+    });
+    c.bench_function("empty-message/component-batch", |b| {
+        b.iter(|| black_box(instance.route_batch(&empties).expect("route")))
+    });
     let big = synthetic_graph(2000, 5);
     c.bench_function("index-build/10000-keywords", |b| {
         b.iter(|| black_box(RouterIndex::build(&big).expect("build")))

@@ -3,9 +3,10 @@
 //!
 //! A whole-word match can only begin at a message word that is the first word of some
 //! keyword. A small filter over those first words rejects most message words with one
-//! load. For a word that passes, a table gives the automaton's state after that word
-//! (what an anchored walk of its bytes would reach), and the walk goes on from there
-//! into the following words only while some keyword can continue. A message is mostly
+//! load. For a word that passes, a table gives what an anchored walk of its bytes would
+//! find: the keyword that is exactly this word, and the automaton's state after the
+//! word and a space when a longer keyword continues. Only then does the automaton walk,
+//! into the following words, while some keyword can continue. A message is mostly
 //! ordinary prose: walking the automaton from every byte touched far more of its
 //! memory than the few keywords in it need, and every byte walked is a dependent load.
 
@@ -91,40 +92,25 @@ impl KeywordMatcher {
             if !self.first_words.may_start(word) {
                 continue;
             }
-            // The automaton's state after the first word, looked up rather than walked.
-            let Some(sid) = self.after_first.get(hay, start as usize, word.len()) else {
+            // What an anchored walk of the first word would find, looked up instead.
+            let Some(first) = self.after_first.get(hay, start as usize, word.len()) else {
                 continue;
             };
-            let mut found = |id: u32, end: u32| hits.push((end, start, id));
-            report(aut, sid, word.len(), end, &mut found);
-            walk_on(aut, hay, &words[w + 1..], sid, word.len(), found);
-        }
-    }
-}
-
-/// Reports the patterns of match state `sid` that are `fed` bytes long (so begin at the
-/// walk's first word, not shorter suffixes), ending at `end`.
-#[inline(always)]
-fn report<A: Automaton>(
-    aut: &A,
-    sid: StateID,
-    fed: usize,
-    end: u32,
-    found: &mut impl FnMut(u32, u32),
-) {
-    if aut.is_match(sid) {
-        for m in 0..aut.match_len(sid) {
-            let pid = aut.match_pattern(sid, m);
-            if aut.pattern_len(pid) == fed {
-                found(pid.as_u32(), end);
+            if let Some(id) = first.whole {
+                hits.push((end, start, id));
+            }
+            if let Some(sid) = first.then {
+                let found = |id: u32, end: u32| hits.push((end, start, id));
+                walk_on(aut, hay, &words[w + 1..], sid, word.len() + 1, found);
             }
         }
     }
 }
 
-/// Continues an anchored walk in state `sid` after `fed` bytes over the following
-/// `words`, one space between them, calling `found(pattern, end)` for every pattern
-/// that ends where a word ends; stops as soon as no keyword can continue.
+/// Continues an anchored walk in state `sid`, after `fed` bytes ending in a space, over
+/// the following `words`, one space between them, calling `found(pattern, end)` for
+/// every pattern that began at the walk's first word and ends where a word ends; stops
+/// as soon as no keyword can continue.
 #[inline(always)]
 fn walk_on<A: Automaton>(
     aut: &A,
@@ -134,12 +120,14 @@ fn walk_on<A: Automaton>(
     mut fed: usize,
     mut found: impl FnMut(u32, u32),
 ) {
-    for &[start, end] in words {
-        // Canonical phrases never end in a space: no match to report here.
-        sid = aut.next_state(Anchored::Yes, sid, b' ');
-        fed += 1;
-        if aut.is_dead(sid) {
-            return;
+    for (k, &[start, end]) in words.iter().enumerate() {
+        if k > 0 {
+            // Canonical phrases never end in a space: no match to report here.
+            sid = aut.next_state(Anchored::Yes, sid, b' ');
+            fed += 1;
+            if aut.is_dead(sid) {
+                return;
+            }
         }
         let word = &hay[start as usize..end as usize];
         for (i, &b) in word.iter().enumerate() {
@@ -149,25 +137,42 @@ fn walk_on<A: Automaton>(
                 if aut.is_dead(sid) {
                     return;
                 }
-                // Whole words only: a match must end where this word ends.
-                if i + 1 == word.len() {
-                    report(aut, sid, fed, end, &mut found);
+                // Whole words only: a match must end where this word ends; and it must
+                // have begun at the first word (its length is all we fed), not later.
+                if i + 1 == word.len() && aut.is_match(sid) {
+                    for m in 0..aut.match_len(sid) {
+                        let pid = aut.match_pattern(sid, m);
+                        if aut.pattern_len(pid) == fed {
+                            found(pid.as_u32(), end);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// The automaton's state after each distinct first word of a keyword (anchored at the
-/// start), in an open-addressing table: one hash and usually one probe stand in for a
-/// walk of the word's bytes, each of which is a dependent load from the automaton.
-/// Words are hashed and compared eight bytes at a time (zero-padded).
+/// What an anchored walk of the automaton finds over each distinct first word of a
+/// keyword, in an open-addressing table: one hash and usually one probe stand in for
+/// a walk of the word's bytes, each a dependent load from the automaton. Words are
+/// hashed and compared eight bytes at a time (zero-padded).
 struct FirstWordStates {
     /// Power-of-two table of entry index + 1; 0 is empty.
     slots: Vec<u32>,
-    /// (offset into `chunks`, length in bytes, state)
-    entries: Vec<(u32, u32, StateID)>,
+    entries: Vec<FirstWord>,
     chunks: Vec<u64>,
+}
+
+/// One first word of some keyword.
+struct FirstWord {
+    /// Where the word's chunks start in `FirstWordStates::chunks`.
+    chunks_at: u32,
+    len: u32,
+    /// The keyword that is exactly this word, if any.
+    whole: Option<u32>,
+    /// The automaton's state after this word and a space, if a longer keyword begins
+    /// with them.
+    then: Option<StateID>,
 }
 
 /// Chunk `i` of `word`: eight bytes, little-endian, zero-padded.
@@ -216,12 +221,26 @@ impl FirstWordStates {
             if aut.is_dead(sid) {
                 continue; // cannot happen: every first word is a keyword prefix
             }
+            let matches = if aut.is_match(sid) {
+                aut.match_len(sid)
+            } else {
+                0
+            };
+            let whole = (0..matches)
+                .map(|m| aut.match_pattern(sid, m))
+                .find(|&pid| aut.pattern_len(pid) == word.len())
+                .map(|pid| pid.as_u32());
+            let then = Some(aut.next_state(Anchored::Yes, sid, b' ')).filter(|&s| !aut.is_dead(s));
             let mut slot = t.slot_of(word.len(), |i| chunk(word, i));
             while t.slots[slot] != 0 {
                 slot = (slot + 1) & (t.slots.len() - 1);
             }
-            t.entries
-                .push((t.chunks.len() as u32, word.len() as u32, sid));
+            t.entries.push(FirstWord {
+                chunks_at: t.chunks.len() as u32,
+                len: word.len() as u32,
+                whole,
+                then,
+            });
             t.chunks
                 .extend((0..word.len().div_ceil(8)).map(|i| chunk(word, i)));
             t.slots[slot] = t.entries.len() as u32;
@@ -240,21 +259,23 @@ impl FirstWordStates {
         (h.wrapping_mul(K) >> 32) as usize & (self.slots.len() - 1)
     }
 
-    /// The state after the word of `len` bytes at `hay[at..]`, if it begins a keyword.
+    /// The entry of the word of `len` bytes at `hay[at..]`, if it begins a keyword.
     #[inline(always)]
-    fn get(&self, hay: &[u8], at: usize, len: usize) -> Option<StateID> {
+    fn get(&self, hay: &[u8], at: usize, len: usize) -> Option<&FirstWord> {
         let mut slot = self.slot_of(len, |i| chunk_in(hay, at, len, i));
         loop {
             let e = *self.slots.get(slot)?;
             if e == 0 {
                 return None;
             }
-            let (from, n, sid) = self.entries[e as usize - 1];
-            if n as usize == len
-                && (0..len.div_ceil(8))
-                    .all(|i| self.chunks.get(from as usize + i) == Some(&chunk_in(hay, at, len, i)))
+            let entry = &self.entries[e as usize - 1];
+            if entry.len as usize == len
+                && (0..len.div_ceil(8)).all(|i| {
+                    self.chunks.get(entry.chunks_at as usize + i)
+                        == Some(&chunk_in(hay, at, len, i))
+                })
             {
-                return Some(sid);
+                return Some(entry);
             }
             slot = (slot + 1) & (self.slots.len() - 1);
         }
