@@ -8,9 +8,10 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::complexity;
-use crate::decision::{Names, Reason, RouteDecision, RouteIds, RouteRequest};
+use crate::decision::{Names, Reason, RouteDecision, RouteRequest};
 use crate::keywords::KeywordMatcher;
 use crate::score;
+use crate::scratch::{Scratch, add};
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -73,38 +74,6 @@ impl std::fmt::Debug for RouterIndex {
             .field("patterns", &self.keyword_count())
             .finish()
     }
-}
-
-/// Scratch space reused across calls to avoid allocating on the hot path.
-#[derive(Default)]
-struct Scratch {
-    /// the message, lower-cased, separators as spaces (see `text::word_spans_into`)
-    mapped: Vec<u8>,
-    /// `[start, end)` of each word in `mapped`
-    words: Vec<[u32; 2]>,
-    /// whole-word keyword occurrences: (end, start, pattern)
-    hits: Vec<(u32, u32, u32)>,
-    /// matched pattern ids, in order of first occurrence
-    matched: Vec<u32>,
-    /// `seen[pattern] == stamp` marks a pattern already matched in this call
-    seen: Vec<u32>,
-    stamp: u32,
-    /// (skill index, score), in order of first score
-    skill_scores: Vec<(u32, f64)>,
-    /// (agent index, score), in order of first score
-    agent_scores: Vec<(u32, f64)>,
-    /// Where each skill and agent is in the two lists above, valid where the
-    /// `*_seen` entry equals `stamp`: adding a score is one lookup, not a search.
-    skill_at: Vec<u32>,
-    skill_seen: Vec<u32>,
-    agent_at: Vec<u32>,
-    agent_seen: Vec<u32>,
-    /// softmax probabilities, parallel to `agent_scores`
-    probs: Vec<f64>,
-    /// the caller's down agents, as indexes
-    down: Vec<u32>,
-    /// the result of the last call
-    ids: RouteIds,
 }
 
 impl RouterIndex {
@@ -259,7 +228,7 @@ impl RouterIndex {
         &self.names.graph_version
     }
 
-    /// The strings that [`RouteIds`] from this index point into.
+    /// The strings that [`RouteIds`](crate::RouteIds) from this index point into.
     pub fn names(&self) -> &Names {
         &self.names
     }
@@ -277,9 +246,9 @@ impl RouterIndex {
     }
 
     /// Routes one message given in indexes, and appends the decision to `out` packed
-    /// (see [`RouteIds::encode_into`]): the component's path, which allocates nothing
-    /// per message. `channel` indexes [`Names::channels`] (out of range = none); `down`
-    /// lists the agents marked down, as indexes into [`Names::agents`].
+    /// (see [`crate::RouteIds::encode_into`]): the component's path, which allocates
+    /// nothing per message. `channel` indexes [`Names::channels`] (out of range =
+    /// none); `down` lists the agents marked down, as indexes into [`Names::agents`].
     pub fn route_packed(
         &self,
         message: &str,
@@ -517,48 +486,5 @@ impl RouterIndex {
     /// Whether `agent` exists in this graph.
     pub fn has_agent(&self, agent: &str) -> bool {
         self.agent_ids.contains_key(agent)
-    }
-}
-
-/// Adds `value` to `key`'s entry in `scores`, appending the entry on first use in this
-/// call (`seen[key] != stamp`), so entries stay in order of first score.
-fn add(
-    scores: &mut Vec<(u32, f64)>,
-    at: &mut [u32],
-    seen: &mut [u32],
-    stamp: u32,
-    key: u32,
-    value: f64,
-) {
-    if seen[key as usize] == stamp {
-        scores[at[key as usize] as usize].1 += value;
-    } else {
-        seen[key as usize] = stamp;
-        at[key as usize] = scores.len() as u32;
-        scores.push((key, value));
-    }
-}
-
-impl Scratch {
-    /// Starts a call: a fresh stamp, and room for an index of this size.
-    fn prepare(&mut self, patterns: usize, skills: usize, agents: usize) {
-        for (v, n) in [
-            (&mut self.seen, patterns),
-            (&mut self.skill_seen, skills),
-            (&mut self.skill_at, skills),
-            (&mut self.agent_seen, agents),
-            (&mut self.agent_at, agents),
-        ] {
-            if v.len() < n {
-                v.resize(n, 0);
-            }
-        }
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            for v in [&mut self.seen, &mut self.skill_seen, &mut self.agent_seen] {
-                v.iter_mut().for_each(|x| *x = 0);
-            }
-            self.stamp = 1;
-        }
     }
 }

@@ -14,6 +14,7 @@ pub mod eval;
 mod index;
 mod keywords;
 pub mod score;
+mod scratch;
 #[cfg(test)]
 mod tests;
 
