@@ -259,6 +259,18 @@ impl FirstWordStates {
         (h.wrapping_mul(K) >> 32) as usize & (self.slots.len() - 1)
     }
 
+    /// Whether `entry`'s word is the word of the same length at `hay[at..]`.
+    #[inline(always)]
+    fn holds(&self, entry: &FirstWord, hay: &[u8], at: usize) -> bool {
+        let len = entry.len as usize;
+        for i in 0..len.div_ceil(8) {
+            if self.chunks.get(entry.chunks_at as usize + i) != Some(&chunk_in(hay, at, len, i)) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The entry of the word of `len` bytes at `hay[at..]`, if it begins a keyword.
     #[inline(always)]
     fn get(&self, hay: &[u8], at: usize, len: usize) -> Option<&FirstWord> {
@@ -269,12 +281,7 @@ impl FirstWordStates {
                 return None;
             }
             let entry = &self.entries[e as usize - 1];
-            if entry.len as usize == len
-                && (0..len.div_ceil(8)).all(|i| {
-                    self.chunks.get(entry.chunks_at as usize + i)
-                        == Some(&chunk_in(hay, at, len, i))
-                })
-            {
+            if entry.len as usize == len && self.holds(entry, hay, at) {
                 return Some(entry);
             }
             slot = (slot + 1) & (self.slots.len() - 1);

@@ -37,6 +37,7 @@ pub(crate) struct Scratch {
 
 /// Adds `value` to `key`'s entry in `scores`, appending the entry on first use in this
 /// call (`seen[key] != stamp`), so entries stay in order of first score.
+#[inline]
 pub(crate) fn add(
     scores: &mut Vec<(u32, f64)>,
     at: &mut [u32],
@@ -56,6 +57,7 @@ pub(crate) fn add(
 
 impl Scratch {
     /// Starts a call: a fresh stamp, and room for an index of this size.
+    #[inline]
     pub(crate) fn prepare(&mut self, patterns: usize, skills: usize, agents: usize) {
         for (v, n) in [
             (&mut self.seen, patterns),
