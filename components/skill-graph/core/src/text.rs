@@ -16,6 +16,8 @@ pub fn canonicalize(text: &str) -> String {
 
 /// [`canonicalize`] as bytes into a reused buffer (cleared first).
 pub fn canonicalize_bytes_into(text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    // An empty buffer is valid UTF-8: its allocation is reused.
     let mut s = String::from_utf8(std::mem::take(out)).unwrap_or_default();
     canonicalize_into(text, &mut s);
     *out = s.into_bytes();
@@ -70,10 +72,10 @@ pub fn word_spans_into(text: &str, mapped: &mut Vec<u8>, spans: &mut Vec<[u32; 2
     // Gathers the high bit of each byte into 8 bits, byte 0 lowest.
     const GATHER: u64 = 0x0102_0408_1020_4080;
     // Word edges alternate start, end, start, ...: written in order without a branch
-    // on which they are, they are the spans. At most one edge per byte, plus the end,
-    // plus room for the last group of eight written whole.
+    // on which they are, they are the spans. A word and its separator take two bytes
+    // at least, so there are at most `mapped.len() / 2` of them.
     let mut edges_at = std::mem::take(spans);
-    edges_at.resize(mapped.len() / 2 + 8, [0, 0]);
+    edges_at.resize(mapped.len() / 2 + 1, [0, 0]);
     let flat = edges_at.as_flattened_mut();
     let (mut n, mut carry) = (0usize, 0u64);
     for (block, chunk64) in mapped.chunks(64).enumerate() {
@@ -227,6 +229,13 @@ mod robustness {
                         _ => char::from((state >> 8) as u8 & 0x7f),
                     }
                 })
+                .collect();
+            assert_words(&m, &mut buf, &mut spans);
+        }
+        // As many words as bytes allow: one-letter words, one separator each.
+        for len in 0..200 {
+            let m: String = (0..len)
+                .map(|i| if i % 2 == 0 { 'a' } else { ' ' })
                 .collect();
             assert_words(&m, &mut buf, &mut spans);
         }
