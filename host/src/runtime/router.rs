@@ -86,11 +86,7 @@ impl RouterInstance {
 
     pub fn route(&mut self, request: &RouteRequest) -> Result<RouteDecision, RuntimeError> {
         self.arm(1)?;
-        let channel = request
-            .channel
-            .as_deref()
-            .and_then(|c| self.names.channel_index(c));
-        let down = self.down_indexes(request);
+        let (channel, down) = (self.names.channel_of(request), self.names.down_of(request));
         let packed = self
             .bindings
             .agency_core_router()
@@ -131,16 +127,10 @@ impl RouterInstance {
                         Some(*end)
                     })
                     .collect(),
-                channels: run
-                    .iter()
-                    .map(|r| {
-                        r.channel
-                            .as_deref()
-                            .and_then(|c| self.names.channel_index(c))
-                    })
-                    .collect(),
+                channels: run.iter().map(|r| self.names.channel_of(r)).collect(),
                 complexities: run.iter().map(|r| r.complexity.map(to_wit)).collect(),
-                down_agents: self.down_indexes(&run[0]),
+                // The same in every request of the run.
+                down_agents: self.names.down_of(&run[0]),
             };
             let words = self
                 .bindings
@@ -160,14 +150,6 @@ impl RouterInstance {
             out.extend(decisions);
         }
         Ok(out)
-    }
-
-    fn down_indexes(&self, request: &RouteRequest) -> Vec<u32> {
-        request
-            .down_agents
-            .iter()
-            .filter_map(|a| self.names.agent_index(a))
-            .collect()
     }
 
     fn decode(&self, packed: &[u32]) -> Result<Vec<RouteDecision>, RuntimeError> {

@@ -196,20 +196,22 @@ impl RouteIds {
 }
 
 impl Names {
-    /// The index of channel `id`, for [`crate::RouterIndex::route_packed`].
-    pub fn channel_index(&self, id: &str) -> Option<u32> {
-        self.channels
-            .iter()
-            .position(|c| **c == *id)
-            .map(|i| i as u32)
+    /// `request`'s channel as an index into [`Names::channels`], as
+    /// [`crate::RouterIndex::route_packed`] takes it; none for a channel the graph does
+    /// not have (it changes no decision).
+    pub fn channel_of(&self, request: &RouteRequest) -> Option<u32> {
+        let c = request.channel.as_deref()?;
+        index_of(&self.channels, c)
     }
 
-    /// The index of agent `id`.
-    pub fn agent_index(&self, id: &str) -> Option<u32> {
-        self.agents
+    /// `request`'s down agents as indexes into [`Names::agents`]; agents the graph does
+    /// not have are dropped.
+    pub fn down_of(&self, request: &RouteRequest) -> Vec<u32> {
+        request
+            .down_agents
             .iter()
-            .position(|a| **a == *id)
-            .map(|i| i as u32)
+            .filter_map(|a| index_of(&self.agents, a))
+            .collect()
     }
 
     /// Every decision in `packed` (see [`RouteIds::encode_into`]), in names. An index
@@ -260,6 +262,10 @@ impl Names {
             routing_latency: 0.0,
         })
     }
+}
+
+fn index_of(table: &[Arc<str>], id: &str) -> Option<u32> {
+    table.iter().position(|t| **t == *id).map(|i| i as u32)
 }
 
 /// A read position in a packed decision list.

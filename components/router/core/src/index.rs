@@ -58,9 +58,6 @@ pub struct RouterIndex {
     targets: Vec<(u32, f64)>,
     skills: Vec<SkillInfo>,
     agents: Vec<AgentInfo>,
-    agent_ids: HashMap<String, u32>,
-    /// channel id -> index into `names.channels`
-    channel_ids: HashMap<String, u32>,
     /// each channel's default agent
     channel_defaults: Vec<Option<u32>>,
     /// Whether any skill declares a complexity (else estimating it is wasted work).
@@ -217,8 +214,6 @@ impl RouterIndex {
             targets,
             skills,
             agents,
-            agent_ids,
-            channel_ids,
             channel_defaults,
             uses_complexity,
         })
@@ -277,20 +272,8 @@ impl RouterIndex {
 
     /// [`RouterIndex::route_with`] for a request in names.
     fn route_request(&self, request: &RouteRequest, s: &mut Scratch) {
-        let channel = request
-            .channel
-            .as_deref()
-            .and_then(|c| self.channel_ids.get(c).copied());
-        let mut down = std::mem::take(&mut s.down);
-        down.clear();
-        down.extend(
-            request
-                .down_agents
-                .iter()
-                .filter_map(|d| self.agent_ids.get(d.as_str()).copied()),
-        );
+        let (channel, down) = (self.names.channel_of(request), self.names.down_of(request));
         self.route_with(&request.message, channel, request.complexity, &down, s);
-        s.down = down;
     }
 
     /// Routes `message` into `s.ids`.
@@ -481,10 +464,5 @@ impl RouterIndex {
             .map(|r| r.0)
             .chain(channel_default)
             .find(|a| !seen.contains(a) && !down(*a))
-    }
-
-    /// Whether `agent` exists in this graph.
-    pub fn has_agent(&self, agent: &str) -> bool {
-        self.agent_ids.contains_key(agent)
     }
 }

@@ -29,8 +29,6 @@ pub(crate) struct Scratch {
     pub(crate) agent_seen: Vec<u32>,
     /// softmax probabilities, parallel to `agent_scores`
     pub(crate) probs: Vec<f64>,
-    /// the caller's down agents, as indexes
-    pub(crate) down: Vec<u32>,
     /// the result of the last call
     pub(crate) ids: RouteIds,
 }

@@ -70,8 +70,7 @@ fn run(c: Case) {
     );
     // The component's path: the request in indexes, the decision packed.
     let names = idx.names();
-    let down: Vec<u32> = c.down.iter().filter_map(|a| names.agent_index(a)).collect();
-    let channel = c.channel.and_then(|ch| names.channel_index(ch));
+    let (channel, down) = (names.channel_of(&req), names.down_of(&req));
     let mut packed = vec![];
     idx.route_packed(c.message, channel, c.complexity, &down, &mut packed);
     idx.route_packed(c.message, channel, c.complexity, &down, &mut packed);
