@@ -137,19 +137,30 @@ fn walk_on<A: Automaton>(
                 if aut.is_dead(sid) {
                     return;
                 }
-                // Whole words only: a match must end where this word ends; and it must
-                // have begun at the first word (its length is all we fed), not later.
-                if i + 1 == word.len() && aut.is_match(sid) {
-                    for m in 0..aut.match_len(sid) {
-                        let pid = aut.match_pattern(sid, m);
-                        if aut.pattern_len(pid) == fed {
-                            found(pid.as_u32(), end);
-                        }
+                // Whole words only: a match must end where this word ends.
+                if i + 1 == word.len() {
+                    for id in begun_at_start(aut, sid, fed) {
+                        found(id, end);
                     }
                 }
             }
         }
     }
+}
+
+/// The patterns that state `sid` matches and that are `fed` bytes long: those that
+/// began where the walk did, not shorter suffixes of it.
+#[inline(always)]
+fn begun_at_start<A: Automaton>(aut: &A, sid: StateID, fed: usize) -> impl Iterator<Item = u32> {
+    let matches = if aut.is_match(sid) {
+        aut.match_len(sid)
+    } else {
+        0
+    };
+    (0..matches)
+        .map(move |m| aut.match_pattern(sid, m))
+        .filter(move |&pid| aut.pattern_len(pid) == fed)
+        .map(|pid| pid.as_u32())
 }
 
 /// What an anchored walk of the automaton finds over each distinct first word of a
@@ -221,15 +232,7 @@ impl FirstWordStates {
             if aut.is_dead(sid) {
                 continue; // cannot happen: every first word is a keyword prefix
             }
-            let matches = if aut.is_match(sid) {
-                aut.match_len(sid)
-            } else {
-                0
-            };
-            let whole = (0..matches)
-                .map(|m| aut.match_pattern(sid, m))
-                .find(|&pid| aut.pattern_len(pid) == word.len())
-                .map(|pid| pid.as_u32());
+            let whole = begun_at_start(aut, sid, word.len()).next();
             let then = Some(aut.next_state(Anchored::Yes, sid, b' ')).filter(|&s| !aut.is_dead(s));
             let mut slot = t.slot_of(word.len(), |i| chunk(word, i));
             while t.slots[slot] != 0 {
