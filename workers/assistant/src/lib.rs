@@ -81,11 +81,11 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         (Method::Post, ["api", "approve"]) => approve(req, env).await,
         (Method::Get, ["api", "approvals"]) => list(req, env).await,
         (Method::Get, ["api", "approvals", id]) => {
-            let id = segment(id)?;
+            let id = agency_edge::path_segment(id, "path")?;
             get(req, env, &id).await
         }
         (Method::Post, ["api", "approvals", id, "decision"]) => {
-            let id = segment(id)?;
+            let id = agency_edge::path_segment(id, "path")?;
             human(req, env, &id).await
         }
         (Method::Post, ["api", "halt"]) => halt(req, env).await,
@@ -108,10 +108,6 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         ) => Err(agency_edge::method_not_allowed()),
         _ => Err(agency_edge::not_found()),
     }
-}
-
-fn segment(raw: &str) -> Result<String, ApiError> {
-    agency_edge::path_segment(raw).ok_or_else(|| ApiError::bad_request("path is not valid UTF-8"))
 }
 
 fn ok(v: &Value) -> ApiResult {

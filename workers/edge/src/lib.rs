@@ -211,8 +211,8 @@ pub async fn read_json<T: DeserializeOwned>(
 }
 
 /// A path segment with its `%XX` escapes decoded (as the local server's router does);
-/// `None` when the escapes are not valid UTF-8.
-pub fn path_segment(raw: &str) -> Option<String> {
+/// 400 "`what` is not valid UTF-8" when the escapes are not.
+pub fn path_segment(raw: &str, what: &str) -> Result<String, ApiError> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -229,7 +229,7 @@ pub fn path_segment(raw: &str) -> Option<String> {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).map_err(|_| ApiError::bad_request(format!("{what} is not valid UTF-8")))
 }
 
 /// `?name=value` from the request URL.

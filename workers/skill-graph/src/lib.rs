@@ -36,8 +36,7 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         (Method::Get, ["api", "graph", "versions"]) => versions(req, env).await,
         (Method::Get, ["api", "agents"]) => agents(req, env).await,
         (Method::Put, ["api", "agents", id, "health"]) => {
-            let id = agency_edge::path_segment(id)
-                .ok_or_else(|| ApiError::bad_request("agent id is not valid UTF-8"))?;
+            let id = agency_edge::path_segment(id, "agent id")?;
             set_health(req, env, &id).await
         }
         (Method::Get, ["api", "channels"]) => channels(req, env).await,
