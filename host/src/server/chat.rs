@@ -78,7 +78,7 @@ fn resolve(
         Target::Number(n) => state
             .store
             .approval_id_by_number(*n)?
-            .ok_or_else(|| format!("There is no approval #{n}.")),
+            .ok_or_else(|| chat::no_such_approval(*n)),
         Target::Last => state
             .store
             .chat_last(session)?

@@ -87,7 +87,7 @@ async fn resolve(
             .by_number(*n)
             .await?
             .map(|r| r.id)
-            .ok_or_else(|| format!("There is no approval #{n}.")),
+            .ok_or_else(|| chat::no_such_approval(*n)),
         Target::Last => last(env, session)
             .await?
             .ok_or_else(|| chat::WHICH_ONE.to_owned()),

@@ -331,6 +331,11 @@ pub fn already_reply(status: &str) -> String {
     format!("That one is already {status}; nothing changed.")
 }
 
+/// The reply when a chat command names an approval number nobody has.
+pub fn no_such_approval(number: i64) -> String {
+    format!("There is no approval #{number}.")
+}
+
 pub const ASK_ROUTE: &str = "Give me a message to route: \"route: <message>\".";
 pub const WHICH_ONE: &str = "Which one? We haven't discussed an approval yet; give its number.";
 
