@@ -265,13 +265,16 @@ pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Ve
         )
     });
     check("a down agent hands over to its fallback", &mut || {
-        let down = c.call(
-            "PUT",
-            &g("/api/agents/devops/health"),
-            Some(op),
-            Some(r#"{"healthy":false}"#),
-            &[],
-        )?;
+        let health = |agent: &str, body: &str| {
+            c.call(
+                "PUT",
+                &g(&format!("/api/agents/{agent}/health")),
+                Some(op),
+                Some(body),
+                &[],
+            )
+        };
+        let down = health("devops", r#"{"healthy":false}"#)?;
         expect_status(&down, 200, "mark down")?;
         let agents = c.call("GET", &g("/api/agents"), Some(viewer), None, &[])?;
         let devops = agents.body["agents"]
@@ -296,33 +299,15 @@ pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Ve
         } else {
             Err(format!("expected fallback to codegen: {}", d.body))
         };
-        let up = c.call(
-            "PUT",
-            &g("/api/agents/devops/health"),
-            Some(op),
-            Some(r#"{"healthy":true}"#),
-            &[],
-        )?;
+        let up = health("devops", r#"{"healthy":true}"#)?;
         expect_status(&up, 200, "mark up")?;
         expect_error(
-            &c.call(
-                "PUT",
-                &g("/api/agents/ghost/health"),
-                Some(op),
-                Some(r#"{"healthy":true}"#),
-                &[],
-            )?,
+            &health("ghost", r#"{"healthy":true}"#)?,
             404,
             "unknown agent",
         )?;
         expect_error(
-            &c.call(
-                "PUT",
-                &g("/api/agents/devops/health"),
-                Some(op),
-                Some(r#"{"healthy":"yes"}"#),
-                &[],
-            )?,
+            &health("devops", r#"{"healthy":"yes"}"#)?,
             400,
             "bad health body",
         )?;
