@@ -100,13 +100,7 @@ impl RouterInstance {
                 &down,
             )
             .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?;
-        let mut decisions = self.decode(&packed)?;
-        match (decisions.pop(), decisions.is_empty()) {
-            (Some(d), true) => Ok(d),
-            _ => Err(RuntimeError::Trap(
-                "the router component returned other than one decision".into(),
-            )),
-        }
+        self.names.decode_single(&packed).map_err(malformed)
     }
 
     /// Routes many messages, packed into one call per run of requests with the same
@@ -139,24 +133,24 @@ impl RouterInstance {
                 .call_route_batch(&mut self.store, self.index, &packed)
                 .map_err(|e| RuntimeError::Trap(format!("{e:#}")))?
                 .map_err(RuntimeError::Trap)?;
-            let decisions = self.decode(&words)?;
-            if decisions.len() != run.len() {
+            let decoded = self
+                .names
+                .decode_into(&words, &mut out)
+                .map_err(malformed)?;
+            if decoded != run.len() {
                 return Err(RuntimeError::Trap(format!(
-                    "the router component returned {} decisions for {} messages",
-                    decisions.len(),
+                    "the router component returned {decoded} decisions for {} messages",
                     run.len()
                 )));
             }
-            out.extend(decisions);
         }
         Ok(out)
     }
+}
 
-    fn decode(&self, packed: &[u32]) -> Result<Vec<RouteDecision>, RuntimeError> {
-        self.names
-            .decode(packed)
-            .map_err(|e| RuntimeError::Trap(format!("router component: {e}")))
-    }
+/// A packed decision list the host cannot read: the component misbehaved.
+fn malformed(e: agency_router::DecodeError) -> RuntimeError {
+    RuntimeError::Trap(format!("router component: {e}"))
 }
 
 /// Limits for a fresh store: unlimited fuel (when metering is on) and a deadline.

@@ -217,15 +217,47 @@ impl Names {
     /// Every decision in `packed` (see [`RouteIds::encode_into`]), in names. An index
     /// out of range, a bad reason or a short list is an error, never a panic.
     pub fn decode(&self, packed: &[u32]) -> Result<Vec<RouteDecision>, DecodeError> {
+        let mut out = Vec::new();
+        self.decode_into(packed, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Names::decode`] appending to `out` (which a caller that knows the batch size
+    /// has reserved); returns how many decisions it appended. On an error `out` is left
+    /// as it was.
+    pub fn decode_into(
+        &self,
+        packed: &[u32],
+        out: &mut Vec<RouteDecision>,
+    ) -> Result<usize, DecodeError> {
+        let before = out.len();
         let mut c = Cursor {
             words: packed,
             at: 0,
         };
-        let mut out = Vec::new();
         while c.at < packed.len() {
-            out.push(self.decode_one(&mut c)?);
+            match self.decode_one(&mut c) {
+                Ok(d) => out.push(d),
+                Err(e) => {
+                    out.truncate(before);
+                    return Err(e);
+                }
+            }
         }
-        Ok(out)
+        Ok(out.len() - before)
+    }
+
+    /// A packed list that must hold exactly one decision (a single `route` call).
+    pub fn decode_single(&self, packed: &[u32]) -> Result<RouteDecision, DecodeError> {
+        let mut c = Cursor {
+            words: packed,
+            at: 0,
+        };
+        let decision = self.decode_one(&mut c)?;
+        match c.at == packed.len() {
+            true => Ok(decision),
+            false => Err(DecodeError(c.at)),
+        }
     }
 
     fn decode_one(&self, c: &mut Cursor) -> Result<RouteDecision, DecodeError> {
@@ -233,23 +265,24 @@ impl Names {
         let fallback_from = c.opt_name(&self.agents)?;
         let reason = Reason::from_code(c.word()?).ok_or(DecodeError(c.at))?;
         let confidence = c.f64()?;
-        let n = c.word()?;
-        let skill_files_used = (0..n)
-            .map(|_| c.name(&self.files))
-            .collect::<Result<_, _>>()?;
-        let n = c.word()?;
-        let matched_keywords = (0..n)
-            .map(|_| c.name(&self.keywords))
-            .collect::<Result<_, _>>()?;
-        let n = c.word()?;
-        let alternatives = (0..n)
-            .map(|_| {
-                Ok(Alternative {
-                    agent: c.name(&self.agents)?,
-                    confidence: c.f64()?,
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let n = c.count(1)?;
+        let mut skill_files_used = Vec::with_capacity(n);
+        for _ in 0..n {
+            skill_files_used.push(c.name(&self.files)?);
+        }
+        let n = c.count(1)?;
+        let mut matched_keywords = Vec::with_capacity(n);
+        for _ in 0..n {
+            matched_keywords.push(c.name(&self.keywords)?);
+        }
+        let n = c.count(3)?;
+        let mut alternatives = Vec::with_capacity(n);
+        for _ in 0..n {
+            alternatives.push(Alternative {
+                agent: c.name(&self.agents)?,
+                confidence: c.f64()?,
+            });
+        }
         Ok(RouteDecision {
             agent,
             confidence,
@@ -288,6 +321,16 @@ impl Cursor<'_> {
     fn f64(&mut self) -> Result<f64, DecodeError> {
         let (lo, hi) = (self.word()?, self.word()?);
         Ok(f64::from_bits(u64::from(hi) << 32 | u64::from(lo)))
+    }
+
+    /// A count of items of `width` words each. A count the remaining words cannot hold
+    /// is an error, so a corrupt count never reserves much.
+    fn count(&mut self, width: usize) -> Result<usize, DecodeError> {
+        let n = self.word()? as usize;
+        if n.saturating_mul(width) > self.words.len() - self.at {
+            return Err(DecodeError(self.at - 1));
+        }
+        Ok(n)
     }
 
     fn name(&mut self, table: &[Arc<str>]) -> Result<Arc<str>, DecodeError> {

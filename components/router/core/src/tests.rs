@@ -79,6 +79,9 @@ fn run(c: Case) {
         Ok(vec![d.clone(), d.clone()]),
         "packed agrees with single"
     );
+    let one = packed.len() / 2;
+    assert_eq!(names.decode_single(&packed[..one]), Ok(d.clone()));
+    assert!(names.decode_single(&packed).is_err(), "two decisions");
 }
 
 /// A packed list cut short or pointing past the name tables is an error, not a panic.
@@ -113,6 +116,19 @@ fn malformed_packed_decisions_are_errors() {
     bad[0] = 0;
     bad[2] = 9;
     assert!(names.decode(&bad).is_err());
+    assert!(names.decode_single(&bad).is_err());
+    assert!(names.decode_single(&[]).is_err());
+    // Appending: a good list adds its decisions; a bad one leaves `out` as it was.
+    let mut out = names.decode(&packed).unwrap_or_default();
+    assert_eq!(names.decode_into(&packed, &mut out), Ok(1));
+    let mut good_then_bad = packed.clone();
+    good_then_bad.extend_from_slice(&bad);
+    assert!(names.decode_into(&good_then_bad, &mut out).is_err());
+    assert_eq!(out.len(), 2);
+    // A count larger than the words left is an error before anything is reserved.
+    let mut huge = packed.clone();
+    huge[5] = u32::MAX;
+    assert!(names.decode(&huge).is_err());
 }
 
 cases! {
