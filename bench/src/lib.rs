@@ -85,22 +85,15 @@ pub fn messages(graph: &SkillGraph, count: usize, len: usize) -> Vec<String> {
         .iter()
         .flat_map(|s| s.keywords.iter().map(|k| k.phrase.as_str()))
         .collect();
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     (0..count)
         .map(|_| {
             let mut m = String::with_capacity(len + 16);
             while m.len() < len {
-                let r = next();
-                let w = if r % 8 == 0 && !keywords.is_empty() {
-                    keywords[(r / 8) as usize % keywords.len()]
+                let w = if rng.u8(..8) == 0 && !keywords.is_empty() {
+                    keywords[rng.usize(..keywords.len())]
                 } else {
-                    FILLER[(r / 8) as usize % FILLER.len()]
+                    FILLER[rng.usize(..FILLER.len())]
                 };
                 if !m.is_empty() {
                     m.push(' ');

@@ -47,6 +47,10 @@ pub struct RuntimeOptions {
     pub max_memory_bytes: usize,
     /// Instances the pool may keep at once.
     pub max_instances: u32,
+    /// Name the compiled wasm functions in `/tmp/perf-PID.map`, for `perf report`.
+    /// Defaults to whether `AGENCY_WASM_PERFMAP` is set, so a profiling run of any
+    /// binary (the server, a bench) needs no code change.
+    pub perf_map: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -57,6 +61,7 @@ impl Default for RuntimeOptions {
             fuel_per_call: None,
             max_memory_bytes: 512 << 20,
             max_instances: 64,
+            perf_map: std::env::var_os("AGENCY_WASM_PERFMAP").is_some(),
         }
     }
 }
@@ -109,8 +114,7 @@ impl ComponentRuntime {
             // explicit bounds checks (guard pages do it); growth is still capped above.
             .memory_reservation(4 << 30)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        if std::env::var_os("AGENCY_WASM_PERFMAP").is_some() {
-            // /tmp/perf-PID.map names the compiled wasm functions for `perf report`.
+        if options.perf_map {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config)
