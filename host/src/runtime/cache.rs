@@ -1,11 +1,17 @@
 //! Precompiled components on disk, keyed by the engine's compatibility hash and the
-//! component's bytes, so a restart skips Cranelift.
+//! component's bytes, so a restart skips Cranelift. Every new build of a component (an
+//! upgrade, another engine setting) is a new entry; the least recently used beyond
+//! [`KEEP`] are deleted, so the directory does not grow without bound.
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// Precompiled components kept per cache directory: a few versions of each component
+/// (two components, with and without fuel metering, across an upgrade).
+pub const KEEP: usize = 8;
 
 pub fn load_or_compile(
     engine: &Engine,
@@ -26,7 +32,14 @@ pub fn load_or_compile(
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                // Used now: the last to be pruned.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                return Ok(c);
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "discarding unreadable precompiled component")
             }
@@ -42,8 +55,33 @@ pub fn load_or_compile(
             tracing::warn!(dir = %dir.display(), error = %e, "could not cache the precompiled component");
             let _ = std::fs::remove_file(&tmp);
         }
+        prune(dir);
     }
     Ok(component)
+}
+
+/// Deletes all but the [`KEEP`] most recently used precompiled components in `dir`.
+/// Best effort: another process may be pruning too, and a deleted entry only costs a
+/// compile.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut cached: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("component-") && name.ends_with(".cwasm")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    cached.sort_by_key(|c| std::cmp::Reverse(c.0));
+    for (_, path) in cached.iter().skip(KEEP) {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::debug!(path = %path.display(), error = %e, "could not prune a precompiled component");
+        }
+    }
 }
 
 /// FNV-1a: stable across Rust releases, unlike `DefaultHasher`.

@@ -46,6 +46,53 @@ fn the_precompiled_cache_is_written_and_reused() {
     assert_eq!(d.agent.as_deref(), Some("devops"));
 }
 
+/// Old entries (other versions of the components) are pruned, least recently used
+/// first, down to `cache::KEEP`; the entries in use stay.
+#[test]
+fn the_precompiled_cache_keeps_only_recent_entries() {
+    let dir = crate::util::TempDir::new("cache-prune");
+    let hour = std::time::Duration::from_secs(3600);
+    let old = |i: u32| dir.path().join(format!("component-{i:016x}.cwasm"));
+    for i in 0..10 {
+        std::fs::write(old(i), b"an older build").unwrap();
+        let f = std::fs::File::options().append(true).open(old(i)).unwrap();
+        // Entry 0 is the oldest.
+        f.set_modified(std::time::SystemTime::now() - hour * (20 - i))
+            .unwrap();
+    }
+    std::fs::write(dir.path().join("notes.txt"), b"not ours").unwrap();
+    let opts = RuntimeOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeOptions::default()
+    };
+    let _ = ComponentRuntime::new(opts.clone()).unwrap();
+    let kept = |i: u32| old(i).exists();
+    assert!((0..4).all(|i| !kept(i)), "the four oldest are pruned");
+    assert!(
+        (4..10).all(kept),
+        "the six newest stay, with the two just written"
+    );
+    assert!(
+        dir.path().join("notes.txt").exists(),
+        "other files are left alone"
+    );
+    // The two real entries are still used: a restart compiles nothing new.
+    let cwasm = || {
+        let mut v: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".cwasm"))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = cwasm();
+    assert_eq!(before.len(), 8);
+    let _ = ComponentRuntime::new(opts).unwrap();
+    assert_eq!(cwasm(), before);
+}
+
 /// The same approval vectors through the core crate and the component.
 #[test]
 fn approval_component_and_native_agree_on_vectors() {
