@@ -123,6 +123,33 @@ fn graph_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) -> String {
             400,
             "bad JSON",
         )?;
+        // Serde would read an array field by field: `[]` must not become an empty graph.
+        for array in ["[]", r#"["ignored", 0.9]"#] {
+            expect_error(
+                &c.call("PUT", &g("/api/graph"), Some(op), Some(array), &[])?,
+                400,
+                "a JSON array as the graph",
+            )?;
+        }
+        expect_error(
+            &c.call("PUT", &g("/api/graph"), Some(op), Some("{}"), &[])?,
+            422,
+            "a graph with no agents",
+        )?;
+        // Bounds that keep routing linear and every confidence a number.
+        let bounded = |path: &str, value: Value| -> Result<(), String> {
+            let mut bad: Value = serde_json::from_str(GRAPH).map_err(|e| e.to_string())?;
+            bad["skills"][0]["keywords"] = json!([{ "phrase": "x", "weight": 1.0 }]);
+            bad["skills"][0]["keywords"][0][path] = value;
+            let body = bad.to_string();
+            expect_error(
+                &c.call("PUT", &g("/api/graph"), Some(op), Some(&body), &[])?,
+                422,
+                path,
+            )
+        };
+        bounded("weight", json!(1.7e308))?;
+        bounded("phrase", json!("ab ".repeat(9)))?;
         let current = c.call("GET", &g("/api/graph"), Some(viewer), None, &[])?;
         if current.body["version"] != version.as_str() {
             return Err("a rejected upload changed the current graph".into());
@@ -150,7 +177,16 @@ fn graph_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) -> String {
                 None,
                 &[("if-none-match", &tag)],
             )?;
-            expect_status(&again, 304, "If-None-Match")
+            expect_status(&again, 304, "If-None-Match")?;
+            let weak = format!("W/{tag}");
+            let again = c.call(
+                "GET",
+                &g("/api/graph"),
+                Some(viewer),
+                None,
+                &[("if-none-match", &weak)],
+            )?;
+            expect_status(&again, 304, "If-None-Match with the weak tag")
         },
     );
     version
@@ -265,7 +301,17 @@ fn surface_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
             if enc.body["agent"] != "devops" {
                 return Err(format!("the id was not decoded: {}", enc.body));
             }
-            Ok(())
+            expect_error(
+                &c.call(
+                    "PUT",
+                    &g("/api/agents/%FF/health"),
+                    Some(op),
+                    Some(r#"{"healthy":true}"#),
+                    &[],
+                )?,
+                400,
+                "an agent id that is not UTF-8",
+            )
         },
     );
 }

@@ -153,11 +153,16 @@ pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Ve
             400,
             "bad complexity",
         )?;
-        expect_error(
-            &c.call("POST", &url, Some(gw), Some(r#"[1,2]"#), &[])?,
-            400,
-            "not an object",
-        )?;
+        for array in [
+            r#"[1,2]"#,
+            r#"["deploy the hotfix to production", "slack"]"#,
+        ] {
+            expect_error(
+                &c.call("POST", &url, Some(gw), Some(array), &[])?,
+                400,
+                "not an object",
+            )?;
+        }
         let big = json!({"message": "deploy ".repeat(12_000)}).to_string();
         expect_error(
             &c.call("POST", &url, Some(gw), Some(&big), &[])?,

@@ -68,6 +68,14 @@ pub struct Limits {
     pub message_bytes: usize,
     /// Largest graph upload.
     pub graph_bytes: usize,
+    /// A client must send a request's headers within this time, or its connection is
+    /// closed (also while a kept-alive connection waits for its next request).
+    pub header_timeout_ms: u64,
+    /// Longest time one request may take, reading its body included: past it the
+    /// answer is 408, and a client trickling a body cannot hold a connection.
+    pub request_timeout_ms: u64,
+    /// Open connections at most; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,6 +125,9 @@ impl Default for Limits {
         Limits {
             message_bytes: 64 * 1024,
             graph_bytes: 8 * 1024 * 1024,
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_connections: 4096,
         }
     }
 }
@@ -222,6 +233,14 @@ impl Config {
         }
         if self.limits.graph_bytes < self.limits.message_bytes {
             return Err("limits.graph_bytes must be at least limits.message_bytes".into());
+        }
+        if self.limits.header_timeout_ms == 0 || self.limits.request_timeout_ms == 0 {
+            return Err(
+                "limits.header_timeout_ms and limits.request_timeout_ms must be above 0".into(),
+            );
+        }
+        if self.limits.max_connections == 0 {
+            return Err("limits.max_connections must be at least 1".into());
         }
         let all = self
             .auth

@@ -6,7 +6,7 @@ use agency_router::contract::{FeedbackBody, HealthBody, RouteBody};
 use agency_skill_graph::{SkillGraph, search as graph_search};
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,8 +14,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::auth::{Access, authorize, hex};
-use super::error::{ApiError, ApiQuery};
+use super::error::{ApiError, ApiQuery, PathId};
 use super::{AppState, CurrentGraph};
+use crate::config::Limits;
 use crate::runtime::RuntimeError;
 
 type ApiResult = Result<Response, ApiError>;
@@ -23,11 +24,22 @@ type St = State<Arc<AppState>>;
 
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-/// Reads a JSON body of at most `limit` bytes: 413 past it, 400 for bad JSON or fields.
+/// Reads a JSON object body of at most `limits.message_bytes`: see [`read_json_within`].
 pub(super) async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
+    limits: &Limits,
+) -> Result<T, ApiError> {
+    read_json_within(headers, body, limits.message_bytes, limits).await
+}
+
+/// Reads a JSON object body of at most `limit` bytes: 413 past it, 408 when it has not
+/// all arrived within `limits.request_timeout_ms`, 400 for bad JSON or fields.
+pub(super) async fn read_json_within<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
     limit: usize,
+    limits: &Limits,
 ) -> Result<T, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -43,10 +55,29 @@ pub(super) async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit)
+    let within = std::time::Duration::from_millis(limits.request_timeout_ms);
+    let read = tokio::time::timeout(within, axum::body::to_bytes(body, limit))
         .await
-        .map_err(|_| too_large())?;
-    if bytes.is_empty() {
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} ms",
+                    limits.request_timeout_ms
+                ),
+            )
+        })?;
+    let bytes: Bytes = read.map_err(|e| {
+        if e.into_inner().is::<http_body_util::LengthLimitError>() {
+            too_large()
+        } else {
+            // A broken chunk encoding, a client gone mid-body: not a size problem.
+            ApiError::bad_request("the request body could not be read")
+        }
+    })?;
+    // Serde would read a JSON array into a struct field by field, in order.
+    if bytes.iter().find(|b| !b" \t\n\r".contains(b)) != Some(&b'{') {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     }
     serde_json::from_slice(&bytes)
@@ -90,7 +121,7 @@ pub async fn openapi() -> Response {
 
 pub async fn route(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Route)?;
-    let body: RouteBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let body: RouteBody = read_json(&headers, body, &state.config.limits).await?;
     let request = body
         .into_request(state.down_agents())
         .map_err(ApiError::bad_request)?;
@@ -157,7 +188,7 @@ pub async fn decisions(
 
 pub async fn feedback(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let body: FeedbackBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let body: FeedbackBody = read_json(&headers, body, &state.config.limits).await?;
     if let Some(a) = &body.correct_agent
         && state.current().graph.agent(a).is_none()
     {
@@ -180,27 +211,24 @@ pub async fn feedback(State(state): St, headers: HeaderMap, body: Body) -> ApiRe
     ))
 }
 
-fn etag(version: &str) -> String {
-    format!("\"{version}\"")
-}
-
 pub async fn get_graph(State(state): St, headers: HeaderMap) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let current = state.current();
-    let tag = etag(&current.stored.version);
+    let tag = agency_skill_graph::etag(&current.stored.version);
     let none_match = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
-    let mut response =
-        if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                current.graph.to_json(),
-            )
-                .into_response()
-        };
+    let mut response = if none_match
+        .is_some_and(|v| agency_skill_graph::if_none_match(v, &current.stored.version))
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            current.graph.to_json(),
+        )
+            .into_response()
+    };
     let h = response.headers_mut();
     h.insert(
         header::ETAG,
@@ -212,7 +240,13 @@ pub async fn get_graph(State(state): St, headers: HeaderMap) -> ApiResult {
 
 pub async fn put_graph(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let raw: Value = read_json(&headers, body, state.config.limits.graph_bytes).await?;
+    let raw: Value = read_json_within(
+        &headers,
+        body,
+        state.config.limits.graph_bytes,
+        &state.config.limits,
+    )
+    .await?;
     let graph = SkillGraph::from_json(&raw.to_string()).map_err(|e| {
         let details = serde_json::to_value(&e.0).unwrap_or(Value::Null);
         ApiError::new(
@@ -244,7 +278,7 @@ pub async fn put_graph(State(state): St, headers: HeaderMap, body: Body) -> ApiR
     );
     response.headers_mut().insert(
         header::ETAG,
-        HeaderValue::from_str(&etag(&stored.version))
+        HeaderValue::from_str(&agency_skill_graph::etag(&stored.version))
             .map_err(|e| ApiError::internal("internal", &e))?,
     );
     Ok(response)
@@ -281,14 +315,10 @@ pub async fn agents(State(state): St, headers: HeaderMap) -> ApiResult {
     ))
 }
 
-pub async fn set_health(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult {
+pub async fn set_health(State(state): St, headers: HeaderMap, id: PathId, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let body: HealthBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let id = id.into_inner("agent id")?;
+    let body: HealthBody = read_json(&headers, body, &state.config.limits).await?;
     if state.current().graph.agent(&id).is_none() {
         return Err(ApiError::not_found(format!("no agent {id:?}")));
     }

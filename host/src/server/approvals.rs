@@ -8,7 +8,7 @@ use agency_approval::contract::{
 };
 use agency_approval::{ApprovalRequest, budget_check};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{parse_limit, read_json};
 use super::auth::{Access, authorize};
-use super::error::{ApiError, ApiQuery};
+use super::error::{ApiError, ApiQuery, PathId};
 use crate::approvals::{ApprovalError, HumanAnswer};
 use crate::store::now_ms;
 
@@ -52,7 +52,7 @@ fn stored_request(v: &Value) -> Option<ApprovalRequest> {
 
 pub async fn approve(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Route)?;
-    let raw: Value = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let raw: Value = read_json(&headers, body, &state.config.limits).await?;
     let parsed: ApprovalBody = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid approval request: {e}")))?;
     let request = parsed.into_request().map_err(ApiError::bad_request)?;
@@ -87,19 +87,16 @@ pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) 
     ))
 }
 
-pub async fn get(State(state): St, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+pub async fn get(State(state): St, headers: HeaderMap, id: PathId) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
+    let id = id.into_inner("approval id")?;
     Ok(ok(StatusCode::OK, state.store.approval(&id)?))
 }
 
-pub async fn decide(
-    State(state): St,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult {
+pub async fn decide(State(state): St, headers: HeaderMap, id: PathId, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: HumanDecisionBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let id = id.into_inner("approval id")?;
+    let b: HumanDecisionBody = read_json(&headers, body, &state.config.limits).await?;
     let approve = b.approve().map_err(ApiError::bad_request)?;
     let now = now_ms();
     let policy = &state.assistant.policy;
@@ -120,7 +117,7 @@ pub async fn decide(
 
 pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: HaltBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let b: HaltBody = read_json(&headers, body, &state.config.limits).await?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let reason = b.reason().map_err(ApiError::bad_request)?;
     state
@@ -131,7 +128,7 @@ pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult
 
 pub async fn resume(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: HaltBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let b: HaltBody = read_json(&headers, body, &state.config.limits).await?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let was = state.store.resume(&b.scope, &target, Some("operator"))?;
     Ok(ok(
@@ -147,7 +144,7 @@ pub async fn halts(State(state): St, headers: HeaderMap) -> ApiResult {
 
 pub async fn spend(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Route)?;
-    let b: SpendBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let b: SpendBody = read_json(&headers, body, &state.config.limits).await?;
     let actual = b.actual().map_err(ApiError::bad_request)?;
     Ok(ok(
         StatusCode::OK,

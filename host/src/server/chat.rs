@@ -30,7 +30,7 @@ pub async fn chat(
     body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: ChatBody = read_json(&headers, body, state.config.limits.message_bytes).await?;
+    let b: ChatBody = read_json(&headers, body, &state.config.limits).await?;
     b.validate().map_err(|(too_large, m)| {
         if too_large {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)

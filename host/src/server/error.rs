@@ -1,7 +1,7 @@
 //! The one error shape of the HTTP API: `{"error": {"code", "message"}}` with a status.
 //! Details are logged; bodies never carry internal error text.
 
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -63,7 +63,10 @@ impl IntoResponse for ApiError {
             error["details"] = d;
         }
         let mut r = (self.status, axum::Json(json!({ "error": error }))).into_response();
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+        if matches!(
+            self.status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        ) {
             // The rest of the body is left unread, so this connection cannot carry another
             // request: say so, or a client reusing it would find it closed mid-request.
             r.headers_mut().insert(
@@ -101,6 +104,32 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 .await
                 .map(|Query(q)| q)
                 .map_err(|e| ApiError::bad_request(e.body_text())),
+        ))
+    }
+}
+
+/// The one path parameter (an id), or the 400 it earns when its `%XX` escapes are not
+/// UTF-8: axum's own rejection is plain text. Like [`ApiQuery`], extracting never fails
+/// by itself, so the caller's token is checked first.
+pub struct PathId(Option<String>);
+
+impl PathId {
+    /// The id; `what` names it in the error ("agent id").
+    pub fn into_inner(self, what: &str) -> Result<String, ApiError> {
+        self.0
+            .ok_or_else(|| ApiError::bad_request(format!("{what} is not valid UTF-8")))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(PathId(
+            Path::<String>::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|Path(p)| p),
         ))
     }
 }

@@ -169,3 +169,74 @@ fn openapi_documents_every_route_and_nothing_else() {
     assert_eq!(documented, served);
     assert_eq!(doc["openapi"], "3.1.0");
 }
+
+/// Sends `raw` on a fresh connection and reads until the server closes it; `None` when
+/// it is still open after `wait`.
+fn raw_exchange(base: &str, raw: &[u8], wait: std::time::Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(wait)).unwrap();
+    s.write_all(raw).unwrap();
+    let mut got = Vec::new();
+    match s.read_to_end(&mut got) {
+        Ok(_) => Some(String::from_utf8_lossy(&got).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            Some(String::from_utf8_lossy(&got).into_owned())
+        }
+        Err(_) => None,
+    }
+}
+
+/// Clients that send nothing, half a header or half a body cannot keep a connection:
+/// headers have `limits.header_timeout_ms`, a whole request `limits.request_timeout_ms`
+/// (answered 408 in the JSON error format). A broken chunked body is a 400, not a 413.
+#[test]
+fn slow_and_broken_clients_are_cut_off() {
+    let data = TempDir::new("slow");
+    let config = data.path().join("agency.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nheader_timeout_ms = 300\nrequest_timeout_ms = 600\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        data.path(),
+        &["--example", "--config", config.to_str().unwrap()],
+        true,
+    );
+    let wait = std::time::Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    assert!(
+        raw_exchange(&server.base, b"", wait).is_some(),
+        "an idle connection is closed"
+    );
+    assert!(
+        raw_exchange(&server.base, b"GET /health HTTP/1.1\r\nHost: x\r\n", wait).is_some(),
+        "a connection with half a header is closed"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+
+    let head = |extra: &str| {
+        format!(
+            "POST /api/route HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {GATEWAY}\r\n\
+             Content-Type: application/json\r\n{extra}\r\n"
+        )
+    };
+    let partial = head("Content-Length: 100\r\n") + r#"{"message": "de"#;
+    let reply = raw_exchange(&server.base, partial.as_bytes(), wait).expect("closed");
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains(r#""code":"request_timeout""#), "{reply}");
+
+    let broken = head("Transfer-Encoding: chunked\r\n") + "zz\r\n{}\r\n0\r\n\r\n";
+    let reply = raw_exchange(&server.base, broken.as_bytes(), wait).expect("closed");
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+
+    // The server still serves.
+    let (status, body) = post(
+        &server.url("/api/route"),
+        GATEWAY,
+        r#"{"message":"deploy to production"}"#,
+    );
+    assert_eq!((status, body["agent"].as_str()), (200, Some("devops")));
+}

@@ -81,11 +81,11 @@ async fn handle(req: &mut Request, env: &Env) -> ApiResult {
         (Method::Post, ["api", "approve"]) => approve(req, env).await,
         (Method::Get, ["api", "approvals"]) => list(req, env).await,
         (Method::Get, ["api", "approvals", id]) => {
-            let id = agency_edge::path_segment(id, "path")?;
+            let id = agency_edge::path_segment(id, "approval id")?;
             get(req, env, &id).await
         }
         (Method::Post, ["api", "approvals", id, "decision"]) => {
-            let id = agency_edge::path_segment(id, "path")?;
+            let id = agency_edge::path_segment(id, "approval id")?;
             human(req, env, &id).await
         }
         (Method::Post, ["api", "halt"]) => halt(req, env).await,

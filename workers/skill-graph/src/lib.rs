@@ -146,16 +146,16 @@ async fn health(env: &Env) -> ApiResult {
 async fn get_graph(req: &Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Read)?;
     let (head, graph) = current(env).await?;
-    let tag = format!("\"{}\"", head.version);
+    let tag = agency_skill_graph::etag(&head.version);
     let none_match = req.headers().get("if-none-match").ok().flatten();
-    let mut r =
-        if none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*")) {
-            Response::empty()?.with_status(304)
-        } else {
-            let mut r = Response::ok(graph.to_json())?;
-            r.headers_mut().set("content-type", "application/json")?;
-            r
-        };
+    let mut r = if none_match.is_some_and(|v| agency_skill_graph::if_none_match(&v, &head.version))
+    {
+        Response::empty()?.with_status(304)
+    } else {
+        let mut r = Response::ok(graph.to_json())?;
+        r.headers_mut().set("content-type", "application/json")?;
+        r
+    };
     r.headers_mut().set("etag", &tag)?;
     r.headers_mut().set("cache-control", "no-cache")?;
     Ok(r)
@@ -202,7 +202,7 @@ async fn put_graph(req: &mut Request, env: &Env) -> ApiResult {
         &json!({ "version": head.version, "sequence": head.seq as i64, "createdAt": rfc3339(head.created_ms), "summary": graph.summary() }),
     );
     r.headers_mut()
-        .set("etag", &format!("\"{}\"", head.version))?;
+        .set("etag", &agency_skill_graph::etag(&head.version))?;
     Ok(r)
 }
 

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use crate::{Agent, Keyword, Skill, SkillGraph, text};
+use crate::{Agent, Keyword, MAX_KEYWORD_BYTES, MAX_KEYWORDS, MAX_WEIGHT, Skill, SkillGraph, text};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledMessage {
@@ -187,15 +187,32 @@ pub fn learn(
             *counts.entry(a).or_default() += 1;
         }
     }
+    // (weight, agent, n-gram) of every keyword worth keeping, within what a graph may
+    // hold: past the limit the strongest evidence stays.
+    let mut kept: Vec<(f64, usize, u32)> = weights
+        .iter()
+        .enumerate()
+        .flat_map(|(a, w)| w.iter().map(move |(g, w)| (*w, a, *g)))
+        .filter(|(w, _, g)| {
+            *w >= options.min_weight && names[*g as usize].len() <= MAX_KEYWORD_BYTES
+        })
+        .collect();
+    if kept.len() > MAX_KEYWORDS {
+        kept.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+        kept.truncate(MAX_KEYWORDS);
+    }
+    let mut per_agent: Vec<Vec<Keyword>> = vec![Vec::new(); agents.len()];
+    for (w, a, g) in kept {
+        per_agent[a].push(Keyword::new(
+            names[g as usize].clone(),
+            round4(w.min(MAX_WEIGHT)),
+        ));
+    }
     let skills = agents
         .iter()
         .enumerate()
         .map(|(a, id)| {
-            let mut keywords: Vec<Keyword> = weights[a]
-                .iter()
-                .filter(|(_, w)| **w >= options.min_weight)
-                .map(|(g, w)| Keyword::new(names[*g as usize].clone(), round4(*w)))
-                .collect();
+            let mut keywords = std::mem::take(&mut per_agent[a]);
             keywords.sort_by(|x, y| x.phrase.cmp(&y.phrase));
             Skill {
                 id: id.clone(),

@@ -18,7 +18,9 @@ mod validate;
 
 pub use error::{GraphError, GraphErrors};
 pub use model::{Agent, Channel, Complexity, Keyword, Skill, SkillGraph, default_threshold};
-pub use validate::{SourceMap, validate};
+pub use validate::{
+    MAX_KEYWORD_BYTES, MAX_KEYWORD_WORDS, MAX_KEYWORDS, MAX_WEIGHT, SourceMap, validate,
+};
 
 /// Counts that describe a graph in one line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -107,6 +109,22 @@ impl SkillGraph {
     }
 }
 
+/// The HTTP entity tag of graph version `version`.
+pub fn etag(version: &str) -> String {
+    format!("\"{version}\"")
+}
+
+/// Whether an `If-None-Match` header value matches graph version `version`: `*`, or a
+/// listed tag equal to its [`etag`], weak (`W/"..."`) or strong (the weak comparison
+/// RFC 9110 prescribes for `If-None-Match`).
+pub fn if_none_match(header: &str, version: &str) -> bool {
+    let tag = etag(version);
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
 impl std::fmt::Display for GraphSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -114,5 +132,26 @@ impl std::fmt::Display for GraphSummary {
             "{} agents, {} channels, {} skills, {} keywords (version {})",
             self.agents, self.channels, self.skills, self.keywords, self.version
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_uses_weak_comparison() {
+        let v = "g0123456789abcdef";
+        for header in [
+            "\"g0123456789abcdef\"",
+            "W/\"g0123456789abcdef\"",
+            "\"other\", W/\"g0123456789abcdef\"",
+            "*",
+        ] {
+            assert!(if_none_match(header, v), "{header}");
+        }
+        for header in ["\"other\"", "g0123456789abcdef", "W/g0123456789abcdef", ""] {
+            assert!(!if_none_match(header, v), "{header}");
+        }
     }
 }

@@ -4,6 +4,19 @@ use std::collections::{HashMap, HashSet};
 
 use crate::{GraphError, SkillGraph, text};
 
+/// Most keywords a graph may have (every skill's, together). Building the index takes
+/// time that grows faster than linearly for some keyword sets (many keywords that
+/// extend one another, like numbered ids), and a graph is indexed on every change.
+pub const MAX_KEYWORDS: usize = 50_000;
+/// Most words in one keyword: routing walks at most this many words from each word of
+/// a message, so its cost stays linear in the message.
+pub const MAX_KEYWORD_WORDS: usize = 8;
+/// Most bytes in one keyword, in canonical form.
+pub const MAX_KEYWORD_BYTES: usize = 128;
+/// Largest keyword weight. Weights are relative; the bound keeps every score, and so
+/// every confidence, a finite number.
+pub const MAX_WEIGHT: f64 = 1000.0;
+
 /// Where each part of a graph came from, so errors can name a file and line. Graphs
 /// from JSON have no map; errors then name the offending id.
 #[derive(Debug, Default, Clone)]
@@ -47,6 +60,17 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
 
     if !graph.none_score.is_finite() {
         errors.push(GraphError::new("noneScore must be a finite number"));
+    }
+    if graph.agents.is_empty() {
+        errors.push(GraphError::new(
+            "the graph has no agents: routing would have nobody to pick",
+        ));
+    }
+    let keywords: usize = graph.skills.iter().map(|s| s.keywords.len()).sum();
+    if keywords > MAX_KEYWORDS {
+        errors.push(GraphError::new(format!(
+            "the graph has {keywords} keywords; at most {MAX_KEYWORDS} are allowed"
+        )));
     }
     let mut agents = HashSet::new();
     for a in &graph.agents {
@@ -130,19 +154,34 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
             ));
         }
         for (n, k) in s.keywords.iter().enumerate() {
-            if text::canonicalize(&k.phrase).is_empty() {
-                errors.push(sources.skill(
-                    i,
-                    "keywords",
-                    format!("skill {:?} has an empty keyword (#{})", s.id, n + 1),
-                ));
+            let canonical = text::canonicalize(&k.phrase);
+            let words = canonical.split(' ').filter(|w| !w.is_empty()).count();
+            let problem = if canonical.is_empty() {
+                Some(format!(
+                    "skill {:?} has an empty keyword (#{})",
+                    s.id,
+                    n + 1
+                ))
+            } else if words > MAX_KEYWORD_WORDS || canonical.len() > MAX_KEYWORD_BYTES {
+                Some(format!(
+                    "skill {:?} keyword #{} is too long ({words} words, {} bytes); a keyword \
+                     has at most {MAX_KEYWORD_WORDS} words and {MAX_KEYWORD_BYTES} bytes",
+                    s.id,
+                    n + 1,
+                    canonical.len()
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                errors.push(sources.skill(i, "keywords", message));
             }
-            if !k.weight.is_finite() || k.weight <= 0.0 {
+            if !k.weight.is_finite() || k.weight <= 0.0 || k.weight > MAX_WEIGHT {
                 errors.push(sources.skill(
                     i,
                     "keywords",
                     format!(
-                        "skill {:?} keyword {:?} needs a positive weight, got {}",
+                        "skill {:?} keyword {:?} needs a weight above 0 and at most {MAX_WEIGHT}, got {}",
                         s.id, k.phrase, k.weight
                     ),
                 ));
@@ -235,6 +274,13 @@ mod tests {
     #[test]
     fn valid_graph_has_no_errors() {
         assert_eq!(validate(&graph(), &SourceMap::default()), vec![]);
+        // The limits themselves are allowed.
+        let mut g = graph();
+        g.skills[0].keywords = vec![
+            Keyword::new("a b c d e f g h", MAX_WEIGHT),
+            Keyword::new("y".repeat(MAX_KEYWORD_BYTES), 1.0),
+        ];
+        assert_eq!(validate(&g, &SourceMap::default()), vec![]);
     }
 
     invalid! {
@@ -243,7 +289,14 @@ mod tests {
         duplicate_skill: |g| { let s = g.skills[0].clone(); g.skills.push(s); } => "duplicate skill id";
         duplicate_agent: |g| { let a = g.agents[0].clone(); g.agents.push(a); } => "duplicate agent id";
         empty_keyword: |g| { g.skills[0].keywords.push(Keyword::new(" ?! ", 1.0)); } => "empty keyword";
-        zero_weight: |g| { g.skills[0].keywords[0].weight = 0.0; } => "positive weight";
+        zero_weight: |g| { g.skills[0].keywords[0].weight = 0.0; } => "weight above 0";
+        huge_weight: |g| { g.skills[0].keywords[0].weight = 1.7e308; } => "at most 1000";
+        no_agents: |g| { g.agents.clear(); g.channels.clear(); g.skills.clear(); } => "no agents";
+        long_keyword: |g| { g.skills[0].keywords.push(Keyword::new("a b c d e f g h i", 1.0)); } => "9 words";
+        wide_keyword: |g| { g.skills[0].keywords.push(Keyword::new("x".repeat(129), 1.0)); } => "129 bytes";
+        too_many_keywords: |g| {
+            g.skills[0].keywords = (0..=MAX_KEYWORDS).map(|i| Keyword::new(format!("k{i}"), 1.0)).collect();
+        } => "at most 50000 are allowed";
         unknown_fallback: |g| { g.agents[1].fallback = Some("x".into()); } => "falls back to unknown";
         self_fallback: |g| { g.agents[1].fallback = Some("dev".into()); } => "falls back to itself";
         unknown_channel: |g| { g.skills[0].channels.push("irc".into()); } => "unknown channel";
