@@ -73,11 +73,17 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             {
                 return Err(format!("expected approved with a budget: {}", first.body));
             }
-            let again = approve(body)?;
+            // Key order and number spelling do not make a different request.
+            let mut same = body.clone();
+            same["estimatedCostUsd"] = json!(0.010);
+            let again = approve(same)?;
             if again.body["approvalId"] != first.body["approvalId"] {
                 return Err("a retry with the same taskId got a new approval".into());
             }
-            Ok(())
+            // The same task id for a different request is the caller's mistake.
+            let mut other = body;
+            other["estimatedCostUsd"] = json!(5.0);
+            expect_error(&approve(other)?, 409, "the same taskId, another cost")
         },
     );
     check("approvals: asks wait for one human decision", &mut || {

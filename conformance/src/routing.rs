@@ -267,6 +267,18 @@ pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Ve
             )?,
             400,
             "unknown agent",
+        )?;
+        let silent = json!({ "decisionId": decision_id }).to_string();
+        expect_error(
+            &c.call(
+                "POST",
+                &r("/api/route/feedback"),
+                Some(op),
+                Some(&silent),
+                &[],
+            )?,
+            400,
+            "feedback without correctAgent",
         )
     });
     check("a down agent hands over to its fallback", &mut || {

@@ -25,6 +25,9 @@ pub enum ApprovalError {
     Settled { id: String, status: String },
     #[error("{0}")]
     Invalid(String),
+    /// A task id asked about again with a different request.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the policy component failed: {0}")]
@@ -190,12 +193,13 @@ impl Store {
             .query_row(
                 &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE task_id = ?1"),
                 [&request.task_id],
-                row_json,
+                row,
             )
             .optional()?;
-        if let Some(v) = existing {
+        if let Some(r) = existing {
+            r.check_retry(request).map_err(ApprovalError::Conflict)?;
             tx.commit()?;
-            return Ok(v);
+            return Ok(r.to_json());
         }
         let ledger = snapshot(&tx, now)?;
         let halt = halts(&tx)?;

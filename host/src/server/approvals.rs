@@ -36,6 +36,7 @@ impl From<ApprovalError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             ApprovalError::Invalid(m) => ApiError::bad_request(m),
+            ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             ApprovalError::Store(s) => s.into(),
             ApprovalError::Decide(_) => ApiError::internal("component_trap", &e),
         }

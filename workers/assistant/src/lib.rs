@@ -136,6 +136,7 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
     let now = now();
     store.expire(now).await?;
     if let Some(row) = store.by_task(&request.task_id).await? {
+        row.check_retry(&request).map_err(conflict)?;
         return ok(&row.to_json());
     }
     let ledger = LedgerClient::new(env);
@@ -168,7 +169,13 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
         .by_task(&request.task_id)
         .await?
         .ok_or_else(|| ApiError::new(503, "storage_error", "the approval was not stored"))?;
+    // A concurrent ask for the same task may have been stored first.
+    row.check_retry(&request).map_err(conflict)?;
     ok(&row.to_json())
+}
+
+fn conflict(message: String) -> ApiError {
+    ApiError::new(409, "conflict", message)
 }
 
 async fn list(req: &Request, env: &Env) -> ApiResult {

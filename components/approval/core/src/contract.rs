@@ -112,6 +112,20 @@ impl ApprovalRow {
             .ok()
     }
 
+    /// Whether `request`, asked again for this row's task, is a retry (the same request:
+    /// answered with this row) or reuses the task id for something else, which is the
+    /// caller's error (the message says so).
+    pub fn check_retry(&self, request: &ApprovalRequest) -> Result<(), String> {
+        if self.request().as_ref() == Some(request) {
+            return Ok(());
+        }
+        Err(format!(
+            "task {:?} was already asked about with a different request (approval {}); \
+             a new request needs a new taskId",
+            self.task_id, self.id
+        ))
+    }
+
     pub fn to_json(&self) -> Value {
         let usd = |m: i64| Micros(m).to_usd();
         let budget = match (&self.budget_scope, self.budget_remaining_micros) {
@@ -277,22 +291,22 @@ pub struct ChatBody {
     pub message: String,
 }
 
-/// Longest chat message accepted.
-pub const MAX_CHAT_BYTES: usize = 4096;
+/// Longest chat message accepted, in characters (as the API's `maxLength` counts).
+pub const MAX_CHAT_CHARS: usize = 4096;
 
 impl ChatBody {
     /// Ok, or (too large?, what is wrong).
     pub fn validate(&self) -> Result<(), (bool, String)> {
-        if self.session_id.trim().is_empty() || self.session_id.len() > 128 {
+        if self.session_id.trim().is_empty() || self.session_id.chars().count() > 128 {
             return Err((false, "sessionId must be 1 to 128 characters".into()));
         }
         if self.message.trim().is_empty() {
             return Err((false, "message must not be empty".into()));
         }
-        if self.message.len() > MAX_CHAT_BYTES {
+        if self.message.chars().count() > MAX_CHAT_CHARS {
             return Err((
                 true,
-                format!("chat messages are limited to {MAX_CHAT_BYTES} bytes"),
+                format!("chat messages are limited to {MAX_CHAT_CHARS} characters"),
             ));
         }
         Ok(())
@@ -312,6 +326,21 @@ mod tests {
         serde_json::from_str::<ApprovalBody>(json)
             .map_err(|e| e.to_string())?
             .into_request()
+    }
+
+    /// The chat limit counts characters, as the API's `maxLength` does: 4,096 emoji
+    /// (16 KB) pass, one more does not.
+    #[test]
+    fn chat_limit_counts_characters() {
+        let chat = |message: String| ChatBody {
+            session_id: "s".into(),
+            message,
+        };
+        assert_eq!(chat("🙂".repeat(MAX_CHAT_CHARS)).validate(), Ok(()));
+        assert!(matches!(
+            chat("🙂".repeat(MAX_CHAT_CHARS + 1)).validate(),
+            Err((true, _))
+        ));
     }
 
     #[test]

@@ -33,12 +33,20 @@ impl RouteBody {
     }
 }
 
-/// `POST /api/route/feedback`: `correctAgent: null` = nobody should have taken it.
+/// `POST /api/route/feedback`: `correctAgent: null` = nobody should have taken it. The
+/// field is required: feedback that forgot to say who was right is not "nobody".
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FeedbackBody {
     pub decision_id: String,
+    #[serde(deserialize_with = "present")]
     pub correct_agent: Option<String>,
+}
+
+/// Deserializes a nullable field that must be present (serde takes a missing `Option`
+/// as `None` unless the field has its own deserializer).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
 }
 
 /// `PUT /api/agents/:id/health`.
