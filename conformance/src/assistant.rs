@@ -143,12 +143,34 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
     });
     check("approvals: halt denies, resume restores", &mut || {
         let agent = fresh("agent");
+        // An ask made before the halt: a human's approval during it is denied too.
+        let asked = approve(
+            json!({"taskId": fresh("hp"), "agent": agent, "action": "deploy", "description": "c", "estimatedCostUsd": 0.01, "environment": "production"}),
+        )?;
+        if asked.body["decision"] != "pending" {
+            return Err(format!("expected pending: {}", asked.body));
+        }
+        let asked_id = asked.body["approvalId"].as_str().ok_or("no approvalId")?;
         let halt = json!({"scope": "agent", "target": agent, "reason": "conformance"}).to_string();
         expect_status(
             &c.call("POST", &a("/api/halt"), Some(op), Some(&halt), &[])?,
             200,
             "halt",
         )?;
+        let human = c.call(
+            "POST",
+            &a(&format!("/api/approvals/{asked_id}/decision")),
+            Some(op),
+            Some(r#"{"decision":"approve","by":"conformance"}"#),
+            &[],
+        )?;
+        expect_status(&human, 200, "a human approval during a halt")?;
+        if human.body["decision"] != "denied" || human.body["reasonCode"] != "halted" {
+            return Err(format!(
+                "a human approval during a halt must be denied (halted): {}",
+                human.body
+            ));
+        }
         let d = approve(
             json!({"taskId": fresh("h"), "agent": agent, "action": "read", "description": "c", "estimatedCostUsd": 0.01}),
         )?;

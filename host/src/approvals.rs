@@ -9,7 +9,7 @@ use agency_approval::contract::{
 };
 use agency_approval::{
     Answer, ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot,
-    Micros, day_key, human_decision, month_key,
+    Micros, day_key, halt_reason, human_decision, month_key,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
@@ -28,6 +28,9 @@ pub enum ApprovalError {
     /// A task id asked about again with a different request.
     #[error("{0}")]
     Conflict(String),
+    /// A spend the ledger cannot hold.
+    #[error("{0}")]
+    LedgerLimit(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the policy component failed: {0}")]
@@ -81,7 +84,7 @@ fn by_id(tx: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Value>>
 
 fn snapshot(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<LedgerSnapshot> {
     let mut stmt = tx.prepare(
-        "SELECT key, MIN(spent_micros + reserved_micros, 4611686018427387904) FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
+        "SELECT key, MIN(spent_micros + reserved_micros, 9007199254740991) FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
     )?;
     let rows = stmt.query_map(
         params![
@@ -118,7 +121,7 @@ fn reserve(tx: &rusqlite::Transaction<'_>, change: &LedgerChange) -> rusqlite::R
     for (key, m) in &change.reserve {
         tx.execute(
             "INSERT INTO ledger (key, reserved_micros) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET reserved_micros = MIN(reserved_micros + excluded.reserved_micros, 4611686018427387904)",
+             ON CONFLICT(key) DO UPDATE SET reserved_micros = MIN(reserved_micros + excluded.reserved_micros, 9007199254740991)",
             params![key, m.0],
         )?;
     }
@@ -158,9 +161,10 @@ fn expire(tx: &rusqlite::Connection, now: i64) -> rusqlite::Result<()> {
             .collect::<Result<_, _>>()?
     };
     for id in ids {
+        // Decided when it expired, not when a later request noticed.
         tx.execute(
-            "UPDATE approvals SET status = 'expired', decided_ms = ?2 WHERE id = ?1",
-            params![id, now],
+            "UPDATE approvals SET status = 'expired', decided_ms = expires_ms WHERE id = ?1",
+            params![id],
         )?;
         audit(tx, "expired", Some(&id), None, &json!({}))?;
     }
@@ -197,8 +201,8 @@ impl Store {
             )
             .optional()?;
         if let Some(r) = existing {
-            r.check_retry(request).map_err(ApprovalError::Conflict)?;
             tx.commit()?;
+            r.check_retry(request).map_err(ApprovalError::Conflict)?;
             return Ok(r.to_json());
         }
         let ledger = snapshot(&tx, now)?;
@@ -284,6 +288,8 @@ impl Store {
         let current = current.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
         let status = current["decision"].as_str().unwrap_or("").to_owned();
         if status != "pending" {
+            // Keep the expiry sweep above: an ask that just expired is recorded so now.
+            tx.commit()?;
             return Err(ApprovalError::Settled {
                 id: id.to_owned(),
                 status,
@@ -299,10 +305,12 @@ impl Store {
         let d = human_decision(
             &request,
             by,
-            if approve {
-                Answer::Approve(check(&request, &snapshot(&tx, now)?))
-            } else {
+            if !approve {
                 Answer::Deny
+            } else if let Some(why) = halt_reason(&request, &halts(&tx)?) {
+                Answer::Halted(why)
+            } else {
+                Answer::Approve(check(&request, &snapshot(&tx, now)?))
             },
         );
         tx.execute(
@@ -366,9 +374,23 @@ impl Store {
             });
         }
         let reserved: Vec<(String, i64)> = serde_json::from_str(&reserved).unwrap_or_default();
+        // Refused, not recorded short, when a sum would pass what a ledger holds.
+        for (key, _) in &reserved {
+            let spent: i64 = tx
+                .query_row(
+                    "SELECT spent_micros FROM ledger WHERE key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            Micros(spent)
+                .room_for(actual, key)
+                .map_err(ApprovalError::LedgerLimit)?;
+        }
         for (key, m) in &reserved {
             tx.execute(
-                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = MIN(spent_micros + ?3, 4611686018427387904) WHERE key = ?1",
+                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = MIN(spent_micros + ?3, 9007199254740991) WHERE key = ?1",
                 params![key, m, actual.0],
             )?;
         }
@@ -415,7 +437,13 @@ impl Store {
     }
 
     pub fn audit_log(&self, limit: u32) -> Result<Vec<Value>, ApprovalError> {
-        let conn = self.conn();
+        let mut conn = self.conn();
+        {
+            // Asks that expired since the last request are in the log before it is read.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            expire(&tx, now_ms())?;
+            tx.commit()?;
+        }
         let mut stmt = conn.prepare("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit ORDER BY seq DESC LIMIT ?1")?;
         let rows = stmt
             .query_map([limit], |r| {

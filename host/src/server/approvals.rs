@@ -37,6 +37,9 @@ impl From<ApprovalError> for ApiError {
             }
             ApprovalError::Invalid(m) => ApiError::bad_request(m),
             ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ApprovalError::LedgerLimit(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ledger_limit", m)
+            }
             ApprovalError::Store(s) => s.into(),
             ApprovalError::Decide(_) => ApiError::internal("component_trap", &e),
         }

@@ -287,3 +287,38 @@ fn expired_asks_count_as_denied() {
             .any(|e| e["kind"] == "expired")
     );
 }
+
+/// A spend that would take a ledger sum past what it holds is refused (422) and changes
+/// nothing; the sums before it are exact, not clamped.
+#[test]
+fn spends_past_what_a_ledger_holds_are_refused() {
+    let (_dir, s) = start("examples/policy/minimal.toml", &[]);
+    let ids: Vec<String> = (0..10)
+        .map(|i| {
+            let (st, a) = ask(
+                &s,
+                GATEWAY,
+                req(&format!("big-{i}"), "research", "read", 0.0),
+            );
+            assert_eq!((st, a["decision"].as_str()), (200, Some("approved")), "{a}");
+            a["approvalId"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let spend = |id: &str| {
+        let body = json!({"approvalId": id, "actualCostUsd": 1e9}).to_string();
+        post(&s.url("/api/spend"), GATEWAY, &body)
+    };
+    for id in &ids[..9] {
+        assert_eq!(spend(id).0, 200);
+    }
+    let (st, e) = spend(&ids[9]);
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (422, Some("ledger_limit")),
+        "{e}"
+    );
+    assert_eq!(global_daily(&s)["spentUsd"].as_f64(), Some(9e9));
+    // Over the single-amount limit is a plain bad request.
+    let body = json!({"approvalId": ids[9], "actualCostUsd": 2e9}).to_string();
+    assert_eq!(post(&s.url("/api/spend"), GATEWAY, &body).0, 400);
+}

@@ -24,8 +24,9 @@ use worker::{
 /// How long a task's reservation rows are kept: longer than any budget period.
 const RESERVATION_DAYS: i64 = 62;
 
-/// Ledger sums stop here: JavaScript numbers are exact up to 2^53.
-const MAX_MICROS: i64 = 9_007_199_254_740_991;
+/// Ledger sums stop here: JavaScript numbers are exact up to 2^53. A spend that would
+/// pass it is refused beforehand ([`LedgerObject::room`]).
+const MAX_MICROS: i64 = Micros::MAX_LEDGER.0;
 
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ReserveIn {
@@ -244,6 +245,27 @@ impl Ledger {
         Ok(held.len())
     }
 
+    /// Why settling `task` at `actual` would pass what a ledger sum holds, if it would.
+    fn room(&self, task: &str, actual: i64) -> worker::Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct S {
+            spent: i64,
+        }
+        for (key, _) in self.held(task)? {
+            let spent = self
+                .rows::<S>(
+                    "SELECT spent FROM ledger WHERE key = ?1",
+                    vec![key.as_str().into()],
+                )?
+                .first()
+                .map_or(0, |s| s.spent);
+            if let Err(why) = Micros(spent).room_for(Micros(actual), &key) {
+                return Ok(Some(why));
+            }
+        }
+        Ok(None)
+    }
+
     /// Turns `task`'s reservation into spending of `actual`, once: a repeat returns the
     /// amount recorded the first time.
     fn settle(&self, task: &str, actual: i64) -> worker::Result<i64> {
@@ -300,6 +322,10 @@ impl Ledger {
             "settle" => {
                 let t: TaskIn = req.json().await?;
                 json!(self.settle(&t.task, t.actual.unwrap_or(0))?)
+            }
+            "room" => {
+                let t: TaskIn = req.json().await?;
+                json!(self.room(&t.task, t.actual.unwrap_or(0))?)
             }
             "ledger" => {
                 let l: LedgerIn = req.json().await?;

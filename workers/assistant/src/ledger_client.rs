@@ -134,12 +134,19 @@ impl<'a> LedgerClient<'a> {
         task: &str,
         actual: i64,
     ) -> Result<i64, ApiError> {
+        let body = TaskIn {
+            task: task.to_owned(),
+            actual: Some(actual),
+        };
+        // Every scope first: refused, not recorded short, when a sum would pass what a
+        // ledger holds (and not settled in some scopes but not others).
+        for scope in scopes {
+            if let Some(why) = self.call::<Option<String>>(scope, "room", &body).await? {
+                return Err(ApiError::new(422, "ledger_limit", why));
+            }
+        }
         let mut recorded = actual;
         for scope in scopes {
-            let body = TaskIn {
-                task: task.to_owned(),
-                actual: Some(actual),
-            };
             recorded = self.call::<i64>(scope, "settle", &body).await?;
         }
         Ok(recorded)

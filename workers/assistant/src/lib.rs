@@ -267,20 +267,11 @@ pub async fn decide_human(
         let ledger = LedgerClient::new(env);
         let answer = if approve {
             let policy = policy(env)?;
-            match ledger
-                .check_all(&request, &policy, true, false, now)
-                .await?
-            {
+            // The global ledger checks halts in the same step as the reservation: a
+            // halt denies first, a human's approval included.
+            match ledger.check_all(&request, &policy, true, true, now).await? {
                 Checked::Budget(b) => Answer::Approve(b),
-                // Human decisions do not re-check halts, so the ledger never answers
-                // this; if it did, it is out of step with this Worker.
-                Checked::Halted(_) => {
-                    return Err(ApiError::new(
-                        503,
-                        "storage_error",
-                        "the budget ledger is unavailable",
-                    ));
-                }
+                Checked::Halted(why) => Answer::Halted(why),
             }
         } else {
             Answer::Deny
@@ -445,5 +436,8 @@ async fn budget(req: &Request, env: &Env) -> ApiResult {
 async fn audit(req: &Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Read)?;
     let limit = agency_edge::limit(req, 100, 1000)?;
-    ok(&json!({ "entries": Store::new(env)?.audit_log(limit).await? }))
+    let store = Store::new(env)?;
+    // Asks that expired since the last request are in the log before it is read.
+    store.expire(now()).await?;
+    ok(&json!({ "entries": store.audit_log(limit).await? }))
 }

@@ -72,7 +72,8 @@ impl Store {
                     &[n(now)],
                 )?,
                 self.stmt(
-                    &format!("UPDATE approvals SET status = 'expired', decided_ms = ?1 WHERE {due}"),
+                    // Decided when it expired, not when a later request noticed.
+                    &format!("UPDATE approvals SET status = 'expired', decided_ms = expires_ms WHERE {due}"),
                     &[n(now)],
                 )?,
             ])

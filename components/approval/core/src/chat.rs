@@ -127,8 +127,8 @@ pub fn parse(message: &str) -> Command {
         let agent = match what.as_slice() {
             [] => None,
             [w] if matches!(w.to_lowercase().as_str(), "all" | "everything" | "everyone") => None,
-            // The agent id as typed: ids are case-sensitive.
-            [w] => Some((*w).to_owned()),
+            // Agent names compare without case (`contract::canonical_name`).
+            [w] => Some(w.to_lowercase()),
             _ => return Command::Other(text.to_owned()),
         };
         return Command::Halt { agent, reason };
@@ -363,8 +363,16 @@ pub fn model_messages(history: &[(String, String)], pending: &[Value], text: &st
 }
 
 /// The model's answer as a reply: lines `COMMAND: <command>` that parse as commands
-/// become suggestions (never actions); the rest is text.
+/// become suggestions (never actions); the rest is text. An answer is cut at
+/// [`crate::contract::MAX_CHAT_CHARS`] characters, like a message to the assistant: it
+/// is stored in the session's memory and sent back to the model with every later
+/// message, so a runaway model must not grow either.
 pub fn model_reply(content: &str) -> Reply {
+    let limit = crate::contract::MAX_CHAT_CHARS;
+    let content = match content.char_indices().nth(limit) {
+        Some((cut, _)) => &content[..cut],
+        None => content,
+    };
     let mut actions = Vec::new();
     let mut text = String::new();
     for line in content.lines() {
@@ -398,6 +406,14 @@ pub fn reply_from_completion(answer: &Value) -> Result<Reply, String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn model_replies_are_cut_to_the_chat_limit() {
+        let long = "é".repeat(5_000_000);
+        let r = model_reply(&long);
+        assert_eq!(r.text.chars().count(), crate::contract::MAX_CHAT_CHARS);
+        assert_eq!(model_reply("short").text, "short");
+    }
+
     macro_rules! parses {
         ($($name:ident: $input:expr => $want:expr;)*) => {$(
             #[test]
@@ -427,7 +443,7 @@ mod tests {
         unicode_prefix: "İİİ approve 1" => Command::Other("İİİ approve 1".into());
         halt_unicode: "halt: İncident" => Command::Halt { agent: None, reason: Some("İncident".into()) };
         deny_mentioning_pending: "deny 42: still pending review" => Command::Deny { target: Target::Number(42), comment: Some("still pending review".into()) };
-        halt_keeps_case: "halt CodeGen" => Command::Halt { agent: Some("CodeGen".into()), reason: None };
+        halt_folds_case: "halt CodeGen" => Command::Halt { agent: Some("codegen".into()), reason: None };
         resume_keeps_case: "resume CodeGen" => Command::Resume { agent: Some("CodeGen".into()) };
         halt_tab: "halt\tall" => Command::Halt { agent: None, reason: None };
         halt_two_words: "halt codegen\tnow" => Command::Other("halt codegen\tnow".into());

@@ -30,30 +30,70 @@ pub struct ApprovalBody {
     pub requester: Option<String>,
 }
 
+/// Longest agent, action, environment, channel, risk or tag name, and task id.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest free text: a description, a comment, a halt's reason.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// A name that policies, budgets and halts compare (an agent, action, environment,
+/// channel, risk or tag): trimmed and lower-cased, so `Codegen` and `codegen ` are the
+/// agent `codegen` to every rule, budget and halt alike, and none can be dodged by
+/// spelling. Empty, over-long and control-character names are errors naming `what`.
+pub fn canonical_name(what: &str, value: &str) -> Result<String, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(format!("{what} must not be empty"));
+    }
+    if v.chars().count() > MAX_NAME_CHARS || v.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} must be at most {MAX_NAME_CHARS} characters, without control characters"
+        ));
+    }
+    Ok(v.to_lowercase())
+}
+
+/// Free text of at most [`MAX_TEXT_CHARS`] characters.
+pub fn bounded_text(what: &str, value: &str) -> Result<(), String> {
+    match value.chars().count() > MAX_TEXT_CHARS {
+        true => Err(format!(
+            "{what} must be at most {MAX_TEXT_CHARS} characters"
+        )),
+        false => Ok(()),
+    }
+}
+
 impl ApprovalBody {
-    /// The request, or what is wrong with the body.
+    /// The request, or what is wrong with the body. Names come out canonical
+    /// ([`canonical_name`]); the task id is kept as given, since ids are the caller's.
     pub fn into_request(self) -> Result<ApprovalRequest, String> {
-        for (name, v) in [
-            ("taskId", &self.task_id),
-            ("agent", &self.agent),
-            ("action", &self.action),
-        ] {
-            if v.trim().is_empty() {
-                return Err(format!("{name} must not be empty"));
-            }
+        let task = self.task_id.trim();
+        if task.is_empty()
+            || task.chars().count() > MAX_NAME_CHARS
+            || task.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "taskId must be 1 to {MAX_NAME_CHARS} characters, without control characters"
+            ));
         }
+        bounded_text("description", &self.description)?;
+        let optional =
+            |what: &str, v: Option<String>| v.map(|v| canonical_name(what, &v)).transpose();
         let estimated_cost = Micros::from_usd(self.estimated_cost_usd)
             .map_err(|e| format!("estimatedCostUsd: {e}"))?;
         Ok(ApprovalRequest {
-            task_id: self.task_id,
-            agent: self.agent,
-            action: self.action,
+            task_id: task.to_owned(),
+            agent: canonical_name("agent", &self.agent)?,
+            action: canonical_name("action", &self.action)?,
             description: self.description,
             estimated_cost,
-            channel: self.channel,
-            environment: self.environment,
-            risk: self.risk,
-            tags: self.tags,
+            channel: optional("channel", self.channel)?,
+            environment: optional("environment", self.environment)?,
+            risk: optional("risk", self.risk)?,
+            tags: self
+                .tags
+                .iter()
+                .map(|t| canonical_name("a tag", t))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -229,7 +269,8 @@ impl HaltBody {
         match (self.scope.as_str(), &self.target) {
             ("all", None) => Ok(String::new()),
             ("all", Some(_)) => Err("scope all takes no target".into()),
-            ("agent" | "task", Some(t)) if !t.trim().is_empty() => Ok(t.clone()),
+            ("agent", Some(t)) => canonical_name("target", t),
+            ("task", Some(t)) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
             ("agent" | "task", _) => Err("scope agent and task need a target".into()),
             _ => Err("scope must be all, agent or task".into()),
         }
@@ -237,11 +278,14 @@ impl HaltBody {
 
     /// The reason a halt must give.
     pub fn reason(&self) -> Result<&str, String> {
-        self.reason
+        let reason = self
+            .reason
             .as_deref()
             .map(str::trim)
             .filter(|r| !r.is_empty())
-            .ok_or_else(|| "reason is required".into())
+            .ok_or("reason is required")?;
+        bounded_text("reason", reason)?;
+        Ok(reason)
     }
 }
 
@@ -258,8 +302,15 @@ pub struct HumanDecisionBody {
 impl HumanDecisionBody {
     /// true to approve, or what is wrong with the body.
     pub fn approve(&self) -> Result<bool, String> {
-        if self.by.trim().is_empty() {
-            return Err("by must name who decided".into());
+        let by = self.by.trim();
+        if by.is_empty() || by.chars().count() > MAX_NAME_CHARS || by.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "by must name who decided, in at most {MAX_NAME_CHARS} characters"
+            ));
+        }
+        if let Some(c) = &self.comment {
+            bounded_text("comment", c)?;
         }
         match self.decision.as_str() {
             "approve" => Ok(true),

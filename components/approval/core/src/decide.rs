@@ -350,11 +350,15 @@ pub fn conclude(
 pub enum Answer {
     /// Approve, with the budgets checked (and, when they fit, reserved) as they are now.
     Approve(BudgetCheck),
+    /// Approve, while a halt covers the request ([`halt_reason`]'s why): a halt denies
+    /// first, a human's approval included.
+    Halted(String),
     Deny,
 }
 
-/// The decision a human's answer makes: approving takes the reservation, unless a
-/// budget would be overrun, which denies with reason `budget`.
+/// The decision a human's answer makes: approving takes the reservation, unless a halt
+/// covers the request (denied, reason `halted`) or a budget would be overrun (denied,
+/// reason `budget`).
 pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> Decision {
     let (outcome, reason_code, reason, budget, change) = match answer {
         Answer::Approve(Ok((change, budget))) => (
@@ -372,6 +376,13 @@ pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> De
                 request.estimated_cost, b.scope, b.remaining
             ),
             Some(b),
+            LedgerChange::default(),
+        ),
+        Answer::Halted(why) => (
+            Outcome::Denied,
+            "halted",
+            format!("approved by {by}, but {why}"),
+            None,
             LedgerChange::default(),
         ),
         Answer::Deny => (

@@ -25,6 +25,6 @@ pub use decide::{
     Answer, ApprovalRequest, Decision, Effect, HaltScope, HaltState, Outcome, RuleTrace, Ruling,
     Verdict, conclude, decide, explain, halt_reason, halted, human_decision, verdict,
 };
-pub use money::{Micros, MoneyError};
+pub use money::{MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
 pub use time::{civil, day_key, month_key, rfc3339};

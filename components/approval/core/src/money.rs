@@ -24,12 +24,21 @@ pub enum MoneyError {
     NotFinite(f64),
     #[error("amount must not be negative, got {0}")]
     Negative(f64),
-    #[error("amount is too large: {0}")]
+    #[error("amount is too large: {0} (at most {MAX_AMOUNT_USD})")]
     TooLarge(f64),
 }
 
+/// Largest single amount, in dollars: an estimate, a spend or a budget limit.
+pub const MAX_AMOUNT_USD: f64 = 1e9;
+
 impl Micros {
     pub const ZERO: Micros = Micros(0);
+
+    /// The most one ledger sum (a scope's spending or reservations in one period) holds:
+    /// 2^53 - 1 micro-dollars, about $9 billion, exact as a JavaScript number too, so
+    /// the local server and the edge keep the same books. A spend that would pass it is
+    /// refused rather than recorded short.
+    pub const MAX_LEDGER: Micros = Micros(9_007_199_254_740_991);
 
     /// Converts US dollars, rounding to the nearest micro-dollar.
     pub fn from_usd(usd: f64) -> Result<Micros, MoneyError> {
@@ -39,10 +48,22 @@ impl Micros {
         if usd < 0.0 {
             return Err(MoneyError::Negative(usd));
         }
-        if usd > 1e12 {
+        if usd > MAX_AMOUNT_USD {
             return Err(MoneyError::TooLarge(usd));
         }
         Ok(Micros((usd * 1_000_000.0).round() as i64))
+    }
+
+    /// Whether the ledger sum `key`, holding `self` now, can take `more` without passing
+    /// [`Micros::MAX_LEDGER`]; the error says which sum and its limit.
+    pub fn room_for(self, more: Micros, key: &str) -> Result<(), String> {
+        match self.0.checked_add(more.0) {
+            Some(total) if total <= Micros::MAX_LEDGER.0 => Ok(()),
+            _ => Err(format!(
+                "the {key} ledger holds {self}; {more} more would pass {}, the most it records",
+                Micros::MAX_LEDGER
+            )),
+        }
     }
 
     pub fn to_usd(self) -> f64 {
@@ -88,9 +109,17 @@ mod tests {
             Err(MoneyError::NotFinite(_))
         ));
         assert!(matches!(
-            Micros::from_usd(1e13),
+            Micros::from_usd(1.1e9),
             Err(MoneyError::TooLarge(_))
         ));
         assert_eq!(Micros(1_234_567).to_string(), "$1.23");
+        assert!(Micros(5).room_for(Micros(7), "global|2026-11-25").is_ok());
+        let full = Micros::MAX_LEDGER.saturating_sub(Micros(3));
+        assert!(full.room_for(Micros(3), "k").is_ok());
+        assert!(
+            full.room_for(Micros(4), "k")
+                .unwrap_err()
+                .contains("k ledger")
+        );
     }
 }

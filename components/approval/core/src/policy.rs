@@ -203,14 +203,14 @@ impl Policy {
                     daily: money!(&l.daily_usd, &format!("budget.agents.{id}.daily_usd")),
                     monthly: money!(&l.monthly_usd, &format!("budget.agents.{id}.monthly_usd")),
                 };
-                budget.agents.insert(id.clone(), limits);
+                budget.agents.insert(fold(id), limits);
             }
             for (id, l) in &b.channels {
                 let limits = Limits {
                     daily: money!(&l.daily_usd, &format!("budget.channels.{id}.daily_usd")),
                     monthly: money!(&l.monthly_usd, &format!("budget.channels.{id}.monthly_usd")),
                 };
-                budget.channels.insert(id.clone(), limits);
+                budget.channels.insert(fold(id), limits);
             }
         }
         let mut rules = Vec::new();
@@ -249,13 +249,14 @@ impl Policy {
                 }
             };
             let w = &r.when;
+            let folded = |v: &[String]| v.iter().map(|x| fold(x)).collect();
             let when = When {
-                agent: w.agent.clone(),
-                action: w.action.clone(),
-                environment: w.environment.clone(),
-                channel: w.channel.clone(),
-                risk: w.risk.clone(),
-                tags: w.tags.clone(),
+                agent: folded(&w.agent),
+                action: folded(&w.action),
+                environment: folded(&w.environment),
+                channel: folded(&w.channel),
+                risk: folded(&w.risk),
+                tags: folded(&w.tags),
                 cost_at_least: money!(&w.cost_at_least_usd, "when.cost_at_least_usd"),
                 cost_at_most: money!(&w.cost_at_most_usd, "when.cost_at_most_usd"),
             };
@@ -342,3 +343,9 @@ fn duration_secs(v: &toml::Value) -> Option<u64> {
 
 /// Asks wait at most a year; longer is a typo, and would overflow timestamps.
 const MAX_EXPIRY_SECS: u64 = 366 * 86_400;
+
+/// A name as requests carry it after [`crate::contract::canonical_name`]: trimmed and
+/// lower-cased, so a rule or budget written `Production` or `CodeGen` still applies.
+fn fold(name: &str) -> String {
+    name.trim().to_lowercase()
+}

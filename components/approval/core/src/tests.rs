@@ -261,3 +261,61 @@ bad_policy! {
     dead_rule: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nwhen = { cost_at_least_usd = 5.0, cost_at_most_usd = 1.0 }\n" => "p.toml:2: rule \"x\" can never match";
     huge_expiry: "[[rule]]\nname = \"x\"\neffect = \"ask\"\nexpires_in = 9223372036854775807\n" => "p.toml:4: expires_in must be";
 }
+
+/// Names compare without case and surrounding space: a request cannot slip past a rule,
+/// a per-agent budget or a halt by spelling its agent or environment differently.
+#[test]
+fn spelling_does_not_dodge_rules_budgets_or_halts() {
+    let p = policy(
+        r#"
+[budget.agents.CodeGen]
+daily_usd = 10.0
+
+[[rule]]
+name = "no deletes in production"
+when = { action = ["Delete"], environment = ["Production"] }
+effect = "deny"
+
+[[rule]]
+name = "reads"
+when = { action = ["read"] }
+effect = "approve"
+"#,
+    );
+    let body = |agent: &str, action: &str, env: &str, cost: f64| {
+        serde_json::from_value::<contract::ApprovalBody>(serde_json::json!({
+            "taskId": " t1 ", "agent": agent, "action": action, "environment": env,
+            "estimatedCostUsd": cost,
+        }))
+        .unwrap()
+        .into_request()
+        .unwrap()
+    };
+    let none = LedgerSnapshot::default();
+    let free = HaltState::default();
+    let r = body("Codegen ", " DELETE", "production", 1.0);
+    assert_eq!((r.agent.as_str(), r.action.as_str()), ("codegen", "delete"));
+    assert_eq!(r.task_id, "t1");
+    assert_eq!(decide(&r, &none, &free, &p, NOW).reason_code, "rule");
+    // Over the CodeGen budget whatever the spelling.
+    let d = decide(&body("CODEGEN", "read", "dev", 11.0), &none, &free, &p, NOW);
+    assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "budget"));
+    // A halt of "CodeGen" (folded as the API and chat fold it) stops "codegen".
+    let halted = HaltState {
+        agents: [contract::canonical_name("target", "CodeGen").unwrap()].into(),
+        ..HaltState::default()
+    };
+    let d = decide(
+        &body("codegen", "read", "dev", 1.0),
+        &none,
+        &halted,
+        &p,
+        NOW,
+    );
+    assert_eq!(d.reason_code, "halted");
+    // Control characters and over-long names are refused.
+    for bad in ["dev\u{0}ops", "", "   "] {
+        assert!(contract::canonical_name("agent", bad).is_err(), "{bad:?}");
+    }
+    assert!(contract::canonical_name("agent", &"a".repeat(129)).is_err());
+}
