@@ -318,6 +318,14 @@ fn spends_past_what_a_ledger_holds_are_refused() {
         "{e}"
     );
     assert_eq!(global_daily(&s)["spentUsd"].as_f64(), Some(9e9));
+    // Spending has passed the daily limit: a new ask says by how much, as the budget does.
+    let (_, d) = ask(&s, GATEWAY, req("after", "research", "read", 0.0));
+    assert_eq!(d["reasonCode"], "budget", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains(" over)"), "{d}");
+    assert_eq!(
+        d["budget"]["remainingUsd"],
+        global_daily(&s)["remainingUsd"]
+    );
     // Over the single-amount limit is a plain bad request.
     let body = json!({"approvalId": ids[9], "actualCostUsd": 2e9}).to_string();
     assert_eq!(post(&s.url("/api/spend"), GATEWAY, &body).0, 400);

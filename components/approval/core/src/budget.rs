@@ -79,9 +79,11 @@ pub fn check_scope(
         let after = used.saturating_add(cost);
         let name = format!("{scope} {label}");
         if after > limit {
+            // Negative when spending already passed the limit (a spend may exceed its
+            // estimate): the same figure `GET /api/budget` shows.
             return Err(BudgetStatus {
                 scope: name,
-                remaining: limit.saturating_sub(used).max(Micros::ZERO),
+                remaining: limit.saturating_sub(used),
             });
         }
         let remaining = limit.saturating_sub(after);

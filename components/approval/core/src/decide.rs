@@ -311,8 +311,10 @@ pub fn conclude(
         Err(b) => denied(
             "budget",
             format!(
-                "{} would exceed the {} budget ({} left)",
-                request.estimated_cost, b.scope, b.remaining
+                "{} would exceed the {} budget ({})",
+                request.estimated_cost,
+                b.scope,
+                b.remaining.left()
             ),
             v.rule,
             Some(b),
@@ -372,8 +374,10 @@ pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> De
             Outcome::Denied,
             "budget",
             format!(
-                "approved by {by}, but {} would exceed the {} budget ({} left)",
-                request.estimated_cost, b.scope, b.remaining
+                "approved by {by}, but {} would exceed the {} budget ({})",
+                request.estimated_cost,
+                b.scope,
+                b.remaining.left()
             ),
             Some(b),
             LedgerChange::default(),

@@ -66,6 +66,15 @@ impl Micros {
         }
     }
 
+    /// A budget's remaining amount in words: "$3.20 left", or "$70.51 over" once
+    /// spending has passed the limit.
+    pub fn left(self) -> String {
+        match self.0 < 0 {
+            true => format!("{} over", Micros(self.0.saturating_neg())),
+            false => format!("{self} left"),
+        }
+    }
+
     pub fn to_usd(self) -> f64 {
         self.0 as f64 / 1_000_000.0
     }
@@ -114,6 +123,8 @@ mod tests {
         ));
         assert_eq!(Micros(1_234_567).to_string(), "$1.23");
         assert!(Micros(5).room_for(Micros(7), "global|2026-11-25").is_ok());
+        assert_eq!(Micros(3_200_000).left(), "$3.20 left");
+        assert_eq!(Micros(-70_510_000).left(), "$70.51 over");
         let full = Micros::MAX_LEDGER.saturating_sub(Micros(3));
         assert!(full.room_for(Micros(3), "k").is_ok());
         assert!(
