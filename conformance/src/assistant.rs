@@ -227,6 +227,30 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
             Ok(())
         },
     );
+    check("approvals and audit page with ?before", &mut || {
+        for (path, items, key) in [
+            ("/api/audit", "entries", "seq"),
+            ("/api/approvals", "approvals", "number"),
+        ] {
+            let first = view(&format!("{path}?limit=2"))?;
+            let page = first.body[items].as_array().ok_or("no list")?;
+            let (Some(a), Some(b)) = (page.first(), page.get(1)) else {
+                return Err(format!("{path}: expected two items: {}", first.body));
+            };
+            let (a, b) = (a[key].as_i64().unwrap_or(0), b[key].as_i64().unwrap_or(0));
+            if a <= b {
+                return Err(format!("{path}: not newest first: {a} then {b}"));
+            }
+            let next = view(&format!("{path}?limit=1&before={b}"))?;
+            expect_status(&next, 200, path)?;
+            let after = next.body[items][0][key].as_i64();
+            if after.is_none_or(|n| n >= b) {
+                return Err(format!("{path}?before={b}: got {}", next.body));
+            }
+            expect_error(&view(&format!("{path}?before=0"))?, 400, "before=0")?;
+        }
+        Ok(())
+    });
     check(
         "approvals: bad input gets 4xx and changes nothing",
         &mut || {

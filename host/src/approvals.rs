@@ -253,15 +253,22 @@ impl Store {
         v.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))
     }
 
-    pub fn approvals(&self, status: Option<&str>, limit: u32) -> Result<Vec<Value>, ApprovalError> {
+    /// Newest first; `before` pages on from an earlier page's last `number`.
+    pub fn approvals(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<Value>, ApprovalError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         expire(&tx, now_ms())?;
         let rows = {
             let mut stmt = tx.prepare(&format!(
-                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) ORDER BY created_ms DESC, rowid DESC LIMIT ?2"
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1) AND (?3 IS NULL OR rowid < ?3) \
+                 ORDER BY rowid DESC LIMIT ?2"
             ))?;
-            stmt.query_map(params![status, limit], row_json)?
+            stmt.query_map(params![status, limit, before], row_json)?
                 .collect::<Result<Vec<_>, _>>()?
         };
         tx.commit()?;
@@ -436,7 +443,8 @@ impl Store {
         Ok(rows)
     }
 
-    pub fn audit_log(&self, limit: u32) -> Result<Vec<Value>, ApprovalError> {
+    /// Newest first; `before` pages on from an earlier page's last `seq`.
+    pub fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<Value>, ApprovalError> {
         let mut conn = self.conn();
         {
             // Asks that expired since the last request are in the log before it is read.
@@ -444,9 +452,9 @@ impl Store {
             expire(&tx, now_ms())?;
             tx.commit()?;
         }
-        let mut stmt = conn.prepare("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit ORDER BY seq DESC LIMIT ?1")?;
+        let mut stmt = conn.prepare("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?1")?;
         let rows = stmt
-            .query_map([limit], |r| {
+            .query_map(params![limit, before], |r| {
                 let detail: Value = serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null);
                 Ok(json!({ "seq": r.get::<_, i64>(0)?, "at": rfc3339(r.get(1)?), "kind": r.get::<_, String>(2)?,
                            "approvalId": r.get::<_, Option<String>>(3)?, "actor": r.get::<_, Option<String>>(4)?, "detail": detail }))

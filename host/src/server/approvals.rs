@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::{parse_limit, read_json};
+use super::api::{parse_before, parse_limit, read_json};
 use super::auth::{Access, authorize};
 use super::error::{ApiError, ApiQuery, PathId};
 use crate::approvals::{ApprovalError, HumanAnswer};
@@ -72,6 +72,7 @@ pub async fn approve(State(state): St, headers: HeaderMap, body: Body) -> ApiRes
 pub struct ListQuery {
     status: Option<String>,
     limit: Option<String>,
+    before: Option<String>,
 }
 
 pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) -> ApiResult {
@@ -85,9 +86,10 @@ pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) 
         ));
     }
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let before = parse_before(q.before.as_deref())?;
     Ok(ok(
         StatusCode::OK,
-        json!({ "approvals": state.store.approvals(q.status.as_deref(), limit)? }),
+        json!({ "approvals": state.store.approvals(q.status.as_deref(), limit, before)? }),
     ))
 }
 
@@ -166,16 +168,20 @@ pub async fn budget(State(state): St, headers: HeaderMap) -> ApiResult {
     ))
 }
 
-pub async fn audit(
-    State(state): St,
-    headers: HeaderMap,
-    q: ApiQuery<super::api::LimitQuery>,
-) -> ApiResult {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+pub async fn audit(State(state): St, headers: HeaderMap, q: ApiQuery<AuditQuery>) -> ApiResult {
     authorize(&state.config.auth, &headers, Access::Read)?;
     let q = q.into_inner()?;
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let before = parse_before(q.before.as_deref())?;
     Ok(ok(
         StatusCode::OK,
-        json!({ "entries": state.store.audit_log(limit)? }),
+        json!({ "entries": state.store.audit_log(limit, before)? }),
     ))
 }

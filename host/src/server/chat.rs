@@ -42,7 +42,7 @@ pub async fn chat(
         Command::Other(text) => match state.config.llm.clone() {
             Some(llm) => {
                 let history = state.store.chat_history(&b.session_id, 20)?;
-                let pending = state.store.approvals(Some("pending"), 20)?;
+                let pending = state.store.approvals(Some("pending"), 20, None)?;
                 let outcome =
                     tokio::task::spawn_blocking(move || ask_model(&llm, &history, &pending, &text))
                         .await
@@ -91,7 +91,7 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
     Ok(match command {
         Command::Help => Reply::say(chat::HELP),
         Command::Pending => {
-            let pending = state.store.approvals(Some("pending"), 50)?;
+            let pending = state.store.approvals(Some("pending"), 50, None)?;
             if let [only] = pending.as_slice()
                 && let Some(id) = only["approvalId"].as_str()
             {

@@ -49,7 +49,7 @@ pub async fn chat(req: &mut Request, env: &Env) -> ApiResult {
         Command::Other(text) => match env.var("AGENCY_LLM_BASE_URL").map(|v| v.to_string()) {
             Ok(base) if !base.is_empty() => {
                 let history = store.chat_history(&b.session_id, 20).await?;
-                let pending = store.list(Some("pending"), 20).await?;
+                let pending = store.list(Some("pending"), 20, None).await?;
                 match ask_model(env, &base, &history, &pending, &text).await {
                     Ok(r) => r,
                     Err(e) => {
@@ -100,7 +100,7 @@ async fn run(env: &Env, store: &Store, session: &str, command: Command) -> Resul
         Command::Help | Command::Other(_) => Reply::say(chat::HELP),
         Command::Pending => {
             store.expire(agency_edge::now_ms() as i64).await?;
-            let pending = store.list(Some("pending"), 50).await?;
+            let pending = store.list(Some("pending"), 50, None).await?;
             if let [only] = pending.as_slice()
                 && let Some(id) = only["approvalId"].as_str()
             {

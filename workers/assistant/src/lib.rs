@@ -181,7 +181,7 @@ fn conflict(message: String) -> ApiError {
 async fn list(req: &Request, env: &Env) -> ApiResult {
     authorize(req, env, Access::Read)?;
     for (k, _) in req.url()?.query_pairs() {
-        if k != "status" && k != "limit" {
+        if k != "status" && k != "limit" && k != "before" {
             return Err(ApiError::bad_request(format!(
                 "unknown query parameter {k}"
             )));
@@ -196,7 +196,8 @@ async fn list(req: &Request, env: &Env) -> ApiResult {
     let limit = agency_edge::limit(req, 100, 1000)?;
     let store = Store::new(env)?;
     store.expire(now()).await?;
-    ok(&json!({ "approvals": store.list(status.as_deref(), limit).await? }))
+    let before = agency_edge::before(req)?;
+    ok(&json!({ "approvals": store.list(status.as_deref(), limit, before).await? }))
 }
 
 async fn get(req: &Request, env: &Env, id: &str) -> ApiResult {
@@ -439,5 +440,6 @@ async fn audit(req: &Request, env: &Env) -> ApiResult {
     let store = Store::new(env)?;
     // Asks that expired since the last request are in the log before it is read.
     store.expire(now()).await?;
-    ok(&json!({ "entries": store.audit_log(limit).await? }))
+    let before = agency_edge::before(req)?;
+    ok(&json!({ "entries": store.audit_log(limit, before).await? }))
 }

@@ -103,14 +103,20 @@ impl Store {
         self.one("rowid = ?1", n(number)).await
     }
 
-    pub async fn list(&self, status: Option<&str>, limit: u32) -> Result<Vec<Value>, ApiError> {
+    /// Newest first; `before` pages on from an earlier page's last `number`.
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<Value>, ApiError> {
         let rows = self
             .stmt(
                 &format!(
                     "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1 OR (?1 = 'pending' AND status = 'deciding')) \
-                     ORDER BY created_ms DESC, rowid DESC LIMIT ?2"
+                     AND (?3 IS NULL OR rowid < ?3) ORDER BY rowid DESC LIMIT ?2"
                 ),
-                &[opt_s(status), n(i64::from(limit))],
+                &[opt_s(status), n(i64::from(limit)), before.map_or(JsValue::NULL, n)],
             )?
             .all()
             .await?
@@ -269,7 +275,8 @@ impl Store {
         Ok(changed > 0)
     }
 
-    pub async fn audit_log(&self, limit: u32) -> Result<Vec<Value>, ApiError> {
+    /// Newest first; `before` pages on from an earlier page's last `seq`.
+    pub async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<Value>, ApiError> {
         #[derive(Deserialize)]
         struct Row {
             seq: i64,
@@ -281,8 +288,8 @@ impl Store {
         }
         let rows = self
             .stmt(
-                "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit ORDER BY seq DESC LIMIT ?1",
-                &[n(i64::from(limit))],
+                "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?1",
+                &[n(i64::from(limit)), before.map_or(JsValue::NULL, n)],
             )?
             .all()
             .await?
