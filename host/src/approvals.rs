@@ -381,8 +381,9 @@ impl Store {
             });
         }
         let reserved: Vec<(String, i64)> = serde_json::from_str(&reserved).unwrap_or_default();
-        // Refused, not recorded short, when a sum would pass what a ledger holds.
-        for (key, _) in &reserved {
+        for (key, m) in &reserved {
+            // Refused, not recorded short, when a sum would pass what a ledger holds
+            // (the transaction then rolls back the keys already updated).
             let spent: i64 = tx
                 .query_row(
                     "SELECT spent_micros FROM ledger WHERE key = ?1",
@@ -394,8 +395,6 @@ impl Store {
             Micros(spent)
                 .room_for(actual, key)
                 .map_err(ApprovalError::LedgerLimit)?;
-        }
-        for (key, m) in &reserved {
             tx.execute(
                 "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = MIN(spent_micros + ?3, 9007199254740991) WHERE key = ?1",
                 params![key, m, actual.0],

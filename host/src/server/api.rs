@@ -174,18 +174,6 @@ pub(super) fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u
     }
 }
 
-/// `?before=N`: a listing's next page starts below the last `number` (approvals) or
-/// `seq` (audit) of the previous one.
-pub(super) fn parse_before(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
-    match raw {
-        None => Ok(None),
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(ApiError::bad_request("before must be a positive integer")),
-        },
-    }
-}
-
 pub async fn decisions(
     State(state): St,
     headers: HeaderMap,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agency_approval::contract::{
-    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, valid_status,
+    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, page_before, valid_status,
 };
 use agency_approval::{ApprovalRequest, budget_check};
 use axum::body::Body;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::{parse_before, parse_limit, read_json};
+use super::api::{parse_limit, read_json};
 use super::auth::{Access, authorize};
 use super::error::{ApiError, ApiQuery, PathId};
 use crate::approvals::{ApprovalError, HumanAnswer};
@@ -86,7 +86,7 @@ pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) 
         ));
     }
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let before = parse_before(q.before.as_deref())?;
+    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
     Ok(ok(
         StatusCode::OK,
         json!({ "approvals": state.store.approvals(q.status.as_deref(), limit, before)? }),
@@ -179,7 +179,7 @@ pub async fn audit(State(state): St, headers: HeaderMap, q: ApiQuery<AuditQuery>
     authorize(&state.config.auth, &headers, Access::Read)?;
     let q = q.into_inner()?;
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let before = parse_before(q.before.as_deref())?;
+    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
     Ok(ok(
         StatusCode::OK,
         json!({ "entries": state.store.audit_log(limit, before)? }),

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use agency_approval::contract::{
-    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, valid_status,
+    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, page_before, valid_status,
 };
 use agency_approval::{
     Answer, HaltState, Policy, Ruling, conclude, halt_reason, halted, human_decision, verdict,
@@ -196,7 +196,8 @@ async fn list(req: &Request, env: &Env) -> ApiResult {
     let limit = agency_edge::limit(req, 100, 1000)?;
     let store = Store::new(env)?;
     store.expire(now()).await?;
-    let before = agency_edge::before(req)?;
+    let before =
+        page_before(agency_edge::query(req, "before").as_deref()).map_err(ApiError::bad_request)?;
     ok(&json!({ "approvals": store.list(status.as_deref(), limit, before).await? }))
 }
 
@@ -440,6 +441,7 @@ async fn audit(req: &Request, env: &Env) -> ApiResult {
     let store = Store::new(env)?;
     // Asks that expired since the last request are in the log before it is read.
     store.expire(now()).await?;
-    let before = agency_edge::before(req)?;
+    let before =
+        page_before(agency_edge::query(req, "before").as_deref()).map_err(ApiError::bad_request)?;
     ok(&json!({ "entries": store.audit_log(limit, before).await? }))
 }

@@ -255,18 +255,6 @@ pub fn limit(req: &Request, default: u32, max: u32) -> Result<u32, ApiError> {
     }
 }
 
-/// `?before=N`: a listing's next page starts below the last `number` or `seq` of the
-/// previous one (the local server's `parse_before`).
-pub fn before(req: &Request) -> Result<Option<i64>, ApiError> {
-    match query(req, "before") {
-        None => Ok(None),
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(ApiError::bad_request("before must be a positive integer")),
-        },
-    }
-}
-
 pub fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }

@@ -44,12 +44,18 @@ pub fn canonical_name(what: &str, value: &str) -> Result<String, String> {
     if v.is_empty() {
         return Err(format!("{what} must not be empty"));
     }
-    if v.chars().count() > MAX_NAME_CHARS || v.chars().any(char::is_control) {
+    if !is_short_name(v) {
         return Err(format!(
             "{what} must be at most {MAX_NAME_CHARS} characters, without control characters"
         ));
     }
     Ok(v.to_lowercase())
+}
+
+/// Whether `v` (already trimmed) is a usable name or id: not empty, at most
+/// [`MAX_NAME_CHARS`] characters, no control characters.
+fn is_short_name(v: &str) -> bool {
+    !v.is_empty() && v.chars().count() <= MAX_NAME_CHARS && !v.chars().any(char::is_control)
 }
 
 /// Free text of at most [`MAX_TEXT_CHARS`] characters.
@@ -67,10 +73,7 @@ impl ApprovalBody {
     /// ([`canonical_name`]); the task id is kept as given, since ids are the caller's.
     pub fn into_request(self) -> Result<ApprovalRequest, String> {
         let task = self.task_id.trim();
-        if task.is_empty()
-            || task.chars().count() > MAX_NAME_CHARS
-            || task.chars().any(char::is_control)
-        {
+        if !is_short_name(task) {
             return Err(format!(
                 "taskId must be 1 to {MAX_NAME_CHARS} characters, without control characters"
             ));
@@ -303,8 +306,7 @@ impl HumanDecisionBody {
     /// true to approve, or what is wrong with the body.
     pub fn approve(&self) -> Result<bool, String> {
         let by = self.by.trim();
-        if by.is_empty() || by.chars().count() > MAX_NAME_CHARS || by.chars().any(char::is_control)
-        {
+        if !is_short_name(by) {
             return Err(format!(
                 "by must name who decided, in at most {MAX_NAME_CHARS} characters"
             ));
@@ -361,6 +363,16 @@ impl ChatBody {
             ));
         }
         Ok(())
+    }
+}
+
+/// `?before=N` of the approvals and audit listings: the next page starts below the last
+/// `number` (approvals) or `seq` (audit) of the previous one.
+pub fn page_before(raw: Option<&str>) -> Result<Option<i64>, String> {
+    match raw.map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(n)) if n > 0 => Ok(Some(n)),
+        Some(_) => Err("before must be a positive integer".into()),
     }
 }
 

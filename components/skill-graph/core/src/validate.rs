@@ -155,7 +155,8 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         }
         for (n, k) in s.keywords.iter().enumerate() {
             let canonical = text::canonicalize(&k.phrase);
-            let words = canonical.split(' ').filter(|w| !w.is_empty()).count();
+            // Canonical form: words joined by single spaces.
+            let words = canonical.split(' ').count();
             let problem = if canonical.is_empty() {
                 Some(format!(
                     "skill {:?} has an empty keyword (#{})",
