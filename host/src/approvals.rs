@@ -83,9 +83,10 @@ fn by_id(tx: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Value>>
 }
 
 fn snapshot(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<LedgerSnapshot> {
-    let mut stmt = tx.prepare(
-        "SELECT key, MIN(spent_micros + reserved_micros, 9007199254740991) FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
-    )?;
+    let mut stmt = tx.prepare(&format!(
+        "SELECT key, MIN(spent_micros + reserved_micros, {MAX}) FROM ledger WHERE key LIKE ?1 OR key LIKE ?2",
+        MAX = Micros::MAX_LEDGER.0
+    ))?;
     let rows = stmt.query_map(
         params![
             format!("%|{}", day_key(now)),
@@ -121,8 +122,8 @@ fn reserve(tx: &rusqlite::Transaction<'_>, change: &LedgerChange) -> rusqlite::R
     for (key, m) in &change.reserve {
         tx.execute(
             "INSERT INTO ledger (key, reserved_micros) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET reserved_micros = MIN(reserved_micros + excluded.reserved_micros, 9007199254740991)",
-            params![key, m.0],
+             ON CONFLICT(key) DO UPDATE SET reserved_micros = MIN(reserved_micros + excluded.reserved_micros, ?3)",
+            params![key, m.0, Micros::MAX_LEDGER.0],
         )?;
     }
     Ok(())
@@ -396,8 +397,8 @@ impl Store {
                 .room_for(actual, key)
                 .map_err(ApprovalError::LedgerLimit)?;
             tx.execute(
-                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = MIN(spent_micros + ?3, 9007199254740991) WHERE key = ?1",
-                params![key, m, actual.0],
+                "UPDATE ledger SET reserved_micros = MAX(0, reserved_micros - ?2), spent_micros = MIN(spent_micros + ?3, ?4) WHERE key = ?1",
+                params![key, m, actual.0, Micros::MAX_LEDGER.0],
             )?;
         }
         tx.execute(
