@@ -259,18 +259,46 @@ fn surface_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
             result
         },
     );
-    check("unknown paths and methods get JSON errors", &mut || {
-        expect_error(
-            &c.call("GET", &r("/api/nope"), Some(viewer), None, &[])?,
-            404,
-            "unknown path",
-        )?;
-        let m = c.call("DELETE", &g("/api/graph"), Some(op), None, &[])?;
-        if m.status != 405 && m.status != 404 {
-            return Err(format!("DELETE /api/graph: {}", m.status));
-        }
-        expect_error(&m, m.status, "wrong method")
-    });
+    check(
+        "one routing rule: 404, 405 with Allow, HEAD, no trailing slash",
+        &mut || {
+            expect_error(
+                &c.call("GET", &r("/api/nope"), Some(viewer), None, &[])?,
+                404,
+                "unknown path",
+            )?;
+            let m = c.call("DELETE", &g("/api/graph"), Some(op), None, &[])?;
+            expect_error(&m, 405, "DELETE /api/graph")?;
+            if m.allow.as_deref() != Some("GET, HEAD, PUT") {
+                return Err(format!("405 Allow: {:?}", m.allow));
+            }
+            let m = c.call("GET", &r("/api/route"), Some(viewer), None, &[])?;
+            expect_error(&m, 405, "GET /api/route")?;
+            if m.allow.as_deref() != Some("POST") {
+                return Err(format!("405 Allow: {:?}", m.allow));
+            }
+            let h = c.call("HEAD", &g("/api/graph"), Some(viewer), None, &[])?;
+            expect_status(&h, 200, "HEAD /api/graph")?;
+            if !h.body.is_null() || h.etag.is_none() {
+                return Err(format!("HEAD: body {} etag {:?}", h.body, h.etag));
+            }
+            expect_status(
+                &c.call("HEAD", &g("/api/graph"), None, None, &[])?,
+                401,
+                "HEAD without a token",
+            )?;
+            expect_error(
+                &c.call("GET", &g("/api/graph/"), Some(viewer), None, &[])?,
+                404,
+                "a trailing slash",
+            )?;
+            expect_error(
+                &c.call("POST", &r("/api/route/"), Some(gw), Some(r#"{"message":"deploy"}"#), &[])?,
+                404,
+                "a trailing slash on a POST",
+            )
+        },
+    );
     check(
         "chunked bodies are limited; path ids are percent-decoded",
         &mut || {

@@ -12,6 +12,7 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Value,
     pub(crate) etag: Option<String>,
+    pub(crate) allow: Option<String>,
 }
 
 impl Client {
@@ -56,6 +57,11 @@ impl Client {
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = resp
             .body_mut()
             .with_config()
@@ -72,7 +78,12 @@ impl Client {
                 )
             })?
         };
-        Ok(Reply { status, body, etag })
+        Ok(Reply {
+            status,
+            body,
+            etag,
+            allow,
+        })
     }
 }
 

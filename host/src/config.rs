@@ -48,6 +48,8 @@ pub struct Config {
 pub struct LlmConfig {
     /// e.g. `http://127.0.0.1:8080/v1`; `/chat/completions` is appended.
     pub base_url: String,
+    /// The model to ask; [`agency_approval::chat::DEFAULT_MODEL`] when not given.
+    #[serde(default = "default_model")]
     pub model: String,
     /// Name of the environment variable holding the API key.
     #[serde(default = "default_key_env")]
@@ -55,6 +57,10 @@ pub struct LlmConfig {
     /// Resolved from `api_key_env` at load; never logged.
     #[serde(skip)]
     pub api_key: Option<String>,
+}
+
+fn default_model() -> String {
+    agency_approval::chat::DEFAULT_MODEL.into()
 }
 
 fn default_key_env() -> String {
@@ -87,6 +93,15 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The tokens as the service layer checks them.
+    pub fn tokens(&self) -> agency_kit::Tokens {
+        agency_kit::Tokens {
+            operator: self.operator_tokens.clone(),
+            gateway: self.gateway_tokens.clone(),
+            viewer: self.viewer_tokens.clone(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.gateway_tokens.is_empty()
             && self.operator_tokens.is_empty()
@@ -177,7 +192,7 @@ impl Config {
                         .llm
                         .as_ref()
                         .map(|l| l.model.clone())
-                        .unwrap_or_default();
+                        .unwrap_or_else(default_model);
                     config.llm = Some(LlmConfig {
                         base_url: value.clone(),
                         model,
@@ -293,6 +308,27 @@ mod tests {
         std::fs::write(&file, "addr = \"127.0.0.1:9000\"\nnope = 1\n").unwrap();
         let err = Config::load(Some(&file), vec![]).unwrap_err();
         assert!(err.contains("agency.toml:2:"), "{err}");
+    }
+
+    /// Without a model named, the local server asks for the same default as the edge.
+    #[test]
+    fn the_default_model_is_the_cores() {
+        let url = (
+            "AGENCY_LLM_BASE_URL".to_owned(),
+            "http://127.0.0.1:1/v1".to_owned(),
+        );
+        let c = Config::load(None, vec![url.clone()]).unwrap();
+        assert_eq!(c.llm.unwrap().model, agency_approval::chat::DEFAULT_MODEL);
+        let named = ("AGENCY_LLM_MODEL".to_owned(), "local-model".to_owned());
+        let c = Config::load(None, vec![url, named]).unwrap();
+        assert_eq!(c.llm.unwrap().model, "local-model");
+
+        let dir = std::env::temp_dir().join(format!("agency-cfg-llm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agency.toml");
+        std::fs::write(&file, "[llm]\nbase_url = \"http://127.0.0.1:1/v1\"\n").unwrap();
+        let c = Config::load(Some(&file), vec![]).unwrap();
+        assert_eq!(c.llm.unwrap().model, agency_approval::chat::DEFAULT_MODEL);
     }
 
     #[test]

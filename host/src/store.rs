@@ -1,38 +1,53 @@
-//! SQLite storage for the local server: graph versions, routing decisions (the audit
-//! trail), feedback and agent health. One connection behind a mutex; every write is a
-//! single statement or one transaction.
+//! SQLite for the local server: one connection behind a mutex, the services' migrations
+//! applied by name, and the [`Db`] port the service crates write their SQL against.
+//! Every write is a single statement or one transaction.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
-use serde_json::Value;
+use agency_kit::migrate::{self, Migration};
+use agency_kit::ports::Written;
+use agency_kit::{Db, PortError, SqlValue};
+use rusqlite::types::{Value as Sqlite, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+use serde_json::{Map, Value};
 
 #[derive(Debug, thiserror::Error)]
 #[error("storage: {0}")]
 pub struct StoreError(#[from] rusqlite::Error);
 
+impl From<StoreError> for PortError {
+    fn from(e: StoreError) -> Self {
+        PortError::Storage(e.0.to_string())
+    }
+}
+
+impl From<StoreError> for agency_kit::ApiError {
+    fn from(e: StoreError) -> Self {
+        PortError::from(e).into()
+    }
+}
+
 pub struct Store {
     conn: Mutex<Connection>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredGraph {
-    pub sequence: i64,
-    pub version: String,
-    #[serde(skip)]
-    pub json: String,
-    pub created_at: String,
+/// Every service's migrations, in the order they are applied to a new database.
+pub fn migrations() -> Vec<Migration> {
+    [
+        agency_skill_graph_service::MIGRATIONS,
+        agency_router_service::MIGRATIONS,
+        agency_assistant_service::MIGRATIONS,
+    ]
+    .concat()
 }
 
-/// The schema is the Workers' D1 migrations, so local and edge storage never drift:
-/// the skill-graph service's tables, then the router's.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../workers/skill-graph/migrations/0001_init.sql"),
-    include_str!("../../workers/router/migrations/0001_init.sql"),
-    include_str!("../../workers/assistant/migrations/0001_init.sql"),
+/// Before migrations were recorded by name, a database counted them in `user_version`,
+/// in this order.
+const BY_POSITION: &[(&str, &str)] = &[
+    ("skill-graph", "0001_init"),
+    ("router", "0001_init"),
+    ("assistant", "0001_init"),
 ];
 
 impl Store {
@@ -50,11 +65,33 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let tx = conn.transaction()?;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            tx.execute_batch(m)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        let had_table: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agency_migrations')",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute_batch(migrate::APPLIED_TABLE)?;
+        if !had_table {
+            let by_position: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            for (service, name) in BY_POSITION.iter().take(by_position.max(0) as usize) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO agency_migrations (service, name, applied_ms) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![service, name, now_ms()],
+                )?;
+            }
+        }
+        let applied: Vec<(String, String)> = tx
+            .prepare("SELECT service, name FROM agency_migrations")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let all = migrations();
+        for m in migrate::pending(&all, &applied) {
+            tx.execute_batch(m.sql)?;
+            tx.execute(
+                "INSERT INTO agency_migrations (service, name, applied_ms) VALUES (?1, ?2, ?3)",
+                rusqlite::params![m.service, m.name, now_ms()],
+            )?;
         }
         tx.commit()?;
         Ok(Store {
@@ -66,130 +103,83 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn current_graph(&self) -> Result<Option<StoredGraph>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT seq, version, graph_json, created_ms FROM graph_versions ORDER BY seq DESC LIMIT 1", [], graph_row)
-            .optional()?)
-    }
-
-    /// Stores a new version unless it equals the current one.
-    pub fn put_graph(&self, version: &str, json: &str) -> Result<StoredGraph, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let current = tx
-            .query_row("SELECT seq, version, graph_json, created_ms FROM graph_versions ORDER BY seq DESC LIMIT 1", [], graph_row)
-            .optional()?;
-        if let Some(c) = current.filter(|c| c.version == version) {
-            return Ok(c);
-        }
-        tx.execute(
-            "INSERT INTO graph_versions (version, graph_json, created_ms) VALUES (?1, ?2, ?3)",
-            params![version, json, now_ms()],
-        )?;
-        let stored = tx.query_row("SELECT seq, version, graph_json, created_ms FROM graph_versions WHERE seq = last_insert_rowid()", [], graph_row)?;
-        tx.commit()?;
-        Ok(stored)
-    }
-
-    pub fn graph_versions(&self, limit: u32) -> Result<Vec<StoredGraph>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT seq, version, '' , created_ms FROM graph_versions ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit], graph_row)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    pub fn insert_decision(
-        &self,
-        id: &str,
-        message: &str,
-        channel: Option<&str>,
-        decision: &Value,
-    ) -> Result<(), StoreError> {
-        let s = |k: &str| decision.get(k).and_then(Value::as_str).map(str::to_owned);
-        self.conn().execute(
-            "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![id, now_ms(), message, channel, s("agent"), s("reason").unwrap_or_default(), s("graphVersion").unwrap_or_default(), decision.to_string()],
-        )?;
-        Ok(())
-    }
-
-    /// Most recent first; each entry is the decision JSON plus `message`, `channel`, `createdAt`.
-    pub fn recent_decisions(&self, limit: u32) -> Result<Vec<Value>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT decision_json, message, channel, created_ms FROM decisions ORDER BY created_ms DESC, rowid DESC LIMIT ?1")?;
-        let rows = stmt
-            .query_map([limit], |r| {
-                let json: String = r.get(0)?;
-                let mut v: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-                if let Value::Object(o) = &mut v {
-                    o.insert("message".into(), Value::String(r.get(1)?));
-                    o.insert(
-                        "channel".into(),
-                        r.get::<_, Option<String>>(2)?
-                            .map(Value::String)
-                            .unwrap_or(Value::Null),
-                    );
-                    o.insert("createdAt".into(), Value::String(rfc3339(r.get(3)?)));
-                }
-                Ok(v)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    pub fn decision_exists(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT 1 FROM decisions WHERE id = ?1", [id], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
-    pub fn insert_feedback(
-        &self,
-        decision_id: &str,
-        correct_agent: Option<&str>,
-    ) -> Result<i64, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, ?2, ?3)",
-            params![decision_id, correct_agent, now_ms()],
-        )?;
-        Ok(conn.last_insert_rowid())
-    }
-
-    pub fn set_health(&self, agent: &str, healthy: bool) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO agent_health (agent, healthy, updated_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT(agent) DO UPDATE SET healthy = excluded.healthy, updated_ms = excluded.updated_ms",
-            params![agent, healthy, now_ms()],
-        )?;
-        Ok(())
-    }
-
-    pub fn down_agents(&self) -> Result<Vec<String>, StoreError> {
+    /// The names of the applied migrations, as `service/name`.
+    pub fn applied_migrations(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt =
-            conn.prepare("SELECT agent FROM agent_health WHERE healthy = 0 ORDER BY agent")?;
+            conn.prepare("SELECT service || '/' || name FROM agency_migrations ORDER BY rowid")?;
         let rows = stmt
             .query_map([], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
+            .collect::<Result<_, _>>()?;
         Ok(rows)
     }
 }
 
-fn graph_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredGraph> {
-    Ok(StoredGraph {
-        sequence: r.get(0)?,
-        version: r.get(1)?,
-        json: r.get(2)?,
-        created_at: rfc3339(r.get(3)?),
+fn bind(params: &[SqlValue]) -> impl Iterator<Item = Sqlite> + '_ {
+    params.iter().map(|p| match p {
+        SqlValue::Null => Sqlite::Null,
+        SqlValue::Int(n) => Sqlite::Integer(*n),
+        SqlValue::Real(f) => Sqlite::Real(*f),
+        SqlValue::Text(s) => Sqlite::Text(s.clone()),
     })
+}
+
+fn storage(e: rusqlite::Error) -> PortError {
+    PortError::Storage(e.to_string())
+}
+
+impl Db for Store {
+    async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Written, PortError> {
+        let conn = self.conn();
+        let changes = conn
+            .execute(sql, params_from_iter(bind(params)))
+            .map_err(storage)?;
+        Ok(Written {
+            changes: changes as u64,
+            last_row_id: conn.last_insert_rowid(),
+        })
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Map<String, Value>>, PortError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
+        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = stmt
+            .query(params_from_iter(bind(params)))
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(storage)? {
+            let mut obj = Map::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                let v = match row.get_ref(i).map_err(storage)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::from(n),
+                    ValueRef::Real(f) => Value::from(f),
+                    ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(_) => {
+                        return Err(PortError::Decode(format!("column {name} is a blob")));
+                    }
+                };
+                obj.insert(name.clone(), v);
+            }
+            out.push(obj);
+        }
+        Ok(out)
+    }
+
+    async fn batch(&self, statements: &[(&str, Vec<SqlValue>)]) -> Result<(), PortError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(storage)?;
+        for (sql, params) in statements {
+            tx.execute(sql, params_from_iter(bind(params)))
+                .map_err(storage)?;
+        }
+        tx.commit().map_err(storage)
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -206,25 +196,81 @@ pub use agency_approval::rfc3339;
 mod tests {
     use super::*;
 
-    #[test]
-    fn graph_versions_are_appended_once() {
-        let s = Store::in_memory().unwrap();
-        assert!(s.current_graph().unwrap().is_none());
-        let a = s.put_graph("g1", "{}").unwrap();
-        let again = s.put_graph("g1", "{}").unwrap();
-        assert_eq!(a.sequence, again.sequence);
-        let b = s.put_graph("g2", "{}").unwrap();
-        assert_eq!(b.sequence, a.sequence + 1);
-        assert_eq!(s.graph_versions(10).unwrap().len(), 2);
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures_util::FutureExt::now_or_never(f).expect("the SQLite port never waits")
     }
 
     #[test]
-    fn health_round_trips() {
+    fn migrations_apply_once_by_name() {
+        let dir = std::env::temp_dir().join(format!("agency-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.db");
+        let _ = std::fs::remove_file(&path);
+        let names = Store::open(&path).unwrap().applied_migrations().unwrap();
+        assert_eq!(
+            names,
+            vec![
+                "skill-graph/0001_init",
+                "router/0001_init",
+                "assistant/0001_init"
+            ]
+        );
+        // Opening again applies nothing twice (a second CREATE TABLE would fail).
+        assert_eq!(
+            Store::open(&path).unwrap().applied_migrations().unwrap(),
+            names
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_database_counted_by_position_is_adopted() {
+        let conn = Connection::open_in_memory().unwrap();
+        let old = [
+            agency_skill_graph_service::MIGRATIONS[0].sql,
+            agency_router_service::MIGRATIONS[0].sql,
+        ];
+        for sql in old {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let s = Store::init(conn).unwrap();
+        assert_eq!(
+            s.applied_migrations().unwrap(),
+            vec![
+                "skill-graph/0001_init",
+                "router/0001_init",
+                "assistant/0001_init"
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_come_back_typed() {
         let s = Store::in_memory().unwrap();
-        s.set_health("dev", false).unwrap();
-        s.set_health("pm", true).unwrap();
-        assert_eq!(s.down_agents().unwrap(), vec!["dev"]);
-        s.set_health("dev", true).unwrap();
-        assert!(s.down_agents().unwrap().is_empty());
+        let w = block_on(s.execute(
+            "INSERT INTO graph_versions (version, graph_json, created_ms) VALUES (?1, ?2, ?3)",
+            &["g1".into(), "{}".into(), 7i64.into()],
+        ))
+        .unwrap();
+        assert_eq!(w.changes, 1);
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Row {
+            seq: i64,
+            version: String,
+            created_ms: i64,
+        }
+        let rows: Vec<Row> =
+            block_on(s.query("SELECT seq, version, created_ms FROM graph_versions", &[])).unwrap();
+        assert_eq!(
+            rows,
+            vec![Row {
+                seq: w.last_row_id,
+                version: "g1".into(),
+                created_ms: 7
+            }]
+        );
+        let bad = block_on(s.execute("INSERT INTO nowhere VALUES (1)", &[]));
+        assert!(matches!(bad, Err(PortError::Storage(_))));
     }
 }

@@ -9,10 +9,10 @@ use clap::Args;
 use agency::config::{Config, Engine};
 use agency::routing::Router;
 use agency::runtime::{ComponentRuntime, RuntimeOptions};
-use agency::server::auth::generate_token;
-use agency::server::{AppState, CurrentGraph};
-use agency::store::Store;
+use agency::server::{ActiveGraph, AppState, generate_token};
+use agency::store::{Store, now_ms};
 use agency::{example, graph_files};
+use agency_skill_graph_service::store as graph_store;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -66,9 +66,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if config.auth.is_empty() {
         // Never serve without auth: make tokens for this run and show them once.
-        config.auth.gateway_tokens.push(generate_token());
-        config.auth.operator_tokens.push(generate_token());
-        config.auth.viewer_tokens.push(generate_token());
+        config.auth.gateway_tokens.push(generate_token()?);
+        config.auth.operator_tokens.push(generate_token()?);
+        config.auth.viewer_tokens.push(generate_token()?);
         println!("No tokens configured; generated for this run:");
         println!("  AGENCY_GATEWAY_TOKEN={}", config.auth.gateway_tokens[0]);
         println!("  AGENCY_OPERATOR_TOKEN={}", config.auth.operator_tokens[0]);
@@ -79,25 +79,40 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::anyhow!("{}: cannot create data dir: {e}", config.data_dir.display())
     })?;
     let store = Store::open(&config.data_dir.join("agency.db"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
 
     let explicit: Option<SkillGraph> = match &config.graph {
         Some(path) => Some(graph_files::load(path).map_err(|e| anyhow::anyhow!("{e}"))?),
         None => None,
     };
-    let stored = match (explicit, store.current_graph()?) {
-        (Some(g), _) => store.put_graph(&g.version(), &g.to_json())?,
-        (None, Some(s)) => s,
-        (None, None) if args.example => {
-            let g = example::graph()
-                .map_err(|e| anyhow::anyhow!("the bundled example graph is invalid:\n{e}"))?;
-            store.put_graph(&g.version(), &g.to_json())?
+    let (graph, down) = rt.block_on(async {
+        let seed = match (explicit, graph_store::head(&store).await?) {
+            (Some(g), _) => Some(g),
+            (None, Some(_)) => None,
+            (None, None) if args.example => Some(
+                example::graph()
+                    .map_err(|e| anyhow::anyhow!("the bundled example graph is invalid:\n{e}"))?,
+            ),
+            (None, None) => anyhow::bail!(
+                "no skill graph: pass --graph PATH, set AGENCY_GRAPH, or use --example"
+            ),
+        };
+        if let Some(g) = seed {
+            graph_store::insert_unless_current(&store, &g.version(), &g.to_json(), now_ms())
+                .await?;
         }
-        (None, None) => {
-            anyhow::bail!("no skill graph: pass --graph PATH, set AGENCY_GRAPH, or use --example")
-        }
-    };
-    let graph = SkillGraph::from_json(&stored.json)
-        .map_err(|e| anyhow::anyhow!("stored graph {} is invalid: {e}", stored.version))?;
+        let head = graph_store::head(&store)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the graph was not stored"))?;
+        let json = graph_store::graph_json(&store, &head.version)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("stored graph {} vanished", head.version))?;
+        let graph = SkillGraph::from_json(&json)
+            .map_err(|e| anyhow::anyhow!("stored graph {} is invalid: {e}", head.version))?;
+        anyhow::Ok((graph, graph_store::down_agents(&store).await?))
+    })?;
 
     let runtime = match config.engine {
         Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions {
@@ -142,21 +157,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let assistant = agency::assistant::Assistant { policy, component };
-    let down = store.down_agents()?;
     let addr = config.addr;
     let state = Arc::new(AppState {
+        tokens: config.auth.tokens(),
         config,
         store,
         router,
-        graph: RwLock::new(Arc::new(CurrentGraph { graph, stored })),
+        active: RwLock::new(Arc::new(ActiveGraph {
+            version: graph.version(),
+            graph: Arc::new(graph),
+        })),
         down: RwLock::new(down),
         assistant,
-        graph_update: tokio::sync::Mutex::new(()),
+        graph_update: Arc::new(tokio::sync::Mutex::new(())),
     });
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -164,7 +179,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr()?;
         println!(
             "agency: listening on http://{local} (graph {})",
-            state.current().stored.version
+            state.active().version
         );
         use std::io::Write;
         std::io::stdout().flush()?;

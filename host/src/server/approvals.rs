@@ -1,5 +1,6 @@
-//! Approval assistant handlers: parse, authorize, delegate to the policy (component or
-//! core) and the store. No policy logic lives here.
+//! Approval assistant handlers of the local server: parse, delegate to the policy
+//! (component or core) and the store. No policy logic lives here. (These move into the
+//! assistant's service crate next; see ARCHITECTURE.md.)
 
 use std::sync::Arc;
 
@@ -7,41 +8,48 @@ use agency_approval::contract::{
     ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, page_before, valid_status,
 };
 use agency_approval::{ApprovalRequest, budget_check};
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use agency_assistant_service::Endpoint;
+use agency_kit::http::{json, parse_limit};
+use agency_kit::{ApiError, ApiResult, Request};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::{parse_limit, read_json};
-use super::auth::{Access, authorize};
-use super::error::{ApiError, ApiQuery, PathId};
 use crate::approvals::{ApprovalError, HumanAnswer};
 use crate::store::now_ms;
 
-type ApiResult = Result<Response, ApiError>;
-type St = State<Arc<AppState>>;
+/// Answers `req` at `endpoint` (not `Chat`: see `chat::chat`).
+pub async fn call(state: &Arc<AppState>, endpoint: Endpoint, req: &Request) -> ApiResult {
+    match endpoint {
+        Endpoint::Approve => approve(state, req),
+        Endpoint::List => list(state, req),
+        Endpoint::Get => get(state, req),
+        Endpoint::Decide => decide(state, req),
+        Endpoint::Halt => halt(state, req),
+        Endpoint::Halts => halts(state),
+        Endpoint::Resume => resume(state, req),
+        Endpoint::Spend => spend(state, req),
+        Endpoint::Budget => budget(state),
+        Endpoint::Audit => audit(state, req),
+        Endpoint::Chat => super::chat::chat(state, req).await,
+    }
+}
 
-fn ok(status: StatusCode, v: Value) -> Response {
-    (status, axum::Json(v)).into_response()
+fn ok(status: StatusCode, v: Value) -> agency_kit::Response {
+    json(status, &v)
 }
 
 impl From<ApprovalError> for ApiError {
     fn from(e: ApprovalError) -> Self {
         match e {
             ApprovalError::NotFound(_) => ApiError::not_found(e.to_string()),
-            ApprovalError::Settled { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
+            ApprovalError::Settled { .. } => ApiError::conflict(e.to_string()),
             ApprovalError::Invalid(m) => ApiError::bad_request(m),
-            ApprovalError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            ApprovalError::LedgerLimit(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "ledger_limit", m)
-            }
+            ApprovalError::Conflict(m) => ApiError::conflict(m),
+            ApprovalError::LedgerLimit(m) => ApiError::unprocessable("ledger_limit", m),
             ApprovalError::Store(s) => s.into(),
-            ApprovalError::Decide(_) => ApiError::internal("component_trap", &e),
+            ApprovalError::Decide(_) => ApiError::component_trap("approval", &e),
         }
     }
 }
@@ -54,9 +62,8 @@ fn stored_request(v: &Value) -> Option<ApprovalRequest> {
         .ok()
 }
 
-pub async fn approve(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Route)?;
-    let raw: Value = read_json(&headers, body, &state.config.limits).await?;
+fn approve(state: &AppState, req: &Request) -> ApiResult {
+    let raw: Value = req.json()?;
     let parsed: ApprovalBody = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid approval request: {e}")))?;
     let request = parsed.into_request().map_err(ApiError::bad_request)?;
@@ -69,15 +76,14 @@ pub async fn approve(State(state): St, headers: HeaderMap, body: Body) -> ApiRes
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListQuery {
+struct ListQuery {
     status: Option<String>,
     limit: Option<String>,
     before: Option<String>,
 }
 
-pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Read)?;
-    let q = q.into_inner()?;
+fn list(state: &AppState, req: &Request) -> ApiResult {
+    let q: ListQuery = req.query()?;
     if let Some(s) = &q.status
         && !valid_status(s)
     {
@@ -93,16 +99,14 @@ pub async fn list(State(state): St, headers: HeaderMap, q: ApiQuery<ListQuery>) 
     ))
 }
 
-pub async fn get(State(state): St, headers: HeaderMap, id: PathId) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Read)?;
-    let id = id.into_inner("approval id")?;
+fn get(state: &AppState, req: &Request) -> ApiResult {
+    let id = req.param(0, "approval id")?;
     Ok(ok(StatusCode::OK, state.store.approval(&id)?))
 }
 
-pub async fn decide(State(state): St, headers: HeaderMap, id: PathId, body: Body) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Write)?;
-    let id = id.into_inner("approval id")?;
-    let b: HumanDecisionBody = read_json(&headers, body, &state.config.limits).await?;
+fn decide(state: &AppState, req: &Request) -> ApiResult {
+    let id = req.param(0, "approval id")?;
+    let b: HumanDecisionBody = req.json()?;
     let approve = b.approve().map_err(ApiError::bad_request)?;
     let now = now_ms();
     let policy = &state.assistant.policy;
@@ -121,9 +125,8 @@ pub async fn decide(State(state): St, headers: HeaderMap, id: PathId, body: Body
     Ok(ok(StatusCode::OK, v))
 }
 
-pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: HaltBody = read_json(&headers, body, &state.config.limits).await?;
+fn halt(state: &AppState, req: &Request) -> ApiResult {
+    let b: HaltBody = req.json()?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let reason = b.reason().map_err(ApiError::bad_request)?;
     state
@@ -132,9 +135,8 @@ pub async fn halt(State(state): St, headers: HeaderMap, body: Body) -> ApiResult
     Ok(ok(StatusCode::OK, json!({ "halts": state.store.halts()? })))
 }
 
-pub async fn resume(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: HaltBody = read_json(&headers, body, &state.config.limits).await?;
+fn resume(state: &AppState, req: &Request) -> ApiResult {
+    let b: HaltBody = req.json()?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let was = state.store.resume(&b.scope, &target, Some("operator"))?;
     Ok(ok(
@@ -143,14 +145,12 @@ pub async fn resume(State(state): St, headers: HeaderMap, body: Body) -> ApiResu
     ))
 }
 
-pub async fn halts(State(state): St, headers: HeaderMap) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Read)?;
+fn halts(state: &AppState) -> ApiResult {
     Ok(ok(StatusCode::OK, json!({ "halts": state.store.halts()? })))
 }
 
-pub async fn spend(State(state): St, headers: HeaderMap, body: Body) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Route)?;
-    let b: SpendBody = read_json(&headers, body, &state.config.limits).await?;
+fn spend(state: &AppState, req: &Request) -> ApiResult {
+    let b: SpendBody = req.json()?;
     let actual = b.actual().map_err(ApiError::bad_request)?;
     Ok(ok(
         StatusCode::OK,
@@ -158,8 +158,7 @@ pub async fn spend(State(state): St, headers: HeaderMap, body: Body) -> ApiResul
     ))
 }
 
-pub async fn budget(State(state): St, headers: HeaderMap) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Read)?;
+fn budget(state: &AppState) -> ApiResult {
     let now = now_ms();
     let ledger = state.store.ledger(now)?;
     Ok(ok(
@@ -170,14 +169,13 @@ pub async fn budget(State(state): St, headers: HeaderMap) -> ApiResult {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuditQuery {
+struct AuditQuery {
     limit: Option<String>,
     before: Option<String>,
 }
 
-pub async fn audit(State(state): St, headers: HeaderMap, q: ApiQuery<AuditQuery>) -> ApiResult {
-    authorize(&state.config.auth, &headers, Access::Read)?;
-    let q = q.into_inner()?;
+fn audit(state: &AppState, req: &Request) -> ApiResult {
+    let q: AuditQuery = req.query()?;
     let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
     let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
     Ok(ok(

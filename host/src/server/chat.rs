@@ -9,28 +9,18 @@ use std::sync::Arc;
 use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::{ApprovalBody, ChatBody, budget_report};
 use agency_approval::{ApprovalRequest, budget_check};
+use agency_kit::{ApiError, ApiResult, Request};
 use agency_router::RouteRequest;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::api::read_json;
-use super::auth::{Access, authorize};
-use super::error::ApiError;
 use crate::approvals::{ApprovalError, HumanAnswer};
 use crate::config::LlmConfig;
 use crate::store::now_ms;
 
-pub async fn chat(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    authorize(&state.config.auth, &headers, Access::Write)?;
-    let b: ChatBody = read_json(&headers, body, &state.config.limits).await?;
+pub async fn chat(state: &Arc<AppState>, req: &Request) -> ApiResult {
+    let b: ChatBody = req.json()?;
     b.validate().map_err(|(too_large, m)| {
         if too_large {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
@@ -60,13 +50,13 @@ pub async fn chat(
             }
             None => Reply::say(format!("I didn't understand that. {}", chat::HELP)),
         },
-        command => run(&state, &b.session_id, command)?,
+        command => run(state, &b.session_id, command)?,
     };
     state.store.chat_append(&b.session_id, "user", &b.message)?;
     state
         .store
         .chat_append(&b.session_id, "assistant", &reply.text)?;
-    Ok((StatusCode::OK, axum::Json(reply.to_json())).into_response())
+    Ok(agency_kit::http::json(StatusCode::OK, &reply.to_json()))
 }
 
 fn resolve(
@@ -136,7 +126,7 @@ fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiEr
                 let d = state
                     .router
                     .route(&request)
-                    .map_err(|e| ApiError::internal("component_trap", &e))?;
+                    .map_err(super::ports::runtime_error)?;
                 let d = serde_json::to_value(&d).map_err(|e| ApiError::internal("internal", &e))?;
                 Reply::say(chat::route_reply(&d))
             }

@@ -148,7 +148,7 @@ fn example_without_tokens_prints_fresh_ones() {
 
 #[test]
 fn openapi_documents_every_route_and_nothing_else() {
-    let doc: serde_json::Value = serde_json::from_str(agency::server::OPENAPI).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(agency_kit::root::OPENAPI).unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let mut documented: Vec<(String, String)> = paths
         .iter()
@@ -161,9 +161,9 @@ fn openapi_documents_every_route_and_nothing_else() {
         })
         .collect();
     documented.sort();
-    let mut served: Vec<(String, String)> = agency::server::ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
+    let mut served: Vec<(String, String)> = agency::server::site::routes()
+        .into_iter()
+        .map(|(m, p)| (m, p.to_string()))
         .collect();
     served.sort();
     assert_eq!(documented, served);

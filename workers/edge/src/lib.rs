@@ -1,108 +1,192 @@
-//! HTTP glue shared by the Agency Workers, mirroring the local server's contract: the
-//! error body `{"error": {"code", "message"}}`, bearer tokens with three roles (from
-//! Worker secrets), and JSON bodies with a size limit. No routing or policy logic here.
+//! What every Agency Worker shares, and nothing a service decides: the service layer's
+//! ports on Cloudflare's bindings ([`D1`], [`EdgeClock`], [`EdgeRandom`], tokens from
+//! Worker secrets) and [`serve`], which turns a `worker::Request` into the service
+//! crate's request (route found, token checked, body read within the route's limit),
+//! calls the service and turns its answer into a `worker::Response`.
+#![allow(async_fn_in_trait)]
 
+use std::future::Future;
+
+use agency_kit::ports::Written;
+use agency_kit::routes::{self, Matched, Miss, Route};
+use agency_kit::{
+    ApiError, ApiResult, Clock, Db, Limits, PortError, Random, SqlValue, Tokens, root,
+};
 use futures_util::StreamExt;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
-use worker::{Env, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use serde_json::{Map, Value};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Env, Headers, Request, Response};
 
-/// The same OpenAPI document the local server serves.
-pub const OPENAPI: &str = include_str!("../../../host/openapi.json");
+/// Body limits at the edge (the local server's defaults).
+pub const LIMITS: Limits = Limits {
+    message_bytes: 64 * 1024,
+    graph_bytes: 8 * 1024 * 1024,
+};
 
-/// Largest body for routing and other small requests.
-pub const MESSAGE_LIMIT: usize = 64 * 1024;
-/// Largest graph upload.
-pub const GRAPH_LIMIT: usize = 8 * 1024 * 1024;
-
-/// An API error: status, machine code, human message, optional details.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-    pub details: Option<Value>,
-}
-
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-        }
-    }
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
-        Self::new(400, "bad_request", message)
-    }
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        Self::new(404, "not_found", message)
-    }
-    pub fn with_details(mut self, details: Value) -> ApiError {
-        self.details = Some(details);
-        self
-    }
-    pub fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(d) = self.details {
-            error["details"] = d;
-        }
-        json_response(self.status, &json!({ "error": error }))
-    }
-}
-
-/// Binding and storage failures: logged, answered as 503 without internals.
-impl From<worker::Error> for ApiError {
-    fn from(e: worker::Error) -> Self {
-        worker::console_error!("storage error: {e}");
-        ApiError::new(503, "storage_error", "storage is unavailable")
-    }
-}
-
-impl From<worker::kv::KvError> for ApiError {
-    fn from(e: worker::kv::KvError) -> Self {
-        worker::console_error!("kv error: {e:?}");
-        ApiError::new(503, "storage_error", "storage is unavailable")
-    }
-}
-
-pub type ApiResult = Result<Response, ApiError>;
-
-/// A handler's result as the response to send: errors become their JSON body.
-pub fn respond(result: ApiResult) -> worker::Result<Response> {
-    Ok(result.unwrap_or_else(ApiError::into_response))
-}
-
-pub fn json_response(status: u16, value: &Value) -> Response {
-    match Response::from_json(value) {
-        Ok(r) => r.with_status(status),
-        Err(_) => Response::empty()
-            .map(|r| r.with_status(500))
-            .unwrap_or_else(|_| Response::empty().expect("empty response")),
-    }
-}
-
+/// What a Worker's handler is asked to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Any role.
-    Read,
-    /// Gateway or operator.
-    Route,
-    /// Operator only.
-    Write,
+pub enum Endpoint<E> {
+    /// `/health`: the Worker answers with its service's parts.
+    Health,
+    Service(E),
+}
+
+/// Answers one request with a service: `table` is its route table, `call` its handler
+/// (given the endpoint and the request with its body read).
+pub async fn serve<E, F, Fut>(
+    mut req: Request,
+    env: &Env,
+    table: &'static [Route<E>],
+    call: F,
+) -> worker::Result<Response>
+where
+    E: Copy,
+    F: FnOnce(Endpoint<E>, agency_kit::Request) -> Fut,
+    Fut: Future<Output = ApiResult>,
+{
+    let method = method(&req);
+    let path = req.path();
+    let found = match routes::find(root::ROUTES, &method, &path) {
+        Ok(m) => Ok(lift(m, |e| match e {
+            root::Endpoint::Health => Some(Endpoint::Health),
+            root::Endpoint::OpenApi => None,
+        })),
+        Err(miss) => match routes::find(table, &method, &path) {
+            Ok(m) => Ok(lift(m, |e| Some(Endpoint::Service(e)))),
+            Err(m) => Err(miss.or(m)),
+        },
+    };
+    let response = match found {
+        Err(miss) => miss.into_response(),
+        Ok(matched) => {
+            let answer = async {
+                routes::admit(&matched, &tokens(env), &headers(&req))?;
+                let Some(endpoint) = matched.endpoint else {
+                    return Ok(root::openapi());
+                };
+                let request = read(&mut req, method.clone(), matched).await?;
+                call(endpoint, request).await
+            }
+            .await;
+            if let Err(e) = &answer
+                && let Some(detail) = &e.log
+            {
+                worker::console_error!("{} {path}: {} {detail}", method, e.code);
+            }
+            routes::finish(&method, answer)
+        }
+    };
+    to_worker(response)
+}
+
+fn lift<E, T>(m: Matched<E>, f: impl Fn(E) -> T) -> Matched<T> {
+    Matched {
+        endpoint: f(m.endpoint),
+        access: m.access,
+        body: m.body,
+        params: m.params,
+    }
+}
+
+fn method(req: &Request) -> Method {
+    Method::from_bytes(req.inner().method().as_bytes()).unwrap_or(Method::GET)
+}
+
+fn headers(req: &Request) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in req.headers().entries() {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            map.append(k, v);
+        }
+    }
+    map
+}
+
+/// The service crate's request, with the body read within the route's limit: 413 past
+/// it, 400 when it breaks off.
+async fn read<E>(
+    req: &mut Request,
+    method: Method,
+    matched: Matched<E>,
+) -> Result<agency_kit::Request, ApiError> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::bad_request("unreadable URL"))?;
+    let headers = headers(req);
+    let mut body = Vec::new();
+    if let Some(limit) = LIMITS.bytes(matched.body) {
+        let declared = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        // Chunk by chunk, stopping past the limit: a chunked body has no length to check
+        // up front, and buffering it whole could exhaust the isolate's memory.
+        if let Ok(mut stream) = req.stream() {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|_| ApiError::unreadable_body())?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::payload_too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+    Ok(agency_kit::Request {
+        method,
+        path: url.path().to_owned(),
+        query: url.query().map(str::to_owned),
+        headers,
+        body,
+        params: matched.params,
+    })
+}
+
+/// A service crate's response as the Worker sends it.
+pub fn to_worker(r: agency_kit::Response) -> worker::Result<Response> {
+    let (parts, body) = r.into_parts();
+    let out = Headers::new();
+    for (k, v) in &parts.headers {
+        if let Ok(v) = v.to_str() {
+            out.append(k.as_str(), v)?;
+        }
+    }
+    let response = if body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::from_bytes(body)?
+    };
+    Ok(response
+        .with_status(parts.status.as_u16())
+        .with_headers(out))
+}
+
+/// A JSON answer built outside a service (a Durable Object's reply).
+pub fn json_response(status: StatusCode, value: &Value) -> worker::Result<Response> {
+    to_worker(agency_kit::http::json(status, value))
+}
+
+/// The role tokens from the Worker's secrets `AGENCY_{OPERATOR,GATEWAY,VIEWER}_TOKEN`
+/// (comma-separated lists).
+pub fn tokens(env: &Env) -> Tokens {
+    Tokens {
+        operator: secret_list(env, "AGENCY_OPERATOR_TOKEN"),
+        gateway: secret_list(env, "AGENCY_GATEWAY_TOKEN"),
+        viewer: secret_list(env, "AGENCY_VIEWER_TOKEN"),
+    }
 }
 
 fn secret_list(env: &Env, name: &str) -> Vec<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .map(|v| {
-            v.split(',')
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .collect()
-        })
+        .map(|v| agency_kit::auth::token_list(&v))
         .unwrap_or_default()
 }
 
@@ -115,186 +199,107 @@ pub fn own_token(env: &Env, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// A binding that is missing or failed: storage (D1, KV, Durable Objects).
+pub fn storage(e: impl std::fmt::Display) -> PortError {
+    PortError::Storage(e.to_string())
 }
 
-/// The bearer token of `req`, checked against the secrets `AGENCY_*_TOKEN`.
-pub fn authorize(req: &Request, env: &Env, access: Access) -> Result<(), ApiError> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .ok_or_else(|| ApiError::new(401, "unauthorized", "missing Authorization: Bearer token"))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                401,
-                "unauthorized",
-                "Authorization must be 'Bearer <token>'",
-            )
-        })?;
-    let has = |name: &str| {
-        secret_list(env, name)
+/// A service binding that failed or answered nonsense.
+pub fn upstream(e: impl std::fmt::Display) -> PortError {
+    PortError::Upstream(e.to_string())
+}
+
+/// D1 as the service layer's SQL database.
+pub struct D1(pub D1Database);
+
+impl D1 {
+    /// The `DB` binding.
+    pub fn from_env(env: &Env) -> Result<D1, PortError> {
+        env.d1("DB").map(D1).map_err(storage)
+    }
+
+    fn statement(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<worker::D1PreparedStatement, PortError> {
+        let values: Vec<JsValue> = params.iter().map(js).collect();
+        self.0.prepare(sql).bind(&values).map_err(storage)
+    }
+}
+
+fn js(v: &SqlValue) -> JsValue {
+    match v {
+        SqlValue::Null => JsValue::NULL,
+        // D1 takes numbers as JavaScript numbers: integers are exact up to 2^53, which
+        // every stored integer stays within (the ledger's cap is 2^53 - 1).
+        SqlValue::Int(n) => JsValue::from_f64(*n as f64),
+        SqlValue::Real(f) => JsValue::from_f64(*f),
+        SqlValue::Text(s) => JsValue::from_str(s),
+    }
+}
+
+impl Db for D1 {
+    async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Written, PortError> {
+        let result = self.statement(sql, params)?.run().await.map_err(storage)?;
+        let meta = result.meta().map_err(storage)?;
+        Ok(Written {
+            changes: meta.as_ref().and_then(|m| m.changes).unwrap_or(0) as u64,
+            last_row_id: meta.and_then(|m| m.last_row_id).unwrap_or(0),
+        })
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Map<String, Value>>, PortError> {
+        self.statement(sql, params)?
+            .all()
+            .await
+            .map_err(storage)?
+            .results::<Map<String, Value>>()
+            .map_err(storage)
+    }
+
+    async fn batch(&self, statements: &[(&str, Vec<SqlValue>)]) -> Result<(), PortError> {
+        let prepared = statements
             .iter()
-            .fold(false, |f, t| f | same(t, token))
-    };
-    let (operator, gateway, viewer) = (
-        has("AGENCY_OPERATOR_TOKEN"),
-        has("AGENCY_GATEWAY_TOKEN"),
-        has("AGENCY_VIEWER_TOKEN"),
-    );
-    if !(operator || gateway || viewer) {
-        return Err(ApiError::new(401, "unauthorized", "unknown token"));
+            .map(|(sql, params)| self.statement(sql, params))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.0.batch(prepared).await.map_err(storage)?;
+        Ok(())
     }
-    let allowed = match access {
-        Access::Read => true,
-        Access::Route => operator || gateway,
-        Access::Write => operator,
-    };
-    if !allowed {
-        return Err(ApiError::new(
-            403,
-            "forbidden",
-            "this token's role may not do this",
-        ));
-    }
-    Ok(())
 }
 
-/// A JSON body of at most `limit` bytes: 413 past it, 400 when it does not parse.
-pub async fn read_json<T: DeserializeOwned>(
-    req: &mut Request,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "payload_too_large",
-            format!("request body is over the {limit}-byte limit"),
-        )
-    };
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+/// Wall-clock time at the edge (frozen within a request, as workerd keeps it).
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeClock;
+
+impl Clock for EdgeClock {
+    fn now_ms(&self) -> i64 {
+        worker::Date::now().as_millis() as i64
     }
-    // Read chunk by chunk and stop past the limit: a chunked body has no length to check
-    // up front, and buffering it whole could exhaust the isolate's memory.
-    let mut bytes = Vec::new();
-    if let Ok(mut stream) = req.stream() {
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|_| ApiError::bad_request("unreadable request body"))?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            bytes.extend_from_slice(&chunk);
+}
+
+/// The platform's `crypto.getRandomValues`; an error, never a weaker source, when it
+/// is missing.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeRandom;
+
+impl Random for EdgeRandom {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
+        use worker::js_sys::{Function, Reflect, Uint8Array, global};
+        let missing = || PortError::Random("crypto.getRandomValues is unavailable".into());
+        let crypto = Reflect::get(&global(), &"crypto".into()).map_err(|_| missing())?;
+        let f: Function = Reflect::get(&crypto, &"getRandomValues".into())
+            .map_err(|_| missing())?
+            .into();
+        for chunk in bytes.chunks_mut(65_536) {
+            let arr = Uint8Array::new_with_length(chunk.len() as u32);
+            f.call1(&crypto, &arr).map_err(|_| missing())?;
+            arr.copy_to(chunk);
         }
+        Ok(())
     }
-    // Serde would read a JSON array into a struct field by field, in order.
-    if bytes.iter().find(|b| !b" \t\n\r".contains(b)) != Some(&b'{') {
-        return Err(ApiError::bad_request("request body must be a JSON object"));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
-}
-
-/// A path segment with its `%XX` escapes decoded (as the local server's router does);
-/// 400 "`what` is not valid UTF-8" when the escapes are not.
-pub fn path_segment(raw: &str, what: &str) -> Result<String, ApiError> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = raw
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| ApiError::bad_request(format!("{what} is not valid UTF-8")))
-}
-
-/// `?name=value` from the request URL.
-pub fn query(req: &Request, name: &str) -> Option<String> {
-    req.url()
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// `limit` query parameter within 1..=max.
-pub fn limit(req: &Request, default: u32, max: u32) -> Result<u32, ApiError> {
-    match query(req, "limit") {
-        None => Ok(default),
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::bad_request(format!(
-                "limit must be an integer from 1 to {max}"
-            ))),
-        },
-    }
-}
-
-pub fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint")
-}
-
-pub fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        405,
-        "method_not_allowed",
-        "this endpoint does not accept that method",
-    )
-}
-
-pub fn openapi() -> ApiResult {
-    let mut r = Response::ok(OPENAPI)?;
-    r.headers_mut().set("content-type", "application/json")?;
-    Ok(r)
-}
-
-pub fn now_ms() -> f64 {
-    worker::Date::now().as_millis() as f64
-}
-
-/// `dec_` + 20 hex digits from the platform's CSPRNG.
-pub fn random_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 10];
-    let crypto = worker::js_sys::Reflect::get(&worker::js_sys::global(), &"crypto".into()).ok();
-    let filled = crypto.and_then(|c| {
-        let arr = worker::js_sys::Uint8Array::new_with_length(10);
-        let f = worker::js_sys::Reflect::get(&c, &"getRandomValues".into()).ok()?;
-        let f: worker::js_sys::Function = f.into();
-        f.call1(&c, &arr).ok()?;
-        arr.copy_to(&mut bytes);
-        Some(())
-    });
-    if filled.is_none() {
-        let t = (now_ms() as u64).to_le_bytes();
-        bytes[..8].copy_from_slice(&t);
-    }
-    format!(
-        "{prefix}{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
 }

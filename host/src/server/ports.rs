@@ -1,0 +1,143 @@
+//! The service crates' ports on the local server: storage is the SQLite [`Store`], the
+//! graph the router serves lives in memory and in the router (component or native),
+//! time and randomness come from the OS.
+
+use std::sync::Arc;
+
+use agency_kit::{ApiError, Clock, PortError, Random};
+use agency_router::{RouteDecision, RouteRequest};
+use agency_router_service::{RouterPorts, RoutingState};
+use agency_skill_graph::SkillGraph;
+use agency_skill_graph_service::GraphPorts;
+
+use super::{ActiveGraph, AppState};
+use crate::config::Engine;
+use crate::runtime::RuntimeError;
+use crate::store::Store;
+
+/// The ports of every service, over the server's state.
+#[derive(Clone)]
+pub struct Local(pub Arc<AppState>);
+
+/// The OS random source.
+#[derive(Debug, Clone, Copy)]
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
+        getrandom::fill(bytes).map_err(|e| PortError::Random(e.to_string()))
+    }
+}
+
+impl Random for Local {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
+        OsRandom.fill(bytes)
+    }
+}
+
+impl Clock for Local {
+    fn now_ms(&self) -> i64 {
+        crate::store::now_ms()
+    }
+}
+
+/// What the router's runtime errors mean to a client.
+pub fn runtime_error(e: RuntimeError) -> ApiError {
+    match e {
+        RuntimeError::Trap(_) => ApiError::component_trap("router", &e),
+        RuntimeError::InvalidGraph(m) => ApiError::unprocessable("invalid_graph", m),
+        RuntimeError::Setup(_) | RuntimeError::InvalidPolicy(_) => {
+            ApiError::internal("component_setup", &e)
+        }
+    }
+}
+
+impl GraphPorts for Local {
+    type Db = Store;
+    fn db(&self) -> &Store {
+        &self.0.store
+    }
+
+    type UploadGuard = tokio::sync::OwnedMutexGuard<()>;
+
+    async fn upload_lock(&self) -> Self::UploadGuard {
+        self.0.graph_update.clone().lock_owned().await
+    }
+
+    async fn cached(&self, version: &str) -> Option<Arc<SkillGraph>> {
+        let active = self.0.active();
+        (active.version == version).then(|| active.graph.clone())
+    }
+
+    async fn remember(
+        &self,
+        _version: &str,
+        _json: &str,
+        _graph: &Arc<SkillGraph>,
+    ) -> Result<(), PortError> {
+        // The active graph is the only one kept in memory, set by `activate`.
+        Ok(())
+    }
+
+    async fn activate(&self, graph: &Arc<SkillGraph>) -> Result<(), ApiError> {
+        self.0.router.set_graph(graph).map_err(runtime_error)?;
+        *self.0.active.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ActiveGraph {
+            version: graph.version(),
+            graph: graph.clone(),
+        });
+        Ok(())
+    }
+
+    async fn health_changed(&self, down: &[String]) {
+        *self.0.down.write().unwrap_or_else(|p| p.into_inner()) = down.to_vec();
+    }
+}
+
+/// The router as the local server runs it, with the graph and down agents of now.
+pub struct LocalRouting {
+    state: Arc<AppState>,
+    active: Arc<ActiveGraph>,
+    down: Vec<String>,
+}
+
+impl RoutingState for LocalRouting {
+    fn version(&self) -> &str {
+        &self.active.version
+    }
+
+    fn engine(&self) -> &'static str {
+        match self.state.router.engine() {
+            Engine::Wasm => "wasm",
+            Engine::Native => "native",
+        }
+    }
+
+    fn down(&self) -> &[String] {
+        &self.down
+    }
+
+    fn has_agent(&self, id: &str) -> bool {
+        self.active.graph.agent(id).is_some()
+    }
+
+    fn route(&self, request: &RouteRequest) -> Result<RouteDecision, ApiError> {
+        self.state.router.route(request).map_err(runtime_error)
+    }
+}
+
+impl RouterPorts for Local {
+    type Db = Store;
+    fn db(&self) -> &Store {
+        &self.0.store
+    }
+
+    type State = LocalRouting;
+
+    async fn state(&self) -> Result<LocalRouting, ApiError> {
+        Ok(LocalRouting {
+            state: self.0.clone(),
+            active: self.0.active(),
+            down: self.0.down_agents(),
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! One port for every service: find the route in the services' tables, check the token,
+//! read the body within the route's limit and the request deadline, call the service,
+//! and turn its answer (or a panic) into the response.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use agency_kit::routes::{self, Matched, Miss};
+use agency_kit::{ApiError, ApiResult, Request, root};
+use futures_util::FutureExt;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header;
+
+use super::ports::Local;
+use super::{AppState, approvals, chat};
+
+/// Every endpoint the local server answers, by service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Root(root::Endpoint),
+    Graph(agency_skill_graph_service::Endpoint),
+    Router(agency_router_service::Endpoint),
+    Assistant(agency_assistant_service::Endpoint),
+}
+
+/// Every (method, path) the server answers, for the OpenAPI drift check.
+pub fn routes() -> Vec<(String, &'static str)> {
+    fn list<E>(t: &[routes::Route<E>]) -> impl Iterator<Item = (String, &'static str)> + '_ {
+        t.iter().map(|r| (r.method.as_str().to_lowercase(), r.path))
+    }
+    list(root::ROUTES)
+        .chain(list(agency_skill_graph_service::ROUTES))
+        .chain(list(agency_router_service::ROUTES))
+        .chain(list(agency_assistant_service::ROUTES))
+        .collect()
+}
+
+fn find(method: &http::Method, path: &str) -> Result<Matched<Endpoint>, Miss> {
+    fn lift<E, F: Fn(E) -> Endpoint>(m: Matched<E>, f: F) -> Matched<Endpoint> {
+        Matched {
+            endpoint: f(m.endpoint),
+            access: m.access,
+            body: m.body,
+            params: m.params,
+        }
+    }
+    let miss = match routes::find(root::ROUTES, method, path) {
+        Ok(m) => return Ok(lift(m, Endpoint::Root)),
+        Err(miss) => miss,
+    };
+    let miss = match routes::find(agency_skill_graph_service::ROUTES, method, path) {
+        Ok(m) => return Ok(lift(m, Endpoint::Graph)),
+        Err(m) => miss.or(m),
+    };
+    let miss = match routes::find(agency_router_service::ROUTES, method, path) {
+        Ok(m) => return Ok(lift(m, Endpoint::Router)),
+        Err(m) => miss.or(m),
+    };
+    match routes::find(agency_assistant_service::ROUTES, method, path) {
+        Ok(m) => Ok(lift(m, Endpoint::Assistant)),
+        Err(m) => Err(miss.or(m)),
+    }
+}
+
+/// The answer to one request.
+pub async fn handle(
+    state: Arc<AppState>,
+    req: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = match find(&method, &path) {
+        Err(miss) => miss.into_response(),
+        Ok(matched) => {
+            let answer = AssertUnwindSafe(answer(state, matched, req))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::internal(
+                        "internal",
+                        &"a request handler panicked",
+                    ))
+                });
+            if let Err(e) = &answer
+                && let Some(detail) = &e.log
+            {
+                tracing::error!(code = e.code, error = %detail, %method, %path, "request failed");
+            }
+            routes::finish(&method, answer)
+        }
+    };
+    response.map(|b| Full::new(Bytes::from(b)))
+}
+
+async fn answer(
+    state: Arc<AppState>,
+    matched: Matched<Endpoint>,
+    req: hyper::Request<Incoming>,
+) -> ApiResult {
+    let (parts, body) = req.into_parts();
+    routes::admit(&matched, &state.tokens, &parts.headers)?;
+    let limits = agency_kit::Limits {
+        message_bytes: state.config.limits.message_bytes,
+        graph_bytes: state.config.limits.graph_bytes,
+    };
+    let body = match limits.bytes(matched.body) {
+        None => Vec::new(),
+        Some(limit) => {
+            read_body(
+                &parts.headers,
+                body,
+                limit,
+                state.config.limits.request_timeout_ms,
+            )
+            .await?
+        }
+    };
+    let request = Request {
+        method: parts.method,
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers,
+        body,
+        params: matched.params,
+    };
+    let local = Local(state);
+    match matched.endpoint {
+        Endpoint::Root(root::Endpoint::OpenApi) => Ok(root::openapi()),
+        Endpoint::Root(root::Endpoint::Health) => Ok(health(&local).await),
+        Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
+        Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
+        Endpoint::Assistant(agency_assistant_service::Endpoint::Chat) => chat::chat(&local.0, &request).await,
+        Endpoint::Assistant(e) => approvals::call(&local.0, e, &request).await,
+    }
+}
+
+async fn health(local: &Local) -> agency_kit::Response {
+    let (graph_ok, graph) = agency_skill_graph_service::health(local).await;
+    let (router_ok, router) = agency_router_service::health(local).await;
+    let storage = serde_json::json!({ "status": if graph_ok { "ok" } else { "error" } });
+    root::health(vec![
+        ("router", router_ok, router),
+        ("skillGraph", graph_ok, graph),
+        ("storage", graph_ok, storage),
+    ])
+}
+
+/// The body, at most `limit` bytes (413 past it, up front when Content-Length says so),
+/// all of it within `timeout_ms` (408), or 400 when the client breaks it off.
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Incoming,
+    limit: usize,
+    timeout_ms: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let within = std::time::Duration::from_millis(timeout_ms);
+    let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| ApiError::request_timeout(timeout_ms))?;
+    match collected {
+        Ok(c) => Ok(c.to_bytes().to_vec()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::payload_too_large(limit))
+        }
+        // A broken chunk encoding, a client gone mid-body: not a size problem.
+        Err(_) => Err(ApiError::unreadable_body()),
+    }
+}

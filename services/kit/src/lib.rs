@@ -1,0 +1,26 @@
+//! The kit every Agency service crate builds on, and the only thing the runtimes (`host/`,
+//! `workers/`) need to know about HTTP:
+//!
+//! - [`http`]: the request a handler reads, the response it writes, and [`ApiError`],
+//!   the one error type of the API, mapped to a status and the body
+//!   `{"error": {"code", "message", "details"?}}` in one place;
+//! - [`auth`]: bearer tokens with three roles;
+//! - [`routes`]: route tables and the one matching rule (404, 405 with `Allow`, `HEAD`
+//!   for every `GET`, no trailing slash);
+//! - [`ports`]: the traits a runtime implements (SQL database, clock, randomness);
+//! - [`migrate`]: migrations by name.
+//!
+//! No runtime crate (tokio, hyper, wasmtime, rusqlite, worker) may be a dependency here:
+//! this code runs natively and inside Workers.
+
+pub mod auth;
+pub mod http;
+pub mod migrate;
+pub mod ports;
+pub mod root;
+pub mod routes;
+
+pub use auth::{Access, Role, Tokens};
+pub use http::{ApiError, ApiResult, Request, Response};
+pub use ports::{Clock, Db, PortError, Random, SqlValue};
+pub use routes::{BodyLimit, Limits, Route};

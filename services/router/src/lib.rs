@@ -1,0 +1,170 @@
+//! The router service: `POST /api/route`, the decision audit trail and feedback, written
+//! once and run by the local server and by the router Worker. Routing itself is the
+//! router core's (natively or through the component): the runtime hands it over as a
+//! [`RoutingState`]; storage is the SQL in [`store`].
+//!
+//! Never depends on a runtime crate (tokio, rusqlite, wasmtime, worker).
+#![allow(async_fn_in_trait)]
+
+pub mod store;
+
+use agency_kit::http::{json, parse_limit};
+use agency_kit::routes::Route;
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
+use agency_router::contract::{FeedbackBody, RouteBody};
+use agency_router::{RouteDecision, RouteRequest};
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use store::MIGRATIONS;
+
+/// The graph a runtime routes with right now, and the agents marked down.
+pub trait RoutingState {
+    /// The graph's version.
+    fn version(&self) -> &str;
+    /// `wasm`, `native` or `edge`: what routes.
+    fn engine(&self) -> &'static str;
+    fn down(&self) -> &[String];
+    fn has_agent(&self, id: &str) -> bool;
+    /// Routes `request`, with `routing_latency` measured.
+    fn route(&self, request: &RouteRequest) -> Result<RouteDecision, ApiError>;
+}
+
+/// What the router service needs from its runtime.
+pub trait RouterPorts: Clock + Random {
+    type Db: Db;
+    /// Where decisions and feedback are stored.
+    fn db(&self) -> &Self::Db;
+    type State: RoutingState;
+    /// The routing state now; `no_graph` (404) before any graph exists.
+    async fn state(&self) -> Result<Self::State, ApiError>;
+}
+
+/// The endpoints of the router service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Route,
+    Decisions,
+    Feedback,
+}
+
+pub static ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: Method::POST,
+        path: "/api/route",
+        access: Access::Route,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::Route,
+        summary: "Pick the agent for a message",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/route/decisions",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Decisions,
+        summary: "Recent routing decisions, newest first",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/route/feedback",
+        access: Access::Write,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::Feedback,
+        summary: "Say which agent should have taken a decision's message",
+    },
+];
+
+/// Answers `req` at `endpoint` (the runtime found the route and checked the token).
+pub async fn call<P: RouterPorts>(p: &P, endpoint: Endpoint, req: Request) -> ApiResult {
+    match endpoint {
+        Endpoint::Route => route(p, &req).await,
+        Endpoint::Decisions => decisions(p, &req).await,
+        Endpoint::Feedback => feedback(p, &req).await,
+    }
+}
+
+/// This service's part of `/health`: `(healthy, part)`. No graph yet is healthy.
+pub async fn health<P: RouterPorts>(p: &P) -> (bool, Value) {
+    match p.state().await {
+        Ok(s) => (
+            true,
+            json!({ "status": "ok", "engine": s.engine(), "graphVersion": s.version() }),
+        ),
+        Err(e) if e.code == "no_graph" => (true, json!({ "status": "ok", "graphVersion": null })),
+        Err(_) => (false, json!({ "status": "degraded" })),
+    }
+}
+
+async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
+    let body: RouteBody = req.json()?;
+    // Bad input is a 400 before anything is asked of the routing state.
+    body.clone()
+        .into_request(Vec::new())
+        .map_err(ApiError::bad_request)?;
+    let state = p.state().await?;
+    let request = body
+        .into_request(state.down().to_vec())
+        .map_err(ApiError::bad_request)?;
+    let decision = state.route(&request)?;
+    let id = p.id::<10>("dec_")?;
+    store::insert_decision(p.db(), &id, &request, &decision, p.now_ms()).await?;
+    Ok(json(StatusCode::OK, &decision_json(&id, &decision)?))
+}
+
+/// A decision as the API shows it: the core's fields and `decisionId`.
+fn decision_json(id: &str, decision: &RouteDecision) -> Result<Value, ApiError> {
+    let mut v = serde_json::to_value(decision).map_err(|e| ApiError::internal("internal", &e))?;
+    v["decisionId"] = Value::String(id.to_owned());
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    limit: Option<String>,
+}
+
+async fn decisions<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
+    let q: LimitQuery = req.query()?;
+    let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
+    let rows = store::recent_decisions(p.db(), limit).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut v = decision_json(&r.id, &r.decision)?;
+        v["message"] = Value::String(r.message);
+        v["channel"] = r.channel.map(Value::String).unwrap_or(Value::Null);
+        v["createdAt"] = Value::String(agency_kit::ports::rfc3339(r.created_ms));
+        items.push(v);
+    }
+    Ok(json(StatusCode::OK, &json!({ "decisions": items })))
+}
+
+async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
+    let body: FeedbackBody = req.json()?;
+    if let Some(a) = &body.correct_agent
+        && !p.state().await?.has_agent(a)
+    {
+        return Err(ApiError::bad_request(format!(
+            "correctAgent {a:?} is not an agent of the current graph"
+        )));
+    }
+    if !store::decision_exists(p.db(), &body.decision_id).await? {
+        return Err(ApiError::not_found(format!(
+            "no decision {:?}",
+            body.decision_id
+        )));
+    }
+    let id = store::insert_feedback(
+        p.db(),
+        &body.decision_id,
+        body.correct_agent.as_deref(),
+        p.now_ms(),
+    )
+    .await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({ "feedbackId": id, "decisionId": body.decision_id, "correctAgent": body.correct_agent }),
+    ))
+}
