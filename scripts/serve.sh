@@ -6,4 +6,4 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/scripts/tools.sh"
 ensure_rust_targets
 cd "$ROOT"
-exec cargo run --release --quiet -p agency -- serve --example "$@"
+exec cargo run --release -p agency -- serve --example "$@"

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use agency_kit::observe::{Observer, RequestLog};
 use agency_kit::{ApiError, Clock, PortError, Random};
 use agency_router::{RouteDecision, RouteRequest};
 use agency_router_service::{RouterPorts, RoutingState};
@@ -38,6 +39,28 @@ impl Random for Local {
 impl Clock for Local {
     fn now_ms(&self) -> i64 {
         crate::store::now_ms()
+    }
+
+    fn precise_ms(&self) -> f64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1000.0
+    }
+}
+
+impl Observer for Local {
+    fn record(&self, log: &RequestLog) {
+        tracing::info!(
+            request_id = %log.id,
+            method = %log.method,
+            route = log.route,
+            status = log.status,
+            ms = log.ms,
+            "request"
+        );
     }
 }
 

@@ -5,6 +5,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use agency_kit::observe::{UNMATCHED, observed};
 use agency_kit::routes::{self, Matched, Miss};
 use agency_kit::{ApiError, ApiResult, Request, root};
 use futures_util::FutureExt;
@@ -40,6 +41,7 @@ fn find(method: &http::Method, path: &str) -> Result<Matched<Endpoint>, Miss> {
     fn lift<E, F: Fn(E) -> Endpoint>(m: Matched<E>, f: F) -> Matched<Endpoint> {
         Matched {
             endpoint: f(m.endpoint),
+            route: m.route,
             access: m.access,
             body: m.body,
             params: m.params,
@@ -70,26 +72,29 @@ pub async fn handle(
 ) -> hyper::Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = match find(&method, &path) {
-        Err(miss) => miss.into_response(),
-        Ok(matched) => {
-            let answer = AssertUnwindSafe(answer(state, matched, req))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ApiError::internal(
-                        "internal",
-                        &"a request handler panicked",
-                    ))
-                });
-            if let Err(e) = &answer
-                && let Some(detail) = &e.log
-            {
-                tracing::error!(code = e.code, error = %detail, %method, %path, "request failed");
+    let found = find(&method, &path);
+    let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
+    let local = Local(state.clone());
+    let response = observed(&local, &method, route, async {
+        match found {
+            Err(miss) => miss.into_response(),
+            Ok(matched) => {
+                let answer = AssertUnwindSafe(answer(state, matched, req))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(ApiError::internal("internal", &"a request handler panicked"))
+                    });
+                if let Err(e) = &answer
+                    && let Some(detail) = &e.log
+                {
+                    tracing::error!(code = e.code, error = %detail, %method, %path, "request failed");
+                }
+                routes::finish(&method, answer)
             }
-            routes::finish(&method, answer)
         }
-    };
+    })
+    .await;
     response.map(|b| Full::new(Bytes::from(b)))
 }
 
@@ -130,7 +135,9 @@ async fn answer(
         Endpoint::Root(root::Endpoint::Health) => Ok(health(&local).await),
         Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
         Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
-        Endpoint::Assistant(agency_assistant_service::Endpoint::Chat) => chat::chat(&local.0, &request).await,
+        Endpoint::Assistant(agency_assistant_service::Endpoint::Chat) => {
+            chat::chat(&local.0, &request).await
+        }
         Endpoint::Assistant(e) => approvals::call(&local.0, e, &request).await,
     }
 }

@@ -101,7 +101,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel in every `Result` of the handlers, so they stay small.
+    pub details: Option<Box<Value>>,
     /// What went wrong inside, for the runtime's log line; never sent.
     pub log: Option<String>,
 }
@@ -196,14 +197,14 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: Value) -> ApiError {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
     pub fn into_response(self) -> Response {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(d) = self.details {
-            error["details"] = d;
+            error["details"] = *d;
         }
         let mut r = json(self.status, &json!({ "error": error }));
         if matches!(

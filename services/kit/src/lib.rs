@@ -8,7 +8,8 @@
 //! - [`routes`]: route tables and the one matching rule (404, 405 with `Allow`, `HEAD`
 //!   for every `GET`, no trailing slash);
 //! - [`ports`]: the traits a runtime implements (SQL database, clock, randomness);
-//! - [`migrate`]: migrations by name.
+//! - [`migrate`]: migrations by name;
+//! - [`observe`]: the request middleware (id, timing, one log record per request).
 //!
 //! No runtime crate (tokio, hyper, wasmtime, rusqlite, worker) may be a dependency here:
 //! this code runs natively and inside Workers.
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod http;
 pub mod migrate;
+pub mod observe;
 pub mod ports;
 pub mod root;
 pub mod routes;

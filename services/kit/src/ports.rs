@@ -120,6 +120,11 @@ pub trait Db {
 pub trait Clock {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// A finer clock for durations, in milliseconds from any fixed point.
+    fn precise_ms(&self) -> f64 {
+        self.now_ms() as f64
+    }
 }
 
 /// The platform's cryptographic random source. There is no fallback: without it, no

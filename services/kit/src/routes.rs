@@ -70,6 +70,8 @@ pub struct Route<E: 'static> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matched<E> {
     pub endpoint: E,
+    /// The route's pattern, for logs and metrics.
+    pub route: &'static str,
     pub access: Access,
     pub body: BodyLimit,
     pub params: Vec<String>,
@@ -129,6 +131,7 @@ pub fn find<E: Copy>(table: &[Route<E>], method: &Method, path: &str) -> Result<
         if route.method == *wanted {
             return Ok(Matched {
                 endpoint: route.endpoint,
+                route: route.path,
                 access: route.access,
                 body: route.body,
                 params,

@@ -7,8 +7,9 @@
 
 use std::future::Future;
 
+use agency_kit::observe::{Observer, RequestLog, UNMATCHED, observed};
 use agency_kit::ports::Written;
-use agency_kit::routes::{self, Matched, Miss, Route};
+use agency_kit::routes::{self, Matched, Route};
 use agency_kit::{
     ApiError, ApiResult, Clock, Db, Limits, PortError, Random, SqlValue, Tokens, root,
 };
@@ -57,32 +58,37 @@ where
             Err(m) => Err(miss.or(m)),
         },
     };
-    let response = match found {
-        Err(miss) => miss.into_response(),
-        Ok(matched) => {
-            let answer = async {
-                routes::admit(&matched, &tokens(env), &headers(&req))?;
-                let Some(endpoint) = matched.endpoint else {
-                    return Ok(root::openapi());
-                };
-                let request = read(&mut req, method.clone(), matched).await?;
-                call(endpoint, request).await
+    let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
+    let response = observed(&EdgeObserver, &method, route, async {
+        match found {
+            Err(miss) => miss.into_response(),
+            Ok(matched) => {
+                let answer = async {
+                    routes::admit(&matched, &tokens(env), &headers(&req))?;
+                    let Some(endpoint) = matched.endpoint else {
+                        return Ok(root::openapi());
+                    };
+                    let request = read(&mut req, method.clone(), matched).await?;
+                    call(endpoint, request).await
+                }
+                .await;
+                if let Err(e) = &answer
+                    && let Some(detail) = &e.log
+                {
+                    worker::console_error!("{} {path}: {} {detail}", method, e.code);
+                }
+                routes::finish(&method, answer)
             }
-            .await;
-            if let Err(e) = &answer
-                && let Some(detail) = &e.log
-            {
-                worker::console_error!("{} {path}: {} {detail}", method, e.code);
-            }
-            routes::finish(&method, answer)
         }
-    };
+    })
+    .await;
     to_worker(response)
 }
 
 fn lift<E, T>(m: Matched<E>, f: impl Fn(E) -> T) -> Matched<T> {
     Matched {
         endpoint: f(m.endpoint),
+        route: m.route,
         access: m.access,
         body: m.body,
         params: m.params,
@@ -269,6 +275,27 @@ impl Db for D1 {
             .collect::<Result<Vec<_>, _>>()?;
         self.0.batch(prepared).await.map_err(storage)?;
         Ok(())
+    }
+}
+
+/// Each request's log line goes to the Worker's console (`wrangler tail`).
+struct EdgeObserver;
+
+impl Clock for EdgeObserver {
+    fn now_ms(&self) -> i64 {
+        EdgeClock.now_ms()
+    }
+}
+
+impl Random for EdgeObserver {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
+        EdgeRandom.fill(bytes)
+    }
+}
+
+impl Observer for EdgeObserver {
+    fn record(&self, log: &RequestLog) {
+        worker::console_log!("{}", log.line());
     }
 }
 
