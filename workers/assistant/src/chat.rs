@@ -216,7 +216,7 @@ async fn ask_model(
     let model = env
         .var("AGENCY_LLM_MODEL")
         .map(|v| v.to_string())
-        .unwrap_or_else(|_| "gpt-4o-mini".into());
+        .unwrap_or_else(|_| chat::DEFAULT_MODEL.into());
     let messages = chat::model_messages(history, pending, text);
     let headers = Headers::new();
     let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());

@@ -147,6 +147,11 @@ pub fn parse(message: &str) -> Command {
     Command::Other(text.to_owned())
 }
 
+/// The chat-completions model asked for free text when the deployment names none
+/// (`AGENCY_LLM_MODEL`, or the local server's `[llm] model`): one default for every
+/// runtime.
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+
 pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"deny 42: too expensive\", \
 \"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
 \"halt codegen\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"route: <message>\", \"help\".";
