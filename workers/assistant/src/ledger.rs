@@ -11,8 +11,7 @@
 //! Reservations are keyed by task id, so a retried approval never reserves twice.
 
 use agency_approval::{
-    ApprovalRequest, BudgetCheck, BudgetStatus, HaltState, Limits, Micros, check_scope, day_key,
-    halt_reason, month_key,
+    BudgetCheck, BudgetStatus, HaltState, Limits, Micros, check_scope, day_key, month_key,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -169,22 +168,10 @@ impl Ledger {
     /// Checks the cost against this scope and, for an approval, reserves it. Runs
     /// without awaiting: nothing else touches the ledger in between.
     fn reserve(&self, r: ReserveIn) -> worker::Result<ReserveOut> {
-        if r.halt_check {
-            let h = halt_state(self.halts()?);
-            let probe = ApprovalRequest {
-                task_id: r.task.clone(),
-                agent: r.agent.clone(),
-                action: String::new(),
-                description: String::new(),
-                estimated_cost: Micros::ZERO,
-                channel: None,
-                environment: None,
-                risk: None,
-                tags: vec![],
-            };
-            if let Some(why) = halt_reason(&probe, &h) {
-                return Ok(ReserveOut::Halted(why));
-            }
+        if r.halt_check
+            && let Some(why) = halt_state(self.halts()?).reason(&r.agent, &r.task)
+        {
+            return Ok(ReserveOut::Halted(why));
         }
         let limits = Limits {
             daily: r.daily.map(Micros),

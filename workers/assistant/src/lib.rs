@@ -16,7 +16,7 @@ use agency_approval::contract::{
     ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, page_before, valid_status,
 };
 use agency_approval::{
-    Answer, HaltState, Policy, Ruling, conclude, halt_reason, halted, human_decision, verdict,
+    Answer, Policy, Ruling, apply_halts, conclude, halted, human_decision, rule_verdict,
 };
 use agency_edge::{
     Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
@@ -141,8 +141,13 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
     }
     let ledger = LedgerClient::new(env);
     // Halts live in the global ledger object, which checks them in the same step as the
-    // reservation: read them separately only when a rule denies, to say "halted" first.
-    let decision = match verdict(&request, &HaltState::default(), &policy) {
+    // reservation; when a rule denies, the core applies them (a halt outranks the rule).
+    let ruling = match rule_verdict(&request, &policy) {
+        denied @ Ruling::Decided(_) => apply_halts(&request, denied, &ledger.halt_state().await?),
+        ruling => ruling,
+    };
+    let decision = match ruling {
+        Ruling::Decided(d) => d,
         Ruling::NeedsBudget(v) => {
             match ledger
                 .check_all(&request, &policy, v.reserves(), true, now)
@@ -151,10 +156,6 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
                 Checked::Halted(why) => halted(why),
                 Checked::Budget(b) => conclude(&request, v, b, now),
             }
-        }
-        Ruling::Decided(denied) => {
-            let halt = ledger.halt_state().await?;
-            halt_reason(&request, &halt).map_or(denied, halted)
         }
     };
     let id = agency_edge::random_id("apr_");

@@ -192,17 +192,27 @@ pub fn explain(request: &ApprovalRequest, policy: &Policy) -> Vec<RuleTrace> {
         .collect()
 }
 
+impl HaltState {
+    /// Why these halts stop work by `agent` on `task`, if they do: a halt of all agents
+    /// is named first, then the agent's, then the task's. For callers that know only
+    /// the agent and the task (the edge's ledger object); [`halt_reason`] takes a
+    /// request.
+    pub fn reason(&self, agent: &str, task: &str) -> Option<String> {
+        if self.all {
+            Some("all agents are halted".into())
+        } else if self.agents.contains(agent) {
+            Some(format!("agent {agent} is halted"))
+        } else if self.tasks.contains(task) {
+            Some(format!("task {task} is halted"))
+        } else {
+            None
+        }
+    }
+}
+
 /// Why `halt` stops `request`, if it does.
 pub fn halt_reason(request: &ApprovalRequest, halt: &HaltState) -> Option<String> {
-    if halt.all {
-        Some("all agents are halted".into())
-    } else if halt.agents.contains(&request.agent) {
-        Some(format!("agent {} is halted", request.agent))
-    } else if halt.tasks.contains(&request.task_id) {
-        Some(format!("task {} is halted", request.task_id))
-    } else {
-        None
-    }
+    halt.reason(&request.agent, &request.task_id)
 }
 
 /// What the rules say before budgets are looked at: approve or ask (deny and halts
@@ -256,10 +266,26 @@ pub enum Ruling {
 }
 
 /// Halt first, then rules: deny > ask > approve; no match -> the default effect.
+/// That is [`apply_halts`] over [`rule_verdict`].
 pub fn verdict(request: &ApprovalRequest, halt: &HaltState, policy: &Policy) -> Ruling {
-    if let Some(why) = halt_reason(request, halt) {
-        return Ruling::Decided(halted(why));
+    apply_halts(request, rule_verdict(request, policy), halt)
+}
+
+/// The final ruling once the halts are known: a halt outranks every rule, so a halted
+/// request is denied with reason `halted` (and the halt's why) whatever the rules said,
+/// a rule's denial included; otherwise the rules' ruling stands. For callers that ask
+/// the rules first and read the halts only when they must (the edge keeps its halts
+/// with the budget ledger, which checks them in the same step as a reservation).
+pub fn apply_halts(request: &ApprovalRequest, ruling: Ruling, halt: &HaltState) -> Ruling {
+    match halt_reason(request, halt) {
+        Some(why) => Ruling::Decided(halted(why)),
+        None => ruling,
     }
+}
+
+/// What the rules alone say, halts not considered: deny > ask > approve; no match ->
+/// the default effect. A denial is [`Ruling::Decided`]; see [`apply_halts`].
+pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
     let mut winner: Option<&Rule> = None;
     for rule in &policy.rules {
         if winner.is_none_or(|w| rule.effect > w.effect) && rule_applies(rule, request) {

@@ -23,7 +23,8 @@ pub use budget::{
 };
 pub use decide::{
     Answer, ApprovalRequest, Decision, Effect, HaltScope, HaltState, Outcome, RuleTrace, Ruling,
-    Verdict, conclude, decide, explain, halt_reason, halted, human_decision, verdict,
+    Verdict, apply_halts, conclude, decide, explain, halt_reason, halted, human_decision,
+    rule_verdict, verdict,
 };
 pub use money::{MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};

@@ -319,3 +319,78 @@ effect = "approve"
     }
     assert!(contract::canonical_name("agent", &"a".repeat(129)).is_err());
 }
+
+/// Halts outrank rules, a deny rule included, when the halts are applied after the
+/// rules (as the edge does: it reads its halts only when a rule denies): the answer is
+/// `halted`, with the halt's why, and the same as `verdict`'s, which sees both at once.
+#[test]
+fn a_halt_beats_a_deny_rule_when_applied_after_the_rules() {
+    let p = policy(EXTENDED);
+    let mut r = req("codegen", "payment", 1.0);
+    r.tags = vec!["money".into()];
+    let by_rule = rule_verdict(&r, &p);
+    let Ruling::Decided(d) = &by_rule else {
+        panic!("a deny rule decides: {by_rule:?}")
+    };
+    assert_eq!(
+        (d.reason_code, d.rule.as_deref()),
+        ("rule", Some("no payments from codegen"))
+    );
+    let free = HaltState::default();
+    let agent = HaltState {
+        agents: ["codegen".to_owned()].into(),
+        ..HaltState::default()
+    };
+    let task = HaltState {
+        tasks: ["t1".to_owned()].into(),
+        ..HaltState::default()
+    };
+    let all = HaltState {
+        all: true,
+        ..agent.clone()
+    };
+    // No halt: the rule's denial stands.
+    assert_eq!(apply_halts(&r, by_rule.clone(), &free), by_rule);
+    for (halt, why) in [
+        (&agent, "agent codegen is halted"),
+        (&task, "task t1 is halted"),
+        (&all, "all agents are halted"),
+    ] {
+        let ruling = apply_halts(&r, by_rule.clone(), halt);
+        assert_eq!(ruling, Ruling::Decided(halted(why.to_owned())));
+        assert_eq!(ruling, verdict(&r, halt, &p));
+    }
+    // An approval or ask the rules allow is halted too.
+    let deploy = req("codegen", "deploy", 1.0);
+    assert!(matches!(rule_verdict(&deploy, &p), Ruling::NeedsBudget(_)));
+    assert_eq!(
+        apply_halts(&deploy, rule_verdict(&deploy, &p), &agent),
+        Ruling::Decided(halted("agent codegen is halted".into()))
+    );
+    assert_eq!(
+        apply_halts(&deploy, rule_verdict(&deploy, &p), &free),
+        verdict(&deploy, &free, &p)
+    );
+}
+
+/// What the edge's ledger object asks with only an agent and a task: the same why as
+/// for a whole request.
+#[test]
+fn halt_reasons_by_agent_and_task() {
+    let halt = HaltState {
+        agents: ["codegen".to_owned()].into(),
+        tasks: ["t9".to_owned()].into(),
+        ..HaltState::default()
+    };
+    assert_eq!(
+        halt.reason("codegen", "t1").as_deref(),
+        Some("agent codegen is halted")
+    );
+    assert_eq!(
+        halt.reason("devops", "t9").as_deref(),
+        Some("task t9 is halted")
+    );
+    assert_eq!(halt.reason("devops", "t1"), None);
+    let r = req("codegen", "read", 1.0);
+    assert_eq!(halt_reason(&r, &halt), halt.reason("codegen", "t1"));
+}
