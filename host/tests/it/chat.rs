@@ -220,3 +220,24 @@ fn free_text_goes_to_the_model_which_only_suggests() {
         "should I let the deploy go out?"
     );
 }
+
+/// "resume X" lifts what "halt X" stored, whatever the case: names fold the same way.
+#[test]
+fn resume_lifts_a_halt_spelled_in_any_case() {
+    let dir = TempDir::new("chat-resume");
+    let s = Server::start(dir.path(), &["--example"], true);
+    let (st, r) = say(&s, "ops", "halt CodeGen");
+    assert_eq!(
+        (st, &r["actions"][0]["type"]),
+        (200, &json!("halted")),
+        "{r}"
+    );
+    let (_, h) = get(&s.url("/api/halt"), VIEWER);
+    assert_eq!(h["halts"][0]["target"], "codegen", "{h}");
+    let (_, r) = say(&s, "ops", "resume CodeGen");
+    assert_eq!(r["reply"], "Agent codegen is resumed.", "{r}");
+    let (_, h) = get(&s.url("/api/halt"), VIEWER);
+    assert_eq!(h["halts"], json!([]), "{h}");
+    let (_, r) = say(&s, "ops", "resume CODEGEN");
+    assert_eq!(r["reply"], "Agent codegen was not halted.", "{r}");
+}

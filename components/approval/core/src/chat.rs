@@ -72,6 +72,17 @@ fn after_prefix<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|_| &text[prefix.len()..])
 }
 
+/// The target of "halt <word>" and "resume <word>", one rule for both so that a resume
+/// names exactly what the halt stored: `Some(None)` for everything ("all",
+/// "everything", "everyone"), else the agent's name canonical as everywhere else
+/// ([`crate::contract::canonical_name`]: trimmed, lower case), without the sentence's
+/// final "." or "!". `None`: not a usable name.
+fn halt_agent(word: &str) -> Option<Option<String>> {
+    let word = word.trim_end_matches(['.', '!']);
+    let agent = crate::contract::canonical_name("agent", word).ok()?;
+    Some((!matches!(agent.as_str(), "all" | "everything" | "everyone")).then_some(agent))
+}
+
 /// Parses one chat message.
 pub fn parse(message: &str) -> Command {
     let text = message.trim();
@@ -85,12 +96,12 @@ pub fn parse(message: &str) -> Command {
         ["budget"] | ["budget?"] | ["budgets"] | ["spend"] | ["how", "much", ..] => {
             return Command::Budget;
         }
-        ["resume"] | ["resume", "all"] | ["unhalt"] => return Command::Resume { agent: None },
-        ["resume", _] => {
-            // The agent id as typed: ids are case-sensitive.
-            let agent = text.split_whitespace().nth(1).unwrap_or("");
-            return Command::Resume {
-                agent: Some(agent.trim_end_matches(['.', '!']).to_owned()),
+        ["resume"] | ["unhalt"] => return Command::Resume { agent: None },
+        ["resume", w] => {
+            // The same target as "halt <w>" names, so a resume lifts what it halted.
+            return match halt_agent(w) {
+                Some(agent) => Command::Resume { agent },
+                None => Command::Other(text.to_owned()),
             };
         }
         _ => {}
@@ -126,9 +137,10 @@ pub fn parse(message: &str) -> Command {
         let what: Vec<&str> = what.split_whitespace().collect();
         let agent = match what.as_slice() {
             [] => None,
-            [w] if matches!(w.to_lowercase().as_str(), "all" | "everything" | "everyone") => None,
-            // Agent names compare without case (`contract::canonical_name`).
-            [w] => Some(w.to_lowercase()),
+            [w] => match halt_agent(w) {
+                Some(agent) => agent,
+                None => return Command::Other(text.to_owned()),
+            },
             _ => return Command::Other(text.to_owned()),
         };
         return Command::Halt { agent, reason };
@@ -449,11 +461,67 @@ mod tests {
         halt_unicode: "halt: İncident" => Command::Halt { agent: None, reason: Some("İncident".into()) };
         deny_mentioning_pending: "deny 42: still pending review" => Command::Deny { target: Target::Number(42), comment: Some("still pending review".into()) };
         halt_folds_case: "halt CodeGen" => Command::Halt { agent: Some("codegen".into()), reason: None };
-        resume_keeps_case: "resume CodeGen" => Command::Resume { agent: Some("CodeGen".into()) };
+        resume_folds_case: "resume CodeGen" => Command::Resume { agent: Some("codegen".into()) };
+        resume_all: "resume all" => Command::Resume { agent: None };
+        resume_everyone: "Resume everyone." => Command::Resume { agent: None };
+        resume_punctuation: "resume codegen!" => Command::Resume { agent: Some("codegen".into()) };
+        halt_punctuation: "halt CodeGen." => Command::Halt { agent: Some("codegen".into()), reason: None };
         halt_tab: "halt\tall" => Command::Halt { agent: None, reason: None };
         halt_two_words: "halt codegen\tnow" => Command::Other("halt codegen\tnow".into());
         list_pending: "list pending approvals" => Command::Pending;
         approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
+    }
+}
+
+/// Whatever the spelling, "resume X" names the agent "halt X" halted (the stores match
+/// halts by exact name, and the API folds names the same way).
+#[cfg(test)]
+mod halt_and_resume {
+    use super::*;
+
+    fn halted(message: &str) -> Option<String> {
+        match parse(message) {
+            Command::Halt { agent, .. } => agent,
+            c => panic!("{message:?} is not a halt: {c:?}"),
+        }
+    }
+
+    fn resumed(message: &str) -> Option<String> {
+        match parse(message) {
+            Command::Resume { agent } => agent,
+            c => panic!("{message:?} is not a resume: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn resume_lifts_what_halt_stored() {
+        for name in [
+            "CodeGen", "codegen", "CODEGEN", "Codegen.", "İnfra", "ALL", "Everyone",
+        ] {
+            assert_eq!(
+                resumed(&format!("resume {name}")),
+                halted(&format!("halt {name}")),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            halted("halt CodeGen: tests are red"),
+            Some(crate::contract::canonical_name("target", "CodeGen").unwrap()),
+            "the name the API's halt body stores"
+        );
+        assert_eq!(resumed("resume CodeGen"), Some("codegen".into()));
+    }
+
+    #[test]
+    fn unusable_names_are_not_commands() {
+        let long = "a".repeat(crate::contract::MAX_NAME_CHARS + 1);
+        for message in [
+            format!("halt {long}"),
+            format!("resume {long}"),
+            "resume \u{1}".into(),
+        ] {
+            assert_eq!(parse(&message), Command::Other(message.clone()));
+        }
     }
 }
 
