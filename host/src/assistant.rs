@@ -10,7 +10,8 @@ use crate::runtime::PolicyInstance;
 pub struct Assistant {
     /// The parsed policy (budgets are read from it for reports).
     pub policy: Policy,
-    /// The same policy inside the approval component, when the engine is wasm.
+    /// The same policy inside the approval component, when the engine is wasm. An
+    /// instance that traps is replaced by a fresh one ([`PolicyInstance::decide`]).
     pub component: Option<Mutex<PolicyInstance>>,
 }
 

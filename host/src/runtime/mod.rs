@@ -188,7 +188,7 @@ impl ComponentRuntime {
     /// a new instance (what the pooling allocator and `InstancePre` make cheap).
     pub fn instantiate_empty(&self) -> Result<(), RuntimeError> {
         let mut store = wasmtime::Store::new(&self.engine, ());
-        router::prepare_store(&mut store, self, None)?;
+        router::prepare_store(&mut store, &self.options, None)?;
         self.router_pre
             .instantiate(&mut store)
             .map_err(|e| RuntimeError::Setup(format!("{e:#}")))?;

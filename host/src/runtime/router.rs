@@ -11,7 +11,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::router::RouterComponent;
 use super::bindings::router::exports::agency::core::router as wit;
-use super::{ComponentRuntime, RuntimeError};
+use super::{ComponentRuntime, RuntimeError, RuntimeOptions};
 
 /// One instance of the router component with one graph's index built inside it.
 pub struct RouterInstance {
@@ -32,7 +32,7 @@ impl RouterInstance {
     ) -> Result<RouterInstance, RuntimeError> {
         let mut store = Store::new(&runtime.engine, ());
         // Building a large index is legitimately expensive: no fuel limit, a longer deadline.
-        prepare_store(&mut store, runtime, None)?;
+        prepare_store(&mut store, &runtime.options, None)?;
         store.set_epoch_deadline(ticks(runtime.options.call_timeout) * 10);
         let bindings = runtime
             .router_pre
@@ -156,15 +156,15 @@ fn malformed(e: agency_router::DecodeError) -> RuntimeError {
 /// Limits for a fresh store: unlimited fuel (when metering is on) and a deadline.
 pub(super) fn prepare_store(
     store: &mut Store<()>,
-    runtime: &ComponentRuntime,
+    options: &RuntimeOptions,
     fuel: Option<u64>,
 ) -> Result<(), RuntimeError> {
-    if runtime.options.fuel_per_call.is_some() {
+    if options.fuel_per_call.is_some() {
         store
             .set_fuel(fuel.unwrap_or(u64::MAX / 2))
             .map_err(|e| RuntimeError::Setup(e.to_string()))?;
     }
-    store.set_epoch_deadline(ticks(runtime.options.call_timeout));
+    store.set_epoch_deadline(ticks(options.call_timeout));
     Ok(())
 }
 

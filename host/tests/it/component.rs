@@ -214,3 +214,57 @@ fn router_component_single_and_batch_agree_with_native() {
             .any(|d| d.reason == agency_router::Reason::Default)
     );
 }
+
+/// A policy instance that traps is replaced, not reused: the trap names the approval
+/// component, the next decision comes from a fresh instance holding the same policy,
+/// and it agrees with the core crate. (A request whose description does not fit the
+/// instance's memory makes the component trap when the host copies it in.)
+#[test]
+fn a_trapped_policy_instance_is_replaced() {
+    use agency_approval::{ApprovalRequest, HaltState, LedgerSnapshot, Micros, Policy, decide};
+    let rt = ComponentRuntime::new(RuntimeOptions {
+        cache_dir: None,
+        max_memory_bytes: 4 << 20,
+        ..RuntimeOptions::default()
+    })
+    .unwrap();
+    let text =
+        std::fs::read_to_string(crate::util::repo().join("examples/policy/minimal.toml")).unwrap();
+    let policy = Policy::parse(&text, "minimal.toml").unwrap();
+    let mut instance = rt.instantiate_policy(&text, "minimal.toml").unwrap();
+    let now = 1_795_000_000_000;
+    let request = |description: String| ApprovalRequest {
+        task_id: "t1".into(),
+        agent: "research".into(),
+        action: "read".into(),
+        description,
+        estimated_cost: Micros::from_usd(1.0).unwrap(),
+        channel: None,
+        environment: None,
+        risk: None,
+        tags: vec![],
+    };
+    let (ledger, halt) = (LedgerSnapshot::default(), HaltState::default());
+    let fine = request("fits".into());
+    let native = decide(&fine, &ledger, &halt, &policy, now);
+    assert_eq!(instance.decide(&fine, &ledger, &halt, now).unwrap(), native);
+    assert_eq!(instance.generation(), 1);
+
+    let too_big = request("x".repeat(8 << 20));
+    for round in 2..4 {
+        let err = instance.decide(&too_big, &ledger, &halt, now).unwrap_err();
+        assert!(
+            matches!(err, agency::runtime::RuntimeError::Trap(_)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("approval component"), "{err}");
+        assert!(!err.to_string().contains("router"), "{err}");
+        assert_eq!(instance.generation(), round, "replaced after the trap");
+        assert_eq!(
+            instance.decide(&fine, &ledger, &halt, now).unwrap(),
+            native,
+            "the replacement holds the same policy"
+        );
+        assert_eq!(instance.generation(), round, "and is kept while it works");
+    }
+}
