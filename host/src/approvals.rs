@@ -5,7 +5,8 @@
 //! component or the core crate); this module only moves state.
 
 use agency_approval::contract::{
-    APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, reserved_json,
+    APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, parse_reserved,
+    reserved_json,
 };
 use agency_approval::{
     Answer, ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot,
@@ -381,7 +382,11 @@ impl Store {
                 status: "settled (spend was already reported)".into(),
             });
         }
-        let reserved: Vec<(String, i64)> = serde_json::from_str(&reserved).unwrap_or_default();
+        // Unreadable reservations fail the spend (the stored row is damaged): read as
+        // none, the spend would settle nothing and leave the reservation held.
+        let reserved = parse_reserved(id, &reserved).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?;
         for (key, m) in &reserved {
             // Refused, not recorded short, when a sum would pass what a ledger holds
             // (the transaction then rolls back the keys already updated).

@@ -330,3 +330,87 @@ fn spends_past_what_a_ledger_holds_are_refused() {
     let body = json!({"approvalId": ids[9], "actualCostUsd": 2e9}).to_string();
     assert_eq!(post(&s.url("/api/spend"), GATEWAY, &body).0, 400);
 }
+
+/// A spend whose stored reservations are unreadable fails with an error and changes
+/// nothing, instead of settling nothing (the reservation would stay held and the
+/// spend never be counted); once the column is readable again the spend goes through.
+#[test]
+fn a_damaged_reservation_fails_the_spend() {
+    use agency::approvals::ApprovalError;
+    use agency::store::Store;
+    use agency_approval::contract::ApprovalBody;
+    use agency_approval::{Micros, Policy, decide};
+
+    let dir = TempDir::new("damaged-reservation");
+    let path = dir.path().join("agency.db");
+    let store = Store::open(&path).unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/policy/minimal.toml")).unwrap();
+    let policy = Policy::parse(&text, "minimal.toml").unwrap();
+    let body = req("t-damaged", "research", "read", 2.0);
+    let request = serde_json::from_value::<ApprovalBody>(body.clone())
+        .unwrap()
+        .into_request()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let a = store
+        .approve(&request, &body, now, |ledger, halt| {
+            Ok(decide(&request, ledger, halt, &policy, now))
+        })
+        .unwrap();
+    assert_eq!(a["decision"], "approved", "{a}");
+    let id = a["approvalId"].as_str().unwrap();
+    let before = store.ledger(now).unwrap();
+    assert!(
+        before
+            .iter()
+            .any(|(_, _, reserved)| *reserved > Micros::ZERO),
+        "{before:?}"
+    );
+
+    let damage = |value: &str| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE approvals SET reserved_json = ?2 WHERE id = ?1",
+                [id, value],
+            )
+            .unwrap()
+    };
+    let good: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT reserved_json FROM approvals WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let cost = Micros::from_usd(1.5).unwrap();
+    for damaged in ["not json", "", "{}"] {
+        assert_eq!(damage(damaged), 1);
+        let err = store.spend(id, cost, Some("gateway")).unwrap_err();
+        assert!(matches!(err, ApprovalError::Store(_)), "{damaged:?}: {err}");
+        assert!(
+            err.to_string().contains("reservations are unreadable"),
+            "{err}"
+        );
+        assert_eq!(
+            store.ledger(now).unwrap(),
+            before,
+            "nothing spent or released"
+        );
+        assert_eq!(store.approval(id).unwrap()["actualCostUsd"], Value::Null);
+    }
+    damage(&good);
+    let spent = store.spend(id, cost, Some("gateway")).unwrap();
+    assert_eq!(spent["actualCostUsd"], 1.5, "{spent}");
+    assert!(
+        store
+            .ledger(now)
+            .unwrap()
+            .iter()
+            .all(|(_, s, r)| *s == cost && *r == Micros::ZERO)
+    );
+}

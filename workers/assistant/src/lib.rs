@@ -409,7 +409,7 @@ async fn spend(req: &mut Request, env: &Env) -> ApiResult {
     // The ledger first: settling is idempotent per task and answers with the amount it
     // recorded, so a retry after a failed write below still lands on the same figure.
     let recorded = LedgerClient::new(env)
-        .settle(&scopes_of(&row.reserved()), &row.task_id, actual.0)
+        .settle(&scopes_of(&store::reserved(&row)?), &row.task_id, actual.0)
         .await?;
     if !store.spend(id, recorded, Some("gateway"), now()).await? {
         return Err(conflict(format!(

@@ -30,6 +30,15 @@ fn opt_n(v: Option<i64>) -> JsValue {
     v.map(n).unwrap_or(JsValue::NULL)
 }
 
+/// The reservations `row` holds. Unreadable ones are a storage error (logged), never
+/// "nothing reserved", which would settle a spend in no scope at all.
+pub fn reserved(row: &ApprovalRow) -> Result<Vec<(String, i64)>, ApiError> {
+    row.reserved().map_err(|e| {
+        worker::console_error!("{e}");
+        ApiError::new(503, "storage_error", "storage is unavailable")
+    })
+}
+
 /// An audit entry to append in the same batch as a change.
 pub struct Audit<'a> {
     pub kind: &'a str,

@@ -142,9 +142,11 @@ impl ApprovalRow {
         }
     }
 
-    /// The ledger keys and amounts this approval holds in reserve.
-    pub fn reserved(&self) -> Vec<(String, i64)> {
-        serde_json::from_str(&self.reserved_json).unwrap_or_default()
+    /// The ledger keys and amounts this approval holds in reserve. An unreadable
+    /// column is an error, never "nothing reserved": a spend would otherwise settle
+    /// nothing and leave the reservation held.
+    pub fn reserved(&self) -> Result<Vec<(String, i64)>, ReservedError> {
+        parse_reserved(&self.id, &self.reserved_json)
     }
 
     /// The request as it was asked, back in core form.
@@ -198,8 +200,30 @@ impl ApprovalRow {
     }
 }
 
+/// The stored reservations of an approval (its `reserved_json` column) do not read as
+/// a list of (ledger key, micro-dollars).
+#[derive(Debug, thiserror::Error)]
+#[error("approval {approval_id:?}: the stored reservations are unreadable: {source}")]
+pub struct ReservedError {
+    pub approval_id: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// The reservations approval `approval_id` holds, read from its `reserved_json` column
+/// (as [`reserved_json`] wrote it); for stores that read the column on its own.
+pub fn parse_reserved(
+    approval_id: &str,
+    reserved_json: &str,
+) -> Result<Vec<(String, i64)>, ReservedError> {
+    serde_json::from_str(reserved_json).map_err(|source| ReservedError {
+        approval_id: approval_id.to_owned(),
+        source,
+    })
+}
+
 /// How a store keeps the reservations an approval holds (read back by
-/// [`ApprovalRow::reserved`]).
+/// [`ApprovalRow::reserved`] and [`parse_reserved`]).
 pub fn reserved_json(change: &LedgerChange) -> String {
     let pairs: Vec<(&str, i64)> = change
         .reserve
@@ -404,6 +428,66 @@ mod tests {
             chat("🙂".repeat(MAX_CHAT_CHARS + 1)).validate(),
             Err((true, _))
         ));
+    }
+
+    fn row(reserved_json: &str) -> ApprovalRow {
+        ApprovalRow {
+            id: "apr_1".into(),
+            task_id: "t1".into(),
+            agent: "devops".into(),
+            action: "deploy".into(),
+            request_json: "{}".into(),
+            status: "approved".into(),
+            reason_code: "rule".into(),
+            reason: String::new(),
+            rule: None,
+            budget_scope: None,
+            budget_remaining_micros: None,
+            estimated_micros: 1_000_000,
+            actual_micros: None,
+            reserved_json: reserved_json.into(),
+            created_ms: 0,
+            expires_ms: None,
+            decided_by: None,
+            decided_ms: None,
+            comment: None,
+            number: 1,
+        }
+    }
+
+    /// What a store wrote reads back; a damaged column is an error naming the
+    /// approval, never an empty reservation (which would make a spend debit nothing).
+    #[test]
+    fn reservations_read_back_or_fail() {
+        let change = LedgerChange {
+            reserve: vec![
+                ("global|2026-11-18".into(), Micros(1_500_000)),
+                ("agent:devops|2026-11".into(), Micros(1_500_000)),
+            ],
+        };
+        assert_eq!(
+            row(&reserved_json(&change)).reserved().unwrap(),
+            vec![
+                ("global|2026-11-18".to_owned(), 1_500_000),
+                ("agent:devops|2026-11".to_owned(), 1_500_000)
+            ]
+        );
+        assert_eq!(row("[]").reserved().unwrap(), vec![]);
+        for damaged in [
+            "",
+            "not json",
+            "{\"global|2026-11-18\": 1}",
+            "[[\"global\"]]",
+            "null",
+        ] {
+            let err = row(damaged).reserved().unwrap_err();
+            assert_eq!(err.approval_id, "apr_1", "{damaged:?}");
+            assert!(err.to_string().contains("\"apr_1\""), "{err}");
+            assert!(
+                parse_reserved("apr_1", damaged).is_err(),
+                "{damaged:?} reads the same on its own"
+            );
+        }
     }
 
     #[test]
