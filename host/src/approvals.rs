@@ -5,8 +5,8 @@
 //! component or the core crate); this module only moves state.
 
 use agency_approval::contract::{
-    APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, parse_reserved,
-    reserved_json,
+    APPROVAL_COLUMNS, ApprovalConflict, ApprovalRow, decision_audit, human_decision_audit,
+    parse_reserved, reserved_json,
 };
 use agency_approval::{
     Answer, ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot,
@@ -22,11 +22,17 @@ use crate::store::{Store, StoreError, now_ms, rfc3339};
 pub enum ApprovalError {
     #[error("no approval {0:?}")]
     NotFound(String),
-    #[error("approval {id} is already {status}")]
-    Settled { id: String, status: String },
+    /// The approval is past what was asked of it (decided already; for a spend, not
+    /// approved or already spent). `status` is its status, for the operator.
+    #[error("{conflict}")]
+    Settled {
+        status: String,
+        conflict: ApprovalConflict,
+    },
     #[error("{0}")]
     Invalid(String),
-    /// A task id asked about again with a different request.
+    /// A task id asked about again with a different request (the message of
+    /// [`ApprovalConflict::TaskReused`]).
     #[error("{0}")]
     Conflict(String),
     /// A spend the ledger cannot hold.
@@ -204,7 +210,8 @@ impl Store {
             .optional()?;
         if let Some(r) = existing {
             tx.commit()?;
-            r.check_retry(request).map_err(ApprovalError::Conflict)?;
+            r.check_retry(request)
+                .map_err(|e| ApprovalError::Conflict(e.to_string()))?;
             return Ok(r.to_json());
         }
         let ledger = snapshot(&tx, now)?;
@@ -300,7 +307,10 @@ impl Store {
             // Keep the expiry sweep above: an ask that just expired is recorded so now.
             tx.commit()?;
             return Err(ApprovalError::Settled {
-                id: id.to_owned(),
+                conflict: ApprovalConflict::Decided {
+                    approval_id: id.to_owned(),
+                    status: status.clone(),
+                },
                 status,
             });
         }
@@ -372,14 +382,19 @@ impl Store {
             row.ok_or_else(|| ApprovalError::NotFound(id.to_owned()))?;
         if status != "approved" {
             return Err(ApprovalError::Settled {
-                id: id.to_owned(),
-                status: format!("{status} (only approved tasks can spend)"),
+                conflict: ApprovalConflict::NotApproved {
+                    approval_id: id.to_owned(),
+                    status: status.clone(),
+                },
+                status,
             });
         }
         if actual_before.is_some() {
             return Err(ApprovalError::Settled {
-                id: id.to_owned(),
-                status: "settled (spend was already reported)".into(),
+                conflict: ApprovalConflict::Spent {
+                    approval_id: id.to_owned(),
+                },
+                status,
             });
         }
         // Unreadable reservations fail the spend (the stored row is damaged): read as

@@ -414,3 +414,66 @@ fn a_damaged_reservation_fails_the_spend() {
             .all(|(_, s, r)| *s == cost && *r == Micros::ZERO)
     );
 }
+
+/// The local store's 409s carry the core's conflict messages, the ones the edge answers
+/// with: a reused task id, a spend on an approval that is not approved, a second spend.
+#[test]
+fn conflicts_are_the_cores() {
+    use agency::approvals::ApprovalError;
+    use agency::store::Store;
+    use agency_approval::contract::{ApprovalBody, ApprovalConflict};
+    use agency_approval::{Micros, Policy, decide};
+
+    let store = Store::in_memory().unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/policy/minimal.toml")).unwrap();
+    let policy = Policy::parse(&text, "minimal.toml").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let approve = |body: Value| {
+        let request = serde_json::from_value::<ApprovalBody>(body.clone())
+            .unwrap()
+            .into_request()
+            .unwrap();
+        store.approve(&request, &body, now, |ledger, halt| {
+            Ok(decide(&request, ledger, halt, &policy, now))
+        })
+    };
+    let a = approve(req("t-conflict", "research", "read", 1.0)).unwrap();
+    let id = a["approvalId"].as_str().unwrap().to_owned();
+    let err = approve(req("t-conflict", "research", "read", 2.0)).unwrap_err();
+    let reused = ApprovalConflict::TaskReused {
+        task_id: "t-conflict".into(),
+        approval_id: id.clone(),
+    };
+    assert!(
+        matches!(&err, ApprovalError::Conflict(m) if *m == reused.to_string()),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("{id:?}")), "{err}");
+
+    let mut deploy = req("t-ask", "devops", "deploy", 1.0);
+    deploy["environment"] = json!("production");
+    let pending = approve(deploy).unwrap();
+    assert_eq!(pending["decision"], "pending", "{pending}");
+    let pending_id = pending["approvalId"].as_str().unwrap().to_owned();
+    let cost = Micros::from_usd(1.0).unwrap();
+    let err = store.spend(&pending_id, cost, None).unwrap_err();
+    let not_approved = ApprovalConflict::NotApproved {
+        approval_id: pending_id,
+        status: "pending".into(),
+    };
+    assert!(
+        matches!(&err, ApprovalError::Settled { conflict, status } if *conflict == not_approved && status == "pending"),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), not_approved.to_string());
+
+    store.spend(&id, cost, None).unwrap();
+    let err = store.spend(&id, cost, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        ApprovalConflict::Spent { approval_id: id }.to_string()
+    );
+}

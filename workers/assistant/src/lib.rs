@@ -13,7 +13,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use agency_approval::contract::{
-    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, page_before, valid_status,
+    ApprovalBody, ApprovalConflict, HaltBody, HumanDecisionBody, SpendBody, budget_report,
+    page_before, valid_status,
 };
 use agency_approval::{
     Answer, Policy, Ruling, apply_halts, conclude, halted, human_decision, rule_verdict,
@@ -175,8 +176,8 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
     ok(&row.to_json())
 }
 
-fn conflict(message: String) -> ApiError {
-    ApiError::new(409, "conflict", message)
+fn conflict(e: ApprovalConflict) -> ApiError {
+    ApiError::new(409, "conflict", e.to_string())
 }
 
 async fn list(req: &Request, env: &Env) -> ApiResult {
@@ -214,7 +215,7 @@ async fn get(req: &Request, env: &Env, id: &str) -> ApiResult {
 
 /// Why a human decision was not recorded.
 pub enum HumanError {
-    Settled(String),
+    Settled(ApprovalConflict),
     Api(ApiError),
 }
 
@@ -227,7 +228,7 @@ impl From<ApiError> for HumanError {
 impl From<HumanError> for ApiError {
     fn from(e: HumanError) -> Self {
         match e {
-            HumanError::Settled(m) => ApiError::new(409, "conflict", m),
+            HumanError::Settled(c) => conflict(c),
             HumanError::Api(e) => e,
         }
     }
@@ -249,8 +250,12 @@ pub async fn decide_human(
         .by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
-    let settled =
-        |status: &str| HumanError::Settled(format!("approval {id:?} is already {status}"));
+    let settled = |status: &str| {
+        HumanError::Settled(ApprovalConflict::Decided {
+            approval_id: id.to_owned(),
+            status: status.to_owned(),
+        })
+    };
     if row.status() != "pending" || !store.claim(id, now).await? {
         let status = store
             .by_id(id)
@@ -394,17 +399,19 @@ async fn spend(req: &mut Request, env: &Env) -> ApiResult {
         .by_id(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
-    let conflict = |m: String| ApiError::new(409, "conflict", m);
+    let spent = || {
+        conflict(ApprovalConflict::Spent {
+            approval_id: id.clone(),
+        })
+    };
     if row.status() != "approved" {
-        return Err(conflict(format!(
-            "approval {id:?} is already {} (only approved tasks can spend)",
-            row.status()
-        )));
+        return Err(conflict(ApprovalConflict::NotApproved {
+            approval_id: id.clone(),
+            status: row.status().to_owned(),
+        }));
     }
     if row.actual_micros.is_some() {
-        return Err(conflict(format!(
-            "approval {id:?} is already settled (spend was already reported)"
-        )));
+        return Err(spent());
     }
     // The ledger first: settling is idempotent per task and answers with the amount it
     // recorded, so a retry after a failed write below still lands on the same figure.
@@ -412,9 +419,7 @@ async fn spend(req: &mut Request, env: &Env) -> ApiResult {
         .settle(&scopes_of(&store::reserved(&row)?), &row.task_id, actual.0)
         .await?;
     if !store.spend(id, recorded, Some("gateway"), now()).await? {
-        return Err(conflict(format!(
-            "approval {id:?} is already settled (spend was already reported)"
-        )));
+        return Err(spent());
     }
     let row = store
         .by_id(id)

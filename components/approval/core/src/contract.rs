@@ -101,6 +101,31 @@ impl ApprovalBody {
     }
 }
 
+/// Why a request conflicts with a stored approval (HTTP 409), in the words every runtime
+/// answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalConflict {
+    /// A task id asked about again with a different request.
+    #[error(
+        "task {task_id:?} was already asked about with a different request (approval {approval_id:?}); \
+         a new request needs a new taskId"
+    )]
+    TaskReused {
+        task_id: String,
+        approval_id: String,
+    },
+    /// A human's answer to an approval that is no longer pending (`status` "being
+    /// decided" while another answer is recorded).
+    #[error("approval {approval_id:?} is already {status}")]
+    Decided { approval_id: String, status: String },
+    /// A spend reported for an approval that was not approved.
+    #[error("approval {approval_id:?} is already {status} (only approved tasks can spend)")]
+    NotApproved { approval_id: String, status: String },
+    /// A spend reported twice.
+    #[error("approval {approval_id:?} is already settled (spend was already reported)")]
+    Spent { approval_id: String },
+}
+
 /// One stored approval, as every store keeps it (SQLite locally, D1 at the edge; the
 /// field names are the table's columns). [`ApprovalRow::to_json`] is the API shape.
 #[derive(Debug, Clone, Deserialize)]
@@ -159,16 +184,15 @@ impl ApprovalRow {
 
     /// Whether `request`, asked again for this row's task, is a retry (the same request:
     /// answered with this row) or reuses the task id for something else, which is the
-    /// caller's error (the message says so).
-    pub fn check_retry(&self, request: &ApprovalRequest) -> Result<(), String> {
+    /// caller's error ([`ApprovalConflict::TaskReused`]).
+    pub fn check_retry(&self, request: &ApprovalRequest) -> Result<(), ApprovalConflict> {
         if self.request().as_ref() == Some(request) {
             return Ok(());
         }
-        Err(format!(
-            "task {:?} was already asked about with a different request (approval {}); \
-             a new request needs a new taskId",
-            self.task_id, self.id
-        ))
+        Err(ApprovalConflict::TaskReused {
+            task_id: self.task_id.clone(),
+            approval_id: self.id.clone(),
+        })
     }
 
     pub fn to_json(&self) -> Value {
@@ -487,6 +511,60 @@ mod tests {
                 parse_reserved("apr_1", damaged).is_err(),
                 "{damaged:?} reads the same on its own"
             );
+        }
+    }
+
+    /// A task id asked about again: the same request is a retry, another one is the
+    /// typed conflict, whose message (both runtimes answer with it) quotes both ids.
+    #[test]
+    fn a_reused_task_id_is_a_typed_conflict() {
+        let body = r#"{"taskId":"t1","agent":"devops","action":"deploy","estimatedCostUsd":1}"#;
+        let mut stored = row("[]");
+        stored.request_json = body.into();
+        assert_eq!(stored.check_retry(&parse(body).unwrap()), Ok(()));
+        let other =
+            parse(r#"{"taskId":"t1","agent":"devops","action":"deploy","estimatedCostUsd":2}"#)
+                .unwrap();
+        let err = stored.check_retry(&other).unwrap_err();
+        assert_eq!(
+            err,
+            ApprovalConflict::TaskReused {
+                task_id: "t1".into(),
+                approval_id: "apr_1".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "task \"t1\" was already asked about with a different request (approval \"apr_1\"); \
+             a new request needs a new taskId"
+        );
+    }
+
+    #[test]
+    fn settled_conflicts_quote_the_approval_id() {
+        let id = || "apr_1".to_owned();
+        let cases = [
+            (
+                ApprovalConflict::Decided {
+                    approval_id: id(),
+                    status: "approved".into(),
+                },
+                "approval \"apr_1\" is already approved",
+            ),
+            (
+                ApprovalConflict::NotApproved {
+                    approval_id: id(),
+                    status: "denied".into(),
+                },
+                "approval \"apr_1\" is already denied (only approved tasks can spend)",
+            ),
+            (
+                ApprovalConflict::Spent { approval_id: id() },
+                "approval \"apr_1\" is already settled (spend was already reported)",
+            ),
+        ];
+        for (conflict, message) in cases {
+            assert_eq!(conflict.to_string(), message);
         }
     }
 
