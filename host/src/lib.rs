@@ -2,8 +2,10 @@
 //! the HTTP API on one port and implements the `agency` CLI. Decisions are never made
 //! here: they come from the core crates, natively or through the components.
 
+pub mod app;
 pub mod approvals;
 pub mod assistant;
+pub mod background;
 mod chat_history;
 pub mod config;
 pub mod example;

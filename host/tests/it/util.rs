@@ -44,11 +44,21 @@ impl Drop for TempDir {
     }
 }
 
-/// `agency serve` on a free port; killed (by PID) on drop.
+/// A local server on a free port. With tokens it runs in this process (the composition
+/// root, `agency::app::App`, served on port 0 and stopped on drop); without, it is the
+/// `agency serve` binary (what prints generated tokens is the CLI), killed by PID on drop.
 pub struct Server {
-    child: Child,
     pub base: String,
     pub stdout_head: Vec<String>,
+    running: Running,
+}
+
+enum Running {
+    Child(Child),
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
 }
 
 impl Server {
@@ -62,6 +72,77 @@ impl Server {
         with_tokens: bool,
         env: &[(&str, &str)],
     ) -> Server {
+        if with_tokens {
+            Self::in_process(data, extra, env)
+        } else {
+            Self::spawn(data, extra, env)
+        }
+    }
+
+    /// The config `agency serve ARGS` would build, with these environment variables.
+    fn in_process(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut vars: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.push(("AGENCY_GATEWAY_TOKEN".into(), GATEWAY.into()));
+        vars.push(("AGENCY_OPERATOR_TOKEN".into(), OPERATOR.into()));
+        vars.push(("AGENCY_VIEWER_TOKEN".into(), VIEWER.into()));
+        let flag = |name: &str| {
+            args.iter()
+                .position(|a| *a == name)
+                .map(|i| args[i + 1].to_owned())
+        };
+        let config_file = flag("--config").map(PathBuf::from);
+        let mut config =
+            agency::config::Config::load(config_file.as_deref(), vars).expect("config");
+        config.data_dir = data.to_path_buf();
+        if let Some(p) = flag("--policy") {
+            config.policy = Some(PathBuf::from(p));
+        }
+        if let Some(g) = flag("--graph") {
+            config.graph = Some(PathBuf::from(g));
+        }
+        if let Some(e) = flag("--engine") {
+            config.engine = e.parse().expect("engine");
+        }
+        let example = args.contains(&"--example");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, base) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let app = agency::app::App::build(config, example)
+                    .await
+                    .expect("build");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                ready
+                    .send(format!("http://{}", listener.local_addr().unwrap()))
+                    .unwrap();
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                app.run(listener, shutdown, std::time::Duration::from_secs(5))
+                    .await
+                    .unwrap();
+            });
+        });
+        let base = base.recv().expect("the server started");
+        Server {
+            base,
+            stdout_head: Vec::new(),
+            running: Running::InProcess {
+                stop: Some(stop),
+                thread: Some(thread),
+            },
+        }
+    }
+
+    fn spawn(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin());
         for (k, v) in env {
             cmd.env(k, v);
@@ -73,11 +154,6 @@ impl Server {
             .env_remove("AGENCY_OPERATOR_TOKEN")
             .env_remove("AGENCY_VIEWER_TOKEN")
             .env("AGENCY_LOG", "warn");
-        if with_tokens {
-            cmd.env("AGENCY_GATEWAY_TOKEN", GATEWAY)
-                .env("AGENCY_OPERATOR_TOKEN", OPERATOR)
-                .env("AGENCY_VIEWER_TOKEN", VIEWER);
-        }
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -99,9 +175,9 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
         Server {
-            child,
             base,
             stdout_head: head,
+            running: Running::Child(child),
         }
     }
 
@@ -112,8 +188,20 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.running {
+            Running::Child(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Running::InProcess { stop, thread } => {
+                if let Some(s) = stop.take() {
+                    let _ = s.send(());
+                }
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+        }
     }
 }
 

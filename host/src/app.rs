@@ -1,0 +1,148 @@
+//! The composition root of `agency serve`: every service built from the config, the
+//! HTTP server and the background runtime started, and both stopped together. The CLI
+//! only layers the config; tests build an [`App`] in-process and serve it on port 0.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use agency_skill_graph::SkillGraph;
+use agency_skill_graph_service::store as graph_store;
+use anyhow::{Context, anyhow};
+use tokio::net::TcpListener;
+
+use crate::assistant::Assistant;
+use crate::background::Background;
+use crate::config::{Config, Engine};
+use crate::routing::Router;
+use crate::runtime::{ComponentRuntime, RuntimeOptions};
+use crate::server::{ActiveGraph, AppState};
+use crate::store::{Store, now_ms};
+use crate::{example, graph_files};
+
+/// A built server: its state (every service's) and its background tasks.
+pub struct App {
+    pub state: Arc<AppState>,
+    pub background: Background,
+}
+
+impl App {
+    /// Builds every service from `config`. With `example`, an empty store is seeded with
+    /// the bundled example graph, and the example policy is used when none is set.
+    pub async fn build(config: Config, example: bool) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("{}: cannot create data dir", config.data_dir.display()))?;
+        let store = Store::open(&config.data_dir.join("agency.db"))?;
+        let (graph, down) = current_graph(&store, config.graph.as_deref(), example).await?;
+        let runtime = component_runtime(&config)?;
+        let router = Router::new(config.engine, runtime.clone(), &graph)?;
+        let assistant = assistant(&config, runtime.as_deref(), example)?;
+        let state = Arc::new(AppState {
+            tokens: config.auth.tokens(),
+            config,
+            store,
+            router,
+            active: RwLock::new(Arc::new(ActiveGraph {
+                version: graph.version(),
+                graph: Arc::new(graph),
+            })),
+            down: RwLock::new(down),
+            assistant,
+            graph_update: Arc::new(tokio::sync::Mutex::new(())),
+        });
+        Ok(App {
+            state,
+            background: Background::new(),
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then requests in flight finish and
+    /// background tasks get `grace` to stop.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> std::io::Result<()> {
+        let served = crate::server::serve(self.state, listener, shutdown).await;
+        self.background.shutdown(grace).await;
+        served
+    }
+}
+
+/// The graph to serve and the agents marked down: `path` is stored as a new version if
+/// it differs from the newest; an empty store takes the example (with `example`).
+async fn current_graph(
+    store: &Store,
+    path: Option<&Path>,
+    example: bool,
+) -> anyhow::Result<(SkillGraph, Vec<String>)> {
+    let explicit = match path {
+        Some(p) => Some(graph_files::load(p).map_err(|e| anyhow!("{e}"))?),
+        None => None,
+    };
+    let seed = match (explicit, graph_store::head(store).await?) {
+        (Some(g), _) => Some(g),
+        (None, Some(_)) => None,
+        (None, None) if example => Some(
+            example::graph().map_err(|e| anyhow!("the bundled example graph is invalid:\n{e}"))?,
+        ),
+        (None, None) => {
+            anyhow::bail!("no skill graph: pass --graph PATH, set AGENCY_GRAPH, or use --example")
+        }
+    };
+    if let Some(g) = seed {
+        graph_store::insert_unless_current(store, &g.version(), &g.to_json(), now_ms()).await?;
+    }
+    let head = graph_store::head(store)
+        .await?
+        .ok_or_else(|| anyhow!("the graph was not stored"))?;
+    let json = graph_store::graph_json(store, &head.version)
+        .await?
+        .ok_or_else(|| anyhow!("stored graph {} vanished", head.version))?;
+    let graph = SkillGraph::from_json(&json)
+        .map_err(|e| anyhow!("stored graph {} is invalid: {e}", head.version))?;
+    Ok((graph, graph_store::down_agents(store).await?))
+}
+
+fn component_runtime(config: &Config) -> anyhow::Result<Option<Arc<ComponentRuntime>>> {
+    Ok(match config.engine {
+        Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions {
+            cache_dir: Some(config.data_dir.join("cache")),
+            call_timeout: Duration::from_millis(config.wasm.call_timeout_ms.max(10)),
+            fuel_per_call: Some(config.wasm.fuel_per_call).filter(|f| *f > 0),
+            max_memory_bytes: config.wasm.max_memory_mb << 20,
+            ..RuntimeOptions::default()
+        })?)),
+        Engine::Native => None,
+    })
+}
+
+/// The policy: `--policy` / config / env, else the example's with `example`, else none
+/// (every action asks a human).
+fn assistant(
+    config: &Config,
+    runtime: Option<&ComponentRuntime>,
+    example: bool,
+) -> anyhow::Result<Assistant> {
+    let (text, file) = match &config.policy {
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
+            p.display().to_string(),
+        ),
+        None if example => (
+            example::POLICY.to_owned(),
+            "examples/policy/policy.toml".to_owned(),
+        ),
+        None => (String::new(), "(no policy)".to_owned()),
+    };
+    let policy = agency_approval::Policy::parse(&text, &file).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow!("{}", lines.join("\n"))
+    })?;
+    let component = match runtime {
+        Some(rt) => Some(std::sync::Mutex::new(rt.instantiate_policy(&text, &file)?)),
+        None => None,
+    };
+    Ok(Assistant { policy, component })
+}
