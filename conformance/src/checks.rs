@@ -293,7 +293,13 @@ fn surface_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
                 "a trailing slash",
             )?;
             expect_error(
-                &c.call("POST", &r("/api/route/"), Some(gw), Some(r#"{"message":"deploy"}"#), &[])?,
+                &c.call(
+                    "POST",
+                    &r("/api/route/"),
+                    Some(gw),
+                    Some(r#"{"message":"deploy"}"#),
+                    &[],
+                )?,
                 404,
                 "a trailing slash on a POST",
             )

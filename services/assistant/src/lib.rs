@@ -116,4 +116,3 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         summary: "Talk to the assistant",
     },
 ];
-
