@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use agency_kit::migrate::{self, Migration};
 use agency_kit::ports::Written;
-use agency_kit::{Db, PortError, SqlValue};
+use agency_kit::{Db, PortError, SqlValue, Statement};
 use rusqlite::types::{Value as Sqlite, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 use serde_json::{Map, Value};
@@ -171,14 +171,21 @@ impl Db for Store {
         Ok(out)
     }
 
-    async fn batch(&self, statements: &[(&str, Vec<SqlValue>)]) -> Result<(), PortError> {
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Written>, PortError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(storage)?;
-        for (sql, params) in statements {
-            tx.execute(sql, params_from_iter(bind(params)))
+        let mut written = Vec::with_capacity(statements.len());
+        for st in &statements {
+            let changes = tx
+                .execute(&st.sql, params_from_iter(bind(&st.params)))
                 .map_err(storage)?;
+            written.push(Written {
+                changes: changes as u64,
+                last_row_id: tx.last_insert_rowid(),
+            });
         }
-        tx.commit().map_err(storage)
+        tx.commit().map_err(storage)?;
+        Ok(written)
     }
 }
 

@@ -1,7 +1,10 @@
 //! The approval assistant's service crate. Today it holds the assistant's route table
-//! (served by the local server and by the assistant Worker) and its migrations (applied
-//! by the local store and by D1); the endpoints' steps are still written per runtime
+//! (served by the local server and by the assistant Worker), its migrations (applied by
+//! the local store and by D1) and [`store`], its approvals, audit and chat tables over
+//! the SQL port (used by the Worker). The endpoints' steps are still written per runtime
 //! (`host/src/server/{approvals,chat}.rs` and `workers/assistant`) and move here next.
+
+pub mod store;
 
 use agency_kit::migrate::Migration;
 use agency_kit::routes::Route;

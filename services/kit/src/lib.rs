@@ -24,5 +24,5 @@ pub mod routes;
 
 pub use auth::{Access, Role, Tokens};
 pub use http::{ApiError, ApiResult, Request, Response};
-pub use ports::{Clock, Db, PortError, Random, SqlValue};
+pub use ports::{Clock, Db, PortError, Random, SqlValue, Statement};
 pub use routes::{BodyLimit, Limits, Route};

@@ -64,6 +64,22 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
     }
 }
 
+/// One SQL statement with its parameters, for [`Db::batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>, params: Vec<SqlValue>) -> Statement {
+        Statement {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Written {
@@ -87,8 +103,8 @@ pub trait Db {
     ) -> Result<Vec<Map<String, Value>>, PortError>;
 
     /// Runs statements in order, all or none (a transaction locally, a D1 batch at the
-    /// edge).
-    async fn batch(&self, statements: &[(&str, Vec<SqlValue>)]) -> Result<(), PortError>;
+    /// edge); what each did.
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Written>, PortError>;
 
     /// The rows as `T`.
     async fn query<T: DeserializeOwned>(

@@ -5,46 +5,47 @@
 
 use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::ChatBody;
-use agency_edge::{
-    Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
-};
+use agency_edge::{EdgeClock, OrPort};
+use agency_kit::{ApiError, ApiResult, Clock};
+use http::StatusCode;
 use serde_json::{Value, json};
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
-use crate::store::Store;
-use crate::{HumanError, apply_halt, apply_resume, budget_value, decide_human};
+use crate::{HumanError, Store, apply_halt, apply_resume, budget_value, decide_human};
 
 fn session_key(session: &str) -> String {
     format!("session:{session}")
 }
 
 async fn last(env: &Env, session: &str) -> Result<Option<String>, ApiError> {
-    Ok(env
-        .kv("SESSIONS")?
+    env.kv("SESSIONS")
+        .or_storage()?
         .get(&session_key(session))
         .text()
-        .await?)
+        .await
+        .or_storage()
 }
 
 async fn set_last(env: &Env, session: &str, id: &str) -> Result<(), ApiError> {
-    env.kv("SESSIONS")?
-        .put(&session_key(session), id)?
+    env.kv("SESSIONS")
+        .or_storage()?
+        .put(&session_key(session), id)
+        .or_storage()?
         .execute()
-        .await?;
-    Ok(())
+        .await
+        .or_storage()
 }
 
-pub async fn chat(req: &mut Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Write)?;
-    let b: ChatBody = read_json(req, MESSAGE_LIMIT).await?;
+pub async fn chat(req: &agency_kit::Request, env: &Env) -> ApiResult {
+    let b: ChatBody = req.json()?;
     b.validate().map_err(|(too_large, m)| {
         if too_large {
-            ApiError::new(413, "payload_too_large", m)
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
         } else {
             ApiError::bad_request(m)
         }
     })?;
-    let store = Store::new(env)?;
+    let store = crate::store(env)?;
     let reply = match chat::parse(&b.message) {
         Command::Other(text) => match env.var("AGENCY_LLM_BASE_URL").map(|v| v.to_string()) {
             Ok(base) if !base.is_empty() => {
@@ -69,10 +70,10 @@ pub async fn chat(req: &mut Request, env: &Env) -> ApiResult {
         .chat_append(
             &b.session_id,
             &[("user", &b.message), ("assistant", &reply.text)],
-            agency_edge::now_ms() as i64,
+            EdgeClock.now_ms(),
         )
         .await?;
-    Ok(json_response(200, &reply.to_json()))
+    Ok(agency_kit::http::json(StatusCode::OK, &reply.to_json()))
 }
 
 /// The approval id a target names, or what to tell the operator.
@@ -99,7 +100,7 @@ async fn run(env: &Env, store: &Store, session: &str, command: Command) -> Resul
     Ok(match command {
         Command::Help | Command::Other(_) => Reply::say(chat::HELP),
         Command::Pending => {
-            store.expire(agency_edge::now_ms() as i64).await?;
+            store.expire(EdgeClock.now_ms()).await?;
             let pending = store.list(Some("pending"), 50, None).await?;
             if let [only] = pending.as_slice()
                 && let Some(id) = only["approvalId"].as_str()
@@ -117,7 +118,7 @@ async fn run(env: &Env, store: &Store, session: &str, command: Command) -> Resul
         Command::Show(t) | Command::Why(t) => match resolve(env, store, session, &t).await? {
             Err(m) => Reply::say(m),
             Ok(id) => {
-                store.expire(agency_edge::now_ms() as i64).await?;
+                store.expire(EdgeClock.now_ms()).await?;
                 let a = store
                     .by_id(&id)
                     .await?

@@ -5,7 +5,9 @@ use agency_approval::{
     ApprovalRequest, BudgetCheck, BudgetStatus, HaltState, LedgerChange, Micros, Policy,
     budget_scopes, join_checks,
 };
-use agency_edge::ApiError;
+use agency_edge::OrPort;
+use agency_kit::ApiError;
+use http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -37,26 +39,25 @@ impl<'a> LedgerClient<'a> {
         op: &str,
         body: &impl Serialize,
     ) -> Result<T, ApiError> {
-        let stub = self.env.durable_object("LEDGER")?.get_by_name(scope)?;
+        let stub = self
+            .env
+            .durable_object("LEDGER")
+            .or_storage()?
+            .get_by_name(scope)
+            .or_storage()?;
         let mut init = RequestInit::new();
-        let text = serde_json::to_string(body)
-            .map_err(|_| ApiError::new(500, "internal", "internal error"))?;
+        let text = serde_json::to_string(body).map_err(|e| ApiError::internal("internal", &e))?;
         init.with_method(Method::Post).with_body(Some(text.into()));
-        let mut resp = stub
-            .fetch_with_request(Request::new_with_init(
-                &format!("https://ledger/{op}"),
-                &init,
-            )?)
-            .await?;
+        let request =
+            Request::new_with_init(&format!("https://ledger/{op}"), &init).or_storage()?;
+        let mut resp = stub.fetch_with_request(request).await.or_storage()?;
         if resp.status_code() != 200 {
-            worker::console_error!("ledger {scope} {op}: status {}", resp.status_code());
-            return Err(ApiError::new(
-                503,
+            return Err(ApiError::internal(
                 "storage_error",
-                "the budget ledger is unavailable",
+                &format!("ledger {scope} {op}: status {}", resp.status_code()),
             ));
         }
-        Ok(resp.json().await?)
+        resp.json().await.or_storage()
     }
 
     /// Checks (`commit`: and reserves) `request`'s cost under every budget scope it falls
@@ -122,7 +123,10 @@ impl<'a> LedgerClient<'a> {
                 actual: None,
             };
             if let Err(e) = self.call::<usize>(scope, "release", &body).await {
-                worker::console_error!("release {task} in {scope}: {}", e.message);
+                worker::console_error!(
+                    "release {task} in {scope}: {}",
+                    e.log.as_deref().unwrap_or(&e.message)
+                );
             }
         }
     }
@@ -142,7 +146,11 @@ impl<'a> LedgerClient<'a> {
         // ledger holds (and not settled in some scopes but not others).
         for scope in scopes {
             if let Some(why) = self.call::<Option<String>>(scope, "room", &body).await? {
-                return Err(ApiError::new(422, "ledger_limit", why));
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "ledger_limit",
+                    why,
+                ));
             }
         }
         let mut recorded = actual;

@@ -1,13 +1,15 @@
-//! The approval assistant Worker: the same paths and JSON as the local server's
-//! `/api/approve`, `/api/approvals*`, `/api/halt`, `/api/resume`, `/api/spend`,
-//! `/api/budget`, `/api/audit` and `/api/chat`. Decisions are the approval core's
-//! (`verdict`, `check_scope`, `conclude`); budgets are held by one Durable Object per
-//! scope ([`ledger`]); approvals, audit and chat history are in D1 ([`store`]).
+//! The approval assistant Worker: the assistant's route table
+//! (`agency_assistant_service::ROUTES`, the local server's too) served through
+//! `agency_edge::serve`. Decisions are the approval core's (`rule_verdict`,
+//! `check_scope`, `conclude`); budgets are held by one Durable Object per scope
+//! ([`ledger`]); approvals, audit and chat history are the service crate's store over
+//! D1. The endpoints' steps here are still this runtime's own copy of the local
+//! server's (`host/src/server/{approvals,chat}.rs`); they move into
+//! `services/assistant` next.
 
 mod chat;
 mod ledger;
 mod ledger_client;
-mod store;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,15 +21,25 @@ use agency_approval::contract::{
 use agency_approval::{
     Answer, Policy, Ruling, apply_halts, conclude, halted, human_decision, rule_verdict,
 };
-use agency_edge::{
-    Access, ApiError, ApiResult, MESSAGE_LIMIT, authorize, json_response, read_json,
-};
+use agency_assistant_service::store::{Audit, reserved};
+use agency_assistant_service::{Endpoint, ROUTES};
+use agency_edge::{D1, EdgeClock, EdgeRandom};
+use agency_kit::http::{json, parse_limit};
+use agency_kit::{ApiError, ApiResult, Clock, Random, Request as ApiRequest};
+use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use worker::{Context, Env, Method, Request, Response, event};
+use worker::{Context, Env, Request, Response, event};
 
 pub use ledger::Ledger;
 use ledger_client::{Checked, LedgerClient, halt_json, scopes_of};
-use store::{Audit, Store};
+
+/// The assistant's store on this Worker's D1.
+pub type Store = agency_assistant_service::store::Store<D1>;
+
+pub fn store(env: &Env) -> Result<Store, ApiError> {
+    Ok(Store::new(D1::from_env(env)?))
+}
 
 /// The example policy, used when the deployment sets no `AGENCY_POLICY`.
 const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy/policy.toml");
@@ -55,7 +67,7 @@ fn policy(env: &Env) -> Result<Rc<Policy>, ApiError> {
             worker::console_error!("{e}");
         }
         ApiError::new(
-            503,
+            StatusCode::SERVICE_UNAVAILABLE,
             "policy_invalid",
             "the configured policy does not parse",
         )
@@ -65,75 +77,58 @@ fn policy(env: &Env) -> Result<Rc<Policy>, ApiError> {
 }
 
 fn now() -> i64 {
-    agency_edge::now_ms() as i64
+    EdgeClock.now_ms()
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    agency_edge::respond(handle(&mut req, &env).await)
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let env = &env;
+    agency_edge::serve(req, env, ROUTES, move |endpoint, request| async move {
+        match endpoint {
+            agency_edge::Endpoint::Health => Ok(health(env)),
+            agency_edge::Endpoint::Service(e) => call(e, &request, env).await,
+        }
+    })
+    .await
 }
 
-async fn handle(req: &mut Request, env: &Env) -> ApiResult {
-    let path = req.path();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (req.method(), segments.as_slice()) {
-        (Method::Get, ["health"]) => health(env).await,
-        (Method::Get, ["openapi.json"]) => agency_edge::openapi(),
-        (Method::Post, ["api", "approve"]) => approve(req, env).await,
-        (Method::Get, ["api", "approvals"]) => list(req, env).await,
-        (Method::Get, ["api", "approvals", id]) => {
-            let id = agency_edge::path_segment(id, "approval id")?;
-            get(req, env, &id).await
-        }
-        (Method::Post, ["api", "approvals", id, "decision"]) => {
-            let id = agency_edge::path_segment(id, "approval id")?;
-            human(req, env, &id).await
-        }
-        (Method::Post, ["api", "halt"]) => halt(req, env).await,
-        (Method::Get, ["api", "halt"]) => halts(req, env).await,
-        (Method::Post, ["api", "resume"]) => resume(req, env).await,
-        (Method::Post, ["api", "spend"]) => spend(req, env).await,
-        (Method::Get, ["api", "budget"]) => budget(req, env).await,
-        (Method::Get, ["api", "audit"]) => audit(req, env).await,
-        (Method::Post, ["api", "chat"]) => chat::chat(req, env).await,
-        (
-            _,
-            ["health"]
-            | ["openapi.json"]
-            | [
-                "api",
-                "approve" | "approvals" | "halt" | "resume" | "spend" | "budget" | "audit" | "chat",
-            ]
-            | ["api", "approvals", _]
-            | ["api", "approvals", _, "decision"],
-        ) => Err(agency_edge::method_not_allowed()),
-        _ => Err(agency_edge::not_found()),
+async fn call(endpoint: Endpoint, req: &ApiRequest, env: &Env) -> ApiResult {
+    match endpoint {
+        Endpoint::Approve => approve(req, env).await,
+        Endpoint::List => list(req, env).await,
+        Endpoint::Get => get(req, env).await,
+        Endpoint::Decide => human(req, env).await,
+        Endpoint::Halt => halt(req, env).await,
+        Endpoint::Halts => halts(env).await,
+        Endpoint::Resume => resume(req, env).await,
+        Endpoint::Spend => spend(req, env).await,
+        Endpoint::Budget => budget(env).await,
+        Endpoint::Audit => audit(req, env).await,
+        Endpoint::Chat => chat::chat(req, env).await,
     }
 }
 
 fn ok(v: &Value) -> ApiResult {
-    Ok(json_response(200, v))
+    Ok(json(StatusCode::OK, v))
 }
 
-async fn health(env: &Env) -> ApiResult {
-    let (status, code) = match policy(env) {
-        Ok(_) => ("ok", 200),
-        Err(_) => ("degraded", 503),
-    };
-    Ok(json_response(
-        code,
-        &json!({ "status": status, "parts": { "assistant": { "status": status, "engine": "edge" } } }),
-    ))
+fn health(env: &Env) -> agency_kit::Response {
+    let ok = policy(env).is_ok();
+    let status = if ok { "ok" } else { "degraded" };
+    agency_kit::root::health(vec![(
+        "assistant",
+        ok,
+        json!({ "status": status, "engine": "edge" }),
+    )])
 }
 
-async fn approve(req: &mut Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Route)?;
-    let raw: Value = read_json(req, MESSAGE_LIMIT).await?;
+async fn approve(req: &ApiRequest, env: &Env) -> ApiResult {
+    let raw: Value = req.json()?;
     let body: ApprovalBody = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid approval request: {e}")))?;
     let request = body.into_request().map_err(ApiError::bad_request)?;
     let policy = policy(env)?;
-    let store = Store::new(env)?;
+    let store = store(env)?;
     let now = now();
     store.expire(now).await?;
     if let Some(row) = store.by_task(&request.task_id).await? {
@@ -159,7 +154,7 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
             }
         }
     };
-    let id = agency_edge::random_id("apr_");
+    let id = EdgeRandom.id::<10>("apr_")?;
     if let Err(e) = store.insert(&id, &request, &raw, &decision, now).await {
         // Nothing recorded: give the reservation back so the budget is not held by a
         // task nobody will be told about.
@@ -170,42 +165,42 @@ async fn approve(req: &mut Request, env: &Env) -> ApiResult {
     let row = store
         .by_task(&request.task_id)
         .await?
-        .ok_or_else(|| ApiError::new(503, "storage_error", "the approval was not stored"))?;
+        .ok_or_else(|| ApiError::internal("storage_error", &"the approval was not stored"))?;
     // A concurrent ask for the same task may have been stored first.
     row.check_retry(&request).map_err(conflict)?;
     ok(&row.to_json())
 }
 
 fn conflict(e: ApprovalConflict) -> ApiError {
-    ApiError::new(409, "conflict", e.to_string())
+    ApiError::conflict(e.to_string())
 }
 
-async fn list(req: &Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Read)?;
-    for (k, _) in req.url()?.query_pairs() {
-        if k != "status" && k != "limit" && k != "before" {
-            return Err(ApiError::bad_request(format!(
-                "unknown query parameter {k}"
-            )));
-        }
-    }
-    let status = agency_edge::query(req, "status");
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list(req: &ApiRequest, env: &Env) -> ApiResult {
+    let q: ListQuery = req.query()?;
+    let status = q.status;
     if status.as_deref().is_some_and(|s| !valid_status(s)) {
         return Err(ApiError::bad_request(
             "status must be pending, approved, denied or expired",
         ));
     }
-    let limit = agency_edge::limit(req, 100, 1000)?;
-    let store = Store::new(env)?;
+    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let store = store(env)?;
     store.expire(now()).await?;
-    let before =
-        page_before(agency_edge::query(req, "before").as_deref()).map_err(ApiError::bad_request)?;
+    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
     ok(&json!({ "approvals": store.list(status.as_deref(), limit, before).await? }))
 }
 
-async fn get(req: &Request, env: &Env, id: &str) -> ApiResult {
-    authorize(req, env, Access::Read)?;
-    let store = Store::new(env)?;
+async fn get(req: &ApiRequest, env: &Env) -> ApiResult {
+    let id = &req.param(0, "approval id")?;
+    let store = store(env)?;
     store.expire(now()).await?;
     match store.by_id(id).await? {
         Some(row) => ok(&row.to_json()),
@@ -243,7 +238,7 @@ pub async fn decide_human(
     by: &str,
     comment: Option<&str>,
 ) -> Result<Value, HumanError> {
-    let store = Store::new(env)?;
+    let store = store(env)?;
     let now = now();
     store.expire(now).await?;
     let row = store
@@ -295,7 +290,9 @@ pub async fn decide_human(
     }
     .await;
     if let Err(e) = outcome {
-        store.unclaim(id).await;
+        if let Err(e) = store.unclaim(id).await {
+            worker::console_error!("unclaim {id}: {e}");
+        }
         return Err(e.into());
     }
     let row = store
@@ -305,9 +302,9 @@ pub async fn decide_human(
     Ok(row.to_json())
 }
 
-async fn human(req: &mut Request, env: &Env, id: &str) -> ApiResult {
-    authorize(req, env, Access::Write)?;
-    let b: HumanDecisionBody = read_json(req, MESSAGE_LIMIT).await?;
+async fn human(req: &ApiRequest, env: &Env) -> ApiResult {
+    let id = &req.param(0, "approval id")?;
+    let b: HumanDecisionBody = req.json()?;
     let approve = b.approve().map_err(ApiError::bad_request)?;
     ok(&decide_human(env, id, approve, &b.by, b.comment.as_deref()).await?)
 }
@@ -324,7 +321,7 @@ pub async fn apply_halt(
     let halts = LedgerClient::new(env)
         .halt(scope, target, reason, now)
         .await?;
-    Store::new(env)?
+    store(env)?
         .audit(
             Audit {
                 kind: "halt",
@@ -351,7 +348,7 @@ pub async fn apply_resume(
     } else {
         json!({ "scope": scope, "target": target, "wasHalted": lifted > 0 })
     };
-    Store::new(env)?
+    store(env)?
         .audit(
             Audit {
                 kind: "resume",
@@ -365,35 +362,31 @@ pub async fn apply_resume(
     Ok(lifted)
 }
 
-async fn halt(req: &mut Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Write)?;
-    let b: HaltBody = read_json(req, MESSAGE_LIMIT).await?;
+async fn halt(req: &ApiRequest, env: &Env) -> ApiResult {
+    let b: HaltBody = req.json()?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let reason = b.reason().map_err(ApiError::bad_request)?;
     let halts = apply_halt(env, &b.scope, &target, reason, "operator").await?;
     ok(&json!({ "halts": halts }))
 }
 
-async fn resume(req: &mut Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Write)?;
-    let b: HaltBody = read_json(req, MESSAGE_LIMIT).await?;
+async fn resume(req: &ApiRequest, env: &Env) -> ApiResult {
+    let b: HaltBody = req.json()?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let lifted = apply_resume(env, &b.scope, &target, "operator").await?;
     let halts = LedgerClient::new(env).halts().await?;
     ok(&json!({ "resumed": lifted > 0, "halts": halts.iter().map(halt_json).collect::<Vec<_>>() }))
 }
 
-async fn halts(req: &Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Read)?;
+async fn halts(env: &Env) -> ApiResult {
     let halts = LedgerClient::new(env).halts().await?;
     ok(&json!({ "halts": halts.iter().map(halt_json).collect::<Vec<_>>() }))
 }
 
-async fn spend(req: &mut Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Route)?;
-    let b: SpendBody = read_json(req, MESSAGE_LIMIT).await?;
+async fn spend(req: &ApiRequest, env: &Env) -> ApiResult {
+    let b: SpendBody = req.json()?;
     let actual = b.actual().map_err(ApiError::bad_request)?;
-    let store = Store::new(env)?;
+    let store = store(env)?;
     let id = &b.approval_id;
     let row = store
         .by_id(id)
@@ -416,7 +409,7 @@ async fn spend(req: &mut Request, env: &Env) -> ApiResult {
     // The ledger first: settling is idempotent per task and answers with the amount it
     // recorded, so a retry after a failed write below still lands on the same figure.
     let recorded = LedgerClient::new(env)
-        .settle(&scopes_of(&store::reserved(&row)?), &row.task_id, actual.0)
+        .settle(&scopes_of(&reserved(&row)?), &row.task_id, actual.0)
         .await?;
     if !store.spend(id, recorded, Some("gateway"), now()).await? {
         return Err(spent());
@@ -436,18 +429,23 @@ pub async fn budget_value(env: &Env) -> Result<Value, ApiError> {
     Ok(budget_report(&policy, &ledger, now))
 }
 
-async fn budget(req: &Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Read)?;
+async fn budget(env: &Env) -> ApiResult {
     ok(&budget_value(env).await?)
 }
 
-async fn audit(req: &Request, env: &Env) -> ApiResult {
-    authorize(req, env, Access::Read)?;
-    let limit = agency_edge::limit(req, 100, 1000)?;
-    let store = Store::new(env)?;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn audit(req: &ApiRequest, env: &Env) -> ApiResult {
+    let q: AuditQuery = req.query()?;
+    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let store = store(env)?;
     // Asks that expired since the last request are in the log before it is read.
     store.expire(now()).await?;
-    let before =
-        page_before(agency_edge::query(req, "before").as_deref()).map_err(ApiError::bad_request)?;
+    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
     ok(&json!({ "entries": store.audit_log(limit, before).await? }))
 }

@@ -11,7 +11,7 @@ use agency_kit::observe::{Observer, RequestLog, UNMATCHED, observed};
 use agency_kit::ports::Written;
 use agency_kit::routes::{self, Matched, Route};
 use agency_kit::{
-    ApiError, ApiResult, Clock, Db, Limits, PortError, Random, SqlValue, Tokens, root,
+    ApiError, ApiResult, Clock, Db, Limits, PortError, Random, SqlValue, Statement, Tokens, root,
 };
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -215,6 +215,22 @@ pub fn upstream(e: impl std::fmt::Display) -> PortError {
     PortError::Upstream(e.to_string())
 }
 
+/// A binding call's result as the API's error: [`OrPort::or_storage`] for D1, KV and
+/// Durable Objects (503), [`OrPort::or_upstream`] for another Worker (502).
+pub trait OrPort<T> {
+    fn or_storage(self) -> Result<T, ApiError>;
+    fn or_upstream(self) -> Result<T, ApiError>;
+}
+
+impl<T, E: std::fmt::Debug> OrPort<T> for Result<T, E> {
+    fn or_storage(self) -> Result<T, ApiError> {
+        self.map_err(|e| PortError::Storage(format!("{e:?}")).into())
+    }
+    fn or_upstream(self) -> Result<T, ApiError> {
+        self.map_err(|e| PortError::Upstream(format!("{e:?}")).into())
+    }
+}
+
 /// D1 as the service layer's SQL database.
 pub struct D1(pub D1Database);
 
@@ -245,14 +261,17 @@ fn js(v: &SqlValue) -> JsValue {
     }
 }
 
+fn written(r: &worker::D1Result) -> Result<Written, PortError> {
+    let meta = r.meta().map_err(storage)?;
+    Ok(Written {
+        changes: meta.as_ref().and_then(|m| m.changes).unwrap_or(0) as u64,
+        last_row_id: meta.and_then(|m| m.last_row_id).unwrap_or(0),
+    })
+}
+
 impl Db for D1 {
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Written, PortError> {
-        let result = self.statement(sql, params)?.run().await.map_err(storage)?;
-        let meta = result.meta().map_err(storage)?;
-        Ok(Written {
-            changes: meta.as_ref().and_then(|m| m.changes).unwrap_or(0) as u64,
-            last_row_id: meta.and_then(|m| m.last_row_id).unwrap_or(0),
-        })
+        written(&self.statement(sql, params)?.run().await.map_err(storage)?)
     }
 
     async fn rows(
@@ -268,13 +287,13 @@ impl Db for D1 {
             .map_err(storage)
     }
 
-    async fn batch(&self, statements: &[(&str, Vec<SqlValue>)]) -> Result<(), PortError> {
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Written>, PortError> {
         let prepared = statements
             .iter()
-            .map(|(sql, params)| self.statement(sql, params))
+            .map(|st| self.statement(&st.sql, &st.params))
             .collect::<Result<Vec<_>, _>>()?;
-        self.0.batch(prepared).await.map_err(storage)?;
-        Ok(())
+        let results = self.0.batch(prepared).await.map_err(storage)?;
+        results.iter().map(written).collect()
     }
 }
 

@@ -1,5 +1,6 @@
-//! Approvals, audit and chat history in D1 (the same tables as the local server's
-//! SQLite). Each change and its audit entry go in one batch, which D1 runs as one
+//! Approvals, audit and chat history over the SQL port: D1 at the edge today (the same
+//! tables as the local server's SQLite, whose own copy in `host/src/approvals.rs` moves
+//! here next). Each change and its audit entry go in one batch, which runs as one
 //! transaction; state transitions are conditional updates, so two requests racing on
 //! one approval cannot both win.
 
@@ -7,36 +8,33 @@ use agency_approval::contract::{
     APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, reserved_json,
 };
 use agency_approval::{ApprovalRequest, Decision};
-use agency_edge::ApiError;
+use agency_kit::{ApiError, Db, PortError, SqlValue, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
 
-pub struct Store {
-    db: D1Database,
+/// The assistant's tables, over a SQL database.
+pub struct Store<D> {
+    db: D,
 }
 
-fn s(v: &str) -> JsValue {
-    JsValue::from_str(v)
+fn s(v: &str) -> SqlValue {
+    v.into()
 }
-fn n(v: i64) -> JsValue {
-    JsValue::from_f64(v as f64)
+fn n(v: i64) -> SqlValue {
+    v.into()
 }
-fn opt_s(v: Option<&str>) -> JsValue {
-    v.map(JsValue::from_str).unwrap_or(JsValue::NULL)
+fn opt_s(v: Option<&str>) -> SqlValue {
+    v.into()
 }
-fn opt_n(v: Option<i64>) -> JsValue {
-    v.map(n).unwrap_or(JsValue::NULL)
+fn opt_n(v: Option<i64>) -> SqlValue {
+    v.into()
 }
 
 /// The reservations `row` holds. Unreadable ones are a storage error (logged), never
 /// "nothing reserved", which would settle a spend in no scope at all.
 pub fn reserved(row: &ApprovalRow) -> Result<Vec<(String, i64)>, ApiError> {
-    row.reserved().map_err(|e| {
-        worker::console_error!("{e}");
-        ApiError::new(503, "storage_error", "storage is unavailable")
-    })
+    row.reserved()
+        .map_err(|e| ApiError::internal("storage_error", &e))
 }
 
 /// An audit entry to append in the same batch as a change.
@@ -47,26 +45,33 @@ pub struct Audit<'a> {
     pub detail: Value,
 }
 
-impl Store {
-    pub fn new(env: &Env) -> Result<Store, ApiError> {
-        Ok(Store { db: env.d1("DB")? })
+fn stmt(q: &str, args: Vec<SqlValue>) -> Statement {
+    Statement::new(q, args)
+}
+
+impl<D: Db> Store<D> {
+    pub fn new(db: D) -> Store<D> {
+        Store { db }
     }
 
-    fn stmt(&self, q: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
-        Ok(self.db.prepare(q).bind(args)?)
-    }
-
-    fn audit_stmt(&self, a: &Audit<'_>, now: i64) -> Result<D1PreparedStatement, ApiError> {
-        self.stmt(
+    fn audit_stmt(&self, a: &Audit<'_>, now: i64) -> Statement {
+        stmt(
             "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) VALUES (?1, ?2, ?3, ?4, ?5)",
-            &[n(now), s(a.kind), opt_s(a.approval), opt_s(a.actor), s(&a.detail.to_string())],
+            vec![
+                n(now),
+                s(a.kind),
+                opt_s(a.approval),
+                opt_s(a.actor),
+                s(&a.detail.to_string()),
+            ],
         )
     }
 
     /// Appends one audit entry on its own (halts and resumes, whose state lives in the
     /// ledger object).
     pub async fn audit(&self, a: Audit<'_>, now: i64) -> Result<(), ApiError> {
-        self.audit_stmt(&a, now)?.run().await?;
+        let st = self.audit_stmt(&a, now);
+        self.db.execute(&st.sql, &st.params).await?;
         Ok(())
     }
 
@@ -76,27 +81,27 @@ impl Store {
         let due = "status = 'pending' AND expires_ms IS NOT NULL AND expires_ms <= ?1";
         self.db
             .batch(vec![
-                self.stmt(
+                stmt(
                     &format!("INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'expired', id, NULL, '{{}}' FROM approvals WHERE {due}"),
-                    &[n(now)],
-                )?,
-                self.stmt(
+                    vec![n(now)],
+                ),
+                stmt(
                     // Decided when it expired, not when a later request noticed.
                     &format!("UPDATE approvals SET status = 'expired', decided_ms = expires_ms WHERE {due}"),
-                    &[n(now)],
-                )?,
+                    vec![n(now)],
+                ),
             ])
             .await?;
         Ok(())
     }
 
-    async fn one(&self, filter: &str, arg: JsValue) -> Result<Option<ApprovalRow>, ApiError> {
+    async fn one(&self, filter: &str, arg: SqlValue) -> Result<Option<ApprovalRow>, ApiError> {
         Ok(self
-            .stmt(
+            .db
+            .first::<ApprovalRow>(
                 &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE {filter}"),
                 &[arg],
-            )?
-            .first::<ApprovalRow>(None)
+            )
             .await?)
     }
 
@@ -120,16 +125,15 @@ impl Store {
         before: Option<i64>,
     ) -> Result<Vec<Value>, ApiError> {
         let rows = self
-            .stmt(
+            .db
+            .query::<ApprovalRow>(
                 &format!(
                     "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1 OR (?1 = 'pending' AND status = 'deciding')) \
                      AND (?3 IS NULL OR rowid < ?3) ORDER BY rowid DESC LIMIT ?2"
                 ),
-                &[opt_s(status), n(i64::from(limit)), before.map_or(JsValue::NULL, n)],
-            )?
-            .all()
-            .await?
-            .results::<ApprovalRow>()?;
+                &[opt_s(status), n(i64::from(limit)), opt_n(before)],
+            )
+            .await?;
         Ok(rows.iter().map(ApprovalRow::to_json).collect())
     }
 
@@ -146,12 +150,12 @@ impl Store {
         let detail = decision_audit(d);
         self.db
             .batch(vec![
-                self.stmt(
+                stmt(
                     "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope,
                          budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                      ON CONFLICT(task_id) DO NOTHING",
-                    &[
+                    vec![
                         s(id),
                         s(&request.task_id),
                         s(&request.agent),
@@ -168,13 +172,13 @@ impl Store {
                         n(now),
                         opt_n(d.expires_at_ms),
                     ],
-                )?,
+                ),
                 // Audited only when the row above is ours.
-                self.stmt(
+                stmt(
                     "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json)
                      SELECT ?1, 'decision', id, 'policy', ?3 FROM approvals WHERE id = ?2",
-                    &[n(now), s(id), s(&detail.to_string())],
-                )?,
+                    vec![n(now), s(id), s(&detail.to_string())],
+                ),
             ])
             .await?;
         Ok(())
@@ -183,28 +187,25 @@ impl Store {
     /// Claims a pending, unexpired approval for a human decision; false when it is not
     /// (any more) pending.
     pub async fn claim(&self, id: &str, now: i64) -> Result<bool, ApiError> {
-        let r = self
-            .stmt(
+        let w = self
+            .db
+            .execute(
                 "UPDATE approvals SET status = 'deciding' WHERE id = ?1 AND status = 'pending' AND (expires_ms IS NULL OR expires_ms > ?2)",
                 &[s(id), n(now)],
-            )?
-            .run()
+            )
             .await?;
-        Ok(r.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        Ok(w.changes > 0)
     }
 
     /// Gives a claimed approval back (its decision could not be recorded).
-    pub async fn unclaim(&self, id: &str) {
-        let r = match self.stmt(
-            "UPDATE approvals SET status = 'pending' WHERE id = ?1 AND status = 'deciding'",
-            &[s(id)],
-        ) {
-            Ok(st) => st.run().await.map(|_| ()).map_err(ApiError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = r {
-            worker::console_error!("unclaim {id}: {}", e.message);
-        }
+    pub async fn unclaim(&self, id: &str) -> Result<(), PortError> {
+        self.db
+            .execute(
+                "UPDATE approvals SET status = 'pending' WHERE id = ?1 AND status = 'deciding'",
+                &[s(id)],
+            )
+            .await
+            .map(|_| ())
     }
 
     /// Records the human decision `d` on a claimed approval, with its audit entry.
@@ -218,11 +219,11 @@ impl Store {
     ) -> Result<(), ApiError> {
         self.db
             .batch(vec![
-                self.stmt(
+                stmt(
                     "UPDATE approvals SET status = ?2, reason_code = ?3, reason = ?4, decided_by = ?5, decided_ms = ?6, comment = ?7,
                          reserved_json = ?8, budget_scope = COALESCE(?9, budget_scope), budget_remaining_micros = COALESCE(?10, budget_remaining_micros)
                      WHERE id = ?1 AND status = 'deciding'",
-                    &[
+                    vec![
                         s(id),
                         s(d.outcome.as_str()),
                         s(d.reason_code),
@@ -234,7 +235,7 @@ impl Store {
                         opt_s(d.budget.as_ref().map(|b| b.scope.as_str())),
                         opt_n(d.budget.as_ref().map(|b| b.remaining.0)),
                     ],
-                )?,
+                ),
                 self.audit_stmt(
                     &Audit {
                         kind: "human-decision",
@@ -243,7 +244,7 @@ impl Store {
                         detail: human_decision_audit(d, comment),
                     },
                     now,
-                )?,
+                ),
             ])
             .await?;
         Ok(())
@@ -261,27 +262,22 @@ impl Store {
         let results = self
             .db
             .batch(vec![
-                self.stmt(
+                stmt(
                     "UPDATE approvals SET actual_micros = ?2, reserved_json = '[]' WHERE id = ?1 AND status = 'approved' AND actual_micros IS NULL",
-                    &[s(id), n(actual)],
-                )?,
-                self.stmt(
+                    vec![s(id), n(actual)],
+                ),
+                stmt(
                     "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'spend', ?2, ?3, ?4 WHERE changes() > 0",
-                    &[
+                    vec![
                         n(now),
                         s(id),
                         opt_s(actor),
                         s(&json!({ "actualCostUsd": agency_approval::Micros(actual).to_usd() }).to_string()),
                     ],
-                )?,
+                ),
             ])
             .await?;
-        let changed = results
-            .first()
-            .and_then(|r| r.meta().ok().flatten())
-            .and_then(|m| m.changes)
-            .unwrap_or(0);
-        Ok(changed > 0)
+        Ok(results.first().is_some_and(|w| w.changes > 0))
     }
 
     /// Newest first; `before` pages on from an earlier page's last `seq`.
@@ -296,13 +292,12 @@ impl Store {
             detail_json: String,
         }
         let rows = self
-            .stmt(
+            .db
+            .query::<Row>(
                 "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?1",
-                &[n(i64::from(limit)), before.map_or(JsValue::NULL, n)],
-            )?
-            .all()
-            .await?
-            .results::<Row>()?;
+                &[n(i64::from(limit)), opt_n(before)],
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| {
@@ -321,10 +316,10 @@ impl Store {
     ) -> Result<(), ApiError> {
         let mut batch = Vec::new();
         for (role, content) in messages {
-            batch.push(self.stmt(
+            batch.push(stmt(
                 "INSERT INTO chat_messages (session_id, role, content, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                &[s(session), s(role), s(content), n(now)],
-            )?);
+                vec![s(session), s(role), s(content), n(now)],
+            ));
         }
         self.db.batch(batch).await?;
         Ok(())
@@ -342,13 +337,12 @@ impl Store {
             content: String,
         }
         let rows = self
-            .stmt(
+            .db
+            .query::<Row>(
                 "SELECT role, content FROM (SELECT seq, role, content FROM chat_messages WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
                 &[s(session), n(i64::from(limit))],
-            )?
-            .all()
-            .await?
-            .results::<Row>()?;
+            )
+            .await?;
         Ok(rows.into_iter().map(|r| (r.role, r.content)).collect())
     }
 }
