@@ -40,3 +40,17 @@ ensure_worker_tools() {
   export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
   export CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV=false
 }
+
+SCHEMATHESIS_VERSION=4.32.5
+
+# schemathesis (API fuzzing from the OpenAPI document) in a virtualenv under
+# $AGENCY_TOOLS/venv; sets SCHEMATHESIS to its command.
+ensure_schemathesis() {
+  local venv="$AGENCY_TOOLS/venv"
+  if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  fi
+  export SCHEMATHESIS="$venv/bin/schemathesis"
+}

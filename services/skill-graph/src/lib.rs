@@ -328,8 +328,9 @@ async fn search_graph<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     let text =
         q.q.filter(|s| !s.trim().is_empty())
             .ok_or_else(|| ApiError::bad_request("query parameter q is required"))?;
-    if text.len() > 1024 {
-        return Err(ApiError::bad_request("q must be at most 1024 bytes"));
+    // Characters, as the API document's maxLength counts.
+    if text.chars().count() > 1024 {
+        return Err(ApiError::bad_request("q must be at most 1024 characters"));
     }
     let limit = parse_limit(q.limit.as_deref(), 20, 100)?;
     let (head, graph) = current(p).await?;
