@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format, lints (host and wasm crates), unit and
 # integration tests (real SQLite, real wasmtime, the conformance suite against
-# `agency serve`), the benchmarks compiled, and the conformance suite against the
-# Workers under `wrangler dev`. Installs what it needs (idempotent, cached outside the
+# `agency serve`), the benchmarks compiled, schemathesis against `agency serve` (the
+# OpenAPI document must hold), and the conformance suite against the Workers under
+# `wrangler dev`. Installs what it needs (idempotent, cached outside the
 # repository in $AGENCY_TOOLS).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,10 +40,14 @@ set -e
 [ "$status" -eq 0 ] || { echo "cargo test failed"; exit "$status"; }
 read -r unit_passed unit_failed < <(awk '/^test result:/ {p+=$4; f+=$6} END {print p+0, f+0}' FS='[ ;]+' "$LOG")
 
+step "schemathesis: the OpenAPI document against agency serve"
+"$ROOT/scripts/schemathesis.sh" | tee "$LOG"
+read -r st_passed st_failed < <(sed -n 's/^schemathesis: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
+
 step "edge: conformance suite against the Workers under wrangler dev"
 CONFORMANCE_BIN="$ROOT/target/release/agency-conformance" "$ROOT/scripts/edge-conformance.sh" | tee "$LOG"
 read -r edge_passed edge_failed < <(sed -n 's/^conformance: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
 
 echo
-echo "cargo tests: $unit_passed passed, $unit_failed failed; edge conformance: $edge_passed passed, $edge_failed failed"
-echo "summary: $((unit_passed + edge_passed)) passed, $((unit_failed + edge_failed)) failed"
+echo "cargo tests: $unit_passed passed, $unit_failed failed; schemathesis operations: $st_passed passed, $st_failed failed; edge conformance: $edge_passed passed, $edge_failed failed"
+echo "summary: $((unit_passed + st_passed + edge_passed)) passed, $((unit_failed + st_failed + edge_failed)) failed"

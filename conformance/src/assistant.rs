@@ -272,8 +272,29 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
                     json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": 1, "extra": true}),
                     400,
                 ),
+                (
+                    json!({"taskId": "x", "agent": "pm", "action": "read", "estimatedCostUsd": 1, "requester": " "}),
+                    400,
+                ),
             ] {
                 expect_error(&approve(body)?, want, "bad approval")?;
+            }
+            for (path, body) in [
+                (
+                    "/api/halt",
+                    json!({"scope": "task", "target": "a\u{1}b", "reason": "r"}),
+                ),
+                (
+                    "/api/halt",
+                    json!({"scope": "task", "target": "t".repeat(129), "reason": "r"}),
+                ),
+                (
+                    "/api/resume",
+                    json!({"scope": "all", "reason": "a resume gives none"}),
+                ),
+            ] {
+                let r = c.call("POST", &a(path), Some(op), Some(&body.to_string()), &[])?;
+                expect_error(&r, 400, &format!("{path} {body}"))?;
             }
             expect_error(
                 &c.call(
@@ -316,8 +337,8 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
         let long = json!({"sessionId": fresh("s"), "message": "x".repeat(5000)}).to_string();
         expect_error(
             &c.call("POST", &a("/api/chat"), Some(op), Some(&long), &[])?,
-            413,
-            "a 5,000-byte chat message",
+            400,
+            "a 5,000-character chat message",
         )?;
         expect_error(
             &c.call(

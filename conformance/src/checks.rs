@@ -123,6 +123,20 @@ fn graph_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) -> String {
             400,
             "bad JSON",
         )?;
+        // Nor may an agent written as an array be read field by field.
+        let mut arrays: Value = serde_json::from_str(GRAPH).map_err(|e| e.to_string())?;
+        arrays["agents"][0] = json!(["devops", "DevOps"]);
+        expect_error(
+            &c.call(
+                "PUT",
+                &g("/api/graph"),
+                Some(op),
+                Some(&arrays.to_string()),
+                &[],
+            )?,
+            422,
+            "an agent written as an array",
+        )?;
         // Serde would read an array field by field: `[]` must not become an empty graph.
         for array in ["[]", r#"["ignored", 0.9]"#] {
             expect_error(

@@ -232,7 +232,7 @@ pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Ve
                 Some(&bad_agent),
                 &[],
             )?,
-            400,
+            422,
             "unknown agent",
         )?;
         let silent = json!({ "decisionId": decision_id }).to_string();

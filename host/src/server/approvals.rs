@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use agency_approval::contract::{
-    ApprovalBody, HaltBody, HumanDecisionBody, SpendBody, budget_report, page_before, valid_status,
+    ApprovalBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody, budget_report, page_before,
+    valid_status,
 };
 use agency_approval::{ApprovalRequest, budget_check};
 use agency_assistant_service::Endpoint;
@@ -136,7 +137,7 @@ fn halt(state: &AppState, req: &Request) -> ApiResult {
 }
 
 fn resume(state: &AppState, req: &Request) -> ApiResult {
-    let b: HaltBody = req.json()?;
+    let b: ResumeBody = req.json()?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let was = state.store.resume(&b.scope, &target, Some("operator"))?;
     Ok(ok(

@@ -21,13 +21,7 @@ use crate::store::now_ms;
 
 pub async fn chat(state: &Arc<AppState>, req: &Request) -> ApiResult {
     let b: ChatBody = req.json()?;
-    b.validate().map_err(|(too_large, m)| {
-        if too_large {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
-        } else {
-            ApiError::bad_request(m)
-        }
-    })?;
+    b.validate().map_err(ApiError::bad_request)?;
     let reply = match chat::parse(&b.message) {
         Command::Other(text) => match state.config.llm.clone() {
             Some(llm) => {

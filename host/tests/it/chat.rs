@@ -96,7 +96,7 @@ fn chat_commands_with_memory_that_survives_restart() {
 
     // Bad input.
     let long = "x".repeat(5000);
-    assert_eq!(say(&s, "ops", &long).0, 413);
+    assert_eq!(say(&s, "ops", &long).0, 400);
     assert_eq!(say(&s, "", "help").0, 400);
     assert_eq!(
         post(

@@ -146,9 +146,10 @@ async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     if let Some(a) = &body.correct_agent
         && !p.state().await?.has_agent(a)
     {
-        return Err(ApiError::bad_request(format!(
-            "correctAgent {a:?} is not an agent of the current graph"
-        )));
+        return Err(ApiError::unprocessable(
+            "unknown_agent",
+            format!("correctAgent {a:?} is not an agent of the current graph"),
+        ));
     }
     if !store::decision_exists(p.db(), &body.decision_id).await? {
         return Err(ApiError::not_found(format!(

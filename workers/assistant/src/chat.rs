@@ -38,13 +38,7 @@ async fn set_last(env: &Env, session: &str, id: &str) -> Result<(), ApiError> {
 
 pub async fn chat(req: &agency_kit::Request, env: &Env) -> ApiResult {
     let b: ChatBody = req.json()?;
-    b.validate().map_err(|(too_large, m)| {
-        if too_large {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
-        } else {
-            ApiError::bad_request(m)
-        }
-    })?;
+    b.validate().map_err(ApiError::bad_request)?;
     let store = crate::store(env)?;
     let reply = match chat::parse(&b.message) {
         Command::Other(text) => match env.var("AGENCY_LLM_BASE_URL").map(|v| v.to_string()) {

@@ -15,8 +15,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use agency_approval::contract::{
-    ApprovalBody, ApprovalConflict, HaltBody, HumanDecisionBody, SpendBody, budget_report,
-    page_before, valid_status,
+    ApprovalBody, ApprovalConflict, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
+    budget_report, page_before, valid_status,
 };
 use agency_approval::{
     Answer, Policy, Ruling, apply_halts, conclude, halted, human_decision, rule_verdict,
@@ -371,7 +371,7 @@ async fn halt(req: &ApiRequest, env: &Env) -> ApiResult {
 }
 
 async fn resume(req: &ApiRequest, env: &Env) -> ApiResult {
-    let b: HaltBody = req.json()?;
+    let b: ResumeBody = req.json()?;
     let target = b.target().map_err(ApiError::bad_request)?;
     let lifted = apply_resume(env, &b.scope, &target, "operator").await?;
     let halts = LedgerClient::new(env).halts().await?;

@@ -79,6 +79,13 @@ impl ApprovalBody {
             ));
         }
         bounded_text("description", &self.description)?;
+        if let Some(r) = &self.requester
+            && !is_short_name(r.trim())
+        {
+            return Err(format!(
+                "requester must be 1 to {MAX_NAME_CHARS} characters, without control characters"
+            ));
+        }
         let optional =
             |what: &str, v: Option<String>| v.map(|v| canonical_name(what, &v)).transpose();
         let estimated_cost = Micros::from_usd(self.estimated_cost_usd)
@@ -314,17 +321,48 @@ pub struct HaltBody {
     pub reason: Option<String>,
 }
 
+/// The target of a halt or resume in `scope` ("" for all), or what is wrong with it: an
+/// agent is a name (folded like every name), a task an id (checked like `taskId`).
+fn halt_target(scope: &str, target: Option<&str>) -> Result<String, String> {
+    match (scope, target) {
+        ("all", None) => Ok(String::new()),
+        ("all", Some(_)) => Err("scope all takes no target".into()),
+        ("agent", Some(t)) => canonical_name("target", t),
+        ("task", Some(t)) if !t.trim().is_empty() => {
+            let t = t.trim();
+            if is_short_name(t) {
+                Ok(t.to_owned())
+            } else {
+                Err(format!(
+                    "target must be a task id of 1 to {MAX_NAME_CHARS} characters, without control characters"
+                ))
+            }
+        }
+        ("agent" | "task", _) => Err("scope agent and task need a target".into()),
+        _ => Err("scope must be all, agent or task".into()),
+    }
+}
+
+/// `POST /api/resume`: what to lift (a resume gives no reason).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeBody {
+    pub scope: String,
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl ResumeBody {
+    /// The target to lift ("" for all), or what is wrong with it.
+    pub fn target(&self) -> Result<String, String> {
+        halt_target(&self.scope, self.target.as_deref())
+    }
+}
+
 impl HaltBody {
     /// The halt's target ("" for all), or what is wrong with it.
     pub fn target(&self) -> Result<String, String> {
-        match (self.scope.as_str(), &self.target) {
-            ("all", None) => Ok(String::new()),
-            ("all", Some(_)) => Err("scope all takes no target".into()),
-            ("agent", Some(t)) => canonical_name("target", t),
-            ("task", Some(t)) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
-            ("agent" | "task", _) => Err("scope agent and task need a target".into()),
-            _ => Err("scope must be all, agent or task".into()),
-        }
+        halt_target(&self.scope, self.target.as_deref())
     }
 
     /// The reason a halt must give.
@@ -396,18 +434,17 @@ pub struct ChatBody {
 pub const MAX_CHAT_CHARS: usize = 4096;
 
 impl ChatBody {
-    /// Ok, or (too large?, what is wrong).
-    pub fn validate(&self) -> Result<(), (bool, String)> {
+    /// Ok, or what is wrong (a field bound, like any other: not the body's size limit).
+    pub fn validate(&self) -> Result<(), String> {
         if self.session_id.trim().is_empty() || self.session_id.chars().count() > 128 {
-            return Err((false, "sessionId must be 1 to 128 characters".into()));
+            return Err("sessionId must be 1 to 128 characters".into());
         }
         if self.message.trim().is_empty() {
-            return Err((false, "message must not be empty".into()));
+            return Err("message must not be empty".into());
         }
         if self.message.chars().count() > MAX_CHAT_CHARS {
-            return Err((
-                true,
-                format!("chat messages are limited to {MAX_CHAT_CHARS} characters"),
+            return Err(format!(
+                "chat messages are limited to {MAX_CHAT_CHARS} characters"
             ));
         }
         Ok(())
@@ -448,10 +485,62 @@ mod tests {
             message,
         };
         assert_eq!(chat("🙂".repeat(MAX_CHAT_CHARS)).validate(), Ok(()));
-        assert!(matches!(
+        assert_eq!(
             chat("🙂".repeat(MAX_CHAT_CHARS + 1)).validate(),
-            Err((true, _))
-        ));
+            Err(format!(
+                "chat messages are limited to {MAX_CHAT_CHARS} characters"
+            ))
+        );
+    }
+
+    #[test]
+    fn halt_and_resume_targets_are_checked_alike() {
+        let halt = |scope: &str, target: Option<&str>| HaltBody {
+            scope: scope.into(),
+            target: target.map(str::to_owned),
+            reason: Some("r".into()),
+        };
+        let resume = |scope: &str, target: Option<&str>| ResumeBody {
+            scope: scope.into(),
+            target: target.map(str::to_owned),
+        };
+        for (scope, target, want) in [
+            ("all", None, Ok("")),
+            ("agent", Some(" CodeGen "), Ok("codegen")),
+            ("task", Some(" t-1 "), Ok("t-1")),
+            ("task", Some("a\u{1}b"), Err(())),
+            ("task", Some(&*"t".repeat(129)), Err(())),
+            ("task", None, Err(())),
+            ("all", Some("x"), Err(())),
+            ("everything", None, Err(())),
+        ] {
+            let got = halt(scope, target).target();
+            assert_eq!(got.as_deref().map_err(|_| ()), want, "{scope} {target:?}");
+            assert_eq!(resume(scope, target).target(), got);
+        }
+        let extra = serde_json::from_str::<ResumeBody>(r#"{"scope":"all","reason":"x"}"#);
+        assert!(extra.is_err(), "a resume takes no reason");
+    }
+
+    #[test]
+    fn a_requester_is_a_short_name_when_given() {
+        let body = |requester: Option<&str>| ApprovalBody {
+            task_id: "t".into(),
+            agent: "a".into(),
+            action: "read".into(),
+            description: String::new(),
+            estimated_cost_usd: 1.0,
+            channel: None,
+            environment: None,
+            risk: None,
+            tags: Vec::new(),
+            requester: requester.map(str::to_owned),
+        };
+        assert!(body(None).into_request().is_ok());
+        assert!(body(Some("ci-bot")).into_request().is_ok());
+        for bad in ["", "  ", "a\nb", &"r".repeat(129)] {
+            assert!(body(Some(bad)).into_request().is_err(), "{bad:?}");
+        }
     }
 
     fn row(reserved_json: &str) -> ApprovalRow {

@@ -40,15 +40,19 @@ impl SkillGraph {
 
     /// Like [`SkillGraph::from_json`], naming `file` in errors.
     pub fn from_json_named(json: &str, file: Option<&str>) -> Result<SkillGraph, GraphErrors> {
-        let graph: SkillGraph = serde_json::from_str(json).map_err(|e| {
-            let line = u32::try_from(e.line()).ok().filter(|l| *l > 0);
-            let message = format!("invalid graph JSON: {e}");
-            GraphErrors(vec![GraphError {
-                file: file.map(str::to_owned),
-                line,
-                message,
-            }])
-        })?;
+        // Serde reads a struct from an array too, field by field in order: a graph's
+        // agents, channels and skills must be written as objects.
+        let graph: SkillGraph = serde_json::from_str::<shape::Objects>(json)
+            .and_then(|_| serde_json::from_str(json))
+            .map_err(|e| {
+                let line = u32::try_from(e.line()).ok().filter(|l| *l > 0);
+                let message = format!("invalid graph JSON: {e}");
+                GraphErrors(vec![GraphError {
+                    file: file.map(str::to_owned),
+                    line,
+                    message,
+                }])
+            })?;
         graph.finish(&SourceMap::default())
     }
 
@@ -152,6 +156,65 @@ mod tests {
         }
         for header in ["\"other\"", "g0123456789abcdef", "W/g0123456789abcdef", ""] {
             assert!(!if_none_match(header, v), "{header}");
+        }
+    }
+}
+
+/// The JSON shape a graph must have before its fields are read.
+mod shape {
+    use serde::Deserialize;
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// The lists whose entries must be JSON objects.
+    #[derive(Deserialize)]
+    pub(crate) struct Objects {
+        #[serde(default)]
+        #[allow(dead_code)]
+        agents: Vec<AnObject>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        channels: Vec<AnObject>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        skills: Vec<AnObject>,
+    }
+
+    /// Any JSON object, contents unread; anything else is an error.
+    pub(crate) struct AnObject;
+
+    impl<'de> Deserialize<'de> for AnObject {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = AnObject;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AnObject, A::Error> {
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                    Ok(AnObject)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    #[test]
+    fn graph_parts_must_be_objects() {
+        let ok = r#"{"agents":[{"id":"a","name":"A"}],"skills":[{"id":"s","agent":"a","keywords":["deploy"]}]}"#;
+        assert!(SkillGraph::from_json(ok).is_ok());
+        for bad in [
+            r#"{"agents":[["a","A"]],"skills":[{"id":"s","agent":"a","keywords":["deploy"]}]}"#,
+            r#"{"agents":[{"id":"a","name":"A"}],"skills":[["s","a",["deploy"]]]}"#,
+            r#"{"agents":[{"id":"a","name":"A"}],"channels":[["c"]],"skills":[]}"#,
+        ] {
+            let e = SkillGraph::from_json(bad).unwrap_err();
+            assert!(e.0[0].message.contains("expected an object"), "{bad}: {e}");
         }
     }
 }
