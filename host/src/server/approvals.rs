@@ -5,15 +5,13 @@
 use std::sync::Arc;
 
 use agency_approval::contract::{
-    ApprovalBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody, budget_report, page_before,
-    valid_status,
+    ApprovalBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody, budget_report,
 };
 use agency_approval::{ApprovalRequest, budget_check};
-use agency_assistant_service::Endpoint;
-use agency_kit::http::{json, parse_limit};
+use agency_assistant_service::{Endpoint, audit_page, list_page};
+use agency_kit::http::json;
 use agency_kit::{ApiError, ApiResult, Request};
 use http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -75,28 +73,11 @@ fn approve(state: &AppState, req: &Request) -> ApiResult {
     Ok(ok(StatusCode::OK, v))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<String>,
-    before: Option<String>,
-}
-
 fn list(state: &AppState, req: &Request) -> ApiResult {
-    let q: ListQuery = req.query()?;
-    if let Some(s) = &q.status
-        && !valid_status(s)
-    {
-        return Err(ApiError::bad_request(
-            "status must be pending, approved, denied or expired",
-        ));
-    }
-    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
+    let p = list_page(req)?;
     Ok(ok(
         StatusCode::OK,
-        json!({ "approvals": state.store.approvals(q.status.as_deref(), limit, before)? }),
+        json!({ "approvals": state.store.approvals(p.status.as_deref(), p.limit, p.before)? }),
     ))
 }
 
@@ -168,19 +149,10 @@ fn budget(state: &AppState) -> ApiResult {
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    limit: Option<String>,
-    before: Option<String>,
-}
-
 fn audit(state: &AppState, req: &Request) -> ApiResult {
-    let q: AuditQuery = req.query()?;
-    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
-    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
+    let p = audit_page(req)?;
     Ok(ok(
         StatusCode::OK,
-        json!({ "entries": state.store.audit_log(limit, before)? }),
+        json!({ "entries": state.store.audit_log(p.limit, p.before)? }),
     ))
 }

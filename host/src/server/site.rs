@@ -38,29 +38,20 @@ pub fn routes() -> Vec<(String, &'static str)> {
 }
 
 fn find(method: &http::Method, path: &str) -> Result<Matched<Endpoint>, Miss> {
-    fn lift<E, F: Fn(E) -> Endpoint>(m: Matched<E>, f: F) -> Matched<Endpoint> {
-        Matched {
-            endpoint: f(m.endpoint),
-            route: m.route,
-            access: m.access,
-            body: m.body,
-            params: m.params,
-        }
-    }
     let miss = match routes::find(root::ROUTES, method, path) {
-        Ok(m) => return Ok(lift(m, Endpoint::Root)),
+        Ok(m) => return Ok(m.map(Endpoint::Root)),
         Err(miss) => miss,
     };
     let miss = match routes::find(agency_skill_graph_service::ROUTES, method, path) {
-        Ok(m) => return Ok(lift(m, Endpoint::Graph)),
+        Ok(m) => return Ok(m.map(Endpoint::Graph)),
         Err(m) => miss.or(m),
     };
     let miss = match routes::find(agency_router_service::ROUTES, method, path) {
-        Ok(m) => return Ok(lift(m, Endpoint::Router)),
+        Ok(m) => return Ok(m.map(Endpoint::Router)),
         Err(m) => miss.or(m),
     };
     match routes::find(agency_assistant_service::ROUTES, method, path) {
-        Ok(m) => Ok(lift(m, Endpoint::Assistant)),
+        Ok(m) => Ok(m.map(Endpoint::Assistant)),
         Err(m) => Err(miss.or(m)),
     }
 }

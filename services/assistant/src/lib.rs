@@ -119,3 +119,102 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         summary: "Talk to the assistant",
     },
 ];
+
+/// `GET /api/approvals?status=&limit=&before=`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    pub status: Option<String>,
+    pub limit: u32,
+    pub before: Option<i64>,
+}
+
+/// `GET /api/audit?limit=&before=`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditPage {
+    pub limit: u32,
+    pub before: Option<i64>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    status: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// The listing page `req` asks for: 400 for an unknown parameter, status, limit or
+/// `before`.
+pub fn list_page(req: &agency_kit::Request) -> Result<ListPage, agency_kit::ApiError> {
+    let q: PageQuery = req.query()?;
+    if let Some(s) = &q.status
+        && !agency_approval::contract::valid_status(s)
+    {
+        return Err(agency_kit::ApiError::bad_request(
+            "status must be pending, approved, denied or expired",
+        ));
+    }
+    Ok(ListPage {
+        limit: agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
+        before: agency_approval::contract::page_before(q.before.as_deref())
+            .map_err(agency_kit::ApiError::bad_request)?,
+        status: q.status,
+    })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// The audit page `req` asks for: 400 for an unknown parameter, limit or `before`.
+pub fn audit_page(req: &agency_kit::Request) -> Result<AuditPage, agency_kit::ApiError> {
+    let q: AuditQuery = req.query()?;
+    Ok(AuditPage {
+        limit: agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
+        before: agency_approval::contract::page_before(q.before.as_deref())
+            .map_err(agency_kit::ApiError::bad_request)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agency_kit::Request;
+    use http::Method;
+
+    #[test]
+    fn pages_are_checked() {
+        let page = |q: &str| list_page(&Request::new(Method::GET, &format!("/api/approvals{q}")));
+        assert_eq!(
+            page("?status=pending&limit=5&before=9").unwrap(),
+            ListPage {
+                status: Some("pending".into()),
+                limit: 5,
+                before: Some(9)
+            }
+        );
+        assert_eq!(
+            page("").unwrap(),
+            ListPage {
+                status: None,
+                limit: 100,
+                before: None
+            }
+        );
+        for bad in ["?status=maybe", "?limit=0", "?before=x", "?sort=asc"] {
+            assert_eq!(page(bad).unwrap_err().status.as_u16(), 400, "{bad}");
+        }
+        let audit = |q: &str| audit_page(&Request::new(Method::GET, &format!("/api/audit{q}")));
+        assert_eq!(
+            audit("?limit=2").unwrap(),
+            AuditPage {
+                limit: 2,
+                before: None
+            }
+        );
+        assert!(audit("?status=pending").is_err());
+    }
+}

@@ -77,6 +77,20 @@ pub struct Matched<E> {
     pub params: Vec<String>,
 }
 
+impl<E> Matched<E> {
+    /// The same match with its endpoint mapped (a runtime serving several services
+    /// wraps each service's endpoint in its own).
+    pub fn map<T>(self, f: impl FnOnce(E) -> T) -> Matched<T> {
+        Matched {
+            endpoint: f(self.endpoint),
+            route: self.route,
+            access: self.access,
+            body: self.body,
+            params: self.params,
+        }
+    }
+}
+
 /// Why no route was found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Miss {

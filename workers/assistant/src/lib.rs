@@ -16,18 +16,17 @@ use std::rc::Rc;
 
 use agency_approval::contract::{
     ApprovalBody, ApprovalConflict, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
-    budget_report, page_before, valid_status,
+    budget_report,
 };
 use agency_approval::{
     Answer, Policy, Ruling, apply_halts, conclude, halted, human_decision, rule_verdict,
 };
 use agency_assistant_service::store::{Audit, reserved};
-use agency_assistant_service::{Endpoint, ROUTES};
+use agency_assistant_service::{Endpoint, ROUTES, audit_page, list_page};
 use agency_edge::{D1, EdgeClock, EdgeRandom};
-use agency_kit::http::{json, parse_limit};
+use agency_kit::http::json;
 use agency_kit::{ApiError, ApiResult, Clock, Random, Request as ApiRequest};
 use http::StatusCode;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::{Context, Env, Request, Response, event};
 
@@ -175,27 +174,11 @@ fn conflict(e: ApprovalConflict) -> ApiError {
     ApiError::conflict(e.to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    status: Option<String>,
-    limit: Option<String>,
-    before: Option<String>,
-}
-
 async fn list(req: &ApiRequest, env: &Env) -> ApiResult {
-    let q: ListQuery = req.query()?;
-    let status = q.status;
-    if status.as_deref().is_some_and(|s| !valid_status(s)) {
-        return Err(ApiError::bad_request(
-            "status must be pending, approved, denied or expired",
-        ));
-    }
-    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let p = list_page(req)?;
     let store = store(env)?;
     store.expire(now()).await?;
-    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
-    ok(&json!({ "approvals": store.list(status.as_deref(), limit, before).await? }))
+    ok(&json!({ "approvals": store.list(p.status.as_deref(), p.limit, p.before).await? }))
 }
 
 async fn get(req: &ApiRequest, env: &Env) -> ApiResult {
@@ -433,19 +416,10 @@ async fn budget(env: &Env) -> ApiResult {
     ok(&budget_value(env).await?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    limit: Option<String>,
-    before: Option<String>,
-}
-
 async fn audit(req: &ApiRequest, env: &Env) -> ApiResult {
-    let q: AuditQuery = req.query()?;
-    let limit = parse_limit(q.limit.as_deref(), 100, 1000)?;
+    let p = audit_page(req)?;
     let store = store(env)?;
     // Asks that expired since the last request are in the log before it is read.
     store.expire(now()).await?;
-    let before = page_before(q.before.as_deref()).map_err(ApiError::bad_request)?;
-    ok(&json!({ "entries": store.audit_log(limit, before).await? }))
+    ok(&json!({ "entries": store.audit_log(p.limit, p.before).await? }))
 }

@@ -49,12 +49,12 @@ where
     let method = method(&req);
     let path = req.path();
     let found = match routes::find(root::ROUTES, &method, &path) {
-        Ok(m) => Ok(lift(m, |e| match e {
+        Ok(m) => Ok(m.map(|e| match e {
             root::Endpoint::Health => Some(Endpoint::Health),
             root::Endpoint::OpenApi => None,
         })),
         Err(miss) => match routes::find(table, &method, &path) {
-            Ok(m) => Ok(lift(m, |e| Some(Endpoint::Service(e)))),
+            Ok(m) => Ok(m.map(|e| Some(Endpoint::Service(e)))),
             Err(m) => Err(miss.or(m)),
         },
     };
@@ -83,16 +83,6 @@ where
     })
     .await;
     to_worker(response)
-}
-
-fn lift<E, T>(m: Matched<E>, f: impl Fn(E) -> T) -> Matched<T> {
-    Matched {
-        endpoint: f(m.endpoint),
-        route: m.route,
-        access: m.access,
-        body: m.body,
-        params: m.params,
-    }
 }
 
 fn method(req: &Request) -> Method {
