@@ -11,7 +11,6 @@ use agency_kit::{ApiError, ApiResult, Request, root};
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header;
 
 use super::ports::Local;
 use super::{AppState, approvals, chat};
@@ -152,13 +151,7 @@ async fn read_body(
     limit: usize,
     timeout_ms: u64,
 ) -> Result<Vec<u8>, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::payload_too_large(limit));
-    }
+    agency_kit::http::declared_within(headers, limit)?;
     let within = std::time::Duration::from_millis(timeout_ms);
     let collected = tokio::time::timeout(within, Limited::new(body, limit).collect())
         .await

@@ -245,6 +245,19 @@ pub fn allow_header(methods: &[Method]) -> HeaderValue {
     HeaderValue::from_str(&list.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// 413 up front when the request's `Content-Length` says the body is over `limit`
+/// (a chunked body is measured as it is read).
+pub fn declared_within(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(n) if n > limit => Err(ApiError::payload_too_large(limit)),
+        _ => Ok(()),
+    }
+}
+
 /// Parses `limit` within `1..=max`, `default` when absent.
 pub fn parse_limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
     match raw {

@@ -115,13 +115,7 @@ async fn read<E>(
     let headers = headers(req);
     let mut body = Vec::new();
     if let Some(limit) = LIMITS.bytes(matched.body) {
-        let declared = headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            return Err(ApiError::payload_too_large(limit));
-        }
+        agency_kit::http::declared_within(&headers, limit)?;
         // Chunk by chunk, stopping past the limit: a chunked body has no length to check
         // up front, and buffering it whole could exhaust the isolate's memory.
         if let Ok(mut stream) = req.stream() {
