@@ -20,9 +20,16 @@ cargo fmt --all --check
 step "clippy (host crates)"
 cargo clippy --release --all-targets -- -D warnings
 step "clippy (wasm crates: guests and Workers)"
-cargo clippy --release --target wasm32-unknown-unknown \
-  -p router-guest -p skill-graph-guest -p approval-guest -p agency-edge -p router-worker -p skill-graph-worker \
-  -p assistant-worker -- -D warnings
+# The wasm crates are the workspace members a plain build skips (not default-members):
+# Cargo.toml lists them once.
+wasm_crates=$(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+default = set(m["workspace_default_members"])
+names = {p["id"]: p["name"] for p in m["packages"]}
+print(" ".join("-p " + names[i] for i in m["workspace_members"] if i not in default))')
+# shellcheck disable=SC2086
+cargo clippy --release --target wasm32-unknown-unknown $wasm_crates -- -D warnings
 
 step "benchmarks compile"
 cargo bench -p agency-bench --no-run

@@ -5,12 +5,31 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: &[(&str, &str, &str)] = &[
-    // (package, wasm file stem, constant name)
-    ("router-guest", "router_guest", "ROUTER"),
-    ("skill-graph-guest", "skill_graph_guest", "SKILL_GRAPH"),
-    ("approval-guest", "approval_guest", "APPROVAL"),
+/// Every component, declared once: the build, `ALL` (what the host's tests list) and
+/// the rebuild triggers follow from this table.
+const GUESTS: &[Guest] = &[
+    Guest {
+        name: "router",
+        folder: "components/router",
+        package: "router-guest",
+        stem: "router_guest",
+    },
+    Guest {
+        name: "approval",
+        folder: "components/approval",
+        package: "approval-guest",
+        stem: "approval_guest",
+    },
 ];
+
+struct Guest {
+    /// Its name, and its constant `{NAME}_COMPONENT`.
+    name: &'static str,
+    folder: &'static str,
+    package: &'static str,
+    /// The wasm file's stem.
+    stem: &'static str,
+}
 
 fn main() {
     let manifest_dir =
@@ -23,15 +42,9 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let target_dir = root.join("target").join("guests");
 
-    for dir in [
-        "wit",
-        "components/router",
-        "components/skill-graph",
-        "components/approval",
-        "Cargo.lock",
-        // The guests' release profiles live in the workspace manifest.
-        "Cargo.toml",
-    ] {
+    // The guests' release profiles live in the workspace manifest.
+    let shared = ["wit", "Cargo.lock", "Cargo.toml"];
+    for dir in shared.into_iter().chain(GUESTS.iter().map(|g| g.folder)) {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
 
@@ -46,8 +59,8 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for (package, _, _) in GUESTS {
-        cmd.args(["-p", package]);
+    for g in GUESTS {
+        cmd.args(["-p", g.package]);
     }
     // The outer build's flags are for the host target, not for wasm32.
     for var in [
@@ -76,7 +89,9 @@ fn main() {
     }
 
     let mut generated = String::new();
-    for (_, stem, constant) in GUESTS {
+    let mut all = String::new();
+    for &Guest { name, stem, .. } in GUESTS {
+        let constant = name.to_uppercase();
         let module_path = target_dir
             .join("wasm32-unknown-unknown/release")
             .join(format!("{stem}.wasm"));
@@ -92,6 +107,10 @@ fn main() {
             "/// The {stem} component (zero imports).\npub const {constant}_COMPONENT: &[u8] = include_bytes!({:?});\n",
             path.display().to_string()
         ));
+        all.push_str(&format!("    ({name:?}, {constant}_COMPONENT),\n"));
     }
+    generated.push_str(&format!(
+        "/// Every component, by name.\npub const ALL: &[(&str, &[u8])] = &[\n{all}];\n"
+    ));
     std::fs::write(out_dir.join("components.rs"), generated).expect("writing components.rs");
 }

@@ -7,13 +7,6 @@ pub mod router {
     });
 }
 
-pub mod skill_graph {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "skill-graph-component",
-    });
-}
-
 pub mod approval {
     wasmtime::component::bindgen!({
         path: "../wit",

@@ -168,11 +168,7 @@ impl ComponentRuntime {
     /// Names of everything the built components import (expected: nothing).
     pub fn component_imports(&self) -> anyhow::Result<Vec<String>> {
         let mut names = Vec::new();
-        for bytes in [
-            agency_artifacts::ROUTER_COMPONENT,
-            agency_artifacts::SKILL_GRAPH_COMPONENT,
-            agency_artifacts::APPROVAL_COMPONENT,
-        ] {
+        for (_, bytes) in agency_artifacts::ALL {
             let component = Component::new(&self.engine, bytes)?;
             names.extend(
                 component
