@@ -90,21 +90,33 @@ fn decide(state: &AppState, req: &Request) -> ApiResult {
     let id = req.param(0, "approval id")?;
     let b: HumanDecisionBody = req.json()?;
     let approve = b.approve().map_err(ApiError::bad_request)?;
+    let v = decide_human(state, &id, approve, &b.by, b.comment.as_deref())?;
+    Ok(ok(StatusCode::OK, v))
+}
+
+/// A human's answer (from the API or chat): budgets re-checked as they are now when
+/// approving; the approval's JSON after.
+pub(super) fn decide_human(
+    state: &AppState,
+    id: &str,
+    approve: bool,
+    by: &str,
+    comment: Option<&str>,
+) -> Result<Value, ApprovalError> {
     let now = now_ms();
     let policy = &state.assistant.policy;
     let answer = HumanAnswer {
         approve,
-        by: &b.by,
-        comment: b.comment.as_deref(),
+        by,
+        comment,
     };
-    let v = state.store.decide_human(
-        &id,
+    state.store.decide_human(
+        id,
         answer,
         now,
         |req, ledger| budget_check(req, policy, ledger, now),
         stored_request,
-    )?;
-    Ok(ok(StatusCode::OK, v))
+    )
 }
 
 fn halt(state: &AppState, req: &Request) -> ApiResult {
@@ -141,12 +153,14 @@ fn spend(state: &AppState, req: &Request) -> ApiResult {
 }
 
 fn budget(state: &AppState) -> ApiResult {
+    Ok(ok(StatusCode::OK, budget_value(state)?))
+}
+
+/// `GET /api/budget`'s report.
+pub(super) fn budget_value(state: &AppState) -> Result<Value, ApprovalError> {
     let now = now_ms();
     let ledger = state.store.ledger(now)?;
-    Ok(ok(
-        StatusCode::OK,
-        budget_report(&state.assistant.policy, &ledger, now),
-    ))
+    Ok(budget_report(&state.assistant.policy, &ledger, now))
 }
 
 fn audit(state: &AppState, req: &Request) -> ApiResult {

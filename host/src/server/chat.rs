@@ -1,181 +1,126 @@
-//! `POST /api/chat`: an operator talks to the assistant. Commands are parsed by the core
-//! crate and carried out here against the store; history and the approval under
-//! discussion survive restarts. Free text goes to the configured model, whose answer is
-//! only ever a suggestion: it never executes an action; the operator confirms by
-//! sending the command itself.
+//! `POST /api/chat` on the local server: the conversation is
+//! `agency_assistant_service::chat`'s; this implements its ports on the store, the
+//! in-process router and the configured model.
 
 use std::sync::Arc;
 
-use agency_approval::chat::{self, Command, Reply, Target};
-use agency_approval::contract::{ApprovalBody, ChatBody, budget_report};
-use agency_approval::{ApprovalRequest, budget_check};
+use agency_assistant_service::chat::{ChatPorts, Undecided};
 use agency_kit::{ApiError, ApiResult, Request};
 use agency_router::RouteRequest;
-use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::approvals::{ApprovalError, HumanAnswer};
+use super::approvals::{budget_value, decide_human};
+use crate::approvals::ApprovalError;
 use crate::config::LlmConfig;
-use crate::store::now_ms;
 
 pub async fn chat(state: &Arc<AppState>, req: &Request) -> ApiResult {
-    let b: ChatBody = req.json()?;
-    b.validate().map_err(ApiError::bad_request)?;
-    let reply = match chat::parse(&b.message) {
-        Command::Other(text) => match state.config.llm.clone() {
-            Some(llm) => {
-                let history = state.store.chat_history(&b.session_id, 20)?;
-                let pending = state.store.approvals(Some("pending"), 20, None)?;
-                let outcome =
-                    tokio::task::spawn_blocking(move || ask_model(&llm, &history, &pending, &text))
-                        .await
-                        .map_err(|e| ApiError::internal("internal", &e))?;
-                match outcome {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the chat model failed");
-                        Reply::say(format!(
-                            "The model is unavailable right now. {}",
-                            chat::HELP
-                        ))
-                    }
-                }
-            }
-            None => Reply::say(format!("I didn't understand that. {}", chat::HELP)),
-        },
-        command => run(state, &b.session_id, command)?,
-    };
-    state.store.chat_append(&b.session_id, "user", &b.message)?;
-    state
-        .store
-        .chat_append(&b.session_id, "assistant", &reply.text)?;
-    Ok(agency_kit::http::json(StatusCode::OK, &reply.to_json()))
+    agency_assistant_service::chat::chat(&LocalChat(state.clone()), req).await
 }
 
-fn resolve(
-    state: &AppState,
-    session: &str,
-    t: &Target,
-) -> Result<Result<String, String>, ApiError> {
-    Ok(match t {
-        Target::Number(n) => state
-            .store
-            .approval_id_by_number(*n)?
-            .ok_or_else(|| chat::no_such_approval(*n)),
-        Target::Last => state
-            .store
-            .chat_last(session)?
-            .ok_or_else(|| chat::WHICH_ONE.to_owned()),
-    })
-}
+struct LocalChat(Arc<AppState>);
 
-fn run(state: &AppState, session: &str, command: Command) -> Result<Reply, ApiError> {
-    let by = format!("chat:{session}");
-    Ok(match command {
-        Command::Help => Reply::say(chat::HELP),
-        Command::Pending => {
-            let pending = state.store.approvals(Some("pending"), 50, None)?;
-            if let [only] = pending.as_slice()
-                && let Some(id) = only["approvalId"].as_str()
-            {
-                state.store.chat_set_last(session, id)?;
-            }
-            Reply::say(chat::pending_reply(&pending))
-        }
-        Command::Approve { target, comment } => human(state, session, &by, &target, true, comment)?,
-        Command::Deny { target, comment } => human(state, session, &by, &target, false, comment)?,
-        Command::Show(t) | Command::Why(t) => match resolve(state, session, &t)? {
-            Err(m) => Reply::say(m),
-            Ok(id) => {
-                let a = state.store.approval(&id)?;
-                state.store.chat_set_last(session, &id)?;
-                Reply::say(chat::show_reply(&a))
-            }
-        },
-        Command::Budget => {
-            let now = now_ms();
-            let report = budget_report(&state.assistant.policy, &state.store.ledger(now)?, now);
-            let budgets = report["budgets"].as_array().cloned().unwrap_or_default();
-            Reply::say(chat::budget_reply(&budgets))
-        }
-        Command::Halt { agent, reason } => {
-            let (scope, target, reason) = chat::halt_target(session, agent.as_deref(), reason);
-            state.store.halt(scope, &target, &reason, Some(&by))?;
-            chat::halt_reply(scope, &target)
-        }
-        Command::Resume { agent } => match agent {
-            Some(a) => chat::resume_agent_reply(&a, state.store.resume("agent", &a, Some(&by))?),
-            None => chat::resume_all_reply(state.store.resume_all(Some(&by))?),
-        },
-        Command::Route(text) => {
-            if text.is_empty() {
-                Reply::say(chat::ASK_ROUTE)
-            } else {
-                let request = RouteRequest {
-                    message: text,
-                    down_agents: state.down_agents(),
-                    ..RouteRequest::default()
-                };
-                let d = state
-                    .router
-                    .route(&request)
-                    .map_err(super::ports::runtime_error)?;
-                let d = serde_json::to_value(&d).map_err(|e| ApiError::internal("internal", &e))?;
-                Reply::say(chat::route_reply(&d))
-            }
-        }
-        Command::Other(_) => Reply::say(chat::HELP),
-    })
-}
+impl ChatPorts for LocalChat {
+    async fn pending(&self, limit: u32) -> Result<Vec<Value>, ApiError> {
+        Ok(self.0.store.approvals(Some("pending"), limit, None)?)
+    }
 
-fn human(
-    state: &AppState,
-    session: &str,
-    by: &str,
-    target: &Target,
-    approve: bool,
-    comment: Option<String>,
-) -> Result<Reply, ApiError> {
-    let id = match resolve(state, session, target)? {
-        Ok(id) => id,
-        Err(m) => return Ok(Reply::say(m)),
-    };
-    state.store.chat_set_last(session, &id)?;
-    let now = now_ms();
-    let policy = &state.assistant.policy;
-    let answer = HumanAnswer {
-        approve,
-        by,
-        comment: comment.as_deref(),
-    };
-    let stored = |v: &Value| {
-        serde_json::from_value::<ApprovalBody>(v.clone())
-            .ok()
-            .and_then(|b| b.into_request().ok())
-    };
-    match state.store.decide_human(
-        &id,
-        answer,
-        now,
-        |req: &ApprovalRequest, ledger| budget_check(req, policy, ledger, now),
-        stored,
-    ) {
-        Ok(a) => Ok(chat::decided_reply(&a)),
-        Err(ApprovalError::Settled { status, .. }) => Ok(Reply::say(chat::already_reply(&status))),
-        Err(e) => Err(e.into()),
+    async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError> {
+        match self.0.store.approval(id) {
+            Ok(v) => Ok(Some(v)),
+            Err(ApprovalError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {
+        Ok(self.0.store.approval_id_by_number(number)?)
+    }
+
+    async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.0.store.chat_last(session)?)
+    }
+
+    async fn set_last(&self, session: &str, approval: &str) -> Result<(), ApiError> {
+        Ok(self.0.store.chat_set_last(session, approval)?)
+    }
+
+    async fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<Value, Undecided> {
+        decide_human(&self.0, id, approve, by, comment).map_err(|e| match e {
+            ApprovalError::Settled { status, .. } => Undecided::Settled(status),
+            e => Undecided::Failed(e.into()),
+        })
+    }
+
+    async fn budgets(&self) -> Result<Vec<Value>, ApiError> {
+        let report = budget_value(&self.0)?;
+        Ok(report["budgets"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn halt(
+        &self,
+        scope: &str,
+        target: &str,
+        reason: &str,
+        by: &str,
+    ) -> Result<(), ApiError> {
+        Ok(self.0.store.halt(scope, target, reason, Some(by))?)
+    }
+
+    async fn resume_agent(&self, agent: &str, by: &str) -> Result<bool, ApiError> {
+        Ok(self.0.store.resume("agent", agent, Some(by))?)
+    }
+
+    async fn resume_all(&self, by: &str) -> Result<usize, ApiError> {
+        Ok(self.0.store.resume_all(Some(by))?)
+    }
+
+    async fn route(&self, text: &str) -> Result<Value, String> {
+        let request = RouteRequest {
+            message: text.to_owned(),
+            down_agents: self.0.down_agents(),
+            ..RouteRequest::default()
+        };
+        let d = self.0.router.route(&request).map_err(|e| e.to_string())?;
+        serde_json::to_value(&d).map_err(|e| e.to_string())
+    }
+
+    async fn history(&self, session: &str, limit: u32) -> Result<Vec<(String, String)>, ApiError> {
+        Ok(self.0.store.chat_history(session, limit)?)
+    }
+
+    async fn append(&self, session: &str, messages: &[(&str, &str)]) -> Result<(), ApiError> {
+        for (role, content) in messages {
+            self.0.store.chat_append(session, role, content)?;
+        }
+        Ok(())
+    }
+
+    fn has_model(&self) -> bool {
+        self.0.config.llm.is_some()
+    }
+
+    async fn ask_model(&self, messages: &[Value]) -> Result<Value, String> {
+        let llm = self.0.config.llm.clone().ok_or("no model is configured")?;
+        let messages = messages.to_vec();
+        tokio::task::spawn_blocking(move || completion(&llm, messages))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    fn warn(&self, message: &str) {
+        tracing::warn!("{message}");
     }
 }
 
-/// Free text to the model, with the history and the pending approvals as context. Lines
-/// of the answer that start with `COMMAND:` become suggestions, never actions.
-fn ask_model(
-    llm: &LlmConfig,
-    history: &[(String, String)],
-    pending: &[Value],
-    text: &str,
-) -> Result<Reply, String> {
-    let messages = chat::model_messages(history, pending, text);
+/// One chat-completions call (blocking: run off the async workers).
+fn completion(llm: &LlmConfig, messages: Vec<Value>) -> Result<Value, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(std::time::Duration::from_secs(30)))
         .http_status_as_error(false)
@@ -197,5 +142,5 @@ fn ask_model(
     if status != 200 {
         return Err(format!("{url}: status {status}"));
     }
-    chat::reply_from_completion(&body)
+    Ok(body)
 }

@@ -4,6 +4,7 @@
 //! the SQL port (used by the Worker). The endpoints' steps are still written per runtime
 //! (`host/src/server/{approvals,chat}.rs` and `workers/assistant`) and move here next.
 
+pub mod chat;
 pub mod store;
 
 use agency_kit::migrate::Migration;
