@@ -1,38 +1,16 @@
-//! `POST /api/chat` on the local server: the conversation is
-//! `agency_assistant_service::chat`'s; this implements its ports on the store, the
-//! in-process router and the configured model.
+//! Chat's ports on the local server (the conversation is
+//! `agency_assistant_service::chat`'s): sessions and history in SQLite, "route:" through
+//! the in-process router, free text to the configured model.
 
-use std::sync::Arc;
-
-use agency_assistant_service::chat::{ChatPorts, Undecided};
-use agency_kit::{ApiError, ApiResult, Request};
+use agency_assistant_service::ChatPorts;
+use agency_kit::ApiError;
 use agency_router::RouteRequest;
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::approvals::{budget_value, decide_human};
-use crate::approvals::ApprovalError;
+use super::ports::Local;
 use crate::config::LlmConfig;
 
-pub async fn chat(state: &Arc<AppState>, req: &Request) -> ApiResult {
-    agency_assistant_service::chat::chat(&LocalChat(state.clone()), req).await
-}
-
-struct LocalChat(Arc<AppState>);
-
-impl ChatPorts for LocalChat {
-    async fn pending(&self, limit: u32) -> Result<Vec<Value>, ApiError> {
-        Ok(self.0.store.approvals(Some("pending"), limit, None)?)
-    }
-
-    async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError> {
-        match self.0.store.approval(id) {
-            Ok(v) => Ok(Some(v)),
-            Err(ApprovalError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
+impl ChatPorts for Local {
     async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {
         Ok(self.0.store.approval_id_by_number(number)?)
     }
@@ -43,42 +21,6 @@ impl ChatPorts for LocalChat {
 
     async fn set_last(&self, session: &str, approval: &str) -> Result<(), ApiError> {
         Ok(self.0.store.chat_set_last(session, approval)?)
-    }
-
-    async fn decide(
-        &self,
-        id: &str,
-        approve: bool,
-        by: &str,
-        comment: Option<&str>,
-    ) -> Result<Value, Undecided> {
-        decide_human(&self.0, id, approve, by, comment).map_err(|e| match e {
-            ApprovalError::Settled { status, .. } => Undecided::Settled(status),
-            e => Undecided::Failed(e.into()),
-        })
-    }
-
-    async fn budgets(&self) -> Result<Vec<Value>, ApiError> {
-        let report = budget_value(&self.0)?;
-        Ok(report["budgets"].as_array().cloned().unwrap_or_default())
-    }
-
-    async fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        by: &str,
-    ) -> Result<(), ApiError> {
-        Ok(self.0.store.halt(scope, target, reason, Some(by))?)
-    }
-
-    async fn resume_agent(&self, agent: &str, by: &str) -> Result<bool, ApiError> {
-        Ok(self.0.store.resume("agent", agent, Some(by))?)
-    }
-
-    async fn resume_all(&self, by: &str) -> Result<usize, ApiError> {
-        Ok(self.0.store.resume_all(Some(by))?)
     }
 
     async fn route(&self, text: &str) -> Result<Value, String> {

@@ -12,8 +12,8 @@ use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 
+use super::AppState;
 use super::ports::Local;
-use super::{AppState, approvals, chat};
 
 /// Every endpoint the local server answers, by service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,10 +125,7 @@ async fn answer(
         Endpoint::Root(root::Endpoint::Health) => Ok(health(&local).await),
         Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
         Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
-        Endpoint::Assistant(agency_assistant_service::Endpoint::Chat) => {
-            chat::chat(&local.0, &request).await
-        }
-        Endpoint::Assistant(e) => approvals::call(&local.0, e, &request).await,
+        Endpoint::Assistant(e) => agency_assistant_service::call(&local, e, &request).await,
     }
 }
 

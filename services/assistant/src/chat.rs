@@ -6,52 +6,20 @@
 #![allow(async_fn_in_trait)]
 
 use agency_approval::chat::{self, Command, Reply, Target};
-use agency_approval::contract::ChatBody;
+use agency_approval::contract::{ApprovalConflict, ChatBody};
 use agency_kit::{ApiError, ApiResult, Request};
+
+use crate::ListPage;
+use crate::api::{AssistantPorts, Undecided};
 use http::StatusCode;
 use serde_json::Value;
 
-/// Why a human decision from chat was not recorded.
-#[derive(Debug)]
-pub enum Undecided {
-    /// It was decided already: its status now.
-    Settled(String),
-    Failed(ApiError),
-}
-
-impl From<ApiError> for Undecided {
-    fn from(e: ApiError) -> Self {
-        Undecided::Failed(e)
-    }
-}
-
-/// What chat needs from its runtime.
-pub trait ChatPorts {
-    /// Pending approvals (their API JSON), newest first, expired asks swept first.
-    async fn pending(&self, limit: u32) -> Result<Vec<Value>, ApiError>;
-    /// One approval's API JSON, expired asks swept first.
-    async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError>;
+/// What chat needs from its runtime beyond the assistant's operations.
+pub trait ChatPorts: AssistantPorts {
     async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError>;
     /// The approval a session is discussing ("approve it").
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError>;
     async fn set_last(&self, session: &str, approval: &str) -> Result<(), ApiError>;
-    /// A human's answer, as `POST /api/approvals/{id}/decision` records it; the
-    /// approval's JSON after.
-    async fn decide(
-        &self,
-        id: &str,
-        approve: bool,
-        by: &str,
-        comment: Option<&str>,
-    ) -> Result<Value, Undecided>;
-    /// `GET /api/budget`'s `budgets`.
-    async fn budgets(&self) -> Result<Vec<Value>, ApiError>;
-    async fn halt(&self, scope: &str, target: &str, reason: &str, by: &str)
-    -> Result<(), ApiError>;
-    /// Lifts an agent's halt; whether there was one.
-    async fn resume_agent(&self, agent: &str, by: &str) -> Result<bool, ApiError>;
-    /// Lifts every halt; how many there were.
-    async fn resume_all(&self, by: &str) -> Result<usize, ApiError>;
     /// Where the router would send `text` (its decision JSON), or why it could not say.
     async fn route(&self, text: &str) -> Result<Value, String>;
     /// The last `limit` messages of a session, oldest first: (role, content).
@@ -92,7 +60,7 @@ async fn free_text<P: ChatPorts>(p: &P, session: &str, text: &str) -> Result<Rep
         )));
     }
     let history = p.history(session, 20).await?;
-    let pending = p.pending(20).await?;
+    let pending = pending(p, 20).await?;
     let messages = chat::model_messages(&history, &pending, text);
     let answer = p
         .ask_model(&messages)
@@ -105,6 +73,16 @@ async fn free_text<P: ChatPorts>(p: &P, session: &str, text: &str) -> Result<Rep
             chat::HELP
         ))
     }))
+}
+
+/// Pending approvals, newest first.
+async fn pending<P: ChatPorts>(p: &P, limit: u32) -> Result<Vec<Value>, ApiError> {
+    let page = ListPage {
+        status: Some("pending".into()),
+        limit,
+        before: None,
+    };
+    p.approvals(&page).await
 }
 
 /// The approval id a target names, or what to tell the operator.
@@ -130,7 +108,7 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
     Ok(match command {
         Command::Help | Command::Other(_) => Reply::say(chat::HELP),
         Command::Pending => {
-            let pending = p.pending(50).await?;
+            let pending = pending(p, 50).await?;
             if let [only] = pending.as_slice()
                 && let Some(id) = only["approvalId"].as_str()
             {
@@ -155,15 +133,19 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
                 Reply::say(chat::show_reply(&a))
             }
         },
-        Command::Budget => Reply::say(chat::budget_reply(&p.budgets().await?)),
+        Command::Budget => {
+            let report = p.budget().await?;
+            let budgets = report["budgets"].as_array().cloned().unwrap_or_default();
+            Reply::say(chat::budget_reply(&budgets))
+        }
         Command::Halt { agent, reason } => {
             let (scope, target, reason) = chat::halt_target(session, agent.as_deref(), reason);
             p.halt(scope, &target, &reason, &by).await?;
             chat::halt_reply(scope, &target)
         }
         Command::Resume { agent } => match agent {
-            Some(a) => chat::resume_agent_reply(&a, p.resume_agent(&a, &by).await?),
-            None => chat::resume_all_reply(p.resume_all(&by).await?),
+            Some(a) => chat::resume_agent_reply(&a, p.resume("agent", &a, &by).await? > 0),
+            None => chat::resume_all_reply(p.resume("everything", "", &by).await?),
         },
         Command::Route(text) if text.is_empty() => Reply::say(chat::ASK_ROUTE),
         // A router that cannot answer is news for the operator, not a failed request.
@@ -189,8 +171,10 @@ async fn human<P: ChatPorts>(
     p.set_last(session, &id).await?;
     match p.decide(&id, approve, by, comment.as_deref()).await {
         Ok(a) => Ok(chat::decided_reply(&a)),
-        Err(Undecided::Settled(status)) => Ok(Reply::say(chat::already_reply(&status))),
-        Err(Undecided::Failed(e)) => Err(e),
+        Err(Undecided::Settled(ApprovalConflict::Decided { status, .. })) => {
+            Ok(Reply::say(chat::already_reply(&status)))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -213,13 +197,57 @@ mod tests {
             "estimatedCostUsd": 1.5, "decision": "pending", "reason": "ask", "description": "ship"})
     }
 
-    impl ChatPorts for Fake {
-        async fn pending(&self, _: u32) -> Result<Vec<Value>, ApiError> {
-            Ok(vec![approval()])
+    impl AssistantPorts for Fake {
+        async fn approve(
+            &self,
+            _: agency_approval::ApprovalRequest,
+            _: &Value,
+        ) -> Result<Value, ApiError> {
+            Ok(approval())
         }
         async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError> {
             Ok((id == "apr_1").then(approval))
         }
+        async fn approvals(&self, _: &ListPage) -> Result<Vec<Value>, ApiError> {
+            Ok(vec![approval()])
+        }
+        async fn decide(
+            &self,
+            id: &str,
+            _: bool,
+            _: &str,
+            _: Option<&str>,
+        ) -> Result<Value, Undecided> {
+            Err(Undecided::Settled(ApprovalConflict::Decided {
+                approval_id: id.into(),
+                status: "approved".into(),
+            }))
+        }
+        async fn halt(&self, scope: &str, target: &str, _: &str, _: &str) -> Result<(), ApiError> {
+            self.halts.borrow_mut().push((scope.into(), target.into()));
+            Ok(())
+        }
+        async fn resume(&self, scope: &str, target: &str, _: &str) -> Result<usize, ApiError> {
+            let mut h = self.halts.borrow_mut();
+            let before = h.len();
+            h.retain(|(s, t)| scope != "everything" && !(s == scope && t == target));
+            Ok(before - h.len())
+        }
+        async fn halts(&self) -> Result<Vec<Value>, ApiError> {
+            Ok(Vec::new())
+        }
+        async fn spend(&self, _: &str, _: agency_approval::Micros) -> Result<Value, ApiError> {
+            Ok(approval())
+        }
+        async fn budget(&self) -> Result<Value, ApiError> {
+            Ok(serde_json::json!({ "budgets": [] }))
+        }
+        async fn audit(&self, _: &crate::AuditPage) -> Result<Vec<Value>, ApiError> {
+            Ok(Vec::new())
+        }
+    }
+
+    impl ChatPorts for Fake {
         async fn approval_id_by_number(&self, n: i64) -> Result<Option<String>, ApiError> {
             Ok((n == 1).then(|| "apr_1".to_owned()))
         }
@@ -229,31 +257,6 @@ mod tests {
         async fn set_last(&self, _: &str, id: &str) -> Result<(), ApiError> {
             *self.last.borrow_mut() = Some(id.to_owned());
             Ok(())
-        }
-        async fn decide(
-            &self,
-            _: &str,
-            _: bool,
-            _: &str,
-            _: Option<&str>,
-        ) -> Result<Value, Undecided> {
-            Err(Undecided::Settled("approved".into()))
-        }
-        async fn budgets(&self) -> Result<Vec<Value>, ApiError> {
-            Ok(Vec::new())
-        }
-        async fn halt(&self, scope: &str, target: &str, _: &str, _: &str) -> Result<(), ApiError> {
-            self.halts.borrow_mut().push((scope.into(), target.into()));
-            Ok(())
-        }
-        async fn resume_agent(&self, agent: &str, _: &str) -> Result<bool, ApiError> {
-            let mut h = self.halts.borrow_mut();
-            let before = h.len();
-            h.retain(|(_, t)| t != agent);
-            Ok(h.len() < before)
-        }
-        async fn resume_all(&self, _: &str) -> Result<usize, ApiError> {
-            Ok(std::mem::take(&mut *self.halts.borrow_mut()).len())
         }
         async fn route(&self, _: &str) -> Result<Value, String> {
             Err("the router component trapped".into())
@@ -282,7 +285,7 @@ mod tests {
         req.body = serde_json::json!({"sessionId": "s", "message": message})
             .to_string()
             .into_bytes();
-        let r = match poll(chat(p, &req)) {
+        let r = match poll(crate::api::call(p, crate::Endpoint::Chat, &req)) {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };

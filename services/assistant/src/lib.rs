@@ -4,8 +4,12 @@
 //! the SQL port (used by the Worker). The endpoints' steps are still written per runtime
 //! (`host/src/server/{approvals,chat}.rs` and `workers/assistant`) and move here next.
 
+pub mod api;
 pub mod chat;
 pub mod store;
+
+pub use api::{AssistantPorts, Undecided, call};
+pub use chat::ChatPorts;
 
 use agency_kit::migrate::Migration;
 use agency_kit::routes::Route;

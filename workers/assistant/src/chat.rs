@@ -1,46 +1,22 @@
-//! `POST /api/chat` at the edge: the conversation is `agency_assistant_service::chat`'s;
-//! this implements its ports: history in D1, the approval each session is discussing
-//! ("approve it") in KV, "route:" through the router Worker's service binding, free
-//! text to an OpenAI-compatible endpoint when one is configured.
+//! Chat's ports at the edge (the conversation is `agency_assistant_service::chat`'s):
+//! history in D1, the approval each session is discussing ("approve it") in KV,
+//! "route:" through the router Worker's service binding, free text to an
+//! OpenAI-compatible endpoint when one is configured.
 
 use agency_approval::chat::DEFAULT_MODEL;
-use agency_approval::contract::ApprovalConflict;
-use agency_assistant_service::chat::{ChatPorts, Undecided};
+use agency_assistant_service::ChatPorts;
 use agency_edge::{EdgeClock, OrPort};
-use agency_kit::{ApiError, ApiResult, Clock};
+use agency_kit::{ApiError, Clock};
 use serde_json::{Value, json};
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Fetch, Headers, Method, Request, RequestInit};
 
-use crate::{HumanError, Store, apply_halt, apply_resume, budget_value, decide_human};
-
-pub async fn chat(req: &agency_kit::Request, env: &Env) -> ApiResult {
-    let ports = EdgeChat {
-        env,
-        store: crate::store(env)?,
-    };
-    agency_assistant_service::chat::chat(&ports, req).await
-}
-
-struct EdgeChat<'a> {
-    env: &'a Env,
-    store: Store,
-}
+use crate::Edge;
 
 fn session_key(session: &str) -> String {
     format!("session:{session}")
 }
 
-impl ChatPorts for EdgeChat<'_> {
-    async fn pending(&self, limit: u32) -> Result<Vec<Value>, ApiError> {
-        self.store.expire(EdgeClock.now_ms()).await?;
-        self.store.list(Some("pending"), limit, None).await
-    }
-
-    async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError> {
-        self.store.expire(EdgeClock.now_ms()).await?;
-        Ok(self.store.by_id(id).await?.map(|r| r.to_json()))
-    }
-
+impl ChatPorts for Edge<'_> {
     async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {
         Ok(self.store.by_number(number).await?.map(|r| r.id))
     }
@@ -64,49 +40,6 @@ impl ChatPorts for EdgeChat<'_> {
             .execute()
             .await
             .or_storage()
-    }
-
-    async fn decide(
-        &self,
-        id: &str,
-        approve: bool,
-        by: &str,
-        comment: Option<&str>,
-    ) -> Result<Value, Undecided> {
-        decide_human(self.env, id, approve, by, comment)
-            .await
-            .map_err(|e| match e {
-                HumanError::Settled(ApprovalConflict::Decided { status, .. }) => {
-                    Undecided::Settled(status)
-                }
-                HumanError::Settled(c) => Undecided::Failed(ApiError::conflict(c.to_string())),
-                HumanError::Api(e) => Undecided::Failed(e),
-            })
-    }
-
-    async fn budgets(&self) -> Result<Vec<Value>, ApiError> {
-        let report = budget_value(self.env).await?;
-        Ok(report["budgets"].as_array().cloned().unwrap_or_default())
-    }
-
-    async fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        by: &str,
-    ) -> Result<(), ApiError> {
-        apply_halt(self.env, scope, target, reason, by)
-            .await
-            .map(|_| ())
-    }
-
-    async fn resume_agent(&self, agent: &str, by: &str) -> Result<bool, ApiError> {
-        Ok(apply_resume(self.env, "agent", agent, by).await? > 0)
-    }
-
-    async fn resume_all(&self, by: &str) -> Result<usize, ApiError> {
-        apply_resume(self.env, "everything", "", by).await
     }
 
     /// Asks the router Worker (service binding `ROUTER`).
@@ -195,7 +128,7 @@ impl ChatPorts for EdgeChat<'_> {
     }
 }
 
-impl EdgeChat<'_> {
+impl Edge<'_> {
     fn base_url(&self) -> Option<String> {
         self.env
             .var("AGENCY_LLM_BASE_URL")
