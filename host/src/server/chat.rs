@@ -3,6 +3,7 @@
 //! the in-process router, free text to the configured model.
 
 use agency_assistant_service::ChatPorts;
+use agency_assistant_service::chat::model_answer;
 use agency_kit::ApiError;
 use agency_router::RouteRequest;
 use serde_json::{Value, json};
@@ -77,12 +78,6 @@ fn completion(llm: &LlmConfig, messages: Vec<Value>) -> Result<Value, String> {
         .send(json!({"model": llm.model, "messages": messages}).to_string())
         .map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status().as_u16();
-    let body: Value = resp
-        .body_mut()
-        .read_json()
-        .map_err(|e| format!("{url}: unreadable answer: {e}"))?;
-    if status != 200 {
-        return Err(format!("{url}: status {status}"));
-    }
-    Ok(body)
+    let body = resp.body_mut().read_json().map_err(|e| e.to_string());
+    model_answer(&url, status, body)
 }

@@ -75,6 +75,16 @@ async fn free_text<P: ChatPorts>(p: &P, session: &str, text: &str) -> Result<Rep
     }))
 }
 
+/// A chat-completions answer as [`ChatPorts::ask_model`] returns it: the body of a 200,
+/// else why not (`url` names the endpoint; a key never appears in it).
+pub fn model_answer(url: &str, status: u16, body: Result<Value, String>) -> Result<Value, String> {
+    let body = body.map_err(|e| format!("{url}: unreadable answer: {e}"))?;
+    if status != 200 {
+        return Err(format!("{url}: status {status}"));
+    }
+    Ok(body)
+}
+
 /// Pending approvals, newest first.
 async fn pending<P: ChatPorts>(p: &P, limit: u32) -> Result<Vec<Value>, ApiError> {
     let page = ListPage {

@@ -5,6 +5,7 @@
 
 use agency_approval::chat::DEFAULT_MODEL;
 use agency_assistant_service::ChatPorts;
+use agency_assistant_service::chat::model_answer;
 use agency_edge::{EdgeClock, OrPort};
 use agency_kit::{ApiError, Clock};
 use serde_json::{Value, json};
@@ -113,14 +114,8 @@ impl ChatPorts for Edge<'_> {
             .await
             .map_err(|e| format!("{url}: {e}"))?;
         let status = resp.status_code();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{url}: unreadable answer: {e}"))?;
-        if status != 200 {
-            return Err(format!("{url}: status {status}"));
-        }
-        Ok(body)
+        let body = resp.json().await.map_err(|e| e.to_string());
+        model_answer(&url, status, body)
     }
 
     fn warn(&self, message: &str) {
