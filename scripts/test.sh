@@ -41,7 +41,7 @@ step "tests (core crates, components under wasmtime, local server and CLI)"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 set +e
-cargo test --release --lib --bins --tests 2>&1 | tee "$LOG"
+cargo test "${AGENCY_CARGO_TARGETS[@]}" 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" -eq 0 ] || { echo "cargo test failed"; exit "$status"; }

@@ -11,6 +11,12 @@ mkdir -p "$AGENCY_TOOLS"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
 
+# What `cargo test` builds in test.sh. serve.sh builds the server with the same targets
+# so that cargo resolves the same features (dev-dependencies included) and, after the
+# tests, compiles nothing again; `cargo run -p agency` alone would rebuild about a third
+# of the dependency tree with other features.
+AGENCY_CARGO_TARGETS=(--release --lib --bins --tests)
+
 ensure_rust_targets() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding rustup target wasm32-unknown-unknown"
