@@ -87,7 +87,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let id = req.param(0, "approval id")?;
             match p.approval(&id).await? {
                 Some(a) => ok(a),
-                None => Err(ApiError::not_found(format!("no approval {id:?}"))),
+                None => Err(crate::no_approval(&id)),
             }
         }
         Endpoint::Decide => {

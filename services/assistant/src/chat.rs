@@ -138,7 +138,7 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
                 let a = p
                     .approval(&id)
                     .await?
-                    .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
+                    .ok_or_else(|| crate::no_approval(&id))?;
                 p.set_last(session, &id).await?;
                 Reply::say(chat::show_reply(&a))
             }

@@ -125,6 +125,11 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     },
 ];
 
+/// The 404 for an approval id nobody knows.
+pub fn no_approval(id: &str) -> agency_kit::ApiError {
+    agency_kit::ApiError::not_found(format!("no approval {id:?}"))
+}
+
 /// `GET /api/approvals?status=&limit=&before=`, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {

@@ -109,6 +109,11 @@ impl<D: Db> Store<D> {
         self.one("id = ?1", s(id)).await
     }
 
+    /// The approval `id`, or the 404 that names it.
+    pub async fn require(&self, id: &str) -> Result<ApprovalRow, ApiError> {
+        self.by_id(id).await?.ok_or_else(|| crate::no_approval(id))
+    }
+
     pub async fn by_task(&self, task: &str) -> Result<Option<ApprovalRow>, ApiError> {
         self.one("task_id = ?1", s(task)).await
     }

@@ -28,17 +28,6 @@ impl RequestLog {
             self.id, self.method, self.route, self.status, self.ms
         )
     }
-
-    /// `2xx`, `4xx`, ...
-    pub fn status_class(&self) -> &'static str {
-        match self.status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        }
-    }
 }
 
 /// Where the runtime sends each request's log.
@@ -111,7 +100,6 @@ mod tests {
         assert_eq!(r.headers()["x-request-id"], "req_0101010101010101");
         let logs = p.logs.borrow();
         assert_eq!(logs[0].status, 404);
-        assert_eq!(logs[0].status_class(), "4xx");
         assert_eq!(
             logs[0].line(),
             "req_0101010101010101 GET /api/graph 404 0.00ms"

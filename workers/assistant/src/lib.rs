@@ -179,11 +179,7 @@ impl AssistantPorts for Edge<'_> {
     ) -> Result<Value, Undecided> {
         let now = now();
         self.store.expire(now).await?;
-        let row = self
-            .store
-            .by_id(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
+        let row = self.store.require(id).await?;
         let settled = |status: &str| {
             Undecided::Settled(ApprovalConflict::Decided {
                 approval_id: id.to_owned(),
@@ -235,11 +231,7 @@ impl AssistantPorts for Edge<'_> {
             }
             return Err(e.into());
         }
-        let row = self
-            .store
-            .by_id(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
+        let row = self.store.require(id).await?;
         Ok(row.to_json())
     }
 
@@ -296,11 +288,7 @@ impl AssistantPorts for Edge<'_> {
     /// The ledger first: settling is idempotent per task and answers with the amount it
     /// recorded, so a retry after a failed write below lands on the same figure.
     async fn spend(&self, id: &str, actual: Micros) -> Result<Value, ApiError> {
-        let row = self
-            .store
-            .by_id(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
+        let row = self.store.require(id).await?;
         let spent = || {
             conflict(ApprovalConflict::Spent {
                 approval_id: id.to_owned(),
@@ -327,11 +315,7 @@ impl AssistantPorts for Edge<'_> {
         {
             return Err(spent());
         }
-        let row = self
-            .store
-            .by_id(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no approval {id:?}")))?;
+        let row = self.store.require(id).await?;
         Ok(row.to_json())
     }
 

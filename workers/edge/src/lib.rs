@@ -14,16 +14,10 @@ use agency_kit::{
     ApiError, ApiResult, Clock, Db, Limits, PortError, Random, SqlValue, Statement, Tokens, root,
 };
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, Headers, Request, Response};
-
-/// Body limits at the edge (the local server's defaults).
-pub const LIMITS: Limits = Limits {
-    message_bytes: 64 * 1024,
-    graph_bytes: 8 * 1024 * 1024,
-};
 
 /// What a Worker's handler is asked to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +108,8 @@ async fn read<E>(
         .map_err(|_| ApiError::bad_request("unreadable URL"))?;
     let headers = headers(req);
     let mut body = Vec::new();
-    if let Some(limit) = LIMITS.bytes(matched.body) {
+    // Body limits at the edge are the local server's defaults.
+    if let Some(limit) = Limits::default().bytes(matched.body) {
         agency_kit::http::declared_within(&headers, limit)?;
         // Chunk by chunk, stopping past the limit: a chunked body has no length to check
         // up front, and buffering it whole could exhaust the isolate's memory.
@@ -155,11 +150,6 @@ pub fn to_worker(r: agency_kit::Response) -> worker::Result<Response> {
     Ok(response
         .with_status(parts.status.as_u16())
         .with_headers(out))
-}
-
-/// A JSON answer built outside a service (a Durable Object's reply).
-pub fn json_response(status: StatusCode, value: &Value) -> worker::Result<Response> {
-    to_worker(agency_kit::http::json(status, value))
 }
 
 /// The role tokens from the Worker's secrets `AGENCY_{OPERATOR,GATEWAY,VIEWER}_TOKEN`
