@@ -3,14 +3,12 @@
 //! here: they come from the core crates, natively or through the components.
 
 pub mod app;
-pub mod approvals;
 pub mod assistant;
 pub mod background;
 mod chat_history;
 pub mod config;
 pub mod example;
 pub mod graph_files;
-mod halts;
 pub mod routing;
 pub mod runtime;
 pub mod server;

@@ -124,20 +124,60 @@ fn bind(params: &[SqlValue]) -> impl Iterator<Item = Sqlite> + '_ {
     })
 }
 
-fn storage(e: rusqlite::Error) -> PortError {
+pub(crate) fn storage(e: rusqlite::Error) -> PortError {
     PortError::Storage(e.to_string())
+}
+
+/// Runs the services' SQL on one connection (or open transaction): the rows as JSON
+/// objects keyed by column name.
+pub(crate) fn rows(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<Map<String, Value>>, PortError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt
+        .query(params_from_iter(bind(params)))
+        .map_err(storage)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(storage)? {
+        let mut obj = Map::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let v = match row.get_ref(i).map_err(storage)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => Value::from(n),
+                ValueRef::Real(f) => Value::from(f),
+                ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(_) => {
+                    return Err(PortError::Decode(format!("column {name} is a blob")));
+                }
+            };
+            obj.insert(name.clone(), v);
+        }
+        out.push(obj);
+    }
+    Ok(out)
+}
+
+/// Runs one statement that returns no rows.
+pub(crate) fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Written, PortError> {
+    let changes = conn
+        .execute(sql, params_from_iter(bind(params)))
+        .map_err(storage)?;
+    Ok(Written {
+        changes: changes as u64,
+        last_row_id: conn.last_insert_rowid(),
+    })
 }
 
 impl Db for Store {
     async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Written, PortError> {
-        let conn = self.conn();
-        let changes = conn
-            .execute(sql, params_from_iter(bind(params)))
-            .map_err(storage)?;
-        Ok(Written {
-            changes: changes as u64,
-            last_row_id: conn.last_insert_rowid(),
-        })
+        execute(&self.conn(), sql, params)
     }
 
     async fn rows(
@@ -145,45 +185,16 @@ impl Db for Store {
         sql: &str,
         params: &[SqlValue],
     ) -> Result<Vec<Map<String, Value>>, PortError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
-        let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt
-            .query(params_from_iter(bind(params)))
-            .map_err(storage)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(storage)? {
-            let mut obj = Map::with_capacity(names.len());
-            for (i, name) in names.iter().enumerate() {
-                let v = match row.get_ref(i).map_err(storage)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(n) => Value::from(n),
-                    ValueRef::Real(f) => Value::from(f),
-                    ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(_) => {
-                        return Err(PortError::Decode(format!("column {name} is a blob")));
-                    }
-                };
-                obj.insert(name.clone(), v);
-            }
-            out.push(obj);
-        }
-        Ok(out)
+        rows(&self.conn(), sql, params)
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Written>, PortError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(storage)?;
-        let mut written = Vec::with_capacity(statements.len());
-        for st in &statements {
-            let changes = tx
-                .execute(&st.sql, params_from_iter(bind(&st.params)))
-                .map_err(storage)?;
-            written.push(Written {
-                changes: changes as u64,
-                last_row_id: tx.last_insert_rowid(),
-            });
-        }
+        let written = statements
+            .iter()
+            .map(|st| execute(&tx, &st.sql, &st.params))
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(storage)?;
         Ok(written)
     }
@@ -219,7 +230,8 @@ mod tests {
             vec![
                 "skill-graph/0001_init",
                 "router/0001_init",
-                "assistant/0001_init"
+                "assistant/0001_init",
+                "assistant/0002_ledger_book"
             ]
         );
         // Opening again applies nothing twice (a second CREATE TABLE would fail).
@@ -247,9 +259,73 @@ mod tests {
             vec![
                 "skill-graph/0001_init",
                 "router/0001_init",
-                "assistant/0001_init"
+                "assistant/0001_init",
+                "assistant/0002_ledger_book"
             ]
         );
+    }
+
+    /// A database from before the ledger book keeps its money and what approved,
+    /// unspent approvals hold: their reservations move to the book's table (so a spend
+    /// settles them), damaged ones are left out instead of failing the upgrade.
+    #[test]
+    fn the_ledger_book_migration_keeps_reservations() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(migrate::APPLIED_TABLE).unwrap();
+        for m in migrations().iter().filter(|m| m.name == "0001_init") {
+            conn.execute_batch(m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO agency_migrations (service, name, applied_ms) VALUES (?1, ?2, 0)",
+                rusqlite::params![m.service, m.name],
+            )
+            .unwrap();
+        }
+        let approval = |id: &str, status: &str, reserved: &str, actual: Option<i64>| {
+            conn.execute(
+                "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason,
+                     estimated_micros, actual_micros, reserved_json, created_ms)
+                 VALUES (?1, ?1, 'a', 'read', '{}', ?2, 'rule', 'r', 5, ?4, ?3, 9)",
+                rusqlite::params![id, status, reserved, actual],
+            )
+            .unwrap();
+        };
+        approval(
+            "held",
+            "approved",
+            r#"[["global|2026-11-30",5],["agent:a|2026-11",5]]"#,
+            None,
+        );
+        approval("spent", "approved", "[]", Some(4));
+        approval("denied", "denied", "[]", None);
+        approval("damaged", "approved", "not json", None);
+        approval("odd", "approved", r#"{"k":1}"#, None);
+        conn.execute(
+            "INSERT INTO ledger (key, spent_micros, reserved_micros) VALUES ('global|2026-11-30', 4, 10)",
+            [],
+        )
+        .unwrap();
+        let s = Store::init(conn).unwrap();
+        let conn = s.conn();
+        let held: Vec<(String, String, i64, i64)> = conn
+            .prepare("SELECT task, key, micros, created_ms FROM reservations ORDER BY key")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            held,
+            vec![
+                ("held".into(), "agent:a|2026-11".into(), 5, 9),
+                ("held".into(), "global|2026-11-30".into(), 5, 9)
+            ]
+        );
+        let ledger: (i64, i64) = conn
+            .query_row("SELECT spent, reserved FROM ledger", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(ledger, (4, 10));
     }
 
     #[test]

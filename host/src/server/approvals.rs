@@ -1,125 +1,162 @@
-//! The approval assistant's operations on the local server: the endpoints are
-//! `agency_assistant_service`'s; these are its ports, on the SQLite store (one
-//! transaction around each decision and its ledger change) and the policy (component or
-//! core). No policy logic lives here.
+//! The approval assistant on the local server. Its endpoints and operations are
+//! `agency_assistant_service`'s; this is its runtime: the SQLite store, and the ledger
+//! port as the service's ledger book inside one SQLite transaction over every scope,
+//! with the policy (the approval component, or the core natively) deciding inside that
+//! transaction. No policy logic lives here.
 
-use agency_approval::contract::{ApprovalBody, budget_report};
-use agency_approval::{ApprovalRequest, Micros, budget_check};
-use agency_assistant_service::{AssistantPorts, AuditPage, ListPage, Undecided};
-use agency_kit::ApiError;
-use serde_json::Value;
+use agency_approval::{
+    Answer, ApprovalRequest, BudgetCheck, Decision, LedgerChange, Micros, Policy, budget_check,
+    halt_reason,
+};
+use agency_assistant_service::ledger::{Book, BookSql, Halt, HaltIn, halt_state, ledger_limit};
+use agency_assistant_service::{AssistantRuntime, LedgerPort};
+use agency_kit::{ApiError, PortError, SqlValue};
+use rusqlite::{Connection, TransactionBehavior};
+use serde_json::{Map, Value};
 
 use super::ports::Local;
-use crate::approvals::{ApprovalError, HumanAnswer};
-use crate::store::now_ms;
+use crate::store::{self, Store, storage};
 
-impl From<ApprovalError> for ApiError {
-    fn from(e: ApprovalError) -> Self {
-        match e {
-            ApprovalError::NotFound(_) => ApiError::not_found(e.to_string()),
-            ApprovalError::Settled { .. } => ApiError::conflict(e.to_string()),
-            ApprovalError::Invalid(m) => ApiError::bad_request(m),
-            ApprovalError::Conflict(m) => ApiError::conflict(m),
-            ApprovalError::LedgerLimit(m) => ApiError::unprocessable("ledger_limit", m),
-            ApprovalError::Store(s) => s.into(),
-            ApprovalError::Decide(_) => ApiError::component_trap("approval", &e),
-        }
+/// An open transaction, as the ledger book's SQL.
+struct Sql<'c>(&'c Connection);
+
+impl BookSql for Sql<'_> {
+    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError> {
+        store::execute(self.0, sql, args).map(|_| ())
+    }
+
+    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError> {
+        store::rows(self.0, sql, args)
     }
 }
 
-/// The request stored with an approval, back in core form.
-fn stored_request(v: &Value) -> Option<ApprovalRequest> {
-    serde_json::from_value::<ApprovalBody>(v.clone())
-        .ok()?
-        .into_request()
-        .ok()
+impl Local {
+    /// Runs `f` on the ledger book inside one immediate transaction, committed when `f`
+    /// succeeds (rolled back otherwise).
+    fn in_book<T>(
+        &self,
+        f: impl FnOnce(&Book<Sql<'_>>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.0.store.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        let out = f(&Book(Sql(&tx)))?;
+        tx.commit().map_err(storage)?;
+        Ok(out)
+    }
 }
 
-impl AssistantPorts for Local {
-    async fn approve(&self, request: ApprovalRequest, raw: &Value) -> Result<Value, ApiError> {
-        let state = &self.0;
-        let now = now_ms();
-        Ok(state.store.approve(&request, raw, now, |ledger, halt| {
-            state.assistant.decide(&request, ledger, halt, now)
-        })?)
+/// Holds what `change` reserves for `task`, unless the task holds a reservation
+/// already (a racing retry), which then stands for it.
+fn hold_once(
+    book: &Book<Sql<'_>>,
+    task: &str,
+    change: &mut LedgerChange,
+    held: Vec<(String, i64)>,
+    now: i64,
+) -> Result<(), PortError> {
+    if change.reserve.is_empty() {
+        return Ok(());
+    }
+    if !held.is_empty() {
+        change.reserve = held.into_iter().map(|(k, m)| (k, Micros(m))).collect();
+        return Ok(());
+    }
+    for (key, m) in &change.reserve {
+        book.hold(task, key, m.0, now)?;
+    }
+    Ok(())
+}
+
+impl AssistantRuntime for Local {
+    type Db = Store;
+    type Ledger = Self;
+
+    fn db(&self) -> &Store {
+        &self.0.store
     }
 
-    async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError> {
-        match self.0.store.approval(id) {
-            Ok(v) => Ok(Some(v)),
-            Err(ApprovalError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    fn ledger(&self) -> &Self {
+        self
     }
 
-    async fn approvals(&self, page: &ListPage) -> Result<Vec<Value>, ApiError> {
-        Ok(self
-            .0
-            .store
-            .approvals(page.status.as_deref(), page.limit, page.before)?)
+    fn policy(&self) -> Result<&Policy, ApiError> {
+        Ok(&self.0.assistant.policy)
     }
+}
 
-    async fn decide(
-        &self,
-        id: &str,
-        approve: bool,
-        by: &str,
-        comment: Option<&str>,
-    ) -> Result<Value, Undecided> {
-        let now = now_ms();
-        let policy = &self.0.assistant.policy;
-        let answer = HumanAnswer {
-            approve,
-            by,
-            comment,
-        };
-        self.0
-            .store
-            .decide_human(
-                id,
-                answer,
-                now,
-                |req, ledger| budget_check(req, policy, ledger, now),
-                stored_request,
-            )
-            .map_err(|e| match e {
-                ApprovalError::Settled { conflict, .. } => Undecided::Settled(conflict),
-                e => Undecided::Failed(e.into()),
-            })
-    }
-
-    async fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        by: &str,
-    ) -> Result<(), ApiError> {
-        Ok(self.0.store.halt(scope, target, reason, Some(by))?)
-    }
-
-    async fn resume(&self, scope: &str, target: &str, by: &str) -> Result<usize, ApiError> {
-        Ok(match scope {
-            "everything" => self.0.store.resume_all(Some(by))?,
-            _ => usize::from(self.0.store.resume(scope, target, Some(by))?),
+impl LedgerPort for Local {
+    async fn decide(&self, request: &ApprovalRequest, now: i64) -> Result<Decision, ApiError> {
+        self.in_book(|book| {
+            let held = book.held(&request.task_id)?;
+            let halts = halt_state(book.halts()?);
+            let snapshot = book.snapshot(now, &held)?;
+            let mut d = self
+                .0
+                .assistant
+                .decide(request, &snapshot, &halts, now)
+                .map_err(|e| ApiError::component_trap("approval", &e))?;
+            hold_once(book, &request.task_id, &mut d.change, held, now)?;
+            Ok(d)
         })
     }
 
-    async fn halts(&self) -> Result<Vec<Value>, ApiError> {
-        Ok(self.0.store.halts()?)
+    async fn approve_human(&self, request: &ApprovalRequest, now: i64) -> Result<Answer, ApiError> {
+        self.in_book(|book| {
+            if let Some(why) = halt_reason(request, &halt_state(book.halts()?)) {
+                return Ok(Answer::Halted(why));
+            }
+            let held = book.held(&request.task_id)?;
+            let snapshot = book.snapshot(now, &held)?;
+            let mut check: BudgetCheck =
+                budget_check(request, &self.0.assistant.policy, &snapshot, now);
+            if let Ok((change, _)) = &mut check {
+                hold_once(book, &request.task_id, change, held, now)?;
+            }
+            Ok(Answer::Approve(check))
+        })
     }
 
-    async fn spend(&self, approval_id: &str, actual: Micros) -> Result<Value, ApiError> {
-        Ok(self.0.store.spend(approval_id, actual, Some("gateway"))?)
+    async fn release(&self, task: &str, _reserved: &[(String, i64)]) {
+        if let Err(e) = self.in_book(|book| Ok(book.release(task)?)) {
+            tracing::error!(task, error = %e.log.as_deref().unwrap_or(&e.message), "release");
+        }
     }
 
-    async fn budget(&self) -> Result<Value, ApiError> {
-        let now = now_ms();
-        let ledger = self.0.store.ledger(now)?;
-        Ok(budget_report(&self.0.assistant.policy, &ledger, now))
+    async fn settle(
+        &self,
+        task: &str,
+        _reserved: &[(String, i64)],
+        actual: Micros,
+        now: i64,
+    ) -> Result<Micros, ApiError> {
+        self.in_book(|book| {
+            // Refused, not recorded short, when a sum would pass what a ledger holds.
+            if let Some(why) = book.room(task, actual.0)? {
+                return Err(ledger_limit(why));
+            }
+            Ok(Micros(book.settle(task, actual.0, now)?))
+        })
     }
 
-    async fn audit(&self, page: &AuditPage) -> Result<Vec<Value>, ApiError> {
-        Ok(self.0.store.audit_log(page.limit, page.before)?)
+    async fn ledger(&self, now: i64) -> Result<Vec<(String, Micros, Micros)>, ApiError> {
+        let rows = self.in_book(|book| Ok(book.ledger(now)?))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.key, Micros(r.spent), Micros(r.reserved)))
+            .collect())
+    }
+
+    async fn halts(&self) -> Result<Vec<Halt>, ApiError> {
+        self.in_book(|book| Ok(book.halts()?))
+    }
+
+    async fn halt(&self, h: &HaltIn) -> Result<(), ApiError> {
+        self.in_book(|book| Ok(book.halt(h)?))
+    }
+
+    async fn resume(&self, h: &HaltIn) -> Result<usize, ApiError> {
+        self.in_book(|book| Ok(book.resume(h)?))
     }
 }

@@ -1,5 +1,5 @@
 //! Chat's ports on the local server (the conversation is
-//! `agency_assistant_service::chat`'s): sessions and history in SQLite, "route:" through
+//! `agency_assistant_service::chat`'s): sessions in SQLite, "route:" through
 //! the in-process router, free text to the configured model.
 
 use agency_assistant_service::ChatPorts;
@@ -12,10 +12,6 @@ use super::ports::Local;
 use crate::config::LlmConfig;
 
 impl ChatPorts for Local {
-    async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {
-        Ok(self.0.store.approval_id_by_number(number)?)
-    }
-
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {
         Ok(self.0.store.chat_last(session)?)
     }
@@ -32,17 +28,6 @@ impl ChatPorts for Local {
         };
         let d = self.0.router.route(&request).map_err(|e| e.to_string())?;
         serde_json::to_value(&d).map_err(|e| e.to_string())
-    }
-
-    async fn history(&self, session: &str, limit: u32) -> Result<Vec<(String, String)>, ApiError> {
-        Ok(self.0.store.chat_history(session, limit)?)
-    }
-
-    async fn append(&self, session: &str, messages: &[(&str, &str)]) -> Result<(), ApiError> {
-        for (role, content) in messages {
-            self.0.store.chat_append(session, role, content)?;
-        }
-        Ok(())
     }
 
     fn has_model(&self) -> bool {

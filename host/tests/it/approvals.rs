@@ -256,6 +256,29 @@ fn concurrent_approvals_never_overspend() {
     assert_eq!(global["remainingUsd"], 0.0);
 }
 
+/// Racing deliveries of one task (a gateway retrying before the first answer came
+/// back) get one approval and reserve its cost once.
+#[test]
+fn racing_retries_of_one_task_reserve_once() {
+    let (_dir, s) = start("examples/policy/minimal.toml", &[]);
+    let url = s.url("/api/approve");
+    for round in 0..5 {
+        let body = req(&format!("race-{round}"), "pm", "read", 1.0).to_string();
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, body) = (url.clone(), body.clone());
+                std::thread::spawn(move || post(&url, GATEWAY, &body))
+            })
+            .collect();
+        let answers: Vec<(u16, Value)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let first = &answers[0].1["approvalId"];
+        for (st, a) in &answers {
+            assert_eq!((*st, &a["approvalId"]), (200, first), "{a}");
+        }
+        assert_eq!(global_daily(&s)["reservedUsd"], json!(f64::from(round + 1)));
+    }
+}
+
 #[test]
 fn expired_asks_count_as_denied() {
     let dir = TempDir::new("expiry");
@@ -336,144 +359,109 @@ fn spends_past_what_a_ledger_holds_are_refused() {
 /// spend never be counted); once the column is readable again the spend goes through.
 #[test]
 fn a_damaged_reservation_fails_the_spend() {
-    use agency::approvals::ApprovalError;
-    use agency::store::Store;
-    use agency_approval::contract::ApprovalBody;
-    use agency_approval::{Micros, Policy, decide};
-
-    let dir = TempDir::new("damaged-reservation");
-    let path = dir.path().join("agency.db");
-    let store = Store::open(&path).unwrap();
-    let text = std::fs::read_to_string(repo().join("examples/policy/minimal.toml")).unwrap();
-    let policy = Policy::parse(&text, "minimal.toml").unwrap();
-    let body = req("t-damaged", "research", "read", 2.0);
-    let request = serde_json::from_value::<ApprovalBody>(body.clone())
-        .unwrap()
-        .into_request()
-        .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let a = store
-        .approve(&request, &body, now, |ledger, halt| {
-            Ok(decide(&request, ledger, halt, &policy, now))
-        })
-        .unwrap();
+    let (dir, s) = start("examples/policy/minimal.toml", &[]);
+    let (_, a) = ask(&s, GATEWAY, req("t-damaged", "research", "read", 2.0));
     assert_eq!(a["decision"], "approved", "{a}");
-    let id = a["approvalId"].as_str().unwrap();
-    let before = store.ledger(now).unwrap();
-    assert!(
-        before
-            .iter()
-            .any(|(_, _, reserved)| *reserved > Micros::ZERO),
-        "{before:?}"
-    );
+    let id = a["approvalId"].as_str().unwrap().to_owned();
+    let before = global_daily(&s);
+    assert_eq!(before["reservedUsd"], 2.0, "{before}");
 
-    let damage = |value: &str| {
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute(
-                "UPDATE approvals SET reserved_json = ?2 WHERE id = ?1",
-                [id, value],
-            )
-            .unwrap()
+    let db = dir.path().join("agency.db");
+    let column = |value: Option<&str>| {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        match value {
+            Some(v) => {
+                conn.execute(
+                    "UPDATE approvals SET reserved_json = ?2 WHERE id = ?1",
+                    [id.as_str(), v],
+                )
+                .unwrap();
+                v.to_owned()
+            }
+            None => conn
+                .query_row(
+                    "SELECT reserved_json FROM approvals WHERE id = ?1",
+                    [id.as_str()],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+        }
     };
-    let good: String = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row(
-            "SELECT reserved_json FROM approvals WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let cost = Micros::from_usd(1.5).unwrap();
+    let good = column(None);
+    let spend = json!({"approvalId": id, "actualCostUsd": 1.5}).to_string();
     for damaged in ["not json", "", "{}"] {
-        assert_eq!(damage(damaged), 1);
-        let err = store.spend(id, cost, Some("gateway")).unwrap_err();
-        assert!(matches!(err, ApprovalError::Store(_)), "{damaged:?}: {err}");
-        assert!(
-            err.to_string().contains("reservations are unreadable"),
-            "{err}"
-        );
+        column(Some(damaged));
+        let (st, e) = post(&s.url("/api/spend"), GATEWAY, &spend);
         assert_eq!(
-            store.ledger(now).unwrap(),
-            before,
-            "nothing spent or released"
+            (st, e["error"]["code"].as_str()),
+            (500, Some("internal")),
+            "{damaged:?}: {e}"
         );
-        assert_eq!(store.approval(id).unwrap()["actualCostUsd"], Value::Null);
+        assert_eq!(global_daily(&s), before, "nothing spent or released");
+        let (_, a) = get(&s.url(&format!("/api/approvals/{id}")), VIEWER);
+        assert_eq!(a["actualCostUsd"], Value::Null, "{a}");
     }
-    damage(&good);
-    let spent = store.spend(id, cost, Some("gateway")).unwrap();
-    assert_eq!(spent["actualCostUsd"], 1.5, "{spent}");
-    assert!(
-        store
-            .ledger(now)
-            .unwrap()
-            .iter()
-            .all(|(_, s, r)| *s == cost && *r == Micros::ZERO)
+    column(Some(&good));
+    let (st, spent) = post(&s.url("/api/spend"), GATEWAY, &spend);
+    assert_eq!((st, &spent["actualCostUsd"]), (200, &json!(1.5)), "{spent}");
+    let after = global_daily(&s);
+    assert_eq!(
+        (&after["spentUsd"], &after["reservedUsd"]),
+        (&json!(1.5), &json!(0.0)),
+        "{after}"
     );
 }
 
-/// The local store's 409s carry the core's conflict messages, the ones the edge answers
-/// with: a reused task id, a spend on an approval that is not approved, a second spend.
+/// The 409s carry the core's conflict messages: a reused task id, a spend on an
+/// approval that is not approved, a second spend.
 #[test]
 fn conflicts_are_the_cores() {
-    use agency::approvals::ApprovalError;
-    use agency::store::Store;
-    use agency_approval::contract::{ApprovalBody, ApprovalConflict};
-    use agency_approval::{Micros, Policy, decide};
+    use agency_approval::contract::ApprovalConflict;
 
-    let store = Store::in_memory().unwrap();
-    let text = std::fs::read_to_string(repo().join("examples/policy/minimal.toml")).unwrap();
-    let policy = Policy::parse(&text, "minimal.toml").unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let approve = |body: Value| {
-        let request = serde_json::from_value::<ApprovalBody>(body.clone())
-            .unwrap()
-            .into_request()
-            .unwrap();
-        store.approve(&request, &body, now, |ledger, halt| {
-            Ok(decide(&request, ledger, halt, &policy, now))
-        })
-    };
-    let a = approve(req("t-conflict", "research", "read", 1.0)).unwrap();
+    let (_dir, s) = start("examples/policy/minimal.toml", &[]);
+    let (_, a) = ask(&s, GATEWAY, req("t-conflict", "research", "read", 1.0));
     let id = a["approvalId"].as_str().unwrap().to_owned();
-    let err = approve(req("t-conflict", "research", "read", 2.0)).unwrap_err();
+    let (st, e) = ask(&s, GATEWAY, req("t-conflict", "research", "read", 2.0));
     let reused = ApprovalConflict::TaskReused {
         task_id: "t-conflict".into(),
         approval_id: id.clone(),
     };
-    assert!(
-        matches!(&err, ApprovalError::Conflict(m) if *m == reused.to_string()),
-        "{err}"
+    assert_eq!(
+        (st, e["error"]["message"].as_str()),
+        (409, Some(reused.to_string().as_str())),
+        "{e}"
     );
-    assert!(err.to_string().contains(&format!("{id:?}")), "{err}");
+    assert!(reused.to_string().contains(&format!("{id:?}")), "{reused}");
 
     let mut deploy = req("t-ask", "devops", "deploy", 1.0);
     deploy["environment"] = json!("production");
-    let pending = approve(deploy).unwrap();
+    let (_, pending) = ask(&s, GATEWAY, deploy);
     assert_eq!(pending["decision"], "pending", "{pending}");
     let pending_id = pending["approvalId"].as_str().unwrap().to_owned();
-    let cost = Micros::from_usd(1.0).unwrap();
-    let err = store.spend(&pending_id, cost, None).unwrap_err();
+    let spend = |id: &str| {
+        post(
+            &s.url("/api/spend"),
+            GATEWAY,
+            &json!({"approvalId": id, "actualCostUsd": 1.0}).to_string(),
+        )
+    };
     let not_approved = ApprovalConflict::NotApproved {
-        approval_id: pending_id,
+        approval_id: pending_id.clone(),
         status: "pending".into(),
     };
-    assert!(
-        matches!(&err, ApprovalError::Settled { conflict, status } if *conflict == not_approved && status == "pending"),
-        "{err}"
-    );
-    assert_eq!(err.to_string(), not_approved.to_string());
-
-    store.spend(&id, cost, None).unwrap();
-    let err = store.spend(&id, cost, None).unwrap_err();
+    let (st, e) = spend(&pending_id);
     assert_eq!(
-        err.to_string(),
-        ApprovalConflict::Spent { approval_id: id }.to_string()
+        (st, e["error"]["message"].as_str()),
+        (409, Some(not_approved.to_string().as_str())),
+        "{e}"
+    );
+
+    assert_eq!(spend(&id).0, 200);
+    let (st, e) = spend(&id);
+    let again = ApprovalConflict::Spent { approval_id: id }.to_string();
+    assert_eq!(
+        (st, e["error"]["message"].as_str()),
+        (409, Some(again.as_str())),
+        "{e}"
     );
 }

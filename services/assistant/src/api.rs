@@ -1,20 +1,23 @@
-//! The assistant's HTTP endpoints, written once: each parses and checks its input,
-//! calls one of the runtime's [`AssistantPorts`] operations and shapes the answer. The
-//! operations themselves (approve, decide, spend, halt) are still each runtime's own,
-//! because each keeps the budget ledger its own way: one SQLite transaction around the
-//! decision locally, the per-scope Durable Objects' reservation saga at the edge.
+//! The assistant's HTTP endpoints and operations, written once: each endpoint parses
+//! and checks its input, calls one [`AssistantPorts`] operation and shapes the answer;
+//! each operation (approve, decide, spend, halt...) runs over the runtime's
+//! [`AssistantRuntime`]: the SQL store, the budget ledger ([`LedgerPort`]: one SQLite
+//! transaction locally, the per-scope Durable Objects at the edge), time and ids.
 #![allow(async_fn_in_trait)]
 
 use agency_approval::contract::{
     ApprovalBody, ApprovalConflict, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
+    budget_report,
 };
-use agency_approval::{ApprovalRequest, Micros};
+use agency_approval::{Answer, ApprovalRequest, Decision, Micros, Policy, human_decision};
 use agency_kit::http::json;
-use agency_kit::{ApiError, ApiResult, Request};
+use agency_kit::{ApiError, ApiResult, Clock, Db, Random, Request};
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::chat::ChatPorts;
+use crate::ledger::{Halt, HaltIn, LedgerPort};
+use crate::store::{Audit, Store, reserved};
 use crate::{AuditPage, Endpoint, ListPage, audit_page, list_page};
 
 /// Why a human decision was not recorded.
@@ -40,8 +43,10 @@ impl From<Undecided> for ApiError {
     }
 }
 
-/// The assistant's operations on a runtime. Approvals and halts come back as the API's
-/// JSON (`ApprovalRow::to_json`, the halt view), the same on both runtimes.
+/// The assistant's operations, as the endpoints and the chat use them. Every runtime
+/// gets them from its [`AssistantRuntime`] (the blanket impl below: the approve, decide
+/// and spend flows are written once); tests may fake them. Approvals and halts come
+/// back as the API's JSON.
 pub trait AssistantPorts {
     /// The policy's answer to `request` (a retry of a task gets its first answer; the
     /// same task with another request is a 409).
@@ -69,6 +74,270 @@ pub trait AssistantPorts {
     async fn budget(&self) -> Result<Value, ApiError>;
     /// A page of the audit trail, newest first, expired asks swept first.
     async fn audit(&self, page: &AuditPage) -> Result<Vec<Value>, ApiError>;
+    /// The id of approval number `number` (the short number operators type in chat).
+    async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError>;
+    /// The last `limit` messages of a chat session, oldest first: (role, content).
+    async fn history(&self, session: &str, limit: u32) -> Result<Vec<(String, String)>, ApiError>;
+    /// Appends messages (role, content) to a chat session's history.
+    async fn append(&self, session: &str, messages: &[(&str, &str)]) -> Result<(), ApiError>;
+}
+
+/// What a runtime gives the assistant: its SQL database (approvals, audit, chat), its
+/// budget ledger and halts, the policy, time and ids.
+pub trait AssistantRuntime: Clock + Random {
+    type Db: Db;
+    type Ledger: LedgerPort;
+    fn db(&self) -> &Self::Db;
+    fn ledger(&self) -> &Self::Ledger;
+    /// The policy in force (its budgets, for the report).
+    fn policy(&self) -> Result<&Policy, ApiError>;
+}
+
+fn store<R: AssistantRuntime>(r: &R) -> Store<&R::Db> {
+    Store::new(r.db())
+}
+
+fn conflict(e: ApprovalConflict) -> ApiError {
+    ApiError::conflict(e.to_string())
+}
+
+impl<R: AssistantRuntime> AssistantPorts for R {
+    async fn approve(&self, request: ApprovalRequest, raw: &Value) -> Result<Value, ApiError> {
+        let store = store(self);
+        let now = self.now_ms();
+        store.expire(now).await?;
+        if let Some(row) = store.by_task(&request.task_id).await? {
+            row.check_retry(&request).map_err(conflict)?;
+            return Ok(row.to_json());
+        }
+        let ledger = self.ledger();
+        let decision = ledger.decide(&request, now).await?;
+        let reserved = reserved_pairs(&decision);
+        let id = match self.id::<10>("apr_") {
+            Ok(id) => id,
+            Err(e) => {
+                ledger.release(&request.task_id, &reserved).await;
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = store.insert(&id, &request, raw, &decision, now).await {
+            // Nothing recorded: give the reservation back so the budget is not held by a
+            // task nobody will be told about.
+            ledger.release(&request.task_id, &reserved).await;
+            return Err(e);
+        }
+        let row = store
+            .by_task(&request.task_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("storage_error", &"the approval was not stored"))?;
+        // A concurrent ask for the same task may have been stored first (its
+        // reservation is the task's, held once).
+        row.check_retry(&request).map_err(conflict)?;
+        Ok(row.to_json())
+    }
+
+    async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError> {
+        let store = store(self);
+        store.expire(self.now_ms()).await?;
+        Ok(store.by_id(id).await?.map(|r| r.to_json()))
+    }
+
+    async fn approvals(&self, page: &ListPage) -> Result<Vec<Value>, ApiError> {
+        let store = store(self);
+        store.expire(self.now_ms()).await?;
+        store
+            .list(page.status.as_deref(), page.limit, page.before)
+            .await
+    }
+
+    /// Claims the approval, re-checks and reserves the budgets when approving, records;
+    /// a claim whose decision cannot be recorded is given back.
+    async fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+        by: &str,
+        comment: Option<&str>,
+    ) -> Result<Value, Undecided> {
+        let store = store(self);
+        let now = self.now_ms();
+        store.expire(now).await?;
+        let row = store.require(id).await?;
+        if row.status() != "pending" || !store.claim(id, now).await? {
+            let status = store
+                .by_id(id)
+                .await?
+                .map(|r| r.status().to_owned())
+                .unwrap_or_default();
+            return Err(Undecided::Settled(ApprovalConflict::Decided {
+                approval_id: id.to_owned(),
+                status: if status == "pending" {
+                    "being decided".to_owned()
+                } else {
+                    status
+                },
+            }));
+        }
+        let outcome = async {
+            let request = row
+                .request()
+                .ok_or_else(|| ApiError::bad_request("stored request is unreadable"))?;
+            let ledger = self.ledger();
+            let answer = if approve {
+                ledger.approve_human(&request, now).await?
+            } else {
+                Answer::Deny
+            };
+            let d = human_decision(&request, by, answer);
+            if let Err(e) = store.settle_human(id, &d, by, comment, now).await {
+                ledger.release(&request.task_id, &reserved_pairs(&d)).await;
+                return Err(e);
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = outcome {
+            if let Err(u) = store.unclaim(id).await {
+                let log = format!(
+                    "{}; unclaim {id}: {u}",
+                    e.log.as_deref().unwrap_or(&e.message)
+                );
+                return Err(Undecided::Failed(ApiError {
+                    log: Some(log),
+                    ..e
+                }));
+            }
+            return Err(e.into());
+        }
+        Ok(store.require(id).await?.to_json())
+    }
+
+    async fn halt(
+        &self,
+        scope: &str,
+        target: &str,
+        reason: &str,
+        by: &str,
+    ) -> Result<(), ApiError> {
+        let now = self.now_ms();
+        let h = HaltIn {
+            scope: scope.to_owned(),
+            target: target.to_owned(),
+            reason: Some(reason.to_owned()),
+            now,
+        };
+        self.ledger().halt(&h).await?;
+        store(self)
+            .audit(
+                Audit {
+                    kind: "halt",
+                    approval: None,
+                    actor: Some(by),
+                    detail: json!({ "scope": scope, "target": target, "reason": reason }),
+                },
+                now,
+            )
+            .await
+    }
+
+    async fn resume(&self, scope: &str, target: &str, by: &str) -> Result<usize, ApiError> {
+        let h = HaltIn {
+            scope: scope.to_owned(),
+            target: target.to_owned(),
+            reason: None,
+            now: self.now_ms(),
+        };
+        let lifted = self.ledger().resume(&h).await?;
+        let detail = if scope == "everything" {
+            json!({ "scope": scope, "lifted": lifted })
+        } else {
+            json!({ "scope": scope, "target": target, "wasHalted": lifted > 0 })
+        };
+        store(self)
+            .audit(
+                Audit {
+                    kind: "resume",
+                    approval: None,
+                    actor: Some(by),
+                    detail,
+                },
+                self.now_ms(),
+            )
+            .await?;
+        Ok(lifted)
+    }
+
+    async fn halts(&self) -> Result<Vec<Value>, ApiError> {
+        let halts = self.ledger().halts().await?;
+        Ok(halts.iter().map(Halt::to_json).collect())
+    }
+
+    /// The ledger first: settling is idempotent per task and answers with the amount it
+    /// recorded, so a retry after a failed write below lands on the same figure.
+    async fn spend(&self, id: &str, actual: Micros) -> Result<Value, ApiError> {
+        let store = store(self);
+        let row = store.require(id).await?;
+        let spent = || {
+            conflict(ApprovalConflict::Spent {
+                approval_id: id.to_owned(),
+            })
+        };
+        if row.status() != "approved" {
+            return Err(conflict(ApprovalConflict::NotApproved {
+                approval_id: id.to_owned(),
+                status: row.status().to_owned(),
+            }));
+        }
+        if row.actual_micros.is_some() {
+            return Err(spent());
+        }
+        let now = self.now_ms();
+        let recorded = self
+            .ledger()
+            .settle(&row.task_id, &reserved(&row)?, actual, now)
+            .await?;
+        if !store.spend(id, recorded.0, Some("gateway"), now).await? {
+            return Err(spent());
+        }
+        Ok(store.require(id).await?.to_json())
+    }
+
+    async fn budget(&self) -> Result<Value, ApiError> {
+        let policy = self.policy()?;
+        let now = self.now_ms();
+        let ledger = self.ledger().ledger(now).await?;
+        Ok(budget_report(policy, &ledger, now))
+    }
+
+    async fn audit(&self, page: &AuditPage) -> Result<Vec<Value>, ApiError> {
+        let store = store(self);
+        // Asks that expired since the last request are in the log before it is read.
+        store.expire(self.now_ms()).await?;
+        store.audit_log(page.limit, page.before).await
+    }
+
+    async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {
+        Ok(store(self).by_number(number).await?.map(|r| r.id))
+    }
+
+    async fn history(&self, session: &str, limit: u32) -> Result<Vec<(String, String)>, ApiError> {
+        store(self).chat_history(session, limit).await
+    }
+
+    async fn append(&self, session: &str, messages: &[(&str, &str)]) -> Result<(), ApiError> {
+        store(self)
+            .chat_append(session, messages, self.now_ms())
+            .await
+    }
+}
+
+/// What a decision reserves, as (ledger key, micro-dollars).
+fn reserved_pairs(d: &Decision) -> Vec<(String, i64)> {
+    d.change
+        .reserve
+        .iter()
+        .map(|(k, m)| (k.clone(), m.0))
+        .collect()
 }
 
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).

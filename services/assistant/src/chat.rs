@@ -16,16 +16,11 @@ use serde_json::Value;
 
 /// What chat needs from its runtime beyond the assistant's operations.
 pub trait ChatPorts: AssistantPorts {
-    async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError>;
     /// The approval a session is discussing ("approve it").
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError>;
     async fn set_last(&self, session: &str, approval: &str) -> Result<(), ApiError>;
     /// Where the router would send `text` (its decision JSON), or why it could not say.
     async fn route(&self, text: &str) -> Result<Value, String>;
-    /// The last `limit` messages of a session, oldest first: (role, content).
-    async fn history(&self, session: &str, limit: u32) -> Result<Vec<(String, String)>, ApiError>;
-    /// Appends messages (role, content) to a session's history.
-    async fn append(&self, session: &str, messages: &[(&str, &str)]) -> Result<(), ApiError>;
     /// Whether a model is configured for free text.
     fn has_model(&self) -> bool;
     /// The model's completion for `messages` (chat-completions JSON), or why not.
@@ -255,12 +250,20 @@ mod tests {
         async fn audit(&self, _: &crate::AuditPage) -> Result<Vec<Value>, ApiError> {
             Ok(Vec::new())
         }
-    }
-
-    impl ChatPorts for Fake {
         async fn approval_id_by_number(&self, n: i64) -> Result<Option<String>, ApiError> {
             Ok((n == 1).then(|| "apr_1".to_owned()))
         }
+        async fn history(&self, _: &str, _: u32) -> Result<Vec<(String, String)>, ApiError> {
+            Ok(self.log.borrow().clone())
+        }
+        async fn append(&self, _: &str, m: &[(&str, &str)]) -> Result<(), ApiError> {
+            let mut log = self.log.borrow_mut();
+            log.extend(m.iter().map(|(r, c)| (r.to_string(), c.to_string())));
+            Ok(())
+        }
+    }
+
+    impl ChatPorts for Fake {
         async fn last(&self, _: &str) -> Result<Option<String>, ApiError> {
             Ok(self.last.borrow().clone())
         }
@@ -270,14 +273,6 @@ mod tests {
         }
         async fn route(&self, _: &str) -> Result<Value, String> {
             Err("the router component trapped".into())
-        }
-        async fn history(&self, _: &str, _: u32) -> Result<Vec<(String, String)>, ApiError> {
-            Ok(self.log.borrow().clone())
-        }
-        async fn append(&self, _: &str, m: &[(&str, &str)]) -> Result<(), ApiError> {
-            let mut log = self.log.borrow_mut();
-            log.extend(m.iter().map(|(r, c)| (r.to_string(), c.to_string())));
-            Ok(())
         }
         fn has_model(&self) -> bool {
             true

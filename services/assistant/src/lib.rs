@@ -1,22 +1,25 @@
-//! The approval assistant's service crate. Today it holds the assistant's route table
-//! (served by the local server and by the assistant Worker), its migrations (applied by
-//! the local store and by D1) and [`store`], its approvals, audit and chat tables over
-//! the SQL port (used by the Worker). The endpoints' steps are still written per runtime
-//! (`host/src/server/{approvals,chat}.rs` and `workers/assistant`) and move here next.
+//! The approval assistant's service crate: its route table and endpoints ([`api`]),
+//! the operations behind them (approve, decide, spend, halt), the chat conversation
+//! ([`chat`]), the approvals, audit and chat tables over the SQL port ([`store`]), the
+//! budget ledger's port and book ([`ledger`]) and the migrations. A runtime implements
+//! [`AssistantRuntime`] (and [`ChatPorts`]) and nothing else.
 
 pub mod api;
 pub mod chat;
+pub mod ledger;
 pub mod store;
 
-pub use api::{AssistantPorts, Undecided, call};
+pub use api::{AssistantPorts, AssistantRuntime, Undecided, call};
 pub use chat::ChatPorts;
+pub use ledger::LedgerPort;
 
 use agency_kit::migrate::Migration;
 use agency_kit::routes::Route;
 use agency_kit::{Access, BodyLimit};
 use http::Method;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("assistant": "0001_init");
+pub static MIGRATIONS: &[Migration] =
+    agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book");
 
 /// The assistant's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

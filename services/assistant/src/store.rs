@@ -1,6 +1,5 @@
-//! Approvals, audit and chat history over the SQL port: D1 at the edge today (the same
-//! tables as the local server's SQLite, whose own copy in `host/src/approvals.rs` moves
-//! here next). Each change and its audit entry go in one batch, which runs as one
+//! Approvals, audit and chat history over the SQL port (the local server's SQLite, a
+//! Worker's D1). Each change and its audit entry go in one batch, which runs as one
 //! transaction; state transitions are conditional updates, so two requests racing on
 //! one approval cannot both win.
 
@@ -30,11 +29,11 @@ fn opt_n(v: Option<i64>) -> SqlValue {
     v.into()
 }
 
-/// The reservations `row` holds. Unreadable ones are a storage error (logged), never
-/// "nothing reserved", which would settle a spend in no scope at all.
+/// The reservations `row` holds. Unreadable ones are a damaged row (a 500, logged),
+/// never "nothing reserved", which would settle a spend in no scope at all.
 pub fn reserved(row: &ApprovalRow) -> Result<Vec<(String, i64)>, ApiError> {
     row.reserved()
-        .map_err(|e| ApiError::internal("storage_error", &e))
+        .map_err(|e| PortError::Decode(e.to_string()).into())
 }
 
 /// An audit entry to append in the same batch as a change.

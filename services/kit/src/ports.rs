@@ -132,6 +132,25 @@ pub trait Db {
     }
 }
 
+/// A borrowed database is a database (a service's store over the runtime's one).
+impl<T: Db> Db for &T {
+    async fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Written, PortError> {
+        (**self).execute(sql, params).await
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+    ) -> Result<Vec<Map<String, Value>>, PortError> {
+        (**self).rows(sql, params).await
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Written>, PortError> {
+        (**self).batch(statements).await
+    }
+}
+
 /// Wall-clock time.
 pub trait Clock {
     /// Milliseconds since the Unix epoch.

@@ -1,13 +1,13 @@
 //! Chat's ports at the edge (the conversation is `agency_assistant_service::chat`'s):
-//! history in D1, the approval each session is discussing ("approve it") in KV,
+//! the approval each session is discussing ("approve it") in KV,
 //! "route:" through the router Worker's service binding, free text to an
 //! OpenAI-compatible endpoint when one is configured.
 
 use agency_approval::chat::DEFAULT_MODEL;
 use agency_assistant_service::ChatPorts;
 use agency_assistant_service::chat::model_answer;
-use agency_edge::{EdgeClock, OrPort};
-use agency_kit::{ApiError, Clock};
+use agency_edge::OrPort;
+use agency_kit::ApiError;
 use serde_json::{Value, json};
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
@@ -18,10 +18,6 @@ fn session_key(session: &str) -> String {
 }
 
 impl ChatPorts for Edge<'_> {
-    async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {
-        Ok(self.store.by_number(number).await?.map(|r| r.id))
-    }
-
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {
         self.env
             .kv("SESSIONS")
@@ -70,16 +66,6 @@ impl ChatPorts for Edge<'_> {
                 .to_owned());
         }
         Ok(body)
-    }
-
-    async fn history(&self, session: &str, limit: u32) -> Result<Vec<(String, String)>, ApiError> {
-        self.store.chat_history(session, limit).await
-    }
-
-    async fn append(&self, session: &str, messages: &[(&str, &str)]) -> Result<(), ApiError> {
-        self.store
-            .chat_append(session, messages, EdgeClock.now_ms())
-            .await
     }
 
     fn has_model(&self) -> bool {

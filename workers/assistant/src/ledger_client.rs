@@ -2,20 +2,21 @@
 //! and the saga that reserves an approval's cost in every scope it falls under.
 
 use agency_approval::{
-    ApprovalRequest, BudgetCheck, BudgetStatus, HaltState, LedgerChange, Micros, Policy,
-    budget_scopes, join_checks,
+    ApprovalRequest, BudgetCheck, BudgetStatus, LedgerChange, Micros, Policy, budget_scopes,
+    join_checks,
+};
+use agency_assistant_service::ledger::{
+    Halt, HaltIn, LedgerIn, LedgerRow, ReserveIn, ReserveOut, TaskIn, ledger_limit,
 };
 use agency_edge::OrPort;
 use agency_kit::ApiError;
-use http::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 use worker::{Env, Method, Request, RequestInit};
 
 #[cfg(doc)]
 use crate::ledger::Ledger;
-use crate::ledger::{Halt, HaltIn, LedgerIn, LedgerRow, ReserveIn, ReserveOut, TaskIn, halt_state};
 
 /// What checking every scope of an approval came to.
 pub enum Checked {
@@ -121,6 +122,7 @@ impl<'a> LedgerClient<'a> {
             let body = TaskIn {
                 task: task.to_owned(),
                 actual: None,
+                now: 0,
             };
             if let Err(e) = self.call::<usize>(scope, "release", &body).await {
                 worker::console_error!(
@@ -137,20 +139,18 @@ impl<'a> LedgerClient<'a> {
         scopes: &[String],
         task: &str,
         actual: i64,
+        now: i64,
     ) -> Result<i64, ApiError> {
         let body = TaskIn {
             task: task.to_owned(),
             actual: Some(actual),
+            now,
         };
         // Every scope first: refused, not recorded short, when a sum would pass what a
         // ledger holds (and not settled in some scopes but not others).
         for scope in scopes {
             if let Some(why) = self.call::<Option<String>>(scope, "room", &body).await? {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "ledger_limit",
-                    why,
-                ));
+                return Err(ledger_limit(why));
             }
         }
         let mut recorded = actual;
@@ -190,54 +190,13 @@ impl<'a> LedgerClient<'a> {
         self.call("global", "halts", &json!({})).await
     }
 
-    pub async fn halt_state(&self) -> Result<HaltState, ApiError> {
-        Ok(halt_state(self.halts().await?))
-    }
-
-    pub async fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        now: i64,
-    ) -> Result<Vec<Halt>, ApiError> {
-        let body = HaltIn {
-            scope: scope.to_owned(),
-            target: target.to_owned(),
-            reason: Some(reason.to_owned()),
-            now,
-        };
-        self.call("global", "halt", &body).await
+    pub async fn halt(&self, h: &HaltIn) -> Result<(), ApiError> {
+        self.call::<Vec<Halt>>("global", "halt", h).await?;
+        Ok(())
     }
 
     /// Lifts a halt (`scope` "everything" lifts all); how many were lifted.
-    pub async fn resume(&self, scope: &str, target: &str) -> Result<usize, ApiError> {
-        let body = HaltIn {
-            scope: scope.to_owned(),
-            target: target.to_owned(),
-            reason: None,
-            now: 0,
-        };
-        self.call("global", "resume", &body).await
+    pub async fn resume(&self, h: &HaltIn) -> Result<usize, ApiError> {
+        self.call("global", "resume", h).await
     }
-}
-
-/// The API's view of a halt.
-pub fn halt_json(h: &Halt) -> Value {
-    json!({
-        "scope": h.scope,
-        "target": if h.target.is_empty() { Value::Null } else { Value::String(h.target.clone()) },
-        "reason": h.reason,
-        "since": agency_approval::rfc3339(h.created_ms),
-    })
-}
-
-/// The scopes an approval's reservations (ledger keys `scope|period`) live in.
-pub fn scopes_of<T>(reserved: &[(String, T)]) -> Vec<String> {
-    let mut scopes: Vec<String> = reserved
-        .iter()
-        .filter_map(|(k, _)| k.split_once('|').map(|(s, _)| s.to_owned()))
-        .collect();
-    scopes.dedup();
-    scopes
 }
