@@ -6,8 +6,8 @@
 #![allow(async_fn_in_trait)]
 
 use agency_approval::contract::{
-    ApprovalBody, ApprovalConflict, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
-    budget_report,
+    ApprovalBody, ApprovalConflict, ApprovalStatus, HaltBody, HumanDecisionBody, ResumeBody,
+    SpendBody, budget_report,
 };
 use agency_approval::{Answer, ApprovalRequest, Decision, Micros, Policy, human_decision};
 use agency_kit::http::json;
@@ -145,9 +145,7 @@ impl<R: AssistantRuntime> AssistantPorts for R {
     async fn approvals(&self, page: &ListPage) -> Result<Vec<Value>, ApiError> {
         let store = store(self);
         store.expire(self.now_ms()).await?;
-        store
-            .list(page.status.as_deref(), page.limit, page.before)
-            .await
+        store.list(page.status, page.limit, page.before).await
     }
 
     /// Claims the approval, re-checks and reserves the budgets when approving, records;
@@ -163,19 +161,14 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         let now = self.now_ms();
         store.expire(now).await?;
         let row = store.require(id).await?;
-        if row.status() != "pending" || !store.claim(id, now).await? {
-            let status = store
-                .by_id(id)
-                .await?
-                .map(|r| r.status().to_owned())
-                .unwrap_or_default();
+        if row.status() != ApprovalStatus::Pending || !store.claim(id, now).await? {
+            let status = match store.require(id).await?.status() {
+                ApprovalStatus::Pending => "being decided".to_owned(),
+                s => s.to_string(),
+            };
             return Err(Undecided::Settled(ApprovalConflict::Decided {
                 approval_id: id.to_owned(),
-                status: if status == "pending" {
-                    "being decided".to_owned()
-                } else {
-                    status
-                },
+                status,
             }));
         }
         let outcome = async {
@@ -282,10 +275,10 @@ impl<R: AssistantRuntime> AssistantPorts for R {
                 approval_id: id.to_owned(),
             })
         };
-        if row.status() != "approved" {
+        if row.status() != ApprovalStatus::Approved {
             return Err(conflict(ApprovalConflict::NotApproved {
                 approval_id: id.to_owned(),
-                status: row.status().to_owned(),
+                status: row.status().to_string(),
             }));
         }
         if row.actual_micros.is_some() {

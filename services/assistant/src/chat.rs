@@ -83,7 +83,7 @@ pub fn model_answer(url: &str, status: u16, body: Result<Value, String>) -> Resu
 /// Pending approvals, newest first.
 async fn pending<P: ChatPorts>(p: &P, limit: u32) -> Result<Vec<Value>, ApiError> {
     let page = ListPage {
-        status: Some("pending".into()),
+        status: Some(agency_approval::contract::ApprovalStatus::Pending),
         limit,
         before: None,
     };

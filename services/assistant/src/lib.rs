@@ -7,12 +7,14 @@
 pub mod api;
 pub mod chat;
 pub mod ledger;
+pub mod row;
 pub mod store;
 
 pub use api::{AssistantPorts, AssistantRuntime, Undecided, call};
 pub use chat::ChatPorts;
 pub use ledger::LedgerPort;
 
+use agency_approval::contract::ApprovalStatus;
 use agency_kit::migrate::Migration;
 use agency_kit::routes::Route;
 use agency_kit::{Access, BodyLimit};
@@ -136,7 +138,7 @@ pub fn no_approval(id: &str) -> agency_kit::ApiError {
 /// `GET /api/approvals?status=&limit=&before=`, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
-    pub status: Option<String>,
+    pub status: Option<ApprovalStatus>,
     pub limit: u32,
     pub before: Option<i64>,
 }
@@ -160,18 +162,17 @@ struct PageQuery {
 /// `before`.
 pub fn list_page(req: &agency_kit::Request) -> Result<ListPage, agency_kit::ApiError> {
     let q: PageQuery = req.query()?;
-    if let Some(s) = &q.status
-        && !agency_approval::contract::valid_status(s)
-    {
-        return Err(agency_kit::ApiError::bad_request(
-            "status must be pending, approved, denied or expired",
-        ));
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(ApprovalStatus::parse_shown(s).ok_or_else(|| {
+            agency_kit::ApiError::bad_request("status must be pending, approved, denied or expired")
+        })?),
+    };
     Ok(ListPage {
         limit: agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
         before: agency_approval::contract::page_before(q.before.as_deref())
             .map_err(agency_kit::ApiError::bad_request)?,
-        status: q.status,
+        status,
     })
 }
 
@@ -204,7 +205,7 @@ mod tests {
         assert_eq!(
             page("?status=pending&limit=5&before=9").unwrap(),
             ListPage {
-                status: Some("pending".into()),
+                status: Some(ApprovalStatus::Pending),
                 limit: 5,
                 before: Some(9)
             }

@@ -3,13 +3,13 @@
 //! transaction; state transitions are conditional updates, so two requests racing on
 //! one approval cannot both win.
 
-use agency_approval::contract::{
-    APPROVAL_COLUMNS, ApprovalRow, decision_audit, human_decision_audit, reserved_json,
-};
+use agency_approval::contract::{ApprovalStatus, decision_audit, human_decision_audit};
 use agency_approval::{ApprovalRequest, Decision};
 use agency_kit::{ApiError, Db, PortError, SqlValue, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::row::{APPROVAL_COLUMNS, ApprovalRow, reserved_json};
 
 /// The assistant's tables, over a SQL database.
 pub struct Store<D> {
@@ -124,7 +124,7 @@ impl<D: Db> Store<D> {
     /// Newest first; `before` pages on from an earlier page's last `number`.
     pub async fn list(
         &self,
-        status: Option<&str>,
+        status: Option<ApprovalStatus>,
         limit: u32,
         before: Option<i64>,
     ) -> Result<Vec<Value>, ApiError> {
@@ -135,7 +135,11 @@ impl<D: Db> Store<D> {
                     "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE (?1 IS NULL OR status = ?1 OR (?1 = 'pending' AND status = 'deciding')) \
                      AND (?3 IS NULL OR rowid < ?3) ORDER BY rowid DESC LIMIT ?2"
                 ),
-                &[opt_s(status), n(i64::from(limit)), opt_n(before)],
+                &[
+                    opt_s(status.map(ApprovalStatus::as_str)),
+                    n(i64::from(limit)),
+                    opt_n(before),
+                ],
             )
             .await?;
         Ok(rows.iter().map(ApprovalRow::to_json).collect())

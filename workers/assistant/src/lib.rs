@@ -18,8 +18,8 @@ use agency_approval::{
 };
 use agency_assistant_service::ledger::{Halt, HaltIn, halt_state, scopes_of};
 use agency_assistant_service::{AssistantRuntime, LedgerPort, ROUTES};
-use agency_edge::{D1, EdgeClock, EdgeRandom};
-use agency_kit::{ApiError, Clock, PortError, Random};
+use agency_edge::D1;
+use agency_kit::ApiError;
 use http::StatusCode;
 use serde_json::json;
 use worker::{Context, Env, Request, Response, event};
@@ -68,21 +68,9 @@ fn policy_invalid() -> ApiError {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let env = &env;
-    agency_edge::serve(req, env, ROUTES, move |endpoint, request| async move {
-        match endpoint {
-            agency_edge::Endpoint::Health => Ok(health(env)),
-            agency_edge::Endpoint::Service(e) => {
-                let ports = Edge {
-                    env,
-                    db: D1::from_env(env)?,
-                    policy: policy(env).ok(),
-                };
-                agency_assistant_service::call(&ports, e, &request).await
-            }
-        }
-    })
-    .await
+    let call =
+        async |p: &Edge<'_>, e, request| agency_assistant_service::call(p, e, &request).await;
+    agency_edge::serve_service(req, &env, ROUTES, "assistant", Edge::new, health, call).await
 }
 
 /// The assistant's ports on this Worker's bindings.
@@ -93,27 +81,24 @@ pub struct Edge<'a> {
     pub policy: Option<Rc<Policy>>,
 }
 
-fn health(env: &Env) -> agency_kit::Response {
-    let ok = policy(env).is_ok();
+impl<'a> Edge<'a> {
+    fn new(env: &'a Env) -> Result<Self, ApiError> {
+        Ok(Edge {
+            env,
+            db: D1::from_env(env)?,
+            policy: policy(env).ok(),
+        })
+    }
+}
+
+/// Healthy when the policy in force parses.
+async fn health(p: &Edge<'_>) -> (bool, serde_json::Value) {
+    let ok = p.policy.is_some();
     let status = if ok { "ok" } else { "degraded" };
-    agency_kit::root::health(vec![(
-        "assistant",
-        ok,
-        json!({ "status": status, "engine": "edge" }),
-    )])
+    (ok, json!({ "status": status, "engine": "edge" }))
 }
 
-impl Clock for Edge<'_> {
-    fn now_ms(&self) -> i64 {
-        EdgeClock.now_ms()
-    }
-}
-
-impl Random for Edge<'_> {
-    fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
-        EdgeRandom.fill(bytes)
-    }
-}
+agency_edge::edge_clock_and_random!(Edge);
 
 impl<'a> AssistantRuntime for Edge<'a> {
     type Db = D1;

@@ -205,6 +205,53 @@ impl<T, E: std::fmt::Debug> OrPort<T> for Result<T, E> {
     }
 }
 
+/// Serves a service whose ports (`ports`, built per request from the environment) need
+/// nothing but bindings: `/health` reports the service as `part` (from `health`), every
+/// other route goes to `call`. The entry point of the router and skill-graph Workers.
+pub async fn serve_service<'e, E, P>(
+    req: Request,
+    env: &'e Env,
+    table: &'static [Route<E>],
+    part: &'static str,
+    ports: impl FnOnce(&'e Env) -> Result<P, ApiError>,
+    health: impl AsyncFnOnce(&P) -> (bool, Value),
+    call: impl AsyncFnOnce(&P, E, agency_kit::Request) -> ApiResult,
+) -> worker::Result<Response>
+where
+    E: Copy,
+{
+    serve(req, env, table, move |endpoint, request| async move {
+        let p = ports(env)?;
+        match endpoint {
+            Endpoint::Health => {
+                let (ok, detail) = health(&p).await;
+                Ok(root::health(vec![(part, ok, detail)]))
+            }
+            Endpoint::Service(e) => call(&p, e, request).await,
+        }
+    })
+    .await
+}
+
+/// Implements the kit's `Clock` and `Random` for a Worker's ports type (one lifetime
+/// parameter) with the edge's clock and random source.
+#[macro_export]
+macro_rules! edge_clock_and_random {
+    ($ports:ident) => {
+        impl ::agency_kit::Clock for $ports<'_> {
+            fn now_ms(&self) -> i64 {
+                ::agency_kit::Clock::now_ms(&$crate::EdgeClock)
+            }
+        }
+
+        impl ::agency_kit::Random for $ports<'_> {
+            fn fill(&self, bytes: &mut [u8]) -> Result<(), ::agency_kit::PortError> {
+                ::agency_kit::Random::fill(&$crate::EdgeRandom, bytes)
+            }
+        }
+    };
+}
+
 /// D1 as the service layer's SQL database.
 pub struct D1(pub D1Database);
 

@@ -6,8 +6,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use agency_edge::{D1, EdgeClock, EdgeRandom, Endpoint, upstream};
-use agency_kit::{ApiError, Clock, PortError, Random};
+use agency_edge::{D1, upstream};
+use agency_kit::ApiError;
 use agency_router::{RouteDecision, RouteRequest, RouterIndex};
 use agency_router_service::{ROUTES, RouterPorts, RoutingState, call, health};
 use agency_skill_graph::SkillGraph;
@@ -29,39 +29,25 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let env = &env;
-    agency_edge::serve(req, env, ROUTES, move |endpoint, request| async move {
-        let ports = Edge {
-            db: D1::from_env(env)?,
-            env,
-        };
-        match endpoint {
-            Endpoint::Health => {
-                let (ok, part) = health(&ports).await;
-                Ok(agency_kit::root::health(vec![("router", ok, part)]))
-            }
-            Endpoint::Service(e) => call(&ports, e, request).await,
-        }
-    })
-    .await
+    agency_edge::serve_service(req, &env, ROUTES, "router", Edge::new, health, call).await
 }
 
+/// The router's ports on this Worker's bindings.
 struct Edge<'a> {
     db: D1,
     env: &'a Env,
 }
 
-impl Clock for Edge<'_> {
-    fn now_ms(&self) -> i64 {
-        EdgeClock.now_ms()
+impl<'a> Edge<'a> {
+    fn new(env: &'a Env) -> Result<Self, ApiError> {
+        Ok(Edge {
+            db: D1::from_env(env)?,
+            env,
+        })
     }
 }
 
-impl Random for Edge<'_> {
-    fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
-        EdgeRandom.fill(bytes)
-    }
-}
+agency_edge::edge_clock_and_random!(Edge);
 
 /// The routing state of one request.
 struct EdgeRouting {

@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use agency_edge::{D1, EdgeClock, Endpoint, storage};
-use agency_kit::{ApiError, Clock, PortError};
+use agency_edge::{D1, storage};
+use agency_kit::{ApiError, PortError};
 use agency_skill_graph::SkillGraph;
 use agency_skill_graph_service::{GraphPorts, ROUTES, call, health};
 use worker::{Context, Env, Request, Response, event};
@@ -18,33 +18,25 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    let env = &env;
-    agency_edge::serve(req, env, ROUTES, move |endpoint, request| async move {
-        let ports = Edge {
-            db: D1::from_env(env)?,
-            env,
-        };
-        match endpoint {
-            Endpoint::Health => {
-                let (ok, part) = health(&ports).await;
-                Ok(agency_kit::root::health(vec![("skillGraph", ok, part)]))
-            }
-            Endpoint::Service(e) => call(&ports, e, request).await,
-        }
-    })
-    .await
+    agency_edge::serve_service(req, &env, ROUTES, "skillGraph", Edge::new, health, call).await
 }
 
+/// The skill graph's ports on this Worker's bindings.
 struct Edge<'a> {
     db: D1,
     env: &'a Env,
 }
 
-impl Clock for Edge<'_> {
-    fn now_ms(&self) -> i64 {
-        EdgeClock.now_ms()
+impl<'a> Edge<'a> {
+    fn new(env: &'a Env) -> Result<Self, ApiError> {
+        Ok(Edge {
+            db: D1::from_env(env)?,
+            env,
+        })
     }
 }
+
+agency_edge::edge_clock_and_random!(Edge);
 
 fn kv_key(version: &str) -> String {
     format!("graph:{version}")

@@ -1,0 +1,232 @@
+//! One stored approval as the assistant's tables keep it ([`ApprovalRow`], the
+//! `approvals` table's columns), its reservations column, and its API shape.
+
+use agency_approval::contract::{ApprovalBody, ApprovalConflict, ApprovalStatus};
+use agency_approval::{ApprovalRequest, LedgerChange, Micros, rfc3339};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// One stored approval, as every store keeps it (SQLite locally, D1 at the edge; the
+/// field names are the table's columns). [`ApprovalRow::to_json`] is the API shape.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApprovalRow {
+    pub id: String,
+    pub task_id: String,
+    pub agent: String,
+    pub action: String,
+    pub request_json: String,
+    pub status: ApprovalStatus,
+    pub reason_code: String,
+    pub reason: String,
+    pub rule: Option<String>,
+    pub budget_scope: Option<String>,
+    pub budget_remaining_micros: Option<i64>,
+    pub estimated_micros: i64,
+    pub actual_micros: Option<i64>,
+    pub reserved_json: String,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub decided_by: Option<String>,
+    pub decided_ms: Option<i64>,
+    pub comment: Option<String>,
+    /// The table's rowid: the short number operators type in chat.
+    pub number: i64,
+}
+
+/// The columns of [`ApprovalRow`], in its order, for `SELECT`s.
+pub const APPROVAL_COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, \
+     budget_remaining_micros, estimated_micros, actual_micros, reserved_json, created_ms, expires_ms, decided_by, decided_ms, \
+     comment, rowid AS number";
+
+impl ApprovalRow {
+    /// The API's status: a human approval being recorded still reads as pending.
+    pub fn status(&self) -> ApprovalStatus {
+        self.status.shown()
+    }
+
+    /// The ledger keys and amounts this approval holds in reserve. An unreadable
+    /// column is an error, never "nothing reserved": a spend would otherwise settle
+    /// nothing and leave the reservation held.
+    pub fn reserved(&self) -> Result<Vec<(String, i64)>, ReservedError> {
+        parse_reserved(&self.id, &self.reserved_json)
+    }
+
+    /// The request as it was asked, back in core form.
+    pub fn request(&self) -> Option<ApprovalRequest> {
+        serde_json::from_str::<ApprovalBody>(&self.request_json)
+            .ok()?
+            .into_request()
+            .ok()
+    }
+
+    /// Whether `request`, asked again for this row's task, is a retry (the same request:
+    /// answered with this row) or reuses the task id for something else, which is the
+    /// caller's error ([`ApprovalConflict::TaskReused`]).
+    pub fn check_retry(&self, request: &ApprovalRequest) -> Result<(), ApprovalConflict> {
+        if self.request().as_ref() == Some(request) {
+            return Ok(());
+        }
+        Err(ApprovalConflict::TaskReused {
+            task_id: self.task_id.clone(),
+            approval_id: self.id.clone(),
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let usd = |m: i64| Micros(m).to_usd();
+        let budget = match (&self.budget_scope, self.budget_remaining_micros) {
+            (Some(scope), Some(rem)) => json!({ "scope": scope, "remainingUsd": usd(rem) }),
+            _ => Value::Null,
+        };
+        json!({
+            "approvalId": self.id,
+            "number": self.number,
+            "taskId": self.task_id,
+            "agent": self.agent,
+            "action": self.action,
+            "request": serde_json::from_str::<Value>(&self.request_json).unwrap_or(Value::Null),
+            "decision": self.status().as_str(),
+            "reasonCode": self.reason_code,
+            "reason": self.reason,
+            "rule": self.rule,
+            "budget": budget,
+            "estimatedCostUsd": usd(self.estimated_micros),
+            "actualCostUsd": self.actual_micros.map(usd),
+            "createdAt": rfc3339(self.created_ms),
+            "expiresAt": self.expires_ms.map(rfc3339),
+            "decidedBy": self.decided_by,
+            "decidedAt": self.decided_ms.map(rfc3339),
+            "comment": self.comment,
+        })
+    }
+}
+
+/// The stored reservations of an approval (its `reserved_json` column) do not read as
+/// a list of (ledger key, micro-dollars).
+#[derive(Debug, thiserror::Error)]
+#[error("approval {approval_id:?}: the stored reservations are unreadable: {source}")]
+pub struct ReservedError {
+    pub approval_id: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// The reservations approval `approval_id` holds, read from its `reserved_json` column
+/// (as [`reserved_json`] wrote it); for stores that read the column on its own.
+pub fn parse_reserved(
+    approval_id: &str,
+    reserved_json: &str,
+) -> Result<Vec<(String, i64)>, ReservedError> {
+    serde_json::from_str(reserved_json).map_err(|source| ReservedError {
+        approval_id: approval_id.to_owned(),
+        source,
+    })
+}
+
+/// How a store keeps the reservations an approval holds (read back by
+/// [`ApprovalRow::reserved`] and [`parse_reserved`]).
+pub fn reserved_json(change: &LedgerChange) -> String {
+    let pairs: Vec<(&str, i64)> = change
+        .reserve
+        .iter()
+        .map(|(k, m)| (k.as_str(), m.0))
+        .collect();
+    json!(pairs).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<ApprovalRequest, String> {
+        serde_json::from_str::<ApprovalBody>(json)
+            .map_err(|e| e.to_string())?
+            .into_request()
+    }
+
+    fn row(reserved_json: &str) -> ApprovalRow {
+        ApprovalRow {
+            id: "apr_1".into(),
+            task_id: "t1".into(),
+            agent: "devops".into(),
+            action: "deploy".into(),
+            request_json: "{}".into(),
+            status: ApprovalStatus::Approved,
+            reason_code: "rule".into(),
+            reason: String::new(),
+            rule: None,
+            budget_scope: None,
+            budget_remaining_micros: None,
+            estimated_micros: 1_000_000,
+            actual_micros: None,
+            reserved_json: reserved_json.into(),
+            created_ms: 0,
+            expires_ms: None,
+            decided_by: None,
+            decided_ms: None,
+            comment: None,
+            number: 1,
+        }
+    }
+
+    /// What a store wrote reads back; a damaged column is an error naming the
+    /// approval, never an empty reservation (which would make a spend debit nothing).
+    #[test]
+    fn reservations_read_back_or_fail() {
+        let change = LedgerChange {
+            reserve: vec![
+                ("global|2026-11-18".into(), Micros(1_500_000)),
+                ("agent:devops|2026-11".into(), Micros(1_500_000)),
+            ],
+        };
+        assert_eq!(
+            row(&reserved_json(&change)).reserved().unwrap(),
+            vec![
+                ("global|2026-11-18".to_owned(), 1_500_000),
+                ("agent:devops|2026-11".to_owned(), 1_500_000)
+            ]
+        );
+        assert_eq!(row("[]").reserved().unwrap(), vec![]);
+        for damaged in [
+            "",
+            "not json",
+            "{\"global|2026-11-18\": 1}",
+            "[[\"global\"]]",
+            "null",
+        ] {
+            let err = row(damaged).reserved().unwrap_err();
+            assert_eq!(err.approval_id, "apr_1", "{damaged:?}");
+            assert!(err.to_string().contains("\"apr_1\""), "{err}");
+            assert!(
+                parse_reserved("apr_1", damaged).is_err(),
+                "{damaged:?} reads the same on its own"
+            );
+        }
+    }
+
+    /// A task id asked about again: the same request is a retry, another one is the
+    /// typed conflict, whose message (both runtimes answer with it) quotes both ids.
+    #[test]
+    fn a_reused_task_id_is_a_typed_conflict() {
+        let body = r#"{"taskId":"t1","agent":"devops","action":"deploy","estimatedCostUsd":1}"#;
+        let mut stored = row("[]");
+        stored.request_json = body.into();
+        assert_eq!(stored.check_retry(&parse(body).unwrap()), Ok(()));
+        let other =
+            parse(r#"{"taskId":"t1","agent":"devops","action":"deploy","estimatedCostUsd":2}"#)
+                .unwrap();
+        let err = stored.check_retry(&other).unwrap_err();
+        assert_eq!(
+            err,
+            ApprovalConflict::TaskReused {
+                task_id: "t1".into(),
+                approval_id: "apr_1".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "task \"t1\" was already asked about with a different request (approval \"apr_1\"); \
+             a new request needs a new taskId"
+        );
+    }
+}
