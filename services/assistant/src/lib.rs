@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod chat;
+#[cfg(feature = "openapi")]
+mod doc;
 pub mod ledger;
 pub mod row;
 pub mod store;

@@ -3,8 +3,11 @@
 
 use agency_approval::contract::{ApprovalBody, ApprovalConflict, ApprovalStatus};
 use agency_approval::{ApprovalRequest, LedgerChange, Micros, rfc3339};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+#[cfg(feature = "openapi")]
+use agency_kit::openapi::Nullable;
 
 /// One stored approval, as every store keeps it (SQLite locally, D1 at the edge; the
 /// field names are the table's columns). [`ApprovalRow::to_json`] is the API shape.
@@ -72,33 +75,96 @@ impl ApprovalRow {
         })
     }
 
-    pub fn to_json(&self) -> Value {
+    /// The API's view of it.
+    pub fn view(&self) -> ApprovalView {
         let usd = |m: i64| Micros(m).to_usd();
-        let budget = match (&self.budget_scope, self.budget_remaining_micros) {
-            (Some(scope), Some(rem)) => json!({ "scope": scope, "remainingUsd": usd(rem) }),
-            _ => Value::Null,
-        };
-        json!({
-            "approvalId": self.id,
-            "number": self.number,
-            "taskId": self.task_id,
-            "agent": self.agent,
-            "action": self.action,
-            "request": serde_json::from_str::<Value>(&self.request_json).unwrap_or(Value::Null),
-            "decision": self.status().as_str(),
-            "reasonCode": self.reason_code,
-            "reason": self.reason,
-            "rule": self.rule,
-            "budget": budget,
-            "estimatedCostUsd": usd(self.estimated_micros),
-            "actualCostUsd": self.actual_micros.map(usd),
-            "createdAt": rfc3339(self.created_ms),
-            "expiresAt": self.expires_ms.map(rfc3339),
-            "decidedBy": self.decided_by,
-            "decidedAt": self.decided_ms.map(rfc3339),
-            "comment": self.comment,
-        })
+        ApprovalView {
+            approval_id: self.id.clone(),
+            number: self.number,
+            task_id: self.task_id.clone(),
+            agent: self.agent.clone(),
+            action: self.action.clone(),
+            request: serde_json::from_str(&self.request_json).unwrap_or(Value::Null),
+            decision: self.status(),
+            reason_code: self.reason_code.clone(),
+            reason: self.reason.clone(),
+            rule: self.rule.clone(),
+            budget: match (&self.budget_scope, self.budget_remaining_micros) {
+                (Some(scope), Some(rem)) => Some(BudgetView {
+                    scope: scope.clone(),
+                    remaining_usd: usd(rem),
+                }),
+                _ => None,
+            },
+            estimated_cost_usd: usd(self.estimated_micros),
+            actual_cost_usd: self.actual_micros.map(usd),
+            created_at: rfc3339(self.created_ms),
+            expires_at: self.expires_ms.map(rfc3339),
+            decided_by: self.decided_by.clone(),
+            decided_at: self.decided_ms.map(rfc3339),
+            comment: self.comment.clone(),
+        }
     }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+    }
+}
+
+/// An approval as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "Approval"))]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView {
+    pub approval_id: String,
+    /// The short number operators type in chat.
+    pub number: i64,
+    pub task_id: String,
+    pub agent: String,
+    pub action: String,
+    /// The request as it was asked.
+    #[cfg_attr(feature = "openapi", schemars(with = "ApprovalBody"))]
+    pub request: Value,
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "agency_approval::schema::ShownStatus")
+    )]
+    pub decision: ApprovalStatus,
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "agency_approval::schema::ReasonCode")
+    )]
+    pub reason_code: String,
+    pub reason: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub rule: Option<String>,
+    /// The tightest budget the request fell under and what remained of it.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<BudgetView>"))]
+    pub budget: Option<BudgetView>,
+    pub estimated_cost_usd: f64,
+    /// Reported by `POST /api/spend`.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<f64>"))]
+    pub actual_cost_usd: Option<f64>,
+    pub created_at: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub expires_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub decided_by: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub decided_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub comment: Option<String>,
+}
+
+/// A budget's name and what remains of it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetView {
+    /// e.g. "global daily", "agent:codegen daily".
+    pub scope: String,
+    pub remaining_usd: f64,
 }
 
 /// The stored reservations of an approval (its `reserved_json` column) do not read as

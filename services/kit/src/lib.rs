@@ -18,6 +18,8 @@ pub mod auth;
 pub mod http;
 pub mod migrate;
 pub mod observe;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod ports;
 pub mod root;
 pub mod routes;

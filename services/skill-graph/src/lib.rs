@@ -6,6 +6,8 @@
 //! Never depends on a runtime crate (tokio, rusqlite, wasmtime, worker).
 #![allow(async_fn_in_trait)]
 
+#[cfg(feature = "openapi")]
+mod doc;
 pub mod store;
 
 use std::sync::Arc;

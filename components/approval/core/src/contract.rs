@@ -6,24 +6,37 @@ use serde_json::{Value, json};
 
 use crate::{ApprovalRequest, Decision, Micros, Outcome, Policy, day_key, ledger_key, month_key};
 
+/// May this task run? (`POST /api/approve`, `policy explain`)
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "ApprovalRequest"))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApprovalBody {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ShortId"))]
     pub task_id: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Name"))]
     pub agent: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Name"))]
     pub action: String,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Text"))]
     pub description: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Amount"))]
     pub estimated_cost_usd: f64,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Name>"))]
     pub channel: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Name>"))]
     pub environment: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Name>"))]
     pub risk: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::schema::Name>"))]
     pub tags: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::ShortId>"))]
     pub requester: Option<String>,
 }
 
@@ -306,11 +319,15 @@ impl HaltBody {
 
 /// A human's answer: `{decision: "approve"|"deny", by, comment?}`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HumanDecisionBody {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Verdict"))]
     pub decision: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ShortId"))]
     pub by: String,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Text>"))]
     pub comment: Option<String>,
 }
 
@@ -336,9 +353,11 @@ impl HumanDecisionBody {
 
 /// `{approvalId, actualCostUsd}`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SpendBody {
     pub approval_id: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Amount"))]
     pub actual_cost_usd: f64,
 }
 
@@ -350,9 +369,12 @@ impl SpendBody {
 
 /// `{sessionId, message}` for `POST /api/chat`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChatBody {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::SessionId"))]
     pub session_id: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ChatMessage"))]
     pub message: String,
 }
 

@@ -13,6 +13,8 @@ pub mod contract;
 pub mod decide;
 mod money;
 mod policy;
+#[cfg(feature = "schema")]
+pub mod schema;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -4,10 +4,22 @@
 use agency_skill_graph::Complexity;
 use serde::Deserialize;
 
+/// At least one character that is not whitespace.
+#[cfg(feature = "schema")]
+const NOT_BLANK: &str =
+    r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
 /// `POST /api/route`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "RouteRequest"))]
 #[serde(deny_unknown_fields)]
 pub struct RouteBody {
+    /// Not blank (more than whitespace).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(length(min = 1), regex(pattern = NOT_BLANK))
+    )]
     pub message: String,
     #[serde(default)]
     pub channel: Option<String>,
@@ -36,10 +48,18 @@ impl RouteBody {
 /// `POST /api/route/feedback`: `correctAgent: null` = nobody should have taken it. The
 /// field is required: feedback that forgot to say who was right is not "nobody".
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Feedback"))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FeedbackBody {
     pub decision_id: String,
+    /// An agent of the current graph (another one is refused with 422), or null:
+    /// nobody should have taken the message.
     #[serde(deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "agency_skill_graph::schema::AgentOrNobody")
+    )]
     pub correct_agent: Option<String>,
 }
 
@@ -51,6 +71,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 
 /// `PUT /api/agents/:id/health`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HealthBody {
     pub healthy: bool,

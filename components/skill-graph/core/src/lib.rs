@@ -10,6 +10,8 @@
 mod error;
 pub mod learn;
 mod model;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod search;
 #[cfg(feature = "markdown")]
 pub mod source;
@@ -19,7 +21,8 @@ mod validate;
 pub use error::{GraphError, GraphErrors};
 pub use model::{Agent, Channel, Complexity, Keyword, Skill, SkillGraph, default_threshold};
 pub use validate::{
-    MAX_KEYWORD_BYTES, MAX_KEYWORD_WORDS, MAX_KEYWORDS, MAX_WEIGHT, SourceMap, validate,
+    MAX_ID_BYTES, MAX_KEYWORD_BYTES, MAX_KEYWORD_WORDS, MAX_KEYWORDS, MAX_WEIGHT, SourceMap,
+    validate,
 };
 
 /// Counts that describe a graph in one line.

@@ -210,9 +210,12 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     errors
 }
 
+/// Longest id in a graph, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
-        && id.len() <= 128
+        && id.len() <= MAX_ID_BYTES
         && id
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))

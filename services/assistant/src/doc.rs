@@ -1,0 +1,245 @@
+//! The assistant's endpoints in the API document: one arm per endpoint (a new one
+//! does not compile undocumented); bodies and answers are the handlers' types.
+
+use agency_approval::contract::{
+    ApprovalBody, ChatBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
+};
+use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
+use serde_json::{Value, json};
+
+use crate::Endpoint;
+use crate::row::ApprovalView;
+
+const NO_APPROVAL: (u16, &str) = (404, "Unknown approval");
+
+fn limit() -> Param {
+    Param::query(
+        "limit",
+        json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+    )
+}
+
+fn before(what: &'static str) -> Param {
+    Param::query(
+        "before",
+        json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }),
+    )
+    .described(what)
+}
+
+fn approval_id() -> Param {
+    Param::path("id", json!({ "type": "string", "minLength": 1 }))
+}
+
+fn halts(doc: &mut Doc) -> Value {
+    let halt = doc.named(
+        "HaltInForce",
+        json!({
+            "type": "object",
+            "required": ["scope", "target", "reason", "since"],
+            "properties": {
+                "scope": { "type": "string", "enum": ["all", "agent", "task"] },
+                "target": { "type": ["string", "null"] },
+                "reason": { "type": "string" },
+                "since": { "type": "string" }
+            }
+        }),
+    );
+    json!({
+        "type": "object",
+        "required": ["halts"],
+        "properties": { "halts": { "type": "array", "items": halt } }
+    })
+}
+
+impl Documented for Endpoint {
+    fn operation(self, doc: &mut Doc) -> Operation {
+        let approval = doc.schema::<ApprovalView>();
+        let op = |description, request, ok, params, errors| Operation {
+            description,
+            request,
+            ok,
+            params,
+            errors,
+        };
+        match self {
+            Endpoint::Approve => op(
+                "Role: gateway or operator. Idempotent on taskId: a retry returns the stored answer and never reserves twice. Rule precedence: deny over ask over approve; no matching rule: ask.",
+                Some(doc.schema::<ApprovalBody>()),
+                Answer::ok("The decision", approval).with_links(json!({
+                    "GetApproval": {
+                        "operationRef": "#/paths/~1api~1approvals~1{id}/get",
+                        "parameters": { "id": "$response.body#/approvalId" },
+                        "description": "The approval, as stored"
+                    },
+                    "DecideApproval": {
+                        "operationRef": "#/paths/~1api~1approvals~1{id}~1decision/post",
+                        "parameters": { "id": "$response.body#/approvalId" },
+                        "description": "A human's answer to a pending approval"
+                    },
+                    "SpendApproval": {
+                        "operationRef": "#/paths/~1api~1spend/post",
+                        "requestBody": { "approvalId": "$response.body#/approvalId" },
+                        "description": "The actual cost of an approved task"
+                    }
+                })),
+                Vec::new(),
+                &[(
+                    409,
+                    "The taskId was already asked about with a different request",
+                )],
+            ),
+            Endpoint::List => op(
+                "Any role.",
+                None,
+                Answer::ok(
+                    "Approvals",
+                    json!({
+                        "type": "object",
+                        "required": ["approvals"],
+                        "properties": { "approvals": { "type": "array", "items": approval } }
+                    }),
+                ),
+                vec![
+                    Param::query(
+                        "status",
+                        json!({ "type": "string", "enum": ["pending", "approved", "denied", "expired"] }),
+                    ),
+                    limit(),
+                    before(
+                        "The next page: only entries whose `number` is below this (the last `number` of the previous page)",
+                    ),
+                ],
+                &[],
+            ),
+            Endpoint::Get => op(
+                "Any role.",
+                None,
+                Answer::ok("The approval", approval),
+                vec![approval_id()],
+                &[NO_APPROVAL],
+            ),
+            Endpoint::Decide => op(
+                "Role: operator. Approving re-checks the budgets (and halts) as they are now.",
+                Some(doc.schema::<HumanDecisionBody>()),
+                Answer::ok("The settled approval", approval),
+                vec![approval_id()],
+                &[NO_APPROVAL, (409, "Already settled or expired")],
+            ),
+            Endpoint::Halt => op(
+                "Role: operator. Matching approvals are denied with reason halted.",
+                Some(doc.schema::<HaltBody>()),
+                Answer::ok("Halts in force", halts(doc)),
+                Vec::new(),
+                &[],
+            ),
+            Endpoint::Halts => op(
+                "Any role.",
+                None,
+                Answer::ok("Halts in force", halts(doc)),
+                Vec::new(),
+                &[],
+            ),
+            Endpoint::Resume => op(
+                "Role: operator.",
+                Some(doc.schema::<ResumeBody>()),
+                Answer::ok(
+                    "Whether a halt was lifted, and the halts in force",
+                    json!({
+                        "type": "object",
+                        "required": ["resumed", "halts"],
+                        "properties": {
+                            "resumed": { "type": "boolean" },
+                            "halts": halts(doc)["properties"]["halts"]
+                        }
+                    }),
+                ),
+                Vec::new(),
+                &[],
+            ),
+            Endpoint::Spend => op(
+                "Role: gateway or operator. The approval's reservation becomes spending.",
+                Some(doc.schema::<SpendBody>()),
+                Answer::ok("The approval", approval),
+                Vec::new(),
+                &[
+                    NO_APPROVAL,
+                    (409, "Not approved, or already reported"),
+                    (422, "The spend would pass the most a budget ledger records"),
+                ],
+            ),
+            Endpoint::Budget => op(
+                "Any role.",
+                None,
+                Answer::ok(
+                    "Budgets",
+                    json!({
+                        "type": "object",
+                        "required": ["budgets"],
+                        "properties": { "budgets": { "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "scope": { "type": "string" },
+                                "period": { "type": "string", "enum": ["daily", "monthly"] },
+                                "periodKey": { "type": "string" },
+                                "limitUsd": { "type": "number" },
+                                "spentUsd": { "type": "number" },
+                                "reservedUsd": { "type": "number" },
+                                "remainingUsd": { "type": "number" }
+                            }
+                        } } }
+                    }),
+                ),
+                Vec::new(),
+                &[],
+            ),
+            Endpoint::Audit => op(
+                "Any role. Decisions, human decisions, halts, resumes, spends and expiries.",
+                None,
+                Answer::ok(
+                    "Entries",
+                    json!({
+                        "type": "object",
+                        "required": ["entries"],
+                        "properties": { "entries": { "type": "array", "items": {
+                            "type": "object",
+                            "required": ["seq", "at", "kind", "approvalId", "actor", "detail"],
+                            "properties": {
+                                "seq": { "type": "integer" },
+                                "at": { "type": "string" },
+                                "kind": { "type": "string" },
+                                "approvalId": { "type": ["string", "null"] },
+                                "actor": { "type": ["string", "null"] },
+                                "detail": {}
+                            }
+                        } } }
+                    }),
+                ),
+                vec![
+                    limit(),
+                    before(
+                        "The next page: only entries whose `seq` is below this (the last `seq` of the previous page)",
+                    ),
+                ],
+                &[],
+            ),
+            Endpoint::Chat => op(
+                "Role: operator. Commands are understood deterministically; free text goes to the configured model, whose suggestions are never carried out unless the operator sends the command.",
+                Some(doc.schema::<ChatBody>()),
+                Answer::ok(
+                    "The reply",
+                    json!({
+                        "type": "object",
+                        "required": ["reply", "actions"],
+                        "properties": {
+                            "reply": { "type": "string" },
+                            "actions": { "type": "array", "items": { "type": "object" } }
+                        }
+                    }),
+                ),
+                Vec::new(),
+                &[],
+            ),
+        }
+    }
+}

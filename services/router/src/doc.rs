@@ -1,0 +1,194 @@
+//! The router's endpoints in the API document: one arm per endpoint (a new one does
+//! not compile undocumented). Request bodies are the router core's types.
+
+use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
+use agency_router::contract::{FeedbackBody, RouteBody};
+use serde_json::{Value, json};
+
+use crate::Endpoint;
+
+/// A decision as stored and answered: the core's decision and its id.
+fn stored_decision(doc: &mut Doc) -> Value {
+    doc.named(
+        "Decision",
+        json!({
+            "type": "object",
+            "required": [
+                "agent",
+                "confidence",
+                "reason",
+                "skillFilesUsed",
+                "matchedKeywords",
+                "fallbackFrom",
+                "alternatives",
+                "graphVersion",
+                "routingLatency"
+            ],
+            "properties": {
+                "agent": {
+                    "type": [
+                        "string",
+                        "null"
+                    ]
+                },
+                "confidence": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1
+                },
+                "reason": {
+                    "type": "string",
+                    "enum": [
+                        "match",
+                        "fallback",
+                        "default",
+                        "no-match"
+                    ]
+                },
+                "skillFilesUsed": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "matchedKeywords": {
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    }
+                },
+                "fallbackFrom": {
+                    "type": [
+                        "string",
+                        "null"
+                    ]
+                },
+                "alternatives": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "agent",
+                            "confidence"
+                        ],
+                        "properties": {
+                            "agent": {
+                                "type": "string"
+                            },
+                            "confidence": {
+                                "type": "number"
+                            }
+                        }
+                    }
+                },
+                "graphVersion": {
+                    "type": "string"
+                },
+                "routingLatency": {
+                    "type": "number",
+                    "description": "milliseconds"
+                }
+            }
+        }),
+    );
+    doc.named(
+        "StoredDecision",
+        json!({
+            "allOf": [
+                {
+                    "$ref": "#/components/schemas/Decision"
+                },
+                {
+                    "type": "object",
+                    "required": [
+                        "decisionId"
+                    ],
+                    "properties": {
+                        "decisionId": {
+                            "type": "string"
+                        },
+                        "message": {
+                            "type": "string"
+                        },
+                        "channel": {
+                            "type": [
+                                "string",
+                                "null"
+                            ]
+                        },
+                        "createdAt": {
+                            "type": "string"
+                        }
+                    }
+                }
+            ]
+        }),
+    )
+}
+
+impl Documented for Endpoint {
+    fn operation(self, doc: &mut Doc) -> Operation {
+        match self {
+            Endpoint::Route => Operation {
+                description: "Role: gateway or operator. The decision is stored, for feedback and replays.",
+                request: Some(doc.schema::<RouteBody>()),
+                ok: Answer::ok("The decision", stored_decision(doc)).with_links(json!({
+                    "Feedback": {
+                        "operationRef": "#/paths/~1api~1route~1feedback/post",
+                        "requestBody": { "decisionId": "$response.body#/decisionId" },
+                        "description": "Which agent should have taken the message"
+                    }
+                })),
+                params: Vec::new(),
+                errors: &[
+                    (404, "No skill graph has been uploaded yet"),
+                    (
+                        500,
+                        "The router component trapped; the instance was replaced",
+                    ),
+                ],
+            },
+            Endpoint::Decisions => Operation {
+                description: "Any role. Newest first.",
+                request: None,
+                ok: Answer::ok(
+                    "Decisions",
+                    json!({
+                        "type": "object",
+                        "required": ["decisions"],
+                        "properties": { "decisions": { "type": "array", "items": stored_decision(doc) } }
+                    }),
+                ),
+                params: vec![Param::query(
+                    "limit",
+                    json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                )],
+                errors: &[],
+            },
+            Endpoint::Feedback => Operation {
+                description: "Role: operator.",
+                request: Some(doc.schema::<FeedbackBody>()),
+                ok: Answer {
+                    status: 201,
+                    description: "Stored",
+                    schema: json!({
+                        "type": "object",
+                        "required": ["feedbackId", "decisionId", "correctAgent"],
+                        "properties": {
+                            "feedbackId": { "type": "integer" },
+                            "decisionId": { "type": "string" },
+                            "correctAgent": { "type": ["string", "null"] }
+                        }
+                    }),
+                    links: None,
+                    also: None,
+                },
+                params: Vec::new(),
+                errors: &[
+                    (404, "Unknown decision, or no skill graph uploaded yet"),
+                    (422, "correctAgent is not an agent of the current graph"),
+                ],
+            },
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The skill graph's endpoints in the API document: one arm per endpoint (a new one
+//! does not compile undocumented). The graph's schemas are written out here (deriving
+//! them from the core's types is next); the health body is the router core's type.
+
+use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
+use agency_router::contract::HealthBody;
+use agency_skill_graph::Complexity;
+use agency_skill_graph::schema::GraphId;
+use serde_json::{Value, json};
+
+use crate::Endpoint;
+
+/// The graph's schema (and its parts').
+fn graph(doc: &mut Doc) -> Value {
+    let _ = (doc.schema::<GraphId>(), doc.schema::<Complexity>());
+    doc.named(
+        "Keyword",
+        json!({
+            "oneOf": [
+                {
+                    "type": "string",
+                    "minLength": 1
+                },
+                {
+                    "type": "object",
+                    "required": [
+                        "phrase"
+                    ],
+                    "properties": {
+                        "phrase": {
+                            "type": "string",
+                            "minLength": 1
+                        },
+                        "weight": {
+                            "type": "number",
+                            "exclusiveMinimum": 0,
+                            "maximum": 1000
+                        }
+                    }
+                }
+            ],
+            "description": "A phrase (weight 1) or {phrase, weight}; in canonical form at most 8 words and 128 bytes."
+        }),
+    );
+    doc.named(
+        "Agent",
+        json!({
+            "type": "object",
+            "required": [
+                "id"
+            ],
+            "additionalProperties": false,
+            "properties": {
+                "id": {
+                    "$ref": "#/components/schemas/GraphId"
+                },
+                "name": {
+                    "type": "string"
+                },
+                "fallback": {
+                    "oneOf": [
+                        {
+                            "$ref": "#/components/schemas/GraphId"
+                        },
+                        {
+                            "type": "null"
+                        }
+                    ]
+                },
+                "description": {
+                    "type": "string"
+                }
+            }
+        }),
+    );
+    doc.named(
+        "Channel",
+        json!({
+            "type": "object",
+            "required": [
+                "id"
+            ],
+            "additionalProperties": false,
+            "properties": {
+                "id": {
+                    "$ref": "#/components/schemas/GraphId"
+                },
+                "context": {
+                    "type": "string"
+                },
+                "defaultAgent": {
+                    "oneOf": [
+                        {
+                            "$ref": "#/components/schemas/GraphId"
+                        },
+                        {
+                            "type": "null"
+                        }
+                    ]
+                }
+            }
+        }),
+    );
+    doc.named(
+        "Skill",
+        json!({
+            "type": "object",
+            "required": [
+                "id"
+            ],
+            "additionalProperties": false,
+            "properties": {
+                "id": {
+                    "$ref": "#/components/schemas/GraphId"
+                },
+                "agent": {
+                    "oneOf": [
+                        {
+                            "$ref": "#/components/schemas/GraphId"
+                        },
+                        {
+                            "type": "null"
+                        }
+                    ]
+                },
+                "keywords": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/Keyword"
+                    }
+                },
+                "channels": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/GraphId"
+                    }
+                },
+                "complexity": {
+                    "oneOf": [
+                        {
+                            "$ref": "#/components/schemas/Complexity"
+                        },
+                        {
+                            "type": "null"
+                        }
+                    ]
+                },
+                "links": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/GraphId"
+                    }
+                },
+                "description": {
+                    "type": "string"
+                },
+                "file": {
+                    "type": [
+                        "string",
+                        "null"
+                    ]
+                }
+            }
+        }),
+    );
+    doc.named(
+        "SkillGraph",
+        json!({
+            "type": "object",
+            "required": [
+                "agents"
+            ],
+            "additionalProperties": false,
+            "description": "Uploads are also validated as a whole (ids unique, every reference known, at most 50,000 keywords): a graph that breaks a rule is refused with 422 and every error in error.details.",
+            "properties": {
+                "version": {
+                    "type": [
+                        "string",
+                        "null"
+                    ],
+                    "description": "ignored on upload"
+                },
+                "threshold": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1
+                },
+                "noneScore": {
+                    "type": "number"
+                },
+                "agents": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "$ref": "#/components/schemas/Agent"
+                    }
+                },
+                "channels": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/Channel"
+                    }
+                },
+                "skills": {
+                    "type": "array",
+                    "items": {
+                        "$ref": "#/components/schemas/Skill"
+                    }
+                }
+            }
+        }),
+    )
+}
+
+fn limit(max: u32) -> Param {
+    Param::query(
+        "limit",
+        json!({ "type": "integer", "minimum": 1, "maximum": max }),
+    )
+}
+
+const NO_GRAPH: (u16, &str) = (404, "No skill graph has been uploaded yet");
+
+impl Documented for Endpoint {
+    fn operation(self, doc: &mut Doc) -> Operation {
+        match self {
+            Endpoint::GetGraph => Operation {
+                description: "Any role. The version is the ETag; If-None-Match with it answers 304.",
+                request: None,
+                ok: Answer::ok("The graph", graph(doc)),
+                params: vec![Param::header("If-None-Match", json!({ "type": "string" }))],
+                errors: &[(304, "Not modified"), NO_GRAPH],
+            },
+            Endpoint::PutGraph => Operation {
+                description: "Role: operator. Routing uses the new version from the next request.",
+                request: Some(graph(doc)),
+                ok: Answer::ok(
+                    "Stored version",
+                    doc.named(
+                        "GraphStored",
+                        json!({
+                            "type": "object",
+                            "required": ["version", "sequence", "createdAt", "summary"],
+                            "properties": {
+                                "version": { "type": "string" },
+                                "sequence": { "type": "integer" },
+                                "createdAt": { "type": "string" },
+                                "summary": { "type": "object" }
+                            }
+                        }),
+                    ),
+                ),
+                params: Vec::new(),
+                errors: &[(422, "Invalid graph; error.details lists every problem")],
+            },
+            Endpoint::Versions => Operation {
+                description: "Any role. Newest first.",
+                request: None,
+                ok: Answer::ok(
+                    "Versions",
+                    json!({
+                        "type": "object",
+                        "required": ["versions"],
+                        "properties": { "versions": { "type": "array", "items": {
+                            "type": "object",
+                            "required": ["sequence", "version", "createdAt"],
+                            "properties": {
+                                "sequence": { "type": "integer" },
+                                "version": { "type": "string" },
+                                "createdAt": { "type": "string" }
+                            }
+                        } } }
+                    }),
+                ),
+                params: vec![limit(1000)],
+                errors: &[],
+            },
+            Endpoint::Agents => Operation {
+                description: "Any role.",
+                request: None,
+                ok: Answer::ok(
+                    "Agents",
+                    json!({
+                        "type": "object",
+                        "required": ["agents", "graphVersion"],
+                        "properties": {
+                            "agents": { "type": "array", "items": doc.named("AgentStatus", json!({"type": "object", "required": ["id", "healthy"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "fallback": {"type": ["string", "null"]}, "description": {"type": "string"}, "healthy": {"type": "boolean"}}})) },
+                            "graphVersion": { "type": "string" }
+                        }
+                    }),
+                ),
+                params: Vec::new(),
+                errors: &[NO_GRAPH],
+            },
+            Endpoint::SetHealth => Operation {
+                description: "Role: operator. A down agent's messages go to its fallback.",
+                request: Some(doc.schema::<HealthBody>()),
+                ok: Answer::ok(
+                    "New health",
+                    json!({
+                        "type": "object",
+                        "required": ["agent", "healthy"],
+                        "properties": { "agent": { "type": "string" }, "healthy": { "type": "boolean" } }
+                    }),
+                ),
+                params: vec![Param::path("id", json!({ "type": "string", "minLength": 1 }))],
+                errors: &[(404, "Unknown agent, or no skill graph uploaded yet")],
+            },
+            Endpoint::Channels => Operation {
+                description: "Any role.",
+                request: None,
+                ok: Answer::ok(
+                    "Channels",
+                    json!({
+                        "type": "object",
+                        "required": ["channels", "graphVersion"],
+                        "properties": {
+                            "channels": { "type": "array", "items": { "$ref": "#/components/schemas/Channel" } },
+                            "graphVersion": { "type": "string" }
+                        }
+                    }),
+                ),
+                params: Vec::new(),
+                errors: &[NO_GRAPH],
+            },
+            Endpoint::Search => Operation {
+                description: "Any role.",
+                request: None,
+                ok: Answer::ok(
+                    "Hits",
+                    json!({
+                        "type": "object",
+                        "required": ["query", "hits", "graphVersion"],
+                        "properties": {
+                            "query": { "type": "string" },
+                            "hits": { "type": "array", "items": doc.named("SearchHit", json!({"type": "object", "properties": {"kind": {"type": "string", "enum": ["skill", "agent", "channel"]}, "id": {"type": "string"}, "score": {"type": "number"}, "snippet": {"type": "string"}}})) },
+                            "graphVersion": { "type": "string" }
+                        }
+                    }),
+                ),
+                params: vec![
+                    Param::query(
+                        "q",
+                        json!({"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"}),
+                    )
+                    .described("1 to 1024 characters, not blank")
+                    .required(),
+                    limit(100),
+                ],
+                errors: &[NO_GRAPH],
+            },
+            Endpoint::RoutingState => Operation {
+                description: "Any role. For a router running elsewhere (the router Worker over a service binding): the current graph version, the agents marked down, and the graph itself unless the caller already has that version.",
+                request: None,
+                ok: Answer::ok(
+                    "Routing state",
+                    json!({
+                        "type": "object",
+                        "required": ["version", "down", "graph"],
+                        "properties": {
+                            "version": { "type": "string" },
+                            "down": { "type": "array", "items": { "type": "string" } },
+                            "graph": { "oneOf": [{ "type": "object" }, { "type": "null" }] }
+                        }
+                    }),
+                ),
+                params: vec![
+                    Param::query("have", json!({ "type": "string" }))
+                        .described("The graph version the caller has"),
+                ],
+                errors: &[NO_GRAPH],
+            },
+        }
+    }
+}
