@@ -2,102 +2,21 @@
 //! not compile undocumented). Request bodies are the router core's types.
 
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
+use agency_router::RouteDecision;
 use agency_router::contract::{FeedbackBody, RouteBody};
 use serde_json::{Value, json};
 
 use crate::Endpoint;
 
-/// A decision as stored and answered: the core's decision and its id.
+/// A decision as stored and answered: the core's decision and its id (a listing adds
+/// the message, its channel and when).
 fn stored_decision(doc: &mut Doc) -> Value {
-    doc.named(
-        "Decision",
-        json!({
-            "type": "object",
-            "required": [
-                "agent",
-                "confidence",
-                "reason",
-                "skillFilesUsed",
-                "matchedKeywords",
-                "fallbackFrom",
-                "alternatives",
-                "graphVersion",
-                "routingLatency"
-            ],
-            "properties": {
-                "agent": {
-                    "type": [
-                        "string",
-                        "null"
-                    ]
-                },
-                "confidence": {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": 1
-                },
-                "reason": {
-                    "type": "string",
-                    "enum": [
-                        "match",
-                        "fallback",
-                        "default",
-                        "no-match"
-                    ]
-                },
-                "skillFilesUsed": {
-                    "type": "array",
-                    "items": {
-                        "type": "string"
-                    }
-                },
-                "matchedKeywords": {
-                    "type": "array",
-                    "items": {
-                        "type": "string"
-                    }
-                },
-                "fallbackFrom": {
-                    "type": [
-                        "string",
-                        "null"
-                    ]
-                },
-                "alternatives": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": [
-                            "agent",
-                            "confidence"
-                        ],
-                        "properties": {
-                            "agent": {
-                                "type": "string"
-                            },
-                            "confidence": {
-                                "type": "number"
-                            }
-                        }
-                    }
-                },
-                "graphVersion": {
-                    "type": "string"
-                },
-                "routingLatency": {
-                    "type": "number",
-                    "description": "milliseconds"
-                }
-            }
-        }),
-    );
+    let decision = doc.schema::<RouteDecision>();
     doc.named(
         "StoredDecision",
         json!({
             "allOf": [
-                {
-                    "$ref": "#/components/schemas/Decision"
-                },
+                decision,
                 {
                     "type": "object",
                     "required": [

@@ -29,6 +29,7 @@ impl RouteRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// Keyword evidence picked the agent.
@@ -43,6 +44,7 @@ pub enum Reason {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Alternative {
     pub agent: Arc<str>,
     pub confidence: f64,
@@ -50,9 +52,16 @@ pub struct Alternative {
 
 /// One routing decision; field names are part of the public API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(rename = "Decision", transform = crate::schema::all_required)
+)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteDecision {
+    /// The agent that takes the message; null: nobody.
     pub agent: Option<Arc<str>>,
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub confidence: f64,
     pub reason: Reason,
     pub skill_files_used: Vec<Arc<str>>,

@@ -13,6 +13,8 @@ mod decision;
 pub mod eval;
 mod index;
 mod keywords;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod score;
 mod scratch;
 #[cfg(test)]

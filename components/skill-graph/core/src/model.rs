@@ -5,6 +5,13 @@ use serde::{Deserialize, Serialize};
 /// Everything the router knows: agents, channels and the skills that tie keywords to
 /// agents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        description = "Uploads are also validated as a whole (ids unique, every reference known, at most 50,000 keywords): a graph that breaks a rule is refused with 422 and every error in error.details."
+    )
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SkillGraph {
     /// Set on graphs handed out by a server; ignored on input (it is recomputed).
@@ -12,12 +19,14 @@ pub struct SkillGraph {
     pub version: Option<String>,
     /// Minimum confidence for a keyword match to pick an agent.
     #[serde(default = "default_threshold")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub threshold: f64,
     /// Score of the "nobody" option in the confidence softmax: higher makes the router
     /// more reluctant to pick an agent on thin evidence.
     #[serde(default)]
     pub none_score: f64,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(required, length(min = 1)))]
     pub agents: Vec<Agent>,
     #[serde(default)]
     pub channels: Vec<Channel>,
@@ -30,27 +39,33 @@ pub fn default_threshold() -> f64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Agent {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::GraphId"))]
     pub id: String,
     #[serde(default)]
     pub name: String,
     /// Who takes over when this agent is down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::GraphId>"))]
     pub fallback: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Channel {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::GraphId"))]
     pub id: String,
     /// What this channel is about; searchable, shown to operators.
     #[serde(default)]
     pub context: String,
     /// Takes messages that match nothing well enough.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::GraphId>"))]
     pub default_agent: Option<String>,
 }
 
@@ -87,19 +102,24 @@ impl Complexity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Skill {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::GraphId"))]
     pub id: String,
-    /// Owning agent; `None` for shared skills that only feed others through links.
+    /// Owning agent; null for shared skills that only feed others through links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::GraphId>"))]
     pub agent: Option<String>,
     #[serde(default)]
     pub keywords: Vec<Keyword>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::schema::GraphId>"))]
     pub channels: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complexity: Option<Complexity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<crate::schema::GraphId>"))]
     pub links: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,

@@ -42,3 +42,32 @@ impl JsonSchema for AgentOrNobody {
         })
     }
 }
+
+/// A keyword: a bare phrase (weight 1) or `{phrase, weight}` (see [`crate::Keyword`]'s
+/// deserializer).
+impl JsonSchema for crate::Keyword {
+    fn schema_name() -> Cow<'static, str> {
+        "Keyword".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "oneOf": [
+                { "type": "string", "minLength": 1 },
+                {
+                    "type": "object",
+                    "required": ["phrase"],
+                    "properties": {
+                        "phrase": { "type": "string", "minLength": 1 },
+                        "weight": { "type": "number", "exclusiveMinimum": 0, "maximum": crate::MAX_WEIGHT }
+                    }
+                }
+            ],
+            "description": format!(
+                "A phrase (weight 1) or {{phrase, weight}}; in canonical form at most {} words and {} bytes.",
+                crate::MAX_KEYWORD_WORDS,
+                crate::MAX_KEYWORD_BYTES
+            ),
+        })
+    }
+}
