@@ -1,0 +1,183 @@
+//! Chat platforms' webhooks, without I/O: is a request genuine ([`verify`]), what does
+//! it say ([`slack`], [`telegram`], [`discord`] each turn a payload into one
+//! [`Inbound`]), and how dispatch signs what it sends on ([`standard`]). The webhook
+//! service decides nothing of this itself: it verifies, parses, dedups on
+//! [`InboundEvent::dedup_keys`], enqueues and answers with [`Inbound`]'s reply.
+
+pub mod card;
+pub mod discord;
+pub mod slack;
+pub mod standard;
+pub mod telegram;
+pub mod verify;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a webhook came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Slack,
+    Telegram,
+    Discord,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Telegram => "telegram",
+            Platform::Discord => "discord",
+        }
+    }
+}
+
+/// What a normalised event asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum EventKind {
+    /// A message in a chat the bot reads.
+    Message,
+    /// A message that mentions the bot.
+    Mention,
+    /// The `/agency` command; the event's text is what follows it.
+    Command,
+    /// A click on an approval card's button.
+    Click { approve: bool, approval_id: String },
+}
+
+/// How to answer in the conversation an event came from, in each platform's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "platform")]
+pub enum ReplyTo {
+    #[serde(rename_all = "camelCase")]
+    Slack {
+        channel: String,
+        /// The thread to answer in (`thread_ts`), when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_ts: Option<String>,
+        /// A slash command's or click's `response_url` (up to 5 answers in 30 minutes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        response_url: Option<String>,
+        /// The clicked message (`ts`), for editing the card.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_ts: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Telegram {
+        chat_id: i64,
+        /// A forum topic (`message_thread_id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_id: Option<i64>,
+        /// The message to answer to (or the card that was clicked).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<i64>,
+        /// A click's `callback_query` id, answered with `answerCallbackQuery`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        callback_query_id: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Discord {
+        channel_id: String,
+        application_id: String,
+        /// The interaction's token: follow-ups for 15 minutes.
+        token: String,
+        /// The clicked message, for editing the card.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+}
+
+/// One event from any platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundEvent {
+    pub platform: Platform,
+    /// The workspace, bot or guild named in the webhook's path.
+    pub source: String,
+    /// The channel or chat.
+    pub chat: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// The platform's id of who wrote or clicked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    pub text: String,
+    /// The platform's own id of this event.
+    pub event_id: String,
+    pub received_at_ms: i64,
+    pub kind: EventKind,
+    /// Keys a retried delivery of this event repeats (the platform's id, and for Slack
+    /// messages channel and `ts` as well, since Slack has sent one message under
+    /// several event ids).
+    pub dedup_keys: Vec<String>,
+    pub reply_to: ReplyTo,
+}
+
+/// The immediate answer to a webhook request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(value: &serde_json::Value) -> Reply {
+        Reply {
+            status: 200,
+            content_type: "application/json",
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// 200 with an empty body.
+    pub fn empty() -> Reply {
+        Reply {
+            status: 200,
+            content_type: "text/plain",
+            body: Vec::new(),
+        }
+    }
+}
+
+/// What a verified request amounts to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A platform's handshake, answered at once and not stored (Slack's
+    /// `url_verification`, Discord's PING).
+    Handshake(Reply),
+    /// An event to enqueue; once it is durably queued, answer with `ack`.
+    Event {
+        event: Box<InboundEvent>,
+        ack: Reply,
+    },
+    /// Not something Agency acts on (another event type, a bot's own message, an
+    /// edit): answered 200 with `ack`, counted, not stored.
+    Ignored { why: &'static str, ack: Reply },
+}
+
+/// A payload that does not parse as the platform's (a 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{platform} payload: {message}")]
+pub struct ParseError {
+    pub platform: &'static str,
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(platform: Platform, message: impl Into<String>) -> ParseError {
+        ParseError {
+            platform: platform.as_str(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a request came from, as the webhook's path and the server say.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The workspace, bot or guild id in the path.
+    pub source: &'a str,
+    pub received_at_ms: i64,
+}

@@ -1,0 +1,459 @@
+//! Slack's requests: the Events API (JSON: `url_verification`, `event_callback` with
+//! `message` and `app_mention`), slash commands (form-encoded) and interactivity (a
+//! form field `payload` holding JSON; `block_actions` for button clicks).
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::card::parse_slack_action;
+use crate::{EventKind, Inbound, InboundEvent, Origin, ParseError, Platform, Reply, ReplyTo};
+
+fn err(message: impl Into<String>) -> ParseError {
+    ParseError::new(Platform::Slack, message)
+}
+
+fn ignored(why: &'static str) -> Inbound {
+    Inbound::Ignored {
+        why,
+        ack: Reply::empty(),
+    }
+}
+
+/// The command Agency answers to.
+pub const COMMAND: &str = "/agency";
+
+/// Parses a verified request's body (`content_type` as sent).
+pub fn parse(
+    origin: Origin<'_>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Inbound, ParseError> {
+    let form = content_type
+        .map(|t| {
+            t.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    if form {
+        let fields: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|e| err(format!("form body: {e}")))?;
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        if let Some(payload) = field("payload") {
+            return interaction(origin, payload);
+        }
+        if field("command").is_some() {
+            return command(origin, &field);
+        }
+        return Err(err("a form body has neither payload nor command"));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| err(format!("JSON body: {e}")))?;
+    match v.get("type").and_then(Value::as_str) {
+        Some("url_verification") => {
+            let challenge = v
+                .get("challenge")
+                .and_then(Value::as_str)
+                .ok_or_else(|| err("url_verification without a challenge"))?;
+            Ok(Inbound::Handshake(Reply::json(
+                &json!({ "challenge": challenge }),
+            )))
+        }
+        Some("event_callback") => event_callback(origin, &v),
+        Some(_) => Ok(ignored("slack request type")),
+        None => Err(err("no type")),
+    }
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    event_id: String,
+    event: Event,
+    #[serde(default)]
+    authorizations: Vec<Authorization>,
+}
+
+#[derive(Deserialize)]
+struct Authorization {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    subtype: Option<String>,
+    #[serde(default)]
+    bot_id: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
+    #[serde(default)]
+    thread_ts: Option<String>,
+}
+
+fn event_callback(origin: Origin<'_>, v: &Value) -> Result<Inbound, ParseError> {
+    let cb: Callback =
+        serde_json::from_value(v.clone()).map_err(|e| err(format!("event_callback: {e}")))?;
+    let e = cb.event;
+    if !matches!(e.kind.as_str(), "message" | "app_mention") {
+        return Ok(ignored("slack event type"));
+    }
+    // Edits, joins, bots (ourselves included): nothing to act on.
+    if e.subtype.is_some() || e.bot_id.is_some() {
+        return Ok(ignored("slack message subtype or bot"));
+    }
+    let channel = e
+        .channel
+        .ok_or_else(|| err("a message event without channel"))?;
+    let ts = e.ts.ok_or_else(|| err("a message event without ts"))?;
+    let text = e.text.unwrap_or_default();
+    let bot = cb.authorizations.first().and_then(|a| a.user_id.clone());
+    let mention = bot.as_ref().map(|b| format!("<@{b}>"));
+    let mentioned =
+        e.kind == "app_mention" || mention.as_ref().is_some_and(|m| text.contains(m.as_str()));
+    let text = match &mention {
+        Some(m) if mentioned => text.replace(m.as_str(), " ").trim().to_owned(),
+        _ => text.trim().to_owned(),
+    };
+    let source = origin.source;
+    Ok(Inbound::Event {
+        event: Box::new(InboundEvent {
+            platform: Platform::Slack,
+            source: source.to_owned(),
+            chat: channel.clone(),
+            thread: e.thread_ts.clone(),
+            user: e.user,
+            text,
+            event_id: cb.event_id.clone(),
+            received_at_ms: origin.received_at_ms,
+            kind: if mentioned {
+                EventKind::Mention
+            } else {
+                EventKind::Message
+            },
+            dedup_keys: vec![
+                format!("slack:{source}:ev:{}", cb.event_id),
+                format!("slack:{source}:msg:{channel}:{ts}"),
+            ],
+            reply_to: ReplyTo::Slack {
+                channel,
+                thread_ts: Some(e.thread_ts.unwrap_or(ts)),
+                response_url: None,
+                message_ts: None,
+            },
+        }),
+        ack: Reply::empty(),
+    })
+}
+
+fn command<'f>(
+    origin: Origin<'_>,
+    field: &impl Fn(&str) -> Option<&'f str>,
+) -> Result<Inbound, ParseError> {
+    if field("command").map(str::trim) != Some(COMMAND) {
+        return Ok(ignored("slack command"));
+    }
+    let need =
+        |name: &'static str| field(name).ok_or_else(|| err(format!("a command without {name}")));
+    let channel = need("channel_id")?.to_owned();
+    let trigger = need("trigger_id")?.to_owned();
+    let source = origin.source;
+    Ok(Inbound::Event {
+        event: Box::new(InboundEvent {
+            platform: Platform::Slack,
+            source: source.to_owned(),
+            chat: channel.clone(),
+            thread: None,
+            user: field("user_id").map(str::to_owned),
+            text: field("text").unwrap_or_default().trim().to_owned(),
+            event_id: trigger.clone(),
+            received_at_ms: origin.received_at_ms,
+            kind: EventKind::Command,
+            dedup_keys: vec![format!("slack:{source}:cmd:{trigger}")],
+            reply_to: ReplyTo::Slack {
+                channel,
+                thread_ts: None,
+                response_url: field("response_url").map(str::to_owned),
+                message_ts: None,
+            },
+        }),
+        ack: Reply::empty(),
+    })
+}
+
+#[derive(Deserialize)]
+struct Interaction {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    trigger_id: Option<String>,
+    #[serde(default)]
+    response_url: Option<String>,
+    #[serde(default)]
+    user: Option<Id>,
+    #[serde(default)]
+    channel: Option<Id>,
+    #[serde(default)]
+    container: Option<Container>,
+    #[serde(default)]
+    message: Option<Message>,
+    #[serde(default)]
+    actions: Vec<Action>,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    #[serde(default)]
+    message_ts: Option<String>,
+    #[serde(default)]
+    channel_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(default)]
+    ts: Option<String>,
+    #[serde(default)]
+    thread_ts: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Action {
+    action_id: String,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    action_ts: Option<String>,
+}
+
+fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError> {
+    let i: Interaction =
+        serde_json::from_str(payload).map_err(|e| err(format!("interaction payload: {e}")))?;
+    if i.kind != "block_actions" {
+        return Ok(ignored("slack interaction type"));
+    }
+    let Some((approve, action)) = i
+        .actions
+        .iter()
+        .find_map(|a| parse_slack_action(&a.action_id).map(|approve| (approve, a)))
+    else {
+        return Ok(ignored("slack action"));
+    };
+    let approval_id = action
+        .value
+        .clone()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| err("an approval button without value"))?;
+    let channel = i
+        .channel
+        .map(|c| c.id)
+        .or_else(|| i.container.as_ref().and_then(|c| c.channel_id.clone()))
+        .ok_or_else(|| err("a click without channel"))?;
+    let id = i
+        .trigger_id
+        .clone()
+        .or_else(|| action.action_ts.clone())
+        .ok_or_else(|| err("a click without trigger_id"))?;
+    let message_ts = i
+        .container
+        .as_ref()
+        .and_then(|c| c.message_ts.clone())
+        .or_else(|| i.message.as_ref().and_then(|m| m.ts.clone()));
+    let source = origin.source;
+    Ok(Inbound::Event {
+        event: Box::new(InboundEvent {
+            platform: Platform::Slack,
+            source: source.to_owned(),
+            chat: channel.clone(),
+            thread: i.message.as_ref().and_then(|m| m.thread_ts.clone()),
+            user: i.user.map(|u| u.id),
+            text: String::new(),
+            event_id: id.clone(),
+            received_at_ms: origin.received_at_ms,
+            kind: EventKind::Click {
+                approve,
+                approval_id,
+            },
+            dedup_keys: vec![format!("slack:{source}:act:{id}")],
+            reply_to: ReplyTo::Slack {
+                channel,
+                thread_ts: None,
+                response_url: i.response_url,
+                message_ts,
+            },
+        }),
+        ack: Reply::empty(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: Origin<'static> = Origin {
+        source: "T1",
+        received_at_ms: 5,
+    };
+
+    fn event(inbound: Inbound) -> InboundEvent {
+        match inbound {
+            Inbound::Event { event, .. } => *event,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_url_verification_handshake_echoes_the_challenge() {
+        let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+        let Inbound::Handshake(r) = parse(ORIGIN, Some("application/json"), body).unwrap() else {
+            panic!()
+        };
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            v["challenge"],
+            "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+        );
+    }
+
+    /// The Events API's documented `app_mention` example.
+    #[test]
+    fn a_mention_is_normalised_with_both_dedup_keys() {
+        let body = br#"{"token":"ZZZZZZWSxiZZZ2yIvs3peJ","team_id":"T061EG9R6","api_app_id":"A0MDYCDME","event":{"type":"app_mention","user":"U061F7AUR","text":"<@U0LAN0Z89> is it everything a river should be?","ts":"1515449522.000016","channel":"C0LAN2Q65","event_ts":"1515449522000016"},"type":"event_callback","event_id":"Ev0LAN670R","event_time":1515449522000016,"authorizations":[{"enterprise_id":null,"team_id":"T061EG9R6","user_id":"U0LAN0Z89","is_bot":true}]}"#;
+        let e = event(parse(ORIGIN, Some("application/json"), body).unwrap());
+        assert_eq!(e.kind, EventKind::Mention);
+        assert_eq!(e.text, "is it everything a river should be?");
+        assert_eq!(e.chat, "C0LAN2Q65");
+        assert_eq!(e.user.as_deref(), Some("U061F7AUR"));
+        assert_eq!(e.event_id, "Ev0LAN670R");
+        assert_eq!(
+            e.dedup_keys,
+            vec![
+                "slack:T1:ev:Ev0LAN670R",
+                "slack:T1:msg:C0LAN2Q65:1515449522.000016"
+            ]
+        );
+        // The same message as a `message` event, under another event id, is the same
+        // message: its channel and ts key repeats.
+        let again = String::from_utf8_lossy(body)
+            .replace("app_mention", "message")
+            .replace("Ev0LAN670R", "Ev0OTHER");
+        let m = event(parse(ORIGIN, None, again.as_bytes()).unwrap());
+        assert_eq!(
+            m.kind,
+            EventKind::Mention,
+            "the bot's own mention, seen in text"
+        );
+        assert_eq!(m.dedup_keys[1], e.dedup_keys[1]);
+    }
+
+    #[test]
+    fn bots_edits_and_other_events_are_ignored() {
+        for body in [
+            r#"{"type":"event_callback","event_id":"E1","event":{"type":"message","subtype":"message_changed","channel":"C","ts":"1"}}"#,
+            r#"{"type":"event_callback","event_id":"E1","event":{"type":"message","bot_id":"B1","channel":"C","ts":"1","text":"hi"}}"#,
+            r#"{"type":"event_callback","event_id":"E1","event":{"type":"reaction_added"}}"#,
+            r#"{"type":"app_rate_limited"}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse(ORIGIN, None, body.as_bytes()).unwrap(),
+                    Inbound::Ignored { .. }
+                ),
+                "{body}"
+            );
+        }
+        for bad in [
+            "",
+            "{",
+            "[]",
+            r#"{"type":"event_callback"}"#,
+            r#"{"type":"event_callback","event_id":"E","event":{"type":"message","ts":"1"}}"#,
+        ] {
+            assert!(parse(ORIGIN, None, bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_agency_command_and_others() {
+        let body = "token=x&team_id=T1&channel_id=C9&user_id=U7&command=%2Fagency&text=what%27s+pending%3F&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1&trigger_id=13345224609.738474920.8088930838d88f008e0";
+        let e = event(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded"),
+                body.as_bytes(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(e.kind, EventKind::Command);
+        assert_eq!(e.text, "what's pending?");
+        assert_eq!(
+            e.dedup_keys,
+            vec!["slack:T1:cmd:13345224609.738474920.8088930838d88f008e0"]
+        );
+        assert!(matches!(
+            e.reply_to,
+            ReplyTo::Slack { response_url: Some(ref u), .. } if u == "https://hooks.slack.com/commands/1"
+        ));
+        let other = body.replace("%2Fagency", "%2Fweather");
+        assert!(matches!(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded"),
+                other.as_bytes()
+            )
+            .unwrap(),
+            Inbound::Ignored { .. }
+        ));
+    }
+
+    #[test]
+    fn an_approval_click_names_the_approval() {
+        let payload = json!({
+            "type": "block_actions",
+            "user": { "id": "U7", "username": "alice" },
+            "team": { "id": "T1" },
+            "channel": { "id": "C9" },
+            "container": { "type": "message", "message_ts": "1700.01", "channel_id": "C9" },
+            "trigger_id": "111.222.abc",
+            "response_url": "https://hooks.slack.com/actions/1",
+            "actions": [{ "action_id": "agency_deny", "block_id": "b", "value": "apr_1", "type": "button", "action_ts": "1700.5" }]
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        let e = event(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded; charset=utf-8"),
+                body.as_bytes(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::Click {
+                approve: false,
+                approval_id: "apr_1".into()
+            }
+        );
+        assert_eq!(e.user.as_deref(), Some("U7"));
+        assert!(
+            matches!(e.reply_to, ReplyTo::Slack { message_ts: Some(ref t), .. } if t == "1700.01")
+        );
+    }
+}
