@@ -27,7 +27,8 @@ fn verify_benches(c: &mut Criterion) {
         b.iter(|| verify::slack(secret, Some(&t), Some(&sig), black_box(SLACK_EVENT), ts))
     });
     let signing = SigningKey::from_bytes(&[7u8; 32]);
-    let key = DiscordKey::parse(&hex::encode(signing.verifying_key().to_bytes())).unwrap();
+    let key = DiscordKey::parse(&hex::encode(signing.verifying_key().to_bytes()))
+        .expect("a fresh key parses");
     let mut msg = t.as_bytes().to_vec();
     msg.extend_from_slice(DISCORD_COMMAND);
     let dsig = hex::encode(signing.sign(&msg).to_bytes());
