@@ -86,7 +86,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 let v = serde_json::json!({
                     "rules": trace,
                     "decision": outcome,
-                    "reasonCode": d.reason_code,
+                    "reasonCode": d.reason_code.as_str(),
                     "reason": d.reason,
                     "rule": d.rule,
                     "budget": d.budget.map(|b| serde_json::json!({"scope": b.scope, "remainingUsd": b.remaining.to_usd()})),

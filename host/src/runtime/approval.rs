@@ -2,7 +2,7 @@
 
 use agency_approval::{
     ApprovalRequest, BudgetStatus, Decision, HaltState, LedgerChange, LedgerSnapshot, Micros,
-    Outcome,
+    Outcome, ReasonCode,
 };
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store};
@@ -181,7 +181,12 @@ impl PolicyInstance {
                 wit::Outcome::Denied => Outcome::Denied,
                 wit::Outcome::Pending => Outcome::Pending,
             },
-            reason_code: reason_code(&d.reason_code),
+            reason_code: ReasonCode::parse(&d.reason_code).ok_or_else(|| {
+                trap(format_args!(
+                    "the policy component answered an unknown reason code {:?}",
+                    d.reason_code
+                ))
+            })?,
             reason: d.reason,
             rule: d.rule,
             budget: d.budget.map(|b| BudgetStatus {
@@ -197,16 +202,5 @@ impl PolicyInstance {
                     .collect(),
             },
         })
-    }
-}
-
-/// The reason codes the core crate uses, as static strings.
-fn reason_code(code: &str) -> &'static str {
-    match code {
-        "rule" => "rule",
-        "default" => "default",
-        "budget" => "budget",
-        "halted" => "halted",
-        _ => "unknown",
     }
 }

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::chat::ChatPorts;
 use crate::ledger::{Halt, HaltIn, LedgerPort};
+use crate::row::ApprovalRow;
 use crate::store::{Audit, Store, reserved};
 use crate::{AuditPage, Endpoint, ListPage, audit_page, list_page};
 
@@ -145,7 +146,8 @@ impl<R: AssistantRuntime> AssistantPorts for R {
     async fn approvals(&self, page: &ListPage) -> Result<Vec<Value>, ApiError> {
         let store = store(self);
         store.expire(self.now_ms()).await?;
-        store.list(page.status, page.limit, page.before).await
+        let rows = store.list(page.status, page.limit, page.before).await?;
+        Ok(rows.iter().map(ApprovalRow::to_json).collect())
     }
 
     /// Claims the approval, re-checks and reserves the budgets when approving, records;
@@ -306,7 +308,11 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         let store = store(self);
         // Asks that expired since the last request are in the log before it is read.
         store.expire(self.now_ms()).await?;
-        store.audit_log(page.limit, page.before).await
+        let rows = store.audit_log(page.limit, page.before).await?;
+        Ok(rows
+            .iter()
+            .map(|r| serde_json::to_value(r.view()).unwrap_or(Value::Null))
+            .collect())
     }
 
     async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError> {

@@ -8,7 +8,7 @@ use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
 use serde_json::{Value, json};
 
 use crate::Endpoint;
-use crate::row::ApprovalView;
+use crate::row::{ApprovalView, AuditView};
 
 const NO_APPROVAL: (u16, &str) = (404, "Unknown approval");
 
@@ -201,18 +201,7 @@ impl Documented for Endpoint {
                     json!({
                         "type": "object",
                         "required": ["entries"],
-                        "properties": { "entries": { "type": "array", "items": {
-                            "type": "object",
-                            "required": ["seq", "at", "kind", "approvalId", "actor", "detail"],
-                            "properties": {
-                                "seq": { "type": "integer" },
-                                "at": { "type": "string" },
-                                "kind": { "type": "string" },
-                                "approvalId": { "type": ["string", "null"] },
-                                "actor": { "type": ["string", "null"] },
-                                "detail": {}
-                            }
-                        } } }
+                        "properties": { "entries": { "type": "array", "items": doc.schema::<AuditView>() } }
                     }),
                 ),
                 vec![

@@ -2,7 +2,7 @@
 //! `approvals` table's columns), its reservations column, and its API shape.
 
 use agency_approval::contract::{ApprovalBody, ApprovalConflict, ApprovalStatus};
-use agency_approval::{ApprovalRequest, LedgerChange, Micros, rfc3339};
+use agency_approval::{ApprovalRequest, LedgerChange, Micros, ReasonCode, rfc3339};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -19,7 +19,7 @@ pub struct ApprovalRow {
     pub action: String,
     pub request_json: String,
     pub status: ApprovalStatus,
-    pub reason_code: String,
+    pub reason_code: ReasonCode,
     pub reason: String,
     pub rule: Option<String>,
     pub budget_scope: Option<String>,
@@ -86,7 +86,7 @@ impl ApprovalRow {
             action: self.action.clone(),
             request: serde_json::from_str(&self.request_json).unwrap_or(Value::Null),
             decision: self.status(),
-            reason_code: self.reason_code.clone(),
+            reason_code: self.reason_code,
             reason: self.reason.clone(),
             rule: self.rule.clone(),
             budget: match (&self.budget_scope, self.budget_remaining_micros) {
@@ -131,11 +131,7 @@ pub struct ApprovalView {
         schemars(with = "agency_approval::schema::ShownStatus")
     )]
     pub decision: ApprovalStatus,
-    #[cfg_attr(
-        feature = "openapi",
-        schemars(with = "agency_approval::schema::ReasonCode")
-    )]
-    pub reason_code: String,
+    pub reason_code: ReasonCode,
     pub reason: String,
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
     pub rule: Option<String>,
@@ -165,6 +161,50 @@ pub struct BudgetView {
     /// e.g. "global daily", "agent:codegen daily".
     pub scope: String,
     pub remaining_usd: f64,
+}
+
+/// One entry of the audit trail, as stored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub created_ms: i64,
+    pub kind: String,
+    pub approval_id: Option<String>,
+    pub actor: Option<String>,
+    pub detail_json: String,
+}
+
+impl AuditRow {
+    pub fn view(&self) -> AuditView {
+        AuditView {
+            seq: self.seq,
+            at: rfc3339(self.created_ms),
+            kind: self.kind.clone(),
+            approval_id: self.approval_id.clone(),
+            actor: self.actor.clone(),
+            detail: serde_json::from_str(&self.detail_json).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// An audit entry as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AuditEntry"))]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    /// Pages go on below the last `seq` of a page (`?before=`).
+    pub seq: i64,
+    pub at: String,
+    /// decision, human-decision, halt, resume, spend or expired.
+    pub kind: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub approval_id: Option<String>,
+    /// policy, gateway, operator or the human who decided.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub actor: Option<String>,
+    /// What the entry records (its shape depends on `kind`).
+    pub detail: Value,
 }
 
 /// The stored reservations of an approval (its `reserved_json` column) do not read as
@@ -218,7 +258,7 @@ mod tests {
             action: "deploy".into(),
             request_json: "{}".into(),
             status: ApprovalStatus::Approved,
-            reason_code: "rule".into(),
+            reason_code: ReasonCode::Rule,
             reason: String::new(),
             rule: None,
             budget_scope: None,

@@ -9,7 +9,7 @@ use agency_kit::{ApiError, Db, PortError, SqlValue, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::row::{APPROVAL_COLUMNS, ApprovalRow, reserved_json};
+use crate::row::{APPROVAL_COLUMNS, ApprovalRow, AuditRow, reserved_json};
 
 /// The assistant's tables, over a SQL database.
 pub struct Store<D> {
@@ -127,7 +127,7 @@ impl<D: Db> Store<D> {
         status: Option<ApprovalStatus>,
         limit: u32,
         before: Option<i64>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<ApprovalRow>, ApiError> {
         let rows = self
             .db
             .query::<ApprovalRow>(
@@ -142,7 +142,7 @@ impl<D: Db> Store<D> {
                 ],
             )
             .await?;
-        Ok(rows.iter().map(ApprovalRow::to_json).collect())
+        Ok(rows)
     }
 
     /// Records a policy decision. A concurrent retry of the same task may have
@@ -170,7 +170,7 @@ impl<D: Db> Store<D> {
                         s(&request.action),
                         s(&request_json.to_string()),
                         s(d.outcome.as_str()),
-                        s(d.reason_code),
+                        s(d.reason_code.as_str()),
                         s(&d.reason),
                         opt_s(d.rule.as_deref()),
                         opt_s(d.budget.as_ref().map(|b| b.scope.as_str())),
@@ -234,7 +234,7 @@ impl<D: Db> Store<D> {
                     vec![
                         s(id),
                         s(d.outcome.as_str()),
-                        s(d.reason_code),
+                        s(d.reason_code.as_str()),
                         s(&d.reason),
                         s(by),
                         n(now),
@@ -289,31 +289,18 @@ impl<D: Db> Store<D> {
     }
 
     /// Newest first; `before` pages on from an earlier page's last `seq`.
-    pub async fn audit_log(&self, limit: u32, before: Option<i64>) -> Result<Vec<Value>, ApiError> {
-        #[derive(Deserialize)]
-        struct Row {
-            seq: i64,
-            created_ms: i64,
-            kind: String,
-            approval_id: Option<String>,
-            actor: Option<String>,
-            detail_json: String,
-        }
-        let rows = self
+    pub async fn audit_log(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRow>, ApiError> {
+        Ok(self
             .db
-            .query::<Row>(
+            .query::<AuditRow>(
                 "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?1",
                 &[n(i64::from(limit)), opt_n(before)],
             )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let detail: Value = serde_json::from_str(&r.detail_json).unwrap_or(Value::Null);
-                json!({ "seq": r.seq, "at": agency_approval::rfc3339(r.created_ms), "kind": r.kind,
-                        "approvalId": r.approval_id, "actor": r.actor, "detail": detail })
-            })
-            .collect())
+            .await?)
     }
 
     pub async fn chat_append(

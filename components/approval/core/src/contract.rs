@@ -205,7 +205,7 @@ impl From<Outcome> for ApprovalStatus {
 
 /// The audit entry of a policy decision.
 pub fn decision_audit(d: &Decision) -> Value {
-    json!({ "decision": d.outcome.as_str(), "reasonCode": d.reason_code, "reason": d.reason, "rule": d.rule })
+    json!({ "decision": d.outcome.as_str(), "reasonCode": d.reason_code.as_str(), "reason": d.reason, "rule": d.rule })
 }
 
 /// The audit entry of a human's decision.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::budget::{BudgetCheck, BudgetStatus, LedgerChange, LedgerSnapshot, budget_check};
 use crate::money::Micros;
@@ -77,11 +77,58 @@ impl Outcome {
     }
 }
 
+/// Why a decision came out as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ReasonCode {
+    /// A rule of the policy.
+    Rule,
+    /// No rule matched: the policy's default.
+    Default,
+    /// A budget would be overrun.
+    Budget,
+    /// A halt covers the task.
+    Halted,
+    /// A human's answer.
+    Human,
+}
+
+impl ReasonCode {
+    /// The API's and the stores' name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Rule => "rule",
+            ReasonCode::Default => "default",
+            ReasonCode::Budget => "budget",
+            ReasonCode::Halted => "halted",
+            ReasonCode::Human => "human",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReasonCode> {
+        [
+            ReasonCode::Rule,
+            ReasonCode::Default,
+            ReasonCode::Budget,
+            ReasonCode::Halted,
+            ReasonCode::Human,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
-    /// Machine reason: "rule", "default", "budget" or "halted".
-    pub reason_code: &'static str,
+    pub reason_code: ReasonCode,
     /// Human-readable reason.
     pub reason: String,
     /// The rule that decided, if one did.
@@ -221,7 +268,7 @@ pub fn halt_reason(request: &ApprovalRequest, halt: &HaltState) -> Option<String
 pub struct Verdict {
     /// `Approve` or `Ask`.
     pub effect: Effect,
-    pub reason_code: &'static str,
+    pub reason_code: ReasonCode,
     pub reason: String,
     pub rule: Option<String>,
     pub expires_in_secs: u64,
@@ -235,7 +282,7 @@ impl Verdict {
 }
 
 fn denied(
-    code: &'static str,
+    code: ReasonCode,
     reason: String,
     rule: Option<String>,
     budget: Option<BudgetStatus>,
@@ -253,7 +300,7 @@ fn denied(
 
 /// A denial because of a halt.
 pub fn halted(reason: String) -> Decision {
-    denied("halted", reason, None, None)
+    denied(ReasonCode::Halted, reason, None, None)
 }
 
 /// What [`verdict`] concludes.
@@ -298,7 +345,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
     let v = match winner {
         Some(r) => Verdict {
             effect: r.effect,
-            reason_code: "rule",
+            reason_code: ReasonCode::Rule,
             rule: Some(r.name.clone()),
             reason: format!(
                 "rule {:?}: {}",
@@ -309,7 +356,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
         },
         None => Verdict {
             effect: policy.default_effect,
-            reason_code: "default",
+            reason_code: ReasonCode::Default,
             rule: None,
             reason: format!(
                 "no rule matches action {:?}; the default is to {}",
@@ -335,7 +382,7 @@ pub fn conclude(
 ) -> Decision {
     match budget {
         Err(b) => denied(
-            "budget",
+            ReasonCode::Budget,
             format!(
                 "{} would exceed the {} budget ({})",
                 request.estimated_cost,
@@ -391,14 +438,14 @@ pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> De
     let (outcome, reason_code, reason, budget, change) = match answer {
         Answer::Approve(Ok((change, budget))) => (
             Outcome::Approved,
-            "human",
+            ReasonCode::Human,
             format!("approved by {by}"),
             budget,
             change,
         ),
         Answer::Approve(Err(b)) => (
             Outcome::Denied,
-            "budget",
+            ReasonCode::Budget,
             format!(
                 "approved by {by}, but {} would exceed the {} budget ({})",
                 request.estimated_cost,
@@ -410,14 +457,14 @@ pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> De
         ),
         Answer::Halted(why) => (
             Outcome::Denied,
-            "halted",
+            ReasonCode::Halted,
             format!("approved by {by}, but {why}"),
             None,
             LedgerChange::default(),
         ),
         Answer::Deny => (
             Outcome::Denied,
-            "human",
+            ReasonCode::Human,
             format!("denied by {by}"),
             None,
             LedgerChange::default(),

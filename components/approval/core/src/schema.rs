@@ -112,22 +112,6 @@ pub enum ShownStatus {
     Expired,
 }
 
-/// Why an approval was decided so.
-#[derive(JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ReasonCode {
-    /// A rule of the policy.
-    Rule,
-    /// No rule matched: the policy's default.
-    Default,
-    /// A budget would be overrun.
-    Budget,
-    /// A halt covers the task.
-    Halted,
-    /// A human's answer.
-    Human,
-}
-
 /// `decision` of a human's answer.
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -80,7 +80,7 @@ fn minimal_policy_works_as_written() {
     deploy.environment = Some("staging".into());
     let d = decide(&deploy, &none, &halt, &p, NOW);
     assert_eq!(
-        (d.outcome, d.reason_code),
+        (d.outcome, d.reason_code.as_str()),
         (Outcome::Pending, "default"),
         "unknown action -> ask"
     );
@@ -96,7 +96,10 @@ fn budgets_deny_naming_the_scope() {
         Micros::from_usd(15.0).unwrap(),
     );
     let d = decide(&req("codegen", "read", 6.0), &ledger, &halt, &p, NOW);
-    assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "budget"));
+    assert_eq!(
+        (d.outcome, d.reason_code.as_str()),
+        (Outcome::Denied, "budget")
+    );
     assert_eq!(
         d.budget.unwrap(),
         BudgetStatus {
@@ -163,7 +166,10 @@ fn halts_deny_first() {
         },
     ] {
         let d = decide(&req("research", "read", 1.0), &none, &halt, &p, NOW);
-        assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "halted"));
+        assert_eq!(
+            (d.outcome, d.reason_code.as_str()),
+            (Outcome::Denied, "halted")
+        );
     }
 }
 
@@ -213,7 +219,10 @@ fn human_answers_and_per_scope_checks() {
     }));
     assert_eq!(fits, per_scope);
     let d = human_decision(&r, "ana", Answer::Approve(fits));
-    assert_eq!((d.outcome, d.reason_code), (Outcome::Approved, "human"));
+    assert_eq!(
+        (d.outcome, d.reason_code.as_str()),
+        (Outcome::Approved, "human")
+    );
     assert_eq!(d.reason, "approved by ana");
     assert_eq!(d.change.reserve.len(), 3); // global daily + monthly, codegen daily
     assert_eq!(d.budget.unwrap().scope, "agent:codegen daily");
@@ -223,7 +232,10 @@ fn human_answers_and_per_scope_checks() {
         Micros::from_usd(10.0).unwrap(),
     );
     let d = human_decision(&r, "ana", Answer::Approve(budget_check(&r, &p, &used, NOW)));
-    assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "budget"));
+    assert_eq!(
+        (d.outcome, d.reason_code.as_str()),
+        (Outcome::Denied, "budget")
+    );
     assert!(
         d.reason
             .contains("agent:codegen daily budget ($10.00 left)"),
@@ -234,7 +246,7 @@ fn human_answers_and_per_scope_checks() {
 
     let d = human_decision(&r, "ana", Answer::Deny);
     assert_eq!(
-        (d.outcome, d.reason_code, d.reason.as_str()),
+        (d.outcome, d.reason_code.as_str(), d.reason.as_str()),
         (Outcome::Denied, "human", "denied by ana")
     );
     assert!(d.change.reserve.is_empty() && d.budget.is_none());
@@ -296,10 +308,16 @@ effect = "approve"
     let r = body("Codegen ", " DELETE", "production", 1.0);
     assert_eq!((r.agent.as_str(), r.action.as_str()), ("codegen", "delete"));
     assert_eq!(r.task_id, "t1");
-    assert_eq!(decide(&r, &none, &free, &p, NOW).reason_code, "rule");
+    assert_eq!(
+        decide(&r, &none, &free, &p, NOW).reason_code.as_str(),
+        "rule"
+    );
     // Over the CodeGen budget whatever the spelling.
     let d = decide(&body("CODEGEN", "read", "dev", 11.0), &none, &free, &p, NOW);
-    assert_eq!((d.outcome, d.reason_code), (Outcome::Denied, "budget"));
+    assert_eq!(
+        (d.outcome, d.reason_code.as_str()),
+        (Outcome::Denied, "budget")
+    );
     // A halt of "CodeGen" (folded as the API and chat fold it) stops "codegen".
     let halted = HaltState {
         agents: [contract::canonical_name("target", "CodeGen").unwrap()].into(),
@@ -312,7 +330,7 @@ effect = "approve"
         &p,
         NOW,
     );
-    assert_eq!(d.reason_code, "halted");
+    assert_eq!(d.reason_code.as_str(), "halted");
     // Control characters and over-long names are refused.
     for bad in ["dev\u{0}ops", "", "   "] {
         assert!(contract::canonical_name("agent", bad).is_err(), "{bad:?}");
@@ -333,7 +351,7 @@ fn a_halt_beats_a_deny_rule_when_applied_after_the_rules() {
         panic!("a deny rule decides: {by_rule:?}")
     };
     assert_eq!(
-        (d.reason_code, d.rule.as_deref()),
+        (d.reason_code.as_str(), d.rule.as_deref()),
         ("rule", Some("no payments from codegen"))
     );
     let free = HaltState::default();

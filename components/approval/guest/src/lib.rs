@@ -72,7 +72,7 @@ fn to_wit(d: Decision) -> wit::Decision {
             Outcome::Denied => wit::Outcome::Denied,
             Outcome::Pending => wit::Outcome::Pending,
         },
-        reason_code: d.reason_code.to_owned(),
+        reason_code: d.reason_code.as_str().to_owned(),
         reason: d.reason,
         rule: d.rule,
         budget: d.budget.map(|b| wit::BudgetStatus {
