@@ -9,7 +9,9 @@ use agency_approval::contract::{
     ApprovalBody, ApprovalConflict, ApprovalStatus, HaltBody, HumanDecisionBody, ResumeBody,
     SpendBody, budget_report,
 };
-use agency_approval::{Answer, ApprovalRequest, Decision, Micros, Policy, human_decision};
+use agency_approval::{
+    Answer, ApprovalRequest, Decision, HaltTarget, Micros, Policy, human_decision,
+};
 use agency_kit::http::json;
 use agency_kit::{ApiError, ApiResult, Clock, Db, Random, Request};
 use http::StatusCode;
@@ -64,10 +66,9 @@ pub trait AssistantPorts {
         by: &str,
         comment: Option<&str>,
     ) -> Result<Value, Undecided>;
-    async fn halt(&self, scope: &str, target: &str, reason: &str, by: &str)
-    -> Result<(), ApiError>;
-    /// Lifts the halt on `scope`/`target` (`everything`: every halt); how many it lifted.
-    async fn resume(&self, scope: &str, target: &str, by: &str) -> Result<usize, ApiError>;
+    async fn halt(&self, what: &HaltTarget, reason: &str, by: &str) -> Result<(), ApiError>;
+    /// Lifts the halt on `what` (`None`: every halt); how many it lifted.
+    async fn resume(&self, what: Option<&HaltTarget>, by: &str) -> Result<usize, ApiError>;
     async fn halts(&self) -> Result<Vec<Value>, ApiError>;
     /// Records an approved task's real cost; the approval after.
     async fn spend(&self, approval_id: &str, actual: Micros) -> Result<Value, ApiError>;
@@ -207,46 +208,29 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         Ok(store.require(id).await?.to_json())
     }
 
-    async fn halt(
-        &self,
-        scope: &str,
-        target: &str,
-        reason: &str,
-        by: &str,
-    ) -> Result<(), ApiError> {
+    async fn halt(&self, what: &HaltTarget, reason: &str, by: &str) -> Result<(), ApiError> {
         let now = self.now_ms();
-        let h = HaltIn {
-            scope: scope.to_owned(),
-            target: target.to_owned(),
-            reason: Some(reason.to_owned()),
-            now,
-        };
-        self.ledger().halt(&h).await?;
+        self.ledger().halt(&HaltIn::set(what, reason, now)).await?;
         store(self)
             .audit(
                 Audit {
                     kind: "halt",
                     approval: None,
                     actor: Some(by),
-                    detail: json!({ "scope": scope, "target": target, "reason": reason }),
+                    detail: json!({ "scope": what.scope().as_str(), "target": what.target(), "reason": reason }),
                 },
                 now,
             )
             .await
     }
 
-    async fn resume(&self, scope: &str, target: &str, by: &str) -> Result<usize, ApiError> {
-        let h = HaltIn {
-            scope: scope.to_owned(),
-            target: target.to_owned(),
-            reason: None,
-            now: self.now_ms(),
-        };
-        let lifted = self.ledger().resume(&h).await?;
-        let detail = if scope == "everything" {
-            json!({ "scope": scope, "lifted": lifted })
-        } else {
-            json!({ "scope": scope, "target": target, "wasHalted": lifted > 0 })
+    async fn resume(&self, what: Option<&HaltTarget>, by: &str) -> Result<usize, ApiError> {
+        let lifted = self.ledger().resume(&HaltIn::lift(what)).await?;
+        let detail = match what {
+            None => json!({ "scope": "everything", "lifted": lifted }),
+            Some(w) => {
+                json!({ "scope": w.scope().as_str(), "target": w.target(), "wasHalted": lifted > 0 })
+            }
         };
         store(self)
             .audit(
@@ -366,16 +350,16 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
         }
         Endpoint::Halt => {
             let b: HaltBody = req.json()?;
-            let target = b.target().map_err(ApiError::bad_request)?;
+            let what = b.target().map_err(ApiError::bad_request)?;
             let reason = b.reason().map_err(ApiError::bad_request)?;
-            p.halt(&b.scope, &target, reason, "operator").await?;
+            p.halt(&what, reason, "operator").await?;
             ok(json!({ "halts": p.halts().await? }))
         }
         Endpoint::Halts => ok(json!({ "halts": p.halts().await? })),
         Endpoint::Resume => {
             let b: ResumeBody = req.json()?;
-            let target = b.target().map_err(ApiError::bad_request)?;
-            let lifted = p.resume(&b.scope, &target, "operator").await?;
+            let what = b.target().map_err(ApiError::bad_request)?;
+            let lifted = p.resume(Some(&what), "operator").await?;
             ok(json!({ "resumed": lifted > 0, "halts": p.halts().await? }))
         }
         Endpoint::Spend => {

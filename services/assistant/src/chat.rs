@@ -5,6 +5,7 @@
 //! never executes an action; the operator confirms by sending the command itself.
 #![allow(async_fn_in_trait)]
 
+use agency_approval::HaltTarget;
 use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::{ApprovalConflict, ChatBody};
 use agency_kit::{ApiError, ApiResult, Request};
@@ -144,13 +145,16 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
             Reply::say(chat::budget_reply(&budgets))
         }
         Command::Halt { agent, reason } => {
-            let (scope, target, reason) = chat::halt_target(session, agent.as_deref(), reason);
-            p.halt(scope, &target, &reason, &by).await?;
-            chat::halt_reply(scope, &target)
+            let (what, reason) = chat::halt_target(session, agent.as_deref(), reason);
+            p.halt(&what, &reason, &by).await?;
+            chat::halt_reply(&what)
         }
         Command::Resume { agent } => match agent {
-            Some(a) => chat::resume_agent_reply(&a, p.resume("agent", &a, &by).await? > 0),
-            None => chat::resume_all_reply(p.resume("everything", "", &by).await?),
+            Some(a) => {
+                let was = p.resume(Some(&HaltTarget::Agent(a.clone())), &by).await?;
+                chat::resume_agent_reply(&a, was > 0)
+            }
+            None => chat::resume_all_reply(p.resume(None, &by).await?),
         },
         Command::Route(text) if text.is_empty() => Reply::say(chat::ASK_ROUTE),
         // A router that cannot answer is news for the operator, not a failed request.
@@ -228,14 +232,15 @@ mod tests {
                 status: "approved".into(),
             }))
         }
-        async fn halt(&self, scope: &str, target: &str, _: &str, _: &str) -> Result<(), ApiError> {
-            self.halts.borrow_mut().push((scope.into(), target.into()));
+        async fn halt(&self, what: &HaltTarget, _: &str, _: &str) -> Result<(), ApiError> {
+            let halt = (what.scope().as_str().to_owned(), what.target().to_owned());
+            self.halts.borrow_mut().push(halt);
             Ok(())
         }
-        async fn resume(&self, scope: &str, target: &str, _: &str) -> Result<usize, ApiError> {
+        async fn resume(&self, what: Option<&HaltTarget>, _: &str) -> Result<usize, ApiError> {
             let mut h = self.halts.borrow_mut();
             let before = h.len();
-            h.retain(|(s, t)| scope != "everything" && !(s == scope && t == target));
+            h.retain(|(s, t)| what.is_some_and(|w| !(s == w.scope().as_str() && t == w.target())));
             Ok(before - h.len())
         }
         async fn halts(&self) -> Result<Vec<Value>, ApiError> {

@@ -13,8 +13,8 @@
 #![allow(async_fn_in_trait)]
 
 use agency_approval::{
-    Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, HaltState, LedgerSnapshot,
-    Limits, Micros, check_scope, day_key, month_key,
+    Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, HaltScope, HaltState, HaltTarget,
+    LedgerSnapshot, Limits, Micros, check_scope, day_key, month_key,
 };
 use agency_kit::{ApiError, PortError, SqlValue};
 use serde::de::DeserializeOwned;
@@ -56,7 +56,7 @@ pub trait LedgerPort {
 /// One halt in force.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Halt {
-    pub scope: String,
+    pub scope: HaltScope,
     pub target: String,
     pub reason: String,
     pub created_ms: i64,
@@ -66,7 +66,7 @@ impl Halt {
     /// The API's view of a halt.
     pub fn to_json(&self) -> Value {
         json!({
-            "scope": self.scope,
+            "scope": self.scope.as_str(),
             "target": if self.target.is_empty() { Value::Null } else { Value::String(self.target.clone()) },
             "reason": self.reason,
             "since": agency_approval::rfc3339(self.created_ms),
@@ -78,15 +78,14 @@ impl Halt {
 pub fn halt_state(halts: Vec<Halt>) -> HaltState {
     let mut h = HaltState::default();
     for x in halts {
-        match x.scope.as_str() {
-            "all" => h.all = true,
-            "agent" => {
+        match x.scope {
+            HaltScope::All => h.all = true,
+            HaltScope::Agent => {
                 h.agents.insert(x.target);
             }
-            "task" => {
+            HaltScope::Task => {
                 h.tasks.insert(x.target);
             }
-            _ => {}
         }
     }
     h
@@ -196,13 +195,36 @@ pub struct LedgerIn {
     pub now: i64,
 }
 
-/// Sets or lifts a halt.
+/// Sets or lifts a halt (on the wire to a scope object, and as the `halts` table's
+/// columns: scope `all`, `agent` or `task`, or `everything` to lift them all).
 #[derive(Serialize, Deserialize)]
 pub struct HaltIn {
     pub scope: String,
     pub target: String,
     pub reason: Option<String>,
     pub now: i64,
+}
+
+impl HaltIn {
+    /// Halts `what` for `reason`.
+    pub fn set(what: &HaltTarget, reason: &str, now: i64) -> HaltIn {
+        HaltIn {
+            scope: what.scope().as_str().to_owned(),
+            target: what.target().to_owned(),
+            reason: Some(reason.to_owned()),
+            now,
+        }
+    }
+
+    /// Lifts the halt on `what` (`None`: every halt).
+    pub fn lift(what: Option<&HaltTarget>) -> HaltIn {
+        HaltIn {
+            scope: what.map_or("everything", |w| w.scope().as_str()).to_owned(),
+            target: what.map(|w| w.target().to_owned()).unwrap_or_default(),
+            reason: None,
+            now: 0,
+        }
+    }
 }
 
 /// One ledger row: key, spent, reserved.

@@ -5,6 +5,8 @@
 
 use serde_json::{Value, json};
 
+use crate::HaltTarget;
+
 /// Which approval a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -282,29 +284,31 @@ pub fn route_reply(d: &Value) -> String {
     text + "."
 }
 
-/// The halt a chat "halt" asks for: (scope, target, reason), target "" for all.
+/// The halt a chat "halt" asks for, and its reason.
 pub fn halt_target(
     session: &str,
     agent: Option<&str>,
     reason: Option<String>,
-) -> (&'static str, String, String) {
+) -> (HaltTarget, String) {
     let reason = reason.unwrap_or_else(|| format!("halted from chat by {session}"));
     match agent {
-        Some(a) => ("agent", a.to_owned(), reason),
-        None => ("all", String::new(), reason),
+        Some(a) => (HaltTarget::Agent(a.to_owned()), reason),
+        None => (HaltTarget::All, reason),
     }
 }
 
 /// The reply and action once a chat "halt" is in force.
-pub fn halt_reply(scope: &str, target: &str) -> Reply {
-    let what = if scope == "agent" {
-        format!("Agent {target} is")
-    } else {
-        "All agents are".into()
+pub fn halt_reply(what: &HaltTarget) -> Reply {
+    let text = match what {
+        HaltTarget::Agent(a) => format!("Agent {a} is"),
+        HaltTarget::Task(t) => format!("Task {t} is"),
+        HaltTarget::All => "All agents are".into(),
     };
     Reply {
-        text: format!("{what} halted: new approvals will be denied until you say \"resume\"."),
-        actions: vec![json!({"type": "halted", "scope": scope, "target": target})],
+        text: format!("{text} halted: new approvals will be denied until you say \"resume\"."),
+        actions: vec![
+            json!({"type": "halted", "scope": what.scope().as_str(), "target": what.target()}),
+        ],
     }
 }
 

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{ApprovalRequest, Decision, Micros, Outcome, Policy, day_key, ledger_key, month_key};
+use crate::{
+    ApprovalRequest, Decision, HaltTarget, Micros, Outcome, Policy, day_key, ledger_key, month_key,
+};
 
 /// May this task run? (`POST /api/approve`, `policy explain`)
 #[derive(Debug, Clone, Deserialize)]
@@ -260,17 +262,17 @@ pub struct HaltBody {
     pub reason: Option<String>,
 }
 
-/// The target of a halt or resume in `scope` ("" for all), or what is wrong with it: an
-/// agent is a name (folded like every name), a task an id (checked like `taskId`).
-fn halt_target(scope: &str, target: Option<&str>) -> Result<String, String> {
+/// What a halt or resume in `scope` covers, or what is wrong with it: an agent is a
+/// name (folded like every name), a task an id (checked like `taskId`).
+fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, String> {
     match (scope, target) {
-        ("all", None) => Ok(String::new()),
+        ("all", None) => Ok(HaltTarget::All),
         ("all", Some(_)) => Err("scope all takes no target".into()),
-        ("agent", Some(t)) => canonical_name("target", t),
+        ("agent", Some(t)) => canonical_name("target", t).map(HaltTarget::Agent),
         ("task", Some(t)) if !t.trim().is_empty() => {
             let t = t.trim();
             if is_short_name(t) {
-                Ok(t.to_owned())
+                Ok(HaltTarget::Task(t.to_owned()))
             } else {
                 Err(format!(
                     "target must be a task id of 1 to {MAX_NAME_CHARS} characters, without control characters"
@@ -292,15 +294,15 @@ pub struct ResumeBody {
 }
 
 impl ResumeBody {
-    /// The target to lift ("" for all), or what is wrong with it.
-    pub fn target(&self) -> Result<String, String> {
+    /// The halt to lift, or what is wrong with the body.
+    pub fn target(&self) -> Result<HaltTarget, String> {
         halt_target(&self.scope, self.target.as_deref())
     }
 }
 
 impl HaltBody {
-    /// The halt's target ("" for all), or what is wrong with it.
-    pub fn target(&self) -> Result<String, String> {
+    /// What the halt covers, or what is wrong with the body.
+    pub fn target(&self) -> Result<HaltTarget, String> {
         halt_target(&self.scope, self.target.as_deref())
     }
 
@@ -458,7 +460,11 @@ mod tests {
             ("everything", None, Err(())),
         ] {
             let got = halt(scope, target).target();
-            assert_eq!(got.as_deref().map_err(|_| ()), want, "{scope} {target:?}");
+            assert_eq!(
+                got.as_ref().map(|t| t.target()).map_err(|_| ()),
+                want,
+                "{scope} {target:?}"
+            );
             assert_eq!(resume(scope, target).target(), got);
         }
         let extra = serde_json::from_str::<ResumeBody>(r#"{"scope":"all","reason":"x"}"#);

@@ -50,12 +50,49 @@ pub struct HaltState {
     pub tasks: BTreeSet<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HaltScope {
     All,
     Agent,
     Task,
+}
+
+impl HaltScope {
+    /// The API's and the stores' name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HaltScope::All => "all",
+            HaltScope::Agent => "agent",
+            HaltScope::Task => "task",
+        }
+    }
+}
+
+/// What one halt covers: every agent, one agent (a canonical name) or one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaltTarget {
+    All,
+    Agent(String),
+    Task(String),
+}
+
+impl HaltTarget {
+    pub fn scope(&self) -> HaltScope {
+        match self {
+            HaltTarget::All => HaltScope::All,
+            HaltTarget::Agent(_) => HaltScope::Agent,
+            HaltTarget::Task(_) => HaltScope::Task,
+        }
+    }
+
+    /// The agent or task ("" for all), as stores keep it.
+    pub fn target(&self) -> &str {
+        match self {
+            HaltTarget::All => "",
+            HaltTarget::Agent(t) | HaltTarget::Task(t) => t,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

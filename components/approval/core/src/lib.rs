@@ -24,9 +24,9 @@ pub use budget::{
     check_scope, join_checks, ledger_key,
 };
 pub use decide::{
-    Answer, ApprovalRequest, Decision, Effect, HaltScope, HaltState, Outcome, ReasonCode,
-    RuleTrace, Ruling, Verdict, apply_halts, conclude, decide, explain, halt_reason, halted,
-    human_decision, rule_verdict, verdict,
+    Answer, ApprovalRequest, Decision, Effect, HaltScope, HaltState, HaltTarget, Outcome,
+    ReasonCode, RuleTrace, Ruling, Verdict, apply_halts, conclude, decide, explain, halt_reason,
+    halted, human_decision, rule_verdict, verdict,
 };
 pub use money::{MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
