@@ -32,7 +32,10 @@ print(" ".join("-p " + names[i] for i in m["workspace_members"] if i not in defa
 cargo clippy --release --target wasm32-unknown-unknown $wasm_crates -- -D warnings
 
 step "benchmarks compile"
-cargo bench -p agency-bench --no-run
+# The default members, as `cargo test` below selects them: one feature set, so the
+# tests reuse what this compiles (`-p agency-bench` resolved other features and built
+# wasmtime a second time).
+cargo bench --benches --no-run
 
 step "conformance runner"
 cargo build --release -p agency-conformance
