@@ -285,7 +285,8 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         let policy = self.policy()?;
         let now = self.now_ms();
         let ledger = self.ledger().ledger(now).await?;
-        Ok(budget_report(policy, &ledger, now))
+        serde_json::to_value(budget_report(policy, &ledger, now))
+            .map_err(|e| ApiError::internal("internal", &e))
     }
 
     async fn audit(&self, page: &AuditPage) -> Result<Vec<Value>, ApiError> {

@@ -2,12 +2,13 @@
 //! does not compile undocumented); bodies and answers are the handlers' types.
 
 use agency_approval::contract::{
-    ApprovalBody, ChatBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
+    ApprovalBody, BudgetReport, ChatBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
 };
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
 use serde_json::{Value, json};
 
 use crate::Endpoint;
+use crate::ledger::HaltView;
 use crate::row::{ApprovalView, AuditView};
 
 const NO_APPROVAL: (u16, &str) = (404, "Unknown approval");
@@ -32,19 +33,7 @@ fn approval_id() -> Param {
 }
 
 fn halts(doc: &mut Doc) -> Value {
-    let halt = doc.named(
-        "HaltInForce",
-        json!({
-            "type": "object",
-            "required": ["scope", "target", "reason", "since"],
-            "properties": {
-                "scope": { "type": "string", "enum": ["all", "agent", "task"] },
-                "target": { "type": ["string", "null"] },
-                "reason": { "type": "string" },
-                "since": { "type": "string" }
-            }
-        }),
-    );
+    let halt = doc.schema::<HaltView>();
     json!({
         "type": "object",
         "required": ["halts"],
@@ -171,25 +160,7 @@ impl Documented for Endpoint {
             Endpoint::Budget => op(
                 "Any role.",
                 None,
-                Answer::ok(
-                    "Budgets",
-                    json!({
-                        "type": "object",
-                        "required": ["budgets"],
-                        "properties": { "budgets": { "type": "array", "items": {
-                            "type": "object",
-                            "properties": {
-                                "scope": { "type": "string" },
-                                "period": { "type": "string", "enum": ["daily", "monthly"] },
-                                "periodKey": { "type": "string" },
-                                "limitUsd": { "type": "number" },
-                                "spentUsd": { "type": "number" },
-                                "reservedUsd": { "type": "number" },
-                                "remainingUsd": { "type": "number" }
-                            }
-                        } } }
-                    }),
-                ),
+                Answer::ok("Budgets", doc.schema::<BudgetReport>()),
                 Vec::new(),
                 &[],
             ),

@@ -64,14 +64,35 @@ pub struct Halt {
 
 impl Halt {
     /// The API's view of a halt.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "scope": self.scope.as_str(),
-            "target": if self.target.is_empty() { Value::Null } else { Value::String(self.target.clone()) },
-            "reason": self.reason,
-            "since": agency_approval::rfc3339(self.created_ms),
-        })
+    pub fn view(&self) -> HaltView {
+        HaltView {
+            scope: self.scope,
+            target: (!self.target.is_empty()).then(|| self.target.clone()),
+            reason: self.reason.clone(),
+            since: agency_approval::rfc3339(self.created_ms),
+        }
     }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.view()).unwrap_or(Value::Null)
+    }
+}
+
+/// A halt in force, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "HaltInForce"))]
+pub struct HaltView {
+    pub scope: HaltScope,
+    /// The agent or task; null for a halt of all agents.
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "agency_kit::openapi::Nullable<String>")
+    )]
+    pub target: Option<String>,
+    pub reason: String,
+    /// When it was set.
+    pub since: String,
 }
 
 /// The halts as the core reads them.

@@ -217,7 +217,13 @@ impl Doc {
         let mut schemas: Map<String, Value> =
             self.generator.take_definitions(true).into_iter().collect();
         for (name, schema) in std::mem::take(&mut self.named) {
-            schemas.insert(name, schema);
+            // Two schemas under one name would make every reference to it lie.
+            if let Some(derived) = schemas.insert(name.clone(), schema) {
+                panic!("two schemas are named {name}: {derived}");
+            }
+        }
+        if let Some(dup) = schemas.keys().find(|k| k.ends_with('2')) {
+            panic!("schemars renamed a second type to {dup}: give one of them another name");
         }
         let paths: Map<String, Value> = std::mem::take(&mut self.paths)
             .into_iter()

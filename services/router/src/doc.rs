@@ -2,48 +2,10 @@
 //! not compile undocumented). Request bodies are the router core's types.
 
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
-use agency_router::RouteDecision;
 use agency_router::contract::{FeedbackBody, RouteBody};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::Endpoint;
-
-/// A decision as stored and answered: the core's decision and its id (a listing adds
-/// the message, its channel and when).
-fn stored_decision(doc: &mut Doc) -> Value {
-    let decision = doc.schema::<RouteDecision>();
-    doc.named(
-        "StoredDecision",
-        json!({
-            "allOf": [
-                decision,
-                {
-                    "type": "object",
-                    "required": [
-                        "decisionId"
-                    ],
-                    "properties": {
-                        "decisionId": {
-                            "type": "string"
-                        },
-                        "message": {
-                            "type": "string"
-                        },
-                        "channel": {
-                            "type": [
-                                "string",
-                                "null"
-                            ]
-                        },
-                        "createdAt": {
-                            "type": "string"
-                        }
-                    }
-                }
-            ]
-        }),
-    )
-}
+use crate::{Endpoint, views};
 
 impl Documented for Endpoint {
     fn operation(self, doc: &mut Doc) -> Operation {
@@ -51,13 +13,15 @@ impl Documented for Endpoint {
             Endpoint::Route => Operation {
                 description: "Role: gateway or operator. The decision is stored, for feedback and replays.",
                 request: Some(doc.schema::<RouteBody>()),
-                ok: Answer::ok("The decision", stored_decision(doc)).with_links(json!({
-                    "Feedback": {
-                        "operationRef": "#/paths/~1api~1route~1feedback/post",
-                        "requestBody": { "decisionId": "$response.body#/decisionId" },
-                        "description": "Which agent should have taken the message"
-                    }
-                })),
+                ok: Answer::ok("The decision", doc.schema::<views::Routed<'static>>()).with_links(
+                    json!({
+                        "Feedback": {
+                            "operationRef": "#/paths/~1api~1route~1feedback/post",
+                            "requestBody": { "decisionId": "$response.body#/decisionId" },
+                            "description": "Which agent should have taken the message"
+                        }
+                    }),
+                ),
                 params: Vec::new(),
                 errors: &[
                     (404, "No skill graph has been uploaded yet"),
@@ -70,14 +34,7 @@ impl Documented for Endpoint {
             Endpoint::Decisions => Operation {
                 description: "Any role. Newest first.",
                 request: None,
-                ok: Answer::ok(
-                    "Decisions",
-                    json!({
-                        "type": "object",
-                        "required": ["decisions"],
-                        "properties": { "decisions": { "type": "array", "items": stored_decision(doc) } }
-                    }),
-                ),
+                ok: Answer::ok("Decisions", doc.schema::<views::Decisions>()),
                 params: vec![Param::query(
                     "limit",
                     json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
@@ -90,15 +47,7 @@ impl Documented for Endpoint {
                 ok: Answer {
                     status: 201,
                     description: "Stored",
-                    schema: json!({
-                        "type": "object",
-                        "required": ["feedbackId", "decisionId", "correctAgent"],
-                        "properties": {
-                            "feedbackId": { "type": "integer" },
-                            "decisionId": { "type": "string" },
-                            "correctAgent": { "type": ["string", "null"] }
-                        }
-                    }),
+                    schema: doc.schema::<views::FeedbackStored>(),
                     links: None,
                     also: None,
                 },

@@ -9,6 +9,7 @@
 #[cfg(feature = "openapi")]
 mod doc;
 pub mod store;
+pub mod views;
 
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
@@ -112,14 +113,13 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     let decision = state.route(&request)?;
     let id = p.id::<10>("dec_")?;
     store::insert_decision(p.db(), &id, &request, &decision, p.now_ms()).await?;
-    Ok(json(StatusCode::OK, &decision_json(&id, &decision)?))
-}
-
-/// A decision as the API shows it: the core's fields and `decisionId`.
-fn decision_json(id: &str, decision: &RouteDecision) -> Result<Value, ApiError> {
-    let mut v = serde_json::to_value(decision).map_err(|e| ApiError::internal("internal", &e))?;
-    v["decisionId"] = Value::String(id.to_owned());
-    Ok(v)
+    Ok(json(
+        StatusCode::OK,
+        &views::Routed {
+            decision: &decision,
+            decision_id: id,
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -131,16 +131,18 @@ struct LimitQuery {
 async fn decisions<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     let q: LimitQuery = req.query()?;
     let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
-    let rows = store::recent_decisions(p.db(), limit).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in rows {
-        let mut v = decision_json(&r.id, &r.decision)?;
-        v["message"] = Value::String(r.message);
-        v["channel"] = r.channel.map(Value::String).unwrap_or(Value::Null);
-        v["createdAt"] = Value::String(agency_kit::ports::rfc3339(r.created_ms));
-        items.push(v);
-    }
-    Ok(json(StatusCode::OK, &json!({ "decisions": items })))
+    let decisions = store::recent_decisions(p.db(), limit)
+        .await?
+        .into_iter()
+        .map(|r| views::StoredDecision {
+            decision: r.decision,
+            decision_id: r.id,
+            message: r.message,
+            channel: r.channel,
+            created_at: agency_kit::ports::rfc3339(r.created_ms),
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &views::Decisions { decisions }))
 }
 
 async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
@@ -168,6 +170,10 @@ async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     .await?;
     Ok(json(
         StatusCode::CREATED,
-        &json!({ "feedbackId": id, "decisionId": body.decision_id, "correctAgent": body.correct_agent }),
+        &views::FeedbackStored {
+            feedback_id: id,
+            decision_id: body.decision_id,
+            correct_agent: body.correct_agent,
+        },
     ))
 }

@@ -6,7 +6,7 @@ use agency_router::contract::HealthBody;
 use agency_skill_graph::SkillGraph;
 use serde_json::{Value, json};
 
-use crate::Endpoint;
+use crate::{Endpoint, views};
 
 /// The graph's schema (its parts' follow from it).
 fn graph(doc: &mut Doc) -> Value {
@@ -35,110 +35,42 @@ impl Documented for Endpoint {
             Endpoint::PutGraph => Operation {
                 description: "Role: operator. Routing uses the new version from the next request.",
                 request: Some(graph(doc)),
-                ok: Answer::ok(
-                    "Stored version",
-                    doc.named(
-                        "GraphStored",
-                        json!({
-                            "type": "object",
-                            "required": ["version", "sequence", "createdAt", "summary"],
-                            "properties": {
-                                "version": { "type": "string" },
-                                "sequence": { "type": "integer" },
-                                "createdAt": { "type": "string" },
-                                "summary": { "type": "object" }
-                            }
-                        }),
-                    ),
-                ),
+                ok: Answer::ok("Stored version", doc.schema::<views::GraphStored>()),
                 params: Vec::new(),
                 errors: &[(422, "Invalid graph; error.details lists every problem")],
             },
             Endpoint::Versions => Operation {
                 description: "Any role. Newest first.",
                 request: None,
-                ok: Answer::ok(
-                    "Versions",
-                    json!({
-                        "type": "object",
-                        "required": ["versions"],
-                        "properties": { "versions": { "type": "array", "items": {
-                            "type": "object",
-                            "required": ["sequence", "version", "createdAt"],
-                            "properties": {
-                                "sequence": { "type": "integer" },
-                                "version": { "type": "string" },
-                                "createdAt": { "type": "string" }
-                            }
-                        } } }
-                    }),
-                ),
+                ok: Answer::ok("Versions", doc.schema::<views::Versions>()),
                 params: vec![limit(1000)],
                 errors: &[],
             },
             Endpoint::Agents => Operation {
                 description: "Any role.",
                 request: None,
-                ok: Answer::ok(
-                    "Agents",
-                    json!({
-                        "type": "object",
-                        "required": ["agents", "graphVersion"],
-                        "properties": {
-                            "agents": { "type": "array", "items": doc.named("AgentStatus", json!({"type": "object", "required": ["id", "healthy"], "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "fallback": {"type": ["string", "null"]}, "description": {"type": "string"}, "healthy": {"type": "boolean"}}})) },
-                            "graphVersion": { "type": "string" }
-                        }
-                    }),
-                ),
+                ok: Answer::ok("Agents", doc.schema::<views::Agents>()),
                 params: Vec::new(),
                 errors: &[NO_GRAPH],
             },
             Endpoint::SetHealth => Operation {
                 description: "Role: operator. A down agent's messages go to its fallback.",
                 request: Some(doc.schema::<HealthBody>()),
-                ok: Answer::ok(
-                    "New health",
-                    json!({
-                        "type": "object",
-                        "required": ["agent", "healthy"],
-                        "properties": { "agent": { "type": "string" }, "healthy": { "type": "boolean" } }
-                    }),
-                ),
+                ok: Answer::ok("New health", doc.schema::<views::Health>()),
                 params: vec![Param::path("id", json!({ "type": "string", "minLength": 1 }))],
                 errors: &[(404, "Unknown agent, or no skill graph uploaded yet")],
             },
             Endpoint::Channels => Operation {
                 description: "Any role.",
                 request: None,
-                ok: Answer::ok(
-                    "Channels",
-                    json!({
-                        "type": "object",
-                        "required": ["channels", "graphVersion"],
-                        "properties": {
-                            "channels": { "type": "array", "items": { "$ref": "#/components/schemas/Channel" } },
-                            "graphVersion": { "type": "string" }
-                        }
-                    }),
-                ),
+                ok: Answer::ok("Channels", doc.schema::<views::Channels>()),
                 params: Vec::new(),
                 errors: &[NO_GRAPH],
             },
             Endpoint::Search => Operation {
                 description: "Any role.",
                 request: None,
-                ok: Answer::ok(
-                    "Hits",
-                    json!({
-                        "type": "object",
-                        "required": ["query", "hits", "graphVersion"],
-                        "properties": {
-                            "query": { "type": "string" },
-                            "hits": { "type": "array", "items": doc.named("SearchHit", json!({"type": "object", "properties": {"kind": {"type": "string", "enum": ["skill", "agent", "channel"]}, "id": {"type": "string"}, "score": {"type": "number"}, "snippet": {"type": "string"}}})) },
-                            "graphVersion": { "type": "string" }
-                        }
-                    }),
-                ),
+                ok: Answer::ok("Hits", doc.schema::<views::Search>()),
                 params: vec![
                     Param::query(
                         "q",
@@ -153,18 +85,7 @@ impl Documented for Endpoint {
             Endpoint::RoutingState => Operation {
                 description: "Any role. For a router running elsewhere (the router Worker over a service binding): the current graph version, the agents marked down, and the graph itself unless the caller already has that version.",
                 request: None,
-                ok: Answer::ok(
-                    "Routing state",
-                    json!({
-                        "type": "object",
-                        "required": ["version", "down", "graph"],
-                        "properties": {
-                            "version": { "type": "string" },
-                            "down": { "type": "array", "items": { "type": "string" } },
-                            "graph": { "oneOf": [{ "type": "object" }, { "type": "null" }] }
-                        }
-                    }),
-                ),
+                ok: Answer::ok("Routing state", doc.schema::<views::RoutingState<'static>>()),
                 params: vec![
                     Param::query("have", json!({ "type": "string" }))
                         .described("The graph version the caller has"),

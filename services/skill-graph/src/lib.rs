@@ -9,6 +9,7 @@
 #[cfg(feature = "openapi")]
 mod doc;
 pub mod store;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -257,7 +258,12 @@ async fn put_graph<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     p.remember(&head.version, &json_text, &graph).await?;
     let mut r = json(
         StatusCode::OK,
-        &json!({ "version": head.version, "sequence": head.seq, "createdAt": agency_kit::ports::rfc3339(head.created_ms), "summary": graph.summary() }),
+        &views::GraphStored {
+            version: head.version.clone(),
+            sequence: head.seq,
+            created_at: agency_kit::ports::rfc3339(head.created_ms),
+            summary: graph.summary(),
+        },
     );
     set_etag(&mut r, &head.version)?;
     Ok(r)
@@ -272,25 +278,38 @@ struct LimitQuery {
 async fn versions<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     let q: LimitQuery = req.query()?;
     let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
-    let versions: Vec<Value> = store::versions(p.db(), limit)
+    let versions = store::versions(p.db(), limit)
         .await?
         .into_iter()
-        .map(|h| json!({ "sequence": h.seq, "version": h.version, "createdAt": agency_kit::ports::rfc3339(h.created_ms) }))
+        .map(|h| views::GraphVersion {
+            sequence: h.seq,
+            version: h.version,
+            created_at: agency_kit::ports::rfc3339(h.created_ms),
+        })
         .collect();
-    Ok(json(StatusCode::OK, &json!({ "versions": versions })))
+    Ok(json(StatusCode::OK, &views::Versions { versions }))
 }
 
 async fn agents<P: GraphPorts>(p: &P) -> ApiResult {
     let (head, graph) = current(p).await?;
     let down = store::down_agents(p.db()).await?;
-    let agents: Vec<Value> = graph
+    let agents = graph
         .agents
         .iter()
-        .map(|a| json!({ "id": a.id, "name": a.name, "fallback": a.fallback, "description": a.description, "healthy": !down.contains(&a.id) }))
+        .map(|a| views::AgentStatus {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            fallback: a.fallback.clone(),
+            description: a.description.clone(),
+            healthy: !down.contains(&a.id),
+        })
         .collect();
     Ok(json(
         StatusCode::OK,
-        &json!({ "agents": agents, "graphVersion": head.version }),
+        &views::Agents {
+            agents,
+            graph_version: head.version,
+        },
     ))
 }
 
@@ -306,7 +325,10 @@ async fn set_health<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     p.health_changed(&down).await;
     Ok(json(
         StatusCode::OK,
-        &json!({ "agent": id, "healthy": body.healthy }),
+        &views::Health {
+            agent: id,
+            healthy: body.healthy,
+        },
     ))
 }
 
@@ -314,7 +336,10 @@ async fn channels<P: GraphPorts>(p: &P) -> ApiResult {
     let (head, graph) = current(p).await?;
     Ok(json(
         StatusCode::OK,
-        &json!({ "channels": graph.channels, "graphVersion": head.version }),
+        &views::Channels {
+            channels: graph.channels.clone(),
+            graph_version: head.version,
+        },
     ))
 }
 
@@ -339,7 +364,11 @@ async fn search_graph<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     let hits = search::search(&graph, &text, limit as usize);
     Ok(json(
         StatusCode::OK,
-        &json!({ "query": text, "hits": hits, "graphVersion": head.version }),
+        &views::Search {
+            query: text,
+            hits,
+            graph_version: head.version,
+        },
     ))
 }
 
@@ -355,13 +384,13 @@ async fn routing_state<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     let q: StateQuery = req.query()?;
     let (head, graph) = current(p).await?;
     let down = store::down_agents(p.db()).await?;
-    let graph = if q.have.as_deref() == Some(head.version.as_str()) {
-        Value::Null
-    } else {
-        serde_json::to_value(&*graph).map_err(|e| ApiError::internal("internal", &e))?
-    };
+    let has = q.have.as_deref() == Some(head.version.as_str());
     Ok(json(
         StatusCode::OK,
-        &json!({ "version": head.version, "down": down, "graph": graph }),
+        &views::RoutingState {
+            graph: (!has).then_some(&*graph),
+            version: head.version,
+            down,
+        },
     ))
 }

@@ -252,6 +252,31 @@ macro_rules! edge_clock_and_random {
     };
 }
 
+/// Defines a Worker's ports type on D1 and the environment, the shape of every Worker
+/// whose service needs only bindings: `struct $ports<'a> { db: D1, env: &'a Env }`,
+/// `$ports::new(env)` (for [`serve_service`]) and the edge's clock and random source.
+#[macro_export]
+macro_rules! d1_ports {
+    ($(#[$doc:meta])* $ports:ident) => {
+        $(#[$doc])*
+        struct $ports<'a> {
+            db: $crate::D1,
+            env: &'a ::worker::Env,
+        }
+
+        impl<'a> $ports<'a> {
+            fn new(env: &'a ::worker::Env) -> Result<Self, ::agency_kit::ApiError> {
+                Ok($ports {
+                    db: $crate::D1::from_env(env)?,
+                    env,
+                })
+            }
+        }
+
+        $crate::edge_clock_and_random!($ports);
+    };
+}
+
 /// D1 as the service layer's SQL database.
 pub struct D1(pub D1Database);
 

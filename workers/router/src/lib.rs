@@ -32,22 +32,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     agency_edge::serve_service(req, &env, ROUTES, "router", Edge::new, health, call).await
 }
 
-/// The router's ports on this Worker's bindings.
-struct Edge<'a> {
-    db: D1,
-    env: &'a Env,
-}
-
-impl<'a> Edge<'a> {
-    fn new(env: &'a Env) -> Result<Self, ApiError> {
-        Ok(Edge {
-            db: D1::from_env(env)?,
-            env,
-        })
-    }
-}
-
-agency_edge::edge_clock_and_random!(Edge);
+agency_edge::d1_ports!(
+    /// The router's ports on this Worker's bindings.
+    Edge
+);
 
 /// The routing state of one request.
 struct EdgeRouting {

@@ -21,22 +21,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     agency_edge::serve_service(req, &env, ROUTES, "skillGraph", Edge::new, health, call).await
 }
 
-/// The skill graph's ports on this Worker's bindings.
-struct Edge<'a> {
-    db: D1,
-    env: &'a Env,
-}
-
-impl<'a> Edge<'a> {
-    fn new(env: &'a Env) -> Result<Self, ApiError> {
-        Ok(Edge {
-            db: D1::from_env(env)?,
-            env,
-        })
-    }
-}
-
-agency_edge::edge_clock_and_random!(Edge);
+agency_edge::d1_ports!(
+    /// The skill graph's ports on this Worker's bindings.
+    Edge
+);
 
 fn kv_key(version: &str) -> String {
     format!("graph:{version}")

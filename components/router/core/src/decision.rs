@@ -30,6 +30,7 @@ impl RouteRequest {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "RouteReason"))]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     /// Keyword evidence picked the agent.

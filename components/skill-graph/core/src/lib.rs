@@ -27,6 +27,7 @@ pub use validate::{
 
 /// Counts that describe a graph in one line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GraphSummary {
     pub version: String,
     pub agents: u32,

@@ -6,12 +6,25 @@ use serde::Serialize;
 use crate::{SkillGraph, text};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchHit {
     /// "skill", "agent" or "channel".
+    #[cfg_attr(feature = "schema", schemars(with = "HitKind"))]
     pub kind: &'static str,
     pub id: String,
     pub score: f64,
     pub snippet: String,
+}
+
+/// What a hit is (its schema: `kind` is a static string).
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum HitKind {
+    Skill,
+    Agent,
+    Channel,
 }
 
 /// Scores every entry by the query words it contains, weighting ids and keywords above

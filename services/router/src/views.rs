@@ -1,0 +1,52 @@
+//! The router service's answers, as types: the handlers serialize these and the API
+//! document derives their schemas (feature `openapi`).
+
+use agency_router::RouteDecision;
+use serde::Serialize;
+
+#[cfg(feature = "openapi")]
+use agency_kit::openapi::Nullable;
+
+/// `POST /api/route`: the decision and the id it is stored under.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Routed<'d> {
+    #[serde(flatten)]
+    pub decision: &'d RouteDecision,
+    /// For `POST /api/route/feedback`.
+    pub decision_id: String,
+}
+
+/// A stored decision, with what it decided on.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDecision {
+    #[serde(flatten)]
+    pub decision: RouteDecision,
+    pub decision_id: String,
+    pub message: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub channel: Option<String>,
+    pub created_at: String,
+}
+
+/// `GET /api/route/decisions`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Decisions {
+    pub decisions: Vec<StoredDecision>,
+}
+
+/// `POST /api/route/feedback`: what was stored.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FeedbackStored {
+    pub feedback_id: i64,
+    pub decision_id: String,
+    /// null: nobody should have taken the message.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub correct_agent: Option<String>,
+}

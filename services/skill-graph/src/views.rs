@@ -1,0 +1,99 @@
+//! The skill graph service's answers, as types: the handlers serialize these and the
+//! API document derives their schemas (feature `openapi`), so a field cannot be in one
+//! and not the other.
+
+use agency_skill_graph::search::SearchHit;
+use agency_skill_graph::{Channel, GraphSummary, SkillGraph};
+use serde::Serialize;
+
+#[cfg(feature = "openapi")]
+use agency_kit::openapi::Nullable;
+
+/// `PUT /api/graph`: the version stored.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GraphStored {
+    pub version: String,
+    pub sequence: i64,
+    pub created_at: String,
+    pub summary: GraphSummary,
+}
+
+/// One stored version.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GraphVersion {
+    pub sequence: i64,
+    pub version: String,
+    pub created_at: String,
+}
+
+/// `GET /api/graph/versions`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Versions {
+    pub versions: Vec<GraphVersion>,
+}
+
+/// An agent and whether it takes messages.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct AgentStatus {
+    pub id: String,
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub fallback: Option<String>,
+    pub description: String,
+    pub healthy: bool,
+}
+
+/// `GET /api/agents`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Agents {
+    pub agents: Vec<AgentStatus>,
+    pub graph_version: String,
+}
+
+/// `PUT /api/agents/{id}/health`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", schemars(rename = "AgentHealth"))]
+pub struct Health {
+    pub agent: String,
+    pub healthy: bool,
+}
+
+/// `GET /api/channels`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Channels {
+    pub channels: Vec<Channel>,
+    pub graph_version: String,
+}
+
+/// `GET /api/search`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Search {
+    pub query: String,
+    pub hits: Vec<SearchHit>,
+    pub graph_version: String,
+}
+
+/// `GET /internal/routing-state`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RoutingState<'g> {
+    pub version: String,
+    /// The agents marked down.
+    pub down: Vec<String>,
+    /// Null when the caller has this version already.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<SkillGraph>"))]
+    pub graph: Option<&'g SkillGraph>,
+}
