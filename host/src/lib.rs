@@ -10,6 +10,7 @@ pub mod config;
 pub mod example;
 pub mod graph_files;
 pub mod routing;
-pub mod runtime;
+/// The wasmtime side (its own crate, `host/runtime`).
+pub use agency_runtime as runtime;
 pub mod server;
 pub mod store;

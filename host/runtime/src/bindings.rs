@@ -2,14 +2,14 @@
 
 pub mod router {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "router-component",
     });
 }
 
 pub mod approval {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "approval-component",
     });
 }
