@@ -332,7 +332,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let raw: Value = req.json()?;
             let body: ApprovalBody = serde_json::from_value(raw.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid approval request: {e}")))?;
-            let request = body.into_request().map_err(ApiError::bad_request)?;
+            let request = body.into_request()?;
             ok(p.approve(request, &raw).await?)
         }
         Endpoint::List => ok(json!({ "approvals": p.approvals(&list_page(req)?).await? })),
@@ -346,26 +346,26 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
         Endpoint::Decide => {
             let id = req.param(0, "approval id")?;
             let b: HumanDecisionBody = req.json()?;
-            let approve = b.approve().map_err(ApiError::bad_request)?;
+            let approve = b.approve()?;
             ok(p.decide(&id, approve, &b.by, b.comment.as_deref()).await?)
         }
         Endpoint::Halt => {
             let b: HaltBody = req.json()?;
-            let what = b.target().map_err(ApiError::bad_request)?;
-            let reason = b.reason().map_err(ApiError::bad_request)?;
+            let what = b.target()?;
+            let reason = b.reason()?;
             p.halt(&what, reason, "operator").await?;
             ok(json!({ "halts": p.halts().await? }))
         }
         Endpoint::Halts => ok(json!({ "halts": p.halts().await? })),
         Endpoint::Resume => {
             let b: ResumeBody = req.json()?;
-            let what = b.target().map_err(ApiError::bad_request)?;
+            let what = b.target()?;
             let lifted = p.resume(Some(&what), "operator").await?;
             ok(json!({ "resumed": lifted > 0, "halts": p.halts().await? }))
         }
         Endpoint::Spend => {
             let b: SpendBody = req.json()?;
-            let actual = b.actual().map_err(ApiError::bad_request)?;
+            let actual = b.actual()?;
             ok(p.spend(&b.approval_id, actual).await?)
         }
         Endpoint::Budget => ok(p.budget().await?),

@@ -33,7 +33,7 @@ pub trait ChatPorts: AssistantPorts {
 /// `POST /api/chat`.
 pub async fn chat<P: ChatPorts>(p: &P, req: &Request) -> ApiResult {
     let b: ChatBody = req.json()?;
-    b.validate().map_err(ApiError::bad_request)?;
+    b.validate()?;
     let reply = match chat::parse(&b.message) {
         Command::Other(text) => free_text(p, &b.session_id, &text).await?,
         command => run(p, &b.session_id, command).await?,

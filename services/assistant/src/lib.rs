@@ -172,8 +172,7 @@ pub fn list_page(req: &agency_kit::Request) -> Result<ListPage, agency_kit::ApiE
     };
     Ok(ListPage {
         limit: agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
-        before: agency_approval::contract::page_before(q.before.as_deref())
-            .map_err(agency_kit::ApiError::bad_request)?,
+        before: agency_approval::contract::page_before(q.before.as_deref())?,
         status,
     })
 }
@@ -190,8 +189,7 @@ pub fn audit_page(req: &agency_kit::Request) -> Result<AuditPage, agency_kit::Ap
     let q: AuditQuery = req.query()?;
     Ok(AuditPage {
         limit: agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
-        before: agency_approval::contract::page_before(q.before.as_deref())
-            .map_err(agency_kit::ApiError::bad_request)?,
+        before: agency_approval::contract::page_before(q.before.as_deref())?,
     })
 }
 

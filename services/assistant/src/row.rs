@@ -248,6 +248,7 @@ mod tests {
         serde_json::from_str::<ApprovalBody>(json)
             .map_err(|e| e.to_string())?
             .into_request()
+            .map_err(|e| e.0)
     }
 
     fn row(reserved_json: &str) -> ApprovalRow {

@@ -222,6 +222,13 @@ impl ApiError {
 
 /// A port failed: storage is 503 `storage_error`, a service we call is 502
 /// `upstream_error`, no randomness is 500 `internal`.
+/// A request body that breaks the contract is a 400 with the contract's words.
+impl From<agency_approval::contract::Invalid> for ApiError {
+    fn from(e: agency_approval::contract::Invalid) -> Self {
+        ApiError::bad_request(e.0)
+    }
+}
+
 impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
         let code = match &e {

@@ -42,6 +42,18 @@ pub struct ApprovalBody {
     pub requester: Option<String>,
 }
 
+/// A request body that breaks the API's contract (a 400), in the words every runtime
+/// answers with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<&str> for Invalid {
+    fn from(message: &str) -> Self {
+        Invalid(message.to_owned())
+    }
+}
+
 /// Longest agent, action, environment, channel, risk or tag name, and task id.
 pub const MAX_NAME_CHARS: usize = 128;
 /// Longest free text: a description, a comment, a halt's reason.
@@ -51,15 +63,15 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 /// channel, risk or tag): trimmed and lower-cased, so `Codegen` and `codegen ` are the
 /// agent `codegen` to every rule, budget and halt alike, and none can be dodged by
 /// spelling. Empty, over-long and control-character names are errors naming `what`.
-pub fn canonical_name(what: &str, value: &str) -> Result<String, String> {
+pub fn canonical_name(what: &str, value: &str) -> Result<String, Invalid> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(format!("{what} must not be empty"));
+        return Err(Invalid(format!("{what} must not be empty")));
     }
     if !is_short_name(v) {
-        return Err(format!(
+        return Err(Invalid(format!(
             "{what} must be at most {MAX_NAME_CHARS} characters, without control characters"
-        ));
+        )));
     }
     Ok(v.to_lowercase())
 }
@@ -71,11 +83,11 @@ fn is_short_name(v: &str) -> bool {
 }
 
 /// Free text of at most [`MAX_TEXT_CHARS`] characters.
-pub fn bounded_text(what: &str, value: &str) -> Result<(), String> {
+pub fn bounded_text(what: &str, value: &str) -> Result<(), Invalid> {
     match value.chars().count() > MAX_TEXT_CHARS {
-        true => Err(format!(
+        true => Err(Invalid(format!(
             "{what} must be at most {MAX_TEXT_CHARS} characters"
-        )),
+        ))),
         false => Ok(()),
     }
 }
@@ -83,25 +95,25 @@ pub fn bounded_text(what: &str, value: &str) -> Result<(), String> {
 impl ApprovalBody {
     /// The request, or what is wrong with the body. Names come out canonical
     /// ([`canonical_name`]); the task id is kept as given, since ids are the caller's.
-    pub fn into_request(self) -> Result<ApprovalRequest, String> {
+    pub fn into_request(self) -> Result<ApprovalRequest, Invalid> {
         let task = self.task_id.trim();
         if !is_short_name(task) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "taskId must be 1 to {MAX_NAME_CHARS} characters, without control characters"
-            ));
+            )));
         }
         bounded_text("description", &self.description)?;
         if let Some(r) = &self.requester
             && !is_short_name(r.trim())
         {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "requester must be 1 to {MAX_NAME_CHARS} characters, without control characters"
-            ));
+            )));
         }
         let optional =
             |what: &str, v: Option<String>| v.map(|v| canonical_name(what, &v)).transpose();
         let estimated_cost = Micros::from_usd(self.estimated_cost_usd)
-            .map_err(|e| format!("estimatedCostUsd: {e}"))?;
+            .map_err(|e| Invalid(format!("estimatedCostUsd: {e}")))?;
         Ok(ApprovalRequest {
             task_id: task.to_owned(),
             agent: canonical_name("agent", &self.agent)?,
@@ -316,7 +328,7 @@ pub struct HaltBody {
 
 /// What a halt or resume in `scope` covers, or what is wrong with it: an agent is a
 /// name (folded like every name), a task an id (checked like `taskId`).
-fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, String> {
+fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, Invalid> {
     match (scope, target) {
         ("all", None) => Ok(HaltTarget::All),
         ("all", Some(_)) => Err("scope all takes no target".into()),
@@ -326,9 +338,9 @@ fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, String> 
             if is_short_name(t) {
                 Ok(HaltTarget::Task(t.to_owned()))
             } else {
-                Err(format!(
+                Err(Invalid(format!(
                     "target must be a task id of 1 to {MAX_NAME_CHARS} characters, without control characters"
-                ))
+                )))
             }
         }
         ("agent" | "task", _) => Err("scope agent and task need a target".into()),
@@ -347,19 +359,19 @@ pub struct ResumeBody {
 
 impl ResumeBody {
     /// The halt to lift, or what is wrong with the body.
-    pub fn target(&self) -> Result<HaltTarget, String> {
+    pub fn target(&self) -> Result<HaltTarget, Invalid> {
         halt_target(&self.scope, self.target.as_deref())
     }
 }
 
 impl HaltBody {
     /// What the halt covers, or what is wrong with the body.
-    pub fn target(&self) -> Result<HaltTarget, String> {
+    pub fn target(&self) -> Result<HaltTarget, Invalid> {
         halt_target(&self.scope, self.target.as_deref())
     }
 
     /// The reason a halt must give.
-    pub fn reason(&self) -> Result<&str, String> {
+    pub fn reason(&self) -> Result<&str, Invalid> {
         let reason = self
             .reason
             .as_deref()
@@ -387,12 +399,12 @@ pub struct HumanDecisionBody {
 
 impl HumanDecisionBody {
     /// true to approve, or what is wrong with the body.
-    pub fn approve(&self) -> Result<bool, String> {
+    pub fn approve(&self) -> Result<bool, Invalid> {
         let by = self.by.trim();
         if !is_short_name(by) {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "by must name who decided, in at most {MAX_NAME_CHARS} characters"
-            ));
+            )));
         }
         if let Some(c) = &self.comment {
             bounded_text("comment", c)?;
@@ -416,8 +428,8 @@ pub struct SpendBody {
 }
 
 impl SpendBody {
-    pub fn actual(&self) -> Result<Micros, String> {
-        Micros::from_usd(self.actual_cost_usd).map_err(|e| format!("actualCostUsd: {e}"))
+    pub fn actual(&self) -> Result<Micros, Invalid> {
+        Micros::from_usd(self.actual_cost_usd).map_err(|e| Invalid(format!("actualCostUsd: {e}")))
     }
 }
 
@@ -437,7 +449,7 @@ pub const MAX_CHAT_CHARS: usize = 4096;
 
 impl ChatBody {
     /// Ok, or what is wrong (a field bound, like any other: not the body's size limit).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
         if self.session_id.trim().is_empty() || self.session_id.chars().count() > 128 {
             return Err("sessionId must be 1 to 128 characters".into());
         }
@@ -445,9 +457,9 @@ impl ChatBody {
             return Err("message must not be empty".into());
         }
         if self.message.chars().count() > MAX_CHAT_CHARS {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "chat messages are limited to {MAX_CHAT_CHARS} characters"
-            ));
+            )));
         }
         Ok(())
     }
@@ -455,7 +467,7 @@ impl ChatBody {
 
 /// `?before=N` of the approvals and audit listings: the next page starts below the last
 /// `number` (approvals) or `seq` (audit) of the previous one.
-pub fn page_before(raw: Option<&str>) -> Result<Option<i64>, String> {
+pub fn page_before(raw: Option<&str>) -> Result<Option<i64>, Invalid> {
     match raw.map(str::parse::<i64>) {
         None => Ok(None),
         Some(Ok(n)) if n > 0 => Ok(Some(n)),
@@ -467,9 +479,9 @@ pub fn page_before(raw: Option<&str>) -> Result<Option<i64>, String> {
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<ApprovalRequest, String> {
+    fn parse(json: &str) -> Result<ApprovalRequest, Invalid> {
         serde_json::from_str::<ApprovalBody>(json)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| Invalid(e.to_string()))?
             .into_request()
     }
 
@@ -484,9 +496,9 @@ mod tests {
         assert_eq!(chat("🙂".repeat(MAX_CHAT_CHARS)).validate(), Ok(()));
         assert_eq!(
             chat("🙂".repeat(MAX_CHAT_CHARS + 1)).validate(),
-            Err(format!(
+            Err(Invalid(format!(
                 "chat messages are limited to {MAX_CHAT_CHARS} characters"
-            ))
+            )))
         );
     }
 
@@ -580,6 +592,7 @@ mod tests {
         assert!(
             parse(r#"{"taskId":"t","agent":"a","action":"read","estimatedCostUsd":-1}"#)
                 .unwrap_err()
+                .0
                 .contains("negative")
         );
         assert!(
@@ -588,11 +601,13 @@ mod tests {
         assert!(
             parse(r#"{"taskId":"t","agent":"a","action":"read","estimatedCostUsd":1,"colour":1}"#)
                 .unwrap_err()
+                .0
                 .contains("unknown field")
         );
         assert!(
             parse(r#"{"taskId":" ","agent":"a","action":"read","estimatedCostUsd":1}"#)
                 .unwrap_err()
+                .0
                 .contains("taskId")
         );
     }
