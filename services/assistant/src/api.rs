@@ -18,7 +18,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::chat::ChatPorts;
-use crate::ledger::{Halt, HaltIn, LedgerPort};
+use crate::ledger::{Halt, HaltIn, HaltView, HaltsInForce, LedgerPort, Resumed};
 use crate::row::ApprovalRow;
 use crate::store::{Audit, Store, reserved};
 use crate::{AuditPage, Endpoint, ListPage, audit_page, list_page};
@@ -69,7 +69,7 @@ pub trait AssistantPorts {
     async fn halt(&self, what: &HaltTarget, reason: &str, by: &str) -> Result<(), ApiError>;
     /// Lifts the halt on `what` (`None`: every halt); how many it lifted.
     async fn resume(&self, what: Option<&HaltTarget>, by: &str) -> Result<usize, ApiError>;
-    async fn halts(&self) -> Result<Vec<Value>, ApiError>;
+    async fn halts(&self) -> Result<Vec<HaltView>, ApiError>;
     /// Records an approved task's real cost; the approval after.
     async fn spend(&self, approval_id: &str, actual: Micros) -> Result<Value, ApiError>;
     /// `GET /api/budget`'s report.
@@ -246,9 +246,9 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         Ok(lifted)
     }
 
-    async fn halts(&self) -> Result<Vec<Value>, ApiError> {
+    async fn halts(&self) -> Result<Vec<HaltView>, ApiError> {
         let halts = self.ledger().halts().await?;
-        Ok(halts.iter().map(Halt::to_json).collect())
+        Ok(halts.iter().map(Halt::view).collect())
     }
 
     /// The ledger first: settling is idempotent per task and answers with the amount it
@@ -354,14 +354,25 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let what = b.target()?;
             let reason = b.reason()?;
             p.halt(&what, reason, "operator").await?;
-            ok(json!({ "halts": p.halts().await? }))
+            let halts = p.halts().await?;
+            Ok(json(StatusCode::OK, &HaltsInForce { halts }))
         }
-        Endpoint::Halts => ok(json!({ "halts": p.halts().await? })),
+        Endpoint::Halts => {
+            let halts = p.halts().await?;
+            Ok(json(StatusCode::OK, &HaltsInForce { halts }))
+        }
         Endpoint::Resume => {
             let b: ResumeBody = req.json()?;
             let what = b.target()?;
             let lifted = p.resume(Some(&what), "operator").await?;
-            ok(json!({ "resumed": lifted > 0, "halts": p.halts().await? }))
+            let halts = p.halts().await?;
+            Ok(json(
+                StatusCode::OK,
+                &Resumed {
+                    resumed: lifted > 0,
+                    halts,
+                },
+            ))
         }
         Endpoint::Spend => {
             let b: SpendBody = req.json()?;

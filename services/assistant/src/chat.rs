@@ -243,7 +243,7 @@ mod tests {
             h.retain(|(s, t)| what.is_some_and(|w| !(s == w.scope().as_str() && t == w.target())));
             Ok(before - h.len())
         }
-        async fn halts(&self) -> Result<Vec<Value>, ApiError> {
+        async fn halts(&self) -> Result<Vec<crate::ledger::HaltView>, ApiError> {
             Ok(Vec::new())
         }
         async fn spend(&self, _: &str, _: agency_approval::Micros) -> Result<Value, ApiError> {

@@ -1,14 +1,15 @@
 //! The assistant's endpoints in the API document: one arm per endpoint (a new one
 //! does not compile undocumented); bodies and answers are the handlers' types.
 
+use agency_approval::chat::Reply;
 use agency_approval::contract::{
     ApprovalBody, BudgetReport, ChatBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
 };
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Endpoint;
-use crate::ledger::HaltView;
+use crate::ledger::{HaltsInForce, Resumed};
 use crate::row::{ApprovalView, AuditView};
 
 const NO_APPROVAL: (u16, &str) = (404, "Unknown approval");
@@ -30,15 +31,6 @@ fn before(what: &'static str) -> Param {
 
 fn approval_id() -> Param {
     Param::path("id", json!({ "type": "string", "minLength": 1 }))
-}
-
-fn halts(doc: &mut Doc) -> Value {
-    let halt = doc.schema::<HaltView>();
-    json!({
-        "type": "object",
-        "required": ["halts"],
-        "properties": { "halts": { "type": "array", "items": halt } }
-    })
 }
 
 impl Documented for Endpoint {
@@ -118,14 +110,14 @@ impl Documented for Endpoint {
             Endpoint::Halt => op(
                 "Role: operator. Matching approvals are denied with reason halted.",
                 Some(doc.schema::<HaltBody>()),
-                Answer::ok("Halts in force", halts(doc)),
+                Answer::ok("Halts in force", doc.schema::<HaltsInForce>()),
                 Vec::new(),
                 &[],
             ),
             Endpoint::Halts => op(
                 "Any role.",
                 None,
-                Answer::ok("Halts in force", halts(doc)),
+                Answer::ok("Halts in force", doc.schema::<HaltsInForce>()),
                 Vec::new(),
                 &[],
             ),
@@ -134,14 +126,7 @@ impl Documented for Endpoint {
                 Some(doc.schema::<ResumeBody>()),
                 Answer::ok(
                     "Whether a halt was lifted, and the halts in force",
-                    json!({
-                        "type": "object",
-                        "required": ["resumed", "halts"],
-                        "properties": {
-                            "resumed": { "type": "boolean" },
-                            "halts": halts(doc)["properties"]["halts"]
-                        }
-                    }),
+                    doc.schema::<Resumed>(),
                 ),
                 Vec::new(),
                 &[],
@@ -186,17 +171,7 @@ impl Documented for Endpoint {
             Endpoint::Chat => op(
                 "Role: operator. Commands are understood deterministically; free text goes to the configured model, whose suggestions are never carried out unless the operator sends the command.",
                 Some(doc.schema::<ChatBody>()),
-                Answer::ok(
-                    "The reply",
-                    json!({
-                        "type": "object",
-                        "required": ["reply", "actions"],
-                        "properties": {
-                            "reply": { "type": "string" },
-                            "actions": { "type": "array", "items": { "type": "object" } }
-                        }
-                    }),
-                ),
+                Answer::ok("The reply", doc.schema::<Reply>()),
                 Vec::new(),
                 &[],
             ),

@@ -78,6 +78,22 @@ impl Halt {
     }
 }
 
+/// `GET /api/halt`, and `POST /api/halt`'s answer.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct HaltsInForce {
+    pub halts: Vec<HaltView>,
+}
+
+/// `POST /api/resume`'s answer.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Resumed {
+    /// Whether a halt was lifted.
+    pub resumed: bool,
+    pub halts: Vec<HaltView>,
+}
+
 /// A halt in force, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

@@ -171,9 +171,14 @@ pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"den
 \"halt codegen\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"route: <message>\", \"help\".";
 
 /// What the assistant answers: the text, and the actions it took or suggests.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "ChatReply"))]
 pub struct Reply {
+    /// What the assistant says.
+    #[serde(rename = "reply")]
     pub text: String,
+    /// What it did (`halted`, `decided`...) or suggests the operator send.
     pub actions: Vec<Value>,
 }
 
@@ -188,7 +193,7 @@ impl Reply {
 
     /// The body of `POST /api/chat`'s answer.
     pub fn to_json(&self) -> Value {
-        json!({ "reply": self.text, "actions": self.actions })
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
