@@ -14,7 +14,7 @@ pub mod views;
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
 use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
-use agency_router::contract::{FeedbackBody, RouteBody};
+use agency_router::contract::{BadRoute, FeedbackBody, RouteBody};
 use agency_router::{RouteDecision, RouteRequest};
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -103,13 +103,10 @@ pub async fn health<P: RouterPorts>(p: &P) -> (bool, Value) {
 async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     let body: RouteBody = req.json()?;
     // Bad input is a 400 before anything is asked of the routing state.
-    body.clone()
-        .into_request(Vec::new())
-        .map_err(ApiError::bad_request)?;
+    let bad = |e: BadRoute| ApiError::bad_request(e.to_string());
+    body.clone().into_request(Vec::new()).map_err(bad)?;
     let state = p.state().await?;
-    let request = body
-        .into_request(state.down().to_vec())
-        .map_err(ApiError::bad_request)?;
+    let request = body.into_request(state.down().to_vec()).map_err(bad)?;
     let decision = state.route(&request)?;
     let id = p.id::<10>("dec_")?;
     store::insert_decision(p.db(), &id, &request, &decision, p.now_ms()).await?;

@@ -27,14 +27,18 @@ pub struct RouteBody {
     pub complexity: Option<Complexity>,
 }
 
+/// A routing body that cannot be routed (a 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadRoute {
+    #[error("message must not be empty")]
+    EmptyMessage,
+}
+
 impl RouteBody {
     /// The routing request, or why the body is unacceptable.
-    pub fn into_request(
-        self,
-        down_agents: Vec<String>,
-    ) -> Result<crate::RouteRequest, &'static str> {
+    pub fn into_request(self, down_agents: Vec<String>) -> Result<crate::RouteRequest, BadRoute> {
         if self.message.trim().is_empty() {
-            return Err("message must not be empty");
+            return Err(BadRoute::EmptyMessage);
         }
         Ok(crate::RouteRequest {
             message: self.message,
