@@ -157,16 +157,12 @@ pub fn parse(origin: Origin<'_>, body: &[u8]) -> Result<Inbound, ParseError> {
         option_text(&d.options, &mut words);
     }
     let source = origin.source;
-    Ok(Inbound::Event {
-        event: Box::new(InboundEvent {
-            platform: Platform::Discord,
-            source: source.to_owned(),
+    Ok(Inbound::accept_with(
+        InboundEvent {
             chat: channel.clone(),
             thread: None,
             user: i.member.map(|m| m.user.id).or(i.user.map(|u| u.id)),
             text: words.join(" ").trim().to_owned(),
-            event_id: i.id.clone(),
-            received_at_ms: origin.received_at_ms,
             kind,
             dedup_keys: vec![format!("discord:{source}:{}", i.id)],
             reply_to: ReplyTo::Discord {
@@ -175,9 +171,10 @@ pub fn parse(origin: Origin<'_>, body: &[u8]) -> Result<Inbound, ParseError> {
                 token: need(i.token, "token")?,
                 message_id: i.message.map(|m| m.id),
             },
-        }),
+            ..origin.event(Platform::Discord, i.id.clone())
+        },
         ack,
-    })
+    ))
 }
 
 #[cfg(test)]

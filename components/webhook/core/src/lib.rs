@@ -157,6 +157,24 @@ pub enum Inbound {
     Ignored { why: &'static str, ack: Reply },
 }
 
+impl Inbound {
+    /// An event to enqueue, answered with `ack` once it is.
+    pub fn accept_with(event: InboundEvent, ack: Reply) -> Inbound {
+        Inbound::Event {
+            event: Box::new(event),
+            ack,
+        }
+    }
+
+    /// The event, when this is one.
+    pub fn event(self) -> Option<InboundEvent> {
+        match self {
+            Inbound::Event { event, .. } => Some(*event),
+            _ => None,
+        }
+    }
+}
+
 /// A payload that does not parse as the platform's (a 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{platform} payload: {message}")]
@@ -180,4 +198,29 @@ pub struct Origin<'a> {
     /// The workspace, bot or guild id in the path.
     pub source: &'a str,
     pub received_at_ms: i64,
+}
+
+impl Origin<'_> {
+    /// An event from here with the platform's id `event_id`; the parser fills in the
+    /// rest.
+    fn event(self, platform: Platform, event_id: String) -> InboundEvent {
+        InboundEvent {
+            platform,
+            source: self.source.to_owned(),
+            chat: String::new(),
+            thread: None,
+            user: None,
+            text: String::new(),
+            event_id,
+            received_at_ms: self.received_at_ms,
+            kind: EventKind::Message,
+            dedup_keys: Vec::new(),
+            reply_to: ReplyTo::Slack {
+                channel: String::new(),
+                thread_ts: None,
+                response_url: None,
+                message_ts: None,
+            },
+        }
+    }
 }

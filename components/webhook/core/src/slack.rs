@@ -128,16 +128,12 @@ fn event_callback(origin: Origin<'_>, v: &Value) -> Result<Inbound, ParseError> 
         _ => text.trim().to_owned(),
     };
     let source = origin.source;
-    Ok(Inbound::Event {
-        event: Box::new(InboundEvent {
-            platform: Platform::Slack,
-            source: source.to_owned(),
+    Ok(Inbound::accept_with(
+        InboundEvent {
             chat: channel.clone(),
             thread: e.thread_ts.clone(),
             user: e.user,
             text,
-            event_id: cb.event_id.clone(),
-            received_at_ms: origin.received_at_ms,
             kind: if mentioned {
                 EventKind::Mention
             } else {
@@ -153,9 +149,10 @@ fn event_callback(origin: Origin<'_>, v: &Value) -> Result<Inbound, ParseError> 
                 response_url: None,
                 message_ts: None,
             },
-        }),
-        ack: Reply::empty(),
-    })
+            ..origin.event(Platform::Slack, cb.event_id.clone())
+        },
+        Reply::empty(),
+    ))
 }
 
 fn command<'f>(
@@ -170,16 +167,12 @@ fn command<'f>(
     let channel = need("channel_id")?.to_owned();
     let trigger = need("trigger_id")?.to_owned();
     let source = origin.source;
-    Ok(Inbound::Event {
-        event: Box::new(InboundEvent {
-            platform: Platform::Slack,
-            source: source.to_owned(),
+    Ok(Inbound::accept_with(
+        InboundEvent {
             chat: channel.clone(),
             thread: None,
             user: field("user_id").map(str::to_owned),
             text: field("text").unwrap_or_default().trim().to_owned(),
-            event_id: trigger.clone(),
-            received_at_ms: origin.received_at_ms,
             kind: EventKind::Command,
             dedup_keys: vec![format!("slack:{source}:cmd:{trigger}")],
             reply_to: ReplyTo::Slack {
@@ -188,9 +181,10 @@ fn command<'f>(
                 response_url: field("response_url").map(str::to_owned),
                 message_ts: None,
             },
-        }),
-        ack: Reply::empty(),
-    })
+            ..origin.event(Platform::Slack, trigger.clone())
+        },
+        Reply::empty(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -277,16 +271,12 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
         .and_then(|c| c.message_ts.clone())
         .or_else(|| i.message.as_ref().and_then(|m| m.ts.clone()));
     let source = origin.source;
-    Ok(Inbound::Event {
-        event: Box::new(InboundEvent {
-            platform: Platform::Slack,
-            source: source.to_owned(),
+    Ok(Inbound::accept_with(
+        InboundEvent {
             chat: channel.clone(),
             thread: i.message.as_ref().and_then(|m| m.thread_ts.clone()),
             user: i.user.map(|u| u.id),
             text: String::new(),
-            event_id: id.clone(),
-            received_at_ms: origin.received_at_ms,
             kind: EventKind::Click {
                 approve,
                 approval_id,
@@ -298,9 +288,10 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
                 response_url: i.response_url,
                 message_ts,
             },
-        }),
-        ack: Reply::empty(),
-    })
+            ..origin.event(Platform::Slack, id.clone())
+        },
+        Reply::empty(),
+    ))
 }
 
 #[cfg(test)]
@@ -313,10 +304,7 @@ mod tests {
     };
 
     fn event(inbound: Inbound) -> InboundEvent {
-        match inbound {
-            Inbound::Event { event, .. } => *event,
-            other => panic!("not an event: {other:?}"),
-        }
+        inbound.event().expect("an event")
     }
 
     #[test]

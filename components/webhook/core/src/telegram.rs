@@ -123,16 +123,12 @@ pub fn parse(
         let card = q
             .message
             .ok_or_else(|| err("a callback query without its message"))?;
-        return Ok(Inbound::Event {
-            event: Box::new(InboundEvent {
-                platform: Platform::Telegram,
-                source: source.to_owned(),
+        return Ok(Inbound::accept_with(
+            InboundEvent {
                 chat: card.chat.id.to_string(),
                 thread: card.message_thread_id.map(|t| t.to_string()),
                 user: Some(q.from.id.to_string()),
                 text: String::new(),
-                event_id: u.update_id.to_string(),
-                received_at_ms: origin.received_at_ms,
                 kind: EventKind::Click {
                     approve,
                     approval_id,
@@ -144,9 +140,10 @@ pub fn parse(
                     message_id: Some(card.message_id),
                     callback_query_id: Some(q.id),
                 },
-            }),
-            ack: Reply::empty(),
-        });
+                ..origin.event(Platform::Telegram, u.update_id.to_string())
+            },
+            Reply::empty(),
+        ));
     }
     let Some(m) = u.message else {
         return Ok(ignored("telegram update type"));
@@ -175,16 +172,12 @@ pub fn parse(
             _ => (EventKind::Message, text.trim().to_owned()),
         }
     };
-    Ok(Inbound::Event {
-        event: Box::new(InboundEvent {
-            platform: Platform::Telegram,
-            source: source.to_owned(),
+    Ok(Inbound::accept_with(
+        InboundEvent {
             chat: m.chat.id.to_string(),
             thread: m.message_thread_id.map(|t| t.to_string()),
             user: m.from.map(|f| f.id.to_string()),
             text,
-            event_id: u.update_id.to_string(),
-            received_at_ms: origin.received_at_ms,
             kind,
             dedup_keys: vec![key],
             reply_to: ReplyTo::Telegram {
@@ -193,9 +186,10 @@ pub fn parse(
                 message_id: Some(m.message_id),
                 callback_query_id: None,
             },
-        }),
-        ack: Reply::empty(),
-    })
+            ..origin.event(Platform::Telegram, u.update_id.to_string())
+        },
+        Reply::empty(),
+    ))
 }
 
 #[cfg(test)]
@@ -208,10 +202,7 @@ mod tests {
     };
 
     fn event(inbound: Inbound) -> InboundEvent {
-        match inbound {
-            Inbound::Event { event, .. } => *event,
-            other => panic!("not an event: {other:?}"),
-        }
+        inbound.event().expect("an event")
     }
 
     #[test]
