@@ -6,6 +6,7 @@
 
 pub mod card;
 pub mod discord;
+pub mod limits;
 pub mod slack;
 pub mod standard;
 pub mod telegram;

@@ -2,6 +2,7 @@
 //! a body verifies, any change to body, timestamp or signature does not; no input makes
 //! a parser panic, and whatever it accepts has dedup keys naming its source.
 
+use agency_webhook::limits::{Bucket, Rate, retry_after};
 use agency_webhook::standard::Secret;
 use agency_webhook::verify::{self, DiscordKey, Rejection};
 use agency_webhook::{Inbound, Origin, discord, slack, telegram};
@@ -135,5 +136,43 @@ proptest! {
             "authorizations": [{ "user_id": text }],
         });
         if let Ok(i) = slack::parse(ORIGIN, None, sl.to_string().as_bytes()) { keys_name_source(&i, "slack") }
+    }
+
+    /// However deliveries arrive, a bucket lets through at most its burst plus what
+    /// its rate refilled since the first one; and a refused delivery is told to wait
+    /// at least a second.
+    #[test]
+    fn a_bucket_never_admits_more_than_its_rate(
+        per_second in 0.5f64..100.0,
+        burst in 1.0f64..50.0,
+        gaps in proptest::collection::vec(0i64..200, 1..300),
+    ) {
+        let rate = Rate { per_second, burst };
+        let mut now = 1_000_000i64;
+        let start = now;
+        let mut bucket = Bucket::full(rate, now);
+        let mut admitted = 0u32;
+        for gap in gaps {
+            now += gap;
+            match bucket.take(rate, now) {
+                Ok(b) => { bucket = b; admitted += 1; }
+                Err(wait) => prop_assert!(wait >= 1),
+            }
+        }
+        let allowed = burst + per_second * (now - start) as f64 / 1000.0;
+        prop_assert!(f64::from(admitted) <= allowed + 1e-6, "{admitted} > {allowed}");
+    }
+
+    #[test]
+    fn retries_stay_within_their_step(attempt in 1u32..10, unit in 0.0f64..1.0, floor in proptest::option::of(0u64..100_000)) {
+        let s = agency_webhook::limits::DEFAULT_SCHEDULE_SECS;
+        match retry_after(s, attempt, unit, floor) {
+            Some(d) => {
+                let step = s[attempt as usize - 1];
+                prop_assert!(d >= 1 && d <= step.max(floor.unwrap_or(0)).max(1));
+                prop_assert!(d >= floor.unwrap_or(0));
+            }
+            None => prop_assert!(attempt as usize > s.len()),
+        }
     }
 }
