@@ -279,6 +279,61 @@ fn racing_retries_of_one_task_reserve_once() {
     }
 }
 
+/// A decision the server never finished recording (it stopped between claiming the
+/// approval and recording the answer) does not lock the approval: a fresh claim is
+/// "being decided" (409), one older than the claim timeout is taken over.
+#[test]
+fn an_abandoned_decision_can_be_taken_over() {
+    let (dir, s) = start("examples/policy/minimal.toml", &[]);
+    let mut d = req("t-abandoned", "devops", "deploy", 1.0);
+    d["environment"] = json!("production");
+    let (_, p) = ask(&s, GATEWAY, d);
+    assert_eq!(p["decision"], "pending", "{p}");
+    let id = p["approvalId"].as_str().unwrap().to_owned();
+    let claim = |age_ms: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        rusqlite::Connection::open(dir.path().join("agency.db"))
+            .unwrap()
+            .execute(
+                "UPDATE approvals SET status = 'deciding', decided_ms = ?2 WHERE id = ?1",
+                rusqlite::params![id, now - age_ms],
+            )
+            .unwrap()
+    };
+    let decide = || {
+        post(
+            &s.url(&format!("/api/approvals/{id}/decision")),
+            OPERATOR,
+            r#"{"decision":"approve","by":"alice"}"#,
+        )
+    };
+    assert_eq!(claim(1_000), 1);
+    let (_, shown) = get(&s.url(&format!("/api/approvals/{id}")), VIEWER);
+    assert_eq!(
+        (&shown["decision"], &shown["decidedAt"]),
+        (&json!("pending"), &Value::Null)
+    );
+    let (st, e) = decide();
+    assert_eq!(st, 409, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("being decided"),
+        "{e}"
+    );
+    assert_eq!(claim(10 * 60_000), 1);
+    let (st, done) = decide();
+    assert_eq!(
+        (st, done["decision"].as_str()),
+        (200, Some("approved")),
+        "{done}"
+    );
+}
+
 #[test]
 fn expired_asks_count_as_denied() {
     let dir = TempDir::new("expiry");

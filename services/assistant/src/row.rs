@@ -101,7 +101,11 @@ impl ApprovalRow {
             created_at: rfc3339(self.created_ms),
             expires_at: self.expires_ms.map(rfc3339),
             decided_by: self.decided_by.clone(),
-            decided_at: self.decided_ms.map(rfc3339),
+            // A claim's time is not a decision's.
+            decided_at: self
+                .decided_ms
+                .filter(|_| self.status != ApprovalStatus::Deciding)
+                .map(rfc3339),
             comment: self.comment.clone(),
         }
     }

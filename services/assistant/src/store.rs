@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 
 use crate::row::{APPROVAL_COLUMNS, ApprovalRow, AuditRow, reserved_json};
 
+/// How long a human decision may take between its claim and its record before the
+/// claim counts as abandoned.
+pub const CLAIM_TIMEOUT_MS: i64 = 60_000;
+
 /// The assistant's tables, over a SQL database.
 pub struct Store<D> {
     db: D,
@@ -77,17 +81,20 @@ impl<D: Db> Store<D> {
     /// Pending approvals past their expiry become `expired` (which counts as denied),
     /// each with an audit entry.
     pub async fn expire(&self, now: i64) -> Result<(), ApiError> {
-        let due = "status = 'pending' AND expires_ms IS NOT NULL AND expires_ms <= ?1";
+        // Pending, or claimed by a decision that never finished (the server stopped
+        // between the claim and the record).
+        let due = "(status = 'pending' OR (status = 'deciding' AND decided_ms < ?2)) AND expires_ms IS NOT NULL AND expires_ms <= ?1";
+        let args = || vec![n(now), n(now - CLAIM_TIMEOUT_MS)];
         self.db
             .batch(vec![
                 stmt(
                     &format!("INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'expired', id, NULL, '{{}}' FROM approvals WHERE {due}"),
-                    vec![n(now)],
+                    args(),
                 ),
                 stmt(
                     // Decided when it expired, not when a later request noticed.
                     &format!("UPDATE approvals SET status = 'expired', decided_ms = expires_ms WHERE {due}"),
-                    vec![n(now)],
+                    args(),
                 ),
             ])
             .await?;
@@ -192,14 +199,18 @@ impl<D: Db> Store<D> {
         Ok(())
     }
 
-    /// Claims a pending, unexpired approval for a human decision; false when it is not
-    /// (any more) pending.
+    /// Claims a pending, unexpired approval for a human decision (noting when, in
+    /// `decided_ms`); false when it is not (any more) pending. A claim older than
+    /// [`CLAIM_TIMEOUT_MS`] was abandoned (the server stopped mid-decision) and can be
+    /// claimed again.
     pub async fn claim(&self, id: &str, now: i64) -> Result<bool, ApiError> {
         let w = self
             .db
             .execute(
-                "UPDATE approvals SET status = 'deciding' WHERE id = ?1 AND status = 'pending' AND (expires_ms IS NULL OR expires_ms > ?2)",
-                &[s(id), n(now)],
+                "UPDATE approvals SET status = 'deciding', decided_ms = ?2 WHERE id = ?1 \
+                 AND (status = 'pending' OR (status = 'deciding' AND decided_ms < ?3)) \
+                 AND (expires_ms IS NULL OR expires_ms > ?2)",
+                &[s(id), n(now), n(now - CLAIM_TIMEOUT_MS)],
             )
             .await?;
         Ok(w.changes > 0)
@@ -209,7 +220,7 @@ impl<D: Db> Store<D> {
     pub async fn unclaim(&self, id: &str) -> Result<(), PortError> {
         self.db
             .execute(
-                "UPDATE approvals SET status = 'pending' WHERE id = ?1 AND status = 'deciding'",
+                "UPDATE approvals SET status = 'pending', decided_ms = NULL WHERE id = ?1 AND status = 'deciding'",
                 &[s(id)],
             )
             .await
