@@ -5,8 +5,7 @@
 //! transaction. No policy logic lives here.
 
 use agency_approval::{
-    Answer, ApprovalRequest, BudgetCheck, Decision, LedgerChange, Micros, Policy, budget_check,
-    halt_reason,
+    Answer, ApprovalRequest, BudgetCheck, Decision, Micros, Policy, budget_check, halt_reason,
 };
 use agency_assistant_service::ledger::{Book, BookSql, Halt, HaltIn, halt_state, ledger_limit};
 use agency_assistant_service::{AssistantRuntime, LedgerPort};
@@ -45,28 +44,14 @@ impl Local {
         tx.commit().map_err(storage)?;
         Ok(out)
     }
-}
 
-/// Holds what `change` reserves for `task`, unless the task holds a reservation
-/// already (a racing retry), which then stands for it.
-fn hold_once(
-    book: &Book<Sql<'_>>,
-    task: &str,
-    change: &mut LedgerChange,
-    held: Vec<(String, i64)>,
-    now: i64,
-) -> Result<(), PortError> {
-    if change.reserve.is_empty() {
-        return Ok(());
+    /// Runs `f`, which only reads, on the ledger book (no write lock taken).
+    fn read_book<T>(
+        &self,
+        f: impl FnOnce(&Book<Sql<'_>>) -> Result<T, PortError>,
+    ) -> Result<T, ApiError> {
+        Ok(f(&Book(Sql(&self.0.store.conn())))?)
     }
-    if !held.is_empty() {
-        change.reserve = held.into_iter().map(|(k, m)| (k, Micros(m))).collect();
-        return Ok(());
-    }
-    for (key, m) in &change.reserve {
-        book.hold(task, key, m.0, now)?;
-    }
-    Ok(())
 }
 
 impl AssistantRuntime for Local {
@@ -97,7 +82,7 @@ impl LedgerPort for Local {
                 .assistant
                 .decide(request, &snapshot, &halts, now)
                 .map_err(|e| ApiError::component_trap("approval", &e))?;
-            hold_once(book, &request.task_id, &mut d.change, held, now)?;
+            book.hold_once(&request.task_id, &mut d.change, held, now)?;
             Ok(d)
         })
     }
@@ -112,7 +97,7 @@ impl LedgerPort for Local {
             let mut check: BudgetCheck =
                 budget_check(request, &self.0.assistant.policy, &snapshot, now);
             if let Ok((change, _)) = &mut check {
-                hold_once(book, &request.task_id, change, held, now)?;
+                book.hold_once(&request.task_id, change, held, now)?;
             }
             Ok(Answer::Approve(check))
         })
@@ -141,7 +126,7 @@ impl LedgerPort for Local {
     }
 
     async fn ledger(&self, now: i64) -> Result<Vec<(String, Micros, Micros)>, ApiError> {
-        let rows = self.in_book(|book| Ok(book.ledger(now)?))?;
+        let rows = self.read_book(|book| book.ledger(now))?;
         Ok(rows
             .into_iter()
             .map(|r| (r.key, Micros(r.spent), Micros(r.reserved)))
@@ -149,7 +134,7 @@ impl LedgerPort for Local {
     }
 
     async fn halts(&self) -> Result<Vec<Halt>, ApiError> {
-        self.in_book(|book| Ok(book.halts()?))
+        self.read_book(|book| book.halts())
     }
 
     async fn halt(&self, h: &HaltIn) -> Result<(), ApiError> {

@@ -14,7 +14,7 @@
 
 use agency_approval::{
     Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, HaltScope, HaltState, HaltTarget,
-    LedgerSnapshot, Limits, Micros, check_scope, day_key, month_key,
+    LedgerChange, LedgerSnapshot, Limits, Micros, check_scope, day_key, month_key,
 };
 use agency_kit::{ApiError, PortError, SqlValue};
 use serde::de::DeserializeOwned;
@@ -71,10 +71,6 @@ impl Halt {
             reason: self.reason.clone(),
             since: agency_approval::rfc3339(self.created_ms),
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.view()).unwrap_or(Value::Null)
     }
 }
 
@@ -350,6 +346,29 @@ impl<S: BookSql> Book<S> {
             "INSERT INTO reservations (task, key, micros, created_ms) VALUES (?1, ?2, ?3, ?4)",
             &[task.into(), key.into(), micros.into(), now.into()],
         )
+    }
+
+    /// Holds what `change` reserves for `task` under every key at once (a ledger in one
+    /// transaction), unless the task holds a reservation already (a racing retry),
+    /// which then stands for it: `change` becomes what is held.
+    pub fn hold_once(
+        &self,
+        task: &str,
+        change: &mut LedgerChange,
+        held: Vec<(String, i64)>,
+        now: i64,
+    ) -> Result<(), PortError> {
+        if change.reserve.is_empty() {
+            return Ok(());
+        }
+        if !held.is_empty() {
+            change.reserve = held.into_iter().map(|(k, m)| (k, Micros(m))).collect();
+            return Ok(());
+        }
+        for (key, m) in &change.reserve {
+            self.hold(task, key, m.0, now)?;
+        }
+        Ok(())
     }
 
     /// The rows of the periods containing `now`.
