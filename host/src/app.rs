@@ -49,11 +49,19 @@ impl App {
             down: RwLock::new(down),
             assistant,
             graph_update: Arc::new(tokio::sync::Mutex::new(())),
+            webhook_work: tokio::sync::Notify::new(),
         });
-        Ok(App {
-            state,
-            background: Background::new(),
-        })
+        let mut background = Background::new();
+        let s = state.clone();
+        background.spawn("webhook-consumer", move |shutdown| {
+            crate::server::webhooks::consumer(s, shutdown, Duration::from_millis(500))
+        });
+        let s = state.clone();
+        background.every("webhook-prune", Duration::from_secs(600), move || {
+            let s = s.clone();
+            async move { crate::server::webhooks::prune(&s) }
+        });
+        Ok(App { state, background })
     }
 
     /// Serves on `listener` until `shutdown` resolves; then requests in flight finish and

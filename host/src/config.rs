@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::webhook_config::{ApproverConfig, GatewayConfig, WebhooksConfig};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
@@ -41,6 +43,15 @@ pub struct Config {
     pub wasm: WasmLimits,
     /// An OpenAI-compatible chat-completions endpoint for free-text chat (optional).
     pub llm: Option<LlmConfig>,
+    /// Chat platforms' webhooks (see `webhook_config`).
+    pub webhooks: WebhooksConfig,
+    /// Where routed tasks are dispatched.
+    pub gateway: Option<GatewayConfig>,
+    /// Who may decide approvals from chat.
+    pub approvers: Vec<ApproverConfig>,
+    /// The webhook service's settings, secrets resolved from the environment at load.
+    #[serde(skip)]
+    pub webhook_settings: agency_webhooks_service::Settings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +142,10 @@ impl Default for Config {
             auth: Auth::default(),
             wasm: WasmLimits::default(),
             llm: None,
+            webhooks: WebhooksConfig::default(),
+            gateway: None,
+            approvers: Vec::new(),
+            webhook_settings: agency_webhooks_service::Settings::default(),
         }
     }
 }
@@ -214,6 +229,18 @@ impl Config {
                 .find(|(k, _)| *k == l.api_key_env)
                 .map(|(_, v)| v.clone());
         }
+        let env = |name: &str| {
+            vars.iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        config.webhook_settings = crate::webhook_config::settings(
+            &config.webhooks,
+            config.gateway.as_ref(),
+            &config.approvers,
+            &env,
+        )?;
         for (key, value) in vars {
             let bad = |what: &str| format!("environment variable {key}: {what}");
             match key.as_str() {

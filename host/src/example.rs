@@ -93,3 +93,43 @@ pub fn graph() -> Result<SkillGraph, GraphErrors> {
         .collect();
     source::parse_dir(&files)
 }
+
+/// With `--example` and no sources configured: one example source per platform, all
+/// with the id `example` (`POST /slack/example`, `/telegram/example`,
+/// `/discord/example`), with secrets made for this run; the lines to print show them
+/// (and the Discord private key, so a test client can sign as Discord would).
+pub fn webhook_sources()
+-> Result<(Vec<agency_webhooks_service::settings::Source>, Vec<String>), String> {
+    use agency_kit::Random;
+    use agency_webhooks_service::settings::Source;
+    let random = crate::server::ports::OsRandom;
+    let hex = |n: usize| -> Result<String, String> {
+        let mut b = vec![0u8; n];
+        random.fill(&mut b).map_err(|e| e.to_string())?;
+        Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    };
+    let slack_secret = hex(16)?;
+    let telegram_secret = hex(16)?;
+    let mut seed = [0u8; 32];
+    random.fill(&mut seed).map_err(|e| e.to_string())?;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public: String = signing
+        .verifying_key()
+        .to_bytes()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    let private: String = seed.iter().map(|x| format!("{x:02x}")).collect();
+    let sources = vec![
+        Source::slack("example", &slack_secret).map_err(|e| e.to_string())?,
+        Source::telegram("example", &telegram_secret).map_err(|e| e.to_string())?,
+        Source::discord("example", "example", &public).map_err(|e| e.to_string())?,
+    ];
+    let lines = vec![
+        "Example webhook sources (no [webhooks] configured), secrets for this run:".to_owned(),
+        format!("  POST /slack/example     signing secret {slack_secret}"),
+        format!("  POST /telegram/example  secret token {telegram_secret}"),
+        format!("  POST /discord/example   public key {public} (private key {private})"),
+    ];
+    Ok((sources, lines))
+}

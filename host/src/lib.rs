@@ -14,3 +14,4 @@ pub mod routing;
 pub use agency_runtime as runtime;
 pub mod server;
 pub mod store;
+pub mod webhook_config;

@@ -38,6 +38,7 @@ pub fn migrations() -> Vec<Migration> {
         agency_skill_graph_service::MIGRATIONS,
         agency_router_service::MIGRATIONS,
         agency_assistant_service::MIGRATIONS,
+        agency_webhooks_service::MIGRATIONS,
     ]
     .concat()
 }
@@ -167,7 +168,8 @@ pub(crate) fn execute(
     params: &[SqlValue],
 ) -> Result<Written, PortError> {
     let changes = conn
-        .execute(sql, params_from_iter(bind(params)))
+        .prepare_cached(sql)
+        .and_then(|mut st| st.execute(params_from_iter(bind(params))))
         .map_err(storage)?;
     Ok(Written {
         changes: changes as u64,
@@ -197,6 +199,37 @@ impl Db for Store {
             .collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(storage)?;
         Ok(written)
+    }
+}
+
+/// An open connection or transaction as synchronous SQL (for the services' code that
+/// must run inside one transaction: the ledger book, the webhooks' gate).
+pub(crate) struct TxSql<'c>(pub(crate) &'c Connection);
+
+impl agency_kit::ports::SyncSql for TxSql<'_> {
+    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError> {
+        execute(self.0, sql, args).map(|_| ())
+    }
+
+    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError> {
+        rows(self.0, sql, args)
+    }
+}
+
+impl Store {
+    /// Runs `f` inside one immediate transaction (the write lock taken up front),
+    /// committed when `f` succeeds and rolled back otherwise.
+    pub(crate) fn in_tx<T, E: From<PortError>>(
+        &self,
+        f: impl FnOnce(&TxSql<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        let out = f(&TxSql(&tx))?;
+        tx.commit().map_err(storage)?;
+        Ok(out)
     }
 }
 

@@ -69,6 +69,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("  AGENCY_OPERATOR_TOKEN={}", config.auth.operator_tokens[0]);
         println!("  AGENCY_VIEWER_TOKEN={}", config.auth.viewer_tokens[0]);
     }
+    if args.example && config.webhook_settings.sources.is_empty() {
+        let (sources, lines) = agency::example::webhook_sources().map_err(anyhow::Error::msg)?;
+        config.webhook_settings.sources = sources;
+        for l in lines {
+            println!("{l}");
+        }
+    }
 
     let addr = config.addr;
     let rt = tokio::runtime::Builder::new_multi_thread()

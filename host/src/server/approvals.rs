@@ -7,27 +7,14 @@
 use agency_approval::{
     Answer, ApprovalRequest, BudgetCheck, Decision, Micros, Policy, budget_check, halt_reason,
 };
-use agency_assistant_service::ledger::{Book, BookSql, Halt, HaltIn, halt_state, ledger_limit};
+use agency_assistant_service::ledger::{Book, Halt, HaltIn, halt_state, ledger_limit};
 use agency_assistant_service::{AssistantRuntime, LedgerPort};
-use agency_kit::{ApiError, PortError, SqlValue};
-use rusqlite::{Connection, TransactionBehavior};
-use serde_json::{Map, Value};
+use agency_kit::{ApiError, PortError};
 
 use super::ports::Local;
-use crate::store::{self, Store, storage};
+use crate::store::{Store, TxSql};
 
-/// An open transaction, as the ledger book's SQL.
-struct Sql<'c>(&'c Connection);
-
-impl BookSql for Sql<'_> {
-    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError> {
-        store::execute(self.0, sql, args).map(|_| ())
-    }
-
-    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError> {
-        store::rows(self.0, sql, args)
-    }
-}
+type Sql<'c> = TxSql<'c>;
 
 impl Local {
     /// Runs `f` on the ledger book inside one immediate transaction, committed when `f`
@@ -36,13 +23,7 @@ impl Local {
         &self,
         f: impl FnOnce(&Book<Sql<'_>>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let mut conn = self.0.store.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(storage)?;
-        let out = f(&Book(Sql(&tx)))?;
-        tx.commit().map_err(storage)?;
-        Ok(out)
+        self.0.store.in_tx(|sql| f(&Book(TxSql(sql.0))))
     }
 
     /// Runs `f`, which only reads, on the ledger book (no write lock taken).
@@ -50,7 +31,7 @@ impl Local {
         &self,
         f: impl FnOnce(&Book<Sql<'_>>) -> Result<T, PortError>,
     ) -> Result<T, ApiError> {
-        Ok(f(&Book(Sql(&self.0.store.conn())))?)
+        Ok(f(&Book(TxSql(&self.0.store.conn())))?)
     }
 }
 

@@ -8,6 +8,7 @@ mod approvals;
 mod chat;
 pub mod ports;
 pub mod site;
+pub mod webhooks;
 
 use std::sync::{Arc, RwLock};
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub assistant: crate::assistant::Assistant,
     /// Serialises graph uploads so version, router and store switch together.
     pub graph_update: Arc<tokio::sync::Mutex<()>>,
+    /// Wakes the webhook consumer when something is queued.
+    pub webhook_work: tokio::sync::Notify,
 }
 
 impl AppState {

@@ -22,6 +22,7 @@ pub enum Endpoint {
     Graph(agency_skill_graph_service::Endpoint),
     Router(agency_router_service::Endpoint),
     Assistant(agency_assistant_service::Endpoint),
+    Webhooks(agency_webhooks_service::Endpoint),
 }
 
 /// Every (method, path) the server answers, for the OpenAPI drift check.
@@ -33,6 +34,7 @@ pub fn routes() -> Vec<(String, &'static str)> {
         .chain(list(agency_skill_graph_service::ROUTES))
         .chain(list(agency_router_service::ROUTES))
         .chain(list(agency_assistant_service::ROUTES))
+        .chain(list(agency_webhooks_service::ROUTES))
         .collect()
 }
 
@@ -49,8 +51,12 @@ fn find(method: &http::Method, path: &str) -> Result<Matched<Endpoint>, Miss> {
         Ok(m) => return Ok(m.map(Endpoint::Router)),
         Err(m) => miss.or(m),
     };
-    match routes::find(agency_assistant_service::ROUTES, method, path) {
-        Ok(m) => Ok(m.map(Endpoint::Assistant)),
+    let miss = match routes::find(agency_assistant_service::ROUTES, method, path) {
+        Ok(m) => return Ok(m.map(Endpoint::Assistant)),
+        Err(m) => miss.or(m),
+    };
+    match routes::find(agency_webhooks_service::ROUTES, method, path) {
+        Ok(m) => Ok(m.map(Endpoint::Webhooks)),
         Err(m) => Err(miss.or(m)),
     }
 }
@@ -126,17 +132,64 @@ async fn answer(
         Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
         Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
         Endpoint::Assistant(e) => agency_assistant_service::call(&local, e, &request).await,
+        Endpoint::Webhooks(e) => agency_webhooks_service::call(&local, e, &request).await,
     }
+}
+
+/// Another service's answer to a call from inside the server (the webhook consumer
+/// asking the router or the assistant): found like any request, but trusted (no token),
+/// and only the router's, the skill graph's and the assistant's endpoints.
+pub async fn internal(
+    state: Arc<AppState>,
+    method: http::Method,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let matched = match find(&method, path) {
+        Ok(m) => m,
+        Err(miss) => return parsed(miss.into_response()),
+    };
+    let request = Request {
+        method,
+        path: path.to_owned(),
+        query: None,
+        headers: http::HeaderMap::new(),
+        body: body.to_string().into_bytes(),
+        params: matched.params,
+    };
+    let local = Local(state);
+    let answer = match matched.endpoint {
+        Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
+        Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
+        Endpoint::Assistant(e) => agency_assistant_service::call(&local, e, &request).await,
+        Endpoint::Root(_) | Endpoint::Webhooks(_) => Err(ApiError::not_found(format!(
+            "{path} is not callable from inside the server"
+        ))),
+    };
+    if let Err(e) = &answer
+        && let Some(detail) = &e.log
+    {
+        tracing::error!(code = e.code, error = %detail, %path, "internal call failed");
+    }
+    parsed(answer.unwrap_or_else(ApiError::into_response))
+}
+
+fn parsed(r: agency_kit::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    let body = serde_json::from_slice(r.body()).unwrap_or(serde_json::Value::Null);
+    (status, body)
 }
 
 async fn health(local: &Local) -> agency_kit::Response {
     let (graph_ok, graph) = agency_skill_graph_service::health(local).await;
     let (router_ok, router) = agency_router_service::health(local).await;
+    let (webhooks_ok, webhooks) = agency_webhooks_service::health(local).await;
     let storage = serde_json::json!({ "status": if graph_ok { "ok" } else { "error" } });
     root::health(vec![
         ("router", router_ok, router),
         ("skillGraph", graph_ok, graph),
         ("storage", graph_ok, storage),
+        ("webhooks", webhooks_ok, webhooks),
     ])
 }
 

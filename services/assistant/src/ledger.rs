@@ -19,7 +19,7 @@ use agency_approval::{
 use agency_kit::{ApiError, PortError, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// The ledger and the halts on a runtime. Each operation is atomic on its own.
 pub trait LedgerPort {
@@ -151,13 +151,8 @@ pub const BOOK_SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS halts (scope TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (scope, target))",
 ];
 
-/// Synchronous SQL inside one atomic unit (a SQLite transaction, a Durable Object's
-/// request): what a [`Book`] runs on.
-pub trait BookSql {
-    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError>;
-    /// Rows as JSON objects keyed by column name.
-    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError>;
-}
+/// What a [`Book`] runs on: synchronous SQL inside one atomic unit.
+pub use agency_kit::ports::SyncSql as BookSql;
 
 /// A scope check asked of a book (a Durable Object's `reserve`).
 #[derive(Serialize, Deserialize)]
@@ -274,14 +269,7 @@ pub struct Book<S>(pub S);
 
 impl<S: BookSql> Book<S> {
     fn query<T: DeserializeOwned>(&self, q: &str, args: &[SqlValue]) -> Result<Vec<T>, PortError> {
-        self.0
-            .rows(q, args)?
-            .into_iter()
-            .map(|row| {
-                serde_json::from_value(Value::Object(row))
-                    .map_err(|e| PortError::Decode(e.to_string()))
-            })
-            .collect()
+        self.0.query(q, args)
     }
 
     pub fn halts(&self) -> Result<Vec<Halt>, PortError> {

@@ -151,6 +151,41 @@ impl<T: Db> Db for &T {
     }
 }
 
+/// Synchronous SQL inside one atomic unit: an open SQLite transaction locally, a
+/// Durable Object's request at the edge (its storage runs synchronously and each
+/// request is atomic). What state kept per key is written against (the assistant's
+/// ledger book, the webhooks' gate).
+pub trait SyncSql {
+    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError>;
+    /// Rows as JSON objects keyed by column name.
+    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError>;
+
+    /// The rows as `T`.
+    fn query<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[SqlValue],
+    ) -> Result<Vec<T>, PortError> {
+        self.rows(sql, args)?
+            .into_iter()
+            .map(|row| {
+                serde_json::from_value(Value::Object(row))
+                    .map_err(|e| PortError::Decode(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+impl<T: SyncSql> SyncSql for &T {
+    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError> {
+        (**self).run(sql, args)
+    }
+
+    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError> {
+        (**self).rows(sql, args)
+    }
+}
+
 /// Wall-clock time.
 pub trait Clock {
     /// Milliseconds since the Unix epoch.

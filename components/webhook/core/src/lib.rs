@@ -31,6 +31,13 @@ impl Platform {
             Platform::Discord => "discord",
         }
     }
+
+    /// The platform named `name` (`slack`, `telegram`, `discord`).
+    pub fn from_name(name: &str) -> Option<Platform> {
+        [Platform::Slack, Platform::Telegram, Platform::Discord]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+    }
 }
 
 /// What a normalised event asks for.

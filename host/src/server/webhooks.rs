@@ -1,0 +1,181 @@
+//! The webhook service on the local server: its ports (the gate and the queue in one
+//! SQLite transaction, the other services called in-process, HTTP out with ureq) and
+//! the consumer, a background task that leases due events and platform calls from
+//! SQLite and hands each to the service's step ([`agency_webhooks_service::consume`]).
+//! What an event leads to is decided there, not here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agency_kit::{ApiError, Clock};
+use agency_webhook::Platform;
+use agency_webhooks_service::gate::Gate;
+use agency_webhooks_service::outbound::{OutRequest, OutResponse};
+use agency_webhooks_service::store::{self, NewEvent};
+use agency_webhooks_service::{Admission, Count, Entry, Settings, Wake, WebhookPorts, consume};
+use serde_json::Value;
+
+use super::AppState;
+use super::ports::Local;
+use crate::background::Shutdown;
+use crate::store::Store;
+
+impl WebhookPorts for Local {
+    type Db = Store;
+
+    fn db(&self) -> &Store {
+        &self.0.store
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.0.config.webhook_settings
+    }
+
+    async fn enqueue(&self, entry: &Entry, event: &NewEvent) -> Result<Admission, ApiError> {
+        let admitted = self.0.store.in_tx(|sql| {
+            let a = Gate(sql).admit(entry)?;
+            if a == Admission::Accepted {
+                store::run_sync(sql, &store::insert_event(event))?;
+            }
+            Ok::<_, ApiError>(a)
+        })?;
+        if admitted == Admission::Accepted {
+            self.0.webhook_work.notify_one();
+        }
+        Ok(admitted)
+    }
+
+    async fn wake(&self, _what: Wake<'_>) -> Result<(), ApiError> {
+        self.0.webhook_work.notify_one();
+        Ok(())
+    }
+
+    async fn peer(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), ApiError> {
+        Ok(super::site::internal(self.0.clone(), method, path, body).await)
+    }
+
+    async fn send(&self, request: OutRequest) -> Result<OutResponse, String> {
+        tokio::task::spawn_blocking(move || send_blocking(request))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    fn count(&self, what: Count, platform: Platform) {
+        tracing::debug!(?what, platform = platform.as_str(), "webhook");
+    }
+}
+
+fn agent() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent(concat!("Agency/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into()
+    })
+}
+
+fn send_blocking(r: OutRequest) -> Result<OutResponse, String> {
+    let mut req = ureq::http::Request::builder()
+        .method(r.method.as_str())
+        .uri(&r.url);
+    for (k, v) in &r.headers {
+        req = req.header(k, v);
+    }
+    let req = req.body(r.body).map_err(|e| e.to_string())?;
+    let timeout = Some(Duration::from_millis(r.timeout_ms));
+    let req = agent()
+        .configure_request(req)
+        .timeout_global(timeout)
+        .build();
+    let host = r.url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let mut resp = agent().run(req).map_err(|e| format!("{host}: {e}"))?;
+    let retry_after_secs = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| s.max(0.0).ceil() as u64);
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .unwrap_or_default();
+    Ok(OutResponse {
+        status,
+        retry_after_secs,
+        body,
+    })
+}
+
+/// How many due rows one pass leases.
+const BATCH: u32 = 32;
+
+/// The consumer: leases due events and platform calls and processes them, until
+/// shutdown. Woken at once when something is queued, and every `idle` otherwise (for
+/// retries whose time has come). Events are processed `parallel` at a time.
+pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Duration) {
+    let local = Local(state.clone());
+    loop {
+        if shutdown.is_set() {
+            return;
+        }
+        let worked = match pass(&local).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook consumer: pass failed");
+                0
+            }
+        };
+        if worked > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = state.webhook_work.notified() => {}
+            _ = tokio::time::sleep(idle) => {}
+        }
+    }
+}
+
+/// One pass: what was due, processed; how many rows.
+async fn pass(local: &Local) -> Result<usize, ApiError> {
+    let now = local.now_ms();
+    let until = now + consume::LEASE_MS;
+    let events = store::lease_events(local.db(), now, until, BATCH).await?;
+    let n = events.len();
+    let steps = events.iter().map(|row| async move {
+        if let Err(e) = consume::event(local, row).await {
+            // Left processing: the lease runs out and the event is tried again.
+            tracing::warn!(event = %row.id, error = %e, log = ?e.log, "webhook event step failed");
+        }
+    });
+    futures_util::future::join_all(steps).await;
+    let calls = store::lease_outbox(local.db(), now, until, BATCH).await?;
+    let m = calls.len();
+    let steps = calls.iter().map(|row| async move {
+        if let Err(e) = consume::call(local, row).await {
+            tracing::warn!(call = %row.id, error = %e, "platform call step failed");
+        }
+    });
+    futures_util::future::join_all(steps).await;
+    Ok(n + m)
+}
+
+/// Drops dedup keys past their time.
+pub fn prune(state: &AppState) {
+    let now = crate::store::now_ms();
+    match state.store.in_tx(|sql| Gate(sql).prune(now)) {
+        Ok(n) if n > 0 => tracing::info!(keys = n, "webhook dedup keys pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "webhook dedup prune failed"),
+    }
+}

@@ -1,0 +1,277 @@
+//! The webhook service's part of the config file, and how it becomes the service's
+//! [`Settings`]: secrets are read from the environment variables the file names (never
+//! from the file), and every source's secret is checked at start-up.
+//!
+//! ```toml
+//! [webhooks]
+//! rate_per_second = 50        # each source's token bucket
+//! burst = 200
+//! dedup_ttl_hours = 24
+//! retry_schedule_secs = [5, 300, 1800, 7200, 18000, 36000]
+//! prefix = "!agency"          # messages starting with it go to the assistant
+//!
+//! [[webhooks.slack]]
+//! id = "T0123"                # POST /slack/T0123
+//! signing_secret_env = "SLACK_SIGNING_SECRET"
+//! bot_token_env = "SLACK_BOT_TOKEN"
+//!
+//! [[webhooks.telegram]]
+//! id = "mybot"                # POST /telegram/mybot
+//! secret_token_env = "TELEGRAM_SECRET_TOKEN"
+//! bot_token_env = "TELEGRAM_BOT_TOKEN"
+//! bot_username = "my_agency_bot"
+//!
+//! [[webhooks.discord]]
+//! id = "123456789"            # POST /discord/123456789
+//! application_id = "987654321"
+//! public_key = "<64 hex digits>"
+//! bot_token_env = "DISCORD_BOT_TOKEN"
+//!
+//! [gateway]
+//! url = "http://127.0.0.1:9000"   # tasks go to {url}/tasks
+//! secret_env = "AGENCY_GATEWAY_SECRET"  # whsec_...
+//! timeout_ms = 10000
+//!
+//! [[approvers]]
+//! name = "alice"
+//! slack = "U0123"
+//! telegram = 123456
+//! discord = "80351110224678912"
+//! ```
+
+use agency_webhook::limits::Rate;
+use agency_webhook::standard::Secret;
+use agency_webhooks_service::Settings;
+use agency_webhooks_service::settings::{ApiBases, Approver, Gateway, Source};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<f64>,
+    pub dedup_ttl_hours: Option<u64>,
+    pub retry_schedule_secs: Option<Vec<u64>>,
+    pub prefix: Option<String>,
+    /// The platforms' API base URLs (tests point them at fakes).
+    pub slack_api: Option<String>,
+    pub telegram_api: Option<String>,
+    pub discord_api: Option<String>,
+    pub slack: Vec<SlackSource>,
+    pub telegram: Vec<TelegramSource>,
+    pub discord: Vec<DiscordSource>,
+}
+
+/// What every source may set.
+pub struct Common<'a> {
+    pub channel: &'a Option<String>,
+    pub bot_token_env: &'a Option<String>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<f64>,
+}
+
+macro_rules! common {
+    ($c:expr) => {
+        Common {
+            channel: &$c.channel,
+            bot_token_env: &$c.bot_token_env,
+            rate_per_second: $c.rate_per_second,
+            burst: $c.burst,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSource {
+    pub id: String,
+    pub signing_secret_env: String,
+    /// The graph channel its messages are routed under (default: the platform's name).
+    pub channel: Option<String>,
+    pub bot_token_env: Option<String>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSource {
+    pub id: String,
+    pub secret_token_env: String,
+    pub bot_username: Option<String>,
+    /// The graph channel its messages are routed under (default: the platform's name).
+    pub channel: Option<String>,
+    pub bot_token_env: Option<String>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordSource {
+    pub id: String,
+    pub application_id: String,
+    pub public_key: String,
+    /// The graph channel its messages are routed under (default: the platform's name).
+    pub channel: Option<String>,
+    pub bot_token_env: Option<String>,
+    pub rate_per_second: Option<f64>,
+    pub burst: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    pub url: String,
+    #[serde(default = "default_gateway_secret_env")]
+    pub secret_env: String,
+    #[serde(default = "default_gateway_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_gateway_secret_env() -> String {
+    "AGENCY_GATEWAY_SECRET".into()
+}
+
+fn default_gateway_timeout() -> u64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverConfig {
+    pub name: String,
+    pub slack: Option<String>,
+    pub telegram: Option<i64>,
+    pub discord: Option<String>,
+}
+
+/// The service's settings from the config's sections, secrets from `env`.
+pub fn settings(
+    w: &WebhooksConfig,
+    gateway: Option<&GatewayConfig>,
+    approvers: &[ApproverConfig],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, String> {
+    let secret = |what: &str, var: &str| {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("{what}: environment variable {var} is not set"))
+    };
+    let mut out = Settings::default();
+    let rate =
+        |per: Option<f64>, burst: Option<f64>, base: Rate, what: &str| -> Result<Rate, String> {
+            let r = Rate {
+                per_second: per.unwrap_or(base.per_second),
+                burst: burst.unwrap_or(base.burst),
+            };
+            if !(r.per_second > 0.0
+                && r.burst >= 1.0
+                && r.per_second.is_finite()
+                && r.burst.is_finite())
+            {
+                return Err(format!(
+                    "{what}: rate_per_second must be above 0 and burst at least 1"
+                ));
+            }
+            Ok(r)
+        };
+    out.rate = rate(w.rate_per_second, w.burst, out.rate, "webhooks")?;
+    if let Some(h) = w.dedup_ttl_hours {
+        if h < 24 {
+            return Err(
+                "webhooks.dedup_ttl_hours must be at least 24 (Telegram redelivers for a day)"
+                    .into(),
+            );
+        }
+        out.dedup_ttl_ms = i64::try_from(h.saturating_mul(3_600_000)).unwrap_or(i64::MAX);
+    }
+    if let Some(s) = &w.retry_schedule_secs {
+        if s.is_empty() || s.contains(&0) {
+            return Err(
+                "webhooks.retry_schedule_secs must be a non-empty list of delays above 0".into(),
+            );
+        }
+        out.schedule_secs = s.clone();
+    }
+    out.prefix = w.prefix.clone().filter(|p| !p.trim().is_empty());
+    let defaults = ApiBases::default();
+    out.api = ApiBases {
+        slack: w.slack_api.clone().unwrap_or(defaults.slack),
+        telegram: w.telegram_api.clone().unwrap_or(defaults.telegram),
+        discord: w.discord_api.clone().unwrap_or(defaults.discord),
+    };
+    let finish =
+        |mut s: Source, c: &Common<'_>, what: &str, base: Rate| -> Result<Source, String> {
+            if s.id.is_empty() || s.id.contains('/') {
+                return Err(format!("{what}: id must be non-empty and have no '/'"));
+            }
+            if let Some(ch) = &c.channel {
+                s.channel = ch.clone();
+            }
+            if let Some(var) = &c.bot_token_env {
+                s.bot_token = Some(secret(what, var)?);
+            }
+            if c.rate_per_second.is_some() || c.burst.is_some() {
+                s.rate = Some(rate(c.rate_per_second, c.burst, base, what)?);
+            }
+            Ok(s)
+        };
+    for (i, c) in w.slack.iter().enumerate() {
+        let what = format!("webhooks.slack[{i}] ({})", c.id);
+        let s = Source::slack(&c.id, &secret(&what, &c.signing_secret_env)?)
+            .map_err(|e| format!("{what}: {e}"))?;
+        out.sources.push(finish(s, &common!(c), &what, out.rate)?);
+    }
+    for (i, c) in w.telegram.iter().enumerate() {
+        let what = format!("webhooks.telegram[{i}] ({})", c.id);
+        let mut s = Source::telegram(&c.id, &secret(&what, &c.secret_token_env)?)
+            .map_err(|e| format!("{what}: {e}"))?;
+        s.bot_username = c
+            .bot_username
+            .clone()
+            .map(|u| u.trim_start_matches('@').to_owned());
+        out.sources.push(finish(s, &common!(c), &what, out.rate)?);
+    }
+    for (i, c) in w.discord.iter().enumerate() {
+        let what = format!("webhooks.discord[{i}] ({})", c.id);
+        let s = Source::discord(&c.id, &c.application_id, &c.public_key)
+            .map_err(|e| format!("{what}: {e}"))?;
+        out.sources.push(finish(s, &common!(c), &what, out.rate)?);
+    }
+    for (i, a) in out.sources.iter().enumerate() {
+        if out.sources[..i]
+            .iter()
+            .any(|b| b.platform == a.platform && b.id == a.id)
+        {
+            return Err(format!("webhooks: source {} is configured twice", a.key()));
+        }
+    }
+    if let Some(g) = gateway {
+        let parsed = http::Uri::try_from(g.url.as_str()).ok();
+        if !parsed
+            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+        {
+            return Err(format!("gateway.url: {:?} is not an http(s) URL", g.url));
+        }
+        let text = secret("gateway", &g.secret_env)?;
+        let secret = Secret::parse(&text).map_err(|e| format!("gateway: {}: {e}", g.secret_env))?;
+        out.gateway = Some(Gateway {
+            url: g.url.trim_end_matches('/').to_owned(),
+            secret,
+            timeout_ms: g.timeout_ms.clamp(100, 120_000),
+        });
+    }
+    for (i, a) in approvers.iter().enumerate() {
+        if a.name.trim().is_empty() {
+            return Err(format!("approvers[{i}]: name must not be empty"));
+        }
+        out.approvers.push(Approver {
+            name: a.name.clone(),
+            slack: a.slack.clone(),
+            telegram: a.telegram,
+            discord: a.discord.clone(),
+        });
+    }
+    Ok(out)
+}

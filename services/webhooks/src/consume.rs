@@ -1,0 +1,530 @@
+//! The consumer's work, written once: what one queued event leads to, and the delivery
+//! of one platform call. The runtime only brings the work: locally a background task
+//! leases due rows from SQLite; at the edge the Queue delivers messages. Either way it
+//! calls [`event`] or [`call`] and does what the returned [`Next`] says.
+//!
+//! - A click on an approval card: an approver's decision goes to the assistant
+//!   (`POST /api/approvals/{id}/decision`, `by` = their name) and the card is edited;
+//!   anyone else is told privately that they may not decide.
+//! - `/agency`, a mention of the bot, or a message with the configured prefix: the
+//!   assistant's chat (approvers only: it can halt and decide), and its reply goes back
+//!   to the same chat and thread.
+//! - Any other message: routed (`POST /api/route`, under the source's channel) and
+//!   dispatched to the gateway, signed as Standard Webhooks, with `Idempotency-Key`.
+
+use agency_kit::{ApiError, Db, PortError};
+use agency_webhook::limits::retry_after;
+use agency_webhook::{EventKind, InboundEvent};
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::outbound::{self, Answered, Call, OutRequest};
+use crate::settings::Source;
+use crate::store::{self, Attempt, EventRow, OutboxRow, Settled};
+use crate::{Count, Wake, WebhookPorts};
+
+/// How long a leased row is the consumer's before another may take it.
+pub const LEASE_MS: i64 = 60_000;
+
+/// Delays between a platform call's attempts, in seconds (shorter than dispatch's: a
+/// chat answer is only useful soon), never under the platform's `Retry-After`.
+pub const OUTBOX_SCHEDULE_SECS: &[u64] = &[1, 5, 30, 120, 600, 1_800];
+
+/// What the runtime does after one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Finished (done, failed, dead or ignored): acknowledge it.
+    Settled,
+    /// Try again in this many seconds (already recorded as queued).
+    RetryIn(u64),
+}
+
+/// A uniform draw in [0, 1) for the retry jitter.
+fn unit<P: WebhookPorts>(p: &P) -> Result<f64, PortError> {
+    let mut b = [0u8; 8];
+    p.fill(&mut b)?;
+    Ok((u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+/// The session the assistant keeps for a conversation.
+pub fn session_of(e: &InboundEvent) -> String {
+    let mut s = format!("{}:{}:{}", e.platform.as_str(), e.source, e.chat);
+    if let Some(t) = &e.thread {
+        s.push(':');
+        s.push_str(t);
+    }
+    s.chars().take(128).collect()
+}
+
+/// Queues platform calls for delivery (and wakes the consumer); their ids.
+pub async fn queue_calls<P: WebhookPorts>(
+    p: &P,
+    event_id: Option<&str>,
+    source: &Source,
+    calls: Vec<Call>,
+) -> Result<Vec<String>, ApiError> {
+    let now = p.now_ms();
+    let mut ids = Vec::with_capacity(calls.len());
+    let mut statements = Vec::with_capacity(calls.len());
+    for c in calls {
+        let id = p.id::<10>("out_")?;
+        let json = serde_json::to_string(&c).map_err(|e| ApiError::internal("internal", &e))?;
+        statements.push(store::insert_outbox(
+            &id,
+            event_id,
+            source.platform.as_str(),
+            &source.id,
+            &json,
+            now,
+        ));
+        ids.push(id);
+    }
+    if !statements.is_empty() {
+        p.db().batch(statements).await?;
+        p.wake(Wake::Calls(&ids)).await?;
+    }
+    Ok(ids)
+}
+
+/// What one step came to, before it is recorded.
+struct Outcome {
+    status: &'static str,
+    result: Option<Value>,
+    error: Option<String>,
+    attempt: Option<Attempt>,
+    /// Worth another try, not before this many seconds.
+    retry: Option<Option<u64>>,
+    /// Platform calls to queue when it is recorded.
+    calls: Vec<Call>,
+}
+
+impl Outcome {
+    fn done(result: Value, calls: Vec<Call>) -> Outcome {
+        Outcome {
+            status: "done",
+            result: Some(result),
+            error: None,
+            attempt: None,
+            retry: None,
+            calls,
+        }
+    }
+
+    fn failed(error: impl Into<String>) -> Outcome {
+        Outcome {
+            status: "failed",
+            result: None,
+            error: Some(error.into()),
+            attempt: None,
+            retry: None,
+            calls: Vec::new(),
+        }
+    }
+
+    fn retry(error: impl Into<String>, after: Option<u64>) -> Outcome {
+        Outcome {
+            retry: Some(after),
+            ..Outcome::failed(error)
+        }
+    }
+}
+
+/// Processes the leased event `row` and records what came of it.
+pub async fn event<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Next, ApiError> {
+    let event: InboundEvent = serde_json::from_str(&row.event_json)
+        .map_err(|e| ApiError::from(PortError::Decode(format!("event {}: {e}", row.id))))?;
+    let settings = p.settings();
+    let source = settings.source(event.platform, &event.source);
+    let outcome = match (&event.kind, source) {
+        (_, None) => Outcome::failed(format!(
+            "source {}:{} is no longer configured",
+            event.platform.as_str(),
+            event.source
+        )),
+        (
+            EventKind::Click {
+                approve,
+                approval_id,
+            },
+            Some(_),
+        ) => click(p, &event, *approve, approval_id).await?,
+        (EventKind::Command | EventKind::Mention, Some(_)) => {
+            converse(p, &event, &event.text).await?
+        }
+        (EventKind::Message, Some(_)) => match prefixed(settings.prefix.as_deref(), &event.text) {
+            Some(rest) => converse(p, &event, rest).await?,
+            None => dispatch(p, row, &event, source).await?,
+        },
+    };
+    record(p, row, source, outcome).await
+}
+
+fn prefixed<'a>(prefix: Option<&str>, text: &'a str) -> Option<&'a str> {
+    let prefix = prefix.filter(|p| !p.is_empty())?;
+    text.trim_start().strip_prefix(prefix).map(str::trim)
+}
+
+async fn record<P: WebhookPorts>(
+    p: &P,
+    row: &EventRow,
+    source: Option<&Source>,
+    o: Outcome,
+) -> Result<Next, ApiError> {
+    let now = p.now_ms();
+    let tries = row.tries + i64::from(o.attempt.is_some());
+    let (status, next_in, error) = match o.retry {
+        None => (o.status, None, o.error),
+        Some(after) => {
+            let attempt = u32::try_from(tries.max(1)).unwrap_or(u32::MAX);
+            match retry_after(&p.settings().schedule_secs, attempt, unit(p)?, after) {
+                Some(secs) => ("queued", Some(secs), o.error),
+                None => ("dead", None, o.error),
+            }
+        }
+    };
+    let settled = Settled {
+        status,
+        tries,
+        next_at_ms: next_in.map_or(now, |s| now.saturating_add(s as i64 * 1000)),
+        decision_json: None,
+        result_json: o.result.map(|r| r.to_string()),
+        error,
+    };
+    let platform = agency_webhook::Platform::from_name(&row.platform);
+    if store::settle(p.db(), &row.id, o.attempt.as_ref(), &settled, now).await?
+        && let Some(source) = source
+        && !o.calls.is_empty()
+    {
+        queue_calls(p, Some(&row.id), source, o.calls).await?;
+    }
+    if let Some(platform) = platform {
+        match status {
+            "queued" => p.count(Count::Retried, platform),
+            "dead" => p.count(Count::DeadLettered, platform),
+            _ => {}
+        }
+    }
+    Ok(match next_in {
+        Some(secs) => Next::RetryIn(secs),
+        None => Next::Settled,
+    })
+}
+
+/// A peer's answer that is worth another try (it or its storage is down).
+fn transient(status: u16) -> bool {
+    status >= 500 || status == 429
+}
+
+fn error_message(body: &Value) -> String {
+    body.pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("no message")
+        .to_owned()
+}
+
+async fn click<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    approve: bool,
+    approval_id: &str,
+) -> Result<Outcome, ApiError> {
+    let user = e.user.as_deref().unwrap_or("");
+    let Some(name) = p.settings().approver(e.platform, user) else {
+        return Ok(Outcome::done(
+            json!({ "action": "click", "outcome": "notAllowed", "approvalId": approval_id }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text: "You are not an approver: this decision was not recorded.".into(),
+            }],
+        ));
+    };
+    let verdict = if approve { "approve" } else { "deny" };
+    let (status, body) = p
+        .peer(
+            Method::POST,
+            &format!("/api/approvals/{approval_id}/decision"),
+            &json!({
+                "decision": verdict,
+                "by": name,
+                "comment": format!("from {}", e.platform.as_str()),
+            }),
+        )
+        .await?;
+    if transient(status) {
+        return Ok(Outcome::retry(
+            format!("assistant answered {status}: {}", error_message(&body)),
+            None,
+        ));
+    }
+    if status != 200 {
+        let text = format!("Not recorded: {}", error_message(&body));
+        return Ok(Outcome::done(
+            json!({ "action": "click", "outcome": "refused", "approvalId": approval_id, "status": status, "answer": body }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text,
+            }],
+        ));
+    }
+    let shown = body
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or(verdict);
+    let text = format!("Approval {approval_id}: {shown} by {name}");
+    let mut calls = vec![Call::Decided {
+        to: e.reply_to.clone(),
+        text: text.clone(),
+    }];
+    if matches!(
+        e.reply_to,
+        agency_webhook::ReplyTo::Telegram {
+            callback_query_id: Some(_),
+            ..
+        }
+    ) {
+        // Telegram shows a spinner on the button until the click is answered.
+        calls.push(Call::Private {
+            to: e.reply_to.clone(),
+            user: e.user.clone(),
+            text: shown.to_owned(),
+        });
+    }
+    Ok(Outcome::done(
+        json!({ "action": "click", "outcome": "decided", "approvalId": approval_id, "by": name, "approval": body }),
+        calls,
+    ))
+}
+
+async fn converse<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    text: &str,
+) -> Result<Outcome, ApiError> {
+    let user = e.user.as_deref().unwrap_or("");
+    if p.settings().approver(e.platform, user).is_none() {
+        return Ok(Outcome::done(
+            json!({ "action": "chat", "outcome": "notAllowed" }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text: "Only approvers may talk to the Agency assistant.".into(),
+            }],
+        ));
+    }
+    let message = if text.trim().is_empty() {
+        "help"
+    } else {
+        text.trim()
+    };
+    let (status, body) = p
+        .peer(
+            Method::POST,
+            "/api/chat",
+            &json!({ "sessionId": session_of(e), "message": message }),
+        )
+        .await?;
+    if transient(status) {
+        return Ok(Outcome::retry(
+            format!("assistant answered {status}: {}", error_message(&body)),
+            None,
+        ));
+    }
+    if status != 200 {
+        return Ok(Outcome::failed(format!(
+            "assistant answered {status}: {}",
+            error_message(&body)
+        )));
+    }
+    let reply = body
+        .get("reply")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    Ok(Outcome::done(
+        json!({ "action": "chat", "outcome": "replied", "reply": reply }),
+        vec![Call::Reply {
+            to: e.reply_to.clone(),
+            text: reply,
+        }],
+    ))
+}
+
+/// The body the gateway gets for a routed event.
+pub fn task_body(row_id: &str, e: &InboundEvent, decision: &Value) -> Value {
+    json!({
+        "taskId": row_id,
+        "event": e,
+        "decision": decision,
+        "replyTo": e.reply_to,
+    })
+}
+
+async fn dispatch<P: WebhookPorts>(
+    p: &P,
+    row: &EventRow,
+    e: &InboundEvent,
+    source: Option<&Source>,
+) -> Result<Outcome, ApiError> {
+    let Some(gateway) = p.settings().gateway.clone() else {
+        // A dead letter: replayed once a gateway is configured.
+        return Ok(Outcome {
+            status: "dead",
+            result: Some(json!({ "action": "dispatch" })),
+            ..Outcome::failed("no gateway is configured ([gateway] url)")
+        });
+    };
+    let decision: Value = match &row.decision_json {
+        Some(d) => serde_json::from_str(d).unwrap_or(Value::Null),
+        None => {
+            let channel = source.map_or(e.platform.as_str(), |s| s.channel.as_str());
+            let (status, body) = p
+                .peer(
+                    Method::POST,
+                    "/api/route",
+                    &json!({ "message": e.text, "channel": channel }),
+                )
+                .await?;
+            if status == 404 || transient(status) {
+                // No graph yet, or the router is down: the event waits.
+                return Ok(Outcome::retry(
+                    format!("router answered {status}: {}", error_message(&body)),
+                    None,
+                ));
+            }
+            if status != 200 {
+                return Ok(Outcome::failed(format!(
+                    "router answered {status}: {}",
+                    error_message(&body)
+                )));
+            }
+            store::keep_decision(p.db(), &row.id, &body.to_string()).await?;
+            body
+        }
+    };
+    let body = task_body(&row.id, e, &decision).to_string().into_bytes();
+    let now = p.now_ms();
+    let ts = now.div_euclid(1000);
+    let request = OutRequest {
+        method: Method::POST,
+        url: format!("{}/tasks", gateway.url.trim_end_matches('/')),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-id".into(), row.id.clone()),
+            ("webhook-timestamp".into(), ts.to_string()),
+            (
+                "webhook-signature".into(),
+                gateway.secret.sign(&row.id, ts, &body),
+            ),
+            ("idempotency-key".into(), row.id.clone()),
+        ],
+        body,
+        timeout_ms: gateway.timeout_ms,
+    };
+    let started = p.precise_ms();
+    let answer = p.send(request).await;
+    let ms = (p.precise_ms() - started).max(0.0).round() as i64;
+    let attempt = |status: Option<u16>, error: Option<String>| Attempt {
+        at_ms: now,
+        ms,
+        status,
+        error,
+    };
+    let mut o = match answer {
+        Err(why) => Outcome {
+            attempt: Some(attempt(None, Some(why.clone()))),
+            ..Outcome::retry(format!("gateway: {why}"), None)
+        },
+        Ok(r) if (200..300).contains(&r.status) => {
+            p.count(Count::Dispatched, e.platform);
+            Outcome {
+                attempt: Some(attempt(Some(r.status), None)),
+                ..Outcome::done(
+                    json!({ "action": "dispatch", "status": r.status }),
+                    Vec::new(),
+                )
+            }
+        }
+        Ok(r) if r.status == 410 => Outcome {
+            attempt: Some(attempt(Some(410), Some("gone".into()))),
+            ..Outcome::failed("the gateway answered 410 Gone: not retried")
+        },
+        Ok(r) => {
+            let why = format!("gateway answered {}", r.status);
+            Outcome {
+                attempt: Some(attempt(Some(r.status), Some(why.clone()))),
+                ..Outcome::retry(why, r.retry_after_secs)
+            }
+        }
+    };
+    if o.status == "failed" || o.retry.is_some() {
+        o.result = Some(json!({ "action": "dispatch" }));
+    }
+    Ok(o)
+}
+
+/// Delivers the leased platform call `row` and records what came of it.
+pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiError> {
+    let now = p.now_ms();
+    let platform = agency_webhook::Platform::from_name(&row.platform);
+    let settle = |status: &'static str,
+                  next_in: Option<u64>,
+                  last_status: Option<u16>,
+                  error: Option<String>| async move {
+        let s = store::CallSettled {
+            status,
+            tries: row.tries + 1,
+            next_at_ms: next_in.map_or(now, |s| now.saturating_add(s as i64 * 1000)),
+            last_status,
+            error: error.as_deref(),
+        };
+        store::settle_outbox(p.db(), &row.id, &s, now).await
+    };
+    let source = platform.and_then(|pl| p.settings().source(pl, &row.source));
+    let parsed: Result<Call, _> = serde_json::from_str(&row.call_json);
+    let (Some(source), Ok(c)) = (source, parsed) else {
+        settle(
+            "dead",
+            None,
+            None,
+            Some("source gone or call unreadable".into()),
+        )
+        .await?;
+        return Ok(Next::Settled);
+    };
+    let request = match outbound::request(&p.settings().api, source, &c) {
+        Ok(r) => r,
+        Err(e) => {
+            settle("dead", None, None, Some(e.to_string())).await?;
+            return Ok(Next::Settled);
+        }
+    };
+    let answered = match p.send(request).await {
+        Err(why) => (Answered::Retry(None, why), None),
+        Ok(r) => (outbound::answered(source.platform, &r), Some(r.status)),
+    };
+    match answered {
+        (Answered::Done, code) => {
+            settle("done", None, code, None).await?;
+            Ok(Next::Settled)
+        }
+        (Answered::Refused(why), code) => {
+            settle("dead", None, code, Some(why)).await?;
+            Ok(Next::Settled)
+        }
+        (Answered::Retry(after, why), code) => {
+            let attempt = u32::try_from(row.tries + 1).unwrap_or(u32::MAX);
+            match retry_after(OUTBOX_SCHEDULE_SECS, attempt, unit(p)?, after) {
+                Some(secs) => {
+                    settle("queued", Some(secs), code, Some(why)).await?;
+                    Ok(Next::RetryIn(secs))
+                }
+                None => {
+                    settle("dead", None, code, Some(why)).await?;
+                    Ok(Next::Settled)
+                }
+            }
+        }
+    }
+}

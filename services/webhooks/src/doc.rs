@@ -1,0 +1,133 @@
+//! The webhook service's endpoints in the API document: one arm per endpoint (a new one
+//! does not compile undocumented). The platforms' own payloads are not described here:
+//! they are Slack's, Telegram's and Discord's (see the README's platform sections).
+
+use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
+use serde_json::json;
+
+use crate::{Endpoint, ReplayBody, ReplyBody, STATUSES, views};
+
+fn id(name: &'static str) -> Param {
+    Param::path(name, json!({ "type": "string", "minLength": 1 }))
+}
+
+const INBOUND_ERRORS: &[(u16, &str)] = &[
+    (400, "The payload is not the platform's"),
+    (
+        401,
+        "Unknown source, or a bad, missing or stale signature (nothing is stored)",
+    ),
+    (
+        429,
+        "The source is over its rate; Retry-After says when to come back",
+    ),
+    (
+        503,
+        "Storage unavailable: not acknowledged, so the platform retries",
+    ),
+];
+
+fn inbound(description: &'static str, source: &'static str) -> Operation {
+    Operation {
+        description,
+        request: None,
+        ok: Answer::ok(
+            "Acknowledged (the event is durably queued, or was already), or the platform's handshake answered",
+            json!({}),
+        ),
+        params: vec![id(source)],
+        errors: INBOUND_ERRORS,
+    }
+}
+
+fn list_params(with_status: bool) -> Vec<Param> {
+    let mut p = vec![
+        Param::query("source", json!({ "type": "string" })),
+        Param::query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+        ),
+        Param::query("before", json!({ "type": "string" }))
+            .described("An event id: the page after it (nextBefore of the previous page)"),
+    ];
+    if with_status {
+        p.insert(
+            0,
+            Param::query("status", json!({ "type": "string", "enum": STATUSES })),
+        );
+    }
+    p
+}
+
+impl Documented for Endpoint {
+    fn operation(self, doc: &mut Doc) -> Operation {
+        match self {
+            Endpoint::Slack => inbound(
+                "Public: verified with the workspace's signing secret (X-Slack-Signature, X-Slack-Request-Timestamp within 5 minutes). Events API JSON, slash commands and interactivity (form-encoded). `url_verification` is answered with its challenge.",
+                "workspaceId",
+            ),
+            Endpoint::Telegram => inbound(
+                "Public: verified with X-Telegram-Bot-Api-Secret-Token, the secret given to setWebhook.",
+                "botId",
+            ),
+            Endpoint::Discord => inbound(
+                "Public: verified with the application's Ed25519 public key (X-Signature-Ed25519, X-Signature-Timestamp). PING is answered with type 1, commands with a deferred response (type 5), button clicks with a deferred update (type 6).",
+                "guildId",
+            ),
+            Endpoint::Events => Operation {
+                description: "Any role. Newest first; page with `before`.",
+                request: None,
+                ok: Answer::ok("Events", doc.schema::<views::Events>()),
+                params: list_params(true),
+                errors: &[(404, "The `before` event does not exist")],
+            },
+            Endpoint::Event => Operation {
+                description: "Any role. Capabilities in the event (Slack's response_url, Discord's interaction token) are hidden.",
+                request: None,
+                ok: Answer::ok("The event", doc.schema::<views::EventDetail>()),
+                params: vec![id("id")],
+                errors: &[(404, "No such event")],
+            },
+            Endpoint::DeadLetters => Operation {
+                description: "Any role. Events with status `dead`, newest first.",
+                request: None,
+                ok: Answer::ok("Dead letters", doc.schema::<views::Events>()),
+                params: list_params(false),
+                errors: &[(404, "The `before` event does not exist")],
+            },
+            Endpoint::Replay => Operation {
+                description: "Role: operator. The event keeps its id, so the gateway's idempotency (Idempotency-Key, webhook-id) still holds.",
+                request: None,
+                ok: Answer::ok("Queued again", doc.schema::<views::Replayed>()),
+                params: vec![id("id")],
+                errors: &[
+                    (404, "No such event"),
+                    (409, "The event is not a dead letter"),
+                ],
+            },
+            Endpoint::ReplayAll => Operation {
+                description: "Role: operator. An empty body replays every dead letter.",
+                request: Some(doc.schema::<ReplayBody>()),
+                ok: Answer::ok("Queued again", doc.schema::<views::Replayed>()),
+                params: Vec::new(),
+                errors: &[],
+            },
+            Endpoint::Replies => Operation {
+                description: "Role: gateway or operator. Delivered by the outbox with retries (honouring the platform's Retry-After).",
+                request: Some(doc.schema::<ReplyBody>()),
+                ok: Answer {
+                    status: 202,
+                    description: "Queued for delivery",
+                    schema: doc.schema::<views::ReplyQueued>(),
+                    links: None,
+                    also: None,
+                },
+                params: Vec::new(),
+                errors: &[(
+                    422,
+                    "No such source, or a replyTo that source cannot answer (no bot token)",
+                )],
+            },
+        }
+    }
+}

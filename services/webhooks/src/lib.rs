@@ -1,0 +1,493 @@
+//! The webhook service: `POST /slack/{workspaceId}`, `/telegram/{botId}`,
+//! `/discord/{guildId}` (verify, parse, gate, durable enqueue, acknowledge), the
+//! consumer's step for one event and one platform call ([`consume`]), and the events API
+//! (`/api/events`, `/api/deadletters`, replays, `/api/replies`). Written once and run by
+//! the local server and by the webhooks Worker; what a platform's payload means is the
+//! webhook core's (`agency-webhook`).
+//!
+//! Never depends on a runtime crate (tokio, rusqlite, wasmtime, worker).
+#![allow(async_fn_in_trait)]
+
+pub mod consume;
+#[cfg(feature = "openapi")]
+mod doc;
+pub mod gate;
+pub mod outbound;
+pub mod settings;
+pub mod store;
+pub mod views;
+
+use agency_kit::http::{json, parse_limit, with_type};
+use agency_kit::routes::Route;
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
+use agency_webhook::{Inbound, InboundEvent, Origin, Platform, ReplyTo, verify};
+use http::{HeaderValue, Method, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use gate::{Admission, Entry};
+pub use settings::Settings;
+pub use store::MIGRATIONS;
+
+use outbound::{Call, OutRequest, OutResponse};
+use settings::{Source, Verifier};
+use store::NewEvent;
+
+/// What the webhook service counts (monitoring reads these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Accepted,
+    Duplicate,
+    Rejected,
+    RateLimited,
+    Ignored,
+    Retried,
+    DeadLettered,
+    Dispatched,
+}
+
+/// What the webhook service needs from its runtime.
+pub trait WebhookPorts: Clock + Random {
+    type Db: Db;
+    /// Where events, attempts and the outbox are stored.
+    fn db(&self) -> &Self::Db;
+    fn settings(&self) -> &Settings;
+    /// Atomically for the source: the gate ([`gate::Gate::admit`]) and, when it accepts,
+    /// `event` durably queued. Locally one SQLite transaction; at the edge the source's
+    /// Durable Object, then the Queue and D1 (the keys forgotten if those fail).
+    async fn enqueue(&self, entry: &Entry, event: &NewEvent) -> Result<Admission, ApiError>;
+    /// Events queued again (replays) or platform calls queued: look at them now (the
+    /// local consumer is woken; at the edge they are sent to the Queue).
+    async fn wake(&self, what: Wake<'_>) -> Result<(), ApiError>;
+    /// Calls another Agency service as the webhook service (in-process locally, over
+    /// a service binding at the edge): its status and JSON body, errors included.
+    async fn peer(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), ApiError>;
+    /// An HTTP request to the outside world (the gateway, a chat platform's API); an
+    /// `Err` when no answer came (refused, timed out).
+    async fn send(&self, request: OutRequest) -> Result<OutResponse, String>;
+    /// Counts `what` for `platform` (monitoring hooks in here).
+    fn count(&self, _what: Count, _platform: Platform) {}
+}
+
+/// What was queued, for [`WebhookPorts::wake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake<'a> {
+    /// Events (by id) to process.
+    Events(&'a [String]),
+    /// Outbox calls (by id) to deliver.
+    Calls(&'a [String]),
+}
+
+/// The endpoints of the webhook service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Slack,
+    Telegram,
+    Discord,
+    Events,
+    Event,
+    DeadLetters,
+    Replay,
+    ReplayAll,
+    Replies,
+}
+
+pub static ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: Method::POST,
+        path: "/slack/{workspaceId}",
+        access: Access::Public,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::Slack,
+        summary: "Slack's Events API, slash commands and interactivity for a workspace",
+    },
+    Route {
+        method: Method::POST,
+        path: "/telegram/{botId}",
+        access: Access::Public,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::Telegram,
+        summary: "A Telegram bot's webhook updates",
+    },
+    Route {
+        method: Method::POST,
+        path: "/discord/{guildId}",
+        access: Access::Public,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::Discord,
+        summary: "A Discord application's interactions endpoint",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/events",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Events,
+        summary: "Inbound events, newest first",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/events/{id}",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Event,
+        summary: "One event with its attempts and what went back to the chat",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/deadletters",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::DeadLetters,
+        summary: "Events whose dispatch ran out of retries, newest first",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/deadletters/{id}/replay",
+        access: Access::Write,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Replay,
+        summary: "Queue a dead letter again, under the same event id",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/deadletters/replay",
+        access: Access::Write,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::ReplayAll,
+        summary: "Queue every dead letter again (or a source's)",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/replies",
+        access: Access::Route,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::Replies,
+        summary: "Deliver an agent's answer to the chat or thread a task came from",
+    },
+];
+
+/// Answers `req` at `endpoint` (the runtime found the route and checked the token).
+pub async fn call<P: WebhookPorts>(p: &P, endpoint: Endpoint, req: &Request) -> ApiResult {
+    match endpoint {
+        Endpoint::Slack => inbound(p, Platform::Slack, req).await,
+        Endpoint::Telegram => inbound(p, Platform::Telegram, req).await,
+        Endpoint::Discord => inbound(p, Platform::Discord, req).await,
+        Endpoint::Events => list(p, req, None).await,
+        Endpoint::Event => one(p, req).await,
+        Endpoint::DeadLetters => list(p, req, Some("dead")).await,
+        Endpoint::Replay => replay(p, req).await,
+        Endpoint::ReplayAll => replay_all(p, req).await,
+        Endpoint::Replies => replies(p, req).await,
+    }
+}
+
+/// This service's part of `/health`: event counts by status.
+pub async fn health<P: WebhookPorts>(p: &P) -> (bool, Value) {
+    match store::counts(p.db()).await {
+        Ok(counts) => {
+            let by: serde_json::Map<String, Value> =
+                counts.into_iter().map(|c| (c.status, json!(c.n))).collect();
+            (
+                true,
+                json!({ "status": "ok", "sources": p.settings().sources.len(), "events": by }),
+            )
+        }
+        Err(_) => (false, json!({ "status": "degraded" })),
+    }
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Is this request from the platform? Nothing of the secret is in the answer or log.
+fn verified(source: &Source, req: &Request, now_ms: i64) -> Result<(), verify::Rejection> {
+    let h = |name: &'static str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    match &source.verifier {
+        Verifier::Slack(secret) => verify::slack(
+            secret,
+            h("x-slack-request-timestamp"),
+            h("x-slack-signature"),
+            &req.body,
+            now_ms.div_euclid(1000),
+        ),
+        Verifier::Telegram(secret) => {
+            verify::telegram(secret, h("x-telegram-bot-api-secret-token"))
+        }
+        Verifier::Discord(key) => verify::discord(
+            key,
+            h("x-signature-ed25519"),
+            h("x-signature-timestamp"),
+            &req.body,
+        ),
+    }
+}
+
+async fn inbound<P: WebhookPorts>(p: &P, platform: Platform, req: &Request) -> ApiResult {
+    let id = req.param(0, "source id")?;
+    let now = p.now_ms();
+    let Some(source) = p.settings().source(platform, &id) else {
+        p.count(Count::Rejected, platform);
+        return Err(unauthorized(format!(
+            "no {} source {id:?} is configured",
+            platform.as_str()
+        )));
+    };
+    if let Err(why) = verified(source, req, now) {
+        p.count(Count::Rejected, platform);
+        return Err(unauthorized(format!("request verification failed: {why}")));
+    }
+    let origin = Origin {
+        source: &source.id,
+        received_at_ms: now,
+    };
+    let parsed = match platform {
+        Platform::Slack => {
+            agency_webhook::slack::parse(origin, req.header(header::CONTENT_TYPE), &req.body)
+        }
+        Platform::Telegram => {
+            agency_webhook::telegram::parse(origin, source.bot_username.as_deref(), &req.body)
+        }
+        Platform::Discord => agency_webhook::discord::parse(origin, &req.body),
+    }
+    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
+    match parsed {
+        Inbound::Handshake(reply) => Ok(reply_of(reply)),
+        Inbound::Ignored { ack, .. } => {
+            p.count(Count::Ignored, platform);
+            Ok(reply_of(ack))
+        }
+        Inbound::Event { event, ack } => {
+            let event_id = p.id::<10>("evt_")?;
+            let entry = Entry {
+                source: source.key(),
+                keys: event.dedup_keys.clone(),
+                event_id: event_id.clone(),
+                rate: p.settings().rate_of(source),
+                ttl_ms: p.settings().dedup_ttl_ms,
+                now_ms: now,
+            };
+            let new = NewEvent {
+                id: event_id,
+                platform: platform.as_str().to_owned(),
+                source: source.id.clone(),
+                platform_event_id: event.event_id.clone(),
+                kind: kind_name(&event).to_owned(),
+                event_json: serde_json::to_string(&*event)
+                    .map_err(|e| ApiError::internal("internal", &e))?,
+                received_ms: now,
+            };
+            match p.enqueue(&entry, &new).await? {
+                Admission::Accepted => {
+                    p.count(Count::Accepted, platform);
+                    Ok(reply_of(ack))
+                }
+                Admission::Duplicate { .. } => {
+                    p.count(Count::Duplicate, platform);
+                    Ok(reply_of(ack))
+                }
+                Admission::Limited { retry_after_secs } => {
+                    p.count(Count::RateLimited, platform);
+                    let mut r = ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        format!(
+                            "source {} is over its rate; retry in {retry_after_secs} s",
+                            source.key()
+                        ),
+                    )
+                    .into_response();
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                    Ok(r)
+                }
+            }
+        }
+    }
+}
+
+/// The stored name of an event's kind.
+pub fn kind_name(e: &InboundEvent) -> &'static str {
+    match e.kind {
+        agency_webhook::EventKind::Message => "message",
+        agency_webhook::EventKind::Mention => "mention",
+        agency_webhook::EventKind::Command => "command",
+        agency_webhook::EventKind::Click { .. } => "click",
+    }
+}
+
+fn reply_of(r: agency_webhook::Reply) -> agency_kit::Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    with_type(status, r.body, r.content_type)
+}
+
+/// The statuses an event can have.
+pub const STATUSES: &[&str] = &["queued", "processing", "done", "failed", "dead", "ignored"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    status: Option<String>,
+    source: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list<P: WebhookPorts>(p: &P, req: &Request, only: Option<&str>) -> ApiResult {
+    let q: EventsQuery = req.query()?;
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "status must be one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    if only.is_some() && q.status.is_some() {
+        return Err(ApiError::bad_request(
+            "dead letters have status dead: no status filter here",
+        ));
+    }
+    let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
+    if let Some(b) = &q.before
+        && store::event(p.db(), b).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("no event {b:?} (before)")));
+    }
+    let rows = store::events(
+        p.db(),
+        &store::EventFilter {
+            status: only.map(str::to_owned).or(q.status),
+            source: q.source,
+            before: q.before,
+            limit,
+        },
+    )
+    .await?;
+    let events: Vec<views::EventView> = rows.iter().map(views::EventView::of).collect();
+    let next = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(json(
+        StatusCode::OK,
+        &views::Events {
+            events,
+            next_before: next,
+        },
+    ))
+}
+
+async fn one<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
+    let id = req.param(0, "event id")?;
+    let row = store::event(p.db(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id:?}")))?;
+    let attempts = store::attempts(p.db(), &id).await?;
+    let sent = store::sent_for(p.db(), &id).await?;
+    Ok(json(
+        StatusCode::OK,
+        &views::EventDetail::of(&row, &attempts, &sent),
+    ))
+}
+
+async fn replay<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
+    let id = req.param(0, "event id")?;
+    if !store::replay(p.db(), &id, p.now_ms()).await? {
+        return match store::event(p.db(), &id).await? {
+            None => Err(ApiError::not_found(format!("no event {id:?}"))),
+            Some(e) => Err(ApiError::conflict(format!(
+                "event {id} is {}, not a dead letter",
+                e.status
+            ))),
+        };
+    }
+    p.wake(Wake::Events(std::slice::from_ref(&id))).await?;
+    Ok(json(
+        StatusCode::OK,
+        &views::Replayed { replayed: vec![id] },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+/// `{source?}` for `POST /api/deadletters/replay`: every dead letter, or one source's.
+pub struct ReplayBody {
+    /// The workspace, bot or guild id.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+async fn replay_all<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
+    let body: ReplayBody = if req.body.iter().all(u8::is_ascii_whitespace) {
+        ReplayBody { source: None }
+    } else {
+        req.json()?
+    };
+    let ids = store::replay_all(p.db(), body.source.as_deref(), p.now_ms()).await?;
+    p.wake(Wake::Events(&ids)).await?;
+    Ok(json(StatusCode::OK, &views::Replayed { replayed: ids }))
+}
+
+/// `{replyTo, text}` for `POST /api/replies`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ReplyBody {
+    /// As dispatch gave it to the gateway.
+    #[cfg_attr(feature = "openapi", schemars(with = "Value"))]
+    pub reply_to: ReplyTo,
+    /// The answer, 1 to 4,000 characters.
+    pub text: String,
+    /// The workspace, bot or guild to answer as; the task's event has it (`event.source`).
+    pub source: String,
+}
+
+/// Longest reply delivered, in characters (Telegram's message limit is 4,096).
+pub const MAX_REPLY_CHARS: usize = 4000;
+
+async fn replies<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
+    let body: ReplyBody = req.json()?;
+    let chars = body.text.chars().count();
+    if body.text.trim().is_empty() || chars > MAX_REPLY_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "text must be 1 to {MAX_REPLY_CHARS} characters, not blank"
+        )));
+    }
+    let platform = match &body.reply_to {
+        ReplyTo::Slack { .. } => Platform::Slack,
+        ReplyTo::Telegram { .. } => Platform::Telegram,
+        ReplyTo::Discord { .. } => Platform::Discord,
+    };
+    let Some(source) = p.settings().source(platform, &body.source) else {
+        return Err(ApiError::unprocessable(
+            "unknown_source",
+            format!(
+                "no {} source {:?} is configured",
+                platform.as_str(),
+                body.source
+            ),
+        ));
+    };
+    let call = Call::Reply {
+        to: body.reply_to,
+        text: body.text,
+    };
+    // A call that could never be made is refused now, not dead-lettered later.
+    outbound::request(&p.settings().api, source, &call)
+        .map_err(|e| ApiError::unprocessable("unsendable", e.to_string()))?;
+    let id = consume::queue_calls(p, None, source, vec![call]).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &views::ReplyQueued {
+            reply_id: id.into_iter().next().unwrap_or_default(),
+            status: "queued",
+        },
+    ))
+}

@@ -1,0 +1,370 @@
+//! The way back to the chat: each call Agency makes to a chat platform's API, as data
+//! (queued in the outbox, so it survives a restart and is retried), and the HTTP request
+//! it becomes: Slack's Web API with the bot token as a bearer, Telegram's Bot API with
+//! the token in the path, Discord's API with `Authorization: Bot` (interaction
+//! follow-ups use the interaction's token instead).
+
+use agency_webhook::{Platform, ReplyTo, card};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::settings::{ApiBases, Source};
+
+/// An HTTP request to the outside (the gateway, a platform's API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutRequest {
+    pub method: http::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u64,
+}
+
+/// Its answer. A request that got no answer (refused, timed out) is an `Err(String)`
+/// of the port instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutResponse {
+    pub status: u16,
+    /// `Retry-After` in seconds, when the answer had one.
+    pub retry_after_secs: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+/// How long a platform call may take.
+pub const PLATFORM_TIMEOUT_MS: u64 = 10_000;
+
+/// One call to a platform, in Agency's terms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "call")]
+pub enum Call {
+    /// A message in the conversation `to` (a thread's answer when it has one).
+    Reply { to: ReplyTo, text: String },
+    /// A message only `user` sees (Slack ephemeral, Discord ephemeral follow-up,
+    /// Telegram's answer to the click).
+    Private {
+        to: ReplyTo,
+        user: Option<String>,
+        text: String,
+    },
+    /// An approval card with Approve and Deny buttons.
+    Card {
+        to: ReplyTo,
+        approval_id: String,
+        text: String,
+    },
+    /// The clicked card, edited to show its outcome (and the click answered).
+    Decided { to: ReplyTo, text: String },
+}
+
+fn json_request(
+    method: http::Method,
+    url: String,
+    auth: Option<String>,
+    body: &Value,
+) -> OutRequest {
+    let mut headers = vec![(
+        "content-type".to_owned(),
+        "application/json; charset=utf-8".to_owned(),
+    )];
+    if let Some(a) = auth {
+        headers.push(("authorization".to_owned(), a));
+    }
+    OutRequest {
+        method,
+        url,
+        headers,
+        body: body.to_string().into_bytes(),
+        timeout_ms: PLATFORM_TIMEOUT_MS,
+    }
+}
+
+/// Why a call cannot be made at all (a dead letter at once).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unsendable {
+    #[error("source {0} has no bot token configured")]
+    NoToken(String),
+    #[error("a {0} call cannot answer a {1} conversation")]
+    WrongPlatform(&'static str, &'static str),
+}
+
+fn slack_buttons(approval_id: &str) -> Value {
+    json!({
+        "type": "actions",
+        "block_id": format!("agency_card_{approval_id}"),
+        "elements": [
+            { "type": "button", "action_id": card::SLACK_APPROVE, "style": "primary",
+              "text": { "type": "plain_text", "text": "Approve" }, "value": approval_id },
+            { "type": "button", "action_id": card::SLACK_DENY, "style": "danger",
+              "text": { "type": "plain_text", "text": "Deny" }, "value": approval_id },
+        ]
+    })
+}
+
+fn section(text: &str) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })
+}
+
+/// The HTTP request for `call` from `source`, against `api`.
+pub fn request(api: &ApiBases, source: &Source, call: &Call) -> Result<OutRequest, Unsendable> {
+    use http::Method;
+    let token = || {
+        source
+            .bot_token
+            .clone()
+            .ok_or_else(|| Unsendable::NoToken(source.key()))
+    };
+    let to = match call {
+        Call::Reply { to, .. }
+        | Call::Private { to, .. }
+        | Call::Card { to, .. }
+        | Call::Decided { to, .. } => to,
+    };
+    let wrong = |to: &ReplyTo| {
+        let kind = match to {
+            ReplyTo::Slack { .. } => "slack",
+            ReplyTo::Telegram { .. } => "telegram",
+            ReplyTo::Discord { .. } => "discord",
+        };
+        Unsendable::WrongPlatform(source.platform.as_str(), kind)
+    };
+    match (source.platform, to) {
+        (
+            Platform::Slack,
+            ReplyTo::Slack {
+                channel,
+                thread_ts,
+                response_url,
+                message_ts,
+            },
+        ) => {
+            let slack = |method: &str, body: Value| -> Result<OutRequest, Unsendable> {
+                Ok(json_request(
+                    Method::POST,
+                    format!("{}/{method}", api.slack),
+                    Some(format!("Bearer {}", token()?)),
+                    &body,
+                ))
+            };
+            match call {
+                Call::Reply { text, .. } => {
+                    let mut body = json!({ "channel": channel, "text": text });
+                    if let Some(t) = thread_ts.as_ref().or(message_ts.as_ref()) {
+                        body["thread_ts"] = json!(t);
+                    }
+                    slack("chat.postMessage", body)
+                }
+                Call::Private { user, text, .. } => match (response_url, user) {
+                    // A command's or click's response_url needs no token.
+                    (Some(url), _) => Ok(json_request(
+                        Method::POST,
+                        url.clone(),
+                        None,
+                        &json!({ "response_type": "ephemeral", "replace_original": false, "text": text }),
+                    )),
+                    (None, Some(user)) => slack(
+                        "chat.postEphemeral",
+                        json!({ "channel": channel, "user": user, "text": text }),
+                    ),
+                    (None, None) => slack(
+                        "chat.postMessage",
+                        json!({ "channel": channel, "text": text }),
+                    ),
+                },
+                Call::Card {
+                    approval_id, text, ..
+                } => {
+                    let mut body = json!({
+                        "channel": channel,
+                        "text": text,
+                        "blocks": [section(text), slack_buttons(approval_id)],
+                    });
+                    if let Some(t) = thread_ts {
+                        body["thread_ts"] = json!(t);
+                    }
+                    slack("chat.postMessage", body)
+                }
+                Call::Decided { text, .. } => match message_ts {
+                    Some(ts) => slack(
+                        "chat.update",
+                        json!({ "channel": channel, "ts": ts, "text": text, "blocks": [section(text)] }),
+                    ),
+                    None => slack(
+                        "chat.postMessage",
+                        json!({ "channel": channel, "text": text }),
+                    ),
+                },
+            }
+        }
+        (
+            Platform::Telegram,
+            ReplyTo::Telegram {
+                chat_id,
+                thread_id,
+                message_id,
+                callback_query_id,
+            },
+        ) => {
+            let bot = |method: &str, body: Value| -> Result<OutRequest, Unsendable> {
+                Ok(json_request(
+                    Method::POST,
+                    format!("{}/bot{}/{method}", api.telegram, token()?),
+                    None,
+                    &body,
+                ))
+            };
+            let send = |text: &str, markup: Option<Value>| {
+                let mut body = json!({ "chat_id": chat_id, "text": text });
+                if let Some(t) = thread_id {
+                    body["message_thread_id"] = json!(t);
+                }
+                if let Some(m) = message_id {
+                    body["reply_parameters"] =
+                        json!({ "message_id": m, "allow_sending_without_reply": true });
+                }
+                if let Some(m) = markup {
+                    body["reply_markup"] = m;
+                }
+                bot("sendMessage", body)
+            };
+            match call {
+                Call::Reply { text, .. } => send(text, None),
+                Call::Private { text, .. } => match callback_query_id {
+                    Some(q) => bot(
+                        "answerCallbackQuery",
+                        json!({ "callback_query_id": q, "text": text, "show_alert": true }),
+                    ),
+                    None => send(text, None),
+                },
+                Call::Card {
+                    approval_id, text, ..
+                } => {
+                    let button = |label: &str, approve: bool| json!({ "text": label, "callback_data": card::button_data(approve, approval_id) });
+                    send(
+                        text,
+                        Some(
+                            json!({ "inline_keyboard": [[button("Approve", true), button("Deny", false)]] }),
+                        ),
+                    )
+                }
+                Call::Decided { text, .. } => match message_id {
+                    Some(m) => bot(
+                        "editMessageText",
+                        json!({ "chat_id": chat_id, "message_id": m, "text": text,
+                                "reply_markup": { "inline_keyboard": [] } }),
+                    ),
+                    None => send(text, None),
+                },
+            }
+        }
+        (
+            Platform::Discord,
+            ReplyTo::Discord {
+                channel_id,
+                application_id,
+                token: interaction,
+                message_id,
+            },
+        ) => {
+            let follow_up = |body: Value| {
+                Ok(json_request(
+                    Method::POST,
+                    format!("{}/webhooks/{application_id}/{interaction}", api.discord),
+                    None,
+                    &body,
+                ))
+            };
+            match call {
+                Call::Reply { text, .. } => follow_up(json!({ "content": text })),
+                Call::Private { text, .. } => follow_up(
+                    json!({ "content": text, "flags": agency_webhook::discord::EPHEMERAL }),
+                ),
+                Call::Card {
+                    approval_id, text, ..
+                } => {
+                    let button = |label: &str, style: u8, approve: bool| {
+                        json!({ "type": 2, "style": style, "label": label,
+                                "custom_id": card::button_data(approve, approval_id) })
+                    };
+                    Ok(json_request(
+                        Method::POST,
+                        format!("{}/channels/{channel_id}/messages", api.discord),
+                        Some(format!("Bot {}", token()?)),
+                        &json!({
+                            "content": text,
+                            "components": [{ "type": 1, "components": [
+                                button("Approve", 3, true), button("Deny", 4, false)
+                            ]}]
+                        }),
+                    ))
+                }
+                Call::Decided { text, .. } => match message_id {
+                    // The click was answered with a deferred update: edit the original.
+                    Some(_) => Ok(json_request(
+                        Method::PATCH,
+                        format!(
+                            "{}/webhooks/{application_id}/{interaction}/messages/@original",
+                            api.discord
+                        ),
+                        None,
+                        &json!({ "content": text, "components": [] }),
+                    )),
+                    None => follow_up(json!({ "content": text })),
+                },
+            }
+        }
+        (_, to) => Err(wrong(to)),
+    }
+}
+
+/// What a platform's answer means for the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answered {
+    Done,
+    /// Try again, not before this many seconds.
+    Retry(Option<u64>, String),
+    /// Will never work (bad token, unknown chat): a dead letter.
+    Refused(String),
+}
+
+/// Reads a platform's answer: HTTP 429 and 5xx are worth another try; Slack answers
+/// 200 with `ok: false` for its own errors (`ratelimited` among them).
+pub fn answered(platform: Platform, r: &OutResponse) -> Answered {
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let said = |default: &str| {
+        body.get("error")
+            .or_else(|| body.get("description"))
+            .or_else(|| body.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    };
+    if r.status == 429 {
+        let secs = r.retry_after_secs.or_else(|| {
+            body.pointer("/parameters/retry_after")
+                .or_else(|| body.get("retry_after"))
+                .and_then(Value::as_f64)
+                .map(|s| s.ceil() as u64)
+        });
+        return Answered::Retry(secs, format!("429: {}", said("rate limited")));
+    }
+    if r.status >= 500 {
+        return Answered::Retry(
+            r.retry_after_secs,
+            format!("{}: {}", r.status, said("server error")),
+        );
+    }
+    if !(200..300).contains(&r.status) {
+        return Answered::Refused(format!("{}: {}", r.status, said("refused")));
+    }
+    if platform == Platform::Slack && body.get("ok") == Some(&Value::Bool(false)) {
+        let e = said("not ok");
+        return if e == "ratelimited" {
+            Answered::Retry(r.retry_after_secs, e)
+        } else {
+            Answered::Refused(e)
+        };
+    }
+    Answered::Done
+}

@@ -1,0 +1,376 @@
+//! All of the webhook service's SQL: the event queue with its leases and attempts, the
+//! outbox, and the reads of the events API. Runtimes only execute it (the local store,
+//! D1); the gate's statements are in [`crate::gate`].
+
+use agency_kit::migrate::Migration;
+use agency_kit::ports::{SyncSql, Written};
+use agency_kit::{Db, PortError, Statement};
+use serde::Deserialize;
+
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("webhooks": "0001_init");
+
+/// An event as it is queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub platform: String,
+    pub source: String,
+    pub platform_event_id: String,
+    pub kind: String,
+    pub event_json: String,
+    pub received_ms: i64,
+}
+
+/// The statement that queues `e` (run in the gate's transaction locally, on D1 at the
+/// edge).
+pub fn insert_event(e: &NewEvent) -> Statement {
+    Statement::new(
+        "INSERT INTO webhook_events (id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7)",
+        vec![
+            e.id.as_str().into(),
+            e.platform.as_str().into(),
+            e.source.as_str().into(),
+            e.platform_event_id.as_str().into(),
+            e.kind.as_str().into(),
+            e.event_json.as_str().into(),
+            e.received_ms.into(),
+        ],
+    )
+}
+
+/// Runs `s` on synchronous SQL.
+pub fn run_sync(sql: &impl SyncSql, s: &Statement) -> Result<(), PortError> {
+    sql.run(&s.sql, &s.params)
+}
+
+/// A stored event, as the API and the consumer read it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EventRow {
+    pub id: String,
+    pub platform: String,
+    pub source: String,
+    pub platform_event_id: String,
+    pub kind: String,
+    pub event_json: String,
+    pub status: String,
+    pub tries: i64,
+    pub next_at_ms: i64,
+    pub received_ms: i64,
+    pub updated_ms: i64,
+    pub decision_json: Option<String>,
+    pub result_json: Option<String>,
+    pub error: Option<String>,
+}
+
+const EVENT_COLUMNS: &str = "id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms, decision_json, result_json, error";
+
+/// Leases up to `n` events that are due (queued and their time come, or processing
+/// under a lease that ran out: a consumer that stopped) until `lease_until_ms`.
+pub async fn lease_events(
+    db: &impl Db,
+    now_ms: i64,
+    lease_until_ms: i64,
+    n: u32,
+) -> Result<Vec<EventRow>, PortError> {
+    db.query(
+        &format!(
+            "UPDATE webhook_events SET status = 'processing', lease_until_ms = ?2, updated_ms = ?1
+             WHERE id IN (SELECT id FROM webhook_events
+                          WHERE (status = 'queued' AND next_at_ms <= ?1)
+                             OR (status = 'processing' AND lease_until_ms <= ?1)
+                          ORDER BY next_at_ms LIMIT ?3)
+             RETURNING {EVENT_COLUMNS}"
+        ),
+        &[now_ms.into(), lease_until_ms.into(), i64::from(n).into()],
+    )
+    .await
+}
+
+/// The event `id`.
+pub async fn event(db: &impl Db, id: &str) -> Result<Option<EventRow>, PortError> {
+    db.first(
+        &format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = ?1"),
+        &[id.into()],
+    )
+    .await
+}
+
+/// Filters of the events list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub status: Option<String>,
+    pub source: Option<String>,
+    /// Only events listed after this one (newest first).
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// Events newest first.
+pub async fn events(db: &impl Db, f: &EventFilter) -> Result<Vec<EventRow>, PortError> {
+    db.query(
+        &format!(
+            "SELECT {EVENT_COLUMNS} FROM webhook_events
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR source = ?2)
+               AND (?3 IS NULL OR (received_ms, id) < (SELECT received_ms, id FROM webhook_events WHERE id = ?3))
+             ORDER BY received_ms DESC, id DESC LIMIT ?4"
+        ),
+        &[
+            f.status.clone().into(),
+            f.source.clone().into(),
+            f.before.clone().into(),
+            i64::from(f.limit).into(),
+        ],
+    )
+    .await
+}
+
+/// One attempt at an event's dispatch.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AttemptRow {
+    pub n: i64,
+    pub at_ms: i64,
+    pub ms: i64,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+}
+
+pub async fn attempts(db: &impl Db, event_id: &str) -> Result<Vec<AttemptRow>, PortError> {
+    db.query(
+        "SELECT n, at_ms, ms, status, error FROM webhook_attempts WHERE event_id = ?1 ORDER BY n",
+        &[event_id.into()],
+    )
+    .await
+}
+
+/// An attempt to record with an outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub at_ms: i64,
+    pub ms: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+fn attempt_statement(event_id: &str, a: &Attempt) -> Statement {
+    Statement::new(
+        "INSERT INTO webhook_attempts (event_id, n, at_ms, ms, status, error)
+         VALUES (?1, (SELECT COUNT(*) + 1 FROM webhook_attempts WHERE event_id = ?1), ?2, ?3, ?4, ?5)",
+        vec![
+            event_id.into(),
+            a.at_ms.into(),
+            a.ms.into(),
+            a.status.map(i64::from).into(),
+            a.error.clone().into(),
+        ],
+    )
+}
+
+/// What became of a leased event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// `done`, `failed`, `dead`, `ignored`, or `queued` (to try again at `next_at_ms`).
+    pub status: &'static str,
+    pub tries: i64,
+    pub next_at_ms: i64,
+    pub decision_json: Option<String>,
+    pub result_json: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Records the attempt (if one was made) and the event's new status in one step; false
+/// when the event was no longer this consumer's to settle.
+pub async fn settle(
+    db: &impl Db,
+    event_id: &str,
+    attempt: Option<&Attempt>,
+    s: &Settled,
+    now_ms: i64,
+) -> Result<bool, PortError> {
+    let mut statements = vec![Statement::new(
+        "UPDATE webhook_events SET status = ?2, tries = ?3, next_at_ms = ?4, lease_until_ms = NULL,
+                decision_json = COALESCE(?5, decision_json), result_json = COALESCE(?6, result_json),
+                error = ?7, updated_ms = ?8
+         WHERE id = ?1 AND status IN ('processing', 'queued')",
+        vec![
+            event_id.into(),
+            s.status.into(),
+            s.tries.into(),
+            s.next_at_ms.into(),
+            s.decision_json.clone().into(),
+            s.result_json.clone().into(),
+            s.error.clone().into(),
+            now_ms.into(),
+        ],
+    )];
+    if let Some(a) = attempt {
+        statements.push(attempt_statement(event_id, a));
+    }
+    let written = db.batch(statements).await?;
+    Ok(written.first().is_some_and(|w| w.changes == 1))
+}
+
+/// Keeps a routing decision with its event (so a retry dispatches the same one).
+pub async fn keep_decision(db: &impl Db, event_id: &str, json: &str) -> Result<(), PortError> {
+    db.execute(
+        "UPDATE webhook_events SET decision_json = ?2 WHERE id = ?1",
+        &[event_id.into(), json.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queues dead letter `id` again (a new round of attempts, the same event id): false
+/// when there is no such dead letter.
+pub async fn replay(db: &impl Db, id: &str, now_ms: i64) -> Result<bool, PortError> {
+    let w: Written = db
+        .execute(
+            "UPDATE webhook_events SET status = 'queued', tries = 0, next_at_ms = ?2, error = NULL, updated_ms = ?2
+             WHERE id = ?1 AND status = 'dead'",
+            &[id.into(), now_ms.into()],
+        )
+        .await?;
+    Ok(w.changes == 1)
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+/// Queues every dead letter again (of `source` only, when given); their ids.
+pub async fn replay_all(
+    db: &impl Db,
+    source: Option<&str>,
+    now_ms: i64,
+) -> Result<Vec<String>, PortError> {
+    let ids: Vec<Id> = db
+        .query(
+            "UPDATE webhook_events SET status = 'queued', tries = 0, next_at_ms = ?2, error = NULL, updated_ms = ?2
+             WHERE status = 'dead' AND (?1 IS NULL OR source = ?1)
+             RETURNING id",
+            &[source.into(), now_ms.into()],
+        )
+        .await?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
+}
+
+/// A call to a chat platform's API, queued.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OutboxRow {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub platform: String,
+    pub source: String,
+    pub call_json: String,
+    pub tries: i64,
+}
+
+/// The statement that queues a platform call.
+pub fn insert_outbox(
+    id: &str,
+    event_id: Option<&str>,
+    platform: &str,
+    source: &str,
+    call_json: &str,
+    now_ms: i64,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO webhook_outbox (id, event_id, platform, source, call_json, status, tries, next_at_ms, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?6)",
+        vec![
+            id.into(),
+            event_id.into(),
+            platform.into(),
+            source.into(),
+            call_json.into(),
+            now_ms.into(),
+        ],
+    )
+}
+
+pub async fn lease_outbox(
+    db: &impl Db,
+    now_ms: i64,
+    lease_until_ms: i64,
+    n: u32,
+) -> Result<Vec<OutboxRow>, PortError> {
+    db.query(
+        "UPDATE webhook_outbox SET status = 'processing', lease_until_ms = ?2, updated_ms = ?1
+         WHERE id IN (SELECT id FROM webhook_outbox
+                      WHERE (status = 'queued' AND next_at_ms <= ?1)
+                         OR (status = 'processing' AND lease_until_ms <= ?1)
+                      ORDER BY next_at_ms LIMIT ?3)
+         RETURNING id, event_id, platform, source, call_json, tries",
+        &[now_ms.into(), lease_until_ms.into(), i64::from(n).into()],
+    )
+    .await
+}
+
+/// What became of a platform call: `done`, `dead`, or `queued` again at `next_at_ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSettled<'a> {
+    pub status: &'static str,
+    pub tries: i64,
+    pub next_at_ms: i64,
+    pub last_status: Option<u16>,
+    pub error: Option<&'a str>,
+}
+
+pub async fn settle_outbox(
+    db: &impl Db,
+    id: &str,
+    s: &CallSettled<'_>,
+    now_ms: i64,
+) -> Result<(), PortError> {
+    db.execute(
+        "UPDATE webhook_outbox SET status = ?2, tries = ?3, next_at_ms = ?4, lease_until_ms = NULL,
+                last_status = ?5, error = ?6, updated_ms = ?7
+         WHERE id = ?1",
+        &[
+            id.into(),
+            s.status.into(),
+            s.tries.into(),
+            s.next_at_ms.into(),
+            s.last_status.map(i64::from).into(),
+            s.error.into(),
+            now_ms.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The outbox's calls for an event (what went back to the chat).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SentRow {
+    pub id: String,
+    pub call_json: String,
+    pub status: String,
+    pub tries: i64,
+    pub last_status: Option<i64>,
+    pub error: Option<String>,
+}
+
+pub async fn sent_for(db: &impl Db, event_id: &str) -> Result<Vec<SentRow>, PortError> {
+    db.query(
+        "SELECT id, call_json, status, tries, last_status, error FROM webhook_outbox WHERE event_id = ?1 ORDER BY created_ms, id",
+        &[event_id.into()],
+    )
+    .await
+}
+
+/// Counts by status, for `/health` and the dashboard.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StatusCount {
+    pub status: String,
+    pub n: i64,
+}
+
+pub async fn counts(db: &impl Db) -> Result<Vec<StatusCount>, PortError> {
+    db.query(
+        "SELECT status, COUNT(*) AS n FROM webhook_events GROUP BY status ORDER BY status",
+        &[],
+    )
+    .await
+}
