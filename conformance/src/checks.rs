@@ -34,6 +34,9 @@ pub fn run(t: &Target) -> Vec<Outcome> {
     if let Some(base) = &t.assistant {
         crate::assistant::assistant_checks(&c, base, t, &mut out);
     }
+    if let Some(w) = &t.webhooks {
+        crate::webhooks::webhook_checks(&c, w, t, &mut out);
+    }
     out
 }
 

@@ -87,6 +87,44 @@ impl Client {
     }
 }
 
+/// An answer whose body may be anything (the platforms' acknowledgements).
+pub(crate) struct Raw {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) retry_after: Option<String>,
+}
+
+impl Client {
+    /// A request with exactly these headers and body.
+    pub(crate) fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Raw, String> {
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(body.to_vec()).map_err(|e| e.to_string())?;
+        let mut resp = self
+            .agent
+            .run(req)
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Raw {
+            status: resp.status().as_u16(),
+            body: resp.body_mut().read_to_string().unwrap_or_default(),
+            retry_after,
+        })
+    }
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(200).collect()
 }

@@ -5,8 +5,10 @@
 mod assistant;
 mod checks;
 mod client;
+pub mod fakes;
 mod races;
 mod routing;
+pub mod webhooks;
 
 pub use checks::run;
 
@@ -28,6 +30,9 @@ pub struct Target {
     /// action `conformance-expiry` expire after one second): check that expired asks
     /// count as denied.
     pub quick_expiry: bool,
+    /// The webhook service and the fakes it is pointed at, when the deployment has
+    /// one (configured as [`webhooks::server_config`] says).
+    pub webhooks: Option<webhooks::WebhookTarget>,
     pub gateway_token: String,
     pub operator_token: String,
     pub viewer_token: String,

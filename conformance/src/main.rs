@@ -1,4 +1,6 @@
-//! `agency-conformance --router URL --graph URL`: runs the suite against a deployment.
+//! `agency-conformance --router URL --graph URL`: runs the suite against a deployment;
+//! `agency-conformance fakes` runs the fake gateway and chat platform APIs it needs for
+//! the webhook checks.
 //! Tokens come from AGENCY_GATEWAY_TOKEN, AGENCY_OPERATOR_TOKEN, AGENCY_VIEWER_TOKEN;
 //! AGENCY_CONFORMANCE_FAKE_MODEL=1 says the assistant talks to scripts/fake-chat-model.py;
 //! AGENCY_CONFORMANCE_QUICK_EXPIRY=1 that its policy has the quick-expiry rule.
@@ -7,6 +9,23 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("fakes") {
+        // The fake gateway and platform APIs, for a server started after them.
+        return match agency_conformance::fakes::Fakes::start(
+            agency_conformance::webhooks::GATEWAY_SECRET,
+        ) {
+            Ok(f) => {
+                println!("fakes: {}", f.url);
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                f.park()
+            }
+            Err(e) => {
+                eprintln!("fakes: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let arg = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -15,7 +34,7 @@ fn main() -> ExitCode {
     };
     let (Some(router), Some(graph)) = (arg("--router"), arg("--graph")) else {
         eprintln!(
-            "usage: agency-conformance --router URL --graph URL [--assistant URL] (tokens from AGENCY_*_TOKEN)"
+            "usage: agency-conformance --router URL --graph URL [--assistant URL] [--webhooks URL --fakes URL] (tokens from AGENCY_*_TOKEN)\n       agency-conformance fakes   (runs the fake gateway and platform APIs)"
         );
         return ExitCode::from(2);
     };
@@ -24,6 +43,9 @@ fn main() -> ExitCode {
         router,
         graph,
         assistant: arg("--assistant"),
+        webhooks: arg("--webhooks")
+            .zip(arg("--fakes"))
+            .map(|(base, fakes)| agency_conformance::webhooks::WebhookTarget { base, fakes }),
         fake_model: std::env::var("AGENCY_CONFORMANCE_FAKE_MODEL").is_ok_and(|v| v == "1"),
         quick_expiry: std::env::var("AGENCY_CONFORMANCE_QUICK_EXPIRY").is_ok_and(|v| v == "1"),
         gateway_token: token("AGENCY_GATEWAY_TOKEN"),

@@ -264,7 +264,8 @@ mod tests {
                 "skill-graph/0001_init",
                 "router/0001_init",
                 "assistant/0001_init",
-                "assistant/0002_ledger_book"
+                "assistant/0002_ledger_book",
+                "webhooks/0001_init"
             ]
         );
         // Opening again applies nothing twice (a second CREATE TABLE would fail).
@@ -293,7 +294,8 @@ mod tests {
                 "skill-graph/0001_init",
                 "router/0001_init",
                 "assistant/0001_init",
-                "assistant/0002_ledger_book"
+                "assistant/0002_ledger_book",
+                "webhooks/0001_init"
             ]
         );
     }

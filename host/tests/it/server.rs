@@ -2,11 +2,15 @@ use serde_json::json;
 
 use crate::util::*;
 
-fn target(s: &Server) -> agency_conformance::Target {
+fn target(s: &Server, fakes: &agency_conformance::fakes::Fakes) -> agency_conformance::Target {
     agency_conformance::Target {
         router: s.base.clone(),
         graph: s.base.clone(),
         assistant: Some(s.base.clone()),
+        webhooks: Some(agency_conformance::webhooks::WebhookTarget {
+            base: s.base.clone(),
+            fakes: fakes.url.clone(),
+        }),
         fake_model: false,
         quick_expiry: true,
         gateway_token: GATEWAY.into(),
@@ -25,12 +29,30 @@ fn conformance_policy(dir: &std::path::Path) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// The server the suite expects: the example agency with the conformance policy, its
+/// webhook sources pointed at fresh fakes.
+fn conformance_server(
+    data: &std::path::Path,
+    extra: &[&str],
+) -> (Server, agency_conformance::fakes::Fakes) {
+    use agency_conformance::webhooks;
+    let policy = conformance_policy(data);
+    let fakes = agency_conformance::fakes::Fakes::start(webhooks::GATEWAY_SECRET).unwrap();
+    let config = data.join("agency.toml");
+    std::fs::write(&config, webhooks::server_config(&fakes.url)).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let mut args = vec!["--example", "--policy", &policy, "--config", &config];
+    args.extend_from_slice(extra);
+    let env = webhooks::server_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    (Server::start_with_env(data, &args, true, &env), fakes)
+}
+
 #[test]
 fn conformance_suite_passes_on_the_local_server_wasm_engine() {
     let data = TempDir::new("conf-wasm");
-    let policy = conformance_policy(data.path());
-    let server = Server::start(data.path(), &["--example", "--policy", &policy], true);
-    let outcomes = agency_conformance::run(&target(&server));
+    let (server, fakes) = conformance_server(data.path(), &[]);
+    let outcomes = agency_conformance::run(&target(&server, &fakes));
     assert!(
         agency_conformance::report(&outcomes),
         "conformance failures (see output)"
@@ -40,14 +62,9 @@ fn conformance_suite_passes_on_the_local_server_wasm_engine() {
 #[test]
 fn conformance_suite_passes_on_the_local_server_native_engine() {
     let data = TempDir::new("conf-native");
-    let policy = conformance_policy(data.path());
-    let server = Server::start(
-        data.path(),
-        &["--example", "--engine", "native", "--policy", &policy],
-        true,
-    );
+    let (server, fakes) = conformance_server(data.path(), &["--engine", "native"]);
     assert!(agency_conformance::report(&agency_conformance::run(
-        &target(&server)
+        &target(&server, &fakes)
     )));
 }
 

@@ -269,7 +269,7 @@ async fn click<P: WebhookPorts>(
         ));
     }
     let shown = body
-        .get("status")
+        .get("decision")
         .and_then(Value::as_str)
         .unwrap_or(verdict);
     let text = format!("Approval {approval_id}: {shown} by {name}");
@@ -357,7 +357,7 @@ pub fn task_body(row_id: &str, e: &InboundEvent, decision: &Value) -> Value {
         "taskId": row_id,
         "event": e,
         "decision": decision,
-        "replyTo": e.reply_to,
+        "replyTo": outbound::Address::of(e),
     })
 }
 

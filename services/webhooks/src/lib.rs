@@ -20,7 +20,7 @@ pub mod views;
 use agency_kit::http::{json, parse_limit, with_type};
 use agency_kit::routes::Route;
 use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
-use agency_webhook::{Inbound, InboundEvent, Origin, Platform, ReplyTo, verify};
+use agency_webhook::{Inbound, InboundEvent, Origin, Platform, verify};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -440,13 +440,11 @@ async fn replay_all<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReplyBody {
-    /// As dispatch gave it to the gateway.
+    /// As dispatch gave it to the gateway (the task's `replyTo`).
     #[cfg_attr(feature = "openapi", schemars(with = "Value"))]
-    pub reply_to: ReplyTo,
+    pub reply_to: outbound::Address,
     /// The answer, 1 to 4,000 characters.
     pub text: String,
-    /// The workspace, bot or guild to answer as; the task's event has it (`event.source`).
-    pub source: String,
 }
 
 /// Longest reply delivered, in characters (Telegram's message limit is 4,096).
@@ -460,23 +458,19 @@ async fn replies<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
             "text must be 1 to {MAX_REPLY_CHARS} characters, not blank"
         )));
     }
-    let platform = match &body.reply_to {
-        ReplyTo::Slack { .. } => Platform::Slack,
-        ReplyTo::Telegram { .. } => Platform::Telegram,
-        ReplyTo::Discord { .. } => Platform::Discord,
-    };
-    let Some(source) = p.settings().source(platform, &body.source) else {
+    let platform = body.reply_to.platform();
+    let Some(source) = p.settings().source(platform, &body.reply_to.source) else {
         return Err(ApiError::unprocessable(
             "unknown_source",
             format!(
                 "no {} source {:?} is configured",
                 platform.as_str(),
-                body.source
+                body.reply_to.source
             ),
         ));
     };
     let call = Call::Reply {
-        to: body.reply_to,
+        to: body.reply_to.to,
         text: body.text,
     };
     // A call that could never be made is refused now, not dead-lettered later.

@@ -30,6 +30,34 @@ pub struct OutResponse {
     pub body: Vec<u8>,
 }
 
+/// Where an answer goes: the conversation in the platform's terms, and the workspace,
+/// bot or guild to answer as. Dispatch gives it to the gateway as `replyTo`; the
+/// gateway hands it back unchanged (`POST /api/replies`, an approval's `replyTo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    #[serde(flatten)]
+    pub to: ReplyTo,
+    pub source: String,
+}
+
+impl Address {
+    pub fn platform(&self) -> Platform {
+        match self.to {
+            ReplyTo::Slack { .. } => Platform::Slack,
+            ReplyTo::Telegram { .. } => Platform::Telegram,
+            ReplyTo::Discord { .. } => Platform::Discord,
+        }
+    }
+
+    /// The answer address of `e`.
+    pub fn of(e: &agency_webhook::InboundEvent) -> Address {
+        Address {
+            to: e.reply_to.clone(),
+            source: e.source.clone(),
+        }
+    }
+}
+
 /// How long a platform call may take.
 pub const PLATFORM_TIMEOUT_MS: u64 = 10_000;
 
