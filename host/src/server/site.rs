@@ -145,6 +145,10 @@ pub async fn internal(
     path: &str,
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_owned())),
+        None => (path, None),
+    };
     let matched = match find(&method, path) {
         Ok(m) => m,
         Err(miss) => return parsed(miss.into_response()),
@@ -152,9 +156,13 @@ pub async fn internal(
     let request = Request {
         method,
         path: path.to_owned(),
-        query: None,
+        query,
         headers: http::HeaderMap::new(),
-        body: body.to_string().into_bytes(),
+        body: if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        },
         params: matched.params,
     };
     let local = Local(state);

@@ -116,6 +116,9 @@ fn send_blocking(r: OutRequest) -> Result<OutResponse, String> {
     })
 }
 
+/// How often asks are looked at for cards to post and cards to edit.
+const CARDS_EVERY: Duration = Duration::from_secs(1);
+
 /// How many due rows one pass leases.
 const BATCH: u32 = 32;
 
@@ -124,9 +127,16 @@ const BATCH: u32 = 32;
 /// retries whose time has come). Events are processed `parallel` at a time.
 pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Duration) {
     let local = Local(state.clone());
+    let mut cards_at = std::time::Instant::now();
     loop {
         if shutdown.is_set() {
             return;
+        }
+        if cards_at.elapsed() >= CARDS_EVERY {
+            cards_at = std::time::Instant::now();
+            if let Err(e) = consume::cards(&local).await {
+                tracing::warn!(error = %e, "approval cards sweep failed");
+            }
         }
         let worked = match pass(&local).await {
             Ok(n) => n,
@@ -141,7 +151,7 @@ pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Durati
         tokio::select! {
             _ = shutdown.wait() => return,
             _ = state.webhook_work.notified() => {}
-            _ = tokio::time::sleep(idle) => {}
+            _ = tokio::time::sleep(idle.min(CARDS_EVERY)) => {}
         }
     }
 }

@@ -67,15 +67,17 @@ CREATE TABLE webhook_outbox (
 );
 CREATE INDEX webhook_outbox_due ON webhook_outbox (status, next_at_ms);
 
--- Approval cards posted in chat, so a decision can edit them.
+-- Approval cards posted in chat, so the card can show the outcome once decided.
 CREATE TABLE webhook_cards (
-    approval_id TEXT NOT NULL,
+    approval_id TEXT PRIMARY KEY,
     platform TEXT NOT NULL,
     source TEXT NOT NULL,
-    reply_to_json TEXT NOT NULL,
-    -- the posted message's id (Slack ts, Telegram message_id, Discord message id)
+    -- the approval's replyTo (an outbound::Address)
+    address_json TEXT NOT NULL,
+    -- the posted message (Slack ts, Telegram message_id, Discord message id), once known
     message_ref TEXT,
+    -- 0 until the card shows the outcome
     decided INTEGER NOT NULL DEFAULT 0,
-    created_ms INTEGER NOT NULL,
-    PRIMARY KEY (approval_id, platform, source)
+    created_ms INTEGER NOT NULL
 );
+CREATE INDEX webhook_cards_open ON webhook_cards (decided, created_ms);

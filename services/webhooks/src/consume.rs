@@ -268,6 +268,8 @@ async fn click<P: WebhookPorts>(
             }],
         ));
     }
+    // The card shows this outcome now: the sweep need not edit it again.
+    store::card_decided(p.db(), approval_id).await?;
     let shown = body
         .get("decision")
         .and_then(Value::as_str)
@@ -500,12 +502,18 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
             return Ok(Next::Settled);
         }
     };
-    let answered = match p.send(request).await {
-        Err(why) => (Answered::Retry(None, why), None),
-        Ok(r) => (outbound::answered(source.platform, &r), Some(r.status)),
+    let (answered, posted) = match p.send(request).await {
+        Err(why) => ((Answered::Retry(None, why), None), None),
+        Ok(r) => (
+            (outbound::answered(source.platform, &r), Some(r.status)),
+            outbound::posted_message(source.platform, &r.body),
+        ),
     };
     match answered {
         (Answered::Done, code) => {
+            if let (Call::Card { approval_id, .. }, Some(m)) = (&c, posted) {
+                store::card_posted(p.db(), approval_id, &m).await?;
+            }
             settle("done", None, code, None).await?;
             Ok(Next::Settled)
         }
@@ -527,4 +535,139 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
             }
         }
     }
+}
+
+/// How many asks and open cards one sweep looks at.
+const SWEEP: u32 = 100;
+
+/// The approval cards' sweep: an ask whose request names a `replyTo` gets a card with
+/// Approve and Deny buttons there; a card whose approval was decided elsewhere (by API,
+/// in chat, by expiry) is edited to show the outcome. Runs on a timer on both runtimes;
+/// how many cards it posted or edited.
+pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
+    let mut n = 0;
+    let (status, body) = p
+        .peer(
+            Method::GET,
+            &format!("/api/approvals?status=pending&limit={SWEEP}"),
+            &Value::Null,
+        )
+        .await?;
+    if status == 200 {
+        for a in body["approvals"].as_array().into_iter().flatten() {
+            let (Some(id), Some(to)) = (a["approvalId"].as_str(), a.pointer("/request/replyTo"))
+            else {
+                continue;
+            };
+            let Ok(address) = serde_json::from_value::<outbound::Address>(to.clone()) else {
+                continue;
+            };
+            let Some(source) = p.settings().source(address.platform(), &address.source) else {
+                continue;
+            };
+            if store::has_card(p.db(), id).await? {
+                continue;
+            }
+            let json =
+                serde_json::to_string(&address).map_err(|e| ApiError::internal("internal", &e))?;
+            let card = store::insert_card(
+                id,
+                address.platform().as_str(),
+                &address.source,
+                &json,
+                p.now_ms(),
+            );
+            p.db().execute(&card.sql, &card.params).await?;
+            let call = Call::Card {
+                to: address.to,
+                approval_id: id.to_owned(),
+                text: card_text(a),
+            };
+            queue_calls(p, None, source, vec![call]).await?;
+            n += 1;
+        }
+    }
+    for card in store::open_cards(p.db(), SWEEP).await? {
+        let (status, a) = p
+            .peer(
+                Method::GET,
+                &format!("/api/approvals/{}", card.approval_id),
+                &Value::Null,
+            )
+            .await?;
+        if transient(status) {
+            continue;
+        }
+        let decision = a["decision"].as_str().unwrap_or("");
+        if status == 200 && decision == "pending" {
+            continue;
+        }
+        if !store::card_decided(p.db(), &card.approval_id).await? {
+            continue;
+        }
+        let (Ok(address), Some(message)) = (
+            serde_json::from_str::<outbound::Address>(&card.address_json),
+            card.message_ref,
+        ) else {
+            continue;
+        };
+        let Some(source) = p.settings().source(address.platform(), &address.source) else {
+            continue;
+        };
+        let text = if status == 200 {
+            outcome_text(&a)
+        } else {
+            format!("Approval {} no longer exists.", card.approval_id)
+        };
+        let call = Call::Edit {
+            to: address.to,
+            message,
+            text,
+        };
+        queue_calls(p, None, source, vec![call]).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn usd(v: &Value) -> String {
+    v.as_f64()
+        .map_or_else(|| "?".to_owned(), |x| format!("${x:.2}"))
+}
+
+/// What a card asks.
+pub fn card_text(a: &Value) -> String {
+    let s = |k: &str| a[k].as_str().unwrap_or("?").to_owned();
+    let mut t = format!(
+        "Approval #{} needed: {} wants to {}",
+        a["number"],
+        s("agent"),
+        s("action")
+    );
+    if let Some(env) = a.pointer("/request/environment").and_then(Value::as_str) {
+        t.push_str(&format!(" in {env}"));
+    }
+    t.push_str(&format!(" (estimated {}).", usd(&a["estimatedCostUsd"])));
+    if let Some(d) = a.pointer("/request/description").and_then(Value::as_str)
+        && !d.trim().is_empty()
+    {
+        t.push_str(&format!("\n{}", d.chars().take(500).collect::<String>()));
+    }
+    t.push_str(&format!("\nWhy asked: {}", s("reason")));
+    t
+}
+
+/// What a decided card shows.
+pub fn outcome_text(a: &Value) -> String {
+    let decision = a["decision"].as_str().unwrap_or("decided");
+    let mut t = format!(
+        "Approval #{} ({} wants to {}): {decision}",
+        a["number"],
+        a["agent"].as_str().unwrap_or("?"),
+        a["action"].as_str().unwrap_or("?")
+    );
+    if let Some(by) = a["decidedBy"].as_str() {
+        t.push_str(&format!(" by {by}"));
+    }
+    t
 }

@@ -82,6 +82,13 @@ pub enum Call {
     },
     /// The clicked card, edited to show its outcome (and the click answered).
     Decided { to: ReplyTo, text: String },
+    /// A card the bot posted (`message`: Slack `ts`, Telegram `message_id`, Discord
+    /// message id), edited to show its outcome.
+    Edit {
+        to: ReplyTo,
+        message: String,
+        text: String,
+    },
 }
 
 fn json_request(
@@ -145,7 +152,8 @@ pub fn request(api: &ApiBases, source: &Source, call: &Call) -> Result<OutReques
         Call::Reply { to, .. }
         | Call::Private { to, .. }
         | Call::Card { to, .. }
-        | Call::Decided { to, .. } => to,
+        | Call::Decided { to, .. }
+        | Call::Edit { to, .. } => to,
     };
     let wrong = |to: &ReplyTo| {
         let kind = match to {
@@ -221,6 +229,10 @@ pub fn request(api: &ApiBases, source: &Source, call: &Call) -> Result<OutReques
                         json!({ "channel": channel, "text": text }),
                     ),
                 },
+                Call::Edit { message, text, .. } => slack(
+                    "chat.update",
+                    json!({ "channel": channel, "ts": message, "text": text, "blocks": [section(text)] }),
+                ),
             }
         }
         (
@@ -282,6 +294,11 @@ pub fn request(api: &ApiBases, source: &Source, call: &Call) -> Result<OutReques
                     ),
                     None => send(text, None),
                 },
+                Call::Edit { message, text, .. } => bot(
+                    "editMessageText",
+                    json!({ "chat_id": chat_id, "message_id": message.parse::<i64>().unwrap_or(0),
+                            "text": text, "reply_markup": { "inline_keyboard": [] } }),
+                ),
             }
         }
         (
@@ -338,9 +355,31 @@ pub fn request(api: &ApiBases, source: &Source, call: &Call) -> Result<OutReques
                     )),
                     None => follow_up(json!({ "content": text })),
                 },
+                Call::Edit { message, text, .. } => Ok(json_request(
+                    Method::PATCH,
+                    format!("{}/channels/{channel_id}/messages/{message}", api.discord),
+                    Some(format!("Bot {}", token()?)),
+                    &json!({ "content": text, "components": [] }),
+                )),
             }
         }
         (_, to) => Err(wrong(to)),
+    }
+}
+
+/// The id of the message a platform's answer to a post names (Slack `ts`, Telegram
+/// `result.message_id`, Discord `id`), for editing it later.
+pub fn posted_message(platform: Platform, body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let id = match platform {
+        Platform::Slack => v.get("ts")?.clone(),
+        Platform::Telegram => v.pointer("/result/message_id")?.clone(),
+        Platform::Discord => v.get("id")?.clone(),
+    };
+    match id {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -374,3 +374,82 @@ pub async fn counts(db: &impl Db) -> Result<Vec<StatusCount>, PortError> {
     )
     .await
 }
+
+/// The statement that records a card for `approval_id` unless one exists (its
+/// `changes` say whether this one is new).
+pub fn insert_card(
+    approval_id: &str,
+    platform: &str,
+    source: &str,
+    address_json: &str,
+    now_ms: i64,
+) -> Statement {
+    Statement::new(
+        "INSERT OR IGNORE INTO webhook_cards (approval_id, platform, source, address_json, decided, created_ms)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+        vec![
+            approval_id.into(),
+            platform.into(),
+            source.into(),
+            address_json.into(),
+            now_ms.into(),
+        ],
+    )
+}
+
+/// A card whose outcome is not shown yet.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CardRow {
+    pub approval_id: String,
+    pub address_json: String,
+    pub message_ref: Option<String>,
+}
+
+pub async fn open_cards(db: &impl Db, limit: u32) -> Result<Vec<CardRow>, PortError> {
+    db.query(
+        "SELECT approval_id, address_json, message_ref FROM webhook_cards WHERE decided = 0 ORDER BY created_ms LIMIT ?1",
+        &[i64::from(limit).into()],
+    )
+    .await
+}
+
+/// Whether the approval already has a card.
+pub async fn has_card(db: &impl Db, approval_id: &str) -> Result<bool, PortError> {
+    #[derive(Deserialize)]
+    struct One {
+        #[allow(dead_code)]
+        approval_id: String,
+    }
+    Ok(db
+        .first::<One>(
+            "SELECT approval_id FROM webhook_cards WHERE approval_id = ?1",
+            &[approval_id.into()],
+        )
+        .await?
+        .is_some())
+}
+
+/// Notes the posted card's message.
+pub async fn card_posted(
+    db: &impl Db,
+    approval_id: &str,
+    message_ref: &str,
+) -> Result<(), PortError> {
+    db.execute(
+        "UPDATE webhook_cards SET message_ref = ?2 WHERE approval_id = ?1",
+        &[approval_id.into(), message_ref.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the card as showing its outcome; false when it already did.
+pub async fn card_decided(db: &impl Db, approval_id: &str) -> Result<bool, PortError> {
+    let w = db
+        .execute(
+            "UPDATE webhook_cards SET decided = 1 WHERE approval_id = ?1 AND decided = 0",
+            &[approval_id.into()],
+        )
+        .await?;
+    Ok(w.changes == 1)
+}

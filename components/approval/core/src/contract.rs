@@ -40,7 +40,19 @@ pub struct ApprovalBody {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::ShortId>"))]
     pub requester: Option<String>,
+    /// Where to ask a human in chat: the `replyTo` the task was dispatched with (an
+    /// object naming its `platform` and `source`). An ask is then posted there as a card
+    /// with Approve and Deny buttons, and the card shows the outcome once decided.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<serde_json::Map<String, Value>>")
+    )]
+    pub reply_to: Option<Value>,
 }
+
+/// Largest `replyTo`, serialized.
+pub const MAX_REPLY_TO_BYTES: usize = 2048;
 
 /// A request body that breaks the API's contract (a 400), in the words every runtime
 /// answers with.
@@ -103,6 +115,24 @@ impl ApprovalBody {
             )));
         }
         bounded_text("description", &self.description)?;
+        if let Some(to) = &self.reply_to {
+            let named = |k: &str| {
+                to.get(k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| !v.is_empty())
+            };
+            if !to.is_object() || !named("platform") || !named("source") {
+                return Err(Invalid(
+                    "replyTo must be an object with platform and source (as dispatch gave it)"
+                        .into(),
+                ));
+            }
+            if to.to_string().len() > MAX_REPLY_TO_BYTES {
+                return Err(Invalid(format!(
+                    "replyTo must be at most {MAX_REPLY_TO_BYTES} bytes"
+                )));
+            }
+        }
         if let Some(r) = &self.requester
             && !is_short_name(r.trim())
         {
