@@ -578,11 +578,32 @@ mod tests {
             risk: None,
             tags: Vec::new(),
             requester: requester.map(str::to_owned),
+            reply_to: None,
         };
         assert!(body(None).into_request().is_ok());
         assert!(body(Some("ci-bot")).into_request().is_ok());
         for bad in ["", "  ", "a\nb", &"r".repeat(129)] {
             assert!(body(Some(bad)).into_request().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_reply_to_is_an_address_within_its_size() {
+        let with = |to: Value| {
+            serde_json::from_value::<ApprovalBody>(json!({
+                "taskId": "t", "agent": "a", "action": "read", "estimatedCostUsd": 1.0, "replyTo": to
+            }))
+            .unwrap()
+            .into_request()
+        };
+        assert!(with(json!({"platform": "slack", "source": "T1", "channel": "C1"})).is_ok());
+        for bad in [
+            json!("C1"),
+            json!({"platform": "slack"}),
+            json!({"platform": "", "source": "T1"}),
+            json!({"platform": "slack", "source": "T1", "pad": "x".repeat(3000)}),
+        ] {
+            assert!(with(bad.clone()).is_err(), "{bad}");
         }
     }
 
