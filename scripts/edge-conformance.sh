@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the HTTP conformance suite against the router, skill-graph and assistant Workers under
+# Runs the HTTP conformance suite against the router, skill-graph, assistant and webhooks Workers under
 # `wrangler dev` (real workerd, local D1 and KV), then stops them by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,22 +17,22 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -9 -- "-$pid" 2>/dev/null || true
   done
-  rm -f "$ROOT/workers/router/.dev.vars" "$ROOT/workers/skill-graph/.dev.vars" "$ROOT/workers/assistant/.dev.vars"
+  rm -f "$ROOT/workers/router/.dev.vars" "$ROOT/workers/skill-graph/.dev.vars" "$ROOT/workers/assistant/.dev.vars" "$ROOT/workers/webhooks/.dev.vars"
   rm -rf "$STATE"
 }
 trap cleanup EXIT
 
-# Seven distinct free ports at once (sockets held open until all are chosen, so no two
+# Nine distinct free ports at once (sockets held open until all are chosen, so no two
 # calls can return the same port): each Worker and its inspector, and the fake model.
-read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT LLM_PORT < <(python3 -c '
+read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT LLM_PORT W_PORT W_INSPECT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(7)]
+socks = [socket.socket() for _ in range(9)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
 token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
-for w in router skill-graph assistant; do
+for w in router skill-graph assistant webhooks; do
   printf 'AGENCY_GATEWAY_TOKEN=%s\nAGENCY_OPERATOR_TOKEN=%s\nAGENCY_VIEWER_TOKEN=%s\n' \
     "$AGENCY_GATEWAY_TOKEN" "$AGENCY_OPERATOR_TOKEN" "$AGENCY_VIEWER_TOKEN" > "$ROOT/workers/$w/.dev.vars"
 done
@@ -44,8 +44,22 @@ setsid python3 "$ROOT/scripts/fake-chat-model.py" "$LLM_PORT" </dev/null >/dev/n
 PIDS+=($!)
 export AGENCY_CONFORMANCE_FAKE_MODEL=1 AGENCY_CONFORMANCE_QUICK_EXPIRY=1
 
+# The webhook checks need the fake gateway and platform APIs, and the webhooks Worker
+# configured for them (its secrets in .dev.vars, its sections in AGENCY_WEBHOOKS).
+CONFORMANCE="${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}"
+setsid "$CONFORMANCE" fakes </dev/null >"$STATE/fakes.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do
+  FAKES=$(sed -n 's/^fakes: //p' "$STATE/fakes.log")
+  [ -n "$FAKES" ] && break
+  sleep 0.1
+done
+[ -n "$FAKES" ] || { echo "[edge] the fakes did not start"; cat "$STATE/fakes.log"; exit 1; }
+"$CONFORMANCE" webhook-env >> "$ROOT/workers/webhooks/.dev.vars"
+WEBHOOKS_CONFIG="$("$CONFORMANCE" webhook-config "$FAKES")"
+
 echo "[edge] building the Workers"
-for w in skill-graph router assistant; do
+for w in skill-graph router assistant webhooks; do
   (cd "$ROOT/workers/$w" && worker-build --release >"$STATE/build-$w.log" 2>&1) || { cat "$STATE/build-$w.log"; exit 1; }
   raw=$(stat -c %s "$ROOT/workers/$w/build/index_bg.wasm")
   gz=$(gzip -9 -c "$ROOT/workers/$w/build/index_bg.wasm" | wc -c)
@@ -61,6 +75,8 @@ start() { # name port inspector-port
   local extra=()
   # The assistant runs the example policy plus a rule whose asks expire in a second.
   [ "$w" = assistant ] && extra=(--var "AGENCY_POLICY:$(cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml")")
+  # The webhooks Worker's cron is triggered by the suite's run (see below).
+  [ "$w" = webhooks ] && extra=(--var "AGENCY_WEBHOOKS:$WEBHOOKS_CONFIG" --test-scheduled)
   (cd "$ROOT/workers/$w" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$insp" \
       --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn ${extra[@]+"${extra[@]}"} \
       </dev/null >"$STATE/dev-$w.log" 2>&1) &
@@ -71,6 +87,7 @@ wait_up() { # name url
   local probe="/api/graph"
   [ "$1" = router ] && probe="/api/route/decisions"
   [ "$1" = assistant ] && probe="/api/approvals"
+  [ "$1" = webhooks ] && probe="/api/events"
   for _ in $(seq 1 240); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$2$probe" 2>/dev/null || true)
     if [ "$code" = 401 ]; then return 0; fi
@@ -85,11 +102,19 @@ start router "$R_PORT" "$R_INSPECT"
 wait_up router "http://127.0.0.1:$R_PORT"
 start assistant "$A_PORT" "$A_INSPECT"
 wait_up assistant "http://127.0.0.1:$A_PORT"
-echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT"
+start webhooks "$W_PORT" "$W_INSPECT"
+wait_up webhooks "http://127.0.0.1:$W_PORT"
+echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT, webhooks on $W_PORT, fakes at $FAKES"
 
-if ! "${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}" --router "http://127.0.0.1:$R_PORT" \
-    --graph "http://127.0.0.1:$SG_PORT" --assistant "http://127.0.0.1:$A_PORT"; then
-  for w in router skill-graph assistant; do
+# wrangler dev does not run crons by itself: fire the webhooks Worker's (every minute
+# when deployed) each second, as --test-scheduled allows.
+setsid bash -c "while sleep 1; do curl -s -o /dev/null 'http://127.0.0.1:$W_PORT/__scheduled?cron=*+*+*+*+*'; done" </dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+
+if ! "$CONFORMANCE" --router "http://127.0.0.1:$R_PORT" \
+    --graph "http://127.0.0.1:$SG_PORT" --assistant "http://127.0.0.1:$A_PORT" \
+    --webhooks "http://127.0.0.1:$W_PORT" --fakes "$FAKES"; then
+  for w in router skill-graph assistant webhooks; do
     echo "[edge] --- $w log ---"; tail -50 "$STATE/dev-$w.log"
   done
   exit 1

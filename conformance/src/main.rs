@@ -1,6 +1,7 @@
 //! `agency-conformance --router URL --graph URL`: runs the suite against a deployment;
 //! `agency-conformance fakes` runs the fake gateway and chat platform APIs it needs for
-//! the webhook checks.
+//! the webhook checks; `webhook-env` and `webhook-config FAKES_URL` print what the
+//! webhook service under test must be configured with.
 //! Tokens come from AGENCY_GATEWAY_TOKEN, AGENCY_OPERATOR_TOKEN, AGENCY_VIEWER_TOKEN;
 //! AGENCY_CONFORMANCE_FAKE_MODEL=1 says the assistant talks to scripts/fake-chat-model.py;
 //! AGENCY_CONFORMANCE_QUICK_EXPIRY=1 that its policy has the quick-expiry rule.
@@ -9,6 +10,22 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    // What a webhook service under test is configured with: its environment (secrets)
+    // as KEY=VALUE lines, and its config sections for fakes at URL.
+    if args.get(1).map(String::as_str) == Some("webhook-env") {
+        for (k, v) in agency_conformance::webhooks::server_env() {
+            println!("{k}={v}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if args.get(1).map(String::as_str) == Some("webhook-config") {
+        let Some(url) = args.get(2) else {
+            eprintln!("usage: agency-conformance webhook-config FAKES_URL");
+            return ExitCode::from(2);
+        };
+        print!("{}", agency_conformance::webhooks::server_config(url));
+        return ExitCode::SUCCESS;
+    }
     if args.get(1).map(String::as_str) == Some("fakes") {
         // The fake gateway and platform APIs, for a server started after them.
         return match agency_conformance::fakes::Fakes::start(

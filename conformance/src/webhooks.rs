@@ -936,6 +936,158 @@ pub(crate) fn webhook_checks(c: &Client, w: &WebhookTarget, t: &Target, out: &mu
             },
         );
         check(
+            "webhooks: an ask with replyTo gets a card, edited once decided elsewhere",
+            &mut || {
+                let a = t.assistant.as_deref().unwrap_or("");
+                let ask = |to: Value| -> Result<(String, i64), String> {
+                    let body = json!({"taskId": fresh("cardask"), "agent": "devops", "action": "deploy", "description": "ship it", "estimatedCostUsd": 0.01, "environment": "production", "replyTo": to});
+                    let r = c.call(
+                        "POST",
+                        &format!("{a}/api/approve"),
+                        Some(&t.gateway_token),
+                        Some(&body.to_string()),
+                        &[],
+                    )?;
+                    match (r.body["approvalId"].as_str(), r.body["number"].as_i64()) {
+                        (Some(id), Some(n)) if r.body["decision"] == "pending" => {
+                            Ok((id.to_owned(), n))
+                        }
+                        _ => Err(format!("no pending approval: {}", r.body)),
+                    }
+                };
+                let bad = json!({"taskId": fresh("cardbad"), "agent": "devops", "action": "deploy", "estimatedCostUsd": 0.01, "replyTo": "C1"});
+                let r = c.call(
+                    "POST",
+                    &format!("{a}/api/approve"),
+                    Some(&t.gateway_token),
+                    Some(&bad.to_string()),
+                    &[],
+                )?;
+                expect_error(&r, 400, "a replyTo that is not an address")?;
+                let decide = |id: &str, verdict: &str| -> Result<(), String> {
+                    let r = c.call(
+                        "POST",
+                        &format!("{a}/api/approvals/{id}/decision"),
+                        Some(&t.operator_token),
+                        Some(&json!({"decision": verdict, "by": "ops"}).to_string()),
+                        &[],
+                    )?;
+                    expect_status(&r, 200, "decision by API")
+                };
+                // Slack: blocks with both buttons, in the thread; chat.update once approved.
+                let (id, n) = ask(
+                    json!({"platform": "slack", "source": SOURCE, "channel": "C7", "threadTs": "1700000000.000300"}),
+                )?;
+                let posted = h.seen("slack", 1, &|s| {
+                    s["path"] == "/slack/api/chat.postMessage"
+                        && s["body"]["channel"] == "C7"
+                        && s["body"]["text"]
+                            .as_str()
+                            .is_some_and(|x| x.contains(&format!("#{n} ")))
+                })?;
+                let card = posted.first().ok_or("no Slack card was posted")?;
+                let buttons = card["body"]["blocks"].to_string();
+                if card["body"]["thread_ts"] != "1700000000.000300"
+                    || !buttons.contains("agency_approve")
+                    || !buttons.contains("agency_deny")
+                    || !buttons.contains(&id)
+                    || card["authorized"] != true
+                {
+                    return Err(format!(
+                        "the Slack card lacks its thread, buttons or token: {card}"
+                    ));
+                }
+                decide(&id, "approve")?;
+                let edited = h.seen("slack", 1, &|s| {
+                    s["path"] == "/slack/api/chat.update"
+                        && s["body"]["text"].as_str().is_some_and(|x| {
+                            x.contains(&format!("#{n} ")) && x.contains("approved")
+                        })
+                })?;
+                if edited.is_empty() {
+                    return Err("the Slack card was not updated with the outcome".into());
+                }
+                // Telegram: an inline keyboard whose data fits 64 bytes; edited once denied.
+                let (id, n) =
+                    ask(json!({"platform": "telegram", "source": SOURCE, "chatId": -77}))?;
+                let posted = h.seen("telegram", 1, &|s| {
+                    s["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("/sendMessage"))
+                        && s["body"]["chat_id"] == -77
+                        && s["body"]["text"]
+                            .as_str()
+                            .is_some_and(|x| x.contains(&format!("#{n} ")))
+                })?;
+                let card = posted.first().ok_or("no Telegram card was sent")?;
+                let keys = card["body"]["reply_markup"]["inline_keyboard"][0]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if keys.len() != 2
+                    || keys.iter().any(|k| {
+                        !k["callback_data"]
+                            .as_str()
+                            .is_some_and(|d| d.len() <= 64 && d.ends_with(&id))
+                    })
+                {
+                    return Err(format!("the Telegram card's buttons are wrong: {card}"));
+                }
+                decide(&id, "deny")?;
+                let edited = h.seen("telegram", 1, &|s| {
+                    s["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("/editMessageText"))
+                        && s["body"]["message_id"] == 777
+                        && s["body"]["text"]
+                            .as_str()
+                            .is_some_and(|x| x.contains(&format!("#{n} ")) && x.contains("denied"))
+                })?;
+                if edited.is_empty() {
+                    return Err("the Telegram card was not edited with the outcome".into());
+                }
+                // Discord: a channel message with button components, by the bot; edited.
+                let (id, n) = ask(
+                    json!({"platform": "discord", "source": SOURCE, "channelId": "888", "applicationId": DISCORD_APP, "token": "unused"}),
+                )?;
+                let posted = h.seen("discord", 1, &|s| {
+                    s["path"] == "/discord/api/v10/channels/888/messages"
+                        && s["body"]["content"]
+                            .as_str()
+                            .is_some_and(|x| x.contains(&format!("#{n} ")))
+                })?;
+                let card = posted.first().ok_or("no Discord card was posted")?;
+                let ids = card["body"]["components"][0]["components"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if ids.len() != 2
+                    || ids.iter().any(|b| {
+                        !b["custom_id"]
+                            .as_str()
+                            .is_some_and(|d| d.len() <= 100 && d.ends_with(&id))
+                    })
+                    || card["authorized"] != true
+                {
+                    return Err(format!(
+                        "the Discord card's buttons or token are wrong: {card}"
+                    ));
+                }
+                decide(&id, "approve")?;
+                let edited = h.seen("discord", 1, &|s| {
+                    s["method"] == "PATCH"
+                        && s["path"] == "/discord/api/v10/channels/888/messages/1100000000000000001"
+                        && s["body"]["content"]
+                            .as_str()
+                            .is_some_and(|x| x.contains(&format!("#{n} ")))
+                })?;
+                if edited.is_empty() {
+                    return Err("the Discord card was not edited with the outcome".into());
+                }
+                Ok(())
+            },
+        );
+        check(
             "webhooks: commands and mentions go to the assistant and its reply to the thread",
             &mut || {
                 let event_id = fresh("EvMention");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::webhook_config::{ApproverConfig, GatewayConfig, WebhooksConfig};
+use agency_webhooks_service::config::{ApproverConfig, GatewayConfig, WebhooksConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -235,7 +235,7 @@ impl Config {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        config.webhook_settings = crate::webhook_config::settings(
+        config.webhook_settings = agency_webhooks_service::config::settings(
             &config.webhooks,
             config.gateway.as_ref(),
             &config.approvers,

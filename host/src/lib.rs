@@ -14,4 +14,3 @@ pub mod routing;
 pub use agency_runtime as runtime;
 pub mod server;
 pub mod store;
-pub mod webhook_config;

@@ -671,3 +671,33 @@ pub fn outcome_text(a: &Value) -> String {
     }
     t
 }
+
+/// One piece of work, as a queue message carries it (`{"event": id}`, `{"call": id}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Work {
+    Event(String),
+    Call(String),
+}
+
+/// Does `work` now (the edge's queue consumer): leases the row, runs its step. A row
+/// another consumer holds is tried again once its lease runs out; a finished one is
+/// acknowledged.
+pub async fn work<P: WebhookPorts>(p: &P, work: &Work) -> Result<Next, ApiError> {
+    let now = p.now_ms();
+    let until = now + LEASE_MS;
+    let wait =
+        |held_until: i64| Next::RetryIn(((held_until - now).max(0) as u64).div_ceil(1000).max(1));
+    match work {
+        Work::Event(id) => match store::lease_event(p.db(), id, now, until).await? {
+            store::Lease::Leased(row) => event(p, &row).await,
+            store::Lease::Busy(t) => Ok(wait(t)),
+            store::Lease::Gone => Ok(Next::Settled),
+        },
+        Work::Call(id) => match store::lease_call(p.db(), id, now, until).await? {
+            store::Lease::Leased(row) => call(p, &row).await,
+            store::Lease::Busy(t) => Ok(wait(t)),
+            store::Lease::Gone => Ok(Next::Settled),
+        },
+    }
+}

@@ -8,6 +8,7 @@
 //! Never depends on a runtime crate (tokio, rusqlite, wasmtime, worker).
 #![allow(async_fn_in_trait)]
 
+pub mod config;
 pub mod consume;
 #[cfg(feature = "openapi")]
 mod doc;

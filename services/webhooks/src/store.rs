@@ -453,3 +453,126 @@ pub async fn card_decided(db: &impl Db, approval_id: &str) -> Result<bool, PortE
         .await?;
     Ok(w.changes == 1)
 }
+
+/// What leasing one row by id found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lease<T> {
+    /// Ours until the lease runs out.
+    Leased(T),
+    /// Another consumer holds it until this time.
+    Busy(i64),
+    /// Finished, or never queued: nothing to do.
+    Gone,
+}
+
+#[derive(Deserialize)]
+struct Holder {
+    status: String,
+    lease_until_ms: Option<i64>,
+}
+
+async fn holder(db: &impl Db, table: &str, id: &str) -> Result<Option<Holder>, PortError> {
+    db.first(
+        &format!("SELECT status, lease_until_ms FROM {table} WHERE id = ?1"),
+        &[id.into()],
+    )
+    .await
+}
+
+fn lease_of<T>(row: Option<T>, held: Option<Holder>) -> Lease<T> {
+    match (row, held) {
+        (Some(r), _) => Lease::Leased(r),
+        (None, Some(h)) if h.status == "processing" => Lease::Busy(h.lease_until_ms.unwrap_or(0)),
+        _ => Lease::Gone,
+    }
+}
+
+/// Leases event `id` when it is queued (whatever its time: the queue delivering it
+/// keeps the time at the edge) or its lease ran out.
+pub async fn lease_event(
+    db: &impl Db,
+    id: &str,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Result<Lease<EventRow>, PortError> {
+    let row: Option<EventRow> = db
+        .first(
+            &format!(
+                "UPDATE webhook_events SET status = 'processing', lease_until_ms = ?3, updated_ms = ?2
+                 WHERE id = ?1 AND (status = 'queued' OR (status = 'processing' AND lease_until_ms <= ?2))
+                 RETURNING {EVENT_COLUMNS}"
+            ),
+            &[id.into(), now_ms.into(), lease_until_ms.into()],
+        )
+        .await?;
+    let held = if row.is_none() {
+        holder(db, "webhook_events", id).await?
+    } else {
+        None
+    };
+    Ok(lease_of(row, held))
+}
+
+/// Leases platform call `id`, as [`lease_event`] does.
+pub async fn lease_call(
+    db: &impl Db,
+    id: &str,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Result<Lease<OutboxRow>, PortError> {
+    let row: Option<OutboxRow> = db
+        .first(
+            "UPDATE webhook_outbox SET status = 'processing', lease_until_ms = ?3, updated_ms = ?2
+             WHERE id = ?1 AND (status = 'queued' OR (status = 'processing' AND lease_until_ms <= ?2))
+             RETURNING id, event_id, platform, source, call_json, tries",
+            &[id.into(), now_ms.into(), lease_until_ms.into()],
+        )
+        .await?;
+    let held = if row.is_none() {
+        holder(db, "webhook_outbox", id).await?
+    } else {
+        None
+    };
+    Ok(lease_of(row, held))
+}
+
+/// Marks an event the queue gave up on (its dead-letter queue) as dead, unless it
+/// finished after all.
+pub async fn given_up(db: &impl Db, id: &str, now_ms: i64) -> Result<(), PortError> {
+    db.execute(
+        "UPDATE webhook_events SET status = 'dead', lease_until_ms = NULL, updated_ms = ?2,
+                error = COALESCE(error, 'the queue gave up on it')
+         WHERE id = ?1 AND status IN ('queued', 'processing')",
+        &[id.into(), now_ms.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queued events and calls overdue by more than `grace_ms`: their queue message was
+/// lost (a send that failed after a replay), so they are sent again.
+pub async fn overdue(
+    db: &impl Db,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Result<(Vec<String>, Vec<String>), PortError> {
+    let cutoff = now_ms - grace_ms;
+    let events: Vec<Id> = db
+        .query(
+            "SELECT id FROM webhook_events WHERE (status = 'queued' AND next_at_ms <= ?1)
+                OR (status = 'processing' AND lease_until_ms <= ?1) LIMIT 500",
+            &[cutoff.into()],
+        )
+        .await?;
+    let calls: Vec<Id> = db
+        .query(
+            "SELECT id FROM webhook_outbox WHERE (status = 'queued' AND next_at_ms <= ?1)
+                OR (status = 'processing' AND lease_until_ms <= ?1) LIMIT 500",
+            &[cutoff.into()],
+        )
+        .await?;
+    Ok((
+        events.into_iter().map(|i| i.id).collect(),
+        calls.into_iter().map(|i| i.id).collect(),
+    ))
+}

@@ -11,48 +11,13 @@
 //! says no.
 
 use agency_assistant_service::ledger::{BOOK_SCHEMA, Book, BookSql};
-use agency_kit::{PortError, SqlValue};
-use serde_json::{Map, Value};
-use worker::{
-    DurableObject, Env, Request, Response, SqlStorage, SqlStorageValue, State, durable_object,
-};
+use agency_edge::ObjectSql;
+use serde_json::Value;
+use worker::{DurableObject, Env, Request, Response, State, durable_object};
 
 #[durable_object]
 pub struct Ledger {
     state: State,
-}
-
-/// The object's SQLite storage, as the book's synchronous SQL.
-struct ObjectSql(SqlStorage);
-
-fn value(v: &SqlValue) -> SqlStorageValue {
-    match v {
-        SqlValue::Null => SqlStorageValue::Null,
-        SqlValue::Int(n) => SqlStorageValue::Integer(*n),
-        SqlValue::Real(f) => SqlStorageValue::Float(*f),
-        SqlValue::Text(s) => SqlStorageValue::String(s.clone()),
-    }
-}
-
-fn storage(e: worker::Error) -> PortError {
-    PortError::Storage(e.to_string())
-}
-
-impl BookSql for ObjectSql {
-    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<(), PortError> {
-        self.0
-            .exec(sql, args.iter().map(value).collect::<Vec<_>>())
-            .map(|_| ())
-            .map_err(storage)
-    }
-
-    fn rows(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Map<String, Value>>, PortError> {
-        self.0
-            .exec(sql, args.iter().map(value).collect::<Vec<_>>())
-            .map_err(storage)?
-            .to_array()
-            .map_err(storage)
-    }
 }
 
 impl Ledger {

@@ -395,3 +395,40 @@ impl Random for EdgeRandom {
         Ok(())
     }
 }
+
+/// A Durable Object's SQLite storage as synchronous SQL: its calls run synchronously
+/// and each request to the object is atomic, so the services' per-key state (the
+/// assistant's ledger book, the webhooks' gate) runs on it as on a SQLite transaction.
+pub struct ObjectSql(pub worker::SqlStorage);
+
+fn sql_value(v: &agency_kit::SqlValue) -> worker::SqlStorageValue {
+    use agency_kit::SqlValue;
+    use worker::SqlStorageValue;
+    match v {
+        SqlValue::Null => SqlStorageValue::Null,
+        SqlValue::Int(n) => SqlStorageValue::Integer(*n),
+        SqlValue::Real(f) => SqlStorageValue::Float(*f),
+        SqlValue::Text(s) => SqlStorageValue::String(s.clone()),
+    }
+}
+
+impl agency_kit::ports::SyncSql for ObjectSql {
+    fn run(&self, sql: &str, args: &[agency_kit::SqlValue]) -> Result<(), PortError> {
+        self.0
+            .exec(sql, args.iter().map(sql_value).collect::<Vec<_>>())
+            .map(|_| ())
+            .map_err(storage)
+    }
+
+    fn rows(
+        &self,
+        sql: &str,
+        args: &[agency_kit::SqlValue],
+    ) -> Result<Vec<serde_json::Map<String, Value>>, PortError> {
+        self.0
+            .exec(sql, args.iter().map(sql_value).collect::<Vec<_>>())
+            .map_err(storage)?
+            .to_array()
+            .map_err(storage)
+    }
+}

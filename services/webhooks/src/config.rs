@@ -1,6 +1,8 @@
-//! The webhook service's part of the config file, and how it becomes the service's
-//! [`Settings`]: secrets are read from the environment variables the file names (never
-//! from the file), and every source's secret is checked at start-up.
+//! The webhook service's configuration as both runtimes read it (the local server's
+//! config file; the Worker's `AGENCY_WEBHOOKS` variable, the same sections as TOML),
+//! and how it becomes the service's [`Settings`]: secrets are read from the environment
+//! variables (Worker secrets) the sections name, never from the text, and every
+//! source's secret is checked at start-up.
 //!
 //! ```toml
 //! [webhooks]
@@ -41,9 +43,19 @@
 
 use agency_webhook::limits::Rate;
 use agency_webhook::standard::Secret;
-use agency_webhooks_service::Settings;
-use agency_webhooks_service::settings::{ApiBases, Approver, Gateway, Source};
 use serde::Deserialize;
+
+use crate::Settings;
+use crate::settings::{ApiBases, Approver, Gateway, Source};
+
+/// The three sections, as a Worker's `AGENCY_WEBHOOKS` variable holds them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sections {
+    pub webhooks: WebhooksConfig,
+    pub gateway: Option<GatewayConfig>,
+    pub approvers: Vec<ApproverConfig>,
+}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,0 +1,332 @@
+//! The webhook Worker: wiring only. `agency_webhooks_service` answers every request and
+//! does every step of the consumer; this crate implements its ports on the bindings:
+//! the gate in a Durable Object per source ([`gate`]), events and calls in D1, work
+//! carried by the Queue (its consumer and dead-letter consumer are here), the router and
+//! the assistant over service bindings, HTTP out with `fetch`. A cron sweeps approval
+//! cards and re-sends work whose message was lost.
+
+mod gate;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use agency_edge::{D1, OrPort, upstream};
+use agency_kit::{ApiError, Clock};
+use agency_webhooks_service::config::{self, Sections};
+use agency_webhooks_service::consume::{self, Next, Work};
+use agency_webhooks_service::outbound::{OutRequest, OutResponse};
+use agency_webhooks_service::store::{self, NewEvent};
+use agency_webhooks_service::{Admission, Entry, ROUTES, Settings, Wake, WebhookPorts};
+use futures_util::future::{Either, select};
+use http::StatusCode;
+use serde_json::Value;
+use worker::{
+    Context, Env, Fetch, Headers, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request,
+    RequestInit, Response, ScheduleContext, ScheduledEvent, event,
+};
+
+pub use gate::Gate;
+
+/// The queue the Queue gives up into.
+const DEAD_QUEUE: &str = "agency-webhook-dead";
+/// Longest delay a Queue message can be retried with (12 hours).
+const MAX_DELAY_SECS: u64 = 43_200;
+
+thread_local! {
+    static SETTINGS: RefCell<Option<(String, Rc<Settings>)>> = const { RefCell::new(None) };
+}
+
+fn config_invalid() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "webhooks_config_invalid",
+        "the webhook configuration (AGENCY_WEBHOOKS and the secrets it names) is invalid; see the Worker's log",
+    )
+}
+
+/// The settings in force, built once per isolate (again when the text changes).
+fn settings(env: &Env) -> Result<Rc<Settings>, ApiError> {
+    let text = env
+        .var("AGENCY_WEBHOOKS")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    if let Some(s) = SETTINGS.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(t, _)| *t == text)
+            .map(|(_, s)| s.clone())
+    }) {
+        return Ok(s);
+    }
+    let sections: Sections = toml::from_str(&text).map_err(|e| {
+        worker::console_error!("AGENCY_WEBHOOKS: {e}");
+        config_invalid()
+    })?;
+    let secret = |name: &str| {
+        env.secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| env.var(name).map(|v| v.to_string()))
+            .ok()
+    };
+    let s = config::settings(
+        &sections.webhooks,
+        sections.gateway.as_ref(),
+        &sections.approvers,
+        &secret,
+    )
+    .map_err(|e| {
+        worker::console_error!("AGENCY_WEBHOOKS: {e}");
+        config_invalid()
+    })?;
+    let s = Rc::new(s);
+    SETTINGS.with(|c| *c.borrow_mut() = Some((text, s.clone())));
+    Ok(s)
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let call = async |p: &Edge<'_>, e, request| agency_webhooks_service::call(p, e, &request).await;
+    agency_edge::serve_service(
+        req,
+        &env,
+        ROUTES,
+        "webhooks",
+        Edge::new,
+        agency_webhooks_service::health,
+        call,
+    )
+    .await
+}
+
+/// The Queue's consumer: each message is one piece of work ([`consume::work`]); what
+/// the dead-letter queue receives is marked dead.
+#[event(queue)]
+async fn queue(batch: MessageBatch<Work>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let p = Edge::new(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let dead = batch.queue() == DEAD_QUEUE;
+    for m in batch.messages()? {
+        if dead {
+            if let Work::Event(id) = m.body()
+                && let Err(e) = store::given_up(p.db(), id, p.now_ms()).await
+            {
+                worker::console_error!("dead letter {id}: {e}");
+                m.retry();
+                continue;
+            }
+            m.ack();
+            continue;
+        }
+        match consume::work(&p, m.body()).await {
+            Ok(Next::Settled) => m.ack(),
+            Ok(Next::RetryIn(secs)) => m.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(secs.min(MAX_DELAY_SECS) as u32)
+                    .build(),
+            ),
+            Err(e) => {
+                worker::console_error!("webhook work {:?}: {e} {:?}", m.body(), e.log);
+                m.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every minute: approval cards to post or edit, and work whose message was lost.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let Ok(p) = Edge::new(&env) else {
+        worker::console_error!("webhooks cron: the configuration is invalid");
+        return;
+    };
+    if let Err(e) = consume::cards(&p).await {
+        worker::console_error!("approval cards sweep: {e}");
+    }
+    match store::overdue(p.db(), p.now_ms(), 120_000).await {
+        Ok((events, calls)) => {
+            let sent = async {
+                p.wake(Wake::Events(&events)).await?;
+                p.wake(Wake::Calls(&calls)).await
+            };
+            if let Err(e) = sent.await {
+                worker::console_error!("re-sending overdue work: {e}");
+            }
+        }
+        Err(e) => worker::console_error!("overdue work: {e}"),
+    }
+}
+
+/// The webhook service's ports on this Worker's bindings.
+pub struct Edge<'a> {
+    env: &'a Env,
+    db: D1,
+    settings: Rc<Settings>,
+}
+
+impl<'a> Edge<'a> {
+    fn new(env: &'a Env) -> Result<Self, ApiError> {
+        Ok(Edge {
+            env,
+            db: D1::from_env(env)?,
+            settings: settings(env)?,
+        })
+    }
+
+    async fn send_work(&self, work: Work) -> Result<(), ApiError> {
+        self.env
+            .queue("WORK")
+            .or_storage()?
+            .send(work)
+            .await
+            .or_storage()
+    }
+
+    async fn gate(&self, source: &str, op: &str, body: &Value) -> Result<Value, ApiError> {
+        let stub = self
+            .env
+            .durable_object("GATE")
+            .or_storage()?
+            .get_by_name(source)
+            .or_storage()?;
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_body(Some(body.to_string().into()));
+        let request = Request::new_with_init(&format!("https://gate/{op}"), &init).or_storage()?;
+        let mut resp = stub.fetch_with_request(request).await.or_storage()?;
+        if resp.status_code() != 200 {
+            return Err(agency_kit::PortError::Storage(format!(
+                "gate {op} answered {}",
+                resp.status_code()
+            ))
+            .into());
+        }
+        resp.json().await.or_storage()
+    }
+}
+
+agency_edge::edge_clock_and_random!(Edge);
+
+impl WebhookPorts for Edge<'_> {
+    type Db = D1;
+
+    fn db(&self) -> &D1 {
+        &self.db
+    }
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The source's object admits it; then D1 records it and the Queue carries it. If
+    /// either fails, the object forgets its keys so the platform's retry can pass.
+    async fn enqueue(&self, entry: &Entry, event: &NewEvent) -> Result<Admission, ApiError> {
+        let entry_json =
+            serde_json::to_value(entry).map_err(|e| ApiError::internal("internal", &e))?;
+        let admission: Admission =
+            serde_json::from_value(self.gate(&entry.source, "admit", &entry_json).await?)
+                .map_err(|e| agency_kit::PortError::Decode(e.to_string()))?;
+        if admission != Admission::Accepted {
+            return Ok(admission);
+        }
+        let stored = async {
+            let st = store::insert_event(event);
+            agency_kit::Db::execute(&self.db, &st.sql, &st.params).await?;
+            self.send_work(Work::Event(event.id.clone())).await
+        };
+        if let Err(e) = stored.await {
+            let forget = serde_json::json!({ "keys": entry.keys, "eventId": entry.event_id });
+            if let Err(f) = self.gate(&entry.source, "forget", &forget).await {
+                worker::console_error!("gate forget after a failed enqueue: {f}");
+            }
+            return Err(e);
+        }
+        Ok(Admission::Accepted)
+    }
+
+    async fn wake(&self, what: Wake<'_>) -> Result<(), ApiError> {
+        let work: Vec<Work> = match what {
+            Wake::Events(ids) => ids.iter().cloned().map(Work::Event).collect(),
+            Wake::Calls(ids) => ids.iter().cloned().map(Work::Call).collect(),
+        };
+        for w in work {
+            self.send_work(w).await?;
+        }
+        Ok(())
+    }
+
+    /// The router and the assistant over their service bindings, as an operator.
+    async fn peer(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), ApiError> {
+        let binding = if path.starts_with("/api/route") {
+            "ROUTER"
+        } else {
+            "ASSISTANT"
+        };
+        let service = self.env.service(binding).map_err(upstream)?;
+        let headers = Headers::new();
+        let token = agency_edge::own_token(self.env, "AGENCY_OPERATOR_TOKEN");
+        headers
+            .set("authorization", &format!("Bearer {token}"))
+            .map_err(upstream)?;
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::from(method.as_str().to_owned()));
+        if !body.is_null() {
+            headers
+                .set("content-type", "application/json")
+                .map_err(upstream)?;
+            init.with_body(Some(body.to_string().into()));
+        }
+        init.with_headers(headers);
+        let request =
+            Request::new_with_init(&format!("https://{binding}{path}"), &init).map_err(upstream)?;
+        let mut resp = service.fetch_request(request).await.map_err(upstream)?;
+        let status = resp.status_code();
+        let text = resp.text().await.map_err(upstream)?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    async fn send(&self, r: OutRequest) -> Result<OutResponse, String> {
+        let headers = Headers::new();
+        for (k, v) in &r.headers {
+            headers.set(k, v).map_err(|e| e.to_string())?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::from(r.method.as_str().to_owned()))
+            .with_headers(headers)
+            .with_body(Some(
+                worker::js_sys::Uint8Array::from(r.body.as_slice()).into(),
+            ));
+        let request = Request::new_with_init(&r.url, &init).map_err(|e| e.to_string())?;
+        let controller = worker::AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let sent = Box::pin(fetch.send_with_signal(&signal));
+        let timeout = Box::pin(worker::Delay::from(Duration::from_millis(r.timeout_ms)));
+        let host = r.url.split('/').take(3).collect::<Vec<_>>().join("/");
+        let mut resp = match select(sent, timeout).await {
+            Either::Left((Ok(resp), _)) => resp,
+            Either::Left((Err(e), _)) => return Err(format!("{host}: {e}")),
+            Either::Right(_) => {
+                controller.abort();
+                return Err(format!("{host}: no answer within {} ms", r.timeout_ms));
+            }
+        };
+        let retry_after_secs = resp
+            .headers()
+            .get("retry-after")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|s| s.max(0.0).ceil() as u64);
+        Ok(OutResponse {
+            status: resp.status_code(),
+            retry_after_secs,
+            body: resp.bytes().await.unwrap_or_default(),
+        })
+    }
+}
