@@ -2,10 +2,36 @@
 //! does not compile undocumented). The platforms' own payloads are not described here:
 //! they are Slack's, Telegram's and Discord's (see the README's platform sections).
 
+use std::borrow::Cow;
+
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::json;
 
 use crate::{Endpoint, ReplayBody, ReplyBody, STATUSES, views};
+
+/// A reply's text: 1 to [`crate::MAX_REPLY_CHARS`] characters, not blank (at least one
+/// character `str::trim` keeps).
+pub struct ReplyText;
+
+impl JsonSchema for ReplyText {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "ReplyText".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": crate::MAX_REPLY_CHARS,
+            "pattern": r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+        })
+    }
+}
 
 fn id(name: &'static str) -> Param {
     Param::path(name, json!({ "type": "string", "minLength": 1 }))
@@ -106,7 +132,7 @@ impl Documented for Endpoint {
                 ],
             },
             Endpoint::ReplayAll => Operation {
-                description: "Role: operator. An empty body replays every dead letter.",
+                description: "Role: operator. `{}` replays every dead letter.",
                 request: Some(doc.schema::<ReplayBody>()),
                 ok: Answer::ok("Queued again", doc.schema::<views::Replayed>()),
                 params: Vec::new(),

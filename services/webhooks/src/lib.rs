@@ -418,7 +418,8 @@ async fn replay<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-/// `{source?}` for `POST /api/deadletters/replay`: every dead letter, or one source's.
+/// `{source?}` for `POST /api/deadletters/replay`: every dead letter (`{}`), or one
+/// source's.
 pub struct ReplayBody {
     /// The workspace, bot or guild id.
     #[serde(default)]
@@ -426,11 +427,7 @@ pub struct ReplayBody {
 }
 
 async fn replay_all<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
-    let body: ReplayBody = if req.body.iter().all(u8::is_ascii_whitespace) {
-        ReplayBody { source: None }
-    } else {
-        req.json()?
-    };
+    let body: ReplayBody = req.json()?;
     let ids = store::replay_all(p.db(), body.source.as_deref(), p.now_ms()).await?;
     p.wake(Wake::Events(&ids)).await?;
     Ok(json(StatusCode::OK, &views::Replayed { replayed: ids }))
@@ -442,9 +439,9 @@ async fn replay_all<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReplyBody {
     /// As dispatch gave it to the gateway (the task's `replyTo`).
-    #[cfg_attr(feature = "openapi", schemars(with = "Value"))]
     pub reply_to: outbound::Address,
-    /// The answer, 1 to 4,000 characters.
+    /// The answer, 1 to 4,000 characters, not blank.
+    #[cfg_attr(feature = "openapi", schemars(with = "doc::ReplyText"))]
     pub text: String,
 }
 
@@ -455,6 +452,7 @@ async fn replies<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
     let body: ReplyBody = req.json()?;
     let chars = body.text.chars().count();
     if body.text.trim().is_empty() || chars > MAX_REPLY_CHARS {
+        // (The API document states the same bound: `doc::ReplyText`.)
         return Err(ApiError::bad_request(format!(
             "text must be 1 to {MAX_REPLY_CHARS} characters, not blank"
         )));

@@ -34,9 +34,11 @@ pub struct OutResponse {
 /// bot or guild to answer as. Dispatch gives it to the gateway as `replyTo`; the
 /// gateway hands it back unchanged (`POST /api/replies`, an approval's `replyTo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Address {
     #[serde(flatten)]
     pub to: ReplyTo,
+    /// The workspace, bot or guild to answer as.
     pub source: String,
 }
 

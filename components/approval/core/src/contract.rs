@@ -44,15 +44,50 @@ pub struct ApprovalBody {
     /// object naming its `platform` and `source`). An ask is then posted there as a card
     /// with Approve and Deny buttons, and the card shows the outcome once decided.
     #[serde(default)]
-    #[cfg_attr(
-        feature = "schema",
-        schemars(with = "Option<serde_json::Map<String, Value>>")
-    )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::ReplyTo>"))]
     pub reply_to: Option<Value>,
 }
 
-/// Largest `replyTo`, serialized.
-pub const MAX_REPLY_TO_BYTES: usize = 2048;
+/// Most fields of a `replyTo` (an address has at most six).
+pub const MAX_REPLY_TO_FIELDS: usize = 8;
+/// Longest field name of a `replyTo`, and longest `platform`.
+pub const MAX_REPLY_TO_KEY_CHARS: usize = 32;
+/// Longest string value of a `replyTo` (a Slack response_url, a Discord token).
+pub const MAX_REPLY_TO_VALUE_CHARS: usize = 512;
+
+/// Whether `to` is an address as dispatch gives it: an object with a `platform` and a
+/// `source`, at most [`MAX_REPLY_TO_FIELDS`] scalar fields with short names and values.
+fn reply_to(to: &Value) -> Result<(), Invalid> {
+    let bad = || {
+        Invalid(format!(
+            "replyTo must be an object with platform and source (as dispatch gave it): at most {MAX_REPLY_TO_FIELDS} fields, names up to {MAX_REPLY_TO_KEY_CHARS} characters, values strings up to {MAX_REPLY_TO_VALUE_CHARS} characters, numbers, booleans or null"
+        ))
+    };
+    let fields = to.as_object().ok_or_else(bad)?;
+    let named = |k: &str, max: usize| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty() && v.chars().count() <= max)
+    };
+    if fields.len() > MAX_REPLY_TO_FIELDS
+        || !named("platform", MAX_REPLY_TO_KEY_CHARS)
+        || !named("source", MAX_NAME_CHARS)
+    {
+        return Err(bad());
+    }
+    for (k, v) in fields {
+        let short = match v {
+            Value::String(s) => s.chars().count() <= MAX_REPLY_TO_VALUE_CHARS,
+            Value::Number(_) | Value::Bool(_) | Value::Null => true,
+            _ => false,
+        };
+        if k.chars().count() > MAX_REPLY_TO_KEY_CHARS || !short {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
 
 /// A request body that breaks the API's contract (a 400), in the words every runtime
 /// answers with.
@@ -116,22 +151,7 @@ impl ApprovalBody {
         }
         bounded_text("description", &self.description)?;
         if let Some(to) = &self.reply_to {
-            let named = |k: &str| {
-                to.get(k)
-                    .and_then(Value::as_str)
-                    .is_some_and(|v| !v.is_empty())
-            };
-            if !to.is_object() || !named("platform") || !named("source") {
-                return Err(Invalid(
-                    "replyTo must be an object with platform and source (as dispatch gave it)"
-                        .into(),
-                ));
-            }
-            if to.to_string().len() > MAX_REPLY_TO_BYTES {
-                return Err(Invalid(format!(
-                    "replyTo must be at most {MAX_REPLY_TO_BYTES} bytes"
-                )));
-            }
+            reply_to(to)?;
         }
         if let Some(r) = &self.requester
             && !is_short_name(r.trim())
@@ -602,6 +622,8 @@ mod tests {
             json!({"platform": "slack"}),
             json!({"platform": "", "source": "T1"}),
             json!({"platform": "slack", "source": "T1", "pad": "x".repeat(3000)}),
+            json!({"platform": "slack", "source": "T1", "nested": {"a": 1}}),
+            json!({"platform": "slack", "source": "T1", "a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 7}),
         ] {
             assert!(with(bad.clone()).is_err(), "{bad}");
         }

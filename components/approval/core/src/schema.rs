@@ -7,7 +7,10 @@ use std::borrow::Cow;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
-use crate::contract::{MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_TEXT_CHARS};
+use crate::contract::{
+    MAX_CHAT_CHARS, MAX_NAME_CHARS, MAX_REPLY_TO_FIELDS, MAX_REPLY_TO_KEY_CHARS,
+    MAX_REPLY_TO_VALUE_CHARS, MAX_TEXT_CHARS,
+};
 
 /// Whitespace as `str::trim` sees it, as a regex class body.
 const SPACE: &str =
@@ -224,6 +227,35 @@ impl JsonSchema for crate::contract::ResumeBody {
         json_schema!({
             "description": "Which halt to lift: the same scope and target as the halt.",
             "oneOf": by_scope(generator, false),
+        })
+    }
+}
+
+/// An approval's `replyTo`: the address dispatch gave the gateway.
+pub struct ReplyTo;
+
+impl JsonSchema for ReplyTo {
+    fn schema_name() -> Cow<'static, str> {
+        "ReplyToAddress".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "Where to ask in chat: the task's replyTo as dispatch gave it (platform, source and the platform's conversation fields)",
+            "required": ["platform", "source"],
+            "maxProperties": MAX_REPLY_TO_FIELDS,
+            "propertyNames": { "maxLength": MAX_REPLY_TO_KEY_CHARS },
+            "properties": {
+                "platform": { "type": "string", "minLength": 1, "maxLength": MAX_REPLY_TO_KEY_CHARS },
+                "source": { "type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS },
+            },
+            "additionalProperties": {
+                "anyOf": [
+                    { "type": "string", "maxLength": MAX_REPLY_TO_VALUE_CHARS },
+                    { "type": ["number", "boolean", "null"] },
+                ],
+            },
         })
     }
 }

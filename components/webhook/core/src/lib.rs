@@ -56,6 +56,7 @@ pub enum EventKind {
 
 /// How to answer in the conversation an event came from, in each platform's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", tag = "platform")]
 pub enum ReplyTo {
     #[serde(rename_all = "camelCase")]
@@ -73,12 +74,21 @@ pub enum ReplyTo {
     },
     #[serde(rename_all = "camelCase")]
     Telegram {
+        #[serde(deserialize_with = "whole::int")]
         chat_id: i64,
         /// A forum topic (`message_thread_id`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "whole::opt"
+        )]
         thread_id: Option<i64>,
         /// The message to answer to (or the card that was clicked).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "whole::opt"
+        )]
         message_id: Option<i64>,
         /// A click's `callback_query` id, answered with `answerCallbackQuery`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +104,34 @@ pub enum ReplyTo {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
     },
+}
+
+/// Whole numbers as JSON has them: `-114` and `-114.0` are the same number (JSON
+/// Schema's `integer` says so), so an address that went through a client that writes
+/// every number as a float still reads.
+mod whole {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn of<E: Error>(n: serde_json::Number) -> Result<i64, E> {
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        match n.as_f64() {
+            // 2^63 is exactly representable: anything below it in magnitude fits.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 => Ok(f as i64),
+            _ => Err(E::custom(format!("{n} is not a whole number in i64's range"))),
+        }
+    }
+
+    pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        of(serde_json::Number::deserialize(d)?)
+    }
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(d)?
+            .map(of)
+            .transpose()
+    }
 }
 
 /// One event from any platform.
@@ -229,6 +267,31 @@ impl Origin<'_> {
                 response_url: None,
                 message_ts: None,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telegram_ids_read_as_whole_numbers_however_written() {
+        let to: ReplyTo =
+            serde_json::from_str(r#"{"platform":"telegram","chatId":-114.0,"messageId":5}"#)
+                .unwrap();
+        assert_eq!(
+            to,
+            ReplyTo::Telegram {
+                chat_id: -114,
+                thread_id: None,
+                message_id: Some(5),
+                callback_query_id: None
+            }
+        );
+        for bad in [r#"-1.5"#, r#"1e300"#, r#""7""#] {
+            let json = format!(r#"{{"platform":"telegram","chatId":{bad}}}"#);
+            assert!(serde_json::from_str::<ReplyTo>(&json).is_err(), "{bad}");
         }
     }
 }
