@@ -32,11 +32,14 @@ impl App {
     pub async fn build(config: Config, example: bool) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("{}: cannot create data dir", config.data_dir.display()))?;
-        let store = Store::open(&config.data_dir.join("agency.db"))?;
+        let db_path = config.data_dir.join("agency.db");
+        let store = Store::open(&db_path)?;
+        let checkpointer = crate::store::Checkpointer::open(&db_path)?;
         let (graph, down) = current_graph(&store, config.graph.as_deref(), example).await?;
         let runtime = component_runtime(&config)?;
         let router = Router::new(config.engine, runtime.clone(), &graph)?;
         let assistant = assistant(&config, runtime.as_deref(), example)?;
+        let (intake, intake_queue) = crate::server::webhooks::Intake::new();
         let state = Arc::new(AppState {
             tokens: config.auth.tokens(),
             config,
@@ -50,11 +53,25 @@ impl App {
             assistant,
             graph_update: Arc::new(tokio::sync::Mutex::new(())),
             webhook_work: tokio::sync::Notify::new(),
+            intake,
         });
+        intake_queue
+            .start(Arc::downgrade(&state))
+            .context("cannot start the webhook intake thread")?;
         let mut background = Background::new();
         let s = state.clone();
         background.spawn("webhook-consumer", move |shutdown| {
             crate::server::webhooks::consumer(s, shutdown, Duration::from_millis(500))
+        });
+        let checkpointer = Arc::new(checkpointer);
+        background.every("sqlite-checkpoint", Duration::from_millis(500), move || {
+            let c = checkpointer.clone();
+            async move {
+                let done = tokio::task::spawn_blocking(move || c.run()).await;
+                if let Ok(Err(e)) = done {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+            }
         });
         let s = state.clone();
         background.every("webhook-prune", Duration::from_secs(600), move || {

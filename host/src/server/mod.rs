@@ -38,6 +38,9 @@ pub struct AppState {
     pub graph_update: Arc<tokio::sync::Mutex<()>>,
     /// Wakes the webhook consumer when something is queued.
     pub webhook_work: tokio::sync::Notify,
+    /// The webhooks' group commit (set once the state exists: its thread holds a weak
+    /// reference to it).
+    pub intake: webhooks::Intake,
 }
 
 impl AppState {

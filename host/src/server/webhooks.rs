@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use agency_kit::{ApiError, Clock};
 use agency_webhook::Platform;
+use agency_webhooks_service::consume::Work;
 use agency_webhooks_service::gate::Gate;
 use agency_webhooks_service::outbound::{OutRequest, OutResponse};
 use agency_webhooks_service::store::{self, NewEvent};
@@ -31,14 +32,10 @@ impl WebhookPorts for Local {
         &self.0.config.webhook_settings
     }
 
+    /// Through the intake thread ([`Intake`]): the gate and the insert in one SQLite
+    /// transaction, shared with whatever other deliveries arrived meanwhile.
     async fn enqueue(&self, entry: &Entry, event: &NewEvent) -> Result<Admission, ApiError> {
-        let admitted = self.0.store.in_tx(|sql| {
-            let a = Gate(sql).admit(entry)?;
-            if a == Admission::Accepted {
-                store::run_sync(sql, &store::insert_event(event))?;
-            }
-            Ok::<_, ApiError>(a)
-        })?;
+        let admitted = self.0.intake.enqueue(entry.clone(), event.clone()).await?;
         if admitted == Admission::Accepted {
             self.0.webhook_work.notify_one();
         }
@@ -116,8 +113,110 @@ fn send_blocking(r: OutRequest) -> Result<OutResponse, String> {
     })
 }
 
+/// One delivery waiting for the intake thread.
+struct Job {
+    entry: Entry,
+    event: NewEvent,
+    answer: tokio::sync::oneshot::Sender<Result<Admission, ApiError>>,
+}
+
+/// Group commit for the webhooks' intake: one thread takes the deliveries waiting at
+/// the moment (up to [`Intake::MAX_BATCH`]) and runs them in one SQLite transaction,
+/// each through the gate and, when admitted, into the queue, in arrival order (a
+/// retry in the same batch as its original is a duplicate, as it would be later).
+/// Each delivery is answered once the transaction committed: the 200 still means
+/// durably queued. One commit per batch instead of per event is what lets the intake
+/// keep up with thousands of events a second on one SQLite file.
+pub struct Intake {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Intake {
+    const MAX_BATCH: usize = 256;
+
+    /// The intake and the queue its thread will drain ([`IntakeQueue::start`], once
+    /// the server's state exists).
+    pub fn new() -> (Intake, IntakeQueue) {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        (Intake { jobs }, IntakeQueue(queue))
+    }
+
+    fn commit(store: &Store, batch: Vec<Job>) {
+        let outcome = store.in_tx(|sql| {
+            let mut admitted = Vec::with_capacity(batch.len());
+            for job in &batch {
+                let a = Gate(sql).admit(&job.entry)?;
+                if a == Admission::Accepted {
+                    store::run_sync(sql, &store::insert_event(&job.event))?;
+                }
+                admitted.push(a);
+            }
+            Ok::<_, ApiError>(admitted)
+        });
+        match outcome {
+            Ok(admitted) => {
+                for (job, a) in batch.into_iter().zip(admitted) {
+                    let _ = job.answer.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                for job in batch {
+                    let _ = job.answer.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    async fn enqueue(&self, entry: Entry, event: NewEvent) -> Result<Admission, ApiError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let gone = || {
+            ApiError::from(agency_kit::PortError::Storage(
+                "the intake thread stopped".into(),
+            ))
+        };
+        self.jobs
+            .send(Job {
+                entry,
+                event,
+                answer,
+            })
+            .map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+}
+
+/// The deliveries the intake thread commits.
+pub struct IntakeQueue(std::sync::mpsc::Receiver<Job>);
+
+impl IntakeQueue {
+    /// Starts the intake thread over `state`'s store; it ends with the server's state
+    /// (when the last sender, in the state, is dropped).
+    pub fn start(self, state: std::sync::Weak<AppState>) -> std::io::Result<()> {
+        let queue = self.0;
+        std::thread::Builder::new()
+            .name("webhook-intake".into())
+            .spawn(move || {
+                while let Ok(first) = queue.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < Intake::MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(j) => batch.push(j),
+                            Err(_) => break,
+                        }
+                    }
+                    let Some(state) = state.upgrade() else { return };
+                    Intake::commit(&state.store, batch);
+                }
+            })?;
+        Ok(())
+    }
+}
+
 /// How often asks are looked at for cards to post and cards to edit.
 const CARDS_EVERY: Duration = Duration::from_secs(1);
+
+/// How many steps run at once.
+const PARALLEL: usize = 8;
 
 /// How many due rows one pass leases.
 const BATCH: u32 = 32;
@@ -158,26 +257,25 @@ pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Durati
 
 /// One pass: what was due, processed; how many rows.
 async fn pass(local: &Local) -> Result<usize, ApiError> {
-    let now = local.now_ms();
-    let until = now + consume::LEASE_MS;
-    let events = store::lease_events(local.db(), now, until, BATCH).await?;
-    let n = events.len();
-    let steps = events.iter().map(|row| async move {
-        if let Err(e) = consume::event(local, row).await {
-            // Left processing: the lease runs out and the event is tried again.
-            tracing::warn!(event = %row.id, error = %e, log = ?e.log, "webhook event step failed");
-        }
-    });
-    futures_util::future::join_all(steps).await;
-    let calls = store::lease_outbox(local.db(), now, until, BATCH).await?;
-    let m = calls.len();
-    let steps = calls.iter().map(|row| async move {
-        if let Err(e) = consume::call(local, row).await {
-            tracing::warn!(call = %row.id, error = %e, "platform call step failed");
-        }
-    });
-    futures_util::future::join_all(steps).await;
-    Ok(n + m)
+    let (events, calls) = store::due(local.db(), local.now_ms(), BATCH).await?;
+    let work: Vec<Work> = events
+        .into_iter()
+        .map(Work::Event)
+        .chain(calls.into_iter().map(Work::Call))
+        .collect();
+    // A few at a time: the gateway's latency overlaps, while the intake (which answers
+    // the platforms) keeps most of the store and the CPU under load.
+    for chunk in work.chunks(PARALLEL) {
+        let steps = chunk.iter().map(|w| async move {
+            // A step that fails leaves its row processing: the lease runs out and it
+            // is tried again.
+            if let Err(e) = consume::work(local, w).await {
+                tracing::warn!(work = ?w, error = %e, log = ?e.log, "webhook step failed");
+            }
+        });
+        futures_util::future::join_all(steps).await;
+    }
+    Ok(work.len())
 }
 
 /// Drops dedup keys past their time.

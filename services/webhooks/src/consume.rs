@@ -96,6 +96,9 @@ struct Outcome {
     retry: Option<Option<u64>>,
     /// Platform calls to queue when it is recorded.
     calls: Vec<Call>,
+    /// The routing decision made in this step, kept with the event (a retry
+    /// dispatches the same one).
+    decision: Option<Value>,
 }
 
 impl Outcome {
@@ -107,6 +110,7 @@ impl Outcome {
             attempt: None,
             retry: None,
             calls,
+            decision: None,
         }
     }
 
@@ -118,6 +122,7 @@ impl Outcome {
             attempt: None,
             retry: None,
             calls: Vec::new(),
+            decision: None,
         }
     }
 
@@ -186,7 +191,7 @@ async fn record<P: WebhookPorts>(
         status,
         tries,
         next_at_ms: next_in.map_or(now, |s| now.saturating_add(s as i64 * 1000)),
-        decision_json: None,
+        decision_json: o.decision.map(|d| d.to_string()),
         result_json: o.result.map(|r| r.to_string()),
         error,
     };
@@ -377,6 +382,7 @@ async fn dispatch<P: WebhookPorts>(
             ..Outcome::failed("no gateway is configured ([gateway] url)")
         });
     };
+    let mut routed = None;
     let decision: Value = match &row.decision_json {
         Some(d) => serde_json::from_str(d).unwrap_or(Value::Null),
         None => {
@@ -401,7 +407,7 @@ async fn dispatch<P: WebhookPorts>(
                     error_message(&body)
                 )));
             }
-            store::keep_decision(p.db(), &row.id, &body.to_string()).await?;
+            routed = Some(body.clone());
             body
         }
     };
@@ -463,6 +469,7 @@ async fn dispatch<P: WebhookPorts>(
     if o.status == "failed" || o.retry.is_some() {
         o.result = Some(json!({ "action": "dispatch" }));
     }
+    o.decision = routed;
     Ok(o)
 }
 

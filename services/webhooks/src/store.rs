@@ -65,26 +65,35 @@ pub struct EventRow {
 
 const EVENT_COLUMNS: &str = "id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms, decision_json, result_json, error";
 
-/// Leases up to `n` events that are due (queued and their time come, or processing
-/// under a lease that ran out: a consumer that stopped) until `lease_until_ms`.
-pub async fn lease_events(
+/// Up to `n` pieces of work that are due: queued events and calls whose time has come,
+/// and those left processing under a lease that ran out (a consumer that stopped).
+/// Each is then leased by id ([`lease_event`], [`lease_call`]), so two consumers never
+/// both take one.
+pub async fn due(
     db: &impl Db,
     now_ms: i64,
-    lease_until_ms: i64,
     n: u32,
-) -> Result<Vec<EventRow>, PortError> {
-    db.query(
-        &format!(
-            "UPDATE webhook_events SET status = 'processing', lease_until_ms = ?2, updated_ms = ?1
-             WHERE id IN (SELECT id FROM webhook_events
-                          WHERE (status = 'queued' AND next_at_ms <= ?1)
-                             OR (status = 'processing' AND lease_until_ms <= ?1)
-                          ORDER BY next_at_ms LIMIT ?3)
-             RETURNING {EVENT_COLUMNS}"
-        ),
-        &[now_ms.into(), lease_until_ms.into(), i64::from(n).into()],
-    )
-    .await
+) -> Result<(Vec<String>, Vec<String>), PortError> {
+    let events: Vec<Id> = db
+        .query(
+            "SELECT id FROM webhook_events
+             WHERE (status = 'queued' AND next_at_ms <= ?1) OR (status = 'processing' AND lease_until_ms <= ?1)
+             ORDER BY next_at_ms LIMIT ?2",
+            &[now_ms.into(), i64::from(n).into()],
+        )
+        .await?;
+    let calls: Vec<Id> = db
+        .query(
+            "SELECT id FROM webhook_outbox
+             WHERE (status = 'queued' AND next_at_ms <= ?1) OR (status = 'processing' AND lease_until_ms <= ?1)
+             ORDER BY next_at_ms LIMIT ?2",
+            &[now_ms.into(), i64::from(n).into()],
+        )
+        .await?;
+    Ok((
+        events.into_iter().map(|i| i.id).collect(),
+        calls.into_iter().map(|i| i.id).collect(),
+    ))
 }
 
 /// The event `id`.
@@ -210,16 +219,6 @@ pub async fn settle(
     Ok(written.first().is_some_and(|w| w.changes == 1))
 }
 
-/// Keeps a routing decision with its event (so a retry dispatches the same one).
-pub async fn keep_decision(db: &impl Db, event_id: &str, json: &str) -> Result<(), PortError> {
-    db.execute(
-        "UPDATE webhook_events SET decision_json = ?2 WHERE id = ?1",
-        &[event_id.into(), json.into()],
-    )
-    .await?;
-    Ok(())
-}
-
 /// Queues dead letter `id` again (a new round of attempts, the same event id): false
 /// when there is no such dead letter.
 pub async fn replay(db: &impl Db, id: &str, now_ms: i64) -> Result<bool, PortError> {
@@ -287,24 +286,6 @@ pub fn insert_outbox(
             now_ms.into(),
         ],
     )
-}
-
-pub async fn lease_outbox(
-    db: &impl Db,
-    now_ms: i64,
-    lease_until_ms: i64,
-    n: u32,
-) -> Result<Vec<OutboxRow>, PortError> {
-    db.query(
-        "UPDATE webhook_outbox SET status = 'processing', lease_until_ms = ?2, updated_ms = ?1
-         WHERE id IN (SELECT id FROM webhook_outbox
-                      WHERE (status = 'queued' AND next_at_ms <= ?1)
-                         OR (status = 'processing' AND lease_until_ms <= ?1)
-                      ORDER BY next_at_ms LIMIT ?3)
-         RETURNING id, event_id, platform, source, call_json, tries",
-        &[now_ms.into(), lease_until_ms.into(), i64::from(n).into()],
-    )
-    .await
 }
 
 /// What became of a platform call: `done`, `dead`, or `queued` again at `next_at_ms`.
@@ -556,23 +537,5 @@ pub async fn overdue(
     now_ms: i64,
     grace_ms: i64,
 ) -> Result<(Vec<String>, Vec<String>), PortError> {
-    let cutoff = now_ms - grace_ms;
-    let events: Vec<Id> = db
-        .query(
-            "SELECT id FROM webhook_events WHERE (status = 'queued' AND next_at_ms <= ?1)
-                OR (status = 'processing' AND lease_until_ms <= ?1) LIMIT 500",
-            &[cutoff.into()],
-        )
-        .await?;
-    let calls: Vec<Id> = db
-        .query(
-            "SELECT id FROM webhook_outbox WHERE (status = 'queued' AND next_at_ms <= ?1)
-                OR (status = 'processing' AND lease_until_ms <= ?1) LIMIT 500",
-            &[cutoff.into()],
-        )
-        .await?;
-    Ok((
-        events.into_iter().map(|i| i.id).collect(),
-        calls.into_iter().map(|i| i.id).collect(),
-    ))
+    due(db, now_ms - grace_ms, 500).await
 }

@@ -119,7 +119,9 @@ mod whole {
         match n.as_f64() {
             // 2^63 is exactly representable: anything below it in magnitude fits.
             Some(f) if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 => Ok(f as i64),
-            _ => Err(E::custom(format!("{n} is not a whole number in i64's range"))),
+            _ => Err(E::custom(format!(
+                "{n} is not a whole number in i64's range"
+            ))),
         }
     }
 
