@@ -35,6 +35,15 @@ impl App {
         let db_path = config.data_dir.join("agency.db");
         let store = Store::open(&db_path)?;
         let checkpointer = crate::store::Checkpointer::open(&db_path)?;
+        // This server is its data's only consumer: what a stopped one was processing is
+        // queued again now, not after its leases run out.
+        let reclaimed = agency_webhooks_service::store::reclaim(&store, now_ms()).await?;
+        if reclaimed > 0 {
+            tracing::info!(
+                reclaimed,
+                "webhook work left processing by a stopped server is queued again"
+            );
+        }
         let (graph, down) = current_graph(&store, config.graph.as_deref(), example).await?;
         let runtime = component_runtime(&config)?;
         let router = Router::new(config.engine, runtime.clone(), &graph)?;

@@ -7,3 +7,4 @@ mod cli;
 mod component;
 mod server;
 mod util;
+mod webhooks;

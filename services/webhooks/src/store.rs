@@ -539,3 +539,24 @@ pub async fn overdue(
 ) -> Result<(Vec<String>, Vec<String>), PortError> {
     due(db, now_ms - grace_ms, 500).await
 }
+
+/// Takes back every lease: for a consumer starting over the only queue it serves (the
+/// local server at start), whatever was processing belonged to a process that is gone.
+/// How many events and calls were queued again.
+pub async fn reclaim(db: &impl Db, now_ms: i64) -> Result<u64, PortError> {
+    let written = db
+        .batch(vec![
+            Statement::new(
+                "UPDATE webhook_events SET status = 'queued', lease_until_ms = NULL, next_at_ms = ?1, updated_ms = ?1
+                 WHERE status = 'processing'",
+                vec![now_ms.into()],
+            ),
+            Statement::new(
+                "UPDATE webhook_outbox SET status = 'queued', lease_until_ms = NULL, next_at_ms = ?1, updated_ms = ?1
+                 WHERE status = 'processing'",
+                vec![now_ms.into()],
+            ),
+        ])
+        .await?;
+    Ok(written.iter().map(|w| w.changes).sum())
+}

@@ -1,0 +1,142 @@
+//! The webhook intake's promise under a crash: `kill -9` the server in the middle of a
+//! load of signed Slack events; after a restart on the same data, every event that got
+//! a 200 reaches the (fake) gateway, under one task id each.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use agency_conformance::fakes::Fakes;
+use agency_conformance::webhooks::{
+    GATEWAY_SECRET, SLACK_SECRET, SOURCE, server_config, server_env,
+};
+use agency_webhook::verify::slack_signature;
+use serde_json::json;
+
+use crate::util::*;
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Sends one signed Slack message; its status, or None when the server is gone.
+fn send(agent: &ureq::Agent, base: &str, text: &str, id: &str) -> Option<u16> {
+    let ts = now_s();
+    let body = json!({
+        "type": "event_callback", "team_id": "T1", "event_id": format!("Ev{id}"), "event_time": ts,
+        "event": { "type": "message", "channel": "CCRASH", "user": "U1", "text": text, "ts": format!("{ts}.{id}") },
+    })
+    .to_string();
+    let sig = slack_signature(SLACK_SECRET.as_bytes(), ts, body.as_bytes());
+    agent
+        .post(format!("{base}/slack/{SOURCE}"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", &ts.to_string())
+        .header("x-slack-signature", &sig)
+        .send(body)
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+#[test]
+fn after_kill_9_every_acknowledged_event_is_dispatched_under_one_task_id() {
+    let data = TempDir::new("crash");
+    let fakes = Fakes::start(GATEWAY_SECRET).unwrap();
+    let config = data.path().join("agency.toml");
+    let text = server_config(&fakes.url).replacen(
+        "[webhooks]\n",
+        "[webhooks]\nrate_per_second = 100000\nburst = 100000\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env = server_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--example", "--config", config.as_str()];
+
+    let server = Server::start_with_env(data.path(), &args, false, &env);
+    let accepted = Mutex::new(Vec::new());
+    let gone = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (base, accepted, gone) = (server.base.clone(), &accepted, &gone);
+            s.spawn(move || {
+                let agent = agent();
+                for i in 0.. {
+                    let id = format!("{t}x{i}");
+                    let text = format!("deploy the api crash-{id}");
+                    match send(&agent, &base, &text, &id) {
+                        Some(200) => accepted.lock().unwrap().push(text),
+                        Some(status) => panic!("a delivery got {status}"),
+                        None if gone.load(Ordering::SeqCst) => return,
+                        None => panic!("the server stopped answering before it was killed"),
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        gone.store(true, Ordering::SeqCst);
+        drop(server); // SIGKILL, mid-load
+    });
+    let accepted = accepted.into_inner().unwrap();
+    assert!(
+        accepted.len() > 100,
+        "only {} events were sent before the kill",
+        accepted.len()
+    );
+
+    let _server = Server::start_with_env(data.path(), &args, false, &env);
+    let want: HashSet<&str> = accepted.iter().map(String::as_str).collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (keys, deliveries) = loop {
+        let mut keys: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut deliveries = 0;
+        for seen in fakes.seen() {
+            if seen.kind != "gateway" || seen.status != 200 {
+                continue;
+            }
+            assert!(seen.verified, "a dispatch the gateway could not verify");
+            let text = seen.body["event"]["text"].as_str().unwrap_or("").to_owned();
+            let key = seen
+                .headers
+                .iter()
+                .find(|(k, _)| k == "idempotency-key")
+                .map(|(_, v)| v.clone())
+                .unwrap();
+            deliveries += 1;
+            keys.entry(text).or_default().insert(key);
+        }
+        let missing = want.iter().filter(|t| !keys.contains_key(**t)).count();
+        if missing == 0 {
+            break (keys, deliveries);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} acknowledged events never reached the gateway",
+            want.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for (text, ks) in &keys {
+        assert_eq!(
+            ks.len(),
+            1,
+            "{text} was dispatched under {} task ids",
+            ks.len()
+        );
+    }
+    // A dispatch in flight at the kill is sent again after the restart, under the same
+    // Idempotency-Key: at most the consumer's parallel steps.
+    let repeated = deliveries - keys.len();
+    eprintln!(
+        "crash: {} acknowledged, {} dispatched ({} more accepted but unanswered), {repeated} repeated deliveries",
+        want.len(),
+        keys.len(),
+        keys.len() - want.len()
+    );
+    assert!(repeated <= 8, "{repeated} deliveries were repeated");
+}
