@@ -287,3 +287,65 @@ pub fn prune(state: &AppState) {
         Err(e) => tracing::warn!(error = %e, "webhook dedup prune failed"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use agency_webhook::limits::Rate;
+
+    use super::*;
+
+    fn entry(keys: &[&str], id: &str, now_ms: i64) -> Entry {
+        Entry {
+            source: "slack:T1".into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            event_id: id.into(),
+            rate: Rate {
+                per_second: 1.0,
+                burst: 2.0,
+            },
+            ttl_ms: 60_000,
+            now_ms,
+        }
+    }
+
+    /// The gate on real SQLite: dedup before the bucket, keys forgotten on request and
+    /// pruned after their time.
+    #[test]
+    fn the_gate_dedups_first_then_limits() {
+        let store = Store::in_memory().unwrap();
+        let admit = |e: &Entry| store.in_tx(|sql| Gate(sql).admit(e)).unwrap();
+        assert_eq!(
+            admit(&entry(&["ev:1", "msg:C:1"], "evt_a", 0)),
+            Admission::Accepted
+        );
+        // A retry, and the same message under another event id: duplicates of evt_a.
+        let dup = Admission::Duplicate {
+            event_id: "evt_a".into(),
+        };
+        assert_eq!(admit(&entry(&["ev:1", "msg:C:1"], "evt_b", 10)), dup);
+        assert_eq!(admit(&entry(&["ev:2", "msg:C:1"], "evt_c", 20)), dup);
+        assert_eq!(admit(&entry(&["ev:3"], "evt_d", 30)), Admission::Accepted);
+        // The burst of 2 is spent: a new event waits a second; a retry still passes as one.
+        assert_eq!(
+            admit(&entry(&["ev:4"], "evt_e", 40)),
+            Admission::Limited {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(admit(&entry(&["ev:1"], "evt_f", 50)), dup);
+        // Forgotten keys (an enqueue that failed at the edge) let the retry through.
+        store
+            .in_tx(|sql| Gate(sql).forget(&["ev:3".into()], "evt_d"))
+            .unwrap();
+        assert_eq!(
+            admit(&entry(&["ev:3"], "evt_g", 2_000)),
+            Admission::Accepted
+        );
+        // Past the TTL the keys are pruned and the id is new again.
+        assert_eq!(store.in_tx(|sql| Gate(sql).prune(70_000)).unwrap(), 3);
+        assert_eq!(
+            admit(&entry(&["ev:1"], "evt_h", 70_000)),
+            Admission::Accepted
+        );
+    }
+}

@@ -287,3 +287,81 @@ pub fn settings(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<Settings, String> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            webhooks: WebhooksConfig,
+            gateway: Option<GatewayConfig>,
+            #[serde(default)]
+            approvers: Vec<ApproverConfig>,
+        }
+        let f: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let env = |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        settings(&f.webhooks, f.gateway.as_ref(), &f.approvers, &env)
+    }
+
+    const SLACK: &str = "[[webhooks.slack]]\nid = \"T1\"\nsigning_secret_env = \"S\"\n";
+
+    #[test]
+    fn secrets_come_from_the_environment_and_errors_name_the_entry() {
+        let err = parse(SLACK, &[]).unwrap_err();
+        assert!(
+            err.contains("webhooks.slack[0] (T1)") && err.contains("S is not set"),
+            "{err}"
+        );
+        let s = parse(SLACK, &[("S", "shh")]).unwrap();
+        assert_eq!(s.sources[0].key(), "slack:T1");
+        assert_eq!(s.sources[0].channel, "slack");
+        assert!(
+            !format!("{s:?}").contains("shh"),
+            "secrets stay out of Debug"
+        );
+    }
+
+    #[test]
+    fn unusable_secrets_and_settings_are_refused_at_start() {
+        let tg = "[[webhooks.telegram]]\nid = \"b\"\nsecret_token_env = \"T\"\n";
+        assert!(
+            parse(tg, &[("T", "has space")])
+                .unwrap_err()
+                .contains("Telegram secret")
+        );
+        let dc = "[[webhooks.discord]]\nid = \"g\"\napplication_id = \"a\"\npublic_key = \"00\"\n";
+        assert!(parse(dc, &[]).unwrap_err().contains("Discord public key"));
+        let gw = "[gateway]\nurl = \"http://127.0.0.1:9\"\nsecret_env = \"G\"\n";
+        assert!(
+            parse(gw, &[("G", "not-whsec")])
+                .unwrap_err()
+                .contains("whsec_")
+        );
+        let bad_url = "[gateway]\nurl = \"ftp://x\"\nsecret_env = \"G\"\n";
+        assert!(parse(bad_url, &[]).unwrap_err().contains("gateway.url"));
+        let ttl = "[webhooks]\ndedup_ttl_hours = 1\n";
+        assert!(parse(ttl, &[]).unwrap_err().contains("at least 24"));
+        let twice = format!("{SLACK}{SLACK}");
+        assert!(parse(&twice, &[("S", "x")]).unwrap_err().contains("twice"));
+        let rate = "[webhooks]\nrate_per_second = 0\n";
+        assert!(parse(rate, &[]).unwrap_err().contains("rate_per_second"));
+    }
+
+    #[test]
+    fn approvers_are_found_by_their_platform_ids() {
+        let text = "[[approvers]]\nname = \"alice\"\nslack = \"U1\"\ntelegram = 42\n";
+        let s = parse(text, &[]).unwrap();
+        use agency_webhook::Platform;
+        assert_eq!(s.approver(Platform::Slack, "U1"), Some("alice"));
+        assert_eq!(s.approver(Platform::Telegram, "42"), Some("alice"));
+        assert_eq!(s.approver(Platform::Discord, "U1"), None);
+        assert_eq!(s.approver(Platform::Slack, "U2"), None);
+    }
+}

@@ -437,3 +437,187 @@ pub fn answered(platform: Platform, r: &OutResponse) -> Answered {
     }
     Answered::Done
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Source;
+
+    fn source(platform: Platform) -> Source {
+        let mut s = match platform {
+            Platform::Slack => Source::slack("T1", "secret").unwrap(),
+            Platform::Telegram => Source::telegram("bot", "secret").unwrap(),
+            Platform::Discord => Source::discord(
+                "G1",
+                "A1",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            )
+            .unwrap(),
+        };
+        s.bot_token = Some("TOKEN".into());
+        s
+    }
+
+    fn body(r: &OutRequest) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    fn header<'a>(r: &'a OutRequest, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn each_platform_gets_its_own_api_shape_and_credentials() {
+        let api = ApiBases::default();
+        let slack = ReplyTo::Slack {
+            channel: "C1".into(),
+            thread_ts: Some("1.2".into()),
+            response_url: None,
+            message_ts: None,
+        };
+        let r = request(
+            &api,
+            &source(Platform::Slack),
+            &Call::Reply {
+                to: slack,
+                text: "hi".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(r.url, "https://slack.com/api/chat.postMessage");
+        assert_eq!(header(&r, "authorization"), Some("Bearer TOKEN"));
+        assert_eq!(body(&r)["thread_ts"], "1.2");
+
+        let tg = ReplyTo::Telegram {
+            chat_id: -5,
+            thread_id: None,
+            message_id: None,
+            callback_query_id: None,
+        };
+        let card = Call::Card {
+            to: tg,
+            approval_id: "apr_1".into(),
+            text: "?".into(),
+        };
+        let r = request(&api, &source(Platform::Telegram), &card).unwrap();
+        assert_eq!(r.url, "https://api.telegram.org/botTOKEN/sendMessage");
+        assert_eq!(header(&r, "authorization"), None);
+        let keys = body(&r)["reply_markup"]["inline_keyboard"][0].clone();
+        assert_eq!(keys[0]["callback_data"], "agency:a:apr_1");
+        assert_eq!(keys[1]["callback_data"], "agency:d:apr_1");
+
+        let dc = ReplyTo::Discord {
+            channel_id: "9".into(),
+            application_id: "A1".into(),
+            token: "itok".into(),
+            message_id: None,
+        };
+        let r = request(
+            &api,
+            &source(Platform::Discord),
+            &Call::Reply {
+                to: dc.clone(),
+                text: "x".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(r.url, "https://discord.com/api/v10/webhooks/A1/itok");
+        let r = request(
+            &api,
+            &source(Platform::Discord),
+            &Call::Edit {
+                to: dc,
+                message: "77".into(),
+                text: "done".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(r.method, http::Method::PATCH);
+        assert_eq!(r.url, "https://discord.com/api/v10/channels/9/messages/77");
+        assert_eq!(header(&r, "authorization"), Some("Bot TOKEN"));
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_made_is_refused_not_tried() {
+        let mut s = source(Platform::Slack);
+        s.bot_token = None;
+        let to = ReplyTo::Slack {
+            channel: "C".into(),
+            thread_ts: None,
+            response_url: None,
+            message_ts: None,
+        };
+        let c = Call::Reply {
+            to,
+            text: "x".into(),
+        };
+        assert!(matches!(
+            request(&ApiBases::default(), &s, &c),
+            Err(Unsendable::NoToken(_))
+        ));
+        let tg = source(Platform::Telegram);
+        assert!(matches!(
+            request(&ApiBases::default(), &tg, &c),
+            Err(Unsendable::WrongPlatform(..))
+        ));
+    }
+
+    #[test]
+    fn answers_are_read_as_the_platforms_mean_them() {
+        let r = |status: u16, body: &str, after: Option<u64>| OutResponse {
+            status,
+            retry_after_secs: after,
+            body: body.as_bytes().to_vec(),
+        };
+        assert_eq!(
+            answered(Platform::Slack, &r(200, r#"{"ok":true}"#, None)),
+            Answered::Done
+        );
+        assert!(
+            matches!(answered(Platform::Slack, &r(200, r#"{"ok":false,"error":"channel_not_found"}"#, None)), Answered::Refused(e) if e == "channel_not_found")
+        );
+        assert!(matches!(
+            answered(
+                Platform::Slack,
+                &r(200, r#"{"ok":false,"error":"ratelimited"}"#, None)
+            ),
+            Answered::Retry(..)
+        ));
+        assert!(matches!(
+            answered(
+                Platform::Telegram,
+                &r(429, r#"{"ok":false,"parameters":{"retry_after":7}}"#, None)
+            ),
+            Answered::Retry(Some(7), _)
+        ));
+        assert!(matches!(
+            answered(Platform::Discord, &r(429, "{}", Some(3))),
+            Answered::Retry(Some(3), _)
+        ));
+        assert!(matches!(
+            answered(Platform::Discord, &r(503, "", None)),
+            Answered::Retry(None, _)
+        ));
+        assert!(matches!(
+            answered(
+                Platform::Telegram,
+                &r(400, r#"{"description":"chat not found"}"#, None)
+            ),
+            Answered::Refused(_)
+        ));
+        assert_eq!(
+            posted_message(
+                Platform::Telegram,
+                br#"{"ok":true,"result":{"message_id":5}}"#
+            ),
+            Some("5".into())
+        );
+        assert_eq!(
+            posted_message(Platform::Slack, br#"{"ok":true,"ts":"1.2"}"#),
+            Some("1.2".into())
+        );
+    }
+}

@@ -189,3 +189,18 @@ pub struct ReplyQueued {
     /// `queued`: it is delivered by the outbox, with retries.
     pub status: &'static str,
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn capabilities_in_an_event_are_hidden() {
+        let v = super::redacted(
+            r#"{"text":"x","replyTo":{"platform":"discord","token":"secret-token","channelId":"1"}}"#,
+        );
+        assert_eq!(v["replyTo"]["token"], "(hidden)");
+        assert_eq!(v["replyTo"]["channelId"], "1");
+        let v =
+            super::redacted(r#"{"replyTo":{"platform":"slack","responseUrl":"https://hooks/x"}}"#);
+        assert_eq!(v["replyTo"]["responseUrl"], "(hidden)");
+    }
+}
