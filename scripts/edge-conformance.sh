@@ -75,8 +75,7 @@ start() { # name port inspector-port
   local extra=()
   # The assistant runs the example policy plus a rule whose asks expire in a second.
   [ "$w" = assistant ] && extra=(--var "AGENCY_POLICY:$(cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml")")
-  # The webhooks Worker's cron is triggered by the suite's run (see below).
-  [ "$w" = webhooks ] && extra=(--var "AGENCY_WEBHOOKS:$WEBHOOKS_CONFIG" --test-scheduled)
+  [ "$w" = webhooks ] && extra=(--var "AGENCY_WEBHOOKS:$WEBHOOKS_CONFIG")
   (cd "$ROOT/workers/$w" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$insp" \
       --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn ${extra[@]+"${extra[@]}"} \
       </dev/null >"$STATE/dev-$w.log" 2>&1) &
@@ -106,11 +105,8 @@ start webhooks "$W_PORT" "$W_INSPECT"
 wait_up webhooks "http://127.0.0.1:$W_PORT"
 echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT, webhooks on $W_PORT, fakes at $FAKES"
 
-# wrangler dev does not run crons by itself: fire the webhooks Worker's (every minute
-# when deployed) each second, as --test-scheduled allows.
-setsid bash -c "while sleep 1; do curl -s -o /dev/null 'http://127.0.0.1:$W_PORT/__scheduled?cron=*+*+*+*+*'; done" </dev/null >/dev/null 2>&1 &
-PIDS+=($!)
-
+# wrangler dev runs no crons: approval cards here come from the assistant Worker's
+# call to the webhooks Worker (its WEBHOOKS binding), as they do when deployed.
 if ! "$CONFORMANCE" --router "http://127.0.0.1:$R_PORT" \
     --graph "http://127.0.0.1:$SG_PORT" --assistant "http://127.0.0.1:$A_PORT" \
     --webhooks "http://127.0.0.1:$W_PORT" --fakes "$FAKES"; then

@@ -62,6 +62,7 @@ impl App {
             assistant,
             graph_update: Arc::new(tokio::sync::Mutex::new(())),
             webhook_work: tokio::sync::Notify::new(),
+            cards_due: std::sync::atomic::AtomicBool::new(false),
             intake,
         });
         intake_queue

@@ -12,6 +12,13 @@ use super::ports::Local;
 use crate::config::LlmConfig;
 
 impl ChatPorts for Local {
+    fn cards_changed(&self) {
+        self.0
+            .cards_due
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.webhook_work.notify_one();
+    }
+
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {
         Ok(self.0.store.chat_last(session)?)
     }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub graph_update: Arc<tokio::sync::Mutex<()>>,
     /// Wakes the webhook consumer when something is queued.
     pub webhook_work: tokio::sync::Notify,
+    /// The assistant asked or decided something a card may show: sweep the cards now.
+    pub cards_due: std::sync::atomic::AtomicBool,
     /// The webhooks' group commit (set once the state exists: its thread holds a weak
     /// reference to it).
     pub intake: webhooks::Intake,

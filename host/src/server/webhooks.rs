@@ -231,7 +231,10 @@ pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Durati
         if shutdown.is_set() {
             return;
         }
-        if cards_at.elapsed() >= CARDS_EVERY {
+        let asked = state
+            .cards_due
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if asked || cards_at.elapsed() >= CARDS_EVERY {
             cards_at = std::time::Instant::now();
             if let Err(e) = consume::cards(&local).await {
                 tracing::warn!(error = %e, "approval cards sweep failed");

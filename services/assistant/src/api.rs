@@ -332,8 +332,13 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let raw: Value = req.json()?;
             let body: ApprovalBody = serde_json::from_value(raw.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid approval request: {e}")))?;
+            let asks_in_chat = body.reply_to.is_some();
             let request = body.into_request()?;
-            ok(p.approve(request, &raw).await?)
+            let answer = p.approve(request, &raw).await?;
+            if asks_in_chat && answer["decision"] == "pending" {
+                p.cards_changed();
+            }
+            ok(answer)
         }
         Endpoint::List => ok(json!({ "approvals": p.approvals(&list_page(req)?).await? })),
         Endpoint::Get => {
@@ -347,7 +352,9 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let id = req.param(0, "approval id")?;
             let b: HumanDecisionBody = req.json()?;
             let approve = b.approve()?;
-            ok(p.decide(&id, approve, &b.by, b.comment.as_deref()).await?)
+            let answer = p.decide(&id, approve, &b.by, b.comment.as_deref()).await?;
+            p.cards_changed();
+            ok(answer)
         }
         Endpoint::Halt => {
             let b: HaltBody = req.json()?;

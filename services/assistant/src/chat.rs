@@ -28,6 +28,10 @@ pub trait ChatPorts: AssistantPorts {
     async fn ask_model(&self, messages: &[Value]) -> Result<Value, String>;
     /// Logs a warning (a failed model call: the operator gets a plain reply).
     fn warn(&self, message: &str);
+    /// An approval was asked for with a `replyTo`, or decided: its card in chat (the
+    /// webhook service's) may need posting or editing now. Nothing waits for it, and
+    /// the webhook service's own sweep catches up when it is not heard (the default).
+    fn cards_changed(&self) {}
 }
 
 /// `POST /api/chat`.
@@ -43,6 +47,10 @@ pub async fn chat<P: ChatPorts>(p: &P, req: &Request) -> ApiResult {
         &[("user", &b.message), ("assistant", &reply.text)],
     )
     .await?;
+    if !reply.actions.is_empty() {
+        // A halt, a decision...: a card may show an outcome now.
+        p.cards_changed();
+    }
     Ok(agency_kit::http::json(StatusCode::OK, &reply.to_json()))
 }
 

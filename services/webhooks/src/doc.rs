@@ -138,6 +138,13 @@ impl Documented for Endpoint {
                 params: Vec::new(),
                 errors: &[],
             },
+            Endpoint::Cards => Operation {
+                description: "Role: operator (the assistant Worker calls it over a service binding). Idempotent: a card is posted once and edited once.",
+                request: None,
+                ok: Answer::ok("Swept", doc.schema::<views::CardsSwept>()),
+                params: Vec::new(),
+                errors: &[],
+            },
             Endpoint::Replies => Operation {
                 description: "Role: gateway or operator. Delivered by the outbox with retries (honouring the platform's Retry-After).",
                 request: Some(doc.schema::<ReplyBody>()),

@@ -96,6 +96,7 @@ pub enum Endpoint {
     Replay,
     ReplayAll,
     Replies,
+    Cards,
 }
 
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -171,6 +172,14 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Replies,
         summary: "Deliver an agent's answer to the chat or thread a task came from",
     },
+    Route {
+        method: Method::POST,
+        path: "/internal/cards",
+        access: Access::Write,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Cards,
+        summary: "Post and edit approval cards now (the assistant calls it when an ask or a decision may change one)",
+    },
 ];
 
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).
@@ -185,6 +194,12 @@ pub async fn call<P: WebhookPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
         Endpoint::Replay => replay(p, req).await,
         Endpoint::ReplayAll => replay_all(p, req).await,
         Endpoint::Replies => replies(p, req).await,
+        Endpoint::Cards => Ok(json(
+            StatusCode::OK,
+            &views::CardsSwept {
+                cards: consume::cards(p).await?,
+            },
+        )),
     }
 }
 

@@ -180,6 +180,14 @@ pub struct Replayed {
     pub replayed: Vec<String>,
 }
 
+/// What a cards sweep did.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CardsSwept {
+    /// Cards posted or edited (queued for delivery).
+    pub cards: usize,
+}
+
 /// A reply queued for delivery.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

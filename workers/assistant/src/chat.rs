@@ -18,6 +18,34 @@ fn session_key(session: &str) -> String {
 }
 
 impl ChatPorts for Edge<'_> {
+    /// Asks the webhooks Worker (its `WEBHOOKS` binding, when the deployment has one)
+    /// to sweep its approval cards, after the answer has gone out.
+    fn cards_changed(&self) {
+        let Ok(webhooks) = self.env.service("WEBHOOKS") else {
+            return;
+        };
+        let token = agency_edge::own_token(self.env, "AGENCY_OPERATOR_TOKEN");
+        self.ctx.wait_until(async move {
+            let headers = worker::Headers::new();
+            if headers
+                .set("authorization", &format!("Bearer {token}"))
+                .is_err()
+            {
+                return;
+            }
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_headers(headers);
+            let Ok(request) =
+                worker::Request::new_with_init("https://webhooks/internal/cards", &init)
+            else {
+                return;
+            };
+            if let Err(e) = webhooks.fetch_request(request).await {
+                worker::console_warn!("webhooks card sweep: {e}");
+            }
+        });
+    }
+
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {
         self.env
             .kv("SESSIONS")

@@ -67,10 +67,11 @@ fn policy_invalid() -> ApiError {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let call =
         async |p: &Edge<'_>, e, request| agency_assistant_service::call(p, e, &request).await;
-    agency_edge::serve_service(req, &env, ROUTES, "assistant", Edge::new, health, call).await
+    let ports = |env| Edge::new(env, &ctx);
+    agency_edge::serve_service(req, &env, ROUTES, "assistant", ports, health, call).await
 }
 
 /// The assistant's ports on this Worker's bindings.
@@ -79,14 +80,17 @@ pub struct Edge<'a> {
     pub db: D1,
     /// None when the configured policy does not parse (its errors are logged).
     pub policy: Option<Rc<Policy>>,
+    /// The request's context: work that runs after the answer (`wait_until`).
+    pub ctx: &'a Context,
 }
 
 impl<'a> Edge<'a> {
-    fn new(env: &'a Env) -> Result<Self, ApiError> {
+    fn new(env: &'a Env, ctx: &'a Context) -> Result<Self, ApiError> {
         Ok(Edge {
             env,
             db: D1::from_env(env)?,
             policy: policy(env).ok(),
+            ctx,
         })
     }
 }
