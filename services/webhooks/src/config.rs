@@ -43,6 +43,7 @@
 
 use agency_webhook::limits::Rate;
 use agency_webhook::standard::Secret;
+use agency_webhook::verify::BadSecret;
 use serde::Deserialize;
 
 use crate::Settings;
@@ -69,66 +70,59 @@ pub struct WebhooksConfig {
     pub slack_api: Option<String>,
     pub telegram_api: Option<String>,
     pub discord_api: Option<String>,
-    pub slack: Vec<SlackSource>,
-    pub telegram: Vec<TelegramSource>,
-    pub discord: Vec<DiscordSource>,
+    pub slack: Vec<SourceConfig>,
+    pub telegram: Vec<SourceConfig>,
+    pub discord: Vec<SourceConfig>,
 }
 
-/// What every source may set.
-pub struct Common<'a> {
-    pub channel: &'a Option<String>,
-    pub bot_token_env: &'a Option<String>,
-    pub rate_per_second: Option<f64>,
-    pub burst: Option<f64>,
-}
-
-macro_rules! common {
-    ($c:expr) => {
-        Common {
-            channel: &$c.channel,
-            bot_token_env: &$c.bot_token_env,
-            rate_per_second: $c.rate_per_second,
-            burst: $c.burst,
-        }
-    };
-}
-
+/// One `[[webhooks.slack]]`, `[[webhooks.telegram]]` or `[[webhooks.discord]]` entry.
+/// Each platform takes its own keys (see the module's example); a key of another
+/// platform is refused at start, like an unknown one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SlackSource {
+pub struct SourceConfig {
+    /// The workspace, bot or guild id in the webhook's path.
     pub id: String,
-    pub signing_secret_env: String,
-    /// The graph channel its messages are routed under (default: the platform's name).
-    pub channel: Option<String>,
-    pub bot_token_env: Option<String>,
-    pub rate_per_second: Option<f64>,
-    pub burst: Option<f64>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelegramSource {
-    pub id: String,
-    pub secret_token_env: String,
+    /// Slack: the variable holding the app's signing secret.
+    pub signing_secret_env: Option<String>,
+    /// Telegram: the variable holding the secret token given to `setWebhook`.
+    pub secret_token_env: Option<String>,
+    /// Telegram: the bot's username, to tell mentions of it from others.
     pub bot_username: Option<String>,
+    /// Discord: the application's id and public key (hex).
+    pub application_id: Option<String>,
+    pub public_key: Option<String>,
     /// The graph channel its messages are routed under (default: the platform's name).
     pub channel: Option<String>,
+    /// The variable holding the bot's API token (answers in chat).
     pub bot_token_env: Option<String>,
+    /// Its own token bucket, when not the service's.
     pub rate_per_second: Option<f64>,
     pub burst: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiscordSource {
-    pub id: String,
-    pub application_id: String,
-    pub public_key: String,
-    /// The graph channel its messages are routed under (default: the platform's name).
-    pub channel: Option<String>,
-    pub bot_token_env: Option<String>,
-    pub rate_per_second: Option<f64>,
-    pub burst: Option<f64>,
+impl SourceConfig {
+    /// The keys set that belong to another platform than `platform`.
+    fn foreign(&self, platform: &str) -> Option<&'static str> {
+        let set = [
+            (
+                "signing_secret_env",
+                self.signing_secret_env.is_some(),
+                "slack",
+            ),
+            (
+                "secret_token_env",
+                self.secret_token_env.is_some(),
+                "telegram",
+            ),
+            ("bot_username", self.bot_username.is_some(), "telegram"),
+            ("application_id", self.application_id.is_some(), "discord"),
+            ("public_key", self.public_key.is_some(), "discord"),
+        ];
+        set.into_iter()
+            .find(|(_, present, owner)| *present && *owner != platform)
+            .map(|(key, _, _)| key)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,8 +207,50 @@ pub fn settings(
         telegram: w.telegram_api.clone().unwrap_or(defaults.telegram),
         discord: w.discord_api.clone().unwrap_or(defaults.discord),
     };
-    let finish =
-        |mut s: Source, c: &Common<'_>, what: &str, base: Rate| -> Result<Source, String> {
+    let platforms = [
+        ("slack", &w.slack),
+        ("telegram", &w.telegram),
+        ("discord", &w.discord),
+    ];
+    for (platform, entries) in platforms {
+        for (i, c) in entries.iter().enumerate() {
+            let what = format!("webhooks.{platform}[{i}] ({})", c.id);
+            if let Some(key) = c.foreign(platform) {
+                return Err(format!("{what}: {key} is not a {platform} setting"));
+            }
+            let required = |key: &str, v: &Option<String>| {
+                v.clone()
+                    .ok_or_else(|| format!("{what}: {key} is required"))
+            };
+            let bad = |e: BadSecret| format!("{what}: {e}");
+            let mut s = match platform {
+                "slack" => Source::slack(
+                    &c.id,
+                    &secret(
+                        &what,
+                        &required("signing_secret_env", &c.signing_secret_env)?,
+                    )?,
+                )
+                .map_err(bad)?,
+                "telegram" => {
+                    let mut s = Source::telegram(
+                        &c.id,
+                        &secret(&what, &required("secret_token_env", &c.secret_token_env)?)?,
+                    )
+                    .map_err(bad)?;
+                    s.bot_username = c
+                        .bot_username
+                        .as_ref()
+                        .map(|u| u.trim_start_matches('@').to_owned());
+                    s
+                }
+                _ => Source::discord(
+                    &c.id,
+                    &required("application_id", &c.application_id)?,
+                    &required("public_key", &c.public_key)?,
+                )
+                .map_err(bad)?,
+            };
             if s.id.is_empty() || s.id.contains('/') {
                 return Err(format!("{what}: id must be non-empty and have no '/'"));
             }
@@ -222,34 +258,13 @@ pub fn settings(
                 s.channel = ch.clone();
             }
             if let Some(var) = &c.bot_token_env {
-                s.bot_token = Some(secret(what, var)?);
+                s.bot_token = Some(secret(&what, var)?);
             }
             if c.rate_per_second.is_some() || c.burst.is_some() {
-                s.rate = Some(rate(c.rate_per_second, c.burst, base, what)?);
+                s.rate = Some(rate(c.rate_per_second, c.burst, out.rate, &what)?);
             }
-            Ok(s)
-        };
-    for (i, c) in w.slack.iter().enumerate() {
-        let what = format!("webhooks.slack[{i}] ({})", c.id);
-        let s = Source::slack(&c.id, &secret(&what, &c.signing_secret_env)?)
-            .map_err(|e| format!("{what}: {e}"))?;
-        out.sources.push(finish(s, &common!(c), &what, out.rate)?);
-    }
-    for (i, c) in w.telegram.iter().enumerate() {
-        let what = format!("webhooks.telegram[{i}] ({})", c.id);
-        let mut s = Source::telegram(&c.id, &secret(&what, &c.secret_token_env)?)
-            .map_err(|e| format!("{what}: {e}"))?;
-        s.bot_username = c
-            .bot_username
-            .clone()
-            .map(|u| u.trim_start_matches('@').to_owned());
-        out.sources.push(finish(s, &common!(c), &what, out.rate)?);
-    }
-    for (i, c) in w.discord.iter().enumerate() {
-        let what = format!("webhooks.discord[{i}] ({})", c.id);
-        let s = Source::discord(&c.id, &c.application_id, &c.public_key)
-            .map_err(|e| format!("{what}: {e}"))?;
-        out.sources.push(finish(s, &common!(c), &what, out.rate)?);
+            out.sources.push(s);
+        }
     }
     for (i, a) in out.sources.iter().enumerate() {
         if out.sources[..i]
@@ -338,6 +353,16 @@ mod tests {
         );
         let dc = "[[webhooks.discord]]\nid = \"g\"\napplication_id = \"a\"\npublic_key = \"00\"\n";
         assert!(parse(dc, &[]).unwrap_err().contains("Discord public key"));
+        let mixed =
+            "[[webhooks.slack]]\nid = \"T1\"\nsigning_secret_env = \"S\"\npublic_key = \"00\"\n";
+        let err = parse(mixed, &[("S", "x")]).unwrap_err();
+        assert!(err.contains("public_key is not a slack setting"), "{err}");
+        let missing = "[[webhooks.discord]]\nid = \"g\"\napplication_id = \"a\"\n";
+        assert!(
+            parse(missing, &[])
+                .unwrap_err()
+                .contains("public_key is required")
+        );
         let gw = "[gateway]\nurl = \"http://127.0.0.1:9\"\nsecret_env = \"G\"\n";
         assert!(
             parse(gw, &[("G", "not-whsec")])
