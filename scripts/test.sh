@@ -11,6 +11,7 @@ cd "$ROOT"
 source "$ROOT/scripts/tools.sh"
 ensure_rust_targets
 ensure_worker_tools
+ensure_promtool
 
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -47,6 +47,18 @@ ensure_worker_tools() {
   export CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV=false
 }
 
+# promtool (Debian's prometheus package): the tests check the Prometheus exposition
+# with `promtool check metrics`.
+ensure_promtool() {
+  command -v promtool >/dev/null && return 0
+  log "installing Debian's prometheus package (for promtool)"
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >&2; }
+  command -v promtool >/dev/null || { log "promtool is still missing"; return 1; }
+}
+
 SCHEMATHESIS_VERSION=4.32.5
 
 # schemathesis (API fuzzing from the OpenAPI document) in a virtualenv under

@@ -1,0 +1,68 @@
+//! Monitoring benchmarks (native; the component's figures follow with the monitor
+//! component): recording a sample in a latency sketch, merging two full (2,048-bin)
+//! sketches, and rendering the Prometheus exposition of 1,000 series.
+//! Run: `cargo bench -p agency-bench --bench monitor`.
+
+use std::hint::black_box;
+
+use agency_monitor::metrics::{HTTP_DURATION, HTTP_REQUESTS, ROUTE_DECISIONS, Registry};
+use agency_monitor::{Latency, prom};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// A sketch whose positive store is full: values spread over enough decades to fill
+/// 2,048 bins at 1% accuracy.
+fn full_sketch(seed: u64) -> Latency {
+    let mut s = Latency::default();
+    let mut x = seed;
+    for _ in 0..200_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // 1e-9 .. 1e9: 18 decades, about 2,070 bins at gamma 1.0202.
+        let e = (x % 18_000) as f64 / 1000.0 - 9.0;
+        s.record(10f64.powf(e));
+    }
+    s
+}
+
+fn monitor_benches(c: &mut Criterion) {
+    let mut s = Latency::default();
+    let mut v = 0.0004f64;
+    c.bench_function("monitor/record", |b| {
+        b.iter(|| {
+            v = if v > 2.0 { 0.0004 } else { v * 1.01 };
+            s.record(black_box(v));
+        })
+    });
+    let a = full_sketch(1);
+    let other = full_sketch(2);
+    c.bench_function("monitor/merge_2048_bins", |b| {
+        b.iter_batched_ref(
+            || a.clone(),
+            |m| m.merge(black_box(&other)),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    // 1,000 series: 700 counters, 250 decisions, 50 histograms (17 buckets each).
+    let mut r = Registry::default();
+    for i in 0..700 {
+        let route = format!("/api/r{}", i / 12);
+        let class = ["2xx", "4xx", "5xx"][i % 3];
+        let method = ["GET", "POST", "PUT", "DELETE"][i % 4];
+        let _ = r.add(HTTP_REQUESTS, &["svc", &route, method, class], i as f64);
+    }
+    for i in 0..250 {
+        let _ = r.inc(ROUTE_DECISIONS, &[&format!("agent{i}"), "keywords"]);
+    }
+    for i in 0..50 {
+        for v in [0.0003, 0.002, 0.04, 0.9] {
+            let _ = r.observe(HTTP_DURATION, &["svc", &format!("/api/h{i}")], v);
+        }
+    }
+    c.bench_function("monitor/exposition_1000_series", |b| {
+        b.iter(|| prom::render(black_box(&r)))
+    });
+}
+
+criterion_group!(benches, monitor_benches);
+criterion_main!(benches);
