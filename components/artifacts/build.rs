@@ -20,6 +20,12 @@ const GUESTS: &[Guest] = &[
         package: "approval-guest",
         stem: "approval_guest",
     },
+    Guest {
+        name: "monitor",
+        folder: "components/monitor",
+        package: "monitor-guest",
+        stem: "monitor_guest",
+    },
 ];
 
 struct Guest {

@@ -13,3 +13,10 @@ pub mod approval {
         world: "approval-component",
     });
 }
+
+pub mod monitor {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "monitor-component",
+    });
+}

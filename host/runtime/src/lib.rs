@@ -5,9 +5,11 @@
 mod approval;
 mod bindings;
 mod cache;
+mod monitor;
 mod router;
 
 pub use approval::PolicyInstance;
+pub use monitor::{Handle, MonitorInstance};
 pub use router::{RouterInstance, RouterPool};
 
 use std::path::PathBuf;
@@ -79,6 +81,7 @@ pub struct ComponentRuntime {
     engine: Engine,
     router_pre: bindings::router::RouterComponentPre<()>,
     approval_pre: bindings::approval::ApprovalComponentPre<()>,
+    monitor_pre: bindings::monitor::MonitorComponentPre<()>,
     options: RuntimeOptions,
 }
 
@@ -153,10 +156,21 @@ impl ComponentRuntime {
         let approval_pre = bindings::approval::ApprovalComponentPre::new(pre).map_err(|e| {
             anyhow::Error::from(e).context("checking the approval component's exports")
         })?;
+        let pre = load(
+            &engine,
+            &linker,
+            agency_artifacts::MONITOR_COMPONENT,
+            cache_dir,
+            "monitor",
+        )?;
+        let monitor_pre = bindings::monitor::MonitorComponentPre::new(pre).map_err(|e| {
+            anyhow::Error::from(e).context("checking the monitor component's exports")
+        })?;
         Ok(ComponentRuntime {
             engine,
             router_pre,
             approval_pre,
+            monitor_pre,
             options,
         })
     }
@@ -198,6 +212,11 @@ impl ComponentRuntime {
         file: &str,
     ) -> Result<PolicyInstance, RuntimeError> {
         PolicyInstance::new(self, toml, file)
+    }
+
+    /// A fresh monitor-component instance.
+    pub fn instantiate_monitor(&self) -> Result<MonitorInstance, RuntimeError> {
+        MonitorInstance::new(self)
     }
 
     /// A fresh router instance with `graph_json`'s index built inside it.

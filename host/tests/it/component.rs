@@ -36,7 +36,7 @@ fn the_precompiled_cache_is_written_and_reused() {
     };
     let _ = ComponentRuntime::new(opts.clone()).unwrap();
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(files.len(), 2, "router and approval components");
+    assert_eq!(files.len(), 3, "router, approval and monitor components");
     let rt = ComponentRuntime::new(opts).unwrap();
     let g = agency::example::graph().unwrap();
     let mut i = rt.instantiate_router(&g.to_json()).unwrap();
@@ -67,16 +67,16 @@ fn the_precompiled_cache_keeps_only_recent_entries() {
     };
     let _ = ComponentRuntime::new(opts.clone()).unwrap();
     let kept = |i: u32| old(i).exists();
-    assert!((0..4).all(|i| !kept(i)), "the four oldest are pruned");
+    assert!((0..5).all(|i| !kept(i)), "the five oldest are pruned");
     assert!(
-        (4..10).all(kept),
-        "the six newest stay, with the two just written"
+        (5..10).all(kept),
+        "the five newest stay, with the three just written"
     );
     assert!(
         dir.path().join("notes.txt").exists(),
         "other files are left alone"
     );
-    // The two real entries are still used: a restart compiles nothing new.
+    // The three real entries are still used: a restart compiles nothing new.
     let cwasm = || {
         let mut v: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -267,4 +267,84 @@ fn a_trapped_policy_instance_is_replaced() {
         );
         assert_eq!(instance.generation(), round, "and is kept while it works");
     }
+}
+
+/// The monitor component computes what the core computes natively: sketches, their
+/// merge, the registry's exposition and snapshot, and the SLA.
+#[test]
+fn monitor_component_and_native_agree() {
+    use agency_monitor::metrics::{HTTP_DURATION, HTTP_REQUESTS, Registry};
+    use agency_monitor::{Kind, Latency, prom, sla};
+
+    let rt = runtime();
+    let mut m = rt.instantiate_monitor().unwrap();
+    let (a, b) = (m.sketch().unwrap(), m.sketch().unwrap());
+    let (mut na, mut nb) = (Latency::default(), Latency::default());
+    for i in 1..2000 {
+        let v = f64::from(i) * 0.0007;
+        m.record(if i % 2 == 0 { a } else { b }, v).unwrap();
+        if i % 2 == 0 {
+            na.record(v)
+        } else {
+            nb.record(v)
+        }
+    }
+    m.merge_sketch(a, b).unwrap();
+    na.merge(&nb);
+    for q in [0.5, 0.9, 0.99] {
+        assert_eq!(m.quantile(a, q).unwrap(), na.quantile(q));
+    }
+
+    let reg = m.registry().unwrap();
+    let mut native = Registry::default();
+    let labels = ["router".to_owned(), "/api/route".to_owned()];
+    let counter_labels = ["router", "/api/route", "POST", "2xx"].map(str::to_owned);
+    for v in [0.0004, 0.03, 2.0] {
+        m.sample(
+            reg,
+            Kind::Histogram,
+            "agency_http_request_duration_seconds",
+            &labels,
+            v,
+        )
+        .unwrap()
+        .unwrap();
+        native
+            .observe(HTTP_DURATION, &["router", "/api/route"], v)
+            .unwrap();
+    }
+    m.sample(
+        reg,
+        Kind::Counter,
+        "agency_http_requests_total",
+        &counter_labels,
+        2.0,
+    )
+    .unwrap()
+    .unwrap();
+    native
+        .add(HTTP_REQUESTS, &["router", "/api/route", "POST", "2xx"], 2.0)
+        .unwrap();
+    let refused = m
+        .sample(reg, Kind::Counter, "agency_nope_total", &[], 1.0)
+        .unwrap();
+    assert!(refused.unwrap_err().contains("no metric family"));
+    assert_eq!(m.exposition(reg).unwrap(), prom::render(&native));
+    // A snapshot merged into another registry adds up.
+    let snap = m.snapshot(reg).unwrap();
+    let other = m.registry().unwrap();
+    m.merge_registry(other, &snap).unwrap().unwrap();
+    m.merge_registry(other, &snap).unwrap().unwrap();
+    let twice: Registry = serde_json::from_str(&m.snapshot(other).unwrap()).unwrap();
+    assert_eq!(twice.total(HTTP_REQUESTS, |_| true), 4.0);
+
+    let probes: Vec<sla::Probe> = (1..=100)
+        .map(|i| sla::Probe {
+            at_ms: i * 1000,
+            up: i % 50 != 0,
+        })
+        .collect();
+    let through = m.sla(&probes, 100_000, 100_000, 0.999).unwrap();
+    assert_eq!(through, sla::window(&probes, 100_000, 100_000, 0.999));
+    assert_eq!(through.uptime, Some(0.98));
 }

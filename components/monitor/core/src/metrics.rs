@@ -166,12 +166,89 @@ pub enum Value {
     Histogram(Histogram),
 }
 
-/// The series of one part (or of all, merged), by family and label values.
+/// The series of one part (or of all, merged), by family and label values. On the wire
+/// (JSON) it is a list of series naming their family, so parts of different versions
+/// can still merge what they share.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(into = "Wire", from = "Wire")]
 pub struct Registry {
     series: BTreeMap<Fam, BTreeMap<Vec<String>, Value>>,
     /// Samples refused because their family was full.
     pub dropped: u64,
+}
+
+/// One series on the wire.
+#[derive(Serialize, Deserialize)]
+struct WireSeries {
+    family: String,
+    labels: Vec<String>,
+    value: Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    series: Vec<WireSeries>,
+    #[serde(default)]
+    dropped: u64,
+}
+
+impl From<Registry> for Wire {
+    fn from(r: Registry) -> Wire {
+        let series = r
+            .series
+            .into_iter()
+            .flat_map(|(fam, s)| {
+                s.into_iter().map(move |(labels, value)| WireSeries {
+                    family: fam.family().name.to_owned(),
+                    labels,
+                    value,
+                })
+            })
+            .collect();
+        Wire {
+            series,
+            dropped: r.dropped,
+        }
+    }
+}
+
+impl From<Wire> for Registry {
+    /// Series of a family this version does not know, or of the wrong shape, are
+    /// dropped (and counted).
+    fn from(w: Wire) -> Registry {
+        let mut r = Registry {
+            dropped: w.dropped,
+            ..Registry::default()
+        };
+        for s in w.series {
+            let fits = Fam::named(&s.family).filter(|f| {
+                let fam = f.family();
+                let kind = match &s.value {
+                    Value::Counter(_) => Kind::Counter,
+                    Value::Gauge(_) => Kind::Gauge,
+                    Value::Histogram(h) => {
+                        if h.counts.len() != fam.buckets.len() + 1 {
+                            return false;
+                        }
+                        Kind::Histogram
+                    }
+                };
+                fam.kind == kind && fam.labels.len() == s.labels.len()
+            });
+            match fits {
+                Some(f) => {
+                    let mine = r.series.entry(f).or_default();
+                    if mine.len() < MAX_SERIES_PER_FAMILY {
+                        mine.insert(s.labels.iter().map(|l| label(l)).collect(), s.value);
+                    } else {
+                        r.dropped += 1;
+                    }
+                }
+                None => r.dropped += 1,
+            }
+        }
+        r
+    }
 }
 
 fn label(v: &str) -> String {
@@ -310,6 +387,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unknown_or_misshapen_series_from_the_wire_are_dropped() {
+        let wire = r#"{"series":[
+            {"family":"agency_nope_total","labels":[],"value":{"counter":1}},
+            {"family":"agency_probe_up","labels":["a","b"],"value":{"gauge":1}},
+            {"family":"agency_probe_up","labels":["router"],"value":{"counter":1}},
+            {"family":"agency_probe_up","labels":["router"],"value":{"gauge":1}}]}"#;
+        let r: Registry = serde_json::from_str(wire).unwrap();
+        assert_eq!(r.dropped, 3);
+        assert_eq!(r.total(PROBE_UP, |_| true), 1.0);
+    }
+
+    #[test]
     fn family_names_follow_prometheus_rules() {
         for f in FAMILIES {
             assert!(f.name.starts_with("agency_"), "{}", f.name);
@@ -381,6 +470,8 @@ mod tests {
             .unwrap();
         a.set(PROBE_UP, &["router"], 1.0).unwrap();
         b.set(PROBE_UP, &["router"], 0.0).unwrap();
+        // Through the wire, as parts ship their registries.
+        let b: Registry = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
         a.merge(&b);
         assert_eq!(a.total(ROUTE_DECISIONS, |l| l[0] == "devops"), 3.0);
         assert_eq!(a.total(ROUTE_DECISIONS, |_| true), 4.0);

@@ -24,6 +24,24 @@ pub fn uptime(probes: &[Probe], now_ms: i64, window_ms: i64) -> Option<f64> {
     (all > 0).then(|| up as f64 / all as f64)
 }
 
+/// What a window of probes says against an objective; all None without probes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub uptime: Option<f64>,
+    pub budget_remaining: Option<f64>,
+    pub burn_rate: Option<f64>,
+}
+
+/// Uptime, budget left and burn rate over the `window_ms` before `now_ms`.
+pub fn window(probes: &[Probe], now_ms: i64, window_ms: i64, objective: f64) -> Window {
+    let up = uptime(probes, now_ms, window_ms);
+    Window {
+        uptime: up,
+        budget_remaining: up.map(|u| budget_remaining(u, objective)),
+        burn_rate: up.map(|u| burn_rate(u, objective)),
+    }
+}
+
 /// A share as a percentage to four decimals (0.999957 is 99.9957).
 pub fn percent4(share: f64) -> f64 {
     (share * 100.0 * 10_000.0).round() / 10_000.0
