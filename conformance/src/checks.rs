@@ -37,6 +37,9 @@ pub fn run(t: &Target) -> Vec<Outcome> {
     if let Some(w) = &t.webhooks {
         crate::webhooks::webhook_checks(&c, w, t, &mut out);
     }
+    if let Some(base) = &t.monitoring {
+        crate::monitoring::monitoring_checks(&c, base, t, &mut out);
+    }
     out
 }
 

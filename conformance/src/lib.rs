@@ -6,6 +6,7 @@ mod assistant;
 mod checks;
 mod client;
 pub mod fakes;
+mod monitoring;
 mod races;
 mod routing;
 pub mod webhooks;
@@ -33,6 +34,9 @@ pub struct Target {
     /// The webhook service and the fakes it is pointed at, when the deployment has
     /// one (configured as [`webhooks::server_config`] says).
     pub webhooks: Option<webhooks::WebhookTarget>,
+    /// Serves `/metrics` and `/api/stats` for every part, when the deployment has a
+    /// monitoring service.
+    pub monitoring: Option<String>,
     pub gateway_token: String,
     pub operator_token: String,
     pub viewer_token: String,

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     };
     let (Some(router), Some(graph)) = (arg("--router"), arg("--graph")) else {
         eprintln!(
-            "usage: agency-conformance --router URL --graph URL [--assistant URL] [--webhooks URL --fakes URL] (tokens from AGENCY_*_TOKEN)\n       agency-conformance fakes   (runs the fake gateway and platform APIs)"
+            "usage: agency-conformance --router URL --graph URL [--assistant URL] [--webhooks URL --fakes URL] [--monitoring URL] (tokens from AGENCY_*_TOKEN)\n       agency-conformance fakes   (runs the fake gateway and platform APIs)"
         );
         return ExitCode::from(2);
     };
@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         router,
         graph,
         assistant: arg("--assistant"),
+        monitoring: arg("--monitoring"),
         webhooks: arg("--webhooks")
             .zip(arg("--fakes"))
             .map(|(base, fakes)| agency_conformance::webhooks::WebhookTarget { base, fakes }),

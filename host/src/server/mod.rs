@@ -6,6 +6,7 @@
 
 mod approvals;
 mod chat;
+mod monitoring;
 pub mod ports;
 pub mod site;
 pub mod webhooks;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub graph_update: Arc<tokio::sync::Mutex<()>>,
     /// Wakes the webhook consumer when something is queued.
     pub webhook_work: tokio::sync::Notify,
+    /// Every service's metrics (the monitoring service reads them).
+    pub metrics: std::sync::Mutex<agency_monitor::Registry>,
     /// The assistant asked or decided something a card may show: sweep the cards now.
     pub cards_due: std::sync::atomic::AtomicBool,
     /// The webhooks' group commit (set once the state exists: its thread holds a weak
@@ -51,6 +54,11 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The metrics registry, for one sample or one read.
+    pub fn metrics(&self) -> std::sync::MutexGuard<'_, agency_monitor::Registry> {
+        self.metrics.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn down_agents(&self) -> Vec<String> {

@@ -51,8 +51,15 @@ impl Clock for Local {
     }
 }
 
+impl agency_kit::Metrics for Local {
+    fn sample(&self, f: &mut dyn FnMut(&mut agency_monitor::Registry)) {
+        f(&mut self.0.metrics());
+    }
+}
+
 impl Observer for Local {
     fn record(&self, log: &RequestLog) {
+        log.count(&mut self.0.metrics());
         tracing::info!(
             request_id = %log.id,
             method = %log.method,

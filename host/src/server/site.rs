@@ -23,6 +23,21 @@ pub enum Endpoint {
     Router(agency_router_service::Endpoint),
     Assistant(agency_assistant_service::Endpoint),
     Webhooks(agency_webhooks_service::Endpoint),
+    Monitoring(agency_monitoring_service::Endpoint),
+}
+
+impl Endpoint {
+    /// The service that answers it, as requests are counted.
+    fn service(self) -> &'static str {
+        match self {
+            Endpoint::Root(_) => "agency",
+            Endpoint::Graph(_) => "skill-graph",
+            Endpoint::Router(_) => "router",
+            Endpoint::Assistant(_) => "assistant",
+            Endpoint::Webhooks(_) => "webhooks",
+            Endpoint::Monitoring(_) => "monitoring",
+        }
+    }
 }
 
 /// Every (method, path) the server answers, for the OpenAPI drift check.
@@ -35,6 +50,7 @@ pub fn routes() -> Vec<(String, &'static str)> {
         .chain(list(agency_router_service::ROUTES))
         .chain(list(agency_assistant_service::ROUTES))
         .chain(list(agency_webhooks_service::ROUTES))
+        .chain(list(agency_monitoring_service::ROUTES))
         .collect()
 }
 
@@ -55,8 +71,12 @@ fn find(method: &http::Method, path: &str) -> Result<Matched<Endpoint>, Miss> {
         Ok(m) => return Ok(m.map(Endpoint::Assistant)),
         Err(m) => miss.or(m),
     };
-    match routes::find(agency_webhooks_service::ROUTES, method, path) {
-        Ok(m) => Ok(m.map(Endpoint::Webhooks)),
+    let miss = match routes::find(agency_webhooks_service::ROUTES, method, path) {
+        Ok(m) => return Ok(m.map(Endpoint::Webhooks)),
+        Err(m) => miss.or(m),
+    };
+    match routes::find(agency_monitoring_service::ROUTES, method, path) {
+        Ok(m) => Ok(m.map(Endpoint::Monitoring)),
         Err(m) => Err(miss.or(m)),
     }
 }
@@ -70,8 +90,9 @@ pub async fn handle(
     let path = req.uri().path().to_owned();
     let found = find(&method, &path);
     let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
+    let service = found.as_ref().map_or("agency", |m| m.endpoint.service());
     let local = Local(state.clone());
-    let response = observed(&local, &method, route, async {
+    let response = observed(&local, service, &method, route, async {
         match found {
             Err(miss) => miss.into_response(),
             Ok(matched) => {
@@ -133,6 +154,7 @@ async fn answer(
         Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
         Endpoint::Assistant(e) => agency_assistant_service::call(&local, e, &request).await,
         Endpoint::Webhooks(e) => agency_webhooks_service::call(&local, e, &request).await,
+        Endpoint::Monitoring(e) => agency_monitoring_service::call(&local, e, &request).await,
     }
 }
 
@@ -170,9 +192,9 @@ pub async fn internal(
         Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
         Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
         Endpoint::Assistant(e) => agency_assistant_service::call(&local, e, &request).await,
-        Endpoint::Root(_) | Endpoint::Webhooks(_) => Err(ApiError::not_found(format!(
-            "{path} is not callable from inside the server"
-        ))),
+        Endpoint::Root(_) | Endpoint::Webhooks(_) | Endpoint::Monitoring(_) => Err(
+            ApiError::not_found(format!("{path} is not callable from inside the server")),
+        ),
     };
     if let Err(e) = &answer
         && let Some(detail) = &e.log
@@ -192,12 +214,14 @@ async fn health(local: &Local) -> agency_kit::Response {
     let (graph_ok, graph) = agency_skill_graph_service::health(local).await;
     let (router_ok, router) = agency_router_service::health(local).await;
     let (webhooks_ok, webhooks) = agency_webhooks_service::health(local).await;
+    let (monitoring_ok, monitoring) = agency_monitoring_service::health(local).await;
     let storage = serde_json::json!({ "status": if graph_ok { "ok" } else { "error" } });
     root::health(vec![
         ("router", router_ok, router),
         ("skillGraph", graph_ok, graph),
         ("storage", graph_ok, storage),
         ("webhooks", webhooks_ok, webhooks),
+        ("monitoring", monitoring_ok, monitoring),
     ])
 }
 

@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agency_kit::{ApiError, Clock};
-use agency_webhook::Platform;
 use agency_webhooks_service::consume::Work;
 use agency_webhooks_service::gate::Gate;
 use agency_webhooks_service::outbound::{OutRequest, OutResponse};
 use agency_webhooks_service::store::{self, NewEvent};
-use agency_webhooks_service::{Admission, Count, Entry, Settings, Wake, WebhookPorts, consume};
+use agency_webhooks_service::{Admission, Entry, Settings, Wake, WebhookPorts, consume};
 use serde_json::Value;
 
 use super::AppState;
@@ -60,10 +59,6 @@ impl WebhookPorts for Local {
         tokio::task::spawn_blocking(move || send_blocking(request))
             .await
             .map_err(|e| e.to_string())?
-    }
-
-    fn count(&self, what: Count, platform: Platform) {
-        tracing::debug!(?what, platform = platform.as_str(), "webhook");
     }
 }
 

@@ -7,6 +7,7 @@ fn target(s: &Server, fakes: &agency_conformance::fakes::Fakes) -> agency_confor
         router: s.base.clone(),
         graph: s.base.clone(),
         assistant: Some(s.base.clone()),
+        monitoring: Some(s.base.clone()),
         webhooks: Some(agency_conformance::webhooks::WebhookTarget {
             base: s.base.clone(),
             fakes: fakes.url.clone(),

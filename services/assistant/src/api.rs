@@ -324,6 +324,15 @@ fn reserved_pairs(d: &Decision) -> Vec<(String, i64)> {
         .collect()
 }
 
+/// Counts an approval decision (`{decision, reasonCode}`) by outcome and reason.
+fn count_decision<P: ChatPorts>(p: &P, answer: &Value) {
+    let outcome = answer["decision"].as_str().unwrap_or("unknown");
+    let reason = answer["reasonCode"].as_str().unwrap_or("unknown");
+    p.sample(&mut |r| {
+        let _ = r.inc(agency_monitor::metrics::APPROVALS, &[outcome, reason]);
+    });
+}
+
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).
 pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> ApiResult {
     let ok = |v: Value| Ok(json(StatusCode::OK, &v));
@@ -335,6 +344,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let asks_in_chat = body.reply_to.is_some();
             let request = body.into_request()?;
             let answer = p.approve(request, &raw).await?;
+            count_decision(p, &answer);
             if asks_in_chat && answer["decision"] == "pending" {
                 p.cards_changed();
             }
@@ -353,6 +363,10 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let b: HumanDecisionBody = req.json()?;
             let approve = b.approve()?;
             let answer = p.decide(&id, approve, &b.by, b.comment.as_deref()).await?;
+            count_decision(
+                p,
+                &json!({ "decision": answer["decision"], "reasonCode": "human" }),
+            );
             p.cards_changed();
             ok(answer)
         }
@@ -384,7 +398,11 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
         Endpoint::Spend => {
             let b: SpendBody = req.json()?;
             let actual = b.actual()?;
-            ok(p.spend(&b.approval_id, actual).await?)
+            let answer = p.spend(&b.approval_id, actual).await?;
+            p.sample(&mut |r| {
+                let _ = r.add(agency_monitor::metrics::SPENT, &[], b.actual_cost_usd);
+            });
+            ok(answer)
         }
         Endpoint::Budget => ok(p.budget().await?),
         Endpoint::Audit => ok(json!({ "entries": p.audit(&audit_page(req)?).await? })),

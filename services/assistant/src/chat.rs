@@ -16,7 +16,7 @@ use http::StatusCode;
 use serde_json::Value;
 
 /// What chat needs from its runtime beyond the assistant's operations.
-pub trait ChatPorts: AssistantPorts {
+pub trait ChatPorts: AssistantPorts + agency_kit::Metrics {
     /// The approval a session is discussing ("approve it").
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError>;
     async fn set_last(&self, session: &str, approval: &str) -> Result<(), ApiError>;
@@ -275,6 +275,8 @@ mod tests {
             Ok(())
         }
     }
+
+    impl agency_kit::Metrics for Fake {}
 
     impl ChatPorts for Fake {
         async fn last(&self, _: &str) -> Result<Option<String>, ApiError> {

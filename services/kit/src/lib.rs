@@ -26,5 +26,5 @@ pub mod routes;
 
 pub use auth::{Access, Role, Tokens};
 pub use http::{ApiError, ApiResult, Request, Response};
-pub use ports::{Clock, Db, PortError, Random, SqlValue, Statement};
+pub use ports::{Clock, Db, Metrics, PortError, Random, SqlValue, Statement};
 pub use routes::{BodyLimit, Limits, Route};

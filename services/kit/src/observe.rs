@@ -14,6 +14,9 @@ use crate::ports::{Clock, Random};
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestLog {
     pub id: String,
+    /// The service that answered (`router`, `skill-graph`, ...; `agency` for `/health`
+    /// and what no route matched on the local server).
+    pub service: &'static str,
     pub method: Method,
     pub route: &'static str,
     pub status: u16,
@@ -21,6 +24,27 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
+    /// Counts this request in `metrics`: requests by service, route, method and status
+    /// class, and the time it took by service and route. Every runtime's observer does
+    /// this with its own registry.
+    pub fn count(&self, metrics: &mut agency_monitor::Registry) {
+        use agency_monitor::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+        let class = match self.status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        // The families have room for every route of every table: refusals only come
+        // from a label set the table does not know, which cannot happen here.
+        let _ = metrics.inc(
+            HTTP_REQUESTS,
+            &[self.service, self.route, self.method.as_str(), class],
+        );
+        let _ = metrics.observe(HTTP_DURATION, &[self.service, self.route], self.ms / 1000.0);
+    }
+
     /// `req_… GET /api/graph 200 0.41ms`
     pub fn line(&self) -> String {
         format!(
@@ -39,7 +63,13 @@ pub trait Observer {
 pub const UNMATCHED: &str = "(unmatched)";
 
 /// Answers with `answer`, timed and logged, with `x-request-id` set.
-pub async fn observed<P, F>(p: &P, method: &Method, route: &'static str, answer: F) -> Response
+pub async fn observed<P, F>(
+    p: &P,
+    service: &'static str,
+    method: &Method,
+    route: &'static str,
+    answer: F,
+) -> Response
 where
     P: Clock + Random + Observer,
     F: Future<Output = Response>,
@@ -52,6 +82,7 @@ where
     let mut response = answer.await;
     let log = RequestLog {
         id,
+        service,
         method: method.clone(),
         route,
         status: response.status().as_u16(),
@@ -96,7 +127,13 @@ mod tests {
             logs: RefCell::new(Vec::new()),
         };
         let answer = async { crate::http::ApiError::not_found("x").into_response() };
-        let r = futures_executor_lite(observed(&p, &Method::GET, "/api/graph", answer));
+        let r = futures_executor_lite(observed(
+            &p,
+            "skill-graph",
+            &Method::GET,
+            "/api/graph",
+            answer,
+        ));
         assert_eq!(r.headers()["x-request-id"], "req_0101010101010101");
         let logs = p.logs.borrow();
         assert_eq!(logs[0].status, 404);

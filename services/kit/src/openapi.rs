@@ -50,6 +50,15 @@ impl Answer {
         }
     }
 
+    /// `200` with a text body of `media_type` (not JSON), such as the Prometheus
+    /// exposition.
+    pub fn text(description: &'static str, media_type: &'static str) -> Answer {
+        Answer::ok(
+            description,
+            json!({ "type": "string", TEXT_MEDIA_TYPE: media_type }),
+        )
+    }
+
     pub fn also(mut self, status: u16, description: &'static str) -> Answer {
         self.also = Some((status, description));
         self
@@ -247,11 +256,21 @@ impl Doc {
     }
 }
 
+/// Marks an answer's schema as text of a media type ([`Answer::text`]); the document
+/// shows it under that media type instead of `application/json`.
+const TEXT_MEDIA_TYPE: &str = "x-agency-media-type";
+
 fn operation_json<E>(route: &Route<E>, op: Operation) -> Value {
     let mut responses = Map::new();
+    let mut schema = op.ok.schema;
+    let media = schema
+        .as_object_mut()
+        .and_then(|o| o.remove(TEXT_MEDIA_TYPE))
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "application/json".to_owned());
     let mut ok = json!({
         "description": op.ok.description,
-        "content": { "application/json": { "schema": op.ok.schema } },
+        "content": { media: { "schema": schema } },
     });
     if let Some(links) = op.ok.links {
         ok["links"] = links;

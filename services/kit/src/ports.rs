@@ -186,6 +186,16 @@ impl<T: SyncSql> SyncSql for &T {
     }
 }
 
+/// Where a service's metrics go: the runtime's registry (the local server's one
+/// registry; at the edge, the request's, shipped to the monitoring Worker). Services
+/// record their own samples through it, typed by the monitor core's families; by
+/// default nothing is kept.
+pub trait Metrics {
+    fn sample(&self, f: &mut dyn FnMut(&mut agency_monitor::Registry)) {
+        let _ = f;
+    }
+}
+
 /// Wall-clock time.
 pub trait Clock {
     /// Milliseconds since the Unix epoch.

@@ -13,6 +13,7 @@ pub fn document() -> Value {
     doc.routes(agency_skill_graph_service::ROUTES);
     doc.routes(agency_assistant_service::ROUTES);
     doc.routes(agency_webhooks_service::ROUTES);
+    doc.routes(agency_monitoring_service::ROUTES);
     doc.finish(json!({
         "title": "Agency API",
         "version": env!("CARGO_PKG_VERSION"),

@@ -35,7 +35,7 @@ pub trait RoutingState {
 }
 
 /// What the router service needs from its runtime.
-pub trait RouterPorts: Clock + Random {
+pub trait RouterPorts: Clock + Random + agency_kit::Metrics {
     type Db: Db;
     /// Where decisions and feedback are stored.
     fn db(&self) -> &Self::Db;
@@ -108,6 +108,16 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     let state = p.state().await?;
     let request = body.into_request(state.down().to_vec()).map_err(bad)?;
     let decision = state.route(&request)?;
+    let reason = serde_json::to_value(decision.reason)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    p.sample(&mut |r| {
+        use agency_monitor::metrics::{ROUTE_CONFIDENCE, ROUTE_DECISIONS};
+        let agent = decision.agent.as_deref().unwrap_or("none");
+        let _ = r.inc(ROUTE_DECISIONS, &[agent, &reason]);
+        let _ = r.observe(ROUTE_CONFIDENCE, &[], decision.confidence);
+    });
     let id = p.id::<10>("dec_")?;
     store::insert_decision(p.db(), &id, &request, &decision, p.now_ms()).await?;
     Ok(json(
@@ -152,12 +162,20 @@ async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
             format!("correctAgent {a:?} is not an agent of the current graph"),
         ));
     }
-    if !store::decision_exists(p.db(), &body.decision_id).await? {
+    let Some(decided) = store::decision_agent(p.db(), &body.decision_id).await? else {
         return Err(ApiError::not_found(format!(
             "no decision {:?}",
             body.decision_id
         )));
-    }
+    };
+    let verdict = if decided == body.correct_agent {
+        "correct"
+    } else {
+        "wrong"
+    };
+    p.sample(&mut |r| {
+        let _ = r.inc(agency_monitor::metrics::ROUTE_FEEDBACK, &[verdict]);
+    });
     let id = store::insert_feedback(
         p.db(),
         &body.decision_id,

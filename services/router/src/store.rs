@@ -76,13 +76,17 @@ pub async fn recent_decisions(db: &impl Db, limit: u32) -> Result<Vec<StoredDeci
     .collect()
 }
 
-pub async fn decision_exists(db: &impl Db, id: &str) -> Result<bool, PortError> {
+/// The agent decision `id` chose (None inside: it abstained), or None when there is no
+/// such decision.
+pub async fn decision_agent(db: &impl Db, id: &str) -> Result<Option<Option<String>>, PortError> {
     #[derive(Deserialize)]
-    struct One {}
+    struct Agent {
+        agent: Option<String>,
+    }
     Ok(db
-        .first::<One>("SELECT 1 AS one FROM decisions WHERE id = ?1", &[id.into()])
+        .first::<Agent>("SELECT agent FROM decisions WHERE id = ?1", &[id.into()])
         .await?
-        .is_some())
+        .map(|a| a.agent))
 }
 
 pub async fn insert_feedback(

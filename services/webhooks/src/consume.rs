@@ -432,7 +432,15 @@ async fn dispatch<P: WebhookPorts>(
     };
     let started = p.precise_ms();
     let answer = p.send(request).await;
-    let ms = (p.precise_ms() - started).max(0.0).round() as i64;
+    let took = (p.precise_ms() - started).max(0.0);
+    let ms = took.round() as i64;
+    p.sample(&mut |r| {
+        let _ = r.observe(
+            agency_monitor::metrics::DISPATCH_DURATION,
+            &[e.platform.as_str()],
+            took / 1000.0,
+        );
+    });
     let attempt = |status: Option<u16>, error: Option<String>| Attempt {
         at_ms: now,
         ms,

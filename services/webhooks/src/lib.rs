@@ -34,7 +34,7 @@ use outbound::{Call, OutRequest, OutResponse};
 use settings::{Source, Verifier};
 use store::NewEvent;
 
-/// What the webhook service counts (monitoring reads these).
+/// What the webhook service counts (`agency_webhook_events_total`'s outcomes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Count {
     Accepted,
@@ -47,8 +47,24 @@ pub enum Count {
     Dispatched,
 }
 
+impl Count {
+    /// Its `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Count::Accepted => "accepted",
+            Count::Duplicate => "duplicate",
+            Count::Rejected => "rejected",
+            Count::RateLimited => "rate_limited",
+            Count::Ignored => "ignored",
+            Count::Retried => "retried",
+            Count::DeadLettered => "dead_lettered",
+            Count::Dispatched => "dispatched",
+        }
+    }
+}
+
 /// What the webhook service needs from its runtime.
-pub trait WebhookPorts: Clock + Random {
+pub trait WebhookPorts: Clock + Random + agency_kit::Metrics {
     type Db: Db;
     /// Where events, attempts and the outbox are stored.
     fn db(&self) -> &Self::Db;
@@ -71,8 +87,15 @@ pub trait WebhookPorts: Clock + Random {
     /// An HTTP request to the outside world (the gateway, a chat platform's API); an
     /// `Err` when no answer came (refused, timed out).
     async fn send(&self, request: OutRequest) -> Result<OutResponse, String>;
-    /// Counts `what` for `platform` (monitoring hooks in here).
-    fn count(&self, _what: Count, _platform: Platform) {}
+    /// Counts `what` for `platform` in the runtime's metrics.
+    fn count(&self, what: Count, platform: Platform) {
+        self.sample(&mut |r| {
+            let _ = r.inc(
+                agency_monitor::metrics::WEBHOOK_EVENTS,
+                &[platform.as_str(), what.label()],
+            );
+        });
+    }
 }
 
 /// What was queued, for [`WebhookPorts::wake`].

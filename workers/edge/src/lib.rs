@@ -32,6 +32,7 @@ pub enum Endpoint<E> {
 pub async fn serve<E, F, Fut>(
     mut req: Request,
     env: &Env,
+    part: &'static str,
     table: &'static [Route<E>],
     call: F,
 ) -> worker::Result<Response>
@@ -53,7 +54,7 @@ where
         },
     };
     let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
-    let response = observed(&EdgeObserver, &method, route, async {
+    let response = observed(&EdgeObserver, part, &method, route, async {
         match found {
             Err(miss) => miss.into_response(),
             Ok(matched) => {
@@ -220,7 +221,7 @@ pub async fn serve_service<'e, E, P>(
 where
     E: Copy,
 {
-    serve(req, env, table, move |endpoint, request| async move {
+    serve(req, env, part, table, move |endpoint, request| async move {
         let p = ports(env)?;
         match endpoint {
             Endpoint::Health => {
@@ -249,6 +250,9 @@ macro_rules! edge_clock_and_random {
                 ::agency_kit::Random::fill(&$crate::EdgeRandom, bytes)
             }
         }
+
+        // Samples are not shipped from the Workers yet (issue 11's monitoring Worker).
+        impl ::agency_kit::Metrics for $ports<'_> {}
     };
 }
 

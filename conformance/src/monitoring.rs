@@ -1,0 +1,141 @@
+//! The monitoring checks: traffic sent to the other services shows up in `/api/stats`
+//! and `/metrics`, and Prometheus's own linter accepts the exposition.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::client::{Client, expect_error, expect_status};
+use crate::{Outcome, Target};
+
+/// The value of the series `line` starts (`name{labels}`) in an exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Vec<Outcome>) {
+    let url = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
+    let route = |p: &str| format!("{}{p}", t.router.trim_end_matches('/'));
+    let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
+        out.push(Outcome { name, result: f() })
+    };
+    check(
+        "monitoring: traffic to the other services shows up in /api/stats and /metrics",
+        &mut || {
+            expect_error(
+                &c.call("GET", &url("/api/stats"), None, None, &[])?,
+                401,
+                "stats without a token",
+            )?;
+            let before = c.call("GET", &url("/api/stats"), Some(&t.viewer_token), None, &[])?;
+            expect_status(&before, 200, "GET /api/stats")?;
+            let requests = |v: &Value| v["requests"].as_u64().unwrap_or(0);
+            let routed = |v: &Value| {
+                v["endpoints"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|e| e["route"] == "/api/route"))
+                    .and_then(|e| e["requests"].as_u64())
+                    .unwrap_or(0)
+            };
+            for _ in 0..3 {
+                let body = json!({ "message": "deploy the api to production" }).to_string();
+                let r = c.call(
+                    "POST",
+                    &route("/api/route"),
+                    Some(&t.gateway_token),
+                    Some(&body),
+                    &[],
+                )?;
+                expect_status(&r, 200, "POST /api/route")?;
+            }
+            let after = c.call("GET", &url("/api/stats"), Some(&t.viewer_token), None, &[])?;
+            if requests(&after.body) < requests(&before.body) + 3
+                || routed(&after.body) < routed(&before.body) + 3
+            {
+                return Err(format!(
+                    "three routings did not show up: before {}, after {}",
+                    before.body, after.body
+                ));
+            }
+            for part in [
+                "webhooks",
+                "router",
+                "skill-graph",
+                "assistant",
+                "monitoring",
+                "gateway",
+            ] {
+                if !after.body["workerStatus"][part].is_string() {
+                    return Err(format!("workerStatus lacks {part}: {}", after.body));
+                }
+            }
+            if !after.body["avgRoutingLatency"].is_number() {
+                return Err(format!(
+                    "no avgRoutingLatency after routing: {}",
+                    after.body
+                ));
+            }
+            let m = c.raw(
+                "GET",
+                &url("/metrics"),
+                &[("authorization", &format!("Bearer {}", t.viewer_token))],
+                b"",
+            )?;
+            if m.status != 200 {
+                return Err(format!("GET /metrics: {} {}", m.status, m.body));
+            }
+            let series = r#"agency_http_requests_total{service="router",route="/api/route",method="POST",class="2xx"}"#;
+            if sample(&m.body, series).unwrap_or(0.0) < 3.0 {
+                return Err(format!("{series} is missing or under 3"));
+            }
+            if !m.body.contains("agency_route_decisions_total{agent=")
+                || !m
+                    .body
+                    .contains("agency_http_request_duration_seconds_bucket{")
+            {
+                return Err("routing decisions or request durations are not in /metrics".into());
+            }
+            let open = c.raw("GET", &url("/metrics"), &[], b"")?;
+            if open.status != 401 {
+                return Err(format!("/metrics without a token: {}", open.status));
+            }
+            Ok(())
+        },
+    );
+    check(
+        "monitoring: promtool check metrics accepts the exposition after real traffic",
+        &mut || {
+            let m = c.raw(
+                "GET",
+                &url("/metrics"),
+                &[("authorization", &format!("Bearer {}", t.viewer_token))],
+                b"",
+            )?;
+            let mut child = Command::new("promtool")
+                .args(["check", "metrics"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("promtool (Debian's prometheus package) is needed: {e}"))?;
+            child
+                .stdin
+                .take()
+                .ok_or("no stdin")?
+                .write_all(m.body.as_bytes())
+                .map_err(|e| e.to_string())?;
+            let o = child.wait_with_output().map_err(|e| e.to_string())?;
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            if !o.status.success() || !said.trim().is_empty() {
+                return Err(format!("promtool: {said}"));
+            }
+            Ok(())
+        },
+    );
+}
