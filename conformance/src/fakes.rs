@@ -9,7 +9,9 @@
 //!
 //! Scripted answers, by the task's text: `[flaky]` gets one 503 with `Retry-After: 1`
 //! per delivery id, then 200; `[gone]` gets 410; `[down]` gets 500 while the gateway is
-//! down (`POST /_control {"down": false}` brings it up). A platform call whose text has
+//! down (`POST /_control {"down": false}` brings it up). The gateway's health URLs
+//! (`/gateway/health`, `/gateway/agents/{id}/health`) answer 200, or 503 for the agents
+//! named by `POST /_control {"agentsDown": [...]}`. A platform call whose text has
 //! `[platform-429]` gets one 429 with `Retry-After: 1`, then succeeds.
 
 use std::collections::HashSet;
@@ -44,6 +46,8 @@ pub struct Seen {
 struct State {
     seen: Vec<Seen>,
     down: bool,
+    /// Agents whose health URL at the gateway answers 503.
+    agents_down: HashSet<String>,
     flaked: HashSet<String>,
     throttled: HashSet<String>,
 }
@@ -169,7 +173,31 @@ fn serve(mut req: tiny_http::Request, state: &Mutex<State>, secret: &Secret) {
         if let Some(d) = body.get("down").and_then(Value::as_bool) {
             s.down = d;
         }
+        if let Some(a) = body.get("agentsDown").and_then(Value::as_array) {
+            s.agents_down = a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+        }
         return respond(req, 200, &json!({ "down": s.down }), &[]);
+    }
+    // Health URLs, probed by monitoring (not recorded: they come every round).
+    if path == "/gateway/health" {
+        drop(s);
+        return respond(req, 200, &json!({ "status": "ok" }), &[]);
+    }
+    if let Some(agent) = path
+        .strip_prefix("/gateway/agents/")
+        .and_then(|r| r.strip_suffix("/health"))
+    {
+        let status = if s.agents_down.contains(agent) {
+            503
+        } else {
+            200
+        };
+        drop(s);
+        return respond(req, status, &json!({ "agent": agent }), &[]);
     }
     let text = body
         .pointer("/event/text")

@@ -104,6 +104,103 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
             Ok(())
         },
     );
+    if let Some(w) = &t.webhooks {
+        let fakes = w.fakes.clone();
+        check(
+            "monitoring: a failing agent health URL marks it down, routing falls back, recovery restores it",
+            &mut || {
+                let control = |body: &str| {
+                    c.call("POST", &format!("{fakes}/_control"), None, Some(body), &[])
+                };
+                let incident = |status: &str, after: i64| -> Result<(), String> {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+                    loop {
+                        let r = c.call(
+                            "GET",
+                            &url("/api/incidents?limit=50"),
+                            Some(&t.viewer_token),
+                            None,
+                            &[],
+                        )?;
+                        expect_status(&r, 200, "GET /api/incidents")?;
+                        let found = r.body["incidents"].as_array().is_some_and(|a| {
+                            a.iter().any(|i| {
+                                i["target"] == "agent:devops"
+                                    && i["status"] == status
+                                    && i["id"].as_i64().unwrap_or(0) > after
+                            })
+                        });
+                        if found {
+                            return Ok(());
+                        }
+                        if std::time::Instant::now() > deadline {
+                            return Err(format!("no agent:devops {status} incident: {}", r.body));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                };
+                let last = || -> Result<i64, String> {
+                    let r = c.call(
+                        "GET",
+                        &url("/api/incidents?limit=1"),
+                        Some(&t.viewer_token),
+                        None,
+                        &[],
+                    )?;
+                    Ok(r.body["incidents"][0]["id"].as_i64().unwrap_or(0))
+                };
+                let routed = || -> Result<Value, String> {
+                    let body = json!({ "message": "deploy to production now" }).to_string();
+                    let r = c.call(
+                        "POST",
+                        &route("/api/route"),
+                        Some(&t.gateway_token),
+                        Some(&body),
+                        &[],
+                    )?;
+                    expect_status(&r, 200, "POST /api/route")?;
+                    Ok(r.body)
+                };
+                let before = last()?;
+                control(r#"{"agentsDown": ["devops"]}"#)?;
+                let outcome = incident("down", before);
+                let during = routed();
+                control(r#"{"agentsDown": []}"#)?;
+                outcome?;
+                let during = during?;
+                if during["agent"] == "devops" || during["reason"] != "fallback" {
+                    return Err(format!(
+                        "routing did not fall back while devops was down: {during}"
+                    ));
+                }
+                incident("up", before)?;
+                let after = routed()?;
+                if after["agent"] != "devops" {
+                    return Err(format!(
+                        "devops is back but routing still avoids it: {after}"
+                    ));
+                }
+                let s = c.call("GET", &url("/api/sla"), Some(&t.viewer_token), None, &[])?;
+                expect_status(&s, 200, "GET /api/sla")?;
+                if !s.body["uptime24h"].is_number()
+                    || s.body["objective"] != 99.9
+                    || !s.body["costTrend"]["direction"].is_string()
+                {
+                    return Err(format!("the SLA lacks its figures: {}", s.body));
+                }
+                let st = c.call("GET", &url("/api/stats"), Some(&t.viewer_token), None, &[])?;
+                if st.body["workerStatus"]["gateway"] != "up"
+                    || st.body["workerStatus"]["router"] != "up"
+                {
+                    return Err(format!(
+                        "probed parts are not up: {}",
+                        st.body["workerStatus"]
+                    ));
+                }
+                Ok(())
+            },
+        );
+    }
     check(
         "monitoring: promtool check metrics accepts the exposition after real traffic",
         &mut || {

@@ -90,6 +90,12 @@ bot_token_env = "CONFORMANCE_DISCORD_TOKEN"
 url = "{fakes}/gateway"
 secret_env = "CONFORMANCE_GATEWAY_SECRET"
 timeout_ms = 5000
+health_url = "{fakes}/gateway/health"
+agent_health_url = "{fakes}/gateway/agents/{{agent}}/health"
+
+[monitoring]
+probe_interval_ms = 200
+down_after = 2
 
 [[approvers]]
 name = "{APPROVER}"

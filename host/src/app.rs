@@ -85,6 +85,16 @@ impl App {
             }
         });
         let s = state.clone();
+        let every = Duration::from_millis(state.config.monitoring.probe_interval_ms);
+        background.every("health-probes", every, move || {
+            let local = crate::server::ports::Local(s.clone());
+            async move {
+                if let Err(e) = agency_monitoring_service::probes::round(&local).await {
+                    tracing::warn!(error = %e, log = ?e.log, "health probe round failed");
+                }
+            }
+        });
+        let s = state.clone();
         background.every("webhook-prune", Duration::from_secs(600), move || {
             let s = s.clone();
             async move { crate::server::webhooks::prune(&s) }

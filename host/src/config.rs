@@ -49,6 +49,8 @@ pub struct Config {
     pub gateway: Option<GatewayConfig>,
     /// Who may decide approvals from chat.
     pub approvers: Vec<ApproverConfig>,
+    /// Health probes and the SLA.
+    pub monitoring: MonitoringConfig,
     /// The webhook service's settings, secrets resolved from the environment at load.
     #[serde(skip)]
     pub webhook_settings: agency_webhooks_service::Settings,
@@ -93,6 +95,27 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Open connections at most; more wait to be accepted.
     pub max_connections: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// How often every part, the gateway and the agents are probed.
+    pub probe_interval_ms: u64,
+    /// Failures in a row before a target counts as down.
+    pub down_after: u32,
+    /// The SLA's objective, as a share (0.999 is 99.9%).
+    pub objective: f64,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            probe_interval_ms: 15_000,
+            down_after: 3,
+            objective: agency_monitor::sla::DEFAULT_OBJECTIVE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,6 +168,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             gateway: None,
             approvers: Vec::new(),
+            monitoring: MonitoringConfig::default(),
             webhook_settings: agency_webhooks_service::Settings::default(),
         }
     }
@@ -280,6 +304,13 @@ impl Config {
             return Err(
                 "limits.header_timeout_ms and limits.request_timeout_ms must be above 0".into(),
             );
+        }
+        let m = &self.monitoring;
+        if m.probe_interval_ms < 100
+            || m.down_after == 0
+            || !(m.objective > 0.0 && m.objective < 1.0)
+        {
+            return Err("monitoring: probe_interval_ms must be at least 100, down_after at least 1, objective between 0 and 1 (0.999 is 99.9%)".into());
         }
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());

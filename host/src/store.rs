@@ -39,6 +39,7 @@ pub fn migrations() -> Vec<Migration> {
         agency_router_service::MIGRATIONS,
         agency_assistant_service::MIGRATIONS,
         agency_webhooks_service::MIGRATIONS,
+        agency_monitoring_service::MIGRATIONS,
     ]
     .concat()
 }
@@ -287,7 +288,8 @@ mod tests {
                 "router/0001_init",
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
-                "webhooks/0001_init"
+                "webhooks/0001_init",
+                "monitoring/0001_init"
             ]
         );
         // Opening again applies nothing twice (a second CREATE TABLE would fail).
@@ -317,7 +319,8 @@ mod tests {
                 "router/0001_init",
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
-                "webhooks/0001_init"
+                "webhooks/0001_init",
+                "monitoring/0001_init"
             ]
         );
     }

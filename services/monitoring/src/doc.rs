@@ -14,6 +14,23 @@ impl Documented for Endpoint {
                 params: Vec::new(),
                 errors: &[],
             },
+            Endpoint::Sla => Operation {
+                description: "Any role. Uptime counts the probe rounds in which every part answered its health check.",
+                request: None,
+                ok: Answer::ok("The SLA", doc.schema::<views::Sla>()),
+                params: Vec::new(),
+                errors: &[],
+            },
+            Endpoint::Incidents => Operation {
+                description: "Any role.",
+                request: None,
+                ok: Answer::ok("Incidents", doc.schema::<views::Incidents>()),
+                params: vec![agency_kit::openapi::Param::query(
+                    "limit",
+                    serde_json::json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                )],
+                errors: &[],
+            },
             Endpoint::Stats => Operation {
                 description: "Any role.",
                 request: None,

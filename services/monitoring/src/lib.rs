@@ -9,17 +9,23 @@
 
 #[cfg(feature = "openapi")]
 mod doc;
+pub mod probes;
+pub mod store;
 pub mod views;
 
-use agency_kit::http::{json, with_type};
+use agency_kit::http::{json, parse_limit, with_type};
 use agency_kit::routes::Route;
-use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Request};
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Request};
 use agency_monitor::metrics::{
-    APPROVALS, HTTP_DURATION, HTTP_REQUESTS, ROUTE_DECISIONS, Registry, Value,
+    APPROVALS, HTTP_DURATION, HTTP_REQUESTS, ROUTE_DECISIONS, ROUTE_FEEDBACK, Registry, Value,
 };
-use agency_monitor::prom;
+use agency_monitor::{prom, sla};
 use http::{Method, StatusCode};
+use serde::Deserialize;
 use serde_json::json;
+
+pub use probes::{ProbeSettings, Probed};
+pub use store::MIGRATIONS;
 
 /// The parts whose status `/api/stats` reports, in its order.
 pub const PARTS: &[&str] = &[
@@ -31,19 +37,23 @@ pub const PARTS: &[&str] = &[
     "gateway",
 ];
 
-/// One part's status: `up`, `down`, or `unknown` (not configured, not probed yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartStatus {
-    pub part: &'static str,
-    pub status: &'static str,
-}
-
 /// What the monitoring service needs from its runtime.
-pub trait MonitorPorts: Clock {
+pub trait MonitorPorts: Clock + agency_kit::Metrics {
+    type Db: Db;
+    /// Where probes, statuses, incidents and daily costs are stored.
+    fn db(&self) -> &Self::Db;
+    fn probe_settings(&self) -> ProbeSettings;
     /// Every part's metrics, merged.
     async fn metrics(&self) -> Result<Registry, ApiError>;
-    /// The status of each of [`PARTS`].
-    async fn parts(&self) -> Vec<PartStatus>;
+    /// Probes one of [`probes::PROBED_PARTS`] (in-process locally, over a service
+    /// binding at the edge).
+    async fn probe_part(&self, part: &str) -> Probed;
+    /// `GET url`: its status, or why no answer came within `timeout_ms`.
+    async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String>;
+    /// The current graph's agents.
+    async fn agents(&self) -> Vec<String>;
+    /// Marks an agent up or down in the skill graph (the router falls back meanwhile).
+    async fn set_agent_health(&self, agent: &str, healthy: bool) -> Result<(), ApiError>;
     /// Money spent today in US dollars (the global daily budget's), when known.
     async fn cost_today(&self) -> Option<f64>;
 }
@@ -53,6 +63,8 @@ pub trait MonitorPorts: Clock {
 pub enum Endpoint {
     Metrics,
     Stats,
+    Sla,
+    Incidents,
 }
 
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -72,10 +84,26 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Stats,
         summary: "Requests, routing latency, approval rate, today's cost and each part's status",
     },
+    Route {
+        method: Method::GET,
+        path: "/api/sla",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Sla,
+        summary: "Uptime over 24 hours, 7 and 30 days, the error budget and its burn, latency, routing accuracy, the cost trend",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/incidents",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Incidents,
+        summary: "Every change of a part's, the gateway's or an agent's status, newest first",
+    },
 ];
 
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).
-pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, _req: &Request) -> ApiResult {
+pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> ApiResult {
     match endpoint {
         Endpoint::Metrics => {
             let r = p.metrics().await?;
@@ -86,7 +114,69 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, _req: &Request) ->
             ))
         }
         Endpoint::Stats => Ok(json(StatusCode::OK, &stats(p).await?)),
+        Endpoint::Sla => Ok(json(StatusCode::OK, &sla_view(p).await?)),
+        Endpoint::Incidents => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Q {
+                limit: Option<String>,
+            }
+            let q: Q = req.query()?;
+            let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
+            let incidents = store::incidents(p.db(), limit)
+                .await?
+                .into_iter()
+                .map(|i| views::IncidentView {
+                    id: i.id,
+                    target: i.target,
+                    at: agency_kit::ports::rfc3339(i.at_ms),
+                    status: i.status,
+                    previous: i.previous,
+                    detail: i.detail,
+                })
+                .collect();
+            Ok(json(StatusCode::OK, &views::Incidents { incidents }))
+        }
     }
+}
+
+const HOUR: i64 = 3_600_000;
+
+fn percent(share: Option<f64>) -> Option<f64> {
+    share.map(sla::percent4)
+}
+
+async fn sla_view<P: MonitorPorts>(p: &P) -> Result<views::Sla, ApiError> {
+    let now = p.now_ms();
+    let objective = p.probe_settings().objective;
+    let probes = store::probes(p.db(), probes::AGENCY, now - 30 * 24 * HOUR).await?;
+    let window = |hours: i64| sla::window(&probes, now, hours * HOUR, objective);
+    let r = p.metrics().await?;
+    let all = r.latency(HTTP_DURATION, |_| true);
+    let feedback = |v: &str| r.total(ROUTE_FEEDBACK, |l| l[0] == v);
+    let judged = feedback("correct") + feedback("wrong");
+    let trend = sla::trend(&store::costs(p.db(), 14).await?, 0.05);
+    Ok(views::Sla {
+        uptime24h: percent(window(24).uptime),
+        uptime7d: percent(window(7 * 24).uptime),
+        uptime30d: percent(window(30 * 24).uptime),
+        objective: sla::percent4(objective),
+        error_budget_remaining: window(30 * 24).budget_remaining,
+        burn_rate1h: window(1).burn_rate,
+        burn_rate6h: window(6).burn_rate,
+        avg_latency: ms(all.mean()),
+        p95_latency: ms(all.quantile(0.95)),
+        p99_latency: ms(all.quantile(0.99)),
+        routing_accuracy: (judged > 0.0).then(|| feedback("correct") / judged),
+        cost_trend: views::CostTrend {
+            direction: match trend.direction {
+                sla::Direction::Rising => "rising",
+                sla::Direction::Stable => "stable",
+                sla::Direction::Falling => "falling",
+            },
+            slope: trend.slope,
+        },
+    })
 }
 
 /// This service's part of `/health`.
@@ -129,16 +219,25 @@ async fn stats<P: MonitorPorts>(p: &P) -> Result<views::Stats, ApiError> {
             p99_ms: ms(h.sketch.quantile(0.99)),
         });
     }
-    let parts = p.parts().await;
+    let known = store::statuses(p.db()).await?;
+    let status_of = |part: &str| -> String {
+        if part == "monitoring" {
+            return "up".into();
+        }
+        known
+            .iter()
+            .find(|s| s.target == part)
+            .map_or_else(|| "unknown".into(), |s| s.status.clone())
+    };
     Ok(views::Stats {
         requests,
         avg_routing_latency: ms(routing.mean()),
         routing_decisions: r.total(ROUTE_DECISIONS, |_| true) as u64,
         approval_rate,
         cost_today: p.cost_today().await,
-        worker_status: parts
-            .into_iter()
-            .map(|s| (s.part.to_owned(), s.status.to_owned()))
+        worker_status: PARTS
+            .iter()
+            .map(|part| ((*part).to_owned(), status_of(part)))
             .collect(),
         endpoints,
     })

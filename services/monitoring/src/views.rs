@@ -48,3 +48,68 @@ pub struct EndpointStats {
     #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
     pub p99_ms: Option<f64>,
 }
+
+/// `GET /api/sla`. Uptimes are percentages to four decimals (null before any probe).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Sla {
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub uptime24h: Option<f64>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub uptime7d: Option<f64>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub uptime30d: Option<f64>,
+    /// The objective, as a percentage (99.9).
+    pub objective: f64,
+    /// Over 30 days: 1 untouched, 0 spent, negative overspent.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub error_budget_remaining: Option<f64>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub burn_rate1h: Option<f64>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub burn_rate6h: Option<f64>,
+    /// Over every request, in milliseconds.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub avg_latency: Option<f64>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub p95_latency: Option<f64>,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub p99_latency: Option<f64>,
+    /// Correct among the routing decisions operators judged.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub routing_accuracy: Option<f64>,
+    pub cost_trend: CostTrend,
+}
+
+/// The daily cost's trend over the last 14 days.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct CostTrend {
+    /// `rising`, `stable` or `falling`.
+    pub direction: &'static str,
+    /// US dollars per day (least squares).
+    pub slope: f64,
+}
+
+/// `GET /api/incidents`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Incidents {
+    pub incidents: Vec<IncidentView>,
+}
+
+/// One change of status.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct IncidentView {
+    pub id: i64,
+    /// A part (`router`), `gateway`, `agency` (every part) or `agent:<id>`.
+    pub target: String,
+    pub at: String,
+    /// `up` or `down`.
+    pub status: String,
+    pub previous: String,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
+    pub detail: Option<String>,
+}

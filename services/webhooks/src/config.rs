@@ -56,6 +56,8 @@ pub struct Sections {
     pub webhooks: WebhooksConfig,
     pub gateway: Option<GatewayConfig>,
     pub approvers: Vec<ApproverConfig>,
+    /// Monitoring's section, when the same text configures it (read by monitoring).
+    pub monitoring: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -129,6 +131,13 @@ impl SourceConfig {
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
     pub url: String,
+    /// Probed by monitoring (its status on the dashboard).
+    #[serde(default)]
+    pub health_url: Option<String>,
+    /// Each agent's health at the gateway, `{agent}` standing for its id: an agent
+    /// whose URL fails in a row is marked down and routing falls back.
+    #[serde(default)]
+    pub agent_health_url: Option<String>,
     #[serde(default = "default_gateway_secret_env")]
     pub secret_env: String,
     #[serde(default = "default_gateway_timeout")]

@@ -1,0 +1,169 @@
+//! Health probes, one round at a time (the local server runs a round on a timer, the
+//! monitoring Worker on its cron): every part's health, the gateway's health URL and
+//! each agent's, each result stored for the SLA. A target is down after
+//! [`ProbeSettings::down_after`] failures in a row and up again at its first success;
+//! every change is an incident, and an agent's change is told to the skill graph, so
+//! routing falls back while it is down.
+
+use agency_kit::ApiError;
+use agency_monitor::metrics::{PROBE_DURATION, PROBE_UP};
+use serde::Serialize;
+
+use crate::MonitorPorts;
+use crate::store::{self, Status};
+
+/// The parts probed in every round (the monitoring service answers for itself).
+pub const PROBED_PARTS: &[&str] = &["webhooks", "router", "skill-graph", "assistant"];
+
+/// The target whose probes make the SLA: up when every part was.
+pub const AGENCY: &str = "agency";
+
+/// How probing is set up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSettings {
+    /// Failures in a row before a target counts as down.
+    pub down_after: u32,
+    /// The SLA's objective (0.999 is 99.9%).
+    pub objective: f64,
+    /// The gateway's health URL.
+    pub gateway: Option<String>,
+    /// Each agent's health URL at the gateway, `{agent}` standing for its id.
+    pub agent: Option<String>,
+    /// How long a probe may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            down_after: 3,
+            objective: agency_monitor::sla::DEFAULT_OBJECTIVE,
+            gateway: None,
+            agent: None,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probed {
+    pub up: bool,
+    pub ms: f64,
+    pub detail: Option<String>,
+}
+
+/// The day of `ms` (`2026-11-30`).
+pub fn day(ms: i64) -> String {
+    agency_kit::ports::rfc3339(ms).chars().take(10).collect()
+}
+
+async fn url<P: MonitorPorts>(p: &P, url: &str, timeout_ms: u64) -> Probed {
+    let start = p.precise_ms();
+    let answer = p.get(url, timeout_ms).await;
+    let ms = (p.precise_ms() - start).max(0.0);
+    match answer {
+        Ok(status) if (200..300).contains(&status) => Probed {
+            up: true,
+            ms,
+            detail: None,
+        },
+        Ok(status) => Probed {
+            up: false,
+            ms,
+            detail: Some(format!("answered {status}")),
+        },
+        Err(e) => Probed {
+            up: false,
+            ms,
+            detail: Some(e),
+        },
+    }
+}
+
+/// One round over every target; how many were probed.
+pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
+    let settings = p.probe_settings();
+    let now = p.now_ms();
+    let known: Vec<Status> = store::statuses(p.db()).await?;
+    let mut results: Vec<(String, Option<String>, Probed)> = Vec::new();
+    let mut parts_up = true;
+    for part in PROBED_PARTS {
+        let r = p.probe_part(part).await;
+        parts_up &= r.up;
+        results.push(((*part).to_owned(), None, r));
+    }
+    results.push((
+        AGENCY.to_owned(),
+        None,
+        Probed {
+            up: parts_up,
+            ms: 0.0,
+            detail: (!parts_up).then(|| "a part is down".to_owned()),
+        },
+    ));
+    if let Some(g) = &settings.gateway {
+        results.push((
+            "gateway".to_owned(),
+            None,
+            url(p, g, settings.timeout_ms).await,
+        ));
+    }
+    if let Some(template) = &settings.agent {
+        for agent in p.agents().await {
+            let target = template.replace("{agent}", &agent);
+            let r = url(p, &target, settings.timeout_ms).await;
+            results.push((format!("agent:{agent}"), Some(agent), r));
+        }
+    }
+    let n = results.len();
+    for (target, agent, r) in results {
+        let before = known.iter().find(|s| s.target == target);
+        let previous = before.map_or("unknown", |s| s.status.as_str()).to_owned();
+        let failures = if r.up {
+            0
+        } else {
+            before.map_or(0, |s| s.failures) + 1
+        };
+        // Down after enough failures in a row (or still down); up at the first success.
+        let status = if r.up {
+            "up"
+        } else if failures >= i64::from(settings.down_after) || previous == "down" {
+            "down"
+        } else {
+            "up"
+        };
+        let changed = status != previous;
+        let now_status = Status {
+            target: target.clone(),
+            status: status.to_owned(),
+            failures,
+            since_ms: if changed {
+                now
+            } else {
+                before.map_or(now, |s| s.since_ms)
+            },
+        };
+        // Starting up is not an incident; a change between up and down is.
+        let incident = (changed && previous != "unknown")
+            .then_some((status, previous.as_str(), r.detail.as_deref()));
+        store::record(p.db(), &target, now, r.up, r.ms, &now_status, incident).await?;
+        if target != AGENCY {
+            p.sample(&mut |m| {
+                let _ = m.set(PROBE_UP, &[&target], if r.up { 1.0 } else { 0.0 });
+                let _ = m.observe(PROBE_DURATION, &[&target], r.ms / 1000.0);
+            });
+        }
+        if let (Some(agent), true) = (
+            agent,
+            changed && (previous != "unknown" || status == "down"),
+        ) {
+            p.set_agent_health(&agent, status == "up").await?;
+        }
+    }
+    if let Some(usd) = p.cost_today().await {
+        store::cost(p.db(), &day(now), usd).await?;
+    }
+    store::prune(p.db(), now - 31 * 24 * 3_600_000).await?;
+    Ok(n)
+}
