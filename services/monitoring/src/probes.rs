@@ -145,8 +145,11 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
             },
         };
         // Starting up is not an incident; a change between up and down is.
-        let incident = (changed && previous != "unknown")
-            .then_some((status, previous.as_str(), r.detail.as_deref()));
+        let incident = (changed && previous != "unknown").then_some((
+            status,
+            previous.as_str(),
+            r.detail.as_deref(),
+        ));
         store::record(p.db(), &target, now, r.up, r.ms, &now_status, incident).await?;
         if target != AGENCY {
             p.sample(&mut |m| {
