@@ -188,6 +188,50 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
                 {
                     return Err(format!("the SLA lacks its figures: {}", s.body));
                 }
+                let series = c.call(
+                    "GET",
+                    &url("/api/metrics/series?name=requests&step=60"),
+                    Some(&t.viewer_token),
+                    None,
+                    &[],
+                )?;
+                expect_status(&series, 200, "GET /api/metrics/series")?;
+                let points = series.body["points"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if points.len() < 60
+                    || !points
+                        .iter()
+                        .any(|p| p["v"].as_f64().is_some_and(|v| v > 0.0))
+                {
+                    return Err(format!(
+                        "the requests series has no counted minute: {}",
+                        series.body
+                    ));
+                }
+                expect_error(
+                    &c.call(
+                        "GET",
+                        &url("/api/metrics/series?name=nope"),
+                        Some(&t.viewer_token),
+                        None,
+                        &[],
+                    )?,
+                    400,
+                    "unknown series",
+                )?;
+                expect_error(
+                    &c.call(
+                        "GET",
+                        &url("/api/metrics/series?name=up&step=30"),
+                        Some(&t.viewer_token),
+                        None,
+                        &[],
+                    )?,
+                    400,
+                    "a step under a minute",
+                )?;
                 let st = c.call("GET", &url("/api/stats"), Some(&t.viewer_token), None, &[])?;
                 if st.body["workerStatus"]["gateway"] != "up"
                     || st.body["workerStatus"]["router"] != "up"

@@ -289,7 +289,8 @@ mod tests {
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
-                "monitoring/0001_init"
+                "monitoring/0001_init",
+                "monitoring/0002_series"
             ]
         );
         // Opening again applies nothing twice (a second CREATE TABLE would fail).
@@ -320,7 +321,8 @@ mod tests {
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
-                "monitoring/0001_init"
+                "monitoring/0001_init",
+                "monitoring/0002_series"
             ]
         );
     }

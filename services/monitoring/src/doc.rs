@@ -31,6 +31,25 @@ impl Documented for Endpoint {
                 )],
                 errors: &[],
             },
+            Endpoint::Series => Operation {
+                description: "Any role. Counters (requests, errors, routing_decisions, approvals, spent_usd) read as the increase per step; gauges (latency_p95_ms, up) as the last value. `from` and `to` are Unix milliseconds (default: the last hour; at most 1,440 points, the most recent when the range is longer; none when `from` is after `to`), `step` seconds (a multiple of 60).",
+                request: None,
+                ok: Answer::ok("The series", doc.schema::<views::Series>()),
+                params: vec![
+                    agency_kit::openapi::Param::query(
+                        "name",
+                        serde_json::json!({ "type": "string", "enum": crate::series::SERIES.iter().map(|(n, _, _)| *n).collect::<Vec<_>>() }),
+                    )
+                    .required(),
+                    agency_kit::openapi::Param::query("from", serde_json::json!({ "type": "integer" })),
+                    agency_kit::openapi::Param::query("to", serde_json::json!({ "type": "integer" })),
+                    agency_kit::openapi::Param::query(
+                        "step",
+                        serde_json::json!({ "type": "integer", "minimum": 60, "maximum": 86400, "multipleOf": 60 }),
+                    ),
+                ],
+                errors: &[],
+            },
             Endpoint::Stats => Operation {
                 description: "Any role.",
                 request: None,

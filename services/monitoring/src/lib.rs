@@ -10,6 +10,7 @@
 #[cfg(feature = "openapi")]
 mod doc;
 pub mod probes;
+pub mod series;
 pub mod store;
 pub mod views;
 
@@ -65,6 +66,7 @@ pub enum Endpoint {
     Stats,
     Sla,
     Incidents,
+    Series,
 }
 
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -100,6 +102,14 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Incidents,
         summary: "Every change of a part's, the gateway's or an agent's status, newest first",
     },
+    Route {
+        method: Method::GET,
+        path: "/api/metrics/series",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Series,
+        summary: "One figure over time, a point per step (what the dashboard charts)",
+    },
 ];
 
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).
@@ -115,6 +125,46 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
         }
         Endpoint::Stats => Ok(json(StatusCode::OK, &stats(p).await?)),
         Endpoint::Sla => Ok(json(StatusCode::OK, &sla_view(p).await?)),
+        Endpoint::Series => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Q {
+                name: Option<String>,
+                from: Option<String>,
+                to: Option<String>,
+                step: Option<String>,
+            }
+            let q: Q = req.query()?;
+            let int = |v: &Option<String>, what: &str| -> Result<Option<i64>, ApiError> {
+                v.as_deref()
+                    .map(|s| {
+                        s.parse::<i64>().map_err(|_| {
+                            ApiError::bad_request(format!("{what} must be an integer"))
+                        })
+                    })
+                    .transpose()
+            };
+            let name = q
+                .name
+                .clone()
+                .ok_or_else(|| ApiError::bad_request("name is required"))?;
+            let to = int(&q.to, "to (Unix milliseconds)")?.unwrap_or_else(|| p.now_ms());
+            let from = int(&q.from, "from (Unix milliseconds)")?.unwrap_or(to.saturating_sub(HOUR));
+            let step = int(&q.step, "step (seconds)")?.unwrap_or(60);
+            if step < 60 || step % 60 != 0 || step > 86_400 {
+                return Err(ApiError::bad_request(
+                    "step must be a multiple of 60 seconds, at most 86400",
+                ));
+            }
+            // At most MAX_POINTS points: a longer range keeps its most recent part.
+            let from = from.max(to.saturating_sub((series::MAX_POINTS - 1) * step * 1000));
+            let points = series::read(p.db(), &name, from, to, step)
+                .await?
+                .into_iter()
+                .map(|(t, v)| views::PointView { t, v })
+                .collect();
+            Ok(json(StatusCode::OK, &views::Series { name, step, points }))
+        }
         Endpoint::Incidents => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]

@@ -167,6 +167,8 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
     if let Some(usd) = p.cost_today().await {
         store::cost(p.db(), &day(now), usd).await?;
     }
+    let metrics = p.metrics().await?;
+    store::note(p.db(), now, &crate::series::figures(&metrics, parts_up)).await?;
     store::prune(p.db(), now - 31 * 24 * 3_600_000).await?;
     Ok(n)
 }

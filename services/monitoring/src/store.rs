@@ -6,7 +6,8 @@ use agency_kit::{Db, PortError, Statement};
 use agency_monitor::sla::Probe;
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("monitoring": "0001_init");
+pub static MIGRATIONS: &[Migration] =
+    agency_kit::migrations!("monitoring": "0001_init", "0002_series");
 
 /// A target's current status.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -145,4 +146,51 @@ pub async fn costs(db: &impl Db, days: u32) -> Result<Vec<f64>, PortError> {
         .await?;
     v.reverse();
     Ok(v.into_iter().map(|c| c.usd).collect())
+}
+
+/// Notes `values` (name, value) for the minute of `now_ms`.
+pub async fn note(db: &impl Db, now_ms: i64, values: &[(&str, f64)]) -> Result<(), PortError> {
+    let minute = now_ms.div_euclid(60_000);
+    db.batch(
+        values
+            .iter()
+            .map(|(name, v)| {
+                Statement::new(
+                    "INSERT INTO monitor_series (name, minute, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name, minute) DO UPDATE SET value = excluded.value",
+                    vec![(*name).into(), minute.into(), (*v).into()],
+                )
+            })
+            .collect(),
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Point {
+    minute: i64,
+    value: f64,
+}
+
+/// `name`'s notes from minute `from` to minute `to` (inclusive), oldest first, with
+/// the last note before `from` (for a counter's first rate).
+pub async fn points(
+    db: &impl Db,
+    name: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, f64)>, PortError> {
+    let rows: Vec<Point> = db
+        .query(
+            "SELECT minute, value FROM (
+                 SELECT minute, value FROM monitor_series WHERE name = ?1 AND minute < ?2
+                 ORDER BY minute DESC LIMIT 1)
+             UNION ALL
+             SELECT minute, value FROM monitor_series WHERE name = ?1 AND minute BETWEEN ?2 AND ?3
+             ORDER BY minute",
+            &[name.into(), from.into(), to.into()],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|p| (p.minute, p.value)).collect())
 }

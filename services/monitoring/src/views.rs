@@ -113,3 +113,22 @@ pub struct IncidentView {
     #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
     pub detail: Option<String>,
 }
+
+/// `GET /api/metrics/series`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Series {
+    pub name: String,
+    /// Seconds per point.
+    pub step: i64,
+    pub points: Vec<PointView>,
+}
+
+/// One step: its start (Unix milliseconds) and value (null: nothing noted).
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PointView {
+    pub t: i64,
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<f64>"))]
+    pub v: Option<f64>,
+}
