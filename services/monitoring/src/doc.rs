@@ -41,8 +41,14 @@ impl Documented for Endpoint {
                         serde_json::json!({ "type": "string", "enum": crate::series::SERIES.iter().map(|(n, _, _)| *n).collect::<Vec<_>>() }),
                     )
                     .required(),
-                    agency_kit::openapi::Param::query("from", serde_json::json!({ "type": "integer" })),
-                    agency_kit::openapi::Param::query("to", serde_json::json!({ "type": "integer" })),
+                    agency_kit::openapi::Param::query(
+                        "from",
+                        serde_json::json!({ "type": "integer", "minimum": 0, "maximum": crate::MAX_MS }),
+                    ),
+                    agency_kit::openapi::Param::query(
+                        "to",
+                        serde_json::json!({ "type": "integer", "minimum": 0, "maximum": crate::MAX_MS }),
+                    ),
                     agency_kit::openapi::Param::query(
                         "step",
                         serde_json::json!({ "type": "integer", "minimum": 60, "maximum": 86400, "multipleOf": 60 }),

@@ -138,9 +138,14 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
             let int = |v: &Option<String>, what: &str| -> Result<Option<i64>, ApiError> {
                 v.as_deref()
                     .map(|s| {
-                        s.parse::<i64>().map_err(|_| {
-                            ApiError::bad_request(format!("{what} must be an integer"))
-                        })
+                        s.parse::<i64>()
+                            .ok()
+                            .filter(|n| (0..=MAX_MS).contains(n))
+                            .ok_or_else(|| {
+                                ApiError::bad_request(format!(
+                                    "{what} must be an integer from 0 to {MAX_MS}"
+                                ))
+                            })
                     })
                     .transpose()
             };
@@ -191,6 +196,9 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
 }
 
 const HOUR: i64 = 3_600_000;
+
+/// The latest time a series is asked about: the end of year 9999, in Unix milliseconds.
+pub const MAX_MS: i64 = 253_402_300_799_999;
 
 fn percent(share: Option<f64>) -> Option<f64> {
     share.map(sla::percent4)
