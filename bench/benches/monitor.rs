@@ -9,19 +9,22 @@ use agency_monitor::metrics::{HTTP_DURATION, HTTP_REQUESTS, ROUTE_DECISIONS, Reg
 use agency_monitor::{Latency, prom};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-/// A sketch whose positive store is full: values spread over enough decades to fill
-/// 2,048 bins at 1% accuracy.
-fn full_sketch(seed: u64) -> Latency {
-    let mut s = Latency::default();
+/// 200,000 values spread over 1e-9 .. 1e9: 18 decades, about 2,070 bins at 1%
+/// accuracy, so a sketch of them is full (2,048 bins).
+fn spread(seed: u64) -> impl Iterator<Item = f64> {
     let mut x = seed;
-    for _ in 0..200_000 {
+    (0..200_000).map(move |_| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        // 1e-9 .. 1e9: 18 decades, about 2,070 bins at gamma 1.0202.
-        let e = (x % 18_000) as f64 / 1000.0 - 9.0;
-        s.record(10f64.powf(e));
-    }
+        10f64.powf((x % 18_000) as f64 / 1000.0 - 9.0)
+    })
+}
+
+/// A full sketch.
+fn full_sketch(seed: u64) -> Latency {
+    let mut s = Latency::default();
+    spread(seed).for_each(|v| s.record(v));
     s
 }
 
@@ -80,14 +83,7 @@ fn component_benches(c: &mut Criterion) {
     });
     let fill = |m: &mut agency::runtime::MonitorInstance, seed: u64| {
         let h = m.sketch().expect("a sketch");
-        let mut x = seed;
-        for _ in 0..200_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let e = (x % 18_000) as f64 / 1000.0 - 9.0;
-            m.record(h, 10f64.powf(e)).expect("record");
-        }
+        spread(seed).for_each(|v| m.record(h, v).expect("record"));
         h
     };
     let a = fill(&mut m, 1);

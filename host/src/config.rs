@@ -106,6 +106,9 @@ pub struct MonitoringConfig {
     pub down_after: u32,
     /// The SLA's objective, as a share (0.999 is 99.9%).
     pub objective: f64,
+    /// `GET /metrics` without a token for connections from this machine (a local
+    /// Prometheus); others still need a viewer token.
+    pub open_metrics: bool,
 }
 
 impl Default for MonitoringConfig {
@@ -114,6 +117,7 @@ impl Default for MonitoringConfig {
             probe_interval_ms: 15_000,
             down_after: 3,
             objective: agency_monitor::sla::DEFAULT_OBJECTIVE,
+            open_metrics: false,
         }
     }
 }

@@ -100,9 +100,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, a connection reset before accept: wait a
                     // little and go on; the listener itself is fine.
@@ -115,8 +115,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let st = state.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
             let st = st.clone();
+            req.extensions_mut().insert(site::Peer(peer));
             async move { Ok::<_, std::convert::Infallible>(site::handle(st, req).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()

@@ -15,6 +15,10 @@ use hyper::body::{Bytes, Incoming};
 use super::AppState;
 use super::ports::Local;
 
+/// Where a request came from (set by the connection loop).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Every endpoint the local server answers, by service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -121,7 +125,18 @@ async fn answer(
     req: hyper::Request<Incoming>,
 ) -> ApiResult {
     let (parts, body) = req.into_parts();
-    routes::admit(&matched, &state.tokens, &parts.headers)?;
+    // `[monitoring] open_metrics`: a Prometheus on this machine scrapes without a token.
+    let open_scrape = matches!(
+        matched.endpoint,
+        Endpoint::Monitoring(agency_monitoring_service::Endpoint::Metrics)
+    ) && state.config.monitoring.open_metrics
+        && parts
+            .extensions
+            .get::<Peer>()
+            .is_some_and(|p| p.0.ip().is_loopback());
+    if !open_scrape {
+        routes::admit(&matched, &state.tokens, &parts.headers)?;
+    }
     let limits = agency_kit::Limits {
         message_bytes: state.config.limits.message_bytes,
         graph_bytes: state.config.limits.graph_bytes,

@@ -258,3 +258,31 @@ fn slow_and_broken_clients_are_cut_off() {
     );
     assert_eq!((status, body["agent"].as_str()), (200, Some("devops")));
 }
+
+/// `[monitoring] open_metrics` lets a scraper on this machine read `/metrics` without a
+/// token; everything else still needs one.
+#[test]
+fn open_metrics_lets_a_local_scraper_in() {
+    let data = TempDir::new("open-metrics");
+    let config = data.path().join("agency.toml");
+    std::fs::write(&config, "[monitoring]\nopen_metrics = true\n").unwrap();
+    let server = Server::start(
+        data.path(),
+        &["--example", "--config", config.to_str().unwrap()],
+        true,
+    );
+    // One request counted first (a request is counted once answered).
+    assert_eq!(
+        agent().get(server.url("/health")).call().unwrap().status(),
+        200
+    );
+    let mut r = agent().get(server.url("/metrics")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.body_mut().read_to_string().unwrap();
+    assert!(
+        text.contains("# TYPE agency_http_requests_total counter"),
+        "{text}"
+    );
+    let r = agent().get(server.url("/api/stats")).call().unwrap();
+    assert_eq!(r.status(), 401, "only /metrics is open");
+}
