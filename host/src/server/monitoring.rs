@@ -4,12 +4,12 @@
 //! the day's cost is the assistant's global daily budget line. What a probe round
 //! decides is the service's (`agency_monitoring_service::probes`).
 
-use std::time::Duration;
-
 use agency_assistant_service::AssistantPorts;
 use agency_kit::{ApiError, Clock};
 use agency_monitor::Registry;
 use agency_monitoring_service::{MonitorPorts, ProbeSettings, Probed};
+use agency_webhooks_service::WebhookPorts;
+use agency_webhooks_service::outbound::OutRequest;
 
 use super::ports::Local;
 use crate::store::Store;
@@ -55,22 +55,17 @@ impl MonitorPorts for Local {
         }
     }
 
+    /// Through the HTTP client the webhook service's calls use (its agent keeps
+    /// connections to the gateway open).
     async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String> {
-        let url = url.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_millis(timeout_ms)))
-                .build()
-                .into();
-            agent
-                .get(&url)
-                .call()
-                .map(|r| r.status().as_u16())
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        let request = OutRequest {
+            method: http::Method::GET,
+            url: url.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            timeout_ms,
+        };
+        WebhookPorts::send(self, request).await.map(|r| r.status)
     }
 
     async fn agents(&self) -> Vec<String> {

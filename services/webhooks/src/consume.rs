@@ -190,7 +190,7 @@ async fn record<P: WebhookPorts>(
     let settled = Settled {
         status,
         tries,
-        next_at_ms: next_in.map_or(now, |s| now.saturating_add(s as i64 * 1000)),
+        next_at_ms: after(now, next_in),
         decision_json: o.decision.map(|d| d.to_string()),
         result_json: o.result.map(|r| r.to_string()),
         error,
@@ -215,9 +215,28 @@ async fn record<P: WebhookPorts>(
     })
 }
 
+/// `secs` after `now_ms` (now when there is no wait).
+fn after(now_ms: i64, secs: Option<u64>) -> i64 {
+    secs.map_or(now_ms, |s| now_ms.saturating_add(s as i64 * 1000))
+}
+
 /// A peer's answer that is worth another try (it or its storage is down).
 fn transient(status: u16) -> bool {
     status >= 500 || status == 429
+}
+
+/// The body of a peer's 200, or what the step comes to otherwise: another try when
+/// the peer is down (or, with `waits_on_404`, has nothing to answer with yet), failed
+/// for any other answer.
+fn success(who: &str, status: u16, body: Value, waits_on_404: bool) -> Result<Value, Box<Outcome>> {
+    let why = || format!("{who} answered {status}: {}", error_message(&body));
+    if transient(status) || (waits_on_404 && status == 404) {
+        return Err(Box::new(Outcome::retry(why(), None)));
+    }
+    if status != 200 {
+        return Err(Box::new(Outcome::failed(why())));
+    }
+    Ok(body)
 }
 
 fn error_message(body: &Value) -> String {
@@ -332,18 +351,10 @@ async fn converse<P: WebhookPorts>(
             &json!({ "sessionId": session_of(e), "message": message }),
         )
         .await?;
-    if transient(status) {
-        return Ok(Outcome::retry(
-            format!("assistant answered {status}: {}", error_message(&body)),
-            None,
-        ));
-    }
-    if status != 200 {
-        return Ok(Outcome::failed(format!(
-            "assistant answered {status}: {}",
-            error_message(&body)
-        )));
-    }
+    let body = match success("assistant", status, body, false) {
+        Ok(b) => b,
+        Err(o) => return Ok(*o),
+    };
     let reply = body
         .get("reply")
         .and_then(Value::as_str)
@@ -394,19 +405,11 @@ async fn dispatch<P: WebhookPorts>(
                     &json!({ "message": e.text, "channel": channel }),
                 )
                 .await?;
-            if status == 404 || transient(status) {
-                // No graph yet, or the router is down: the event waits.
-                return Ok(Outcome::retry(
-                    format!("router answered {status}: {}", error_message(&body)),
-                    None,
-                ));
-            }
-            if status != 200 {
-                return Ok(Outcome::failed(format!(
-                    "router answered {status}: {}",
-                    error_message(&body)
-                )));
-            }
+            // 404: no graph yet; the event waits for one.
+            let body = match success("router", status, body, true) {
+                Ok(b) => b,
+                Err(o) => return Ok(*o),
+            };
             routed = Some(body.clone());
             body
         }
@@ -492,7 +495,7 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
         let s = store::CallSettled {
             status,
             tries: row.tries + 1,
-            next_at_ms: next_in.map_or(now, |s| now.saturating_add(s as i64 * 1000)),
+            next_at_ms: after(now, next_in),
             last_status,
             error: error.as_deref(),
         };

@@ -63,6 +63,8 @@ pub struct EventRow {
     pub error: Option<String>,
 }
 
+const OUTBOX_COLUMNS: &str = "id, event_id, platform, source, call_json, tries";
+
 const EVENT_COLUMNS: &str = "id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms, decision_json, result_json, error";
 
 /// Up to `n` pieces of work that are due: queued events and calls whose time has come,
@@ -74,26 +76,25 @@ pub async fn due(
     now_ms: i64,
     n: u32,
 ) -> Result<(Vec<String>, Vec<String>), PortError> {
-    let events: Vec<Id> = db
-        .query(
-            "SELECT id FROM webhook_events
-             WHERE (status = 'queued' AND next_at_ms <= ?1) OR (status = 'processing' AND lease_until_ms <= ?1)
-             ORDER BY next_at_ms LIMIT ?2",
-            &[now_ms.into(), i64::from(n).into()],
-        )
-        .await?;
-    let calls: Vec<Id> = db
-        .query(
-            "SELECT id FROM webhook_outbox
-             WHERE (status = 'queued' AND next_at_ms <= ?1) OR (status = 'processing' AND lease_until_ms <= ?1)
-             ORDER BY next_at_ms LIMIT ?2",
-            &[now_ms.into(), i64::from(n).into()],
-        )
-        .await?;
     Ok((
-        events.into_iter().map(|i| i.id).collect(),
-        calls.into_iter().map(|i| i.id).collect(),
+        due_in(db, "webhook_events", now_ms, n).await?,
+        due_in(db, "webhook_outbox", now_ms, n).await?,
     ))
+}
+
+/// The due rows of `table` (the queue or the outbox: they share the lease columns).
+async fn due_in(db: &impl Db, table: &str, now_ms: i64, n: u32) -> Result<Vec<String>, PortError> {
+    let ids: Vec<Id> = db
+        .query(
+            &format!(
+                "SELECT id FROM {table}
+                 WHERE (status = 'queued' AND next_at_ms <= ?1) OR (status = 'processing' AND lease_until_ms <= ?1)
+                 ORDER BY next_at_ms LIMIT ?2"
+            ),
+            &[now_ms.into(), i64::from(n).into()],
+        )
+        .await?;
+    Ok(ids.into_iter().map(|i| i.id).collect())
 }
 
 /// The event `id`.
@@ -452,69 +453,76 @@ struct Holder {
     lease_until_ms: Option<i64>,
 }
 
-async fn holder(db: &impl Db, table: &str, id: &str) -> Result<Option<Holder>, PortError> {
-    db.first(
-        &format!("SELECT status, lease_until_ms FROM {table} WHERE id = ?1"),
-        &[id.into()],
-    )
-    .await
-}
-
-fn lease_of<T>(row: Option<T>, held: Option<Holder>) -> Lease<T> {
-    match (row, held) {
-        (Some(r), _) => Lease::Leased(r),
-        (None, Some(h)) if h.status == "processing" => Lease::Busy(h.lease_until_ms.unwrap_or(0)),
-        _ => Lease::Gone,
+/// Leases row `id` of `table` (the queue or the outbox) when it is queued (whatever
+/// its time: the queue delivering it keeps the time at the edge) or its lease ran out;
+/// the row's `columns` come back.
+async fn lease<T: serde::de::DeserializeOwned>(
+    db: &impl Db,
+    table: &str,
+    columns: &str,
+    id: &str,
+    now_ms: i64,
+    lease_until_ms: i64,
+) -> Result<Lease<T>, PortError> {
+    let row: Option<T> = db
+        .first(
+            &format!(
+                "UPDATE {table} SET status = 'processing', lease_until_ms = ?3, updated_ms = ?2
+                 WHERE id = ?1 AND (status = 'queued' OR (status = 'processing' AND lease_until_ms <= ?2))
+                 RETURNING {columns}"
+            ),
+            &[id.into(), now_ms.into(), lease_until_ms.into()],
+        )
+        .await?;
+    if let Some(r) = row {
+        return Ok(Lease::Leased(r));
     }
+    let held: Option<Holder> = db
+        .first(
+            &format!("SELECT status, lease_until_ms FROM {table} WHERE id = ?1"),
+            &[id.into()],
+        )
+        .await?;
+    Ok(match held {
+        Some(h) if h.status == "processing" => Lease::Busy(h.lease_until_ms.unwrap_or(0)),
+        _ => Lease::Gone,
+    })
 }
 
-/// Leases event `id` when it is queued (whatever its time: the queue delivering it
-/// keeps the time at the edge) or its lease ran out.
+/// Leases event `id` ([`lease`]).
 pub async fn lease_event(
     db: &impl Db,
     id: &str,
     now_ms: i64,
     lease_until_ms: i64,
 ) -> Result<Lease<EventRow>, PortError> {
-    let row: Option<EventRow> = db
-        .first(
-            &format!(
-                "UPDATE webhook_events SET status = 'processing', lease_until_ms = ?3, updated_ms = ?2
-                 WHERE id = ?1 AND (status = 'queued' OR (status = 'processing' AND lease_until_ms <= ?2))
-                 RETURNING {EVENT_COLUMNS}"
-            ),
-            &[id.into(), now_ms.into(), lease_until_ms.into()],
-        )
-        .await?;
-    let held = if row.is_none() {
-        holder(db, "webhook_events", id).await?
-    } else {
-        None
-    };
-    Ok(lease_of(row, held))
+    lease(
+        db,
+        "webhook_events",
+        EVENT_COLUMNS,
+        id,
+        now_ms,
+        lease_until_ms,
+    )
+    .await
 }
 
-/// Leases platform call `id`, as [`lease_event`] does.
+/// Leases platform call `id` ([`lease`]).
 pub async fn lease_call(
     db: &impl Db,
     id: &str,
     now_ms: i64,
     lease_until_ms: i64,
 ) -> Result<Lease<OutboxRow>, PortError> {
-    let row: Option<OutboxRow> = db
-        .first(
-            "UPDATE webhook_outbox SET status = 'processing', lease_until_ms = ?3, updated_ms = ?2
-             WHERE id = ?1 AND (status = 'queued' OR (status = 'processing' AND lease_until_ms <= ?2))
-             RETURNING id, event_id, platform, source, call_json, tries",
-            &[id.into(), now_ms.into(), lease_until_ms.into()],
-        )
-        .await?;
-    let held = if row.is_none() {
-        holder(db, "webhook_outbox", id).await?
-    } else {
-        None
-    };
-    Ok(lease_of(row, held))
+    lease(
+        db,
+        "webhook_outbox",
+        OUTBOX_COLUMNS,
+        id,
+        now_ms,
+        lease_until_ms,
+    )
+    .await
 }
 
 /// Marks an event the queue gave up on (its dead-letter queue) as dead, unless it
