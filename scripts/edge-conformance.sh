@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the HTTP conformance suite against the router, skill-graph, assistant and webhooks Workers under
-# `wrangler dev` (real workerd, local D1 and KV), then stops them by PID.
+# Runs the HTTP conformance suite against the five Workers (router, skill-graph,
+# assistant, webhooks, monitoring) under `wrangler dev` (real workerd, local D1, KV,
+# Durable Objects and Queues), then stops them by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/scripts/tools.sh"
@@ -17,22 +18,23 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -9 -- "-$pid" 2>/dev/null || true
   done
-  rm -f "$ROOT/workers/router/.dev.vars" "$ROOT/workers/skill-graph/.dev.vars" "$ROOT/workers/assistant/.dev.vars" "$ROOT/workers/webhooks/.dev.vars"
+  for w in $WORKERS; do rm -f "$ROOT/workers/$w/.dev.vars"; done
   rm -rf "$STATE"
 }
+WORKERS="skill-graph router assistant webhooks monitoring"
 trap cleanup EXIT
 
-# Nine distinct free ports at once (sockets held open until all are chosen, so no two
+# Eleven distinct free ports at once (sockets held open until all are chosen, so no two
 # calls can return the same port): each Worker and its inspector, and the fake model.
-read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT LLM_PORT W_PORT W_INSPECT < <(python3 -c '
+read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT LLM_PORT W_PORT W_INSPECT M_PORT M_INSPECT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(9)]
+socks = [socket.socket() for _ in range(11)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
 token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
-for w in router skill-graph assistant webhooks; do
+for w in $WORKERS; do
   printf 'AGENCY_GATEWAY_TOKEN=%s\nAGENCY_OPERATOR_TOKEN=%s\nAGENCY_VIEWER_TOKEN=%s\n' \
     "$AGENCY_GATEWAY_TOKEN" "$AGENCY_OPERATOR_TOKEN" "$AGENCY_VIEWER_TOKEN" > "$ROOT/workers/$w/.dev.vars"
 done
@@ -59,7 +61,7 @@ done
 WEBHOOKS_CONFIG="$("$CONFORMANCE" webhook-config "$FAKES")"
 
 echo "[edge] building the Workers"
-for w in skill-graph router assistant webhooks; do
+for w in $WORKERS; do
   (cd "$ROOT/workers/$w" && worker-build --release >"$STATE/build-$w.log" 2>&1) || { cat "$STATE/build-$w.log"; exit 1; }
   raw=$(stat -c %s "$ROOT/workers/$w/build/index_bg.wasm")
   gz=$(gzip -9 -c "$ROOT/workers/$w/build/index_bg.wasm" | wc -c)
@@ -76,6 +78,9 @@ start() { # name port inspector-port
   # The assistant runs the example policy plus a rule whose asks expire in a second.
   [ "$w" = assistant ] && extra=(--var "AGENCY_POLICY:$(cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml")")
   [ "$w" = webhooks ] && extra=(--var "AGENCY_WEBHOOKS:$WEBHOOKS_CONFIG")
+  # The monitoring Worker reads [monitoring] and the gateway's health URLs from the same
+  # text; --test-scheduled lets the loop below stand in for its cron.
+  [ "$w" = monitoring ] && extra=(--test-scheduled --var "AGENCY_MONITORING:$WEBHOOKS_CONFIG")
   (cd "$ROOT/workers/$w" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$insp" \
       --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn ${extra[@]+"${extra[@]}"} \
       </dev/null >"$STATE/dev-$w.log" 2>&1) &
@@ -87,6 +92,7 @@ wait_up() { # name url
   [ "$1" = router ] && probe="/api/route/decisions"
   [ "$1" = assistant ] && probe="/api/approvals"
   [ "$1" = webhooks ] && probe="/api/events"
+  [ "$1" = monitoring ] && probe="/api/stats"
   for _ in $(seq 1 240); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$2$probe" 2>/dev/null || true)
     if [ "$code" = 401 ]; then return 0; fi
@@ -103,14 +109,22 @@ start assistant "$A_PORT" "$A_INSPECT"
 wait_up assistant "http://127.0.0.1:$A_PORT"
 start webhooks "$W_PORT" "$W_INSPECT"
 wait_up webhooks "http://127.0.0.1:$W_PORT"
-echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT, webhooks on $W_PORT, fakes at $FAKES"
+start monitoring "$M_PORT" "$M_INSPECT"
+wait_up monitoring "http://127.0.0.1:$M_PORT"
+echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT, webhooks on $W_PORT, monitoring on $M_PORT, fakes at $FAKES"
 
-# wrangler dev runs no crons: approval cards here come from the assistant Worker's
-# call to the webhooks Worker (its WEBHOOKS binding), as they do when deployed.
+# wrangler dev runs no crons: the monitoring Worker's scheduled handler (a probe round)
+# is triggered through its /__scheduled route every second instead of every minute.
+setsid bash -c "while true; do curl -s -o /dev/null 'http://127.0.0.1:$M_PORT/__scheduled?cron=*+*+*+*+*'; sleep 1; done" </dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+
+# Approval cards here come from the assistant Worker's call to the webhooks Worker (its
+# WEBHOOKS binding), as they do when deployed: its cron is not triggered.
 if ! "$CONFORMANCE" --router "http://127.0.0.1:$R_PORT" \
     --graph "http://127.0.0.1:$SG_PORT" --assistant "http://127.0.0.1:$A_PORT" \
-    --webhooks "http://127.0.0.1:$W_PORT" --fakes "$FAKES"; then
-  for w in router skill-graph assistant webhooks; do
+    --webhooks "http://127.0.0.1:$W_PORT" --fakes "$FAKES" \
+    --monitoring "http://127.0.0.1:$M_PORT"; then
+  for w in $WORKERS; do
     echo "[edge] --- $w log ---"; tail -50 "$STATE/dev-$w.log"
   done
   exit 1

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use agency_monitoring_service::config::MonitoringConfig;
 use serde::Deserialize;
 
 use agency_webhooks_service::config::{ApproverConfig, GatewayConfig, WebhooksConfig};
@@ -95,31 +96,6 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Open connections at most; more wait to be accepted.
     pub max_connections: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MonitoringConfig {
-    /// How often every part, the gateway and the agents are probed.
-    pub probe_interval_ms: u64,
-    /// Failures in a row before a target counts as down.
-    pub down_after: u32,
-    /// The SLA's objective, as a share (0.999 is 99.9%).
-    pub objective: f64,
-    /// `GET /metrics` without a token for connections from this machine (a local
-    /// Prometheus); others still need a viewer token.
-    pub open_metrics: bool,
-}
-
-impl Default for MonitoringConfig {
-    fn default() -> Self {
-        MonitoringConfig {
-            probe_interval_ms: 15_000,
-            down_after: 3,
-            objective: agency_monitor::sla::DEFAULT_OBJECTIVE,
-            open_metrics: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -309,13 +285,7 @@ impl Config {
                 "limits.header_timeout_ms and limits.request_timeout_ms must be above 0".into(),
             );
         }
-        let m = &self.monitoring;
-        if m.probe_interval_ms < 100
-            || m.down_after == 0
-            || !(m.objective > 0.0 && m.objective < 1.0)
-        {
-            return Err("monitoring: probe_interval_ms must be at least 100, down_after at least 1, objective between 0 and 1 (0.999 is 99.9%)".into());
-        }
+        self.monitoring.validate()?;
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
         }

@@ -1,12 +1,13 @@
 //! The monitoring service on the local server: every service runs in this process, so
-//! the merged metrics are the server's one registry (fed by the request middleware and
+//! its live metrics are the server's one registry (fed by the request middleware and
 //! the services' samples), a part's probe is its health check called in-process, and
-//! the day's cost is the assistant's global daily budget line. What a probe round
+//! other parts are called in-process (`site::internal`). What a probe round
 //! decides is the service's (`agency_monitoring_service::probes`).
 
 use agency_assistant_service::AssistantPorts;
 use agency_kit::{ApiError, Clock};
 use agency_monitor::Registry;
+use agency_monitoring_service::config::GatewayHealth;
 use agency_monitoring_service::{MonitorPorts, ProbeSettings, Probed};
 use agency_webhooks_service::WebhookPorts;
 use agency_webhooks_service::outbound::OutRequest;
@@ -23,17 +24,15 @@ impl MonitorPorts for Local {
 
     fn probe_settings(&self) -> ProbeSettings {
         let c = &self.0.config;
-        ProbeSettings {
-            down_after: c.monitoring.down_after,
-            objective: c.monitoring.objective,
-            gateway: c.gateway.as_ref().and_then(|g| g.health_url.clone()),
-            agent: c.gateway.as_ref().and_then(|g| g.agent_health_url.clone()),
-            timeout_ms: c.monitoring.probe_interval_ms.clamp(100, 5_000),
-        }
+        let gateway = c.gateway.as_ref().map(|g| GatewayHealth {
+            health_url: g.health_url.clone(),
+            agent_health_url: g.agent_health_url.clone(),
+        });
+        c.monitoring.probes(gateway.as_ref())
     }
 
-    async fn metrics(&self) -> Result<Registry, ApiError> {
-        Ok(self.0.metrics().clone())
+    fn live(&self) -> Registry {
+        self.0.metrics().clone()
     }
 
     async fn probe_part(&self, part: &str) -> Probed {
@@ -68,41 +67,126 @@ impl MonitorPorts for Local {
         WebhookPorts::send(self, request).await.map(|r| r.status)
     }
 
-    async fn agents(&self) -> Vec<String> {
-        self.0
-            .active()
-            .graph
-            .agents
-            .iter()
-            .map(|a| a.id.to_string())
-            .collect()
+    async fn peer(
+        &self,
+        _part: &str,
+        method: http::Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), ApiError> {
+        Ok(super::site::internal(self.0.clone(), method, path, body).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agency_kit::{Clock, PortError, Random};
+    use agency_monitor::Registry;
+    use agency_monitor::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+    use agency_monitoring_service::{samples, store};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures_util::FutureExt::now_or_never(f).expect("the SQLite port never waits")
     }
 
-    async fn set_agent_health(&self, agent: &str, healthy: bool) -> Result<(), ApiError> {
-        let path = format!("/api/agents/{agent}/health");
-        let (status, body) = super::site::internal(
-            self.0.clone(),
-            http::Method::PUT,
-            &path,
-            &serde_json::json!({ "healthy": healthy }),
-        )
-        .await;
-        if status == 200 {
-            Ok(())
-        } else {
-            Err(ApiError::internal(
-                "agent_health",
-                &format!("marking {agent} healthy={healthy}: {status} {body}"),
-            ))
+    use crate::store::Store;
+
+    struct At(i64);
+    impl Clock for At {
+        fn now_ms(&self) -> i64 {
+            self.0
+        }
+    }
+    impl Random for At {
+        fn fill(&self, bytes: &mut [u8]) -> Result<(), PortError> {
+            super::super::ports::OsRandom.fill(bytes)
         }
     }
 
-    async fn cost_today(&self) -> Option<f64> {
-        let report = self.budget().await.ok()?;
-        report["budgets"]
-            .as_array()?
-            .iter()
-            .find(|b| b["scope"] == "global" && b["period"] == "daily")
-            .and_then(|b| b["spentUsd"].as_f64())
+    fn shipment(route: &str, n: usize, ms: f64) -> Registry {
+        let mut r = Registry::default();
+        for _ in 0..n {
+            r.inc(HTTP_REQUESTS, &["router", route, "POST", "2xx"])
+                .unwrap();
+            r.observe(HTTP_DURATION, &["router", route], ms / 1000.0)
+                .unwrap();
+        }
+        r
+    }
+
+    fn requests(r: &Registry) -> f64 {
+        r.total(HTTP_REQUESTS, |_| true)
+    }
+
+    /// Shipments count once each, before and after folds, and a fold that lost a race
+    /// (it read the total before another fold moved it) changes nothing.
+    #[test]
+    fn shipped_samples_count_once_across_folds() {
+        let db = Store::in_memory().unwrap();
+        let minute = 60_000 * 29_000_000;
+        let p = At(minute + 5_000);
+        block_on(async {
+            for (i, n) in [3, 4, 5].into_iter().enumerate() {
+                let at = minute + i as i64 * 60_000;
+                samples::ingest(&db, at, &shipment("/api/route", n, 2.0))
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(requests(&samples::stored(&db).await.unwrap()), 12.0);
+            assert_eq!(samples::fold(&p, &db).await.unwrap(), 3);
+            let folded = samples::stored(&db).await.unwrap();
+            assert_eq!(requests(&folded), 12.0);
+            assert_eq!(
+                folded.latency(HTTP_DURATION, |_| true).count(),
+                12,
+                "the sketches merged too"
+            );
+            // Each minute kept its own counts.
+            let minutes = store::minutes(&db, &[minute / 60_000, minute / 60_000 + 2])
+                .await
+                .unwrap();
+            let counts: Vec<f64> = minutes
+                .iter()
+                .map(|m| requests(&serde_json::from_str(&m.data).unwrap()))
+                .collect();
+            assert_eq!(counts, vec![3.0, 5.0]);
+
+            samples::ingest(&db, minute, &shipment("/api/route", 2, 1.0))
+                .await
+                .unwrap();
+            assert_eq!(requests(&samples::stored(&db).await.unwrap()), 14.0);
+            // A stale fold: it read the total as empty (through 0), but another fold
+            // has moved it since. It must change nothing.
+            let (through, _) = store::total(&db).await.unwrap();
+            assert!(through > 0);
+            store::fold(&db, 0, through + 1, "fold_stale", "{\"series\":[]}", &[], 0)
+                .await
+                .unwrap();
+            store::fold(
+                &db,
+                through - 1,
+                through + 1,
+                "fold_stale2",
+                "{\"series\":[]}",
+                &[(minute / 60_000, "{\"series\":[]}".into())],
+                i64::MAX,
+            )
+            .await
+            .unwrap();
+            assert_eq!(requests(&samples::stored(&db).await.unwrap()), 14.0);
+            assert_eq!(samples::fold(&p, &db).await.unwrap(), 1);
+            assert_eq!(samples::fold(&p, &db).await.unwrap(), 0);
+            assert_eq!(requests(&samples::stored(&db).await.unwrap()), 14.0);
+        });
+    }
+
+    /// Series of a family this version does not know are dropped and counted.
+    #[test]
+    fn unknown_families_in_a_shipment_are_dropped_and_counted() {
+        let r: Registry = serde_json::from_str(
+            r#"{"series":[{"family":"agency_nope_total","labels":[],"value":{"counter":1}}]}"#,
+        )
+        .unwrap();
+        assert_eq!((r.len(), r.dropped), (0, 1));
     }
 }

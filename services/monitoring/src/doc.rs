@@ -56,6 +56,23 @@ impl Documented for Endpoint {
                 ],
                 errors: &[],
             },
+            Endpoint::Samples => Operation {
+                description: "Operator. Each Worker ships the samples it gathered (batched, after its answers have gone out) to the monitoring Worker with this; they count in `/metrics`, `/api/stats` and the SLA from then on, and are folded into their minute by the next probe round. Series of a family this version does not know are dropped and counted, not refused. 422 when a histogram or its sketch does not hold together.",
+                request: Some(samples_schema()),
+                ok: Answer {
+                    status: 202,
+                    ..Answer::ok("Stored", serde_json::json!({
+                        "type": "object",
+                        "required": ["stored", "dropped"],
+                        "properties": {
+                            "stored": { "type": "integer", "minimum": 0, "description": "series stored" },
+                            "dropped": { "type": "integer", "minimum": 0, "description": "series refused (unknown family, wrong shape, full)" }
+                        }
+                    }))
+                },
+                params: Vec::new(),
+                errors: &[(422, "A histogram or its sketch that does not hold together")],
+            },
             Endpoint::Stats => Operation {
                 description: "Any role.",
                 request: None,
@@ -65,4 +82,43 @@ impl Documented for Endpoint {
             },
         }
     }
+}
+
+/// A registry on the wire: series naming their family, labels and value.
+fn samples_schema() -> serde_json::Value {
+    let number = serde_json::json!({ "type": "number" });
+    serde_json::json!({
+        "type": "object",
+        "required": ["series"],
+        "properties": {
+            "series": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["family", "labels", "value"],
+                    "properties": {
+                        "family": { "type": "string", "description": "a family of the monitor core's table, e.g. agency_http_requests_total" },
+                        "labels": { "type": "array", "items": { "type": "string" }, "description": "the family's label values, in its order" },
+                        "value": {
+                            "description": "{\"counter\": n}, {\"gauge\": n} or {\"histogram\": {counts, sum, sketch}} (counts per bucket, the last +Inf; sketch a DDSketch)",
+                            "oneOf": [
+                                { "type": "object", "required": ["counter"], "additionalProperties": false, "properties": { "counter": number } },
+                                { "type": "object", "required": ["gauge"], "additionalProperties": false, "properties": { "gauge": number } },
+                                { "type": "object", "required": ["histogram"], "additionalProperties": false, "properties": { "histogram": {
+                                    "type": "object",
+                                    "required": ["counts", "sum", "sketch"],
+                                    "properties": {
+                                        "counts": { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+                                        "sum": number,
+                                        "sketch": { "type": "object" }
+                                    }
+                                } } }
+                            ]
+                        }
+                    }
+                }
+            },
+            "dropped": { "type": "integer", "minimum": 0 }
+        }
+    })
 }

@@ -7,16 +7,18 @@
 //! Never depends on a runtime crate (tokio, rusqlite, wasmtime, worker).
 #![allow(async_fn_in_trait)]
 
+pub mod config;
 #[cfg(feature = "openapi")]
 mod doc;
 pub mod probes;
+pub mod samples;
 pub mod series;
 pub mod store;
 pub mod views;
 
 use agency_kit::http::{json, parse_limit, with_type};
 use agency_kit::routes::Route;
-use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Request};
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
 use agency_monitor::metrics::{
     APPROVALS, HTTP_DURATION, HTTP_REQUESTS, ROUTE_DECISIONS, ROUTE_FEEDBACK, Registry, Value,
 };
@@ -39,24 +41,89 @@ pub const PARTS: &[&str] = &[
 ];
 
 /// What the monitoring service needs from its runtime.
-pub trait MonitorPorts: Clock + agency_kit::Metrics {
+pub trait MonitorPorts: Clock + Random + agency_kit::Metrics {
     type Db: Db;
-    /// Where probes, statuses, incidents and daily costs are stored.
+    /// Where probes, statuses, incidents, daily costs and shipped samples are stored.
     fn db(&self) -> &Self::Db;
     fn probe_settings(&self) -> ProbeSettings;
-    /// Every part's metrics, merged.
-    async fn metrics(&self) -> Result<Registry, ApiError>;
+    /// The samples this runtime holds in memory and has not stored: the local server's
+    /// one registry; at the edge, this isolate's own not yet written to D1.
+    fn live(&self) -> Registry;
     /// Probes one of [`probes::PROBED_PARTS`] (in-process locally, over a service
     /// binding at the edge).
     async fn probe_part(&self, part: &str) -> Probed;
     /// `GET url`: its status, or why no answer came within `timeout_ms`.
     async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String>;
-    /// The current graph's agents.
-    async fn agents(&self) -> Vec<String>;
-    /// Marks an agent up or down in the skill graph (the router falls back meanwhile).
-    async fn set_agent_health(&self, agent: &str, healthy: bool) -> Result<(), ApiError>;
-    /// Money spent today in US dollars (the global daily budget's), when known.
-    async fn cost_today(&self) -> Option<f64>;
+    /// Calls another part (one of [`probes::PROBED_PARTS`]) as an operator
+    /// (in-process locally, over a service binding at the edge): its status and JSON
+    /// body, errors included.
+    async fn peer(
+        &self,
+        part: &str,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), ApiError>;
+}
+
+/// The current graph's agents (none when there is no graph or it can't be read).
+pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<String> {
+    match p
+        .peer(
+            "skill-graph",
+            Method::GET,
+            "/api/agents",
+            &serde_json::Value::Null,
+        )
+        .await
+    {
+        Ok((200, v)) => v["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["id"].as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Marks an agent up or down in the skill graph (the router falls back meanwhile).
+pub async fn set_agent_health<P: MonitorPorts>(
+    p: &P,
+    agent: &str,
+    healthy: bool,
+) -> Result<(), ApiError> {
+    let path = format!("/api/agents/{agent}/health");
+    let body = json!({ "healthy": healthy });
+    match p.peer("skill-graph", Method::PUT, &path, &body).await? {
+        (200, _) => Ok(()),
+        (status, body) => Err(ApiError::internal(
+            "agent_health",
+            &format!("marking {agent} healthy={healthy}: {status} {body}"),
+        )),
+    }
+}
+
+/// Money spent today in US dollars (the assistant's global daily budget line), when
+/// known.
+pub async fn cost_today<P: MonitorPorts>(p: &P) -> Option<f64> {
+    let (status, report) = p
+        .peer(
+            "assistant",
+            Method::GET,
+            "/api/budget",
+            &serde_json::Value::Null,
+        )
+        .await
+        .ok()?;
+    if status != 200 {
+        return None;
+    }
+    report["budgets"]
+        .as_array()?
+        .iter()
+        .find(|b| b["scope"] == "global" && b["period"] == "daily")
+        .and_then(|b| b["spentUsd"].as_f64())
 }
 
 /// The endpoints of the monitoring service.
@@ -67,6 +134,7 @@ pub enum Endpoint {
     Sla,
     Incidents,
     Series,
+    Samples,
 }
 
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -110,13 +178,36 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Series,
         summary: "One figure over time, a point per step (what the dashboard charts)",
     },
+    Route {
+        method: Method::POST,
+        path: "/internal/samples",
+        access: Access::Write,
+        body: BodyLimit::Graph,
+        endpoint: Endpoint::Samples,
+        summary: "Store a batch of another part's samples (each Worker ships its own here)",
+    },
 ];
 
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).
 pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> ApiResult {
     match endpoint {
+        Endpoint::Samples => {
+            let body: serde_json::Value = req.json()?;
+            // Well-formed JSON whose histogram or sketch does not hold together is 422.
+            let shipped: Registry = serde_json::from_value(body).map_err(|e| {
+                ApiError::unprocessable(
+                    "invalid_samples",
+                    format!("the body is not a samples registry: {e}"),
+                )
+            })?;
+            samples::ingest(p.db(), p.now_ms(), &shipped).await?;
+            Ok(json(
+                StatusCode::ACCEPTED,
+                &json!({ "stored": shipped.len(), "dropped": shipped.dropped }),
+            ))
+        }
         Endpoint::Metrics => {
-            let r = p.metrics().await?;
+            let r = samples::merged(p).await?;
             Ok(with_type(
                 StatusCode::OK,
                 prom::render(&r).into_bytes(),
@@ -209,7 +300,7 @@ async fn sla_view<P: MonitorPorts>(p: &P) -> Result<views::Sla, ApiError> {
     let objective = p.probe_settings().objective;
     let probes = store::probes(p.db(), probes::AGENCY, now - 30 * 24 * HOUR).await?;
     let window = |hours: i64| sla::window(&probes, now, hours * HOUR, objective);
-    let r = p.metrics().await?;
+    let r = samples::merged(p).await?;
     let all = r.latency(HTTP_DURATION, |_| true);
     let feedback = |v: &str| r.total(ROUTE_FEEDBACK, |l| l[0] == v);
     let judged = feedback("correct") + feedback("wrong");
@@ -239,7 +330,7 @@ async fn sla_view<P: MonitorPorts>(p: &P) -> Result<views::Sla, ApiError> {
 
 /// This service's part of `/health`.
 pub async fn health<P: MonitorPorts>(p: &P) -> (bool, serde_json::Value) {
-    match p.metrics().await {
+    match samples::merged(p).await {
         Ok(r) => (true, json!({ "status": "ok", "droppedSeries": r.dropped })),
         Err(_) => (false, json!({ "status": "degraded" })),
     }
@@ -250,7 +341,7 @@ fn ms(seconds: Option<f64>) -> Option<f64> {
 }
 
 async fn stats<P: MonitorPorts>(p: &P) -> Result<views::Stats, ApiError> {
-    let r = p.metrics().await?;
+    let r = samples::merged(p).await?;
     let requests = r.total(HTTP_REQUESTS, |_| true) as u64;
     let routing = r.latency(HTTP_DURATION, |l| l[1] == "/api/route");
     let by = |outcome: &str| r.total(APPROVALS, |l| l[0] == outcome);
@@ -292,7 +383,7 @@ async fn stats<P: MonitorPorts>(p: &P) -> Result<views::Stats, ApiError> {
         avg_routing_latency: ms(routing.mean()),
         routing_decisions: r.total(ROUTE_DECISIONS, |_| true) as u64,
         approval_rate,
-        cost_today: p.cost_today().await,
+        cost_today: cost_today(p).await,
         worker_status: PARTS
             .iter()
             .map(|part| ((*part).to_owned(), status_of(part)))

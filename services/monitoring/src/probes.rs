@@ -110,7 +110,7 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
         ));
     }
     if let Some(template) = &settings.agent {
-        for agent in p.agents().await {
+        for agent in crate::agents(p).await {
             let target = template.replace("{agent}", &agent);
             let r = url(p, &target, settings.timeout_ms).await;
             results.push((format!("agent:{agent}"), Some(agent), r));
@@ -161,13 +161,15 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
             agent,
             changed && (previous != "unknown" || status == "down"),
         ) {
-            p.set_agent_health(&agent, status == "up").await?;
+            crate::set_agent_health(p, &agent, status == "up").await?;
         }
     }
-    if let Some(usd) = p.cost_today().await {
+    if let Some(usd) = crate::cost_today(p).await {
         store::cost(p.db(), &day(now), usd).await?;
     }
-    let metrics = p.metrics().await?;
+    // Shipped samples are folded into their minutes on the same schedule.
+    crate::samples::fold(p, p.db()).await?;
+    let metrics = crate::samples::merged(p).await?;
     store::note(p.db(), now, &crate::series::figures(&metrics, parts_up)).await?;
     store::prune(p.db(), now - 31 * 24 * 3_600_000).await?;
     Ok(n)

@@ -7,7 +7,7 @@ use agency_monitor::sla::Probe;
 use serde::Deserialize;
 
 pub static MIGRATIONS: &[Migration] =
-    agency_kit::migrations!("monitoring": "0001_init", "0002_series");
+    agency_kit::migrations!("monitoring": "0001_init", "0002_series", "0003_samples");
 
 /// A target's current status.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -193,4 +193,122 @@ pub async fn points(
         )
         .await?;
     Ok(rows.into_iter().map(|p| (p.minute, p.value)).collect())
+}
+
+/// Stores one shipment of samples (a registry as JSON) for the minute it arrived in.
+pub async fn add_samples(db: &impl Db, minute: i64, data: &str) -> Result<(), PortError> {
+    db.execute(
+        "INSERT INTO monitor_samples (minute, data) VALUES (?1, ?2)",
+        &[minute.into(), data.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A stored registry: the total (`id` 0) or a shipment not folded into it yet.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Stored {
+    pub id: i64,
+    pub minute: i64,
+    pub data: String,
+}
+
+/// The total and every shipment after it, read in one statement (so a fold in between
+/// cannot make a shipment count twice or not at all).
+pub async fn stored_samples(db: &impl Db) -> Result<Vec<Stored>, PortError> {
+    db.query(
+        "SELECT 0 AS id, 0 AS minute, data FROM monitor_total
+         UNION ALL
+         SELECT id, minute, data FROM monitor_samples
+          WHERE id > (SELECT coalesce(max(through_id), 0) FROM monitor_total)
+         ORDER BY id",
+        &[],
+    )
+    .await
+}
+
+/// The total, with the last shipment folded into it (0 and none before the first fold).
+pub async fn total(db: &impl Db) -> Result<(i64, Option<String>), PortError> {
+    #[derive(Deserialize)]
+    struct Row {
+        through_id: i64,
+        data: String,
+    }
+    let rows: Vec<Row> = db
+        .query("SELECT through_id, data FROM monitor_total", &[])
+        .await?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .map_or((0, None), |r| (r.through_id, Some(r.data))))
+}
+
+/// Up to `limit` shipments after `after`, oldest first.
+pub async fn shipments(db: &impl Db, after: i64, limit: i64) -> Result<Vec<Stored>, PortError> {
+    db.query(
+        "SELECT id, minute, data FROM monitor_samples WHERE id > ?1 ORDER BY id LIMIT ?2",
+        &[after.into(), limit.into()],
+    )
+    .await
+}
+
+/// The merged counts of these minutes, as stored.
+pub async fn minutes(db: &impl Db, minutes: &[i64]) -> Result<Vec<Stored>, PortError> {
+    let list = minutes
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    db.query(
+        &format!("SELECT minute AS id, minute, data FROM monitor_minutes WHERE minute IN ({list})"),
+        &[],
+    )
+    .await
+}
+
+/// One fold, all or nothing: the new total (only if the total still ends at `from`,
+/// so two folds racing can't both count the same shipments), then, only if this fold
+/// won, the minutes' merged counts, the folded shipments deleted and minutes older than
+/// `keep_from_minute` dropped.
+pub async fn fold(
+    db: &impl Db,
+    from: i64,
+    through: i64,
+    token: &str,
+    total: &str,
+    minutes: &[(i64, String)],
+    keep_from_minute: i64,
+) -> Result<(), PortError> {
+    let won = "EXISTS (SELECT 1 FROM monitor_total WHERE fold = ?1)";
+    // The first fold inserts the total; a later one moves it on from where it read it.
+    let mut st = vec![if from == 0 {
+        Statement::new(
+            "INSERT OR IGNORE INTO monitor_total (one, through_id, fold, data) VALUES (1, ?1, ?2, ?3)",
+            vec![through.into(), token.into(), total.into()],
+        )
+    } else {
+        Statement::new(
+            "UPDATE monitor_total SET through_id = ?1, fold = ?2, data = ?3 WHERE through_id = ?4",
+            vec![through.into(), token.into(), total.into(), from.into()],
+        )
+    }];
+    for (minute, data) in minutes {
+        st.push(Statement::new(
+            format!(
+                "INSERT INTO monitor_minutes (minute, data) SELECT ?2, ?3 WHERE {won}
+                 ON CONFLICT(minute) DO UPDATE SET data = excluded.data"
+            ),
+            vec![token.into(), (*minute).into(), data.as_str().into()],
+        ));
+    }
+    st.push(Statement::new(
+        format!("DELETE FROM monitor_samples WHERE id <= ?2 AND {won}"),
+        vec![token.into(), through.into()],
+    ));
+    st.push(Statement::new(
+        format!("DELETE FROM monitor_minutes WHERE minute < ?2 AND {won}"),
+        vec![token.into(), keep_from_minute.into()],
+    ));
+    db.batch(st).await?;
+    Ok(())
 }

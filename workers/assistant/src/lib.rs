@@ -71,7 +71,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let call =
         async |p: &Edge<'_>, e, request| agency_assistant_service::call(p, e, &request).await;
     let ports = |env| Edge::new(env, &ctx);
-    agency_edge::serve_service(req, &env, ROUTES, "assistant", ports, health, call).await
+    agency_edge::serve_service(req, &env, &ctx, ROUTES, "assistant", ports, health, call).await
 }
 
 /// The assistant's ports on this Worker's bindings.

@@ -5,6 +5,10 @@
 //! calls the service and turns its answer into a `worker::Response`.
 #![allow(async_fn_in_trait)]
 
+pub mod samples;
+
+pub use agency_monitor::Registry;
+
 use std::future::Future;
 
 use agency_kit::observe::{Observer, RequestLog, UNMATCHED, observed};
@@ -17,7 +21,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::{Map, Value};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Headers, Request, Response};
+use worker::{Context, D1Database, Env, Headers, Request, Response};
 
 /// What a Worker's handler is asked to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,10 +32,12 @@ pub enum Endpoint<E> {
 }
 
 /// Answers one request with a service: `table` is its route table, `call` its handler
-/// (given the endpoint and the request with its body read).
+/// (given the endpoint and the request with its body read). The request is counted in
+/// the isolate's samples, shipped once the answer has gone out ([`samples::shipment`]).
 pub async fn serve<E, F, Fut>(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     part: &'static str,
     table: &'static [Route<E>],
     call: F,
@@ -54,7 +60,7 @@ where
         },
     };
     let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
-    let response = observed(&EdgeObserver, part, &method, route, async {
+    let response = observed(&EdgeObserver, service_label(part), &method, route, async {
         match found {
             Err(miss) => miss.into_response(),
             Ok(matched) => {
@@ -77,7 +83,19 @@ where
         }
     })
     .await;
+    if let Some(shipment) = samples::shipment(env) {
+        ctx.wait_until(shipment);
+    }
     to_worker(response)
+}
+
+/// The service's name in metrics (as the local server labels it) from its part of
+/// `/health`: `skillGraph` is `skill-graph`.
+fn service_label(part: &'static str) -> &'static str {
+    match part {
+        "skillGraph" => "skill-graph",
+        other => other,
+    }
 }
 
 fn method(req: &Request) -> Method {
@@ -209,9 +227,14 @@ impl<T, E: std::fmt::Debug> OrPort<T> for Result<T, E> {
 /// Serves a service whose ports (`ports`, built per request from the environment) need
 /// nothing but bindings: `/health` reports the service as `part` (from `health`), every
 /// other route goes to `call`. The entry point of the router and skill-graph Workers.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the event's three handles, the service's table and part, and its three functions"
+)]
 pub async fn serve_service<'e, E, P>(
     req: Request,
     env: &'e Env,
+    ctx: &Context,
     table: &'static [Route<E>],
     part: &'static str,
     ports: impl FnOnce(&'e Env) -> Result<P, ApiError>,
@@ -221,17 +244,79 @@ pub async fn serve_service<'e, E, P>(
 where
     E: Copy,
 {
-    serve(req, env, part, table, move |endpoint, request| async move {
-        let p = ports(env)?;
-        match endpoint {
-            Endpoint::Health => {
-                let (ok, detail) = health(&p).await;
-                Ok(root::health(vec![(part, ok, detail)]))
+    serve(
+        req,
+        env,
+        ctx,
+        part,
+        table,
+        move |endpoint, request| async move {
+            let p = ports(env)?;
+            match endpoint {
+                Endpoint::Health => {
+                    let (ok, detail) = health(&p).await;
+                    Ok(root::health(vec![(part, ok, detail)]))
+                }
+                Endpoint::Service(e) => call(&p, e, request).await,
             }
-            Endpoint::Service(e) => call(&p, e, request).await,
-        }
-    })
+        },
+    )
     .await
+}
+
+/// Calls another Agency Worker over its service binding `binding` as an operator: its
+/// status and JSON body (null when the body is not JSON), errors included.
+pub async fn peer(
+    env: &Env,
+    binding: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> Result<(u16, Value), ApiError> {
+    let service = env.service(binding).map_err(upstream)?;
+    let headers = Headers::new();
+    let token = own_token(env, "AGENCY_OPERATOR_TOKEN");
+    headers
+        .set("authorization", &format!("Bearer {token}"))
+        .map_err(upstream)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::from(method.as_str().to_owned()));
+    if !body.is_null() {
+        headers
+            .set("content-type", "application/json")
+            .map_err(upstream)?;
+        init.with_body(Some(body.to_string().into()));
+    }
+    init.with_headers(headers);
+    let request =
+        Request::new_with_init(&format!("https://{binding}{path}"), &init).map_err(upstream)?;
+    let mut resp = service.fetch_request(request).await.map_err(upstream)?;
+    let status = resp.status_code();
+    let text = resp.text().await.map_err(upstream)?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// Sends `request` to the outside world, giving up (and aborting it) after
+/// `timeout_ms`; the error names the URL's host.
+pub async fn fetch_within(request: Request, timeout_ms: u64) -> Result<Response, String> {
+    use futures_util::future::{Either, select};
+    let url = request.url().map(|u| u.to_string()).unwrap_or_default();
+    let host = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let controller = worker::AbortController::default();
+    let signal = controller.signal();
+    let fetch = worker::Fetch::Request(request);
+    let sent = Box::pin(fetch.send_with_signal(&signal));
+    let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
+        timeout_ms,
+    )));
+    match select(sent, timeout).await {
+        Either::Left((Ok(resp), _)) => Ok(resp),
+        Either::Left((Err(e), _)) => Err(format!("{host}: {e}")),
+        Either::Right(_) => {
+            controller.abort();
+            Err(format!("{host}: no answer within {timeout_ms} ms"))
+        }
+    }
 }
 
 /// Implements the kit's `Clock` and `Random` for a Worker's ports type (one lifetime
@@ -251,8 +336,12 @@ macro_rules! edge_clock_and_random {
             }
         }
 
-        // Samples are not shipped from the Workers yet (issue 11's monitoring Worker).
-        impl ::agency_kit::Metrics for $ports<'_> {}
+        // Into the isolate's samples, shipped to the monitoring Worker.
+        impl ::agency_kit::Metrics for $ports<'_> {
+            fn sample(&self, f: &mut dyn FnMut(&mut $crate::Registry)) {
+                $crate::samples::record(f);
+            }
+        }
     };
 }
 
@@ -364,6 +453,7 @@ impl Random for EdgeObserver {
 
 impl Observer for EdgeObserver {
     fn record(&self, log: &RequestLog) {
+        samples::record(&mut |r| log.count(r));
         worker::console_log!("{}", log.line());
     }
 }

@@ -28,8 +28,8 @@ thread_local! {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    agency_edge::serve_service(req, &env, ROUTES, "router", Edge::new, health, call).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    agency_edge::serve_service(req, &env, &ctx, ROUTES, "router", Edge::new, health, call).await
 }
 
 agency_edge::d1_ports!(

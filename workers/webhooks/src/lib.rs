@@ -9,20 +9,18 @@ mod gate;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
-use agency_edge::{D1, OrPort, upstream};
+use agency_edge::{D1, OrPort};
 use agency_kit::{ApiError, Clock};
 use agency_webhooks_service::config::{self, Sections};
 use agency_webhooks_service::consume::{self, Next, Work};
 use agency_webhooks_service::outbound::{OutRequest, OutResponse};
 use agency_webhooks_service::store::{self, NewEvent};
 use agency_webhooks_service::{Admission, Entry, ROUTES, Settings, Wake, WebhookPorts};
-use futures_util::future::{Either, select};
 use http::StatusCode;
 use serde_json::Value;
 use worker::{
-    Context, Env, Fetch, Headers, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request,
+    Context, Env, Headers, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request,
     RequestInit, Response, ScheduleContext, ScheduledEvent, event,
 };
 
@@ -85,11 +83,12 @@ fn settings(env: &Env) -> Result<Rc<Settings>, ApiError> {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let call = async |p: &Edge<'_>, e, request| agency_webhooks_service::call(p, e, &request).await;
     agency_edge::serve_service(
         req,
         &env,
+        &ctx,
         ROUTES,
         "webhooks",
         Edge::new,
@@ -102,7 +101,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 /// The Queue's consumer: each message is one piece of work ([`consume::work`]); what
 /// the dead-letter queue receives is marked dead.
 #[event(queue)]
-async fn queue(batch: MessageBatch<Work>, env: Env, _ctx: Context) -> worker::Result<()> {
+async fn queue(batch: MessageBatch<Work>, env: Env, ctx: Context) -> worker::Result<()> {
     let p = Edge::new(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let dead = batch.queue() == DEAD_QUEUE;
     for m in batch.messages()? {
@@ -130,12 +129,16 @@ async fn queue(batch: MessageBatch<Work>, env: Env, _ctx: Context) -> worker::Re
             }
         }
     }
+    // Dispatch durations and the events' counts go to the monitoring Worker.
+    if let Some(shipment) = agency_edge::samples::shipment(&env) {
+        ctx.wait_until(shipment);
+    }
     Ok(())
 }
 
 /// Every minute: approval cards to post or edit, and work whose message was lost.
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let Ok(p) = Edge::new(&env) else {
         worker::console_error!("webhooks cron: the configuration is invalid");
         return;
@@ -154,6 +157,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             }
         }
         Err(e) => worker::console_error!("overdue work: {e}"),
+    }
+    if let Some(shipment) = agency_edge::samples::shipment(&env) {
+        ctx.wait_until(shipment);
     }
 }
 
@@ -267,27 +273,7 @@ impl WebhookPorts for Edge<'_> {
         } else {
             "ASSISTANT"
         };
-        let service = self.env.service(binding).map_err(upstream)?;
-        let headers = Headers::new();
-        let token = agency_edge::own_token(self.env, "AGENCY_OPERATOR_TOKEN");
-        headers
-            .set("authorization", &format!("Bearer {token}"))
-            .map_err(upstream)?;
-        let mut init = RequestInit::new();
-        init.with_method(worker::Method::from(method.as_str().to_owned()));
-        if !body.is_null() {
-            headers
-                .set("content-type", "application/json")
-                .map_err(upstream)?;
-            init.with_body(Some(body.to_string().into()));
-        }
-        init.with_headers(headers);
-        let request =
-            Request::new_with_init(&format!("https://{binding}{path}"), &init).map_err(upstream)?;
-        let mut resp = service.fetch_request(request).await.map_err(upstream)?;
-        let status = resp.status_code();
-        let text = resp.text().await.map_err(upstream)?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        agency_edge::peer(self.env, binding, method, path, body).await
     }
 
     async fn send(&self, r: OutRequest) -> Result<OutResponse, String> {
@@ -302,20 +288,7 @@ impl WebhookPorts for Edge<'_> {
                 worker::js_sys::Uint8Array::from(r.body.as_slice()).into(),
             ));
         let request = Request::new_with_init(&r.url, &init).map_err(|e| e.to_string())?;
-        let controller = worker::AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(request);
-        let sent = Box::pin(fetch.send_with_signal(&signal));
-        let timeout = Box::pin(worker::Delay::from(Duration::from_millis(r.timeout_ms)));
-        let host = r.url.split('/').take(3).collect::<Vec<_>>().join("/");
-        let mut resp = match select(sent, timeout).await {
-            Either::Left((Ok(resp), _)) => resp,
-            Either::Left((Err(e), _)) => return Err(format!("{host}: {e}")),
-            Either::Right(_) => {
-                controller.abort();
-                return Err(format!("{host}: no answer within {} ms", r.timeout_ms));
-            }
-        };
+        let mut resp = agency_edge::fetch_within(request, r.timeout_ms).await?;
         let retry_after_secs = resp
             .headers()
             .get("retry-after")

@@ -320,6 +320,16 @@ impl Registry {
         Ok(())
     }
 
+    /// How many series it holds.
+    pub fn len(&self) -> usize {
+        self.series.values().map(BTreeMap::len).sum()
+    }
+
+    /// No series (and nothing dropped): nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.dropped == 0 && self.series.values().all(BTreeMap::is_empty)
+    }
+
     /// Adds `other`'s series: counters and histograms add up, a gauge takes `other`'s
     /// value (the later report).
     pub fn merge(&mut self, other: &Registry) {

@@ -1,0 +1,198 @@
+//! The monitoring Worker: wiring only. `agency_monitoring_service` answers every
+//! request and runs every probe round; this crate implements its ports on the bindings:
+//! D1 for what it stores, the other four Workers over service bindings (their
+//! `/health` for probes, the skill graph's agents and the assistant's budget), `fetch`
+//! for the gateway's health URLs. The samples the other Workers ship arrive at
+//! `POST /internal/samples`; this Worker's own go straight to D1. The cron runs a probe
+//! round a minute (which also folds the samples by minute).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use agency_edge::D1;
+use agency_kit::ApiError;
+use agency_monitor::Registry;
+use agency_monitoring_service::config::Sections;
+use agency_monitoring_service::{MonitorPorts, ProbeSettings, Probed, ROUTES, samples};
+use http::StatusCode;
+use serde_json::Value;
+use worker::{
+    Context, Env, Request, RequestInit, Response, ScheduleContext, ScheduledEvent, event,
+};
+
+/// The Worker behind each probed part's service binding.
+fn binding(part: &str) -> Option<&'static str> {
+    match part {
+        "router" => Some("ROUTER"),
+        "skill-graph" => Some("SKILL_GRAPH"),
+        "assistant" => Some("ASSISTANT"),
+        "webhooks" => Some("WEBHOOKS"),
+        _ => None,
+    }
+}
+
+fn config_invalid() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "monitoring_config_invalid",
+        "the monitoring configuration (AGENCY_MONITORING) is invalid; see the Worker's log",
+    )
+}
+
+struct Edge<'a> {
+    db: D1,
+    env: &'a Env,
+    settings: ProbeSettings,
+}
+
+impl<'a> Edge<'a> {
+    fn new(env: &'a Env) -> Result<Self, ApiError> {
+        let text = env
+            .var("AGENCY_MONITORING")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let sections: Sections = toml::from_str(&text).map_err(|e| {
+            worker::console_error!("AGENCY_MONITORING: {e}");
+            config_invalid()
+        })?;
+        sections.monitoring.validate().map_err(|e| {
+            worker::console_error!("AGENCY_MONITORING: {e}");
+            config_invalid()
+        })?;
+        Ok(Edge {
+            db: D1::from_env(env)?,
+            env,
+            settings: sections.monitoring.probes(sections.gateway.as_ref()),
+        })
+    }
+}
+
+agency_edge::edge_clock_and_random!(Edge);
+
+/// This Worker's own samples are stored as any shipment is.
+fn to_d1(env: Env, batch: Registry) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
+    Box::pin(async move {
+        let db = D1::from_env(&env).map_err(|e| e.to_string())?;
+        let now = agency_kit::Clock::now_ms(&agency_edge::EdgeClock);
+        samples::ingest(&db, now, &batch)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    agency_edge::samples::store_with(to_d1);
+    let call =
+        async |p: &Edge<'_>, e, request| agency_monitoring_service::call(p, e, &request).await;
+    agency_edge::serve_service(
+        req,
+        &env,
+        &ctx,
+        ROUTES,
+        "monitoring",
+        Edge::new,
+        agency_monitoring_service::health,
+        call,
+    )
+    .await
+}
+
+/// Every minute: a probe round (parts, gateway, agents; the minute's figures noted;
+/// shipped samples folded).
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    agency_edge::samples::store_with(to_d1);
+    match Edge::new(&env) {
+        Ok(p) => {
+            if let Err(e) = agency_monitoring_service::probes::round(&p).await {
+                worker::console_error!("probe round: {e} {:?}", e.log);
+            }
+        }
+        Err(e) => worker::console_error!("monitoring cron: {e}"),
+    }
+    if let Some(shipment) = agency_edge::samples::shipment(&env) {
+        ctx.wait_until(shipment);
+    }
+}
+
+impl MonitorPorts for Edge<'_> {
+    type Db = D1;
+
+    fn db(&self) -> &D1 {
+        &self.db
+    }
+
+    fn probe_settings(&self) -> ProbeSettings {
+        self.settings.clone()
+    }
+
+    fn live(&self) -> Registry {
+        agency_edge::samples::pending()
+    }
+
+    /// The part's `/health` over its binding: up when it answers 200 in time.
+    async fn probe_part(&self, part: &str) -> Probed {
+        let start = agency_kit::Clock::precise_ms(self);
+        let answer = match binding(part) {
+            None => Err(format!("no binding for {part}")),
+            Some(b) => match self.env.service(b) {
+                Err(e) => Err(format!("{b}: {e}")),
+                Ok(service) => {
+                    let mut init = RequestInit::new();
+                    init.with_method(worker::Method::Get);
+                    match Request::new_with_init(&format!("https://{b}/health"), &init) {
+                        Err(e) => Err(e.to_string()),
+                        Ok(request) => {
+                            let sent = Box::pin(service.fetch_request(request));
+                            let timeout = Box::pin(worker::Delay::from(Duration::from_millis(
+                                self.settings.timeout_ms,
+                            )));
+                            match futures_select(sent, timeout).await {
+                                Some(Ok(r)) if r.status_code() == 200 => Ok(()),
+                                Some(Ok(r)) => Err(format!("answered {}", r.status_code())),
+                                Some(Err(e)) => Err(e.to_string()),
+                                None => {
+                                    Err(format!("no answer within {} ms", self.settings.timeout_ms))
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        Probed {
+            up: answer.is_ok(),
+            ms: (agency_kit::Clock::precise_ms(self) - start).max(0.0),
+            detail: answer.err(),
+        }
+    }
+
+    async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String> {
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::Get);
+        let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        let resp = agency_edge::fetch_within(request, timeout_ms).await?;
+        Ok(resp.status_code())
+    }
+
+    async fn peer(
+        &self,
+        part: &str,
+        method: http::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<(u16, Value), ApiError> {
+        let b = binding(part).ok_or_else(|| agency_edge::upstream(format!("no part {part}")))?;
+        agency_edge::peer(self.env, b, method, path, body).await
+    }
+}
+
+/// The first of two futures to finish: `Some` of the first's output, `None` when the
+/// second (a timeout) came first.
+async fn futures_select<A: Future + Unpin, B: Future + Unpin>(a: A, b: B) -> Option<A::Output> {
+    match futures_util::future::select(a, b).await {
+        futures_util::future::Either::Left((v, _)) => Some(v),
+        futures_util::future::Either::Right(_) => None,
+    }
+}
