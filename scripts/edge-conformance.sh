@@ -7,6 +7,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/scripts/tools.sh"
 ensure_rust_targets
 ensure_worker_tools
+ensure_browser
 
 STATE="$(mktemp -d "${TMPDIR:-/tmp}/agency-edge.XXXXXX")"
 PIDS=()
@@ -127,5 +128,12 @@ if ! "$CONFORMANCE" --router "http://127.0.0.1:$R_PORT" \
   for w in $WORKERS; do
     echo "[edge] --- $w log ---"; tail -50 "$STATE/dev-$w.log"
   done
+  exit 1
+fi
+
+# The dashboard, served by the monitoring Worker, in headless Chromium (at the edge it
+# polls: one snapshot a connection, then it reconnects).
+if ! node "$ROOT/scripts/dashboard-check.mjs" "http://127.0.0.1:$M_PORT" "$AGENCY_VIEWER_TOKEN" "$ROOT/target/dashboard" edge; then
+  echo "[edge] --- monitoring log ---"; tail -50 "$STATE/dev-monitoring.log"
   exit 1
 fi

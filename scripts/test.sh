@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format, lints (host and wasm crates), unit and
 # integration tests (real SQLite, real wasmtime, the conformance suite against
-# `agency serve`), the benchmarks compiled, schemathesis against `agency serve` (the
+# `agency serve`, the dashboard in headless Chromium), the benchmarks compiled, schemathesis against `agency serve` (the
 # OpenAPI document must hold), and the conformance suite against the Workers under
 # `wrangler dev`. Installs what it needs (idempotent, cached outside the
 # repository in $AGENCY_TOOLS).
@@ -12,6 +12,7 @@ source "$ROOT/scripts/tools.sh"
 ensure_rust_targets
 ensure_worker_tools
 ensure_promtool
+ensure_browser
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -58,7 +59,9 @@ read -r st_passed st_failed < <(sed -n 's/^schemathesis: \([0-9]*\) passed, \([0
 step "edge: conformance suite against the Workers under wrangler dev"
 CONFORMANCE_BIN="$ROOT/target/release/agency-conformance" "$ROOT/scripts/edge-conformance.sh" | tee "$LOG"
 read -r edge_passed edge_failed < <(sed -n 's/^conformance: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
+read -r dash_passed dash_failed < <(sed -n 's/^dashboard: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
+edge_passed=$((edge_passed + ${dash_passed:-0})); edge_failed=$((edge_failed + ${dash_failed:-0}))
 
 echo
-echo "cargo tests: $unit_passed passed, $unit_failed failed; schemathesis operations: $st_passed passed, $st_failed failed; edge conformance: $edge_passed passed, $edge_failed failed"
+echo "cargo tests: $unit_passed passed, $unit_failed failed; schemathesis operations: $st_passed passed, $st_failed failed; edge conformance and dashboard checks: $edge_passed passed, $edge_failed failed"
 echo "summary: $((unit_passed + st_passed + edge_passed)) passed, $((unit_failed + st_failed + edge_failed)) failed"

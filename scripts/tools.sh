@@ -59,6 +59,29 @@ ensure_promtool() {
   command -v promtool >/dev/null || { log "promtool is still missing"; return 1; }
 }
 
+PLAYWRIGHT_VERSION=1.65.1
+
+# Headless Chromium for the dashboard's tests: Debian's chromium package, driven by
+# playwright-core (npm, into $AGENCY_TOOLS/npm beside wrangler) over the DevTools
+# protocol.
+ensure_browser() {
+  if ! [ -x /usr/bin/chromium ]; then
+    log "installing Debian's chromium package (for the dashboard's tests)"
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+      || { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >&2; }
+    [ -x /usr/bin/chromium ] || { log "chromium is still missing"; return 1; }
+  fi
+  local npm_dir="$AGENCY_TOOLS/npm"
+  if ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$npm_dir/node_modules/playwright-core/package.json" 2>/dev/null; then
+    log "installing playwright-core $PLAYWRIGHT_VERSION into $npm_dir"
+    mkdir -p "$npm_dir"
+    (cd "$npm_dir" && npm install --silent --no-audit --no-fund "playwright-core@$PLAYWRIGHT_VERSION" >&2)
+  fi
+  export AGENCY_TOOLS
+}
+
 SCHEMATHESIS_VERSION=4.32.5
 
 # schemathesis (API fuzzing from the OpenAPI document) in a virtualenv under

@@ -63,6 +63,7 @@ impl App {
             graph_update: Arc::new(tokio::sync::Mutex::new(())),
             webhook_work: tokio::sync::Notify::new(),
             cards_due: std::sync::atomic::AtomicBool::new(false),
+            closing: tokio::sync::watch::Sender::new(false),
             metrics: std::sync::Mutex::new(agency_monitor::Registry::default()),
             intake,
         });

@@ -46,6 +46,8 @@ pub struct AppState {
     /// The webhooks' group commit (set once the state exists: its thread holds a weak
     /// reference to it).
     pub intake: webhooks::Intake,
+    /// Set once the server stops accepting: open event streams end.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -133,6 +135,7 @@ pub async fn serve(
             drop(permit);
         });
     }
+    state.closing.send_replace(true);
     graceful.shutdown().await;
     Ok(())
 }

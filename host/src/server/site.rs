@@ -86,13 +86,22 @@ fn find(method: &http::Method, path: &str) -> Result<Matched<Endpoint>, Miss> {
 }
 
 /// The answer to one request.
-pub async fn handle(
-    state: Arc<AppState>,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+pub async fn handle(state: Arc<AppState>, req: hyper::Request<Incoming>) -> hyper::Response<Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let found = find(&method, &path);
+    let follow = matches!(
+        found.as_ref().map(|m| m.endpoint),
+        Ok(Endpoint::Monitoring(
+            agency_monitoring_service::Endpoint::Stream
+        ))
+    ) && method == http::Method::GET
+        && req
+            .headers()
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("text/event-stream")));
+    let streamed = state.clone();
     let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
     let service = found.as_ref().map_or("agency", |m| m.endpoint.service());
     let local = Local(state.clone());
@@ -116,7 +125,56 @@ pub async fn handle(
         }
     })
     .await;
-    response.map(|b| Full::new(Bytes::from(b)))
+    if follow && response.status() == http::StatusCode::OK {
+        return response.map(|first| events(streamed, first));
+    }
+    response.map(|b| {
+        Full::new(Bytes::from(b))
+            .map_err(|e| match e {})
+            .boxed_unsync()
+    })
+}
+
+/// A response body: whole, or the dashboard's event stream.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+/// The dashboard's stream kept open: `first` (the service's answer), then a snapshot
+/// every `STREAM_EVERY_MS` until the client goes away or the server stops; at most an
+/// hour, after which the client reconnects.
+fn events(state: Arc<AppState>, first: Vec<u8>) -> Body {
+    use agency_monitoring_service::dashboard::{STREAM_EVERY_MS, event};
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let mut closing = state.closing.subscribe();
+    tokio::spawn(async move {
+        if tx.send(Bytes::from(first)).await.is_err() {
+            return;
+        }
+        let every = std::time::Duration::from_millis(STREAM_EVERY_MS);
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        while tokio::time::Instant::now() < until {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = closing.changed() => return,
+                () = tx.closed() => return,
+            }
+            let next = match event(&Local(state.clone())).await {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, log = ?e.log, "dashboard snapshot failed");
+                    return;
+                }
+            };
+            if tx.send(Bytes::from(next)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok(hyper::body::Frame::data(b)), rx))
+    });
+    http_body_util::StreamBody::new(frames).boxed_unsync()
 }
 
 async fn answer(
@@ -174,8 +232,9 @@ async fn answer(
 }
 
 /// Another service's answer to a call from inside the server (the webhook consumer
-/// asking the router or the assistant): found like any request, but trusted (no token),
-/// and only the router's, the skill graph's and the assistant's endpoints.
+/// asking the router or the assistant, the monitoring service reading the others):
+/// found like any request, but trusted (no token); every service's endpoints but the
+/// monitoring service's own.
 pub async fn internal(
     state: Arc<AppState>,
     method: http::Method,
@@ -207,9 +266,11 @@ pub async fn internal(
         Endpoint::Graph(e) => agency_skill_graph_service::call(&local, e, request).await,
         Endpoint::Router(e) => agency_router_service::call(&local, e, request).await,
         Endpoint::Assistant(e) => agency_assistant_service::call(&local, e, &request).await,
-        Endpoint::Root(_) | Endpoint::Webhooks(_) | Endpoint::Monitoring(_) => Err(
-            ApiError::not_found(format!("{path} is not callable from inside the server")),
-        ),
+        // Boxed: the webhook service calls back in here (its `peer` port).
+        Endpoint::Webhooks(e) => Box::pin(agency_webhooks_service::call(&local, e, &request)).await,
+        Endpoint::Root(_) | Endpoint::Monitoring(_) => Err(ApiError::not_found(format!(
+            "{path} is not callable from inside the server"
+        ))),
     };
     if let Err(e) = &answer
         && let Some(detail) = &e.log

@@ -69,6 +69,55 @@ fn conformance_suite_passes_on_the_local_server_native_engine() {
     )));
 }
 
+/// The dashboard in real headless Chromium (scripts/dashboard-check.mjs, playwright-core
+/// over the DevTools protocol; `scripts/tools.sh` installs both): after routing and
+/// approval traffic, at desktop size in light mode and phone size in dark mode, it asks
+/// for the token once, shows the parts and the gateway with their status, draws its
+/// charts, updates live over server-sent events, and logs no error. Screenshots land in
+/// `target/dashboard/`.
+#[test]
+fn the_dashboard_works_in_headless_chromium() {
+    let data = TempDir::new("dashboard");
+    let (server, _fakes) = conformance_server(data.path(), &[]);
+    for message in [
+        "deploy the api to production",
+        "rollback the release now",
+        "review this pull request",
+        "write the quarterly plan",
+    ] {
+        let body = json!({ "message": message }).to_string();
+        assert_eq!(post(&server.url("/api/route"), GATEWAY, &body).0, 200);
+    }
+    for (i, (action, cost)) in [("read", 0.5), ("deploy", 3.0), ("read", 1.25)]
+        .into_iter()
+        .enumerate()
+    {
+        let body = json!({
+            "taskId": format!("dash-{i}"),
+            "agent": "devops",
+            "action": action,
+            "estimatedCostUsd": cost
+        })
+        .to_string();
+        assert_eq!(post(&server.url("/api/approve"), GATEWAY, &body).0, 200);
+    }
+    let out = repo().join("target/dashboard");
+    let run = std::process::Command::new("node")
+        .arg(repo().join("scripts/dashboard-check.mjs"))
+        .args([server.base.as_str(), VIEWER, out.to_str().unwrap(), "local"])
+        .output()
+        .expect("node is needed (scripts/tools.sh installs the browser tools)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    println!("{said}");
+    assert!(run.status.success(), "the dashboard check failed:\n{said}");
+    assert!(out.join("dashboard-local-desktop.png").exists());
+    assert!(out.join("dashboard-local-phone.png").exists());
+}
+
 #[test]
 fn a_trapping_component_is_contained_and_replaced() {
     let data = TempDir::new("trap");

@@ -73,6 +73,37 @@ impl Documented for Endpoint {
                 params: Vec::new(),
                 errors: &[(422, "A histogram or its sketch that does not hold together")],
             },
+            Endpoint::Dashboard => Operation {
+                description: "No token: the page asks for a viewer token once and keeps it in the browser tab's session storage. Its scripts, styles and charts (uPlot) come from `/dashboard/{asset}`; nothing is loaded from elsewhere (a Content-Security-Policy says so).",
+                request: None,
+                ok: Answer::text("The page", "text/html"),
+                params: Vec::new(),
+                errors: &[],
+            },
+            Endpoint::DashboardAsset => Operation {
+                description: "No token. 404 for a name the dashboard does not have.",
+                request: None,
+                ok: Answer::text("The file", "text/plain"),
+                params: vec![agency_kit::openapi::Param::path(
+                    "asset",
+                    serde_json::json!({ "type": "string", "enum": crate::dashboard::asset_names() }),
+                )],
+                errors: &[],
+            },
+            Endpoint::Snapshot => Operation {
+                description: "Any role. Lists from a part that could not answer are null.",
+                request: None,
+                ok: Answer::ok("The snapshot", doc.schema::<views::Dashboard>()),
+                params: Vec::new(),
+                errors: &[],
+            },
+            Endpoint::Stream => Operation {
+                description: "Any role. `text/event-stream`: events named `snapshot` whose data is `GET /api/dashboard`'s body, and a `retry` (ms). With `Accept: text/event-stream` the local server keeps the stream open and sends a snapshot every 3 seconds; otherwise, and always at the edge, it sends one and closes, and the client reconnects after `retry` (polling).",
+                request: None,
+                ok: Answer::text("Server-sent events", "text/event-stream"),
+                params: Vec::new(),
+                errors: &[],
+            },
             Endpoint::Stats => Operation {
                 description: "Any role.",
                 request: None,

@@ -8,6 +8,7 @@
 #![allow(async_fn_in_trait)]
 
 pub mod config;
+pub mod dashboard;
 #[cfg(feature = "openapi")]
 mod doc;
 pub mod probes;
@@ -135,6 +136,10 @@ pub enum Endpoint {
     Incidents,
     Series,
     Samples,
+    Dashboard,
+    DashboardAsset,
+    Snapshot,
+    Stream,
 }
 
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -186,6 +191,38 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Samples,
         summary: "Store a batch of another part's samples (each Worker ships its own here)",
     },
+    Route {
+        method: Method::GET,
+        path: "/dashboard",
+        access: Access::Public,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Dashboard,
+        summary: "The dashboard: one HTML page (it asks for a viewer token and reads the API with it)",
+    },
+    Route {
+        method: Method::GET,
+        path: "/dashboard/{asset}",
+        access: Access::Public,
+        body: BodyLimit::None,
+        endpoint: Endpoint::DashboardAsset,
+        summary: "The dashboard's scripts and styles (uPlot included), served from here",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/dashboard",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Snapshot,
+        summary: "Everything the dashboard shows: stats, SLA, the last hour's series, incidents, recent decisions, approvals and dead letters",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/dashboard/stream",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Stream,
+        summary: "The dashboard's snapshots as server-sent events",
+    },
 ];
 
 /// Answers `req` at `endpoint` (the runtime found the route and checked the token).
@@ -215,6 +252,10 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
             ))
         }
         Endpoint::Stats => Ok(json(StatusCode::OK, &stats(p).await?)),
+        Endpoint::Dashboard => Ok(dashboard::page()),
+        Endpoint::DashboardAsset => dashboard::asset(&req.param(0, "asset")?),
+        Endpoint::Snapshot => Ok(json(StatusCode::OK, &dashboard::snapshot(p).await?)),
+        Endpoint::Stream => dashboard::stream(p).await,
         Endpoint::Sla => Ok(json(StatusCode::OK, &sla_view(p).await?)),
         Endpoint::Series => {
             #[derive(Deserialize)]
@@ -272,14 +313,7 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
             let incidents = store::incidents(p.db(), limit)
                 .await?
                 .into_iter()
-                .map(|i| views::IncidentView {
-                    id: i.id,
-                    target: i.target,
-                    at: agency_kit::ports::rfc3339(i.at_ms),
-                    status: i.status,
-                    previous: i.previous,
-                    detail: i.detail,
-                })
+                .map(views::IncidentView::from)
                 .collect();
             Ok(json(StatusCode::OK, &views::Incidents { incidents }))
         }

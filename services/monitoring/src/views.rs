@@ -114,6 +114,46 @@ pub struct IncidentView {
     pub detail: Option<String>,
 }
 
+impl From<crate::store::Incident> for IncidentView {
+    fn from(i: crate::store::Incident) -> IncidentView {
+        IncidentView {
+            id: i.id,
+            target: i.target,
+            at: agency_kit::ports::rfc3339(i.at_ms),
+            status: i.status,
+            previous: i.previous,
+            detail: i.detail,
+        }
+    }
+}
+
+/// `GET /api/dashboard` (and each event of `/api/dashboard/stream`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Dashboard {
+    /// When it was taken.
+    pub at: String,
+    pub stats: Stats,
+    pub sla: Sla,
+    /// The newest incidents.
+    pub incidents: Vec<IncidentView>,
+    /// Every series of `/api/metrics/series` over the last hour, a point a minute.
+    pub series: BTreeMap<String, Vec<PointView>>,
+    /// The newest routing decisions, as `GET /api/route/decisions` lists them (null
+    /// when the router could not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub decisions: Option<Vec<serde_json::Value>>,
+    /// The newest approvals, as `GET /api/approvals` lists them (null when the
+    /// assistant could not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub approvals: Option<Vec<serde_json::Value>>,
+    /// The newest dead letters, as `GET /api/deadletters` lists them (null when the
+    /// webhook service could not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub dead_letters: Option<Vec<serde_json::Value>>,
+}
+
 /// `GET /api/metrics/series`.
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

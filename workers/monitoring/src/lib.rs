@@ -20,6 +20,9 @@ use worker::{
     Context, Env, Request, RequestInit, Response, ScheduleContext, ScheduledEvent, event,
 };
 
+/// How long a probe may take at the edge.
+const PROBE_TIMEOUT_MS: u64 = 5_000;
+
 /// The Worker behind each probed part's service binding.
 fn binding(part: &str) -> Option<&'static str> {
     match part {
@@ -59,10 +62,14 @@ impl<'a> Edge<'a> {
             worker::console_error!("AGENCY_MONITORING: {e}");
             config_invalid()
         })?;
+        let mut settings = sections.monitoring.probes(sections.gateway.as_ref());
+        // probe_interval_ms is the local server's timer; the cron runs once a minute,
+        // so a probe here may take up to the local ceiling.
+        settings.timeout_ms = PROBE_TIMEOUT_MS;
         Ok(Edge {
             db: D1::from_env(env)?,
             env,
-            settings: sections.monitoring.probes(sections.gateway.as_ref()),
+            settings,
         })
     }
 }
