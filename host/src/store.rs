@@ -290,7 +290,8 @@ mod tests {
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
                 "monitoring/0001_init",
-                "monitoring/0002_series"
+                "monitoring/0002_series",
+                "monitoring/0003_samples"
             ]
         );
         // Opening again applies nothing twice (a second CREATE TABLE would fail).
@@ -322,7 +323,8 @@ mod tests {
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
                 "monitoring/0001_init",
-                "monitoring/0002_series"
+                "monitoring/0002_series",
+                "monitoring/0003_samples"
             ]
         );
     }
