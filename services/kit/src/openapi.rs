@@ -59,6 +59,13 @@ impl Answer {
         )
     }
 
+    /// `200` as server-sent events, each described by `event` (the fields of one event:
+    /// `event`, `data`, `id`, `retry`).
+    pub fn events(description: &'static str, mut event: Value) -> Answer {
+        event[TEXT_MEDIA_TYPE] = json!("text/event-stream");
+        Answer::ok(description, event)
+    }
+
     pub fn also(mut self, status: u16, description: &'static str) -> Answer {
         self.also = Some((status, description));
         self

@@ -83,12 +83,12 @@ impl Documented for Endpoint {
             Endpoint::DashboardAsset => Operation {
                 description: "No token. 404 for a name the dashboard does not have.",
                 request: None,
-                ok: Answer::text("The file", "text/plain"),
+                ok: Answer::text("The file (a script, a style sheet or a licence)", "text/*"),
                 params: vec![agency_kit::openapi::Param::path(
                     "asset",
                     serde_json::json!({ "type": "string", "enum": crate::dashboard::asset_names() }),
                 )],
-                errors: &[],
+                errors: &[(404, "The dashboard has no file of that name")],
             },
             Endpoint::Snapshot => Operation {
                 description: "Any role. Lists from a part that could not answer are null.",
@@ -100,7 +100,18 @@ impl Documented for Endpoint {
             Endpoint::Stream => Operation {
                 description: "Any role. `text/event-stream`: events named `snapshot` whose data is `GET /api/dashboard`'s body, and a `retry` (ms). With `Accept: text/event-stream` the local server keeps the stream open and sends a snapshot every 3 seconds; otherwise, and always at the edge, it sends one and closes, and the client reconnects after `retry` (polling).",
                 request: None,
-                ok: Answer::text("Server-sent events", "text/event-stream"),
+                ok: Answer::events(
+                    "Server-sent events",
+                    serde_json::json!({
+                        "type": "object",
+                        "required": ["event", "data"],
+                        "properties": {
+                            "event": { "const": "snapshot" },
+                            "data": { "type": "string", "contentMediaType": "application/json", "description": "GET /api/dashboard's body" },
+                            "retry": { "type": "integer", "minimum": 0 }
+                        }
+                    }),
+                ),
                 params: Vec::new(),
                 errors: &[],
             },
