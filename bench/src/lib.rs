@@ -20,6 +20,7 @@ pub fn synthetic_graph(agents: usize, keywords: usize) -> SkillGraph {
     };
     let mut g = SkillGraph {
         version: None,
+        calibration: None,
         threshold: 0.5,
         none_score: 0.0,
         agents: vec![],

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agency_router::RouteRequest;
+use agency_router::calibrate::{self, Abstain};
 use agency_router::eval::{self, Example};
-use agency_skill_graph::learn::{self, LabelledMessage, LearnOptions};
+use agency_skill_graph::learn::{LabelledMessage, LearnOptions};
 use clap::Subcommand;
 
 use agency::config::Engine;
@@ -27,6 +28,11 @@ pub enum SkillsCommand {
         /// Output: ending in .json = one JSON file, else a directory of skill files.
         #[arg(long)]
         out: PathBuf,
+        /// How eagerly to abstain on messages no agent should take: low, medium, high,
+        /// or a target out-of-scope recall (e.g. 0.8). The threshold is chosen on folds
+        /// in which some agents are left out of training and play unseen topics.
+        #[arg(long, default_value = "medium")]
+        abstain: Abstain,
     },
     /// Score a graph against labelled messages.
     Eval {
@@ -40,7 +46,21 @@ pub enum SkillsCommand {
         /// wasm (the component) or native (the core crate); both decide the same.
         #[arg(long, default_value = "native")]
         engine: Engine,
+        /// Evaluate at this confidence threshold instead of the graph's.
+        #[arg(long, value_parser = threshold)]
+        threshold: Option<f64>,
+        /// Also report in-scope accuracy and out-of-scope recall at thresholds 0 to
+        /// 0.95 in steps of 0.05, to pick an operating point.
+        #[arg(long)]
+        curve: bool,
     },
+}
+
+fn threshold(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!("{s:?}: a threshold is a number from 0 to 1")),
+    }
 }
 
 pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
@@ -58,9 +78,13 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        SkillsCommand::Learn { examples, out } => {
+        SkillsCommand::Learn {
+            examples,
+            out,
+            abstain,
+        } => {
             let messages: Vec<LabelledMessage> = super::read_jsonl(&examples)?;
-            let graph = learn::learn(&messages, &LearnOptions::default())
+            let (graph, _curve) = calibrate::learn(&messages, &LearnOptions::default(), abstain)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
             graph_files::write(&graph, &out)
                 .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
@@ -73,6 +97,13 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
                 messages.len(),
                 written.summary()
             );
+            match &written.calibration {
+                Some(c) => println!("{}", calibration_line(c)),
+                None => println!(
+                    "threshold {} (not calibrated: folds need at least two agents)",
+                    written.threshold
+                ),
+            }
             Ok(ExitCode::SUCCESS)
         }
         SkillsCommand::Eval {
@@ -80,8 +111,10 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             examples,
             json,
             engine,
+            threshold,
+            curve,
         } => {
-            let g = match graph_files::load(&graph) {
+            let mut g = match graph_files::load(&graph) {
                 Ok(g) => g,
                 Err(errors) => {
                     for e in &errors.0 {
@@ -90,6 +123,9 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::FAILURE);
                 }
             };
+            if let Some(t) = threshold {
+                g.threshold = t;
+            }
             let examples: Vec<Example> = super::read_jsonl(&examples)?;
             let runtime = match engine {
                 Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions::default())?)),
@@ -114,12 +150,53 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let report = eval::score(&examples, &predictions);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+            let points = if curve {
+                let ts: Vec<f64> = (0..20).map(|i| f64::from(i) / 20.0).collect();
+                Some(eval::curve(&g, &examples, &ts)?)
             } else {
+                None
+            };
+            if json {
+                let mut v = serde_json::to_value(&report)?;
+                v["threshold"] = serde_json::json!(g.threshold);
+                v["calibration"] = serde_json::to_value(&g.calibration)?;
+                if let Some(points) = &points {
+                    v["curve"] = serde_json::to_value(points)?;
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("threshold: {}", g.threshold);
+                if let Some(c) = &g.calibration {
+                    println!("{}", calibration_line(c));
+                }
                 print!("{}", report.to_text());
+                if let Some(points) = &points {
+                    println!("\nthreshold  in-scope accuracy  out-of-scope recall");
+                    for p in points {
+                        println!(
+                            "{:>9.2}  {:>17.4}  {:>19.4}",
+                            p.threshold, p.in_scope_accuracy, p.out_of_scope_recall
+                        );
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `learn` measured when it chose the threshold, in one line.
+fn calibration_line(c: &agency_skill_graph::Calibration) -> String {
+    let part =
+        |name: &str, v: Option<f64>| v.map(|v| format!(", {name} {v:.4}")).unwrap_or_default();
+    format!(
+        "threshold {} (abstain {}, calibrated on {} folds): expected in-scope accuracy {:.4}, out-of-scope recall {:.4}{}{}",
+        c.threshold,
+        c.abstain,
+        c.folds,
+        c.in_scope_accuracy,
+        c.out_of_scope_recall,
+        part("unseen topics", c.unseen_recall),
+        part("labelled out of scope", c.labelled_recall),
+    )
 }

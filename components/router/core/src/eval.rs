@@ -59,6 +59,37 @@ pub fn evaluate(index: &RouterIndex, examples: &[Example]) -> EvalReport {
     score(examples, &predictions)
 }
 
+/// In-scope accuracy and out-of-scope recall at one threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurvePoint {
+    pub threshold: f64,
+    pub in_scope_accuracy: f64,
+    pub out_of_scope_recall: f64,
+}
+
+/// The graph's quality at each of `thresholds` (the rest of the graph unchanged), so an
+/// operator can pick an operating point without relearning.
+pub fn curve(
+    graph: &agency_skill_graph::SkillGraph,
+    examples: &[Example],
+    thresholds: &[f64],
+) -> Result<Vec<CurvePoint>, crate::BuildError> {
+    thresholds
+        .iter()
+        .map(|&t| {
+            let mut g = graph.clone();
+            g.threshold = t;
+            let r = evaluate(&RouterIndex::build(&g)?, examples);
+            Ok(CurvePoint {
+                threshold: t,
+                in_scope_accuracy: r.in_scope_accuracy,
+                out_of_scope_recall: r.out_of_scope_recall,
+            })
+        })
+        .collect()
+}
+
 /// Scores predictions against labels (same order).
 pub fn score(examples: &[Example], predictions: &[Option<String>]) -> EvalReport {
     let label = |a: &Option<String>| a.clone().unwrap_or_else(|| NONE_LABEL.to_owned());

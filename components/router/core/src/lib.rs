@@ -7,6 +7,7 @@
 //! Pure logic: no I/O, no clock, no wasmtime or worker crate. Health state and timing
 //! belong to the caller. Builds natively and for wasm32, with identical decisions.
 
+pub mod calibrate;
 mod complexity;
 pub mod contract;
 mod decision;

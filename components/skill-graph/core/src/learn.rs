@@ -231,6 +231,7 @@ pub fn learn(
         .collect();
     Ok(SkillGraph {
         version: None,
+        calibration: None,
         threshold: options.threshold,
         none_score: round4(none_score),
         agents: agents

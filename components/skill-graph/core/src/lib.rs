@@ -19,7 +19,9 @@ pub mod text;
 mod validate;
 
 pub use error::{GraphError, GraphErrors};
-pub use model::{Agent, Channel, Complexity, Keyword, Skill, SkillGraph, default_threshold};
+pub use model::{
+    Agent, Calibration, Channel, Complexity, Keyword, Skill, SkillGraph, default_threshold,
+};
 pub use validate::{
     MAX_ID_BYTES, MAX_KEYWORD_BYTES, MAX_KEYWORD_WORDS, MAX_KEYWORDS, MAX_WEIGHT, SourceMap,
     validate,

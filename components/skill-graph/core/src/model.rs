@@ -32,6 +32,48 @@ pub struct SkillGraph {
     pub channels: Vec<Channel>,
     #[serde(default)]
     pub skills: Vec<Skill>,
+    /// How the threshold was chosen when the graph was learned (`agency skills learn`):
+    /// the abstention level and what the folds expect of it. Absent on hand-written
+    /// graphs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// What `skills learn` measured when it chose the threshold: on folds in which some
+/// agents were left out of training (their messages playing topics never seen) and
+/// labelled out-of-scope messages were held out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Calibration {
+    /// `low`, `medium`, `high`, or the target recall asked for.
+    pub abstain: String,
+    /// The out-of-scope recall the level asks for.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub target_recall: f64,
+    /// The threshold chosen (also the graph's `threshold` when learned).
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub threshold: f64,
+    /// Expected in-scope accuracy at that threshold.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub in_scope_accuracy: f64,
+    /// Expected out-of-scope recall: the mean of the two below.
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub out_of_scope_recall: f64,
+    /// Messages of agents left out of training that were routed to nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub unseen_recall: Option<f64>,
+    /// Held-out labelled out-of-scope messages that were routed to nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub labelled_recall: Option<f64>,
+    /// Folds learned.
+    #[cfg_attr(feature = "schema", schemars(range(max = 1000)))]
+    pub folds: usize,
+    /// Labelled messages learned from.
+    #[cfg_attr(feature = "schema", schemars(range(max = 1_000_000_000)))]
+    pub examples: usize,
 }
 
 pub fn default_threshold() -> f64 {

@@ -134,6 +134,7 @@ mod tests {
         };
         let g = SkillGraph {
             version: None,
+            calibration: None,
             threshold: 0.3,
             none_score: 0.0,
             agents: vec![Agent {

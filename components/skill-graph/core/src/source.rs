@@ -25,6 +25,8 @@ struct GraphFile {
     agents: Vec<Agent>,
     #[serde(default)]
     channels: Vec<ChannelYaml>,
+    #[serde(default)]
+    calibration: Option<crate::Calibration>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +72,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
     let mut sources = SourceMap::default();
     let mut graph = SkillGraph {
         version: None,
+        calibration: None,
         threshold: default_threshold(),
         none_score: 0.0,
         agents: vec![],
@@ -89,6 +92,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
             Ok(g) => {
                 graph.threshold = g.threshold;
                 graph.none_score = g.none_score;
+                graph.calibration = g.calibration;
                 for a in &g.agents {
                     sources.entries.insert(
                         format!("agent:{}", a.id),
@@ -296,6 +300,16 @@ pub fn render_graph_file(graph: &SkillGraph) -> String {
         if let Some(d) = &c.default_agent {
             out.push_str(&format!("    default_agent: {}\n", yaml_scalar(d)));
         }
+    }
+    if let Some(c) = &graph.calibration {
+        // What `skills learn` measured when it chose the threshold (JSON is YAML).
+        out.push_str(
+            "# how `agency skills learn` chose the threshold, and what it expects of it\n",
+        );
+        out.push_str(&format!(
+            "calibration: {}\n",
+            serde_json::to_string(c).unwrap_or_default()
+        ));
     }
     out
 }

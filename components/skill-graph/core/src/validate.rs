@@ -229,6 +229,7 @@ mod tests {
     fn graph() -> SkillGraph {
         SkillGraph {
             version: None,
+            calibration: None,
             threshold: 0.3,
             none_score: 0.0,
             agents: vec![
