@@ -261,12 +261,7 @@ mod tests {
     use super::*;
 
     fn m(text: &str, agent: Option<&str>) -> LabelledMessage {
-        LabelledMessage {
-            text: text.into(),
-            agent: agent.map(str::to_owned),
-            intent: None,
-            channel: None,
-        }
+        LabelledMessage::new(text, agent)
     }
 
     #[test]

@@ -28,6 +28,18 @@ pub struct LabelledMessage {
     pub channel: Option<String>,
 }
 
+impl LabelledMessage {
+    /// `text` labelled with `agent` (`None`: out of scope).
+    pub fn new(text: &str, agent: Option<&str>) -> LabelledMessage {
+        LabelledMessage {
+            text: text.into(),
+            agent: agent.map(str::to_owned),
+            intent: None,
+            channel: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LearnOptions {
     /// Longest phrase, in words.
@@ -260,12 +272,7 @@ mod tests {
     use super::*;
 
     fn m(text: &str, agent: Option<&str>) -> LabelledMessage {
-        LabelledMessage {
-            text: text.into(),
-            agent: agent.map(str::to_owned),
-            intent: None,
-            channel: None,
-        }
+        LabelledMessage::new(text, agent)
     }
 
     #[test]

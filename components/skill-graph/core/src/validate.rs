@@ -61,6 +61,30 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     if !graph.none_score.is_finite() {
         errors.push(GraphError::new("noneScore must be a finite number"));
     }
+    if let Some(c) = &graph.calibration {
+        let shares = [
+            ("targetRecall", Some(c.target_recall)),
+            ("threshold", Some(c.threshold)),
+            ("inScopeAccuracy", Some(c.in_scope_accuracy)),
+            ("outOfScopeRecall", Some(c.out_of_scope_recall)),
+            ("unseenRecall", c.unseen_recall),
+            ("labelledRecall", c.labelled_recall),
+        ];
+        for (name, v) in shares {
+            if let Some(v) = v
+                && !(0.0..=1.0).contains(&v)
+            {
+                errors.push(GraphError::new(format!(
+                    "calibration.{name} must be within 0..1, got {v}"
+                )));
+            }
+        }
+        if c.folds > 1000 || c.examples > 1_000_000_000 {
+            errors.push(GraphError::new(
+                "calibration.folds must be at most 1000 and calibration.examples at most 1000000000",
+            ));
+        }
+    }
     if graph.agents.is_empty() {
         errors.push(GraphError::new(
             "the graph has no agents: routing would have nobody to pick",
@@ -307,6 +331,19 @@ mod tests {
         unknown_channel: |g| { g.skills[0].channels.push("irc".into()); } => "unknown channel";
         unknown_default: |g| { g.channels[0].default_agent = Some("x".into()); } => "unknown default agent";
         bad_threshold: |g| { g.threshold = 1.5; } => "threshold";
+        bad_calibration: |g| {
+            g.calibration = Some(crate::Calibration {
+                abstain: "medium".into(),
+                target_recall: 0.58,
+                threshold: 0.47,
+                in_scope_accuracy: 0.95,
+                out_of_scope_recall: 0.6,
+                unseen_recall: Some(-1.0),
+                labelled_recall: None,
+                folds: 10,
+                examples: 100,
+            });
+        } => "calibration.unseenRecall";
         bad_id: |g| { g.skills[0].id = "has space".into(); } => "skill id";
     }
 }
