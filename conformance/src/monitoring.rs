@@ -15,6 +15,20 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// `GET /metrics` with `token`: the exposition's text, or why not (any status but 200).
+fn exposition(c: &Client, url: &str, token: &str) -> Result<String, String> {
+    let m = c.raw(
+        "GET",
+        url,
+        &[("authorization", &format!("Bearer {token}"))],
+        b"",
+    )?;
+    if m.status != 200 {
+        return Err(format!("GET /metrics: {} {}", m.status, m.body));
+    }
+    Ok(m.body)
+}
+
 pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Vec<Outcome>) {
     let url = |p: &str| format!("{}{p}", base.trim_end_matches('/'));
     let route = |p: &str| format!("{}{p}", t.router.trim_end_matches('/'));
@@ -87,23 +101,13 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
                     after.body
                 ));
             }
-            let m = c.raw(
-                "GET",
-                &url("/metrics"),
-                &[("authorization", &format!("Bearer {}", t.viewer_token))],
-                b"",
-            )?;
-            if m.status != 200 {
-                return Err(format!("GET /metrics: {} {}", m.status, m.body));
-            }
+            let m = exposition(c, &url("/metrics"), &t.viewer_token)?;
             let series = r#"agency_http_requests_total{service="router",route="/api/route",method="POST",class="2xx"}"#;
-            if sample(&m.body, series).unwrap_or(0.0) < 3.0 {
+            if sample(&m, series).unwrap_or(0.0) < 3.0 {
                 return Err(format!("{series} is missing or under 3"));
             }
-            if !m.body.contains("agency_route_decisions_total{agent=")
-                || !m
-                    .body
-                    .contains("agency_http_request_duration_seconds_bucket{")
+            if !m.contains("agency_route_decisions_total{agent=")
+                || !m.contains("agency_http_request_duration_seconds_bucket{")
             {
                 return Err("routing decisions or request durations are not in /metrics".into());
             }
@@ -269,13 +273,8 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
             };
             let series = r#"agency_webhook_events_total{platform="conformance",outcome="shipped"}"#;
             let value = || -> Result<f64, String> {
-                let m = c.raw(
-                    "GET",
-                    &url("/metrics"),
-                    &[("authorization", &format!("Bearer {}", t.viewer_token))],
-                    b"",
-                )?;
-                Ok(sample(&m.body, series).unwrap_or(0.0))
+                let m = exposition(c, &url("/metrics"), &t.viewer_token)?;
+                Ok(sample(&m, series).unwrap_or(0.0))
             };
             let good = json!({ "series": [{
                 "family": "agency_webhook_events_total",
@@ -318,12 +317,7 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
     check(
         "monitoring: promtool check metrics accepts the exposition after real traffic",
         &mut || {
-            let m = c.raw(
-                "GET",
-                &url("/metrics"),
-                &[("authorization", &format!("Bearer {}", t.viewer_token))],
-                b"",
-            )?;
+            let m = exposition(c, &url("/metrics"), &t.viewer_token)?;
             let mut child = Command::new("promtool")
                 .args(["check", "metrics"])
                 .stdin(Stdio::piped())
@@ -335,7 +329,7 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
                 .stdin
                 .take()
                 .ok_or("no stdin")?
-                .write_all(m.body.as_bytes())
+                .write_all(m.as_bytes())
                 .map_err(|e| e.to_string())?;
             let o = child.wait_with_output().map_err(|e| e.to_string())?;
             let said = format!(

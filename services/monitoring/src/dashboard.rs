@@ -114,8 +114,10 @@ async fn recent<P: MonitorPorts>(p: &P, part: &str, path: &str, key: &str) -> Op
 /// Everything the dashboard shows, now.
 pub async fn snapshot<P: MonitorPorts>(p: &P) -> Result<views::Dashboard, ApiError> {
     let now = p.now_ms();
-    let stats = crate::stats(p).await?;
-    let sla = crate::sla_view(p).await?;
+    // One read of the merged metrics serves both.
+    let metrics = crate::samples::merged(p).await?;
+    let stats = crate::stats(p, &metrics).await?;
+    let sla = crate::sla_view(p, &metrics).await?;
     let incidents = store::incidents(p.db(), RECENT as u32)
         .await?
         .into_iter()

@@ -251,12 +251,18 @@ pub async fn call<P: MonitorPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
                 prom::CONTENT_TYPE,
             ))
         }
-        Endpoint::Stats => Ok(json(StatusCode::OK, &stats(p).await?)),
+        Endpoint::Stats => {
+            let r = samples::merged(p).await?;
+            Ok(json(StatusCode::OK, &stats(p, &r).await?))
+        }
         Endpoint::Dashboard => Ok(dashboard::page()),
         Endpoint::DashboardAsset => dashboard::asset(&req.param(0, "asset")?),
         Endpoint::Snapshot => Ok(json(StatusCode::OK, &dashboard::snapshot(p).await?)),
         Endpoint::Stream => dashboard::stream(p).await,
-        Endpoint::Sla => Ok(json(StatusCode::OK, &sla_view(p).await?)),
+        Endpoint::Sla => {
+            let r = samples::merged(p).await?;
+            Ok(json(StatusCode::OK, &sla_view(p, &r).await?))
+        }
         Endpoint::Series => {
             #[derive(Deserialize)]
             #[serde(deny_unknown_fields)]
@@ -329,12 +335,12 @@ fn percent(share: Option<f64>) -> Option<f64> {
     share.map(sla::percent4)
 }
 
-async fn sla_view<P: MonitorPorts>(p: &P) -> Result<views::Sla, ApiError> {
+/// The SLA over the merged metrics `r` and the stored probes.
+async fn sla_view<P: MonitorPorts>(p: &P, r: &Registry) -> Result<views::Sla, ApiError> {
     let now = p.now_ms();
     let objective = p.probe_settings().objective;
     let probes = store::probes(p.db(), probes::AGENCY, now - 30 * 24 * HOUR).await?;
     let window = |hours: i64| sla::window(&probes, now, hours * HOUR, objective);
-    let r = samples::merged(p).await?;
     let all = r.latency(HTTP_DURATION, |_| true);
     let feedback = |v: &str| r.total(ROUTE_FEEDBACK, |l| l[0] == v);
     let judged = feedback("correct") + feedback("wrong");
@@ -374,8 +380,8 @@ fn ms(seconds: Option<f64>) -> Option<f64> {
     seconds.map(|s| (s * 1000.0 * 1000.0).round() / 1000.0)
 }
 
-async fn stats<P: MonitorPorts>(p: &P) -> Result<views::Stats, ApiError> {
-    let r = samples::merged(p).await?;
+/// The stats over the merged metrics `r` and the stored statuses.
+async fn stats<P: MonitorPorts>(p: &P, r: &Registry) -> Result<views::Stats, ApiError> {
     let requests = r.total(HTTP_REQUESTS, |_| true) as u64;
     let routing = r.latency(HTTP_DURATION, |l| l[1] == "/api/route");
     let by = |outcome: &str| r.total(APPROVALS, |l| l[0] == outcome);

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use agency_monitor::Registry;
-use worker::{Env, Headers, Method, Request, RequestInit};
+use worker::Env;
 
 /// How long samples gather before they are shipped.
 pub const BATCH_MS: u64 = 1_000;
@@ -66,31 +66,15 @@ pub fn shipment(env: &Env) -> Option<impl Future<Output = ()> + 'static> {
 fn to_binding(env: Env, batch: Registry) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
     Box::pin(async move {
         // A deployment without the monitoring Worker keeps no samples.
-        let Ok(service) = env.service("MONITORING") else {
+        if env.service("MONITORING").is_err() {
             return Ok(());
-        };
-        let headers = Headers::new();
-        let token = crate::own_token(&env, "AGENCY_OPERATOR_TOKEN");
-        let body = serde_json::to_string(&batch).map_err(|e| e.to_string())?;
-        headers
-            .set("authorization", &format!("Bearer {token}"))
-            .map_err(|e| e.to_string())?;
-        headers
-            .set("content-type", "application/json")
-            .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let request = Request::new_with_init("https://monitoring/internal/samples", &init)
-            .map_err(|e| e.to_string())?;
-        let resp = service
-            .fetch_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        match resp.status_code() {
-            200..=299 => Ok(()),
-            status => Err(format!("the monitoring Worker answered {status}")),
+        }
+        let body = serde_json::to_value(&batch).map_err(|e| e.to_string())?;
+        let path = "/internal/samples";
+        match crate::peer(&env, "MONITORING", http::Method::POST, path, &body).await {
+            Ok((200..=299, _)) => Ok(()),
+            Ok((status, _)) => Err(format!("the monitoring Worker answered {status}")),
+            Err(e) => Err(e.to_string()),
         }
     })
 }

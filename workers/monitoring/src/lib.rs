@@ -141,33 +141,7 @@ impl MonitorPorts for Edge<'_> {
     /// The part's `/health` over its binding: up when it answers 200 in time.
     async fn probe_part(&self, part: &str) -> Probed {
         let start = agency_kit::Clock::precise_ms(self);
-        let answer = match binding(part) {
-            None => Err(format!("no binding for {part}")),
-            Some(b) => match self.env.service(b) {
-                Err(e) => Err(format!("{b}: {e}")),
-                Ok(service) => {
-                    let mut init = RequestInit::new();
-                    init.with_method(worker::Method::Get);
-                    match Request::new_with_init(&format!("https://{b}/health"), &init) {
-                        Err(e) => Err(e.to_string()),
-                        Ok(request) => {
-                            let sent = Box::pin(service.fetch_request(request));
-                            let timeout = Box::pin(worker::Delay::from(Duration::from_millis(
-                                self.settings.timeout_ms,
-                            )));
-                            match futures_select(sent, timeout).await {
-                                Some(Ok(r)) if r.status_code() == 200 => Ok(()),
-                                Some(Ok(r)) => Err(format!("answered {}", r.status_code())),
-                                Some(Err(e)) => Err(e.to_string()),
-                                None => {
-                                    Err(format!("no answer within {} ms", self.settings.timeout_ms))
-                                }
-                            }
-                        }
-                    }
-                }
-            },
-        };
+        let answer = self.health_of(part).await;
         Probed {
             up: answer.is_ok(),
             ms: (agency_kit::Clock::precise_ms(self) - start).max(0.0),
@@ -192,6 +166,28 @@ impl MonitorPorts for Edge<'_> {
     ) -> Result<(u16, Value), ApiError> {
         let b = binding(part).ok_or_else(|| agency_edge::upstream(format!("no part {part}")))?;
         agency_edge::peer(self.env, b, method, path, body).await
+    }
+}
+
+impl Edge<'_> {
+    /// `GET /health` of `part`'s Worker: `Ok` when it answers 200 within the probe
+    /// timeout, else why not.
+    async fn health_of(&self, part: &str) -> Result<(), String> {
+        let b = binding(part).ok_or_else(|| format!("no binding for {part}"))?;
+        let service = self.env.service(b).map_err(|e| format!("{b}: {e}"))?;
+        let mut init = RequestInit::new();
+        init.with_method(worker::Method::Get);
+        let request = Request::new_with_init(&format!("https://{b}/health"), &init)
+            .map_err(|e| e.to_string())?;
+        let timeout_ms = self.settings.timeout_ms;
+        let sent = Box::pin(service.fetch_request(request));
+        let timeout = Box::pin(worker::Delay::from(Duration::from_millis(timeout_ms)));
+        match futures_select(sent, timeout).await {
+            Some(Ok(r)) if r.status_code() == 200 => Ok(()),
+            Some(Ok(r)) => Err(format!("answered {}", r.status_code())),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err(format!("no answer within {timeout_ms} ms")),
+        }
     }
 }
 
