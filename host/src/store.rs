@@ -286,6 +286,7 @@ mod tests {
             vec![
                 "skill-graph/0001_init",
                 "router/0001_init",
+                "router/0002_replay",
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
@@ -319,6 +320,7 @@ mod tests {
             vec![
                 "skill-graph/0001_init",
                 "router/0001_init",
+                "router/0002_replay",
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",

@@ -121,6 +121,17 @@ impl GraphPorts for Local {
     async fn health_changed(&self, down: &[String]) {
         *self.0.down.write().unwrap_or_else(|p| p.into_inner()) = down.to_vec();
     }
+
+    async fn router(&self, path: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        // Boxed: the skill-graph service's own handler is on the way in.
+        let call = Box::pin(super::site::internal(
+            self.0.clone(),
+            http::Method::GET,
+            path,
+            &serde_json::Value::Null,
+        ));
+        Ok(call.await)
+    }
 }
 
 /// The router as the local server runs it, with the graph and down agents of now.

@@ -32,14 +32,21 @@ impl Documented for Endpoint {
                 ],
             },
             Endpoint::Decisions => Operation {
-                description: "Any role. Newest first.",
+                description: "Any role. Newest first, each with its latest feedback: the audit a graph is relearned from (`agency skills learn --from-audit`) and replayed against (`POST /api/graph/preview`). Page with `before` = the previous page's `next`.",
                 request: None,
                 ok: Answer::ok("Decisions", doc.schema::<views::Decisions>()),
-                params: vec![Param::query(
-                    "limit",
-                    json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
-                )],
-                errors: &[],
+                params: vec![
+                    Param::query(
+                        "limit",
+                        json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+                    ),
+                    Param::query(
+                        "feedback",
+                        json!({ "type": "string", "enum": ["any", "only"] }),
+                    ),
+                    Param::query("before", json!({ "type": "string", "minLength": 1 })),
+                ],
+                errors: &[(400, "A bad limit or feedback, or before names no decision")],
             },
             Endpoint::Feedback => Operation {
                 description: "Role: operator.",

@@ -14,7 +14,7 @@ pub mod views;
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
 use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
-use agency_router::contract::{BadRoute, FeedbackBody, RouteBody};
+use agency_router::contract::{BadRoute, Feedback, FeedbackBody, RouteBody};
 use agency_router::{RouteDecision, RouteRequest};
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -131,25 +131,51 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LimitQuery {
+struct DecisionsQuery {
     limit: Option<String>,
+    feedback: Option<String>,
+    before: Option<String>,
 }
 
 async fn decisions<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
-    let q: LimitQuery = req.query()?;
-    let limit = parse_limit(q.limit.as_deref(), 50, 1000)?;
-    let decisions = store::recent_decisions(p.db(), limit)
-        .await?
+    let q: DecisionsQuery = req.query()?;
+    let filter = store::DecisionFilter {
+        limit: parse_limit(q.limit.as_deref(), 50, 1000)?,
+        with_feedback: match q.feedback.as_deref() {
+            None | Some("any") => false,
+            Some("only") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "feedback must be any or only, not {other:?}"
+                )));
+            }
+        },
+        before: q.before,
+    };
+    let Some(rows) = store::decisions(p.db(), &filter).await? else {
+        return Err(ApiError::bad_request(format!(
+            "before: no decision {:?}",
+            filter.before.unwrap_or_default()
+        )));
+    };
+    let full = rows.len() == filter.limit as usize;
+    let next = rows.last().filter(|_| full).map(|r| r.id.clone());
+    let decisions = rows
         .into_iter()
         .map(|r| views::StoredDecision {
             decision: r.decision,
             decision_id: r.id,
             message: r.message,
             channel: r.channel,
+            complexity: r.complexity,
             created_at: agency_kit::ports::rfc3339(r.created_ms),
+            feedback: r.feedback.map(|f| Feedback {
+                correct_agent: f.correct_agent,
+                created_at: agency_kit::ports::rfc3339(f.created_ms),
+            }),
         })
         .collect();
-    Ok(json(StatusCode::OK, &views::Decisions { decisions }))
+    Ok(json(StatusCode::OK, &views::Decisions { decisions, next }))
 }
 
 async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {

@@ -3,9 +3,10 @@
 use agency_kit::migrate::Migration;
 use agency_kit::{Db, PortError};
 use agency_router::{RouteDecision, RouteRequest};
+use agency_skill_graph::Complexity;
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init", "0002_replay");
 
 /// A stored decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,8 +14,18 @@ pub struct StoredDecision {
     pub id: String,
     pub message: String,
     pub channel: Option<String>,
+    /// The complexity the caller gave (None: estimated).
+    pub complexity: Option<Complexity>,
     pub created_ms: i64,
     pub decision: RouteDecision,
+    pub feedback: Option<StoredFeedback>,
+}
+
+/// The latest feedback on a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFeedback {
+    pub correct_agent: Option<String>,
+    pub created_ms: i64,
 }
 
 pub async fn insert_decision(
@@ -31,7 +42,7 @@ pub async fn insert_decision(
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     db.execute(
-        "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json, complexity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         &[
             id.into(),
             now_ms.into(),
@@ -41,39 +52,93 @@ pub async fn insert_decision(
             reason.into(),
             (&*decision.graph_version).into(),
             decision_json.into(),
+            request.complexity.map(|c| c.as_str()).into(),
         ],
     )
     .await
     .map(|_| ())
 }
 
-/// Newest first.
-pub async fn recent_decisions(db: &impl Db, limit: u32) -> Result<Vec<StoredDecision>, PortError> {
+/// Which stored decisions to list.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionFilter {
+    pub limit: u32,
+    /// Only decisions that have feedback.
+    pub with_feedback: bool,
+    /// Only decisions older than this one (the previous page's last).
+    pub before: Option<String>,
+}
+
+/// Newest first, each with its latest feedback. `Ok(None)`: `before` names no decision.
+pub async fn decisions(
+    db: &impl Db,
+    filter: &DecisionFilter,
+) -> Result<Option<Vec<StoredDecision>>, PortError> {
+    #[derive(Deserialize)]
+    struct Mark {
+        created_ms: i64,
+        rowid: i64,
+    }
     #[derive(Deserialize)]
     struct Row {
         id: String,
         decision_json: String,
         message: String,
         channel: Option<String>,
+        complexity: Option<String>,
         created_ms: i64,
+        feedback_agent: Option<String>,
+        feedback_ms: Option<i64>,
     }
-    db.query::<Row>(
-        "SELECT id, decision_json, message, channel, created_ms FROM decisions ORDER BY created_ms DESC, rowid DESC LIMIT ?1",
-        &[i64::from(limit).into()],
-    )
-    .await?
-    .into_iter()
-    .map(|r| {
-        Ok(StoredDecision {
-            decision: serde_json::from_str(&r.decision_json)
-                .map_err(|e| PortError::Decode(format!("decision {}: {e}", r.id)))?,
-            id: r.id,
-            message: r.message,
-            channel: r.channel,
-            created_ms: r.created_ms,
+    // Older than the mark: (created_ms, rowid) below it, in the order listed.
+    let (before_ms, before_rowid) = match &filter.before {
+        None => (i64::MAX, i64::MAX),
+        Some(id) => match db
+            .first::<Mark>(
+                "SELECT created_ms, rowid FROM decisions WHERE id = ?1",
+                &[id.as_str().into()],
+            )
+            .await?
+        {
+            Some(m) => (m.created_ms, m.rowid),
+            None => return Ok(None),
+        },
+    };
+    let rows = db
+        .query::<Row>(
+            "SELECT d.id, d.decision_json, d.message, d.channel, d.complexity, d.created_ms, \
+                    f.correct_agent AS feedback_agent, f.created_ms AS feedback_ms \
+             FROM decisions d \
+             LEFT JOIN feedback f ON f.id = (SELECT MAX(id) FROM feedback WHERE decision_id = d.id) \
+             WHERE (d.created_ms < ?2 OR (d.created_ms = ?2 AND d.rowid < ?3)) \
+               AND (?4 = 0 OR f.id IS NOT NULL) \
+             ORDER BY d.created_ms DESC, d.rowid DESC LIMIT ?1",
+            &[
+                i64::from(filter.limit).into(),
+                before_ms.into(),
+                before_rowid.into(),
+                i64::from(filter.with_feedback).into(),
+            ],
+        )
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(StoredDecision {
+                decision: serde_json::from_str(&r.decision_json)
+                    .map_err(|e| PortError::Decode(format!("decision {}: {e}", r.id)))?,
+                complexity: r.complexity.as_deref().and_then(Complexity::parse),
+                feedback: r.feedback_ms.map(|ms| StoredFeedback {
+                    correct_agent: r.feedback_agent,
+                    created_ms: ms,
+                }),
+                id: r.id,
+                message: r.message,
+                channel: r.channel,
+                created_ms: r.created_ms,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// The agent decision `id` chose (None inside: it abstained), or None when there is no

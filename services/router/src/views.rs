@@ -2,6 +2,8 @@
 //! document derives their schemas (feature `openapi`).
 
 use agency_router::RouteDecision;
+use agency_router::contract::Feedback;
+use agency_skill_graph::Complexity;
 use serde::Serialize;
 
 #[cfg(feature = "openapi")]
@@ -29,7 +31,13 @@ pub struct StoredDecision {
     pub message: String,
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
     pub channel: Option<String>,
+    /// The complexity the caller gave; null: estimated from the message.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<Complexity>"))]
+    pub complexity: Option<Complexity>,
     pub created_at: String,
+    /// The latest feedback on it (`POST /api/route/feedback`); null: none.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<Feedback>"))]
+    pub feedback: Option<Feedback>,
 }
 
 /// `GET /api/route/decisions`.
@@ -37,6 +45,9 @@ pub struct StoredDecision {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Decisions {
     pub decisions: Vec<StoredDecision>,
+    /// Pass as `before` for the next (older) page; null when this page is the last.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub next: Option<String>,
 }
 
 /// `POST /api/route/feedback`: what was stored.

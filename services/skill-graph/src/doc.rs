@@ -39,6 +39,24 @@ impl Documented for Endpoint {
                 params: Vec::new(),
                 errors: &[(422, "Invalid graph; error.details lists every problem")],
             },
+            Endpoint::Preview => Operation {
+                description: "Role: operator. The body is a graph, as for PUT /api/graph. The newest `limit` stored decisions (default 1000) are replayed under the current graph and under this one, as they were asked (message, channel, complexity) with no agent down; nothing is written. Accuracy is measured on the replayed decisions that have feedback.",
+                request: Some(graph(doc)),
+                ok: Answer::ok("What would change", doc.schema::<views::Preview>()),
+                params: vec![
+                    limit(agency_router::replay::MAX_REPLAY),
+                    Param::query(
+                        "sample",
+                        json!({ "type": "integer", "minimum": 0, "maximum": 100 }),
+                    ),
+                ],
+                errors: &[
+                    (400, "A bad limit or sample"),
+                    NO_GRAPH,
+                    (422, "Invalid graph; error.details lists every problem"),
+                    (502, "The router's stored decisions could not be read"),
+                ],
+            },
             Endpoint::Versions => Operation {
                 description: "Any role. Newest first.",
                 request: None,

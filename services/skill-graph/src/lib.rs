@@ -16,7 +16,8 @@ use std::sync::Arc;
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
 use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, PortError, Request};
-use agency_router::contract::HealthBody;
+use agency_router::contract::{HealthBody, read_audit};
+use agency_router::{RouterIndex, replay};
 use agency_skill_graph::{SkillGraph, search};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
@@ -53,6 +54,11 @@ pub trait GraphPorts: Clock {
 
     /// The agents marked down changed.
     async fn health_changed(&self, down: &[String]);
+
+    /// `GET path` of the router service as an operator (in-process locally, over the
+    /// `ROUTER` binding at the edge): its status and JSON body, errors included. A
+    /// preview reads the stored decisions through it.
+    async fn router(&self, path: &str) -> Result<(u16, Value), ApiError>;
 }
 
 /// The endpoints of the skill-graph service.
@@ -60,6 +66,7 @@ pub trait GraphPorts: Clock {
 pub enum Endpoint {
     GetGraph,
     PutGraph,
+    Preview,
     Versions,
     Agents,
     SetHealth,
@@ -85,6 +92,14 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         body: BodyLimit::Graph,
         endpoint: Endpoint::PutGraph,
         summary: "Upload a new graph version",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/graph/preview",
+        access: Access::Write,
+        body: BodyLimit::Graph,
+        endpoint: Endpoint::Preview,
+        summary: "What a candidate graph would change: the last stored decisions replayed",
     },
     Route {
         method: Method::GET,
@@ -141,6 +156,7 @@ pub async fn call<P: GraphPorts>(p: &P, endpoint: Endpoint, req: Request) -> Api
     match endpoint {
         Endpoint::GetGraph => get_graph(p, &req).await,
         Endpoint::PutGraph => put_graph(p, &req).await,
+        Endpoint::Preview => preview(p, &req).await,
         Endpoint::Versions => versions(p, &req).await,
         Endpoint::Agents => agents(p).await,
         Endpoint::SetHealth => set_health(p, &req).await,
@@ -217,17 +233,22 @@ fn set_etag(r: &mut agency_kit::Response, version: &str) -> Result<(), ApiError>
     Ok(())
 }
 
-async fn put_graph<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
+/// The graph in a request's body (`PUT /api/graph`, `POST /api/graph/preview`), or
+/// 422 with every problem in `error.details`.
+fn body_graph(req: &Request) -> Result<SkillGraph, ApiError> {
     let raw: Value = req.json()?;
-    let graph = SkillGraph::from_json(&raw.to_string()).map_err(|e| {
+    SkillGraph::from_json(&raw.to_string()).map_err(|e| {
         let details = serde_json::to_value(&e.0).unwrap_or(Value::Null);
         ApiError::unprocessable(
             "invalid_graph",
             format!("the graph has {} error(s)", e.0.len()),
         )
         .with_details(details)
-    })?;
-    let graph = Arc::new(graph);
+    })
+}
+
+async fn put_graph<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
+    let graph = Arc::new(body_graph(req)?);
     let version = graph.version();
     let json_text = graph.to_json();
     let _guard = p.upload_lock().await;
@@ -267,6 +288,68 @@ async fn put_graph<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     );
     set_etag(&mut r, &head.version)?;
     Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewQuery {
+    limit: Option<String>,
+    sample: Option<String>,
+}
+
+async fn preview<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
+    let q: PreviewQuery = req.query()?;
+    let limit = parse_limit(
+        q.limit.as_deref(),
+        replay::DEFAULT_REPLAY,
+        replay::MAX_REPLAY,
+    )?;
+    let sample = match q.sample.as_deref() {
+        None => replay::SAMPLE,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n <= 100 => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "sample must be an integer from 0 to 100",
+                ));
+            }
+        },
+    };
+    let candidate = body_graph(req)?;
+    Ok(json(
+        StatusCode::OK,
+        &preview_of(p, &candidate, limit, sample).await?,
+    ))
+}
+
+/// What `candidate` would change over the newest `limit` stored decisions: each
+/// replayed under the current graph and under `candidate` (the router core's
+/// [`replay`]). Writes nothing.
+pub async fn preview_of<P: GraphPorts>(
+    p: &P,
+    candidate: &SkillGraph,
+    limit: u32,
+    sample: usize,
+) -> Result<views::Preview, ApiError> {
+    let unroutable = |e: agency_router::BuildError| {
+        ApiError::unprocessable(
+            "invalid_graph",
+            format!("the graph cannot be routed with: {e}"),
+        )
+    };
+    let candidate_index = RouterIndex::build(candidate).map_err(unroutable)?;
+    let (head, graph) = current(p).await?;
+    let current_index = RouterIndex::build(&graph)
+        .map_err(|e| ApiError::internal("storage_error", &format!("the current graph: {e}")))?;
+    let decisions = read_audit(|path| async move { p.router(&path).await }, limit, false)
+        .await?
+        .map_err(|e| ApiError::from(PortError::Upstream(format!("router: {e}"))))?;
+    Ok(views::Preview {
+        current_version: head.version,
+        candidate_version: candidate.version(),
+        candidate_summary: candidate.summary(),
+        report: replay::replay(&current_index, &candidate_index, &decisions, sample),
+    })
 }
 
 #[derive(Deserialize)]

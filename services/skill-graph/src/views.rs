@@ -97,3 +97,17 @@ pub struct RoutingState<'g> {
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<SkillGraph>"))]
     pub graph: Option<&'g SkillGraph>,
 }
+
+/// `POST /api/graph/preview`: what the candidate would change. Nothing was written.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Preview {
+    /// The graph routing now: the "before" of every figure.
+    pub current_version: String,
+    /// The version the candidate would be stored as.
+    pub candidate_version: String,
+    pub candidate_summary: GraphSummary,
+    #[serde(flatten)]
+    pub report: agency_router::replay::Report,
+}

@@ -98,4 +98,15 @@ impl GraphPorts for Edge<'_> {
     }
 
     async fn health_changed(&self, _down: &[String]) {}
+
+    async fn router(&self, path: &str) -> Result<(u16, serde_json::Value), ApiError> {
+        agency_edge::peer(
+            self.env,
+            "ROUTER",
+            http::Method::GET,
+            path,
+            &serde_json::Value::Null,
+        )
+        .await
+    }
 }

@@ -2,7 +2,7 @@
 //! so both accept exactly the same JSON.
 
 use agency_skill_graph::Complexity;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// At least one character that is not whitespace.
 #[cfg(feature = "schema")]
@@ -79,4 +79,145 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 #[serde(deny_unknown_fields)]
 pub struct HealthBody {
     pub healthy: bool,
+}
+
+/// The feedback on a stored decision (the latest, when it was given more than once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "DecisionFeedback"))]
+#[serde(rename_all = "camelCase")]
+pub struct Feedback {
+    /// The agent that should have taken the message; null: nobody.
+    #[serde(deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "agency_skill_graph::schema::AgentOrNobody")
+    )]
+    pub correct_agent: Option<String>,
+    pub created_at: String,
+}
+
+/// A stored decision as `GET /api/route/decisions` lists it, read back by what replays
+/// the audit (`POST /api/graph/preview`) or learns from it (`skills learn
+/// --from-audit`). Fields it does not name are ignored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditedDecision {
+    pub decision_id: String,
+    pub message: String,
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// The complexity the caller gave; null: it was estimated.
+    #[serde(default)]
+    pub complexity: Option<Complexity>,
+    /// The agent that took it; null: nobody.
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub feedback: Option<Feedback>,
+}
+
+impl AuditedDecision {
+    /// The request to replay: the same message, channel and complexity, no agent down
+    /// (a replay compares graphs, not the health of the moment).
+    pub fn request(&self) -> crate::RouteRequest {
+        crate::RouteRequest {
+            message: self.message.clone(),
+            channel: self.channel.clone(),
+            complexity: self.complexity,
+            down_agents: Vec::new(),
+        }
+    }
+}
+
+/// `GET /api/route/decisions`, as read back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditPage {
+    pub decisions: Vec<AuditedDecision>,
+    /// The `before` of the next (older) page; null on the last.
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// The path of one page of `GET /api/route/decisions`: up to `limit` (at most 1,000)
+/// decisions older than `before`, only those with feedback if `feedback_only`.
+pub fn audit_path(limit: u32, feedback_only: bool, before: Option<&str>) -> String {
+    let mut path = format!(
+        "/api/route/decisions?limit={}&feedback={}",
+        limit.clamp(1, 1000),
+        if feedback_only { "only" } else { "any" }
+    );
+    if let Some(b) = before {
+        path.push_str("&before=");
+        // Ids are `dec_` and base-32; anything else is escaped all the same.
+        for byte in b.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                path.push(byte as char);
+            } else {
+                path.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    path
+}
+
+/// Why the audit could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuditError {
+    /// The router answered this status (and body).
+    #[error("GET {path} answered {status}: {body}")]
+    Status {
+        path: String,
+        status: u16,
+        body: String,
+    },
+    #[error("GET {path}: {message}")]
+    Unreadable { path: String, message: String },
+}
+
+/// The newest `limit` stored decisions (only those with feedback if `feedback_only`),
+/// newest first, read page by page through `get` (a path to its status and JSON body).
+/// Written once for every reader: the skill-graph service over its port, the CLI over
+/// HTTP or the local database.
+pub async fn read_audit<G, F, E>(
+    mut get: G,
+    limit: u32,
+    feedback_only: bool,
+) -> Result<Result<Vec<AuditedDecision>, AuditError>, E>
+where
+    G: FnMut(String) -> F,
+    F: std::future::Future<Output = Result<(u16, serde_json::Value), E>>,
+{
+    let mut out: Vec<AuditedDecision> = Vec::new();
+    let mut before: Option<String> = None;
+    while out.len() < limit as usize {
+        let want = (limit as usize - out.len()).min(1000) as u32;
+        let path = audit_path(want, feedback_only, before.as_deref());
+        let (status, body) = get(path.clone()).await?;
+        if status != 200 {
+            return Ok(Err(AuditError::Status {
+                path,
+                status,
+                body: body.to_string(),
+            }));
+        }
+        let page: AuditPage = match serde_json::from_value(body) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Err(AuditError::Unreadable {
+                    path,
+                    message: e.to_string(),
+                }));
+            }
+        };
+        let last = page.decisions.is_empty();
+        out.extend(page.decisions);
+        match page.next {
+            Some(n) if !last => before = Some(n),
+            _ => break,
+        }
+    }
+    out.truncate(limit as usize);
+    Ok(Ok(out))
 }

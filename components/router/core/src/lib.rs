@@ -14,6 +14,7 @@ mod decision;
 pub mod eval;
 mod index;
 mod keywords;
+pub mod replay;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod score;
