@@ -3,6 +3,7 @@
 //! against the Workers under `wrangler dev` (one URL per Worker).
 
 mod assistant;
+mod audit;
 mod checks;
 mod client;
 pub mod fakes;

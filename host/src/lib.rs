@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod assistant;
+pub mod audit;
 pub mod background;
 mod chat_history;
 pub mod config;

@@ -1,13 +1,16 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use agency_router::RouteRequest;
 use agency_router::calibrate::{self, Abstain};
 use agency_router::eval::{self, Example};
+use agency_router::relearn::relearn;
+use agency_skill_graph::SkillGraph;
 use agency_skill_graph::learn::{LabelledMessage, LearnOptions};
 use clap::Subcommand;
 
+use agency::audit::Source;
 use agency::config::Engine;
 use agency::graph_files;
 use agency::routing::Router;
@@ -20,11 +23,30 @@ pub enum SkillsCommand {
         /// A directory (graph.yaml + skill files) or a JSON file.
         path: PathBuf,
     },
-    /// Mine weighted keywords from labelled messages and write a skill graph.
+    /// Mine weighted keywords from labelled messages and write a skill graph; with
+    /// --from-audit, relearn a graph from the feedback on its stored decisions.
     Learn {
-        /// JSONL of {"text": ..., "agent": ... | null}; null = out of scope.
-        #[arg(long)]
-        examples: PathBuf,
+        /// JSONL of {"text": ..., "agent": ... | null}; null = out of scope. With
+        /// --from-audit: optional, the base set learned again together with the audit
+        /// (the threshold is calibrated anew).
+        #[arg(long, required_unless_present = "from_audit")]
+        examples: Option<PathBuf>,
+        /// Learn from the decisions that have feedback: a running service's base URL
+        /// (GET /api/route/decisions, with --token) or a local server's data directory.
+        /// Corrections become labelled examples (a correction to null: out of scope).
+        #[arg(long, value_name = "URL|DIR")]
+        from_audit: Option<String>,
+        /// With --from-audit: the graph to relearn (default: the source's current
+        /// graph). Its hand-written skills, links, channels and agents stay; its learned
+        /// skills' keyword weights are updated from the feedback.
+        #[arg(long, requires = "from_audit")]
+        graph: Option<PathBuf>,
+        /// With --from-audit: how many of the newest decisions with feedback to read.
+        #[arg(long, default_value_t = 10_000, requires = "from_audit")]
+        limit: u32,
+        /// Bearer token for a URL source.
+        #[arg(long, env = "AGENCY_OPERATOR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Output: ending in .json = one JSON file, else a directory of skill files.
         #[arg(long)]
         out: PathBuf,
@@ -54,6 +76,32 @@ pub enum SkillsCommand {
         #[arg(long)]
         curve: bool,
     },
+    /// What a candidate graph would change before it is uploaded: the newest stored
+    /// decisions replayed under the current graph and under it (POST /api/graph/preview).
+    /// Writes nothing.
+    Diff {
+        /// The candidate: a directory (graph.yaml + skill files) or a JSON file.
+        #[arg(long)]
+        graph: PathBuf,
+        /// A running service's base URL (with --token, an operator's).
+        #[arg(long, conflicts_with = "data", required_unless_present = "data")]
+        against: Option<String>,
+        /// A local server's data directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Bearer token for --against.
+        #[arg(long, env = "AGENCY_OPERATOR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// How many of the newest decisions to replay (at most 5000).
+        #[arg(long, default_value_t = agency_router::replay::DEFAULT_REPLAY)]
+        limit: u32,
+        /// How many changed decisions to show (at most 100).
+        #[arg(long, default_value_t = agency_router::replay::SAMPLE)]
+        sample: usize,
+        /// Print the report as JSON (the endpoint's answer).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn threshold(s: &str) -> Result<f64, String> {
@@ -80,31 +128,40 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
         },
         SkillsCommand::Learn {
             examples,
+            from_audit: Some(source),
+            graph,
+            limit,
+            token,
             out,
             abstain,
+        } => learn_from_audit(&source, token, graph, limit, examples, &out, abstain),
+        SkillsCommand::Learn {
+            examples: Some(examples),
+            out,
+            abstain,
+            ..
         } => {
             let messages: Vec<LabelledMessage> = super::read_jsonl(&examples)?;
             let (graph, _curve) = calibrate::learn(&messages, &LearnOptions::default(), abstain)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
-            graph_files::write(&graph, &out)
-                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
-            // Read back what was written, so what we report is what the file holds.
-            let written = graph_files::load(&out)
-                .map_err(|e| anyhow::anyhow!("the learned graph does not load back:\n{e}"))?;
-            println!(
-                "{}: learned from {} messages: {}",
-                out.display(),
-                messages.len(),
-                written.summary()
-            );
-            match &written.calibration {
-                Some(c) => println!("{}", calibration_line(c)),
-                None => println!(
-                    "threshold {} (not calibrated: folds need at least two agents)",
-                    written.threshold
-                ),
-            }
-            Ok(ExitCode::SUCCESS)
+            write_learned(&graph, &out, &format!("{} messages", messages.len()))
+        }
+        SkillsCommand::Learn { .. } => unreachable!("clap requires --examples or --from-audit"),
+        SkillsCommand::Diff {
+            graph,
+            against,
+            data,
+            token,
+            limit,
+            sample,
+            json,
+        } => {
+            let source = match (against, data) {
+                (Some(url), _) => Source::open(&url, token)?,
+                (None, Some(dir)) => Source::open(&dir.to_string_lossy(), None)?,
+                (None, None) => unreachable!("clap requires --against or --data"),
+            };
+            diff(&graph, source, limit, sample, json)
         }
         SkillsCommand::Eval {
             graph,
@@ -183,6 +240,171 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Writes a learned graph to `out` and reports what the file holds.
+fn write_learned(graph: &SkillGraph, out: &Path, from: &str) -> anyhow::Result<ExitCode> {
+    graph_files::write(graph, out)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
+    // Read back what was written, so what we report is what the file holds.
+    let written = graph_files::load(out)
+        .map_err(|e| anyhow::anyhow!("the learned graph does not load back:\n{e}"))?;
+    println!(
+        "{}: learned from {from}: {}",
+        out.display(),
+        written.summary()
+    );
+    match &written.calibration {
+        Some(c) => println!("{}", calibration_line(c)),
+        None => println!(
+            "threshold {} (not calibrated: folds need at least two agents)",
+            written.threshold
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `skills learn --from-audit`: the router core's [`relearn`] over the source's stored
+/// decisions (those with feedback are the examples; without `base`, the others anchor).
+fn learn_from_audit(
+    spec: &str,
+    token: Option<String>,
+    graph: Option<PathBuf>,
+    limit: u32,
+    base: Option<PathBuf>,
+    out: &Path,
+    abstain: Abstain,
+) -> anyhow::Result<ExitCode> {
+    let source = Source::open(spec, token)?;
+    let base: Option<Vec<LabelledMessage>> = base.as_ref().map(super::read_jsonl).transpose()?;
+    let (existing, decisions) = runtime()?.block_on(async {
+        let existing = match &graph {
+            Some(path) => graph_files::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+            None => source.current_graph().await?,
+        };
+        // With the base set only the feedback counts; without it the rest anchors.
+        let decisions = source.decisions(limit, base.is_some()).await?;
+        anyhow::Ok((existing, decisions))
+    })?;
+    let (graph, counts) = relearn(
+        &existing,
+        &decisions,
+        base.as_deref(),
+        &LearnOptions::default(),
+        abstain,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
+    let mut from = format!(
+        "{} decisions with feedback at {} ({} corrected, {} confirmed; {} say nobody)",
+        counts.labelled(),
+        source.name(),
+        counts.corrected,
+        counts.confirmed,
+        counts.out_of_scope
+    );
+    if counts.skipped > 0 {
+        from.push_str(&format!(
+            ", {} skipped (their agent is not in the graph)",
+            counts.skipped
+        ));
+    }
+    match &base {
+        Some(b) => from.push_str(&format!(" and {} base messages", b.len())),
+        None => from.push_str(&format!(
+            ", warm-started, {} undisputed decisions kept as anchors",
+            counts.anchors
+        )),
+    }
+    write_learned(&graph, out, &from)
+}
+
+/// `skills diff`: the source's `POST /api/graph/preview` for the candidate.
+fn diff(
+    candidate: &Path,
+    source: Source,
+    limit: u32,
+    sample: usize,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let graph = match graph_files::load(candidate) {
+        Ok(g) => g,
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let body: serde_json::Value = serde_json::from_str(&graph.to_json())?;
+    let path = format!("/api/graph/preview?limit={limit}&sample={sample}");
+    let (status, report) = runtime()?.block_on(source.call(http::Method::POST, &path, &body))?;
+    if status != 200 {
+        eprintln!("{}: POST {path} answered {status}: {report}", source.name());
+        return Ok(ExitCode::FAILURE);
+    }
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", diff_text(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The preview as an operator reads it.
+fn diff_text(r: &serde_json::Value) -> String {
+    let n = |k: &str| r[k].as_u64().unwrap_or(0);
+    let share = |k: &str| r[k].as_f64().map_or("-".to_owned(), |v| format!("{v:.4}"));
+    let answer = |a: &serde_json::Value| match a["agent"].as_str() {
+        Some(agent) => format!("{agent} ({:.2})", a["confidence"].as_f64().unwrap_or(0.0)),
+        None => format!("nobody ({:.2})", a["confidence"].as_f64().unwrap_or(0.0)),
+    };
+    let mut out = format!(
+        "candidate {} against current {}: {} decisions replayed\n\
+         changed agent: {} ({} reassigned, {} newly abstain, {} newly route)\n\
+         with feedback: {}: accuracy {} -> {} ({} fixed, {} broken)\n",
+        r["candidateVersion"].as_str().unwrap_or("?"),
+        r["currentVersion"].as_str().unwrap_or("?"),
+        n("replayed"),
+        n("changed"),
+        n("reassigned"),
+        n("newlyAbstain"),
+        n("newlyRoute"),
+        n("withFeedback"),
+        share("accuracyBefore"),
+        share("accuracyAfter"),
+        n("fixed"),
+        n("broken"),
+    );
+    for c in r["sample"].as_array().into_iter().flatten() {
+        let feedback = match &c["feedback"] {
+            serde_json::Value::Null => String::new(),
+            f => format!(
+                "  (feedback: {})",
+                f["correctAgent"].as_str().unwrap_or("nobody")
+            ),
+        };
+        let message: String = c["message"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        out.push_str(&format!(
+            "  {}  {:?}: {} -> {}{}\n",
+            c["decisionId"].as_str().unwrap_or("?"),
+            message,
+            answer(&c["before"]),
+            answer(&c["after"]),
+            feedback
+        ));
+    }
+    out
 }
 
 /// What `learn` measured when it chose the threshold, in one line.

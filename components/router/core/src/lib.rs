@@ -14,6 +14,7 @@ mod decision;
 pub mod eval;
 mod index;
 mod keywords;
+pub mod relearn;
 pub mod replay;
 #[cfg(feature = "schema")]
 pub mod schema;

@@ -93,9 +93,31 @@ pub fn learn(
     examples: &[LabelledMessage],
     options: &LearnOptions,
 ) -> Result<SkillGraph, LearnError> {
+    learn_from(examples, options, None)
+}
+
+/// Learns a graph with one learned skill per agent seen in `examples` or in `start`'s
+/// learned skills. Training starts from `start`'s learned keyword weights and "nobody"
+/// score (a warm start: a few corrections move the weights they touch and leave the
+/// rest), or from zero without it. Hand-written skills of `start` are not part of the
+/// result: [`merge`] puts the learned skills back among them.
+pub fn learn_from(
+    examples: &[LabelledMessage],
+    options: &LearnOptions,
+    start: Option<&SkillGraph>,
+) -> Result<SkillGraph, LearnError> {
+    let started: Vec<&Skill> = start
+        .map(|g| {
+            g.skills
+                .iter()
+                .filter(|s| s.learned && s.agent.is_some())
+                .collect()
+        })
+        .unwrap_or_default();
     let agents: Vec<String> = examples
         .iter()
         .filter_map(|e| e.agent.clone())
+        .chain(started.iter().filter_map(|s| s.agent.clone()))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -148,7 +170,17 @@ pub fn learn(
     order.sort();
 
     let mut weights: Vec<HashMap<u32, f64>> = vec![HashMap::new(); agents.len()];
-    let mut none_score = 0.0f64;
+    let mut none_score = start.map_or(0.0, |g| g.none_score);
+    for skill in &started {
+        let a = agent_index[skill.agent.as_deref().unwrap_or_default()];
+        for k in &skill.keywords {
+            let g = *vocab.entry(k.phrase.clone()).or_insert_with(|| {
+                names.push(k.phrase.clone());
+                (names.len() - 1) as u32
+            });
+            *weights[a].entry(g).or_default() += k.weight;
+        }
+    }
     let mut scores = vec![0.0f64; agents.len()];
     let mut candidates: Vec<usize> = Vec::new();
     for epoch in 0..options.epochs {
@@ -234,10 +266,16 @@ pub fn learn(
                 complexity: None,
                 links: vec![],
                 description: format!(
-                    "Learned from {} labelled messages.",
-                    counts.get(id.as_str()).copied().unwrap_or(0)
+                    "Learned from {} labelled messages{}.",
+                    counts.get(id.as_str()).copied().unwrap_or(0),
+                    if started.is_empty() {
+                        ""
+                    } else {
+                        ", on top of the previous weights"
+                    }
                 ),
                 file: None,
+                learned: true,
             }
         })
         .collect();
@@ -258,6 +296,53 @@ pub fn learn(
         channels: vec![],
         skills,
     })
+}
+
+/// `learned`'s skills (and agents) put into `existing`: its hand-written skills, links,
+/// channels, agents and threshold stay; its learned skills are replaced by `learned`'s.
+/// A learned skill is named after its agent, or `<agent>-learned` when a hand-written
+/// skill has that id. The "nobody" score is the learner's (it was trained with the
+/// weights); the version is recomputed.
+pub fn merge(existing: &SkillGraph, learned: SkillGraph) -> SkillGraph {
+    let mut skills: Vec<Skill> = existing
+        .skills
+        .iter()
+        .filter(|s| !s.learned)
+        .cloned()
+        .collect();
+    let mut taken: BTreeSet<String> = skills.iter().map(|s| s.id.clone()).collect();
+    for mut s in learned.skills {
+        let base = s.id.clone();
+        let mut id = base.clone();
+        let mut n = 1;
+        while taken.contains(&id) {
+            id = if n == 1 {
+                format!("{base}-learned")
+            } else {
+                format!("{base}-learned-{n}")
+            };
+            n += 1;
+        }
+        taken.insert(id.clone());
+        s.id = id;
+        s.learned = true;
+        skills.push(s);
+    }
+    let mut agents = existing.agents.clone();
+    for a in learned.agents {
+        if !agents.iter().any(|e| e.id == a.id) {
+            agents.push(a);
+        }
+    }
+    SkillGraph {
+        version: None,
+        calibration: existing.calibration.clone(),
+        threshold: existing.threshold,
+        none_score: learned.none_score,
+        agents,
+        channels: existing.channels.clone(),
+        skills,
+    }
 }
 
 fn valid(id: &str) -> bool {

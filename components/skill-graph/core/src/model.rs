@@ -169,6 +169,10 @@ pub struct Skill {
     /// `skills/<id>.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Written by `agency skills learn`: relearning (`--from-audit`) replaces its
+    /// keywords. Skills without it are hand-written and never touched by the learner.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learned: bool,
 }
 
 impl Skill {

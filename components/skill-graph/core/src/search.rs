@@ -131,6 +131,7 @@ mod tests {
             links: vec![],
             description: desc.into(),
             file: None,
+            learned: false,
         };
         let g = SkillGraph {
             version: None,

@@ -54,6 +54,8 @@ struct FrontMatter {
     #[serde(default)]
     links: Vec<String>,
     description: Option<String>,
+    #[serde(default)]
+    learned: bool,
     // Common agent-skill metadata we accept and ignore.
     #[serde(default, rename = "allowed-tools")]
     _allowed_tools: Option<serde_norway::Value>,
@@ -217,6 +219,7 @@ fn parse_skill(
         links,
         description,
         file: Some(path.to_owned()),
+        learned: fm.learned,
     })
 }
 
@@ -229,6 +232,9 @@ pub fn render_skill(skill: &Skill) -> String {
     }
     if let Some(c) = skill.complexity {
         fm.push_str(&format!("complexity: {}\n", c.as_str()));
+    }
+    if skill.learned {
+        fm.push_str("learned: true\n");
     }
     if !skill.channels.is_empty() {
         fm.push_str(&format!(

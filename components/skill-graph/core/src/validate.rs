@@ -284,6 +284,7 @@ mod tests {
                 links: vec![],
                 description: String::new(),
                 file: None,
+                learned: false,
             }],
         }
     }
