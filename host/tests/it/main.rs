@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod approvals;
+mod audit_loop;
 mod chat;
 mod cli;
 mod component;
