@@ -112,7 +112,7 @@ pub(crate) fn audit_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
             expect_error(&list("?feedback=maybe")?, 400, "feedback=maybe")?;
             expect_error(
                 &list("?before=dec_nope")?,
-                400,
+                404,
                 "before an unknown decision",
             )
         },

@@ -46,7 +46,10 @@ impl Documented for Endpoint {
                     ),
                     Param::query("before", json!({ "type": "string", "minLength": 1 })),
                 ],
-                errors: &[(400, "A bad limit or feedback, or before names no decision")],
+                errors: &[
+                    (400, "A bad limit or feedback"),
+                    (404, "before names no stored decision"),
+                ],
             },
             Endpoint::Feedback => Operation {
                 description: "Role: operator.",

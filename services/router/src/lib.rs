@@ -153,7 +153,7 @@ async fn decisions<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
         before: q.before,
     };
     let Some(rows) = store::decisions(p.db(), &filter).await? else {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::not_found(format!(
             "before: no decision {:?}",
             filter.before.unwrap_or_default()
         )));
