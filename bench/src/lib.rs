@@ -46,6 +46,7 @@ pub fn synthetic_graph(agents: usize, keywords: usize) -> SkillGraph {
             links: vec![],
             description: String::new(),
             file: None,
+            learned: false,
         });
     }
     g.version = Some(g.digest());

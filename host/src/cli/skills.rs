@@ -52,7 +52,8 @@ pub enum SkillsCommand {
         out: PathBuf,
         /// How eagerly to abstain on messages no agent should take: low, medium, high,
         /// or a target out-of-scope recall (e.g. 0.8). The threshold is chosen on folds
-        /// in which some agents are left out of training and play unseen topics.
+        /// in which some agents are left out of training and play unseen topics. With
+        /// --from-audit it applies with --examples; a warm start keeps the threshold.
         #[arg(long, default_value = "medium")]
         abstain: Abstain,
     },

@@ -291,6 +291,12 @@ pub fn render_graph_file(graph: &SkillGraph) -> String {
         if let Some(f) = &a.fallback {
             out.push_str(&format!("    fallback: {}\n", yaml_scalar(f)));
         }
+        if !a.description.is_empty() {
+            out.push_str(&format!(
+                "    description: {}\n",
+                yaml_scalar(&a.description)
+            ));
+        }
     }
     out.push_str(if graph.channels.is_empty() {
         "channels: []\n"
@@ -453,5 +459,43 @@ mod tests {
         assert_eq!(again.skills, g.skills);
         assert_eq!(again.agents, g.agents);
         assert_eq!(again.channels, g.channels);
+    }
+
+    /// What `skills learn --from-audit` writes back into a directory keeps every part of
+    /// a hand-written graph: agents' descriptions and fallbacks, channels, links, and
+    /// which skills are learned.
+    #[test]
+    fn a_whole_graph_round_trips_through_files() {
+        let g = SkillGraph::from_json(
+            r#"{"threshold": 0.4, "noneScore": 1.5,
+                "agents": [{"id": "pm", "name": "PM", "description": "Plans: \"the\" roadmap\nand more", "fallback": "dev"},
+                           {"id": "dev", "name": "Dev"}],
+                "channels": [{"id": "slack", "context": "chat", "defaultAgent": "pm"}],
+                "skills": [{"id": "plan", "agent": "pm", "keywords": [{"phrase": "roadmap", "weight": 2.5}], "links": ["code"], "complexity": "complex", "channels": ["slack"], "description": "Plans."},
+                           {"id": "code", "agent": "dev", "keywords": ["fix"], "learned": true, "description": "Learned."}]}"#,
+        )
+        .unwrap();
+        let mut files = vec![(GRAPH_FILE.to_owned(), render_graph_file(&g))];
+        for s in &g.skills {
+            files.push((s.file_name(), render_skill(s)));
+        }
+        let again = parse_dir(&files).unwrap();
+        assert_eq!(again.agents, g.agents);
+        assert_eq!(again.channels, g.channels);
+        assert_eq!(
+            (again.threshold, again.none_score),
+            (g.threshold, g.none_score)
+        );
+        for b in &g.skills {
+            let a = again.skills.iter().find(|a| a.id == b.id).unwrap();
+            assert_eq!(
+                (&a.id, &a.keywords, &a.links, a.learned),
+                (&b.id, &b.keywords, &b.links, b.learned)
+            );
+            assert_eq!(
+                (a.complexity, &a.channels, &a.description),
+                (b.complexity, &b.channels, &b.description)
+            );
+        }
     }
 }
