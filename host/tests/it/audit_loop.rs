@@ -2,24 +2,12 @@
 //! audit, preview the candidate, upload it, and see the corrected messages go where the
 //! feedback said. Everything through the `agency` binary and the HTTP API.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::util::*;
 
 fn agency(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .env("AGENCY_OPERATOR_TOKEN", OPERATOR)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    agency_with(args, &[("AGENCY_OPERATOR_TOKEN", OPERATOR)])
 }
 
 fn route(server: &Server, message: &str) -> Value {

@@ -1,18 +1,7 @@
-use std::process::Command;
-
 use crate::util::*;
 
 fn agency(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    agency_with(args, &[])
 }
 
 #[test]

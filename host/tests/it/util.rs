@@ -241,3 +241,19 @@ pub fn get(url: &str, token: &str) -> (u16, serde_json::Value) {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Runs the `agency` binary from the repository's root with `env` set: (exit code,
+/// stdout, stderr).
+pub fn agency_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

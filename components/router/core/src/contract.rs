@@ -221,3 +221,27 @@ where
     out.truncate(limit as usize);
     Ok(Ok(out))
 }
+
+#[cfg(test)]
+impl AuditedDecision {
+    /// A stored decision for tests: `agent` decided, `correct` the feedback (None: none).
+    pub(crate) fn decided(
+        id: &str,
+        message: &str,
+        agent: Option<&str>,
+        correct: Option<Option<&str>>,
+    ) -> AuditedDecision {
+        AuditedDecision {
+            decision_id: id.into(),
+            message: message.into(),
+            channel: None,
+            complexity: None,
+            agent: agent.map(str::to_owned),
+            created_at: String::new(),
+            feedback: correct.map(|c| Feedback {
+                correct_agent: c.map(str::to_owned),
+                created_at: String::new(),
+            }),
+        }
+    }
+}

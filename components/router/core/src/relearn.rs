@@ -145,25 +145,13 @@ pub fn relearn(
 mod tests {
     use super::*;
     use crate::RouteRequest;
-    use crate::contract::Feedback;
 
     fn decided(
         message: &str,
         agent: Option<&str>,
         correct: Option<Option<&str>>,
     ) -> AuditedDecision {
-        AuditedDecision {
-            decision_id: format!("dec_{message}"),
-            message: message.into(),
-            channel: None,
-            complexity: None,
-            agent: agent.map(str::to_owned),
-            created_at: String::new(),
-            feedback: correct.map(|c| Feedback {
-                correct_agent: c.map(str::to_owned),
-                created_at: String::new(),
-            }),
-        }
+        AuditedDecision::decided(&format!("dec_{message}"), message, agent, correct)
     }
 
     fn base() -> Vec<LabelledMessage> {

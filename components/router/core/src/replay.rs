@@ -186,18 +186,7 @@ mod tests {
         agent: Option<&str>,
         correct: Option<Option<&str>>,
     ) -> AuditedDecision {
-        AuditedDecision {
-            decision_id: id.into(),
-            message: message.into(),
-            channel: None,
-            complexity: None,
-            agent: agent.map(str::to_owned),
-            created_at: String::new(),
-            feedback: correct.map(|c| Feedback {
-                correct_agent: c.map(str::to_owned),
-                created_at: String::new(),
-            }),
-        }
+        AuditedDecision::decided(id, message, agent, correct)
     }
 
     #[test]
