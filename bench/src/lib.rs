@@ -23,6 +23,7 @@ pub fn synthetic_graph(agents: usize, keywords: usize) -> SkillGraph {
         calibration: None,
         threshold: 0.5,
         none_score: 0.0,
+        none_per_word: 0.0,
         agents: vec![],
         channels: vec![],
         skills: vec![],

@@ -413,8 +413,9 @@ fn calibration_line(c: &agency_skill_graph::Calibration) -> String {
     let part =
         |name: &str, v: Option<f64>| v.map(|v| format!(", {name} {v:.4}")).unwrap_or_default();
     format!(
-        "threshold {} (abstain {}, calibrated on {} folds): expected in-scope accuracy {:.4}, out-of-scope recall {:.4}{}{}",
+        "threshold {}, nobody +{} per word (abstain {}, calibrated on {} folds): expected in-scope accuracy {:.4}, out-of-scope recall {:.4}{}{}",
         c.threshold,
+        c.none_per_word,
         c.abstain,
         c.folds,
         c.in_scope_accuracy,

@@ -51,6 +51,7 @@ pub struct RouterIndex {
     names: Names,
     threshold: f64,
     none_score: f64,
+    none_per_word: f64,
     keywords: KeywordMatcher,
     /// Pattern `p`'s (skill index, weight) pairs are `targets[target_starts[p]..
     /// target_starts[p + 1]]`: one flat table, one cache miss fewer per keyword found.
@@ -209,6 +210,7 @@ impl RouterIndex {
             names,
             threshold: graph.threshold,
             none_score: graph.none_score,
+            none_per_word: graph.none_per_word,
             keywords,
             target_starts,
             targets,
@@ -373,7 +375,8 @@ impl RouterIndex {
 
         s.agent_scores.retain(|a| a.1 > 0.0);
         let top = s.agent_scores.first().map(|a| a.1).unwrap_or(0.0);
-        score::softmax_into(&s.agent_scores, self.none_score, &mut s.probs);
+        let none = self.none_score + self.none_per_word * s.words.len() as f64;
+        score::softmax_into(&s.agent_scores, none, &mut s.probs);
         let confidence = score::round(s.probs.first().copied().unwrap_or(0.0));
 
         // 4. Pick: evidence, else the channel default, else nobody; then health.

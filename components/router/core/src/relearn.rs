@@ -108,6 +108,7 @@ pub fn relearn(
             let (learned, _curve) = calibrate::learn(&all, options, abstain)?;
             let mut g = learn::merge(existing, learned.clone());
             g.threshold = learned.threshold;
+            g.none_per_word = learned.none_per_word;
             g.calibration = learned.calibration;
             g
         }

@@ -362,3 +362,20 @@ fn scan_equals_a_full_overlapping_scan(unused_keywords: usize) {
         "only {crowded} messages matched three keywords or more"
     );
 }
+
+/// The per-word "nobody" score asks more of a long message: the same evidence among
+/// more words gives less confidence, and none at all leaves routing as it was.
+#[test]
+fn nobody_per_word_asks_more_of_long_messages() {
+    let mut g = SkillGraph::from_json(GRAPH).unwrap();
+    let plain = RouterIndex::build(&g).unwrap();
+    g.none_per_word = 0.2;
+    let per_word = RouterIndex::build(&g).unwrap();
+    let short = RouteRequest::new("deploy it");
+    let long =
+        RouteRequest::new("deploy it and tell me whether the weather where you are is nice today");
+    let c = |i: &RouterIndex, r: &RouteRequest| i.route(r).confidence;
+    assert!(c(&per_word, &short) < c(&plain, &short));
+    assert!(c(&per_word, &long) < c(&per_word, &short));
+    assert_eq!(plain.route(&long).agent, index().route(&long).agent);
+}

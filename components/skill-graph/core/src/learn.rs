@@ -284,6 +284,8 @@ pub fn learn_from(
         calibration: None,
         threshold: options.threshold,
         none_score: round4(none_score),
+        // Training leaves it out; the calibration chooses it (router core's calibrate).
+        none_per_word: 0.0,
         agents: agents
             .into_iter()
             .map(|id| Agent {
@@ -299,7 +301,8 @@ pub fn learn_from(
 }
 
 /// `learned`'s skills (and agents) put into `existing`: its hand-written skills, links,
-/// channels, agents and threshold stay; its learned skills are replaced by `learned`'s.
+/// channels, agents, threshold and per-word "nobody" score stay; its learned skills are
+/// replaced by `learned`'s.
 /// A learned skill is named after its agent, or `<agent>-learned` when a hand-written
 /// skill has that id. The "nobody" score is the learner's (it was trained with the
 /// weights); the version is recomputed.
@@ -339,6 +342,8 @@ pub fn merge(existing: &SkillGraph, learned: SkillGraph) -> SkillGraph {
         calibration: existing.calibration.clone(),
         threshold: existing.threshold,
         none_score: learned.none_score,
+        // Chosen with the threshold, which stays.
+        none_per_word: existing.none_per_word,
         agents,
         channels: existing.channels.clone(),
         skills,

@@ -25,6 +25,13 @@ pub struct SkillGraph {
     /// more reluctant to pick an agent on thin evidence.
     #[serde(default)]
     pub none_score: f64,
+    /// Added to the "nobody" score for each word of the message. A long message gathers
+    /// weak evidence from common words whatever its topic; this asks more of it, so a
+    /// topic the graph does not know is refused more often. `skills learn` chooses it
+    /// with the threshold; 0 (the default) leaves "nobody" the same for every message.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 10.0)))]
+    pub none_per_word: f64,
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(required, length(min = 1)))]
     pub agents: Vec<Agent>,
@@ -37,6 +44,10 @@ pub struct SkillGraph {
     /// graphs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// What `skills learn` measured when it chose the threshold: on folds in which some
@@ -54,10 +65,14 @@ pub struct Calibration {
     /// The threshold chosen (also the graph's `threshold` when learned).
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub threshold: f64,
+    /// The per-word "nobody" score chosen with it (also the graph's `nonePerWord`).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 10.0)))]
+    pub none_per_word: f64,
     /// Expected in-scope accuracy at that threshold.
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub in_scope_accuracy: f64,
-    /// Expected out-of-scope recall: the mean of the two below.
+    /// Expected out-of-scope recall: the lower of the two below.
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
     pub out_of_scope_recall: f64,
     /// Messages of agents left out of training that were routed to nobody.

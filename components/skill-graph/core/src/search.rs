@@ -138,6 +138,7 @@ mod tests {
             calibration: None,
             threshold: 0.3,
             none_score: 0.0,
+            none_per_word: 0.0,
             agents: vec![Agent {
                 id: "dev".into(),
                 name: "Developer".into(),

@@ -21,6 +21,8 @@ struct GraphFile {
     threshold: f64,
     #[serde(default, alias = "noneScore")]
     none_score: f64,
+    #[serde(default, alias = "nonePerWord")]
+    none_per_word: f64,
     #[serde(default)]
     agents: Vec<Agent>,
     #[serde(default)]
@@ -77,6 +79,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
         calibration: None,
         threshold: default_threshold(),
         none_score: 0.0,
+        none_per_word: 0.0,
         agents: vec![],
         channels: vec![],
         skills: vec![],
@@ -94,6 +97,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
             Ok(g) => {
                 graph.threshold = g.threshold;
                 graph.none_score = g.none_score;
+                graph.none_per_word = g.none_per_word;
                 graph.calibration = g.calibration;
                 for a in &g.agents {
                     sources.entries.insert(
@@ -282,6 +286,14 @@ pub fn render_graph_file(graph: &SkillGraph) -> String {
         round4(graph.threshold),
         round4(graph.none_score)
     );
+    if graph.none_per_word != 0.0 {
+        // Inserted before `agents:`, after the scores.
+        let at = out.len() - "agents:\n".len();
+        out.insert_str(
+            at,
+            &format!("none_per_word: {}\n", round4(graph.none_per_word)),
+        );
+    }
     for a in &graph.agents {
         out.push_str(&format!(
             "  - id: {}\n    name: {}\n",
@@ -467,7 +479,7 @@ mod tests {
     #[test]
     fn a_whole_graph_round_trips_through_files() {
         let g = SkillGraph::from_json(
-            r#"{"threshold": 0.4, "noneScore": 1.5,
+            r#"{"threshold": 0.4, "noneScore": 1.5, "nonePerWord": 0.25,
                 "agents": [{"id": "pm", "name": "PM", "description": "Plans: \"the\" roadmap\nand more", "fallback": "dev"},
                            {"id": "dev", "name": "Dev"}],
                 "channels": [{"id": "slack", "context": "chat", "defaultAgent": "pm"}],
@@ -483,8 +495,8 @@ mod tests {
         assert_eq!(again.agents, g.agents);
         assert_eq!(again.channels, g.channels);
         assert_eq!(
-            (again.threshold, again.none_score),
-            (g.threshold, g.none_score)
+            (again.threshold, again.none_score, again.none_per_word),
+            (g.threshold, g.none_score, 0.25)
         );
         for b in &g.skills {
             let a = again.skills.iter().find(|a| a.id == b.id).unwrap();

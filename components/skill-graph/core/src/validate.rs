@@ -61,6 +61,12 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     if !graph.none_score.is_finite() {
         errors.push(GraphError::new("noneScore must be a finite number"));
     }
+    if !(0.0..=10.0).contains(&graph.none_per_word) {
+        errors.push(GraphError::new(format!(
+            "nonePerWord must be within 0..10, got {}",
+            graph.none_per_word
+        )));
+    }
     if let Some(c) = &graph.calibration {
         let shares = [
             ("targetRecall", Some(c.target_recall)),
@@ -78,6 +84,12 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
                     "calibration.{name} must be within 0..1, got {v}"
                 )));
             }
+        }
+        if !(0.0..=10.0).contains(&c.none_per_word) {
+            errors.push(GraphError::new(format!(
+                "calibration.nonePerWord must be within 0..10, got {}",
+                c.none_per_word
+            )));
         }
         if c.folds > 1000 || c.examples > 1_000_000_000 {
             errors.push(GraphError::new(
@@ -256,6 +268,7 @@ mod tests {
             calibration: None,
             threshold: 0.3,
             none_score: 0.0,
+            none_per_word: 0.0,
             agents: vec![
                 Agent {
                     id: "pm".into(),
@@ -337,6 +350,7 @@ mod tests {
                 abstain: "medium".into(),
                 target_recall: 0.58,
                 threshold: 0.47,
+                none_per_word: 0.0,
                 in_scope_accuracy: 0.95,
                 out_of_scope_recall: 0.6,
                 unseen_recall: Some(-1.0),
