@@ -190,12 +190,12 @@ fn observe(
             .filter(|(i, e)| !held(*i, e))
             .map(|(_, e)| e.clone())
             .collect();
-        let mut graph = learn::learn(&train, &at_zero)?;
+        let graph = learn::learn(&train, &at_zero)?;
+        let Ok(mut index) = RouterIndex::build(&graph) else {
+            continue;
+        };
         for (k, &per_word) in NONE_PER_WORD.iter().enumerate() {
-            graph.none_per_word = per_word;
-            let Ok(index) = RouterIndex::build(&graph) else {
-                continue;
-            };
+            index = index.at_point(0.0, per_word);
             for (i, e) in examples.iter().enumerate() {
                 if !held(i, e) {
                     continue;

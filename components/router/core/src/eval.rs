@@ -75,19 +75,18 @@ pub fn curve(
     examples: &[Example],
     thresholds: &[f64],
 ) -> Result<Vec<CurvePoint>, crate::BuildError> {
-    thresholds
-        .iter()
-        .map(|&t| {
-            let mut g = graph.clone();
-            g.threshold = t;
-            let r = evaluate(&RouterIndex::build(&g)?, examples);
-            Ok(CurvePoint {
-                threshold: t,
-                in_scope_accuracy: r.in_scope_accuracy,
-                out_of_scope_recall: r.out_of_scope_recall,
-            })
-        })
-        .collect()
+    let mut index = RouterIndex::build(graph)?;
+    let mut points = Vec::with_capacity(thresholds.len());
+    for &t in thresholds {
+        index = index.at_point(t, graph.none_per_word);
+        let r = evaluate(&index, examples);
+        points.push(CurvePoint {
+            threshold: t,
+            in_scope_accuracy: r.in_scope_accuracy,
+            out_of_scope_recall: r.out_of_scope_recall,
+        });
+    }
+    Ok(points)
 }
 
 /// Scores predictions against labels (same order).

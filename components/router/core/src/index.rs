@@ -221,6 +221,15 @@ impl RouterIndex {
         })
     }
 
+    /// The same index at another operating point (the graph's `threshold` and
+    /// `none_per_word`): what an evaluation or a calibration tries, without building
+    /// the keywords again.
+    pub fn at_point(mut self, threshold: f64, none_per_word: f64) -> RouterIndex {
+        self.threshold = threshold;
+        self.none_per_word = none_per_word;
+        self
+    }
+
     pub fn graph_version(&self) -> &str {
         &self.names.graph_version
     }

@@ -14,7 +14,7 @@
 //!   it needs and the rest of the traffic keeps its answers as far as it can. The
 //!   threshold and its calibration are kept.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use agency_skill_graph::SkillGraph;
 use agency_skill_graph::learn::{self, LabelledMessage, LearnError, LearnOptions};
@@ -105,25 +105,31 @@ pub fn relearn(
     let graph = match base {
         Some(base) => {
             let all: Vec<LabelledMessage> = base.iter().chain(&audit).cloned().collect();
-            let (learned, _curve) = calibrate::learn(&all, options, abstain)?;
-            let mut g = learn::merge(existing, learned.clone());
-            g.threshold = learned.threshold;
-            g.none_per_word = learned.none_per_word;
-            g.calibration = learned.calibration;
+            let (mut learned, _curve) = calibrate::learn(&all, options, abstain)?;
+            // Calibrated anew: the learned point replaces the existing graph's.
+            let (threshold, none_per_word, calibration) = (
+                learned.threshold,
+                learned.none_per_word,
+                learned.calibration.take(),
+            );
+            let mut g = learn::merge(existing, learned);
+            g.threshold = threshold;
+            g.none_per_word = none_per_word;
+            g.calibration = calibration;
             g
         }
         None => {
             let index = RouterIndex::build(existing)?;
             // Each message once: the newest feedback wins, then the anchors.
-            let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
             let mut training = Vec::new();
             for e in &audit {
-                if seen.insert(&e.text, ()).is_none() {
+                if seen.insert(&e.text) {
                     training.push(e.clone());
                 }
             }
             for d in decisions.iter().filter(|d| d.feedback.is_none()) {
-                if seen.insert(&d.message, ()).is_some() {
+                if !seen.insert(&d.message) {
                     continue;
                 }
                 let now = index.route(&d.request()).agent;
