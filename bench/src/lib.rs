@@ -24,6 +24,7 @@ pub fn synthetic_graph(agents: usize, keywords: usize) -> SkillGraph {
         threshold: 0.5,
         none_score: 0.0,
         none_per_word: 0.0,
+        pooling: agency_skill_graph::Pooling::Sum,
         agents: vec![],
         channels: vec![],
         skills: vec![],

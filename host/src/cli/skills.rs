@@ -56,6 +56,11 @@ pub enum SkillsCommand {
         /// --from-audit it applies with --examples; a warm start keeps the threshold.
         #[arg(long, default_value = "medium")]
         abstain: Abstain,
+        /// What a learned skill stands for: `intent` (one skill per intent of the
+        /// examples that carry one; the graph pools skills by probability, so a message
+        /// must fit one intent well) or `agent` (one skill per agent).
+        #[arg(long, value_enum, default_value_t = SkillPer::Intent)]
+        skill_per: SkillPer,
     },
     /// Score a graph against labelled messages.
     Eval {
@@ -135,15 +140,26 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             token,
             out,
             abstain,
-        } => learn_from_audit(&source, token, graph, limit, examples, &out, abstain),
+            skill_per,
+        } => learn_from_audit(
+            &source,
+            token,
+            graph,
+            limit,
+            examples,
+            &out,
+            abstain,
+            &skill_per.options(),
+        ),
         SkillsCommand::Learn {
             examples: Some(examples),
             out,
             abstain,
+            skill_per,
             ..
         } => {
             let messages: Vec<LabelledMessage> = super::read_jsonl(&examples)?;
-            let (graph, _curve) = calibrate::learn(&messages, &LearnOptions::default(), abstain)
+            let (graph, _curve) = calibrate::learn(&messages, &skill_per.options(), abstain)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
             write_learned(&graph, &out, &format!("{} messages", messages.len()))
         }
@@ -271,6 +287,22 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// `skills learn --skill-per`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SkillPer {
+    Intent,
+    Agent,
+}
+
+impl SkillPer {
+    fn options(self) -> LearnOptions {
+        LearnOptions {
+            per_intent: matches!(self, SkillPer::Intent),
+            ..LearnOptions::default()
+        }
+    }
+}
+
 /// `skills learn --from-audit`: the router core's [`relearn`] over the source's stored
 /// decisions (those with feedback are the examples; without `base`, the others anchor).
 fn learn_from_audit(
@@ -281,6 +313,7 @@ fn learn_from_audit(
     base: Option<PathBuf>,
     out: &Path,
     abstain: Abstain,
+    options: &LearnOptions,
 ) -> anyhow::Result<ExitCode> {
     let source = Source::open(spec, token)?;
     let base: Option<Vec<LabelledMessage>> = base.as_ref().map(super::read_jsonl).transpose()?;
@@ -293,14 +326,8 @@ fn learn_from_audit(
         let decisions = source.decisions(limit, base.is_some()).await?;
         anyhow::Ok((existing, decisions))
     })?;
-    let (graph, counts) = relearn(
-        &existing,
-        &decisions,
-        base.as_deref(),
-        &LearnOptions::default(),
-        abstain,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
+    let (graph, counts) = relearn(&existing, &decisions, base.as_deref(), options, abstain)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
     let mut from = format!(
         "{} decisions with feedback at {} ({} corrected, {} confirmed; {} say nobody)",
         counts.labelled(),

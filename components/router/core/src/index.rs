@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use agency_skill_graph::{Complexity, SkillGraph, text};
+use agency_skill_graph::{Complexity, Pooling, SkillGraph, text};
 use std::cell::RefCell;
 
 use std::sync::Arc;
@@ -52,6 +52,8 @@ pub struct RouterIndex {
     threshold: f64,
     none_score: f64,
     none_per_word: f64,
+    /// Agents' scores are the log-sum-exp of their skills' (else the sum).
+    pooled: bool,
     keywords: KeywordMatcher,
     /// Pattern `p`'s (skill index, weight) pairs are `targets[target_starts[p]..
     /// target_starts[p + 1]]`: one flat table, one cache miss fewer per keyword found.
@@ -211,6 +213,7 @@ impl RouterIndex {
             threshold: graph.threshold,
             none_score: graph.none_score,
             none_per_word: graph.none_per_word,
+            pooled: graph.pooling == Pooling::Probability,
             keywords,
             target_starts,
             targets,
@@ -345,7 +348,17 @@ impl RouterIndex {
                 * score::complexity_factor(complexity, info.complexity);
         }
 
-        // 3. Skills flow into their agents; linked skills pass on a share.
+        // 3. Skills flow into their agents; linked skills pass on a share. Pooled by
+        // probability, each share enters as exp(share - top), and the agent's score is
+        // then top + ln(sum): the log-sum-exp, so that its confidence is the sum of its
+        // skills' probabilities.
+        let top = if self.pooled {
+            s.skill_scores.iter().map(|x| x.1).fold(0.0, f64::max)
+        } else {
+            0.0
+        };
+        let pooled = self.pooled;
+        let term = |x: f64| if pooled { libm::exp(x - top) } else { x };
         for i in 0..s.skill_scores.len() {
             let (skill, score) = s.skill_scores[i];
             let info = &self.skills[skill as usize];
@@ -356,12 +369,12 @@ impl RouterIndex {
                     &mut s.agent_seen,
                     s.stamp,
                     a,
-                    score,
+                    term(score),
                 );
             }
             for &n in &info.neighbours {
                 if let Some(a) = self.skills[n as usize].agent {
-                    let share = score * score::LINK_SHARE;
+                    let share = term(score * score::LINK_SHARE);
                     add(
                         &mut s.agent_scores,
                         &mut s.agent_at,
@@ -371,6 +384,11 @@ impl RouterIndex {
                         share,
                     );
                 }
+            }
+        }
+        if self.pooled {
+            for a in s.agent_scores.iter_mut() {
+                a.1 = top + libm::log(a.1);
             }
         }
         // Ranked by score, ties by agent id so every runtime agrees.

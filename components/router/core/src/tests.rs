@@ -379,3 +379,36 @@ fn nobody_per_word_asks_more_of_long_messages() {
     assert!(c(&per_word, &long) < c(&per_word, &short));
     assert_eq!(plain.route(&long).agent, index().route(&long).agent);
 }
+
+/// Pooled by probability, an agent's confidence is the sum of its skills'
+/// probabilities: two weak skills of one agent no longer add up to beat one strong
+/// skill of another, as their summed scores do.
+#[test]
+fn probability_pooling_sums_skill_probabilities() {
+    let json = r#"{"threshold": 0.1, "noneScore": 0.5,
+        "agents": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+        "skills": [{"id": "a1", "agent": "a", "keywords": [{"phrase": "x", "weight": 2}]},
+                   {"id": "a2", "agent": "a", "keywords": [{"phrase": "y", "weight": 2}]},
+                   {"id": "b1", "agent": "b", "keywords": [{"phrase": "z", "weight": 3}]}]}"#;
+    let mut g = SkillGraph::from_json(json).unwrap();
+    let message = RouteRequest::new("x y z");
+    let summed = RouterIndex::build(&g).unwrap().route(&message);
+    assert_eq!(summed.agent.as_deref(), Some("a"));
+    g.pooling = agency_skill_graph::Pooling::Probability;
+    let pooled = RouterIndex::build(&g).unwrap().route(&message);
+    assert_eq!(pooled.agent.as_deref(), Some("b"));
+    let e = f64::exp;
+    let z = e(2.0) + e(2.0) + e(3.0) + e(0.5);
+    assert_eq!(pooled.confidence, crate::score::round(e(3.0) / z));
+    assert_eq!(
+        pooled.alternatives[0].confidence,
+        crate::score::round((e(2.0) + e(2.0)) / z)
+    );
+    // One skill per agent: the same decisions either way.
+    let one = RouteRequest::new("x z");
+    g.pooling = agency_skill_graph::Pooling::Sum;
+    let a = RouterIndex::build(&g).unwrap().route(&one);
+    g.pooling = agency_skill_graph::Pooling::Probability;
+    let b = RouterIndex::build(&g).unwrap().route(&one);
+    assert_eq!((a.agent, a.confidence), (b.agent, b.confidence));
+}

@@ -15,13 +15,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use crate::{Agent, Keyword, MAX_KEYWORD_BYTES, MAX_KEYWORDS, MAX_WEIGHT, Skill, SkillGraph, text};
+use crate::{
+    Agent, Keyword, MAX_KEYWORD_BYTES, MAX_KEYWORDS, MAX_WEIGHT, Pooling, Skill, SkillGraph, text,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelledMessage {
     pub text: String,
     pub agent: Option<String>,
-    /// Finer label, used only to interleave the training order.
+    /// Finer label (e.g. the intent within the agent's domain): each one gets a skill
+    /// of its own, and the graph pools skills by probability.
     #[serde(default)]
     pub intent: Option<String>,
     #[serde(default)]
@@ -53,6 +56,9 @@ pub struct LearnOptions {
     pub min_weight: f64,
     /// Confidence threshold written into the graph.
     pub threshold: f64,
+    /// One skill per intent of the examples (else one per agent, intents only ordering
+    /// the training).
+    pub per_intent: bool,
 }
 
 impl Default for LearnOptions {
@@ -64,6 +70,7 @@ impl Default for LearnOptions {
             l1: 0.003,
             min_weight: 0.1,
             threshold: 0.4,
+            per_intent: true,
         }
     }
 }
@@ -96,11 +103,24 @@ pub fn learn(
     learn_from(examples, options, None)
 }
 
-/// Learns a graph with one learned skill per agent seen in `examples` or in `start`'s
-/// learned skills. Training starts from `start`'s learned keyword weights and "nobody"
-/// score (a warm start: a few corrections move the weights they touch and leave the
-/// rest), or from zero without it. Hand-written skills of `start` are not part of the
-/// result: [`merge`] puts the learned skills back among them.
+/// What one learned skill is: its id and agent. A skill stands for one `(agent, intent)`
+/// of the examples, or for the whole agent when its examples carry no intent.
+struct Class {
+    id: String,
+    agent: String,
+    /// Its examples' intent, for the description.
+    intent: Option<String>,
+}
+
+/// Learns a graph of learned skills: one per intent of the examples that carry one (the
+/// graph then pools by probability, see [`Pooling`]), else one per agent. Skills of
+/// `start` marked learned are part of it: training starts from their keyword weights
+/// and from `start`'s "nobody" score (a warm start: a few corrections move the weights
+/// they touch and leave the rest), or from zero without it. An example without an
+/// intent teaches its agent as a whole: the loss is that of the agent's summed
+/// probability, so its skills share the update by how well each already fits. Hand-
+/// written skills of `start` are not part of the result: [`merge`] puts the learned
+/// skills back among them.
 pub fn learn_from(
     examples: &[LabelledMessage],
     options: &LearnOptions,
@@ -127,16 +147,30 @@ pub fn learn_from(
     if let Some(bad) = agents.iter().find(|a| !valid(a)) {
         return Err(LearnError::BadAgent(bad.clone()));
     }
-    let agent_index: HashMap<&str, usize> = agents
+    let classes = classes(examples, &started, &agents, options.per_intent);
+    let by_id: HashMap<&str, usize> = classes
         .iter()
         .enumerate()
-        .map(|(i, a)| (a.as_str(), i))
+        .map(|(i, c)| (c.id.as_str(), i))
         .collect();
+    let by_intent: HashMap<(&str, &str), usize> = classes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some(((c.agent.as_str(), c.intent.as_deref()?), i)))
+        .collect();
+    // Each agent's classes, for the examples that name only the agent.
+    let mut of_agent: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in classes.iter().enumerate() {
+        of_agent.entry(c.agent.as_str()).or_default().push(i);
+    }
+    let pooled = classes.iter().any(|c| c.intent.is_some())
+        || start.is_some_and(|g| g.pooling == Pooling::Probability);
 
-    // Intern phrases; each example becomes (sorted phrase ids, label).
+    // Intern phrases; each example becomes (sorted phrase ids, the classes it teaches:
+    // empty for "nobody").
     let mut vocab: HashMap<String, u32> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
-    let mut rows: Vec<(Vec<u32>, Option<usize>)> = Vec::with_capacity(examples.len());
+    let mut rows: Vec<(Vec<u32>, Vec<usize>)> = Vec::with_capacity(examples.len());
     for e in examples {
         let mut ids: Vec<u32> = phrases(&e.text, options.max_ngram)
             .into_iter()
@@ -148,7 +182,12 @@ pub fn learn_from(
             })
             .collect();
         ids.sort_unstable();
-        rows.push((ids, e.agent.as_deref().map(|a| agent_index[a])));
+        let target = match (e.agent.as_deref(), e.intent.as_deref()) {
+            (None, _) => Vec::new(),
+            (Some(a), Some(i)) if by_intent.contains_key(&(a, i)) => vec![by_intent[&(a, i)]],
+            (Some(a), _) => of_agent[a].clone(),
+        };
+        rows.push((ids, target));
     }
 
     // Interleave groups (intent, else agent, else "oos") so no label dominates a stretch of updates.
@@ -169,74 +208,108 @@ pub fn learn_from(
         .collect();
     order.sort();
 
-    let mut weights: Vec<HashMap<u32, f64>> = vec![HashMap::new(); agents.len()];
+    // Weights by phrase: (class, weight) for each class the phrase counts for.
+    let mut weights: Vec<Vec<(u32, f64)>> = vec![Vec::new(); names.len()];
     let mut none_score = start.map_or(0.0, |g| g.none_score);
     for skill in &started {
-        let a = agent_index[skill.agent.as_deref().unwrap_or_default()];
+        let c = by_id[skill.id.as_str()] as u32;
         for k in &skill.keywords {
             let g = *vocab.entry(k.phrase.clone()).or_insert_with(|| {
                 names.push(k.phrase.clone());
+                weights.push(Vec::new());
                 (names.len() - 1) as u32
             });
-            *weights[a].entry(g).or_default() += k.weight;
+            match weights[g as usize].iter_mut().find(|(x, _)| *x == c) {
+                Some(e) => e.1 += k.weight,
+                None => weights[g as usize].push((c, k.weight)),
+            }
         }
     }
-    let mut scores = vec![0.0f64; agents.len()];
+    let mut scores = vec![0.0f64; classes.len()];
     let mut candidates: Vec<usize> = Vec::new();
+    let mut probs: Vec<f64> = Vec::new();
     for epoch in 0..options.epochs {
         let rate = options.rate / (1.0 + epoch as f64);
         for (_, _, i) in &order {
-            let (ids, label) = &rows[*i];
+            let (ids, target) = &rows[*i];
+            // Each class's score sums its weights in phrase order.
             candidates.clear();
-            for (a, w) in weights.iter().enumerate() {
-                scores[a] = ids.iter().filter_map(|g| w.get(g)).sum();
-                if scores[a] > 0.0 || Some(a) == *label {
-                    candidates.push(a);
+            for g in ids {
+                for &(c, w) in &weights[*g as usize] {
+                    if scores[c as usize] == 0.0 {
+                        candidates.push(c as usize);
+                    }
+                    scores[c as usize] += w;
                 }
             }
+            candidates.retain(|&c| scores[c] > 0.0);
+            for &t in target {
+                if scores[t] == 0.0 {
+                    candidates.push(t);
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
             let m = candidates
                 .iter()
-                .map(|&a| scores[a])
+                .map(|&c| scores[c])
                 .fold(none_score, f64::max);
             let e_none = libm::exp(none_score - m);
-            let z: f64 = candidates
-                .iter()
-                .map(|&a| libm::exp(scores[a] - m))
-                .sum::<f64>()
-                + e_none;
-            for &a in &candidates {
-                let gradient =
-                    libm::exp(scores[a] - m) / z - if Some(a) == *label { 1.0 } else { 0.0 };
+            probs.clear();
+            probs.extend(candidates.iter().map(|&c| libm::exp(scores[c] - m)));
+            let z: f64 = probs.iter().sum::<f64>() + e_none;
+            // Within the target, each class's share of it (1 for a single class):
+            // measured from the target's best score, so that it never underflows.
+            let top = target.iter().map(|&t| scores[t]).fold(f64::MIN, f64::max);
+            let within: f64 = target.iter().map(|&t| libm::exp(scores[t] - top)).sum();
+            for (&c, &e) in candidates.iter().zip(&probs) {
+                // d(-log P(target)) / d score: the class's probability, less its share
+                // of the target.
+                let gradient = e / z
+                    - if target.contains(&c) {
+                        libm::exp(scores[c] - top) / within
+                    } else {
+                        0.0
+                    };
                 if gradient.abs() < 1e-4 {
                     continue;
                 }
-                let w = &mut weights[a];
                 for g in ids {
-                    let updated = w.get(g).copied().unwrap_or(0.0) - rate * (gradient + options.l1);
-                    if updated > 0.0 {
-                        w.insert(*g, updated);
-                    } else {
-                        w.remove(g);
+                    let row = &mut weights[*g as usize];
+                    let at = row.iter().position(|(x, _)| *x == c as u32);
+                    let updated = at.map_or(0.0, |k| row[k].1) - rate * (gradient + options.l1);
+                    match (at, updated > 0.0) {
+                        (Some(k), true) => row[k].1 = updated,
+                        (Some(k), false) => {
+                            row.swap_remove(k);
+                        }
+                        (None, true) => row.push((c as u32, updated)),
+                        (None, false) => {}
                     }
                 }
             }
-            none_score -= rate * (e_none / z - if label.is_none() { 1.0 } else { 0.0 });
+            for &c in &candidates {
+                scores[c] = 0.0;
+            }
+            none_score -= rate * (e_none / z - if target.is_empty() { 1.0 } else { 0.0 });
         }
     }
 
     let round4 = |x: f64| (x * 10_000.0).round() / 10_000.0;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for e in examples {
-        if let Some(a) = &e.agent {
-            *counts.entry(a).or_default() += 1;
+    // Examples that named one skill (those naming an agent of several skills taught
+    // them all).
+    let mut counts = vec![0usize; classes.len()];
+    for (_, target) in &rows {
+        if let [c] = target[..] {
+            counts[c] += 1;
         }
     }
-    // (weight, agent, n-gram) of every keyword worth keeping, within what a graph may
+    // (weight, class, n-gram) of every keyword worth keeping, within what a graph may
     // hold: past the limit the strongest evidence stays.
     let mut kept: Vec<(f64, usize, u32)> = weights
         .iter()
         .enumerate()
-        .flat_map(|(a, w)| w.iter().map(move |(g, w)| (*w, a, *g)))
+        .flat_map(|(g, row)| row.iter().map(move |(c, w)| (*w, *c as usize, g as u32)))
         .filter(|(w, _, g)| {
             *w >= options.min_weight && names[*g as usize].len() <= MAX_KEYWORD_BYTES
         })
@@ -245,29 +318,33 @@ pub fn learn_from(
         kept.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
         kept.truncate(MAX_KEYWORDS);
     }
-    let mut per_agent: Vec<Vec<Keyword>> = vec![Vec::new(); agents.len()];
-    for (w, a, g) in kept {
-        per_agent[a].push(Keyword::new(
+    let mut per_class: Vec<Vec<Keyword>> = vec![Vec::new(); classes.len()];
+    for (w, c, g) in kept {
+        per_class[c].push(Keyword::new(
             names[g as usize].clone(),
             round4(w.min(MAX_WEIGHT)),
         ));
     }
-    let skills = agents
+    let skills = classes
         .iter()
         .enumerate()
-        .map(|(a, id)| {
-            let mut keywords = std::mem::take(&mut per_agent[a]);
+        .map(|(c, class)| {
+            let mut keywords = std::mem::take(&mut per_class[c]);
             keywords.sort_by(|x, y| x.phrase.cmp(&y.phrase));
             Skill {
-                id: id.clone(),
-                agent: Some(id.clone()),
+                id: class.id.clone(),
+                agent: Some(class.agent.clone()),
                 keywords,
                 channels: vec![],
                 complexity: None,
                 links: vec![],
                 description: format!(
-                    "Learned from {} labelled messages{}.",
-                    counts.get(id.as_str()).copied().unwrap_or(0),
+                    "Learned from {} labelled messages{}{}.",
+                    counts[c],
+                    match &class.intent {
+                        Some(i) => format!(" (intent {i})"),
+                        None => String::new(),
+                    },
                     if started.is_empty() {
                         ""
                     } else {
@@ -286,6 +363,11 @@ pub fn learn_from(
         none_score: round4(none_score),
         // Training leaves it out; the calibration chooses it (router core's calibrate).
         none_per_word: 0.0,
+        pooling: if pooled {
+            Pooling::Probability
+        } else {
+            Pooling::Sum
+        },
         agents: agents
             .into_iter()
             .map(|id| Agent {
@@ -298,6 +380,83 @@ pub fn learn_from(
         channels: vec![],
         skills,
     })
+}
+
+/// The skills to learn, ordered by agent and id: one per `(agent, intent)` of the
+/// examples; one per learned skill of the start graph not among those; one per agent
+/// with none yet, named after it. An intent's skill is named after the intent, or
+/// `<agent>.<intent>` when another agent has the same intent or an agent that name.
+fn classes(
+    examples: &[LabelledMessage],
+    started: &[&Skill],
+    agents: &[String],
+    per_intent: bool,
+) -> Vec<Class> {
+    let mut intents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for e in examples.iter().filter(|_| per_intent) {
+        if let (Some(a), Some(i)) = (&e.agent, &e.intent) {
+            intents.entry(a).or_default().insert(i);
+        }
+    }
+    let mut agents_of: HashMap<&str, usize> = HashMap::new();
+    for i in intents.values().flatten() {
+        *agents_of.entry(i).or_default() += 1;
+    }
+    let is_agent: BTreeSet<&str> = agents.iter().map(String::as_str).collect();
+    let mut out: Vec<Class> = Vec::new();
+    for (a, is) in &intents {
+        for i in is {
+            let bare = id_of(i);
+            let id = if agents_of[i] > 1 || is_agent.contains(bare.as_str()) || bare.is_empty() {
+                format!("{a}.{bare}")
+            } else {
+                bare
+            };
+            out.push(Class {
+                id,
+                agent: a.to_string(),
+                intent: Some(i.to_string()),
+            });
+        }
+    }
+    for s in started {
+        if !out.iter().any(|c| c.id == s.id) {
+            out.push(Class {
+                id: s.id.clone(),
+                agent: s.agent.clone().unwrap_or_default(),
+                intent: None,
+            });
+        }
+    }
+    for a in agents {
+        if !out.iter().any(|c| &c.agent == a) {
+            let mut id = a.clone();
+            while out.iter().any(|c| c.id == id) {
+                id.push_str(".all");
+            }
+            out.push(Class {
+                id,
+                agent: a.clone(),
+                intent: None,
+            });
+        }
+    }
+    out.sort_by(|x, y| (&x.agent, &x.id).cmp(&(&y.agent, &y.id)));
+    out
+}
+
+/// `intent` as a skill id: characters an id may not hold become `_`.
+fn id_of(intent: &str) -> String {
+    intent
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// `learned`'s skills (and agents) put into `existing`: its hand-written skills, links,
@@ -342,6 +501,8 @@ pub fn merge(existing: &SkillGraph, learned: SkillGraph) -> SkillGraph {
         calibration: existing.calibration.clone(),
         threshold: existing.threshold,
         none_score: learned.none_score,
+        // The learned weights were trained for it; hand-written skills pool the same way.
+        pooling: learned.pooling,
         // Chosen with the threshold, which stays.
         none_per_word: existing.none_per_word,
         agents,
@@ -389,6 +550,81 @@ mod tests {
         );
         assert!(g.none_score.is_finite());
         assert!(g.clone().finish(&crate::SourceMap::default()).is_ok());
+    }
+
+    fn i(text: &str, agent: &str, intent: &str) -> LabelledMessage {
+        LabelledMessage {
+            intent: Some(intent.into()),
+            ..m(text, Some(agent))
+        }
+    }
+
+    fn intents() -> Vec<LabelledMessage> {
+        let mut ex = Vec::new();
+        for _ in 0..5 {
+            ex.push(i("deploy the api to production", "devops", "deploy"));
+            ex.push(i("rollback the production deploy", "devops", "rollback"));
+            ex.push(i("what is the status of the cluster", "devops", "status"));
+            ex.push(i("plan the next sprint", "pm", "plan"));
+            ex.push(i("status of the sprint", "pm", "status"));
+            ex.push(m("what is the weather", None));
+        }
+        ex
+    }
+
+    #[test]
+    fn one_skill_per_intent_pooled_by_probability() {
+        let g = learn(&intents(), &LearnOptions::default()).unwrap();
+        let ids: Vec<(&str, Option<&str>)> = g
+            .skills
+            .iter()
+            .map(|s| (s.id.as_str(), s.agent.as_deref()))
+            .collect();
+        // An intent two agents share is named after its agent too.
+        assert_eq!(
+            ids,
+            [
+                ("deploy", Some("devops")),
+                ("devops.status", Some("devops")),
+                ("rollback", Some("devops")),
+                ("plan", Some("pm")),
+                ("pm.status", Some("pm")),
+            ]
+        );
+        assert_eq!(g.pooling, Pooling::Probability);
+        assert!(g.skills.iter().all(|s| s.learned));
+        assert!(g.skills[0].description.contains("intent deploy"));
+        assert!(g.clone().finish(&crate::SourceMap::default()).is_ok());
+
+        let per_agent = LearnOptions {
+            per_intent: false,
+            ..LearnOptions::default()
+        };
+        let g = learn(&intents(), &per_agent).unwrap();
+        assert_eq!(g.skills.len(), 2);
+        assert_eq!(g.pooling, Pooling::Sum);
+    }
+
+    /// A correction names an agent, not an intent: its agent's skills share the update,
+    /// and no skill is added.
+    #[test]
+    fn an_example_without_intent_teaches_its_agents_skills() {
+        let start = learn(&intents(), &LearnOptions::default()).unwrap();
+        let weight = |g: &SkillGraph, phrase: &str| -> f64 {
+            g.skills
+                .iter()
+                .filter(|s| s.agent.as_deref() == Some("pm"))
+                .flat_map(|s| &s.keywords)
+                .filter(|k| k.phrase == phrase)
+                .map(|k| k.weight)
+                .sum()
+        };
+        assert_eq!(weight(&start, "okr"), 0.0);
+        let corrections = vec![m("draft the okr for the sprint", Some("pm")); 5];
+        let again = learn_from(&corrections, &LearnOptions::default(), Some(&start)).unwrap();
+        assert_eq!(again.skills.len(), start.skills.len());
+        assert_eq!(again.pooling, Pooling::Probability);
+        assert!(weight(&again, "okr") > 0.0, "{:?}", again.skills);
     }
 
     #[test]

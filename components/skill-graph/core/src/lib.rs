@@ -20,7 +20,7 @@ mod validate;
 
 pub use error::{GraphError, GraphErrors};
 pub use model::{
-    Agent, Calibration, Channel, Complexity, Keyword, Skill, SkillGraph, default_threshold,
+    Agent, Calibration, Channel, Complexity, Keyword, Pooling, Skill, SkillGraph, default_threshold,
 };
 pub use validate::{
     MAX_ID_BYTES, MAX_KEYWORD_BYTES, MAX_KEYWORD_WORDS, MAX_KEYWORDS, MAX_WEIGHT, SourceMap,

@@ -32,6 +32,9 @@ pub struct SkillGraph {
     #[serde(default, skip_serializing_if = "is_zero")]
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 10.0)))]
     pub none_per_word: f64,
+    /// How an agent's skills combine (`sum`, the default, or `probability`).
+    #[serde(default, skip_serializing_if = "Pooling::is_sum")]
+    pub pooling: Pooling,
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(required, length(min = 1)))]
     pub agents: Vec<Agent>,
@@ -48,6 +51,29 @@ pub struct SkillGraph {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+/// How the skills of one agent combine into the agent's score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The agent's score is the sum of its skills' scores: skills of one agent found in
+    /// the same message reinforce each other. What hand-written graphs want.
+    #[default]
+    Sum,
+    /// Every skill competes in the confidence softmax on its own, and an agent's
+    /// confidence is the sum of its skills' probabilities (its score is the log-sum-exp
+    /// of theirs). A message must fit one skill well, not gather weak evidence across
+    /// many: what `skills learn` writes when the examples carry an `intent`, one skill
+    /// per intent, and what makes topics the graph does not know score low.
+    Probability,
+}
+
+impl Pooling {
+    pub fn is_sum(&self) -> bool {
+        *self == Pooling::Sum
+    }
 }
 
 /// What `skills learn` measured when it chose the threshold: on folds in which some

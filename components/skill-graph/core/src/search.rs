@@ -139,6 +139,7 @@ mod tests {
             threshold: 0.3,
             none_score: 0.0,
             none_per_word: 0.0,
+            pooling: crate::Pooling::Sum,
             agents: vec![Agent {
                 id: "dev".into(),
                 name: "Developer".into(),

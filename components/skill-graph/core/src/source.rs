@@ -24,6 +24,8 @@ struct GraphFile {
     #[serde(default, alias = "nonePerWord")]
     none_per_word: f64,
     #[serde(default)]
+    pooling: crate::Pooling,
+    #[serde(default)]
     agents: Vec<Agent>,
     #[serde(default)]
     channels: Vec<ChannelYaml>,
@@ -80,6 +82,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
         threshold: default_threshold(),
         none_score: 0.0,
         none_per_word: 0.0,
+        pooling: crate::Pooling::Sum,
         agents: vec![],
         channels: vec![],
         skills: vec![],
@@ -98,6 +101,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
                 graph.threshold = g.threshold;
                 graph.none_score = g.none_score;
                 graph.none_per_word = g.none_per_word;
+                graph.pooling = g.pooling;
                 graph.calibration = g.calibration;
                 for a in &g.agents {
                     sources.entries.insert(
@@ -294,6 +298,10 @@ pub fn render_graph_file(graph: &SkillGraph) -> String {
             &format!("none_per_word: {}\n", round4(graph.none_per_word)),
         );
     }
+    if graph.pooling == crate::Pooling::Probability {
+        let at = out.len() - "agents:\n".len();
+        out.insert_str(at, "pooling: probability\n");
+    }
     for a in &graph.agents {
         out.push_str(&format!(
             "  - id: {}\n    name: {}\n",
@@ -479,7 +487,7 @@ mod tests {
     #[test]
     fn a_whole_graph_round_trips_through_files() {
         let g = SkillGraph::from_json(
-            r#"{"threshold": 0.4, "noneScore": 1.5, "nonePerWord": 0.25,
+            r#"{"threshold": 0.4, "noneScore": 1.5, "nonePerWord": 0.25, "pooling": "probability",
                 "agents": [{"id": "pm", "name": "PM", "description": "Plans: \"the\" roadmap\nand more", "fallback": "dev"},
                            {"id": "dev", "name": "Dev"}],
                 "channels": [{"id": "slack", "context": "chat", "defaultAgent": "pm"}],
@@ -495,8 +503,13 @@ mod tests {
         assert_eq!(again.agents, g.agents);
         assert_eq!(again.channels, g.channels);
         assert_eq!(
-            (again.threshold, again.none_score, again.none_per_word),
-            (g.threshold, g.none_score, 0.25)
+            (
+                again.threshold,
+                again.none_score,
+                again.none_per_word,
+                again.pooling
+            ),
+            (g.threshold, g.none_score, 0.25, crate::Pooling::Probability)
         );
         for b in &g.skills {
             let a = again.skills.iter().find(|a| a.id == b.id).unwrap();
