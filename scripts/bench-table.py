@@ -15,7 +15,7 @@ def us(ns): return f"{ns / 1000:.2f} µs"
 
 rows = ["| graph | native route (p50) | component route | native, batch of 100 (per msg) | component, batch of 100 (per msg) | naive `contains` | `RegexSet` |",
         "|---|---|---|---|---|---|---|"]
-for g in ["example", "synthetic-500x5", "clinc"]:
+for g in ["example", "synthetic-500x5", "clinc", "clinc-per-agent"]:
     n = med.get(f"route/{g}/native")
     if n is None: continue
     c = med.get(f"route/{g}/component"); cb = med.get(f"route-batch/{g}/component")
