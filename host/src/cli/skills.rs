@@ -142,8 +142,7 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             abstain,
             skill_per,
         } => learn_from_audit(
-            &source,
-            token,
+            &Source::open(&source, token)?,
             graph,
             limit,
             examples,
@@ -306,8 +305,7 @@ impl SkillPer {
 /// `skills learn --from-audit`: the router core's [`relearn`] over the source's stored
 /// decisions (those with feedback are the examples; without `base`, the others anchor).
 fn learn_from_audit(
-    spec: &str,
-    token: Option<String>,
+    source: &Source,
     graph: Option<PathBuf>,
     limit: u32,
     base: Option<PathBuf>,
@@ -315,7 +313,6 @@ fn learn_from_audit(
     abstain: Abstain,
     options: &LearnOptions,
 ) -> anyhow::Result<ExitCode> {
-    let source = Source::open(spec, token)?;
     let base: Option<Vec<LabelledMessage>> = base.as_ref().map(super::read_jsonl).transpose()?;
     let (existing, decisions) = runtime()?.block_on(async {
         let existing = match &graph {
