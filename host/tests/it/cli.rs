@@ -67,10 +67,15 @@ fn skills_check_reports_json_syntax_errors_with_line() {
     );
 }
 
-/// The same vectors through the component and the core crate give the same decisions.
+/// The same vectors through the component and the core crate give the same decisions,
+/// on the example graph and on the same graph pooling skills by probability.
 #[test]
 fn route_wasm_and_native_agree_on_vectors() {
     let dir = TempDir::new("vectors");
+    let pooled = dir.path().join("pooled.json");
+    let mut g = agency::example::graph().unwrap();
+    g.pooling = agency_skill_graph::Pooling::Probability;
+    std::fs::write(&pooled, g.to_json()).unwrap();
     let batch = dir.path().join("batch.jsonl");
     let lines = [
         r#"{"text": "Please deploy the hotfix to production and roll back if the canary fails"}"#,
@@ -83,11 +88,11 @@ fn route_wasm_and_native_agree_on_vectors() {
         r#"{"text": "compare pricing of competitors and plan the next sprint"}"#,
     ];
     std::fs::write(&batch, lines.join("\n")).unwrap();
-    let run = |engine: &str, down: &[&str]| {
+    let run = |graph: &str, engine: &str, down: &[&str]| {
         let mut args = vec![
             "route",
             "--graph",
-            "examples/graph",
+            graph,
             "--engine",
             engine,
             "--batch",
@@ -106,13 +111,20 @@ fn route_wasm_and_native_agree_on_vectors() {
             })
             .collect::<Vec<_>>()
     };
-    for down in [&[][..], &["devops"][..], &["devops", "codegen", "pm"][..]] {
-        let wasm = run("wasm", down);
-        let native = run("native", down);
-        assert_eq!(wasm.len(), lines.len());
-        assert_eq!(wasm, native, "down = {down:?}");
+    for graph in ["examples/graph", pooled.to_str().unwrap()] {
+        for down in [&[][..], &["devops"][..], &["devops", "codegen", "pm"][..]] {
+            let wasm = run(graph, "wasm", down);
+            let native = run(graph, "native", down);
+            assert_eq!(wasm.len(), lines.len());
+            assert_eq!(wasm, native, "{graph}, down = {down:?}");
+        }
     }
-    let first = &run("native", &[])[0];
+    assert_ne!(
+        run("examples/graph", "native", &[]),
+        run(pooled.to_str().unwrap(), "native", &[]),
+        "pooling by probability changes confidences"
+    );
+    let first = &run("examples/graph", "native", &[])[0];
     assert_eq!(first["agent"], "devops");
     assert_eq!(first["reason"], "match");
 }
