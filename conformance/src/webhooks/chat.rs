@@ -149,21 +149,18 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     &h.telegram(&update, Some(TELEGRAM_SECRET))?,
                     "telegram click",
                 )?;
-                let edited = h.seen("telegram", 1, &|s| {
+                h.expect_seen("telegram", "the Telegram card was not edited", &|s| {
                     s["path"]
                         .as_str()
                         .is_some_and(|p| p.ends_with("/editMessageText"))
                         && s["body"]["message_id"] == 99
                 })?;
-                let answered = h.seen("telegram", 1, &|s| {
+                h.expect_seen("telegram", "the click was not answered", &|s| {
                     s["path"]
                         .as_str()
                         .is_some_and(|p| p.ends_with("/answerCallbackQuery"))
                         && s["body"]["callback_query_id"] == q.as_str()
                 })?;
-                if edited.is_empty() || answered.is_empty() {
-                    return Err("the Telegram card was not edited or the click not answered".into());
-                }
                 let shown = c.call(
                     "GET",
                     &format!("{a}/api/approvals/{id2}"),
@@ -186,15 +183,12 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                         r.body
                     ));
                 }
-                let patched = h.seen("discord", 1, &|s| {
+                h.expect_seen("discord", "the Discord card was not edited", &|s| {
                     s["method"] == "PATCH"
                         && s["path"].as_str().is_some_and(|p| {
                             p.contains(&token) && p.ends_with("/messages/@original")
                         })
                 })?;
-                if patched.is_empty() {
-                    return Err("the Discord card was not edited".into());
-                }
                 Ok(())
             },
         );
@@ -261,15 +255,16 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     ));
                 }
                 decide(&id, "approve")?;
-                let edited = h.seen("slack", 1, &|s| {
-                    s["path"] == "/slack/api/chat.update"
-                        && s["body"]["text"].as_str().is_some_and(|x| {
-                            x.contains(&format!("#{n} ")) && x.contains("approved")
-                        })
-                })?;
-                if edited.is_empty() {
-                    return Err("the Slack card was not updated with the outcome".into());
-                }
+                h.expect_seen(
+                    "slack",
+                    "the Slack card was not updated with the outcome",
+                    &|s| {
+                        s["path"] == "/slack/api/chat.update"
+                            && s["body"]["text"].as_str().is_some_and(|x| {
+                                x.contains(&format!("#{n} ")) && x.contains("approved")
+                            })
+                    },
+                )?;
                 // Telegram: an inline keyboard whose data fits 64 bytes; edited once denied.
                 let (id, n) =
                     ask(json!({"platform": "telegram", "source": SOURCE, "chatId": -77}))?;
@@ -297,18 +292,19 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     return Err(format!("the Telegram card's buttons are wrong: {card}"));
                 }
                 decide(&id, "deny")?;
-                let edited = h.seen("telegram", 1, &|s| {
-                    s["path"]
-                        .as_str()
-                        .is_some_and(|p| p.ends_with("/editMessageText"))
-                        && s["body"]["message_id"] == 777
-                        && s["body"]["text"]
+                h.expect_seen(
+                    "telegram",
+                    "the Telegram card was not edited with the outcome",
+                    &|s| {
+                        s["path"]
                             .as_str()
-                            .is_some_and(|x| x.contains(&format!("#{n} ")) && x.contains("denied"))
-                })?;
-                if edited.is_empty() {
-                    return Err("the Telegram card was not edited with the outcome".into());
-                }
+                            .is_some_and(|p| p.ends_with("/editMessageText"))
+                            && s["body"]["message_id"] == 777
+                            && s["body"]["text"].as_str().is_some_and(|x| {
+                                x.contains(&format!("#{n} ")) && x.contains("denied")
+                            })
+                    },
+                )?;
                 // Discord: a channel message with button components, by the bot; edited.
                 let (id, n) = ask(
                     json!({"platform": "discord", "source": SOURCE, "channelId": "888", "applicationId": DISCORD_APP, "token": "unused"}),
@@ -337,16 +333,18 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     ));
                 }
                 decide(&id, "approve")?;
-                let edited = h.seen("discord", 1, &|s| {
-                    s["method"] == "PATCH"
-                        && s["path"] == "/discord/api/v10/channels/888/messages/1100000000000000001"
-                        && s["body"]["content"]
-                            .as_str()
-                            .is_some_and(|x| x.contains(&format!("#{n} ")))
-                })?;
-                if edited.is_empty() {
-                    return Err("the Discord card was not edited with the outcome".into());
-                }
+                h.expect_seen(
+                    "discord",
+                    "the Discord card was not edited with the outcome",
+                    &|s| {
+                        s["method"] == "PATCH"
+                            && s["path"]
+                                == "/discord/api/v10/channels/888/messages/1100000000000000001"
+                            && s["body"]["content"]
+                                .as_str()
+                                .is_some_and(|x| x.contains(&format!("#{n} ")))
+                    },
+                )?;
                 Ok(())
             },
         );
@@ -381,14 +379,16 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                         r.status, r.body
                     ));
                 }
-                let followed = h.seen("discord", 1, &|s| {
-                    s["method"] == "POST"
-                        && s["path"]
-                            == format!("/discord/api/v10/webhooks/{DISCORD_APP}/{token}").as_str()
-                })?;
-                if followed.is_empty() {
-                    return Err("no follow-up through the interaction's webhook".into());
-                }
+                h.expect_seen(
+                    "discord",
+                    "no follow-up through the interaction's webhook",
+                    &|s| {
+                        s["method"] == "POST"
+                            && s["path"]
+                                == format!("/discord/api/v10/webhooks/{DISCORD_APP}/{token}")
+                                    .as_str()
+                    },
+                )?;
                 Ok(())
             },
         );

@@ -267,6 +267,20 @@ impl Hooks<'_> {
         }
     }
 
+    /// The first call of `kind` matching `pred` the fakes received (waiting as
+    /// [`Hooks::seen`] does), or the error `missing`.
+    fn expect_seen(
+        &self,
+        kind: &str,
+        missing: &str,
+        pred: &dyn Fn(&Value) -> bool,
+    ) -> Result<Value, String> {
+        self.seen(kind, 1, pred)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| missing.to_owned())
+    }
+
     /// What the fakes received of `kind` (`gateway`, `slack`, ...) matching `pred`,
     /// waiting up to 15 s for at least `n`.
     fn seen(
