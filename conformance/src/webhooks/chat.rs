@@ -235,14 +235,13 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                 let (id, n) = ask(
                     json!({"platform": "slack", "source": SOURCE, "channel": "C7", "threadTs": "1700000000.000300"}),
                 )?;
-                let posted = h.seen("slack", 1, &|s| {
+                let card = h.expect_seen("slack", "no Slack card was posted", &|s| {
                     s["path"] == "/slack/api/chat.postMessage"
                         && s["body"]["channel"] == "C7"
                         && s["body"]["text"]
                             .as_str()
                             .is_some_and(|x| x.contains(&format!("#{n} ")))
                 })?;
-                let card = posted.first().ok_or("no Slack card was posted")?;
                 let buttons = card["body"]["blocks"].to_string();
                 if card["body"]["thread_ts"] != "1700000000.000300"
                     || !buttons.contains("agency_approve")
@@ -268,7 +267,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                 // Telegram: an inline keyboard whose data fits 64 bytes; edited once denied.
                 let (id, n) =
                     ask(json!({"platform": "telegram", "source": SOURCE, "chatId": -77}))?;
-                let posted = h.seen("telegram", 1, &|s| {
+                let card = h.expect_seen("telegram", "no Telegram card was sent", &|s| {
                     s["path"]
                         .as_str()
                         .is_some_and(|p| p.ends_with("/sendMessage"))
@@ -277,7 +276,6 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                             .as_str()
                             .is_some_and(|x| x.contains(&format!("#{n} ")))
                 })?;
-                let card = posted.first().ok_or("no Telegram card was sent")?;
                 let keys = card["body"]["reply_markup"]["inline_keyboard"][0]
                     .as_array()
                     .cloned()
@@ -309,13 +307,12 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                 let (id, n) = ask(
                     json!({"platform": "discord", "source": SOURCE, "channelId": "888", "applicationId": DISCORD_APP, "token": "unused"}),
                 )?;
-                let posted = h.seen("discord", 1, &|s| {
+                let card = h.expect_seen("discord", "no Discord card was posted", &|s| {
                     s["path"] == "/discord/api/v10/channels/888/messages"
                         && s["body"]["content"]
                             .as_str()
                             .is_some_and(|x| x.contains(&format!("#{n} ")))
                 })?;
-                let card = posted.first().ok_or("no Discord card was posted")?;
                 let ids = card["body"]["components"][0]["components"]
                     .as_array()
                     .cloned()

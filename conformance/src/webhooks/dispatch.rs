@@ -19,17 +19,16 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
             if detail["status"] != "done" {
                 return Err(format!("expected done: {detail}"));
             }
-            let tasks = h.seen("gateway", 1, &|s| {
+            let task = h.expect_seen("gateway", "the gateway never got the task", &|s| {
                 s["body"]["event"]["text"] == text.as_str()
             })?;
-            let task = tasks.first().ok_or("the gateway never got the task")?;
             if task["verified"] != true {
                 return Err("the gateway could not verify the Standard Webhooks signature".into());
             }
             let task_id = task["body"]["taskId"].as_str().unwrap_or("");
             if task_id != detail["id"]
-                || header(task, "webhook-id") != Some(task_id)
-                || header(task, "idempotency-key") != Some(task_id)
+                || header(&task, "webhook-id") != Some(task_id)
+                || header(&task, "idempotency-key") != Some(task_id)
             {
                 return Err(format!(
                     "taskId, webhook-id and Idempotency-Key must be the event id: {task}"
