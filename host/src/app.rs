@@ -62,11 +62,15 @@ impl App {
             assistant,
             graph_update: Arc::new(tokio::sync::Mutex::new(())),
             webhook_work: tokio::sync::Notify::new(),
-            cards_due: std::sync::atomic::AtomicBool::new(false),
+            sweep_due: std::sync::atomic::AtomicBool::new(false),
+            halts: RwLock::new(Vec::new()),
             closing: tokio::sync::watch::Sender::new(false),
             metrics: std::sync::Mutex::new(agency_monitor::Registry::default()),
             intake,
         });
+        state
+            .refresh_halts()
+            .context("cannot read the halts in force")?;
         intake_queue
             .start(Arc::downgrade(&state))
             .context("cannot start the webhook intake thread")?;

@@ -298,4 +298,13 @@ impl RouterPorts for Offline {
             "a data directory opened without its server does not route",
         ))
     }
+
+    /// Never asked: [`Self::state`] refuses first.
+    async fn halts(&self) -> Result<Vec<agency_approval::HaltView>, ApiError> {
+        Err(ApiError::new(
+            http::StatusCode::CONFLICT,
+            "not_serving",
+            "a data directory opened without its server does not route",
+        ))
+    }
 }

@@ -167,6 +167,7 @@ impl PolicyInstance {
         let halt = wit::HaltState {
             all: halt.all,
             agents: halt.agents.iter().cloned().collect(),
+            channels: halt.channels.iter().cloned().collect(),
             tasks: halt.tasks.iter().cloned().collect(),
         };
         let d = live

@@ -56,7 +56,7 @@ impl LedgerPort for Local {
     async fn decide(&self, request: &ApprovalRequest, now: i64) -> Result<Decision, ApiError> {
         self.in_book(|book| {
             let held = book.held(&request.task_id)?;
-            let halts = halt_state(book.halts()?);
+            let halts = halt_state(&book.halts()?);
             let snapshot = book.snapshot(now, &held)?;
             let mut d = self
                 .0
@@ -70,7 +70,7 @@ impl LedgerPort for Local {
 
     async fn approve_human(&self, request: &ApprovalRequest, now: i64) -> Result<Answer, ApiError> {
         self.in_book(|book| {
-            if let Some(why) = halt_reason(request, &halt_state(book.halts()?)) {
+            if let Some(why) = halt_reason(request, &halt_state(&book.halts()?)) {
                 return Ok(Answer::Halted(why));
             }
             let held = book.held(&request.task_id)?;

@@ -2,8 +2,9 @@
 //! `agency_assistant_service::chat`'s): sessions in SQLite, "route:" through
 //! the in-process router, free text to the configured model.
 
+use agency_approval::{GraphNames, HeldWork};
 use agency_assistant_service::ChatPorts;
-use agency_assistant_service::chat::model_answer;
+use agency_assistant_service::chat::{Changed, model_answer};
 use agency_kit::ApiError;
 use agency_router::RouteRequest;
 use serde_json::{Value, json};
@@ -12,11 +13,38 @@ use super::ports::Local;
 use crate::config::LlmConfig;
 
 impl ChatPorts for Local {
-    fn cards_changed(&self) {
+    fn changed(&self, what: Changed) {
+        if what == Changed::Halts
+            && let Err(e) = self.0.refresh_halts()
+        {
+            tracing::warn!(error = %e, "the halts could not be read back after a change");
+        }
         self.0
-            .cards_due
+            .sweep_due
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.0.webhook_work.notify_one();
+    }
+
+    async fn graph_names(&self) -> Result<Option<GraphNames>, ApiError> {
+        let active = self.0.active();
+        if active.version.is_empty() && active.graph.agents.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(GraphNames {
+            version: active.version.clone(),
+            agents: active.graph.agents.iter().map(|a| a.id.clone()).collect(),
+            channels: active.graph.channels.iter().map(|c| c.id.clone()).collect(),
+        }))
+    }
+
+    async fn held(&self) -> Result<Vec<HeldWork>, ApiError> {
+        let call = Box::pin(super::site::internal(
+            self.0.clone(),
+            http::Method::GET,
+            "/api/events/held",
+            &Value::Null,
+        ));
+        agency_assistant_service::chat::held_of(call.await)
     }
 
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {

@@ -41,8 +41,12 @@ pub struct AppState {
     pub webhook_work: tokio::sync::Notify,
     /// Every service's metrics (the monitoring service reads them).
     pub metrics: std::sync::Mutex<agency_monitor::Registry>,
-    /// The assistant asked or decided something a card may show: sweep the cards now.
-    pub cards_due: std::sync::atomic::AtomicBool,
+    /// The assistant asked, decided, halted or resumed something the webhook service
+    /// acts on: sweep now (cards, halt events, held events).
+    pub sweep_due: std::sync::atomic::AtomicBool,
+    /// The halts in force, as the ledger holds them: read again on every halt and
+    /// resume (and at start), so routing reads memory, never the database.
+    pub halts: RwLock<Vec<agency_approval::HaltView>>,
     /// The webhooks' group commit (set once the state exists: its thread holds a weak
     /// reference to it).
     pub intake: webhooks::Intake,
@@ -65,6 +69,19 @@ impl AppState {
 
     pub fn down_agents(&self) -> Vec<String> {
         self.down.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the halts in force from the ledger into memory.
+    pub fn refresh_halts(&self) -> Result<(), agency_kit::PortError> {
+        let halts = agency_assistant_service::ledger::Book(crate::store::TxSql(&self.store.conn()))
+            .halts()?;
+        *self.halts.write().unwrap_or_else(|p| p.into_inner()) =
+            halts.iter().map(agency_approval::Halt::view).collect();
+        Ok(())
+    }
+
+    pub fn halts(&self) -> Vec<agency_approval::HaltView> {
+        self.halts.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 

@@ -181,4 +181,8 @@ impl RouterPorts for Local {
             down: self.0.down_agents(),
         })
     }
+
+    async fn halts(&self) -> Result<Vec<agency_approval::HaltView>, ApiError> {
+        Ok(self.0.halts())
+    }
 }

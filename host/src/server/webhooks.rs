@@ -142,7 +142,9 @@ impl Intake {
             for job in &batch {
                 let a = Gate(sql).admit(&job.entry)?;
                 if a == Admission::Accepted {
-                    store::run_sync(sql, &store::insert_event(&job.event))?;
+                    for st in store::insert_event(&job.event) {
+                        store::run_sync(sql, &st)?;
+                    }
                 }
                 admitted.push(a);
             }
@@ -207,8 +209,9 @@ impl IntakeQueue {
     }
 }
 
-/// How often asks are looked at for cards to post and cards to edit.
-const CARDS_EVERY: Duration = Duration::from_secs(1);
+/// How often the consumer sweeps (cards to post and edit, halt events for the gateway,
+/// held events to release) when nothing asks for it sooner.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// How many steps run at once.
 const PARALLEL: usize = 8;
@@ -221,18 +224,18 @@ const BATCH: u32 = 32;
 /// retries whose time has come). Events are processed `parallel` at a time.
 pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Duration) {
     let local = Local(state.clone());
-    let mut cards_at = std::time::Instant::now();
+    let mut swept_at = std::time::Instant::now();
     loop {
         if shutdown.is_set() {
             return;
         }
         let asked = state
-            .cards_due
+            .sweep_due
             .swap(false, std::sync::atomic::Ordering::SeqCst);
-        if asked || cards_at.elapsed() >= CARDS_EVERY {
-            cards_at = std::time::Instant::now();
-            if let Err(e) = consume::cards(&local).await {
-                tracing::warn!(error = %e, "approval cards sweep failed");
+        if asked || swept_at.elapsed() >= SWEEP_EVERY {
+            swept_at = std::time::Instant::now();
+            if let Err(e) = consume::sweep(&local).await {
+                tracing::warn!(error = %e, log = ?e.log, "webhook sweep failed");
             }
         }
         let worked = match pass(&local).await {
@@ -248,7 +251,7 @@ pub async fn consumer(state: Arc<AppState>, mut shutdown: Shutdown, idle: Durati
         tokio::select! {
             _ = shutdown.wait() => return,
             _ = state.webhook_work.notified() => {}
-            _ = tokio::time::sleep(idle.min(CARDS_EVERY)) => {}
+            _ = tokio::time::sleep(idle.min(SWEEP_EVERY)) => {}
         }
     }
 }

@@ -17,7 +17,7 @@ use agency_kit::{ApiError, ApiResult, Clock, Db, Random, Request};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::chat::ChatPorts;
+use crate::chat::{Changed, ChatPorts, halt_warning, held_now};
 use crate::ledger::{Halt, HaltIn, HaltView, HaltsInForce, LedgerPort, Resumed};
 use crate::row::ApprovalRow;
 use crate::store::{Audit, Store, reserved};
@@ -293,7 +293,7 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         let store = store(self);
         // Asks that expired since the last request are in the log before it is read.
         store.expire(self.now_ms()).await?;
-        let rows = store.audit_log(page.limit, page.before).await?;
+        let rows = store.audit_log(page).await?;
         Ok(rows
             .iter()
             .map(|r| serde_json::to_value(r.view()).unwrap_or(Value::Null))
@@ -346,7 +346,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let answer = p.approve(request, &raw).await?;
             count_decision(p, &answer);
             if asks_in_chat && answer["decision"] == "pending" {
-                p.cards_changed();
+                p.changed(Changed::Cards);
             }
             ok(answer)
         }
@@ -367,7 +367,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
                 p,
                 &json!({ "decision": answer["decision"], "reasonCode": "human" }),
             );
-            p.cards_changed();
+            p.changed(Changed::Cards);
             ok(answer)
         }
         Endpoint::Halt => {
@@ -375,23 +375,44 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let what = b.target()?;
             let reason = b.reason()?;
             p.halt(&what, reason, "operator").await?;
+            p.changed(Changed::Halts);
+            let warnings = halt_warning(p, &what).await.into_iter().collect();
             let halts = p.halts().await?;
-            Ok(json(StatusCode::OK, &HaltsInForce { halts }))
+            Ok(json(StatusCode::OK, &HaltsInForce { halts, warnings }))
         }
         Endpoint::Halts => {
             let halts = p.halts().await?;
-            Ok(json(StatusCode::OK, &HaltsInForce { halts }))
+            Ok(json(
+                StatusCode::OK,
+                &HaltsInForce {
+                    halts,
+                    warnings: Vec::new(),
+                },
+            ))
         }
         Endpoint::Resume => {
             let b: ResumeBody = req.json()?;
             let what = b.target()?;
+            let held = held_now(p).await;
             let lifted = p.resume(Some(&what), "operator").await?;
+            if lifted > 0 {
+                p.changed(Changed::Halts);
+            }
+            let released = if lifted > 0 {
+                held.iter()
+                    .filter(|h| h.what() == what)
+                    .map(|h| h.events)
+                    .sum()
+            } else {
+                0
+            };
             let halts = p.halts().await?;
             Ok(json(
                 StatusCode::OK,
                 &Resumed {
                     resumed: lifted > 0,
                     halts,
+                    released,
                 },
             ))
         }

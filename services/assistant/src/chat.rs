@@ -5,9 +5,9 @@
 //! never executes an action; the operator confirms by sending the command itself.
 #![allow(async_fn_in_trait)]
 
-use agency_approval::HaltTarget;
 use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::{ApprovalConflict, ChatBody};
+use agency_approval::{GraphNames, HaltTarget, HeldWork, unknown_to_graph};
 use agency_kit::{ApiError, ApiResult, Request};
 
 use crate::ListPage;
@@ -28,10 +28,74 @@ pub trait ChatPorts: AssistantPorts + agency_kit::Metrics {
     async fn ask_model(&self, messages: &[Value]) -> Result<Value, String>;
     /// Logs a warning (a failed model call: the operator gets a plain reply).
     fn warn(&self, message: &str);
-    /// An approval was asked for with a `replyTo`, or decided: its card in chat (the
-    /// webhook service's) may need posting or editing now. Nothing waits for it, and
-    /// the webhook service's own sweep catches up when it is not heard (the default).
-    fn cards_changed(&self) {}
+    /// Something the webhook service acts on changed: an approval asked for with a
+    /// `replyTo` or decided (its card in chat may need posting or editing), or a halt
+    /// set or lifted (the gateway is told, held events released; locally the router's
+    /// copy of the halts is refreshed at once). Nothing waits for the webhook service,
+    /// whose own sweep catches up when it is not heard.
+    fn changed(&self, what: Changed);
+    /// The agents and channels of the current skill graph (`None`: no graph yet).
+    async fn graph_names(&self) -> Result<Option<GraphNames>, ApiError>;
+    /// The events the webhook service holds, by halt.
+    async fn held(&self) -> Result<Vec<HeldWork>, ApiError>;
+}
+
+/// What [`ChatPorts::changed`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// An approval card may need posting or editing.
+    Cards,
+    /// A halt was set or lifted.
+    Halts,
+}
+
+/// The warning a halt of `what` deserves ([`unknown_to_graph`]); when the graph cannot
+/// be read, that (the halt stands either way).
+pub async fn halt_warning<P: ChatPorts>(p: &P, what: &HaltTarget) -> Option<String> {
+    if !matches!(what, HaltTarget::Agent(_) | HaltTarget::Channel(_)) {
+        return None;
+    }
+    match p.graph_names().await {
+        Ok(names) => unknown_to_graph(what, names.as_ref()),
+        Err(e) => {
+            p.warn(&format!(
+                "halt: the skill graph could not be read: {}",
+                e.message
+            ));
+            Some(format!(
+                "the skill graph could not be read, so {} was not checked against it",
+                what.describe()
+            ))
+        }
+    }
+}
+
+/// `GET /api/events/held`'s answer (status, body), as [`ChatPorts::held`] returns it.
+pub fn held_of((status, body): (u16, Value)) -> Result<Vec<HeldWork>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Held {
+        held: Vec<HeldWork>,
+    }
+    if status != 200 {
+        return Err(agency_kit::PortError::Upstream(format!(
+            "the webhook service's held events answered {status}"
+        ))
+        .into());
+    }
+    serde_json::from_value::<Held>(body)
+        .map(|h| h.held)
+        .map_err(|e| {
+            agency_kit::PortError::Upstream(format!("the held events do not parse: {e}")).into()
+        })
+}
+
+/// What the webhook service holds, or nothing when it cannot say (logged: a halt or a
+/// resume does not fail for it).
+pub async fn held_now<P: ChatPorts>(p: &P) -> Vec<HeldWork> {
+    p.held().await.unwrap_or_else(|e| {
+        p.warn(&format!("the held events could not be read: {}", e.message));
+        Vec::new()
+    })
 }
 
 /// `POST /api/chat`.
@@ -48,8 +112,8 @@ pub async fn chat<P: ChatPorts>(p: &P, req: &Request) -> ApiResult {
     )
     .await?;
     if !reply.actions.is_empty() {
-        // A halt, a decision...: a card may show an outcome now.
-        p.cards_changed();
+        // A decision...: a card may show an outcome now.
+        p.changed(Changed::Cards);
     }
     Ok(agency_kit::http::json(StatusCode::OK, &reply.to_json()))
 }
@@ -152,18 +216,24 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
             let budgets = report["budgets"].as_array().cloned().unwrap_or_default();
             Reply::say(chat::budget_reply(&budgets))
         }
-        Command::Halt { agent, reason } => {
-            let (what, reason) = chat::halt_target(session, agent.as_deref(), reason);
+        Command::Halt { what, reason } => {
+            let reason = chat::halt_reason(session, reason);
             p.halt(&what, &reason, &by).await?;
-            chat::halt_reply(&what)
+            p.changed(Changed::Halts);
+            chat::halt_reply(&what, halt_warning(p, &what).await.as_deref())
         }
-        Command::Resume { agent } => match agent {
-            Some(a) => {
-                let was = p.resume(Some(&HaltTarget::Agent(a.clone())), &by).await?;
-                chat::resume_agent_reply(&a, was > 0)
+        Command::Resume { what } => {
+            let held = held_now(p).await;
+            let lifted = p.resume(what.as_ref(), &by).await?;
+            if lifted > 0 {
+                p.changed(Changed::Halts);
             }
-            None => chat::resume_all_reply(p.resume(None, &by).await?),
-        },
+            chat::resume_reply(what.as_ref(), lifted, &held)
+        }
+        Command::Status => {
+            let halts = p.halts().await?;
+            Reply::say(chat::status_reply(&halts, &held_now(p).await))
+        }
         Command::Route(text) if text.is_empty() => Reply::say(chat::ASK_ROUTE),
         // A router that cannot answer is news for the operator, not a failed request.
         Command::Route(text) => match p.route(&text).await {
@@ -207,6 +277,7 @@ mod tests {
         halts: RefCell<Vec<(String, String)>>,
         log: RefCell<Vec<(String, String)>>,
         warnings: RefCell<Vec<String>>,
+        changed: RefCell<Vec<Changed>>,
     }
 
     fn approval() -> Value {
@@ -298,6 +369,24 @@ mod tests {
         fn warn(&self, message: &str) {
             self.warnings.borrow_mut().push(message.to_owned());
         }
+        fn changed(&self, what: Changed) {
+            self.changed.borrow_mut().push(what);
+        }
+        async fn graph_names(&self) -> Result<Option<GraphNames>, ApiError> {
+            Ok(Some(GraphNames {
+                version: "v1".into(),
+                agents: ["codegen".to_owned()].into(),
+                channels: ["ops".to_owned()].into(),
+            }))
+        }
+        async fn held(&self) -> Result<Vec<HeldWork>, ApiError> {
+            Ok(vec![HeldWork {
+                scope: agency_approval::HaltScope::Agent,
+                target: Some("codegen".into()),
+                events: 2,
+                oldest: "2026-12-06T10:00:00.000Z".into(),
+            }])
+        }
     }
 
     fn say(p: &Fake, message: &str) -> (u16, Value) {
@@ -336,13 +425,36 @@ mod tests {
             "{r}"
         );
         // Halt and resume name the same agent however it is spelled.
-        say(&p, "halt CodeGen");
+        let (_, r) = say(&p, "halt CodeGen");
         assert_eq!(
             *p.halts.borrow(),
             vec![("agent".to_owned(), "codegen".to_owned())]
         );
-        say(&p, "resume CODEGEN");
+        assert!(!r["reply"].as_str().unwrap().contains("Note"), "{r}");
+        assert_eq!(*p.changed.borrow(), vec![Changed::Halts, Changed::Cards]);
+        let (_, r) = say(&p, "status");
+        assert!(
+            r["reply"].as_str().unwrap().contains("2 messages held"),
+            "{r}"
+        );
+        let (_, r) = say(&p, "resume CODEGEN");
         assert!(p.halts.borrow().is_empty());
+        assert_eq!(r["actions"][0]["released"], 2, "{r}");
+        // A resume of what was not halted changes nothing and says so: no action.
+        let (_, r) = say(&p, "resume nobody");
+        assert!(
+            r["reply"].as_str().unwrap().contains("was not halted"),
+            "{r}"
+        );
+        assert_eq!(r["actions"], serde_json::json!([]), "{r}");
+        // A halt of a name the graph does not know is kept, with a warning.
+        let (_, r) = say(&p, "halt channel nowhere");
+        assert!(
+            r["reply"].as_str().unwrap().contains("has no channel"),
+            "{r}"
+        );
+        assert_eq!(p.halts.borrow().len(), 1);
+        say(&p, "resume channel nowhere");
         // "what's pending?" remembers the only approval; "approve it" finds it.
         say(&p, "what's pending?");
         assert_eq!(p.last.borrow().as_deref(), Some("apr_1"));
@@ -354,7 +466,7 @@ mod tests {
         assert!(r["reply"].as_str().unwrap().contains("unavailable"), "{r}");
         assert_eq!(p.warnings.borrow().len(), 1);
         // Every exchange is remembered, both sides.
-        assert_eq!(p.log.borrow().len(), 12);
+        assert_eq!(p.log.borrow().len(), 20);
         // Bad input.
         assert_eq!(say(&p, "").0, 400);
         assert_eq!(say(&p, &"x".repeat(5000)).0, 400);

@@ -13,9 +13,10 @@
 #![allow(async_fn_in_trait)]
 
 use agency_approval::{
-    Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, HaltScope, HaltState, HaltTarget,
-    LedgerChange, LedgerSnapshot, Limits, Micros, check_scope, day_key, month_key,
+    Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, HaltState, HaltTarget,
+    LedgerChange, LedgerSnapshot, Limits, Micros, Work, check_scope, day_key, month_key,
 };
+pub use agency_approval::{Halt, HaltView};
 use agency_kit::{ApiError, PortError, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -53,32 +54,15 @@ pub trait LedgerPort {
     async fn resume(&self, h: &HaltIn) -> Result<usize, ApiError>;
 }
 
-/// One halt in force.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Halt {
-    pub scope: HaltScope,
-    pub target: String,
-    pub reason: String,
-    pub created_ms: i64,
-}
-
-impl Halt {
-    /// The API's view of a halt.
-    pub fn view(&self) -> HaltView {
-        HaltView {
-            scope: self.scope,
-            target: (!self.target.is_empty()).then(|| self.target.clone()),
-            reason: self.reason.clone(),
-            since: agency_approval::rfc3339(self.created_ms),
-        }
-    }
-}
-
 /// `GET /api/halt`, and `POST /api/halt`'s answer.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HaltsInForce {
     pub halts: Vec<HaltView>,
+    /// What the operator should know: a halt naming an agent or channel the current
+    /// skill graph does not know is kept, with a warning here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `POST /api/resume`'s answer.
@@ -88,40 +72,13 @@ pub struct Resumed {
     /// Whether a halt was lifted.
     pub resumed: bool,
     pub halts: Vec<HaltView>,
-}
-
-/// A halt in force, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "openapi", schemars(rename = "HaltInForce"))]
-pub struct HaltView {
-    pub scope: HaltScope,
-    /// The agent or task; null for a halt of all agents.
-    #[cfg_attr(
-        feature = "openapi",
-        schemars(with = "agency_kit::openapi::Nullable<String>")
-    )]
-    pub target: Option<String>,
-    pub reason: String,
-    /// When it was set.
-    pub since: String,
+    /// Events the lifted halt held: released for dispatch now, in the order they came.
+    pub released: u64,
 }
 
 /// The halts as the core reads them.
-pub fn halt_state(halts: Vec<Halt>) -> HaltState {
-    let mut h = HaltState::default();
-    for x in halts {
-        match x.scope {
-            HaltScope::All => h.all = true,
-            HaltScope::Agent => {
-                h.agents.insert(x.target);
-            }
-            HaltScope::Task => {
-                h.tasks.insert(x.target);
-            }
-        }
-    }
-    h
+pub fn halt_state(halts: &[Halt]) -> HaltState {
+    HaltState::of(halts)
 }
 
 /// The scopes an approval's reservations (ledger keys `scope|period`) live in, in
@@ -159,6 +116,9 @@ pub use agency_kit::ports::SyncSql as BookSql;
 pub struct ReserveIn {
     pub task: String,
     pub agent: String,
+    /// The approval's channel, for channel halts.
+    #[serde(default)]
+    pub channel: Option<String>,
     pub scope: String,
     pub daily: Option<i64>,
     pub monthly: Option<i64>,
@@ -224,7 +184,8 @@ pub struct LedgerIn {
 }
 
 /// Sets or lifts a halt (on the wire to a scope object, and as the `halts` table's
-/// columns: scope `all`, `agent` or `task`, or `everything` to lift them all).
+/// columns: scope `all`, `agent`, `channel` or `task`, or `everything` to lift them
+/// all).
 #[derive(Serialize, Deserialize)]
 pub struct HaltIn {
     pub scope: String,
@@ -391,8 +352,13 @@ impl<S: BookSql> Book<S> {
 
     /// Checks the cost against one scope and, for an approval, reserves it.
     pub fn reserve(&self, r: &ReserveIn) -> Result<ReserveOut, PortError> {
+        let work = Work {
+            agent: Some(&r.agent),
+            channel: r.channel.as_deref(),
+            task: Some(&r.task),
+        };
         if r.halt_check
-            && let Some(why) = halt_state(self.halts()?).reason(&r.agent, &r.task)
+            && let Some(why) = halt_state(&self.halts()?).reason(&work)
         {
             return Ok(ReserveOut::Halted(why));
         }

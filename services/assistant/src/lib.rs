@@ -145,12 +145,27 @@ pub struct ListPage {
     pub before: Option<i64>,
 }
 
-/// `GET /api/audit?limit=&before=`, checked.
+/// `GET /api/audit?limit=&before=&after=&kind=`, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditPage {
     pub limit: u32,
+    /// Entries below this `seq`, newest first.
     pub before: Option<i64>,
+    /// Entries above this `seq`, oldest first (following the trail).
+    pub after: Option<i64>,
+    /// Only these kinds (empty: every kind).
+    pub kinds: Vec<String>,
 }
+
+/// The kinds of audit entries.
+pub const AUDIT_KINDS: &[&str] = &[
+    "decision",
+    "human-decision",
+    "halt",
+    "resume",
+    "spend",
+    "expired",
+];
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -182,14 +197,45 @@ pub fn list_page(req: &agency_kit::Request) -> Result<ListPage, agency_kit::ApiE
 struct AuditQuery {
     limit: Option<String>,
     before: Option<String>,
+    after: Option<String>,
+    kind: Option<String>,
 }
 
-/// The audit page `req` asks for: 400 for an unknown parameter, limit or `before`.
+/// The audit page `req` asks for: 400 for an unknown parameter, limit, kind, or a
+/// `before` with an `after`.
 pub fn audit_page(req: &agency_kit::Request) -> Result<AuditPage, agency_kit::ApiError> {
     let q: AuditQuery = req.query()?;
+    let bad = agency_kit::ApiError::bad_request;
+    if q.before.is_some() && q.after.is_some() {
+        return Err(bad(
+            "give before (newest first) or after (oldest first), not both",
+        ));
+    }
+    let after = match q.after.as_deref() {
+        None => None,
+        Some(a) => Some(
+            a.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad("after must be an entry's seq (a whole number, 0 or more)"))?,
+        ),
+    };
+    let kinds: Vec<String> = q
+        .kind
+        .as_deref()
+        .map(|k| k.split(',').map(|k| k.trim().to_owned()).collect())
+        .unwrap_or_default();
+    if let Some(k) = kinds.iter().find(|k| !AUDIT_KINDS.contains(&k.as_str())) {
+        return Err(agency_kit::ApiError::bad_request(format!(
+            "kind {k:?} is not one of {}",
+            AUDIT_KINDS.join(", ")
+        )));
+    }
     Ok(AuditPage {
         limit: agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
         before: agency_approval::contract::page_before(q.before.as_deref())?,
+        after,
+        kinds,
     })
 }
 
@@ -226,9 +272,28 @@ mod tests {
             audit("?limit=2").unwrap(),
             AuditPage {
                 limit: 2,
-                before: None
+                before: None,
+                after: None,
+                kinds: Vec::new(),
             }
         );
-        assert!(audit("?status=pending").is_err());
+        assert_eq!(
+            audit("?after=7&kind=halt,resume").unwrap(),
+            AuditPage {
+                limit: 100,
+                before: None,
+                after: Some(7),
+                kinds: vec!["halt".into(), "resume".into()],
+            }
+        );
+        for bad in [
+            "?status=pending",
+            "?kind=nonsense",
+            "?after=-1",
+            "?after=x",
+            "?after=1&before=9",
+        ] {
+            assert!(audit(bad).is_err(), "{bad}");
+        }
     }
 }

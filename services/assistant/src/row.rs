@@ -84,7 +84,7 @@ impl ApprovalRow {
             task_id: self.task_id.clone(),
             agent: self.agent.clone(),
             action: self.action.clone(),
-            request: serde_json::from_str(&self.request_json).unwrap_or(Value::Null),
+            request: shown_request(&self.request_json),
             decision: self.status(),
             reason_code: self.reason_code,
             reason: self.reason.clone(),
@@ -340,4 +340,21 @@ mod tests {
              a new request needs a new taskId"
         );
     }
+}
+
+/// A stored request as anyone may see it: a capability in its `replyTo` (a Slack
+/// `response_url`, a Discord interaction token), which lets its holder post as the bot,
+/// is hidden. Dispatch hands the gateway only the webhook service's sealed references;
+/// this also covers a gateway that passed a real one. (Cards are posted with the bot's
+/// own token: nothing needs the field from here.)
+fn shown_request(request_json: &str) -> Value {
+    let mut v: Value = serde_json::from_str(request_json).unwrap_or(Value::Null);
+    if let Some(to) = v.get_mut("replyTo").and_then(Value::as_object_mut) {
+        for key in ["responseUrl", "token"] {
+            if let Some(c) = to.get_mut(key) {
+                *c = Value::String("(hidden)".into());
+            }
+        }
+    }
+    v
 }

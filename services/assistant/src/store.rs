@@ -300,18 +300,32 @@ impl<D: Db> Store<D> {
     }
 
     /// Newest first; `before` pages on from an earlier page's last `seq`.
-    pub async fn audit_log(
-        &self,
-        limit: u32,
-        before: Option<i64>,
-    ) -> Result<Vec<AuditRow>, ApiError> {
-        Ok(self
-            .db
-            .query::<AuditRow>(
-                "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?1",
-                &[n(i64::from(limit)), opt_n(before)],
-            )
-            .await?)
+    /// A page of the trail: below `before` newest first, or above `after` oldest first;
+    /// only `kinds` when some are named.
+    pub async fn audit_log(&self, page: &crate::AuditPage) -> Result<Vec<AuditRow>, ApiError> {
+        let kinds = (!page.kinds.is_empty())
+            .then(|| serde_json::to_string(&page.kinds).unwrap_or_default());
+        let args = [
+            n(i64::from(page.limit)),
+            opt_n(page.before),
+            opt_s(kinds.as_deref()),
+        ];
+        let of_kind = "(?3 IS NULL OR kind IN (SELECT value FROM json_each(?3)))";
+        let q = match page.after {
+            None => format!(
+                "SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE (?2 IS NULL OR seq < ?2) AND {of_kind} ORDER BY seq DESC LIMIT ?1"
+            ),
+            Some(after) => {
+                return Ok(self
+                    .db
+                    .query::<AuditRow>(
+                        &format!("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE seq > ?2 AND {of_kind} ORDER BY seq LIMIT ?1"),
+                        &[args[0].clone(), n(after), args[2].clone()],
+                    )
+                    .await?);
+            }
+        };
+        Ok(self.db.query::<AuditRow>(&q, &args).await?)
     }
 
     pub async fn chat_append(

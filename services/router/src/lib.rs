@@ -11,6 +11,7 @@ mod doc;
 pub mod store;
 pub mod views;
 
+use agency_approval::{HaltView, Work, covering};
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
 use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
@@ -42,7 +43,15 @@ pub trait RouterPorts: Clock + Random + agency_kit::Metrics {
     type State: RoutingState;
     /// The routing state now; `no_graph` (404) before any graph exists.
     async fn state(&self) -> Result<Self::State, ApiError>;
+    /// The halts in force, as the assistant's ledger keeps them: locally the ledger's
+    /// own copy, refreshed on every halt and resume; at the edge a copy at most
+    /// [`HALTS_STALE_MS`] old, so routing adds no round trip per message. Dispatch
+    /// checks the ledger itself before sending, so a stale copy never lets work out.
+    async fn halts(&self) -> Result<Vec<HaltView>, ApiError>;
 }
+
+/// How old the edge's copy of the halts may be, in milliseconds.
+pub const HALTS_STALE_MS: i64 = 2_000;
 
 /// The endpoints of the router service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +116,17 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     body.clone().into_request(Vec::new()).map_err(bad)?;
     let state = p.state().await?;
     let request = body.into_request(state.down().to_vec()).map_err(bad)?;
-    let decision = state.route(&request)?;
+    let mut decision = state.route(&request)?;
+    let halts = p.halts().await?;
+    let work = Work {
+        agent: decision.agent.as_deref(),
+        channel: request.channel.as_deref(),
+        task: None,
+    };
+    let halt = covering(&halts, &work, HaltView::what).cloned();
+    if halt.is_some() {
+        decision = decision.halted();
+    }
     let reason = serde_json::to_value(decision.reason)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -125,6 +144,7 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
         &views::Routed {
             decision: &decision,
             decision_id: id,
+            halt,
         },
     ))
 }

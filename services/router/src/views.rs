@@ -18,6 +18,10 @@ pub struct Routed<'d> {
     pub decision: &'d RouteDecision,
     /// For `POST /api/route/feedback`.
     pub decision_id: String,
+    /// With reason `halted`: the halt that covers the agent or the channel (the
+    /// message goes nowhere until it is lifted). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halt: Option<agency_approval::HaltView>,
 }
 
 /// A stored decision, with what it decided on.

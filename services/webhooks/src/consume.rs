@@ -12,16 +12,22 @@
 //! - Any other message: routed (`POST /api/route`, under the source's channel) and
 //!   dispatched to the gateway, signed as Standard Webhooks, with `Idempotency-Key`.
 
+use agency_approval::{HaltView, Work as HaltWork, covering};
 use agency_kit::{ApiError, Db, PortError};
 use agency_webhook::limits::retry_after;
 use agency_webhook::{EventKind, InboundEvent};
 use http::Method;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::control;
 use crate::outbound::{self, Answered, Call, OutRequest};
 use crate::settings::Source;
-use crate::store::{self, Attempt, EventRow, OutboxRow, Settled};
+use crate::store::{self, Attempt, EventRow, EventStatus, OutboxRow, Settled};
 use crate::{Count, Wake, WebhookPorts};
+
+/// Why nothing can be sent to the gateway.
+pub(crate) const NO_GATEWAY: &str = "no gateway is configured ([gateway] url)";
 
 /// How long a leased row is the consumer's before another may take it.
 pub const LEASE_MS: i64 = 60_000;
@@ -87,8 +93,8 @@ pub async fn queue_calls<P: WebhookPorts>(
 }
 
 /// What one step came to, before it is recorded.
-struct Outcome {
-    status: &'static str,
+pub(crate) struct Outcome {
+    status: EventStatus,
     result: Option<Value>,
     error: Option<String>,
     attempt: Option<Attempt>,
@@ -99,34 +105,52 @@ struct Outcome {
     /// The routing decision made in this step, kept with the event (a retry
     /// dispatches the same one).
     decision: Option<Value>,
+    /// Held by this halt (its key).
+    held_by: Option<String>,
 }
 
 impl Outcome {
     fn done(result: Value, calls: Vec<Call>) -> Outcome {
         Outcome {
-            status: "done",
+            status: EventStatus::Done,
             result: Some(result),
             error: None,
             attempt: None,
             retry: None,
             calls,
             decision: None,
+            held_by: None,
         }
     }
 
-    fn failed(error: impl Into<String>) -> Outcome {
+    pub(crate) fn failed(error: impl Into<String>) -> Outcome {
         Outcome {
-            status: "failed",
+            status: EventStatus::Failed,
             result: None,
             error: Some(error.into()),
             attempt: None,
             retry: None,
             calls: Vec::new(),
             decision: None,
+            held_by: None,
         }
     }
 
-    fn retry(error: impl Into<String>, after: Option<u64>) -> Outcome {
+    /// Kept, unrouted, until the halt `halt` is lifted.
+    fn held(halt: &HaltView) -> Outcome {
+        Outcome {
+            status: EventStatus::Held,
+            result: Some(json!({ "action": "hold", "halt": halt })),
+            held_by: Some(halt.what().key()),
+            ..Outcome::failed(format!(
+                "held: {} is halted ({})",
+                halt.what().describe(),
+                halt.reason
+            ))
+        }
+    }
+
+    pub(crate) fn retry(error: impl Into<String>, after: Option<u64>) -> Outcome {
         Outcome {
             retry: Some(after),
             ..Outcome::failed(error)
@@ -136,6 +160,10 @@ impl Outcome {
 
 /// Processes the leased event `row` and records what came of it.
 pub async fn event<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Next, ApiError> {
+    if row.kind == control::KIND {
+        let outcome = control::deliver(p, row).await?;
+        return record(p, row, None, outcome).await;
+    }
     let event: InboundEvent = serde_json::from_str(&row.event_json)
         .map_err(|e| ApiError::from(PortError::Decode(format!("event {}: {e}", row.id))))?;
     let settings = p.settings();
@@ -182,11 +210,12 @@ async fn record<P: WebhookPorts>(
         Some(after) => {
             let attempt = u32::try_from(tries.max(1)).unwrap_or(u32::MAX);
             match retry_after(&p.settings().schedule_secs, attempt, unit(p)?, after) {
-                Some(secs) => ("queued", Some(secs), o.error),
-                None => ("dead", None, o.error),
+                Some(secs) => (EventStatus::Queued, Some(secs), o.error),
+                None => (EventStatus::Dead, None, o.error),
             }
         }
     };
+    let held = o.held_by.is_some();
     let settled = Settled {
         status,
         tries,
@@ -194,6 +223,7 @@ async fn record<P: WebhookPorts>(
         decision_json: o.decision.map(|d| d.to_string()),
         result_json: o.result.map(|r| r.to_string()),
         error,
+        held_by: o.held_by,
     };
     let platform = agency_webhook::Platform::from_name(&row.platform);
     if store::settle(p.db(), &row.id, o.attempt.as_ref(), &settled, now).await?
@@ -204,10 +234,14 @@ async fn record<P: WebhookPorts>(
     }
     if let Some(platform) = platform {
         match status {
-            "queued" => p.count(Count::Retried, platform),
-            "dead" => p.count(Count::DeadLettered, platform),
+            EventStatus::Queued => p.count(Count::Retried, platform),
+            EventStatus::Dead => p.count(Count::DeadLettered, platform),
+            EventStatus::Held => p.count(Count::Held, platform),
             _ => {}
         }
+    }
+    if held {
+        note_held(p).await;
     }
     Ok(match next_in {
         Some(secs) => Next::RetryIn(secs),
@@ -221,7 +255,7 @@ fn after(now_ms: i64, secs: Option<u64>) -> i64 {
 }
 
 /// A peer's answer that is worth another try (it or its storage is down).
-fn transient(status: u16) -> bool {
+pub(crate) fn transient(status: u16) -> bool {
     status >= 500 || status == 429
 }
 
@@ -239,7 +273,7 @@ fn success(who: &str, status: u16, body: Value, waits_on_404: bool) -> Result<Va
     Ok(body)
 }
 
-fn error_message(body: &Value) -> String {
+pub(crate) fn error_message(body: &Value) -> String {
     body.pointer("/error/message")
         .and_then(Value::as_str)
         .unwrap_or("no message")
@@ -369,6 +403,48 @@ async fn converse<P: WebhookPorts>(
     ))
 }
 
+/// What dispatch reads of a routing decision.
+#[derive(Debug, Default, Deserialize)]
+struct Picked {
+    agent: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `GET /api/halt`'s answer.
+#[derive(Debug, Deserialize)]
+struct HaltsInForce {
+    halts: Vec<HaltView>,
+}
+
+/// The halts in force, as the assistant's ledger keeps them; what the step comes to
+/// when they cannot be read (another try: nothing is sent unchecked).
+pub(crate) async fn halts<P: WebhookPorts>(p: &P) -> Result<Vec<HaltView>, Box<Outcome>> {
+    let (status, body) = p
+        .peer(Method::GET, "/api/halt", &Value::Null)
+        .await
+        .map_err(|e| Box::new(Outcome::retry(format!("assistant: {}", e.message), None)))?;
+    let body = success("assistant", status, body, false)?;
+    serde_json::from_value::<HaltsInForce>(body)
+        .map(|h| h.halts)
+        .map_err(|e| {
+            Box::new(Outcome::retry(
+                format!("the assistant's halts do not parse: {e}"),
+                None,
+            ))
+        })
+}
+
+/// Sets the held-events gauge to what is held now (best effort: a failed count is
+/// logged by the next one).
+pub async fn note_held<P: WebhookPorts>(p: &P) {
+    if let Ok(n) = store::held_total(p.db()).await {
+        p.sample(&mut |r| {
+            let _ = r.set(agency_monitor::metrics::WEBHOOK_HELD, &[], n as f64);
+        });
+    }
+}
+
 /// The body the gateway gets for a routed event.
 pub fn task_body(row_id: &str, e: &InboundEvent, decision: &Value) -> Value {
     json!({
@@ -387,17 +463,20 @@ async fn dispatch<P: WebhookPorts>(
 ) -> Result<Outcome, ApiError> {
     let Some(gateway) = p.settings().gateway.clone() else {
         // A dead letter: replayed once a gateway is configured.
-        return Ok(Outcome {
-            status: "dead",
-            result: Some(json!({ "action": "dispatch" })),
-            ..Outcome::failed("no gateway is configured ([gateway] url)")
-        });
+        return Ok(dead("dispatch", NO_GATEWAY));
     };
+    let channel = source.map_or(e.platform.as_str(), |s| s.channel.as_str());
     let mut routed = None;
     let decision: Value = match &row.decision_json {
-        Some(d) => serde_json::from_str(d).unwrap_or(Value::Null),
+        Some(d) => match serde_json::from_str(d) {
+            Ok(d) => d,
+            Err(e) => {
+                return Ok(Outcome::failed(format!(
+                    "the stored routing decision does not parse: {e}"
+                )));
+            }
+        },
         None => {
-            let channel = source.map_or(e.platform.as_str(), |s| s.channel.as_str());
             let (status, body) = p
                 .peer(
                     Method::POST,
@@ -414,29 +493,30 @@ async fn dispatch<P: WebhookPorts>(
             body
         }
     };
-    let body = task_body(&row.id, e, &decision).to_string().into_bytes();
-    let now = p.now_ms();
-    let ts = now.div_euclid(1000);
-    let request = OutRequest {
-        method: Method::POST,
-        url: format!("{}/tasks", gateway.url.trim_end_matches('/')),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("webhook-id".into(), row.id.clone()),
-            ("webhook-timestamp".into(), ts.to_string()),
-            (
-                "webhook-signature".into(),
-                gateway.secret.sign(&row.id, ts, &body),
-            ),
-            ("idempotency-key".into(), row.id.clone()),
-        ],
-        body,
-        timeout_ms: gateway.timeout_ms,
+    // The ledger's own halts, read before anything is sent: the router's copy may be
+    // a few seconds old.
+    let picked: Picked = serde_json::from_value(decision.clone()).unwrap_or_default();
+    let halts = match halts(p).await {
+        Ok(h) => h,
+        Err(o) => return Ok(*o),
     };
-    let started = p.precise_ms();
-    let answer = p.send(request).await;
-    let took = (p.precise_ms() - started).max(0.0);
-    let ms = took.round() as i64;
+    let work = HaltWork {
+        agent: picked.agent.as_deref(),
+        channel: Some(channel),
+        task: None,
+    };
+    if let Some(h) = covering(&halts, &work, HaltView::what) {
+        return Ok(Outcome::held(h));
+    }
+    if picked.reason == "halted" {
+        // Routed under a halt the ledger no longer has: route again shortly.
+        return Ok(Outcome::retry(
+            "routed while a halt was in force that has since been lifted",
+            Some(1),
+        ));
+    }
+    let body = task_body(&row.id, e, &decision).to_string().into_bytes();
+    let (mut o, took) = post_signed(p, &gateway, "tasks", &row.id, body, "dispatch").await;
     p.sample(&mut |r| {
         let _ = r.observe(
             agency_monitor::metrics::DISPATCH_DURATION,
@@ -444,9 +524,49 @@ async fn dispatch<P: WebhookPorts>(
             took / 1000.0,
         );
     });
+    if o.status == EventStatus::Done {
+        p.count(Count::Dispatched, e.platform);
+    }
+    o.decision = routed;
+    Ok(o)
+}
+
+/// POSTs `body` to the gateway's `path`, signed as Standard Webhooks under the id `id`
+/// (also its `Idempotency-Key`), and says what came of it (`action` names it in the
+/// result) and how long the gateway took, in milliseconds: done on a 2xx, failed on
+/// 410 Gone, another try otherwise (never before the gateway's `Retry-After`).
+pub(crate) async fn post_signed<P: WebhookPorts>(
+    p: &P,
+    gateway: &crate::settings::Gateway,
+    path: &str,
+    id: &str,
+    body: Vec<u8>,
+    action: &str,
+) -> (Outcome, f64) {
+    let now = p.now_ms();
+    let ts = now.div_euclid(1000);
+    let request = OutRequest {
+        method: Method::POST,
+        url: format!("{}/{path}", gateway.url.trim_end_matches('/')),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-id".into(), id.to_owned()),
+            ("webhook-timestamp".into(), ts.to_string()),
+            (
+                "webhook-signature".into(),
+                gateway.secret.sign(id, ts, &body),
+            ),
+            ("idempotency-key".into(), id.to_owned()),
+        ],
+        body,
+        timeout_ms: gateway.timeout_ms,
+    };
+    let started = p.precise_ms();
+    let answer = p.send(request).await;
+    let took = (p.precise_ms() - started).max(0.0);
     let attempt = |status: Option<u16>, error: Option<String>| Attempt {
         at_ms: now,
-        ms,
+        ms: took.round() as i64,
         status,
         error,
     };
@@ -455,16 +575,10 @@ async fn dispatch<P: WebhookPorts>(
             attempt: Some(attempt(None, Some(why.clone()))),
             ..Outcome::retry(format!("gateway: {why}"), None)
         },
-        Ok(r) if (200..300).contains(&r.status) => {
-            p.count(Count::Dispatched, e.platform);
-            Outcome {
-                attempt: Some(attempt(Some(r.status), None)),
-                ..Outcome::done(
-                    json!({ "action": "dispatch", "status": r.status }),
-                    Vec::new(),
-                )
-            }
-        }
+        Ok(r) if (200..300).contains(&r.status) => Outcome {
+            attempt: Some(attempt(Some(r.status), None)),
+            ..Outcome::done(json!({ "action": action, "status": r.status }), Vec::new())
+        },
         Ok(r) if r.status == 410 => Outcome {
             attempt: Some(attempt(Some(410), Some("gone".into()))),
             ..Outcome::failed("the gateway answered 410 Gone: not retried")
@@ -477,11 +591,20 @@ async fn dispatch<P: WebhookPorts>(
             }
         }
     };
-    if o.status == "failed" || o.retry.is_some() {
-        o.result = Some(json!({ "action": "dispatch" }));
+    if o.status == EventStatus::Failed || o.retry.is_some() {
+        o.result = Some(json!({ "action": action }));
     }
-    o.decision = routed;
-    Ok(o)
+    (o, took)
+}
+
+/// A dead letter at once: nothing can be done until the configuration changes (then a
+/// replay sends it).
+pub(crate) fn dead(action: &str, why: &str) -> Outcome {
+    Outcome {
+        status: EventStatus::Dead,
+        result: Some(json!({ "action": action })),
+        ..Outcome::failed(why)
+    }
 }
 
 /// Delivers the leased platform call `row` and records what came of it.
@@ -513,15 +636,28 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
         .await?;
         return Ok(Next::Settled);
     };
+    // A sealed capability is read back for this call only; it never reaches a row,
+    // an error or a log.
+    let (c, secret) = match unseal(p, c).await? {
+        Ok(unsealed) => unsealed,
+        Err(why) => {
+            settle("dead", None, None, Some(why)).await?;
+            return Ok(Next::Settled);
+        }
+    };
+    let hide = |why: String| match &secret {
+        Some(s) if !s.is_empty() => why.replace(s.as_str(), "(capability)"),
+        _ => why,
+    };
     let request = match outbound::request(&p.settings().api, source, &c) {
         Ok(r) => r,
         Err(e) => {
-            settle("dead", None, None, Some(e.to_string())).await?;
+            settle("dead", None, None, Some(hide(e.to_string()))).await?;
             return Ok(Next::Settled);
         }
     };
     let (answered, posted) = match p.send(request).await {
-        Err(why) => ((Answered::Retry(None, why), None), None),
+        Err(why) => ((Answered::Retry(None, hide(why)), None), None),
         Ok(r) => (
             (outbound::answered(source.platform, &r), Some(r.status)),
             outbound::posted_message(source.platform, &r.body),
@@ -536,10 +672,11 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
             Ok(Next::Settled)
         }
         (Answered::Refused(why), code) => {
-            settle("dead", None, code, Some(why)).await?;
+            settle("dead", None, code, Some(hide(why))).await?;
             Ok(Next::Settled)
         }
         (Answered::Retry(after, why), code) => {
+            let why = hide(why);
             let attempt = u32::try_from(row.tries + 1).unwrap_or(u32::MAX);
             match retry_after(OUTBOX_SCHEDULE_SECS, attempt, unit(p)?, after) {
                 Some(secs) => {
@@ -553,6 +690,80 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
             }
         }
     }
+}
+
+/// `call` with its sealed capability read back, and the capability (to keep out of
+/// what is recorded); or why it cannot be made (a Discord follow-up whose interaction
+/// token expired).
+async fn unseal<P: WebhookPorts>(
+    p: &P,
+    mut call: Call,
+) -> Result<Result<(Call, Option<String>), String>, ApiError> {
+    let to = call.to_mut();
+    let Some(reference) = to.sealed().map(str::to_owned) else {
+        return Ok(Ok((call, None)));
+    };
+    let secret = store::capability(p.db(), &reference, p.now_ms()).await?;
+    to.unseal(secret.clone());
+    if secret.is_none() && call.needs_capability() {
+        return Ok(Err(
+            "the interaction's token expired before this call could be made".to_owned(),
+        ));
+    }
+    Ok(Ok((call, secret)))
+}
+
+/// The consumer's periodic work, on a timer locally and on the cron at the edge (and at
+/// once when the assistant says something changed): approval cards, the gateway told
+/// of halts and resumes, held events whose halt was lifted released in order, expired
+/// capabilities forgotten. Each part runs even when another fails; the first failure
+/// is returned.
+pub async fn sweep<P: WebhookPorts>(p: &P) -> Result<Swept, ApiError> {
+    let cards = cards(p).await;
+    let announced = control::announce(p).await;
+    let released = release(p).await;
+    let pruned = store::prune_capabilities(p.db(), p.now_ms()).await;
+    note_held(p).await;
+    Ok(Swept {
+        cards: cards?,
+        announced: announced?,
+        released: released?,
+        capabilities_forgotten: pruned?,
+    })
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Swept {
+    /// Approval cards posted or edited.
+    pub cards: usize,
+    /// Halt events queued for the gateway.
+    pub announced: usize,
+    /// Held events released for dispatch.
+    pub released: usize,
+    pub capabilities_forgotten: u64,
+}
+
+/// Releases the held events whose halt is no longer in force, in the order they came;
+/// how many.
+pub async fn release<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
+    let in_force = match halts(p).await {
+        Ok(h) => h,
+        Err(o) => {
+            return Err(ApiError::from(PortError::Upstream(
+                o.error.unwrap_or_default(),
+            )));
+        }
+    };
+    let keys: Vec<String> = in_force.iter().map(|h| h.what().key()).collect();
+    let ids = store::release_held(p.db(), &keys, p.now_ms()).await?;
+    if !ids.is_empty() {
+        p.wake(Wake::Events(&ids)).await?;
+        note_held(p).await;
+    }
+    Ok(ids.len())
 }
 
 /// How many asks and open cards one sweep looks at.

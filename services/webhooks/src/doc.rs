@@ -8,7 +8,8 @@ use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::json;
 
-use crate::{Endpoint, ReplayBody, ReplyBody, STATUSES, views};
+use crate::store::EventStatus;
+use crate::{Endpoint, ReplayBody, ReplyBody, views};
 
 /// A reply's text: 1 to [`crate::MAX_REPLY_CHARS`] characters, not blank (at least one
 /// character `str::trim` keeps).
@@ -79,7 +80,10 @@ fn list_params(with_status: bool) -> Vec<Param> {
     if with_status {
         p.insert(
             0,
-            Param::query("status", json!({ "type": "string", "enum": STATUSES })),
+            Param::query(
+                "status",
+                json!({ "type": "string", "enum": EventStatus::ALL.map(EventStatus::as_str) }),
+            ),
         );
     }
     p
@@ -107,8 +111,22 @@ impl Documented for Endpoint {
                 params: list_params(true),
                 errors: &[(404, "The `before` event does not exist")],
             },
+            Endpoint::Held => Operation {
+                description: "Any role. Events held while a halt covers them, counted by the halt that holds them (`GET /api/events?status=held` lists them). A resume releases them for dispatch in the order they came, each once.",
+                request: None,
+                ok: Answer::ok("Held events by halt", doc.schema::<views::Held>()),
+                params: Vec::new(),
+                errors: &[],
+            },
+            Endpoint::Drop => Operation {
+                description: "Role: operator. The held event becomes `dropped` and is never dispatched; its result records who dropped it and which halt held it.",
+                request: None,
+                ok: Answer::ok("The dropped event", doc.schema::<views::EventView>()),
+                params: vec![id("id")],
+                errors: &[(404, "No such event"), (409, "The event is not held")],
+            },
             Endpoint::Event => Operation {
-                description: "Any role. Capabilities in the event (Slack's response_url, Discord's interaction token) are hidden.",
+                description: "Any role. Capabilities (Slack's response_url, Discord's interaction token) never leave the webhook service: the event holds a reference (`cap_...`) in their place.",
                 request: None,
                 ok: Answer::ok("The event", doc.schema::<views::EventDetail>()),
                 params: vec![id("id")],
@@ -138,10 +156,10 @@ impl Documented for Endpoint {
                 params: Vec::new(),
                 errors: &[],
             },
-            Endpoint::Cards => Operation {
-                description: "Role: operator (the assistant Worker calls it over a service binding). Idempotent: a card is posted once and edited once.",
+            Endpoint::Sweep => Operation {
+                description: "Role: operator (the assistant calls it when an ask, a decision, a halt or a resume changes something; it also runs on a timer). Idempotent: a card is posted once and edited once, a halt announced once, a held event released once.",
                 request: None,
-                ok: Answer::ok("Swept", doc.schema::<views::CardsSwept>()),
+                ok: Answer::ok("Swept", doc.schema::<crate::consume::Swept>()),
                 params: Vec::new(),
                 errors: &[],
             },

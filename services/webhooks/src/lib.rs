@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod consume;
+pub mod control;
 #[cfg(feature = "openapi")]
 mod doc;
 pub mod gate;
@@ -20,7 +21,7 @@ pub mod views;
 
 use agency_kit::http::{json, parse_limit, with_type};
 use agency_kit::routes::Route;
-use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, PortError, Random, Request};
 use agency_webhook::{Inbound, InboundEvent, Origin, Platform, verify};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
@@ -45,6 +46,7 @@ pub enum Count {
     Retried,
     DeadLettered,
     Dispatched,
+    Held,
 }
 
 impl Count {
@@ -59,6 +61,7 @@ impl Count {
             Count::Retried => "retried",
             Count::DeadLettered => "dead_lettered",
             Count::Dispatched => "dispatched",
+            Count::Held => "held",
         }
     }
 }
@@ -114,12 +117,14 @@ pub enum Endpoint {
     Telegram,
     Discord,
     Events,
+    Held,
     Event,
+    Drop,
     DeadLetters,
     Replay,
     ReplayAll,
     Replies,
-    Cards,
+    Sweep,
 }
 
 pub static ROUTES: &[Route<Endpoint>] = &[
@@ -157,11 +162,27 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     },
     Route {
         method: Method::GET,
+        path: "/api/events/held",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Held,
+        summary: "How many events each halt holds",
+    },
+    Route {
+        method: Method::GET,
         path: "/api/events/{id}",
         access: Access::Read,
         body: BodyLimit::None,
         endpoint: Endpoint::Event,
         summary: "One event with its attempts and what went back to the chat",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/events/{id}/drop",
+        access: Access::Write,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Drop,
+        summary: "Drop a held event: it is never dispatched",
     },
     Route {
         method: Method::GET,
@@ -197,11 +218,11 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     },
     Route {
         method: Method::POST,
-        path: "/internal/cards",
+        path: "/internal/sweep",
         access: Access::Write,
         body: BodyLimit::None,
-        endpoint: Endpoint::Cards,
-        summary: "Post and edit approval cards now (the assistant calls it when an ask or a decision may change one)",
+        endpoint: Endpoint::Sweep,
+        summary: "Sweep now: approval cards, halt events for the gateway, held events whose halt was lifted (the assistant calls it when an ask, a decision, a halt or a resume changes one)",
     },
 ];
 
@@ -212,17 +233,14 @@ pub async fn call<P: WebhookPorts>(p: &P, endpoint: Endpoint, req: &Request) -> 
         Endpoint::Telegram => inbound(p, Platform::Telegram, req).await,
         Endpoint::Discord => inbound(p, Platform::Discord, req).await,
         Endpoint::Events => list(p, req, None).await,
+        Endpoint::Held => held(p).await,
         Endpoint::Event => one(p, req).await,
+        Endpoint::Drop => drop_held(p, req).await,
         Endpoint::DeadLetters => list(p, req, Some("dead")).await,
         Endpoint::Replay => replay(p, req).await,
         Endpoint::ReplayAll => replay_all(p, req).await,
         Endpoint::Replies => replies(p, req).await,
-        Endpoint::Cards => Ok(json(
-            StatusCode::OK,
-            &views::CardsSwept {
-                cards: consume::cards(p).await?,
-            },
-        )),
+        Endpoint::Sweep => Ok(json(StatusCode::OK, &consume::sweep(p).await?)),
     }
 }
 
@@ -302,8 +320,20 @@ async fn inbound<P: WebhookPorts>(p: &P, platform: Platform, req: &Request) -> A
             p.count(Count::Ignored, platform);
             Ok(reply_of(ack))
         }
-        Inbound::Event { event, ack } => {
+        Inbound::Event { mut event, ack } => {
             let event_id = p.id::<10>("evt_")?;
+            // The capability stays here; the event (and whoever reads it) gets a
+            // reference.
+            let sealed = match event.reply_to.capability() {
+                Some(_) => {
+                    let reference = p.id::<16>(agency_webhook::capability::PREFIX)?;
+                    event
+                        .reply_to
+                        .seal(&reference)
+                        .map(|secret| (reference, secret))
+                }
+                None => None,
+            };
             let entry = Entry {
                 source: source.key(),
                 keys: event.dedup_keys.clone(),
@@ -321,6 +351,7 @@ async fn inbound<P: WebhookPorts>(p: &P, platform: Platform, req: &Request) -> A
                 event_json: serde_json::to_string(&*event)
                     .map_err(|e| ApiError::internal("internal", &e))?,
                 received_ms: now,
+                sealed,
             };
             match p.enqueue(&entry, &new).await? {
                 Admission::Accepted => {
@@ -366,9 +397,6 @@ fn reply_of(r: agency_webhook::Reply) -> agency_kit::Response {
     with_type(status, r.body, r.content_type)
 }
 
-/// The statuses an event can have.
-pub const STATUSES: &[&str] = &["queued", "processing", "done", "failed", "dead", "ignored"];
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
@@ -381,11 +409,12 @@ struct EventsQuery {
 async fn list<P: WebhookPorts>(p: &P, req: &Request, only: Option<&str>) -> ApiResult {
     let q: EventsQuery = req.query()?;
     if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
+        && store::EventStatus::parse(s).is_none()
     {
+        let all: Vec<&str> = store::EventStatus::ALL.iter().map(|s| s.as_str()).collect();
         return Err(ApiError::bad_request(format!(
             "status must be one of {}",
-            STATUSES.join(", ")
+            all.join(", ")
         )));
     }
     if only.is_some() && q.status.is_some() {
@@ -433,6 +462,46 @@ async fn one<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
         StatusCode::OK,
         &views::EventDetail::of(&row, &attempts, &sent),
     ))
+}
+
+async fn held<P: WebhookPorts>(p: &P) -> ApiResult {
+    let held = store::held(p.db())
+        .await?
+        .into_iter()
+        .map(|h| {
+            let (scope, target) = match h.held_by.split_once(':') {
+                Some((scope, target)) => (scope.to_owned(), Some(target.to_owned())),
+                None => (h.held_by.clone(), None),
+            };
+            Ok(agency_approval::HeldWork {
+                scope: agency_approval::HaltScope::parse(&scope).ok_or_else(|| {
+                    PortError::Decode(format!("held by an unknown halt {:?}", h.held_by))
+                })?,
+                target,
+                events: u64::try_from(h.n).unwrap_or(0),
+                oldest: agency_kit::ports::rfc3339(h.oldest_ms),
+            })
+        })
+        .collect::<Result<Vec<_>, PortError>>()?;
+    Ok(json(StatusCode::OK, &views::Held { held }))
+}
+
+async fn drop_held<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
+    let id = req.param(0, "event id")?;
+    if !store::drop_held(p.db(), &id, "operator", p.now_ms()).await? {
+        return match store::event(p.db(), &id).await? {
+            None => Err(ApiError::not_found(format!("no event {id:?}"))),
+            Some(e) => Err(ApiError::conflict(format!(
+                "event {id} is {}, not held",
+                e.status
+            ))),
+        };
+    }
+    consume::note_held(p).await;
+    let row = store::event(p.db(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id:?}")))?;
+    Ok(json(StatusCode::OK, &views::EventView::of(&row)))
 }
 
 async fn replay<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {

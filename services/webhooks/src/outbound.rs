@@ -93,6 +93,38 @@ pub enum Call {
     },
 }
 
+impl Call {
+    /// The address the call answers.
+    pub fn to_mut(&mut self) -> &mut ReplyTo {
+        match self {
+            Call::Reply { to, .. }
+            | Call::Private { to, .. }
+            | Call::Card { to, .. }
+            | Call::Decided { to, .. }
+            | Call::Edit { to, .. } => to,
+        }
+    }
+
+    /// Whether the call cannot be made without its address's capability: a Discord
+    /// answer goes through the interaction's token (a card and a card's edit use the
+    /// bot's own token; Slack falls back to the bot's API without a response_url).
+    pub fn needs_capability(&self) -> bool {
+        matches!(
+            self,
+            Call::Reply {
+                to: ReplyTo::Discord { .. },
+                ..
+            } | Call::Private {
+                to: ReplyTo::Discord { .. },
+                ..
+            } | Call::Decided {
+                to: ReplyTo::Discord { .. },
+                ..
+            }
+        )
+    }
+}
+
 fn json_request(
     method: http::Method,
     url: String,

@@ -7,7 +7,60 @@ use agency_kit::ports::{SyncSql, Written};
 use agency_kit::{Db, PortError, Statement};
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("webhooks": "0001_init");
+pub static MIGRATIONS: &[Migration] =
+    agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed");
+
+/// Where an event stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    /// Waiting for its time (new, or to be tried again).
+    Queued,
+    /// A consumer holds its lease.
+    Processing,
+    /// Dispatched, or answered in chat.
+    Done,
+    /// Will not be tried again (the gateway refused it, its source is gone).
+    Failed,
+    /// Out of retries: a dead letter, replayable.
+    Dead,
+    /// Nothing to do.
+    Ignored,
+    /// A halt covers it: kept, in order, until a resume releases it.
+    Held,
+    /// Held, then dropped by an operator.
+    Dropped,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 8] = [
+        EventStatus::Queued,
+        EventStatus::Processing,
+        EventStatus::Done,
+        EventStatus::Failed,
+        EventStatus::Dead,
+        EventStatus::Ignored,
+        EventStatus::Held,
+        EventStatus::Dropped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Queued => "queued",
+            EventStatus::Processing => "processing",
+            EventStatus::Done => "done",
+            EventStatus::Failed => "failed",
+            EventStatus::Dead => "dead",
+            EventStatus::Ignored => "ignored",
+            EventStatus::Held => "held",
+            EventStatus::Dropped => "dropped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventStatus> {
+        EventStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
 
 /// An event as it is queued.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,11 +72,29 @@ pub struct NewEvent {
     pub kind: String,
     pub event_json: String,
     pub received_ms: i64,
+    /// The capability taken out of the event ([`agency_webhook::capability`]): its
+    /// reference and value.
+    pub sealed: Option<(String, String)>,
 }
 
-/// The statement that queues `e` (run in the gate's transaction locally, on D1 at the
-/// edge).
-pub fn insert_event(e: &NewEvent) -> Statement {
+/// The statements that queue `e` with the capability it carried (run in the gate's
+/// transaction locally, in one D1 batch at the edge).
+pub fn insert_event(e: &NewEvent) -> Vec<Statement> {
+    let mut statements = vec![queue_event(e)];
+    if let Some((reference, secret)) = &e.sealed {
+        statements.push(Statement::new(
+            "INSERT OR IGNORE INTO webhook_capabilities (ref, secret, expires_ms) VALUES (?1, ?2, ?3)",
+            vec![
+                reference.as_str().into(),
+                secret.as_str().into(),
+                (e.received_ms + agency_webhook::capability::KEEP_MS).into(),
+            ],
+        ));
+    }
+    statements
+}
+
+fn queue_event(e: &NewEvent) -> Statement {
     Statement::new(
         "INSERT INTO webhook_events (id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7)",
@@ -61,11 +132,14 @@ pub struct EventRow {
     pub decision_json: Option<String>,
     pub result_json: Option<String>,
     pub error: Option<String>,
+    /// The halt that holds it (status `held`).
+    #[serde(default)]
+    pub held_by: Option<String>,
 }
 
 const OUTBOX_COLUMNS: &str = "id, event_id, platform, source, call_json, tries";
 
-const EVENT_COLUMNS: &str = "id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms, decision_json, result_json, error";
+const EVENT_COLUMNS: &str = "id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms, decision_json, result_json, error, held_by";
 
 /// Up to `n` pieces of work that are due: queued events and calls whose time has come,
 /// and those left processing under a lease that ran out (a consumer that stopped).
@@ -77,19 +151,27 @@ pub async fn due(
     n: u32,
 ) -> Result<(Vec<String>, Vec<String>), PortError> {
     Ok((
-        due_in(db, "webhook_events", now_ms, n).await?,
-        due_in(db, "webhook_outbox", now_ms, n).await?,
+        due_in(db, "webhook_events", "received_ms", now_ms, n).await?,
+        due_in(db, "webhook_outbox", "created_ms", now_ms, n).await?,
     ))
 }
 
-/// The due rows of `table` (the queue or the outbox: they share the lease columns).
-async fn due_in(db: &impl Db, table: &str, now_ms: i64, n: u32) -> Result<Vec<String>, PortError> {
+/// The due rows of `table` (the queue or the outbox: they share the lease columns),
+/// in the order they are due, ties in the order they came (`born`): released held
+/// events, all due at once, go out in their original order.
+async fn due_in(
+    db: &impl Db,
+    table: &str,
+    born: &str,
+    now_ms: i64,
+    n: u32,
+) -> Result<Vec<String>, PortError> {
     let ids: Vec<Id> = db
         .query(
             &format!(
                 "SELECT id FROM {table}
                  WHERE (status = 'queued' AND next_at_ms <= ?1) OR (status = 'processing' AND lease_until_ms <= ?1)
-                 ORDER BY next_at_ms LIMIT ?2"
+                 ORDER BY next_at_ms, {born}, id LIMIT ?2"
             ),
             &[now_ms.into(), i64::from(n).into()],
         )
@@ -179,13 +261,15 @@ fn attempt_statement(event_id: &str, a: &Attempt) -> Statement {
 /// What became of a leased event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settled {
-    /// `done`, `failed`, `dead`, `ignored`, or `queued` (to try again at `next_at_ms`).
-    pub status: &'static str,
+    pub status: EventStatus,
     pub tries: i64,
     pub next_at_ms: i64,
     pub decision_json: Option<String>,
     pub result_json: Option<String>,
     pub error: Option<String>,
+    /// For `held`: the halt that holds it. A held event forgets its routing decision:
+    /// it is routed again when released.
+    pub held_by: Option<String>,
 }
 
 /// Records the attempt (if one was made) and the event's new status in one step; false
@@ -199,18 +283,19 @@ pub async fn settle(
 ) -> Result<bool, PortError> {
     let mut statements = vec![Statement::new(
         "UPDATE webhook_events SET status = ?2, tries = ?3, next_at_ms = ?4, lease_until_ms = NULL,
-                decision_json = COALESCE(?5, decision_json), result_json = COALESCE(?6, result_json),
-                error = ?7, updated_ms = ?8
+                decision_json = CASE WHEN ?9 IS NULL THEN COALESCE(?5, decision_json) END,
+                result_json = COALESCE(?6, result_json), error = ?7, updated_ms = ?8, held_by = ?9
          WHERE id = ?1 AND status IN ('processing', 'queued')",
         vec![
             event_id.into(),
-            s.status.into(),
+            s.status.as_str().into(),
             s.tries.into(),
             s.next_at_ms.into(),
             s.decision_json.clone().into(),
             s.result_json.clone().into(),
             s.error.clone().into(),
             now_ms.into(),
+            s.held_by.clone().into(),
         ],
     )];
     if let Some(a) = attempt {
@@ -567,4 +652,148 @@ pub async fn reclaim(db: &impl Db, now_ms: i64) -> Result<u64, PortError> {
         ])
         .await?;
     Ok(written.iter().map(|w| w.changes).sum())
+}
+
+/// Held events, by the halt that holds them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct HeldRow {
+    pub held_by: String,
+    pub n: i64,
+    pub oldest_ms: i64,
+}
+
+pub async fn held(db: &impl Db) -> Result<Vec<HeldRow>, PortError> {
+    db.query(
+        "SELECT held_by, COUNT(*) AS n, MIN(received_ms) AS oldest_ms FROM webhook_events
+         WHERE status = 'held' GROUP BY held_by ORDER BY oldest_ms",
+        &[],
+    )
+    .await
+}
+
+/// How many events are held.
+pub async fn held_total(db: &impl Db) -> Result<i64, PortError> {
+    #[derive(Deserialize)]
+    struct N {
+        n: i64,
+    }
+    Ok(db
+        .first::<N>(
+            "SELECT COUNT(*) AS n FROM webhook_events WHERE status = 'held'",
+            &[],
+        )
+        .await?
+        .map_or(0, |n| n.n))
+}
+
+/// How many held events one release looks at.
+const RELEASE_BATCH: i64 = 500;
+
+/// Queues again the held events whose halt is no longer in force (`in_force`: the
+/// keys of the halts that are), all due now; their ids in the order they came. Each is
+/// released once: the update takes only rows still held.
+pub async fn release_held(
+    db: &impl Db,
+    in_force: &[String],
+    now_ms: i64,
+) -> Result<Vec<String>, PortError> {
+    #[derive(Deserialize)]
+    struct Released {
+        id: String,
+        received_ms: i64,
+    }
+    let keys = serde_json::to_string(in_force).map_err(|e| PortError::Decode(e.to_string()))?;
+    let mut released: Vec<Released> = db
+        .query(
+            "UPDATE webhook_events SET status = 'queued', held_by = NULL, next_at_ms = ?2, updated_ms = ?2, error = NULL
+             WHERE id IN (SELECT id FROM webhook_events
+                          WHERE status = 'held' AND held_by NOT IN (SELECT value FROM json_each(?1))
+                          ORDER BY received_ms, id LIMIT ?3)
+               AND status = 'held'
+             RETURNING id, received_ms",
+            &[keys.into(), now_ms.into(), RELEASE_BATCH.into()],
+        )
+        .await?;
+    released.sort_by(|a, b| (a.received_ms, &a.id).cmp(&(b.received_ms, &b.id)));
+    Ok(released.into_iter().map(|r| r.id).collect())
+}
+
+/// Drops held event `id` (an operator's call), recording who and when; false when it
+/// is not held.
+pub async fn drop_held(db: &impl Db, id: &str, by: &str, now_ms: i64) -> Result<bool, PortError> {
+    let result = serde_json::json!({ "action": "drop", "by": by, "heldBy": null }).to_string();
+    let w = db
+        .execute(
+            "UPDATE webhook_events SET status = 'dropped', updated_ms = ?3,
+                    result_json = json_set(?2, '$.heldBy', held_by), held_by = NULL,
+                    error = 'dropped by ' || ?4 || ' while held'
+             WHERE id = ?1 AND status = 'held'",
+            &[id.into(), result.into(), now_ms.into(), by.into()],
+        )
+        .await?;
+    Ok(w.changes == 1)
+}
+
+/// The capability sealed under `reference`, unless it expired.
+pub async fn capability(
+    db: &impl Db,
+    reference: &str,
+    now_ms: i64,
+) -> Result<Option<String>, PortError> {
+    #[derive(Deserialize)]
+    struct C {
+        secret: String,
+    }
+    Ok(db
+        .first::<C>(
+            "SELECT secret FROM webhook_capabilities WHERE ref = ?1 AND expires_ms > ?2",
+            &[reference.into(), now_ms.into()],
+        )
+        .await?
+        .map(|c| c.secret))
+}
+
+/// Forgets expired capabilities.
+pub async fn prune_capabilities(db: &impl Db, now_ms: i64) -> Result<u64, PortError> {
+    Ok(db
+        .execute(
+            "DELETE FROM webhook_capabilities WHERE expires_ms <= ?1",
+            &[now_ms.into()],
+        )
+        .await?
+        .changes)
+}
+
+/// Where the follower `name` got to (0 before its first step).
+pub async fn cursor(db: &impl Db, name: &str) -> Result<i64, PortError> {
+    #[derive(Deserialize)]
+    struct V {
+        value: i64,
+    }
+    Ok(db
+        .first::<V>(
+            "SELECT value FROM webhook_cursors WHERE name = ?1",
+            &[name.into()],
+        )
+        .await?
+        .map_or(0, |v| v.value))
+}
+
+/// Moves the follower `name` on to `value` (never back).
+pub fn advance(name: &str, value: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO webhook_cursors (name, value) VALUES (?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)",
+        vec![name.into(), value.into()],
+    )
+}
+
+/// Queues an event Agency itself sends the gateway (a halt or a resume), under an id
+/// made from what it announces, so announcing it twice queues it once.
+pub fn insert_control(id: &str, kind: &str, event_json: &str, now_ms: i64) -> Statement {
+    Statement::new(
+        "INSERT OR IGNORE INTO webhook_events (id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms)
+         VALUES (?1, 'agency', 'gateway', ?1, ?2, ?3, 'queued', 0, ?4, ?4, ?4)",
+        vec![id.into(), kind.into(), event_json.into(), now_ms.into()],
+    )
 }

@@ -24,8 +24,12 @@ pub struct EventView {
     pub platform_event_id: String,
     /// `message`, `mention`, `command` or `click`.
     pub kind: String,
-    /// `queued`, `processing`, `done`, `failed`, `dead` or `ignored`.
+    /// `queued`, `processing`, `done`, `failed`, `dead`, `ignored`, `held` or `dropped`.
     pub status: String,
+    /// The halt that holds it (`all`, `agent:<id>`, `channel:<id>`, `task:<id>`), while
+    /// it is held.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
+    pub held_by: Option<String>,
     /// Attempts in the current round (a replay starts a new one).
     pub attempts: i64,
     pub received_at: String,
@@ -56,6 +60,7 @@ impl EventView {
             platform_event_id: r.platform_event_id.clone(),
             kind: r.kind.clone(),
             status: r.status.clone(),
+            held_by: r.held_by.clone(),
             attempts: r.tries,
             received_at: rfc3339(r.received_ms),
             updated_at: rfc3339(r.updated_ms),
@@ -76,6 +81,14 @@ pub struct Events {
     /// Pass as `before` for the next page; null on the last.
     #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
     pub next_before: Option<String>,
+}
+
+/// `GET /api/events/held`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Held {
+    /// By halt, oldest first.
+    pub held: Vec<agency_approval::HeldWork>,
 }
 
 /// One dispatch attempt.
@@ -178,14 +191,6 @@ impl EventDetail {
 pub struct Replayed {
     /// Their event ids (unchanged: the gateway's idempotency still holds).
     pub replayed: Vec<String>,
-}
-
-/// What a cards sweep did.
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct CardsSwept {
-    /// Cards posted or edited (queued for delivery).
-    pub cards: usize,
 }
 
 /// A reply queued for delivery.

@@ -4,8 +4,9 @@
 //! OpenAI-compatible endpoint when one is configured.
 
 use agency_approval::chat::DEFAULT_MODEL;
+use agency_approval::{GraphNames, HeldWork};
 use agency_assistant_service::ChatPorts;
-use agency_assistant_service::chat::model_answer;
+use agency_assistant_service::chat::{Changed, held_of, model_answer};
 use agency_edge::OrPort;
 use agency_kit::ApiError;
 use serde_json::{Value, json};
@@ -19,31 +20,91 @@ fn session_key(session: &str) -> String {
 
 impl ChatPorts for Edge<'_> {
     /// Asks the webhooks Worker (its `WEBHOOKS` binding, when the deployment has one)
-    /// to sweep its approval cards, after the answer has gone out.
-    fn cards_changed(&self) {
-        let Ok(webhooks) = self.env.service("WEBHOOKS") else {
+    /// to sweep (cards, halt events, held events), after the answer has gone out; its
+    /// cron catches up otherwise. The router's copy of the halts is at most
+    /// `HALTS_STALE_MS` old by itself.
+    fn changed(&self, _what: Changed) {
+        if self.env.service("WEBHOOKS").is_err() {
             return;
-        };
-        let token = agency_edge::own_token(self.env, "AGENCY_OPERATOR_TOKEN");
+        }
+        let env = self.env.clone();
         self.ctx.wait_until(async move {
-            let headers = worker::Headers::new();
-            if headers
-                .set("authorization", &format!("Bearer {token}"))
-                .is_err()
-            {
-                return;
-            }
-            let mut init = worker::RequestInit::new();
-            init.with_method(worker::Method::Post).with_headers(headers);
-            let Ok(request) =
-                worker::Request::new_with_init("https://webhooks/internal/cards", &init)
-            else {
-                return;
-            };
-            if let Err(e) = webhooks.fetch_request(request).await {
-                worker::console_warn!("webhooks card sweep: {e}");
+            let swept = agency_edge::peer(
+                &env,
+                "WEBHOOKS",
+                http::Method::POST,
+                "/internal/sweep",
+                &Value::Null,
+            )
+            .await;
+            match swept {
+                Ok((200, _)) => {}
+                Ok((status, body)) => worker::console_warn!("webhooks sweep: {status} {body}"),
+                Err(e) => worker::console_warn!("webhooks sweep: {e}"),
             }
         });
+    }
+
+    /// Asks the skill-graph Worker (service binding `SKILL_GRAPH`).
+    async fn graph_names(&self) -> Result<Option<GraphNames>, ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Agents {
+            agents: Vec<Named>,
+            graph_version: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Channels {
+            channels: Vec<Named>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Named {
+            id: String,
+        }
+        let get = async |path: &str| {
+            agency_edge::peer(
+                self.env,
+                "SKILL_GRAPH",
+                http::Method::GET,
+                path,
+                &Value::Null,
+            )
+            .await
+        };
+        let (status, agents) = get("/api/agents").await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        let (channel_status, channels) = get("/api/channels").await?;
+        if status != 200 || channel_status != 200 {
+            return Err(agency_kit::PortError::Upstream(format!(
+                "the skill graph answered {status} and {channel_status}"
+            ))
+            .into());
+        }
+        let unreadable =
+            |e: serde_json::Error| ApiError::from(agency_kit::PortError::Upstream(e.to_string()));
+        let agents: Agents = serde_json::from_value(agents).map_err(unreadable)?;
+        let channels: Channels = serde_json::from_value(channels).map_err(unreadable)?;
+        Ok(Some(GraphNames {
+            version: agents.graph_version,
+            agents: agents.agents.into_iter().map(|a| a.id).collect(),
+            channels: channels.channels.into_iter().map(|c| c.id).collect(),
+        }))
+    }
+
+    /// Asks the webhooks Worker (service binding `WEBHOOKS`).
+    async fn held(&self) -> Result<Vec<HeldWork>, ApiError> {
+        held_of(
+            agency_edge::peer(
+                self.env,
+                "WEBHOOKS",
+                http::Method::GET,
+                "/api/events/held",
+                &Value::Null,
+            )
+            .await?,
+        )
     }
 
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError> {

@@ -78,6 +78,7 @@ impl<'a> LedgerClient<'a> {
             let r = ReserveIn {
                 task: request.task_id.clone(),
                 agent: request.agent.clone(),
+                channel: request.channel.clone(),
                 scope: scope.clone(),
                 daily: limits.daily.map(|m| m.0),
                 monthly: limits.monthly.map(|m| m.0),

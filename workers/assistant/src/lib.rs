@@ -132,7 +132,7 @@ impl LedgerPort for Edge<'_> {
         // reservation; when a rule denies, the core applies them (a halt outranks the rule).
         let ruling = match rule_verdict(request, policy) {
             denied @ Ruling::Decided(_) => {
-                apply_halts(request, denied, &halt_state(ledger.halts().await?))
+                apply_halts(request, denied, &halt_state(&ledger.halts().await?))
             }
             ruling => ruling,
         };

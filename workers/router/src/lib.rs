@@ -6,10 +6,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use agency_approval::HaltView;
 use agency_edge::{D1, upstream};
 use agency_kit::ApiError;
 use agency_router::{RouteDecision, RouteRequest, RouterIndex};
-use agency_router_service::{ROUTES, RouterPorts, RoutingState, call, health};
+use agency_router_service::{HALTS_STALE_MS, ROUTES, RouterPorts, RoutingState, call, health};
 use agency_skill_graph::SkillGraph;
 use http::StatusCode;
 use serde::Deserialize;
@@ -25,6 +26,8 @@ struct Loaded {
 
 thread_local! {
     static INDEX: RefCell<Option<Rc<Loaded>>> = const { RefCell::new(None) };
+    /// The halts as last read from the assistant, and when (ms).
+    static HALTS: RefCell<Option<(i64, Rc<Vec<HaltView>>)>> = const { RefCell::new(None) };
 }
 
 #[event(fetch)]
@@ -131,5 +134,39 @@ impl RouterPorts for Edge<'_> {
             loaded,
             down: state.down,
         })
+    }
+
+    /// The isolate's copy, read again from the assistant Worker (its ledger's halts,
+    /// over the `ASSISTANT` binding) once it is [`HALTS_STALE_MS`] old.
+    async fn halts(&self) -> Result<Vec<HaltView>, ApiError> {
+        let now = worker::Date::now().as_millis() as i64;
+        if let Some(h) = HALTS.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|(at, _)| now - at < HALTS_STALE_MS)
+                .map(|(_, h)| h.clone())
+        }) {
+            return Ok(h.as_ref().clone());
+        }
+        #[derive(Deserialize)]
+        struct InForce {
+            halts: Vec<HaltView>,
+        }
+        let (status, body) = agency_edge::peer(
+            self.env,
+            "ASSISTANT",
+            http::Method::GET,
+            "/api/halt",
+            &Value::Null,
+        )
+        .await?;
+        if status != 200 {
+            return Err(upstream(format!("the assistant's halts answered {status}")).into());
+        }
+        let halts: InForce = serde_json::from_value(body)
+            .map_err(|e| upstream(format!("the assistant's halts do not parse: {e}")))?;
+        let halts = Rc::new(halts.halts);
+        HALTS.with(|c| *c.borrow_mut() = Some((now, halts.clone())));
+        Ok(halts.as_ref().clone())
     }
 }

@@ -136,15 +136,16 @@ async fn queue(batch: MessageBatch<Work>, env: Env, ctx: Context) -> worker::Res
     Ok(())
 }
 
-/// Every minute: approval cards to post or edit, and work whose message was lost.
+/// Every minute: the consumer's sweep (approval cards, halt events for the gateway,
+/// held events whose halt was lifted), and work whose message was lost.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let Ok(p) = Edge::new(&env) else {
         worker::console_error!("webhooks cron: the configuration is invalid");
         return;
     };
-    if let Err(e) = consume::cards(&p).await {
-        worker::console_error!("approval cards sweep: {e}");
+    if let Err(e) = consume::sweep(&p).await {
+        worker::console_error!("webhooks sweep: {e} {:?}", e.log);
     }
     match store::overdue(p.db(), p.now_ms(), 120_000).await {
         Ok((events, calls)) => {
@@ -236,8 +237,7 @@ impl WebhookPorts for Edge<'_> {
             return Ok(admission);
         }
         let stored = async {
-            let st = store::insert_event(event);
-            agency_kit::Db::execute(&self.db, &st.sql, &st.params).await?;
+            agency_kit::Db::batch(&self.db, store::insert_event(event)).await?;
             self.send_work(Work::Event(event.id.clone())).await
         };
         if let Err(e) = stored.await {

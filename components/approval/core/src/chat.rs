@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::HaltTarget;
+use crate::halt::{HaltTarget, HaltView, HeldWork};
 
 /// Which approval a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,15 +31,17 @@ pub enum Command {
     Show(Target),
     Why(Target),
     Budget,
-    /// `agent: None` halts everything.
+    /// "halt", "halt all", "halt codegen", "halt channel ops", "halt task t-1".
     Halt {
-        agent: Option<String>,
+        what: HaltTarget,
         reason: Option<String>,
     },
-    /// `agent: None` lifts every halt.
+    /// `what: None` ("resume", "resume all") lifts every halt.
     Resume {
-        agent: Option<String>,
+        what: Option<HaltTarget>,
     },
+    /// "status": the halts in force and the work they hold.
+    Status,
     Route(String),
     /// Not a command: free text (for the model, when one is configured).
     Other(String),
@@ -74,15 +76,37 @@ fn after_prefix<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|_| &text[prefix.len()..])
 }
 
-/// The target of "halt <word>" and "resume <word>", one rule for both so that a resume
-/// names exactly what the halt stored: `Some(None)` for everything ("all",
-/// "everything", "everyone"), else the agent's name canonical as everywhere else
-/// ([`crate::contract::canonical_name`]: trimmed, lower case), without the sentence's
-/// final "." or "!". `None`: not a usable name.
-fn halt_agent(word: &str) -> Option<Option<String>> {
-    let word = word.trim_end_matches(['.', '!']);
-    let agent = crate::contract::canonical_name("agent", word).ok()?;
-    Some((!matches!(agent.as_str(), "all" | "everything" | "everyone")).then_some(agent))
+/// The target of "halt <words>" and "resume <words>", one rule for both so that a
+/// resume names exactly what the halt stored: `Some(None)` for everything ("all",
+/// "everything", "everyone"), one word for an agent, "agent X", "channel X" or "task
+/// X"; names canonical as everywhere else ([`crate::contract::canonical_name`]:
+/// trimmed, lower case), without the sentence's final "." or "!". `None`: not a usable
+/// target.
+fn halt_what(words: &[&str]) -> Option<Option<HaltTarget>> {
+    let name =
+        |w: &str| crate::contract::canonical_name("target", w.trim_end_matches(['.', '!'])).ok();
+    match words {
+        [w] => {
+            let agent = name(w)?;
+            if matches!(agent.as_str(), "agent" | "channel" | "task") {
+                return None;
+            }
+            Some(
+                (!matches!(agent.as_str(), "all" | "everything" | "everyone"))
+                    .then_some(HaltTarget::Agent(agent)),
+            )
+        }
+        [scope, w] => match scope.to_lowercase().as_str() {
+            "agent" => Some(Some(HaltTarget::Agent(name(w)?))),
+            "channel" => Some(Some(HaltTarget::Channel(name(w)?))),
+            "task" => {
+                let t = w.trim_end_matches(['.', '!']);
+                crate::contract::is_short_name(t).then(|| Some(HaltTarget::Task(t.to_owned())))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Parses one chat message.
@@ -98,11 +122,13 @@ pub fn parse(message: &str) -> Command {
         ["budget"] | ["budget?"] | ["budgets"] | ["spend"] | ["how", "much", ..] => {
             return Command::Budget;
         }
-        ["resume"] | ["unhalt"] => return Command::Resume { agent: None },
-        ["resume", w] => {
+        ["resume"] | ["unhalt"] => return Command::Resume { what: None },
+        ["status"] | ["status?"] | ["halts"] | ["halted?"] | ["held"] => return Command::Status,
+        ["resume", rest @ ..] => {
             // The same target as "halt <w>" names, so a resume lifts what it halted.
-            return match halt_agent(w) {
-                Some(agent) => Command::Resume { agent },
+            let original: Vec<&str> = text.split_whitespace().skip(1).collect();
+            return match halt_what(&original).filter(|_| !rest.is_empty()) {
+                Some(what) => Command::Resume { what },
                 None => Command::Other(text.to_owned()),
             };
         }
@@ -137,15 +163,14 @@ pub fn parse(message: &str) -> Command {
     {
         let (what, reason) = with_comment(rest);
         let what: Vec<&str> = what.split_whitespace().collect();
-        let agent = match what.as_slice() {
-            [] => None,
-            [w] => match halt_agent(w) {
-                Some(agent) => agent,
+        let what = match what.as_slice() {
+            [] => HaltTarget::All,
+            words => match halt_what(words) {
+                Some(what) => what.unwrap_or(HaltTarget::All),
                 None => return Command::Other(text.to_owned()),
             },
-            _ => return Command::Other(text.to_owned()),
         };
-        return Command::Halt { agent, reason };
+        return Command::Halt { what, reason };
     }
     // Last, so "deny 42: still pending review" stays a denial.
     if words
@@ -168,7 +193,7 @@ pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"deny 42: too expensive\", \
 \"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
-\"halt codegen\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"route: <message>\", \"help\".";
+\"halt codegen\" / \"halt channel ops\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"status\" (halts and held work), \"route: <message>\", \"help\".";
 
 /// What the assistant answers: the text, and the actions it took or suggests.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -289,56 +314,133 @@ pub fn route_reply(d: &Value) -> String {
     text + "."
 }
 
-/// The halt a chat "halt" asks for, and its reason.
-pub fn halt_target(
-    session: &str,
-    agent: Option<&str>,
-    reason: Option<String>,
-) -> (HaltTarget, String) {
-    let reason = reason.unwrap_or_else(|| format!("halted from chat by {session}"));
-    match agent {
-        Some(a) => (HaltTarget::Agent(a.to_owned()), reason),
-        None => (HaltTarget::All, reason),
+/// The reason a chat "halt" gives when the operator gives none.
+pub fn halt_reason(session: &str, reason: Option<String>) -> String {
+    reason.unwrap_or_else(|| format!("halted from chat by {session}"))
+}
+
+/// How many pieces of held work `held` counts for `what` (`None`: every halt).
+fn held_for(held: &[HeldWork], what: Option<&HaltTarget>) -> u64 {
+    held.iter()
+        .filter(|h| what.is_none_or(|w| h.what() == *w))
+        .map(|h| h.events)
+        .sum()
+}
+
+fn messages(n: u64) -> String {
+    match n {
+        1 => "1 message".to_owned(),
+        n => format!("{n} messages"),
     }
 }
 
-/// The reply and action once a chat "halt" is in force.
-pub fn halt_reply(what: &HaltTarget) -> Reply {
+/// The reply and action once a chat "halt" is in force; `warning` when the graph does
+/// not know the agent or channel it names (the halt is kept all the same).
+pub fn halt_reply(what: &HaltTarget, warning: Option<&str>) -> Reply {
     let text = match what {
-        HaltTarget::Agent(a) => format!("Agent {a} is"),
-        HaltTarget::Task(t) => format!("Task {t} is"),
-        HaltTarget::All => "All agents are".into(),
+        HaltTarget::All => "All agents are halted".to_owned(),
+        t => {
+            let d = t.describe();
+            let mut c = d.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+                + " is halted"
+        }
     };
+    let resume = match what {
+        HaltTarget::All => "resume".to_owned(),
+        HaltTarget::Agent(a) => format!("resume {a}"),
+        t => format!("resume {} {}", t.scope(), t.target()),
+    };
+    let mut text = format!(
+        "{text}: approvals are denied, routing answers \"halted\" and its messages are held until you say \"{resume}\"."
+    );
+    if let Some(w) = warning {
+        text.push_str(&format!(" Note: {w}"));
+    }
     Reply {
-        text: format!("{text} halted: new approvals will be denied until you say \"resume\"."),
+        text,
         actions: vec![
             json!({"type": "halted", "scope": what.scope().as_str(), "target": what.target()}),
         ],
     }
 }
 
-/// The reply and action to "resume <agent>" (`was`: it was halted).
-pub fn resume_agent_reply(agent: &str, was: bool) -> Reply {
-    Reply {
-        text: if was {
-            format!("Agent {agent} is resumed.")
-        } else {
-            format!("Agent {agent} was not halted.")
-        },
-        actions: vec![json!({"type": "resumed", "scope": "agent", "target": agent})],
-    }
+/// The reply to "resume <what>": `lifted` halts were lifted, `held` is the work that
+/// was held just before (what the lifted halts held goes out now, in order). An action
+/// only when something was lifted.
+pub fn resume_reply(what: Option<&HaltTarget>, lifted: usize, held: &[HeldWork]) -> Reply {
+    let released = if lifted == 0 { 0 } else { held_for(held, what) };
+    let text = match (what, lifted) {
+        (None, 0) => "Nothing was halted.".to_owned(),
+        (Some(w), 0) => format!(
+            "{} was not halted; nothing changed.",
+            capitalised(&w.describe())
+        ),
+        (None, n) => format!("Lifted {n} halt(s)."),
+        (Some(w), _) => format!("{} is resumed.", capitalised(&w.describe())),
+    };
+    let text = match (lifted, released) {
+        (0, _) => text,
+        (_, 0) => format!("{text} Nothing was held."),
+        (_, n) => format!(
+            "{text} {} held go out now, in the order they came.",
+            messages(n)
+        ),
+    };
+    let actions = if lifted == 0 {
+        vec![]
+    } else {
+        let mut a = match what {
+            None => json!({"type": "resumed", "scope": "everything"}),
+            Some(w) => {
+                json!({"type": "resumed", "scope": w.scope().as_str(), "target": w.target()})
+            }
+        };
+        a["lifted"] = json!(lifted);
+        a["released"] = json!(released);
+        vec![a]
+    };
+    Reply { text, actions }
 }
 
-/// The reply and action to "resume" (`lifted` halts were in force).
-pub fn resume_all_reply(lifted: usize) -> Reply {
-    Reply {
-        text: if lifted == 0 {
-            "Nothing was halted.".into()
-        } else {
-            format!("Lifted {lifted} halt(s).")
-        },
-        actions: vec![json!({"type": "resumed", "scope": "everything"})],
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// The answer to "status": each halt in force with what it holds, and held work whose
+/// halt was lifted but which has not gone out yet.
+pub fn status_reply(halts: &[HaltView], held: &[HeldWork]) -> String {
+    if halts.is_empty() && held.is_empty() {
+        return "Nothing is halted and nothing is held.".to_owned();
     }
+    let mut lines = Vec::new();
+    for h in halts {
+        let what = h.what();
+        let n = held_for(held, Some(&what));
+        lines.push(format!(
+            "{} halted since {} ({}): {} held.",
+            capitalised(&what.describe()),
+            h.since,
+            h.reason,
+            messages(n)
+        ));
+    }
+    for w in held
+        .iter()
+        .filter(|w| !halts.iter().any(|h| h.what() == w.what()))
+    {
+        lines.push(format!(
+            "{} held for {} (no longer halted: going out now).",
+            messages(w.events),
+            w.what().describe()
+        ));
+    }
+    lines.join("\n")
 }
 
 /// The reply and action once a human decision from chat is recorded (`a`: the
@@ -454,10 +556,16 @@ mod tests {
         deny_comment: "deny 42: too expensive" => Command::Deny { target: Target::Number(42), comment: Some("too expensive".into()) };
         approve_it: "approve it" => Command::Approve { target: Target::Last, comment: None };
         budget: "budget" => Command::Budget;
-        halt_agent: "halt codegen" => Command::Halt { agent: Some("codegen".into()), reason: None };
-        halt_all_reason: "halt all: incident" => Command::Halt { agent: None, reason: Some("incident".into()) };
-        resume: "resume" => Command::Resume { agent: None };
-        resume_agent: "resume codegen" => Command::Resume { agent: Some("codegen".into()) };
+        halt_agent: "halt codegen" => Command::Halt { what: HaltTarget::Agent("codegen".into()), reason: None };
+        halt_all_reason: "halt all: incident" => Command::Halt { what: HaltTarget::All, reason: Some("incident".into()) };
+        resume: "resume" => Command::Resume { what: None };
+        resume_agent: "resume codegen" => Command::Resume { what: Some(HaltTarget::Agent("codegen".into())) };
+        halt_channel: "halt channel Ops: noisy" => Command::Halt { what: HaltTarget::Channel("ops".into()), reason: Some("noisy".into()) };
+        halt_agent_word: "halt agent codegen" => Command::Halt { what: HaltTarget::Agent("codegen".into()), reason: None };
+        halt_task: "halt task T-1" => Command::Halt { what: HaltTarget::Task("T-1".into()), reason: None };
+        resume_channel: "resume channel ops" => Command::Resume { what: Some(HaltTarget::Channel("ops".into())) };
+        status: "status" => Command::Status;
+        status_of_one: "status 3" => Command::Show(Target::Number(3));
         why: "why was 17 denied?" => Command::Why(Target::Number(17));
         why_it: "why was it denied" => Command::Why(Target::Last);
         route: "route: Deploy the API to Production" => Command::Route("Deploy the API to Production".into());
@@ -467,15 +575,15 @@ mod tests {
         // Lower-casing changes byte lengths here ('İ' -> "i̇"); offsets must come from the original.
         route_unicode: "ROUTE: İstanbul deploy" => Command::Route("İstanbul deploy".into());
         unicode_prefix: "İİİ approve 1" => Command::Other("İİİ approve 1".into());
-        halt_unicode: "halt: İncident" => Command::Halt { agent: None, reason: Some("İncident".into()) };
+        halt_unicode: "halt: İncident" => Command::Halt { what: HaltTarget::All, reason: Some("İncident".into()) };
         deny_mentioning_pending: "deny 42: still pending review" => Command::Deny { target: Target::Number(42), comment: Some("still pending review".into()) };
-        halt_folds_case: "halt CodeGen" => Command::Halt { agent: Some("codegen".into()), reason: None };
-        resume_folds_case: "resume CodeGen" => Command::Resume { agent: Some("codegen".into()) };
-        resume_all: "resume all" => Command::Resume { agent: None };
-        resume_everyone: "Resume everyone." => Command::Resume { agent: None };
-        resume_punctuation: "resume codegen!" => Command::Resume { agent: Some("codegen".into()) };
-        halt_punctuation: "halt CodeGen." => Command::Halt { agent: Some("codegen".into()), reason: None };
-        halt_tab: "halt\tall" => Command::Halt { agent: None, reason: None };
+        halt_folds_case: "halt CodeGen" => Command::Halt { what: HaltTarget::Agent("codegen".into()), reason: None };
+        resume_folds_case: "resume CodeGen" => Command::Resume { what: Some(HaltTarget::Agent("codegen".into())) };
+        resume_all: "resume all" => Command::Resume { what: None };
+        resume_everyone: "Resume everyone." => Command::Resume { what: None };
+        resume_punctuation: "resume codegen!" => Command::Resume { what: Some(HaltTarget::Agent("codegen".into())) };
+        halt_punctuation: "halt CodeGen." => Command::Halt { what: HaltTarget::Agent("codegen".into()), reason: None };
+        halt_tab: "halt\tall" => Command::Halt { what: HaltTarget::All, reason: None };
         halt_two_words: "halt codegen\tnow" => Command::Other("halt codegen\tnow".into());
         list_pending: "list pending approvals" => Command::Pending;
         approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
@@ -488,16 +596,17 @@ mod tests {
 mod halt_and_resume {
     use super::*;
 
-    fn halted(message: &str) -> Option<String> {
+    /// The halt's target, `None` for everything (as a resume names it).
+    fn halted(message: &str) -> Option<HaltTarget> {
         match parse(message) {
-            Command::Halt { agent, .. } => agent,
+            Command::Halt { what, .. } => Some(what).filter(|w| *w != HaltTarget::All),
             c => panic!("{message:?} is not a halt: {c:?}"),
         }
     }
 
-    fn resumed(message: &str) -> Option<String> {
+    fn resumed(message: &str) -> Option<HaltTarget> {
         match parse(message) {
-            Command::Resume { agent } => agent,
+            Command::Resume { what } => what,
             c => panic!("{message:?} is not a resume: {c:?}"),
         }
     }
@@ -505,7 +614,16 @@ mod halt_and_resume {
     #[test]
     fn resume_lifts_what_halt_stored() {
         for name in [
-            "CodeGen", "codegen", "CODEGEN", "Codegen.", "İnfra", "ALL", "Everyone",
+            "CodeGen",
+            "codegen",
+            "CODEGEN",
+            "Codegen.",
+            "İnfra",
+            "ALL",
+            "Everyone",
+            "channel Ops",
+            "agent CodeGen",
+            "task t-1",
         ] {
             assert_eq!(
                 resumed(&format!("resume {name}")),
@@ -515,10 +633,15 @@ mod halt_and_resume {
         }
         assert_eq!(
             halted("halt CodeGen: tests are red"),
-            Some(crate::contract::canonical_name("target", "CodeGen").unwrap()),
+            Some(HaltTarget::Agent(
+                crate::contract::canonical_name("target", "CodeGen").unwrap()
+            )),
             "the name the API's halt body stores"
         );
-        assert_eq!(resumed("resume CodeGen"), Some("codegen".into()));
+        assert_eq!(
+            resumed("resume CodeGen"),
+            Some(HaltTarget::Agent("codegen".into()))
+        );
     }
 
     #[test]
@@ -528,6 +651,9 @@ mod halt_and_resume {
             format!("halt {long}"),
             format!("resume {long}"),
             "resume \u{1}".into(),
+            "halt channel".into(),
+            "halt planet earth".into(),
+            "resume channel a b".into(),
         ] {
             assert_eq!(parse(&message), Command::Other(message.clone()));
         }

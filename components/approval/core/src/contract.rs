@@ -125,7 +125,7 @@ pub fn canonical_name(what: &str, value: &str) -> Result<String, Invalid> {
 
 /// Whether `v` (already trimmed) is a usable name or id: not empty, at most
 /// [`MAX_NAME_CHARS`] characters, no control characters.
-fn is_short_name(v: &str) -> bool {
+pub(crate) fn is_short_name(v: &str) -> bool {
     !v.is_empty() && v.chars().count() <= MAX_NAME_CHARS && !v.chars().any(char::is_control)
 }
 
@@ -383,6 +383,7 @@ fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, Invalid>
         ("all", None) => Ok(HaltTarget::All),
         ("all", Some(_)) => Err("scope all takes no target".into()),
         ("agent", Some(t)) => canonical_name("target", t).map(HaltTarget::Agent),
+        ("channel", Some(t)) => canonical_name("target", t).map(HaltTarget::Channel),
         ("task", Some(t)) if !t.trim().is_empty() => {
             let t = t.trim();
             if is_short_name(t) {
@@ -393,8 +394,10 @@ fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, Invalid>
                 )))
             }
         }
-        ("agent" | "task", _) => Err("scope agent and task need a target".into()),
-        _ => Err("scope must be all, agent or task".into()),
+        ("agent" | "channel" | "task", _) => {
+            Err("scope agent, channel and task need a target".into())
+        }
+        _ => Err("scope must be all, agent, channel or task".into()),
     }
 }
 
@@ -566,6 +569,8 @@ mod tests {
         for (scope, target, want) in [
             ("all", None, Ok("")),
             ("agent", Some(" CodeGen "), Ok("codegen")),
+            ("channel", Some(" Ops "), Ok("ops")),
+            ("channel", None, Err(())),
             ("task", Some(" t-1 "), Ok("t-1")),
             ("task", Some("a\u{1}b"), Err(())),
             ("task", Some(&*"t".repeat(129)), Err(())),

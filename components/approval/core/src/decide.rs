@@ -1,10 +1,9 @@
 //! The decision: `decide(request, ledger, halt, policy, now)` -> outcome + ledger change.
 
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{BudgetCheck, BudgetStatus, LedgerChange, LedgerSnapshot, budget_check};
+use crate::halt::{HaltState, Work};
 use crate::money::Micros;
 use crate::policy::{Policy, Rule};
 
@@ -40,60 +39,6 @@ pub struct ApprovalRequest {
     pub environment: Option<String>,
     pub risk: Option<String>,
     pub tags: Vec<String>,
-}
-
-/// What is halted right now.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HaltState {
-    pub all: bool,
-    pub agents: BTreeSet<String>,
-    pub tasks: BTreeSet<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum HaltScope {
-    All,
-    Agent,
-    Task,
-}
-
-impl HaltScope {
-    /// The API's and the stores' name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HaltScope::All => "all",
-            HaltScope::Agent => "agent",
-            HaltScope::Task => "task",
-        }
-    }
-}
-
-/// What one halt covers: every agent, one agent (a canonical name) or one task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HaltTarget {
-    All,
-    Agent(String),
-    Task(String),
-}
-
-impl HaltTarget {
-    pub fn scope(&self) -> HaltScope {
-        match self {
-            HaltTarget::All => HaltScope::All,
-            HaltTarget::Agent(_) => HaltScope::Agent,
-            HaltTarget::Task(_) => HaltScope::Task,
-        }
-    }
-
-    /// The agent or task ("" for all), as stores keep it.
-    pub fn target(&self) -> &str {
-        match self {
-            HaltTarget::All => "",
-            HaltTarget::Agent(t) | HaltTarget::Task(t) => t,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -277,27 +222,13 @@ pub fn explain(request: &ApprovalRequest, policy: &Policy) -> Vec<RuleTrace> {
         .collect()
 }
 
-impl HaltState {
-    /// Why these halts stop work by `agent` on `task`, if they do: a halt of all agents
-    /// is named first, then the agent's, then the task's. For callers that know only
-    /// the agent and the task (the edge's ledger object); [`halt_reason`] takes a
-    /// request.
-    pub fn reason(&self, agent: &str, task: &str) -> Option<String> {
-        if self.all {
-            Some("all agents are halted".into())
-        } else if self.agents.contains(agent) {
-            Some(format!("agent {agent} is halted"))
-        } else if self.tasks.contains(task) {
-            Some(format!("task {task} is halted"))
-        } else {
-            None
-        }
-    }
-}
-
 /// Why `halt` stops `request`, if it does.
 pub fn halt_reason(request: &ApprovalRequest, halt: &HaltState) -> Option<String> {
-    halt.reason(&request.agent, &request.task_id)
+    halt.reason(&Work {
+        agent: Some(&request.agent),
+        channel: request.channel.as_deref(),
+        task: Some(&request.task_id),
+    })
 }
 
 /// What the rules say before budgets are looked at: approve or ask (deny and halts

@@ -11,6 +11,7 @@ mod budget;
 pub mod chat;
 pub mod contract;
 pub mod decide;
+pub mod halt;
 mod money;
 mod policy;
 #[cfg(feature = "schema")]
@@ -24,9 +25,13 @@ pub use budget::{
     check_scope, join_checks, ledger_key,
 };
 pub use decide::{
-    Answer, ApprovalRequest, Decision, Effect, HaltScope, HaltState, HaltTarget, Outcome,
-    ReasonCode, RuleTrace, Ruling, Verdict, apply_halts, conclude, decide, explain, halt_reason,
-    halted, human_decision, rule_verdict, verdict,
+    Answer, ApprovalRequest, Decision, Effect, Outcome, ReasonCode, RuleTrace, Ruling, Verdict,
+    apply_halts, conclude, decide, explain, halt_reason, halted, human_decision, rule_verdict,
+    verdict,
+};
+pub use halt::{
+    GraphNames, Halt, HaltScope, HaltState, HaltTarget, HaltView, HeldWork, Work, covering,
+    unknown_to_graph,
 };
 pub use money::{MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};

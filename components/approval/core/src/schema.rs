@@ -200,7 +200,8 @@ fn by_scope(generator: &mut SchemaGenerator, reason: bool) -> Vec<serde_json::Va
             serde_json::json!({ "type": "null", "description": "scope all takes no target" }),
             false,
         ),
-        shape("agent", described(name, "the agent"), true),
+        shape("agent", described(name.clone(), "the agent"), true),
+        shape("channel", described(name, "the channel"), true),
         shape("task", described(id, "the task id"), true),
     ]
 }
@@ -212,7 +213,7 @@ impl JsonSchema for crate::contract::HaltBody {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "What to halt: everything (no target), one agent or one task; a reason is required.",
+            "description": "What to halt: everything (no target), one agent, one channel or one task; a reason is required.",
             "oneOf": by_scope(generator, true),
         })
     }
@@ -258,4 +259,16 @@ impl JsonSchema for ReplyTo {
             },
         })
     }
+}
+
+/// Marks every property required (a field that is always there, null or not).
+pub fn all_required(schema: &mut Schema) {
+    let mut names: Vec<String> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort();
+    let names = names.into_iter().map(serde_json::Value::String).collect();
+    schema.insert("required".into(), serde_json::Value::Array(names));
 }

@@ -1,5 +1,6 @@
 //! Table-driven decisions over the issue's minimal policy, extended.
 
+use crate::halt::Work;
 use crate::*;
 
 /// The minimal policy of the issue, exactly as written.
@@ -397,18 +398,38 @@ fn a_halt_beats_a_deny_rule_when_applied_after_the_rules() {
 fn halt_reasons_by_agent_and_task() {
     let halt = HaltState {
         agents: ["codegen".to_owned()].into(),
+        channels: ["ops".to_owned()].into(),
         tasks: ["t9".to_owned()].into(),
         ..HaltState::default()
     };
+    let work = |agent, channel, task| Work {
+        agent: Some(agent),
+        channel,
+        task: Some(task),
+    };
     assert_eq!(
-        halt.reason("codegen", "t1").as_deref(),
+        halt.reason(&work("codegen", None, "t1")).as_deref(),
         Some("agent codegen is halted")
     );
     assert_eq!(
-        halt.reason("devops", "t9").as_deref(),
+        halt.reason(&work("devops", None, "t9")).as_deref(),
         Some("task t9 is halted")
     );
-    assert_eq!(halt.reason("devops", "t1"), None);
-    let r = req("codegen", "read", 1.0);
-    assert_eq!(halt_reason(&r, &halt), halt.reason("codegen", "t1"));
+    assert_eq!(
+        halt.reason(&work("devops", Some("ops"), "t1")).as_deref(),
+        Some("channel ops is halted")
+    );
+    assert_eq!(halt.reason(&work("devops", Some("dev"), "t1")), None);
+    let mut r = req("codegen", "read", 1.0);
+    assert_eq!(
+        halt_reason(&r, &halt),
+        halt.reason(&work("codegen", None, "t1"))
+    );
+    r.agent = "devops".into();
+    r.channel = Some("ops".into());
+    assert_eq!(
+        halt_reason(&r, &halt).as_deref(),
+        Some("channel ops is halted"),
+        "an approval asked in a halted channel is denied"
+    );
 }

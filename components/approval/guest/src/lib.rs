@@ -59,6 +59,7 @@ impl GuestPolicy for CompiledPolicy {
         let halt = HaltState {
             all: halt.all,
             agents: halt.agents.into_iter().collect(),
+            channels: halt.channels.into_iter().collect(),
             tasks: halt.tasks.into_iter().collect(),
         };
         to_wit(decide(&request, &ledger, &halt, &self.inner, now_ms))

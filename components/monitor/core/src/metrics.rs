@@ -86,7 +86,9 @@ families! {
     RESERVED = "agency_approval_reserved_usd", Gauge, [], &[],
         "Money reserved by approved tasks not yet settled, in US dollars.";
     WEBHOOK_EVENTS = "agency_webhook_events_total", Counter, ["platform", "outcome"], &[],
-        "Webhook deliveries and dispatches, by platform and outcome (accepted, duplicate, rejected, rate_limited, ignored, dispatched, retried, dead_lettered).";
+        "Webhook deliveries and dispatches, by platform and outcome (accepted, duplicate, rejected, rate_limited, ignored, dispatched, retried, dead_lettered, held).";
+    WEBHOOK_HELD = "agency_webhook_events_held", Gauge, [], &[],
+        "Events held because a halt covers them, waiting for a resume.";
     DISPATCH_DURATION = "agency_webhook_dispatch_duration_seconds", Histogram, ["platform"], SECONDS,
         "Time the agency gateway took to answer a dispatch.";
     PROBE_UP = "agency_probe_up", Gauge, ["part"], &[],

@@ -42,6 +42,11 @@ pub enum Reason {
     /// Too little evidence and no default agent.
     #[default]
     NoMatch,
+    /// A halt covers the agent the message would go to, or its channel: the agent is
+    /// the one it would have picked, and nothing is sent to it while the halt lasts
+    /// (the router never reroutes around a halt). Set by the router service, which
+    /// knows the halts; routing itself never answers it.
+    Halted,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +80,15 @@ pub struct RouteDecision {
 }
 
 impl RouteDecision {
+    /// This decision under a halt that covers it: the same agent (the one it would have
+    /// picked, so the caller can tell the user), reason `halted`.
+    pub fn halted(self) -> RouteDecision {
+        RouteDecision {
+            reason: Reason::Halted,
+            ..self
+        }
+    }
+
     /// The decision without its timing, for comparing runs and runtimes.
     pub fn without_latency(&self) -> RouteDecision {
         RouteDecision {
@@ -162,6 +176,7 @@ impl Reason {
             Reason::Fallback => 1,
             Reason::Default => 2,
             Reason::NoMatch => 3,
+            Reason::Halted => 4,
         }
     }
 
@@ -171,6 +186,7 @@ impl Reason {
             1 => Reason::Fallback,
             2 => Reason::Default,
             3 => Reason::NoMatch,
+            4 => Reason::Halted,
             _ => return None,
         })
     }

@@ -4,6 +4,7 @@
 //! service decides nothing of this itself: it verifies, parses, dedups on
 //! [`InboundEvent::dedup_keys`], enqueues and answers with [`Inbound`]'s reply.
 
+pub mod capability;
 pub mod card;
 pub mod discord;
 pub mod limits;

@@ -1,0 +1,244 @@
+//! What Agency tells the gateway on its own: a signed event on every halt and resume,
+//! so the gateway can stop (and restart) work already running. The assistant's audit
+//! trail is the source: each sweep follows it from where the last one stopped (a
+//! cursor in this service's store) and queues one event per halt or effective resume
+//! under an id made from the audit entry, so a sweep that runs twice queues it once.
+//! The events travel the task dispatch's own queue (retries, dead letters, replay),
+//! to `POST {gateway}/events`, signed as Standard Webhooks.
+
+use agency_kit::{ApiError, Db, PortError};
+use http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::consume::{self, NO_GATEWAY, Outcome, post_signed};
+use crate::store::{self, EventRow};
+use crate::{Wake, WebhookPorts};
+
+/// The stored kind of an event Agency sends the gateway itself.
+pub const KIND: &str = "control";
+
+/// The type of the event sent when a halt is set.
+pub const HALT_SET: &str = "halt.set";
+/// The type of the event sent when a halt is lifted.
+pub const HALT_LIFTED: &str = "halt.lifted";
+
+/// The cursor that follows the assistant's audit.
+const CURSOR: &str = "assistant-audit";
+
+/// How many audit entries one sweep reads.
+const PAGE: u32 = 100;
+
+/// A control event as the gateway receives it: Standard Webhooks' payload shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ControlEvent {
+    /// `halt.set` or `halt.lifted`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened (RFC 3339).
+    pub timestamp: String,
+    pub data: HaltChange,
+}
+
+/// What a halt event says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct HaltChange {
+    /// `all`, `agent`, `channel` or `task`; `everything` when every halt was lifted.
+    pub scope: String,
+    /// The agent, channel or task; null for `all` and `everything`.
+    pub target: Option<String>,
+    /// Why it was halted (halt.set only).
+    pub reason: Option<String>,
+    /// Who did it: `operator`, or `chat:<session>`.
+    pub by: Option<String>,
+    /// The assistant's audit entry that records it.
+    pub audit_seq: i64,
+}
+
+/// One entry of the assistant's audit, as far as halts are concerned.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    seq: i64,
+    at: String,
+    kind: String,
+    actor: Option<String>,
+    detail: Detail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Detail {
+    scope: String,
+    target: Option<String>,
+    reason: Option<String>,
+    was_halted: Option<bool>,
+    lifted: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    entries: Vec<Entry>,
+}
+
+/// The event an audit entry announces; `None` for a resume that lifted nothing.
+fn event_of(e: &Entry) -> Option<ControlEvent> {
+    let kind = match e.kind.as_str() {
+        "halt" => HALT_SET,
+        "resume" if e.detail.was_halted != Some(false) && e.detail.lifted != Some(0) => HALT_LIFTED,
+        _ => return None,
+    };
+    Some(ControlEvent {
+        kind: kind.to_owned(),
+        timestamp: e.at.clone(),
+        data: HaltChange {
+            scope: e.detail.scope.clone(),
+            target: e.detail.target.clone().filter(|t| !t.is_empty()),
+            reason: e.detail.reason.clone(),
+            by: e.actor.clone(),
+            audit_seq: e.seq,
+        },
+    })
+}
+
+async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
+    let (status, body) = p
+        .peer(Method::GET, &format!("/api/audit?{query}"), &Value::Null)
+        .await?;
+    if status != 200 {
+        return Err(PortError::Upstream(format!(
+            "assistant's audit answered {status}: {}",
+            consume::error_message(&body)
+        ))
+        .into());
+    }
+    serde_json::from_value(body).map_err(|e| {
+        PortError::Upstream(format!("the assistant's audit does not parse: {e}")).into()
+    })
+}
+
+/// Queues an event for every halt and resume recorded since the last sweep; how many.
+pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
+    let after = store::cursor(p.db(), CURSOR).await?;
+    let page = audit(p, &format!("after={after}&kind=halt,resume&limit={PAGE}")).await?;
+    if page.entries.is_empty() {
+        // An assistant whose trail starts again (a new database) must not be followed
+        // from where the old one stopped.
+        let newest = audit(p, "limit=1")
+            .await?
+            .entries
+            .first()
+            .map_or(0, |e| e.seq);
+        if newest < after {
+            p.db()
+                .execute(
+                    "DELETE FROM webhook_cursors WHERE name = ?1",
+                    &[CURSOR.into()],
+                )
+                .await?;
+        }
+        return Ok(0);
+    }
+    let now = p.now_ms();
+    let mut statements = Vec::new();
+    let mut ids = Vec::new();
+    let mut last = after;
+    for e in &page.entries {
+        last = last.max(e.seq);
+        let Some(event) = event_of(e) else { continue };
+        let json = serde_json::to_string(&event).map_err(|e| ApiError::internal("internal", &e))?;
+        let id = format!("ctl_{}_{}", e.seq, e.at.replace([':', '-', '.'], ""));
+        statements.push(store::insert_control(&id, KIND, &json, now));
+        ids.push(id);
+    }
+    statements.push(store::advance(CURSOR, last));
+    p.db().batch(statements).await?;
+    if !ids.is_empty() {
+        p.wake(Wake::Events(&ids)).await?;
+    }
+    Ok(ids.len())
+}
+
+/// Sends the control event `row` to the gateway.
+pub(crate) async fn deliver<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Outcome, ApiError> {
+    let Some(gateway) = p.settings().gateway.clone() else {
+        return Ok(consume::dead("announce", NO_GATEWAY));
+    };
+    let body = row.event_json.clone().into_bytes();
+    Ok(
+        post_signed(p, &gateway, "events", &row.id, body, "announce")
+            .await
+            .0,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &str, detail: Detail) -> Entry {
+        Entry {
+            seq: 7,
+            at: "2026-12-06T10:00:00.000Z".into(),
+            kind: kind.into(),
+            actor: Some("operator".into()),
+            detail,
+        }
+    }
+
+    #[test]
+    fn halts_and_effective_resumes_are_announced() {
+        let halt = entry(
+            "halt",
+            Detail {
+                scope: "agent".into(),
+                target: Some("codegen".into()),
+                reason: Some("incident".into()),
+                ..Detail::default()
+            },
+        );
+        let e = event_of(&halt).unwrap();
+        assert_eq!(e.kind, HALT_SET);
+        assert_eq!(e.data.target.as_deref(), Some("codegen"));
+        assert_eq!(e.data.audit_seq, 7);
+
+        let resumed = |was_halted, lifted| {
+            entry(
+                "resume",
+                Detail {
+                    scope: "agent".into(),
+                    target: Some("codegen".into()),
+                    was_halted,
+                    lifted,
+                    ..Detail::default()
+                },
+            )
+        };
+        assert_eq!(
+            event_of(&resumed(Some(true), None)).unwrap().kind,
+            HALT_LIFTED
+        );
+        assert!(
+            event_of(&resumed(Some(false), None)).is_none(),
+            "nothing lifted"
+        );
+        assert!(
+            event_of(&resumed(None, Some(0))).is_none(),
+            "nothing lifted"
+        );
+        assert!(event_of(&resumed(None, Some(2))).is_some());
+        assert!(event_of(&entry("spend", Detail::default())).is_none());
+        let all = entry(
+            "halt",
+            Detail {
+                scope: "all".into(),
+                target: Some(String::new()),
+                ..Detail::default()
+            },
+        );
+        assert_eq!(event_of(&all).unwrap().data.target, None);
+    }
+}
