@@ -28,7 +28,8 @@ pub const DISCORD_TOKEN: &str = "conformance-discord-token";
 /// One request a fake received.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    /// `gateway`, `slack`, `slack-response`, `telegram` or `discord`.
+    /// `gateway` (a task), `gateway-event` (a halt or resume), `slack`,
+    /// `slack-response`, `telegram` or `discord`.
     pub kind: String,
     pub method: String,
     pub path: String,
@@ -71,6 +72,7 @@ impl Fakes {
     /// `gateway_secret` (`whsec_...`). They stop with the process.
     pub fn start(gateway_secret: &str) -> Result<Fakes, String> {
         let secret = Secret::parse(gateway_secret).map_err(|e| e.to_string())?;
+        let _ = GATEWAY_SECRET.set(gateway_secret.to_owned());
         let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = server
             .server_addr()
@@ -114,6 +116,30 @@ impl Fakes {
             std::thread::park();
         }
     }
+}
+
+/// The gateway's secret, for the Standard Webhooks library.
+static GATEWAY_SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Verifies a delivery as a gateway written with the Standard Webhooks reference
+/// library would.
+fn standard_webhooks_verify(body: &[u8], headers: &[(String, String)]) -> bool {
+    let Some(secret) = GATEWAY_SECRET.get() else {
+        return false;
+    };
+    let Ok(hook) = standardwebhooks::Webhook::new(secret) else {
+        return false;
+    };
+    let mut map = http::HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(k), Ok(v)) = (
+            http::header::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            map.append(k, v);
+        }
+    }
+    hook.verify(body, &map).is_ok()
 }
 
 fn respond(req: tiny_http::Request, status: u16, body: &Value, headers: &[(&str, &str)]) {
@@ -219,6 +245,13 @@ fn serve(mut req: tiny_http::Request, state: &Mutex<State>, secret: &Secret) {
             at_ms: now_ms(),
         });
     };
+    if path == "/gateway/events" {
+        let verified = standard_webhooks_verify(&raw, &headers);
+        let status = if verified { 200 } else { 401 };
+        record(&mut s, "gateway-event", verified, true, status);
+        drop(s);
+        return respond(req, status, &json!({ "ok": verified }), &[]);
+    }
     if path == "/gateway/tasks" {
         let now_s = now_ms() / 1000;
         let verified = secret

@@ -7,6 +7,7 @@
 mod chat;
 mod dispatch;
 mod events;
+mod halts;
 mod intake;
 
 use std::time::{Duration, Instant};
@@ -377,4 +378,5 @@ pub(crate) fn webhook_checks(c: &Client, w: &WebhookTarget, t: &Target, out: &mu
     dispatch::checks(&h, &mut check);
     chat::checks(&h, &mut check);
     events::checks(&h, &mut check);
+    halts::checks(&h, &mut check);
 }

@@ -345,6 +345,21 @@
       4,
       "none",
     );
+    const named = (h) => (h.scope === "all" ? "all agents" : h.scope + " " + h.target);
+    const heldBy = (h) => {
+      const w = (s.held || []).find((x) => x.scope === h.scope && (x.target || null) === (h.target || null));
+      return w ? w.events : 0;
+    };
+    const lifted = (s.held || []).filter((w) => !(s.halts || []).some((h) => h.scope === w.scope && (h.target || null) === (w.target || null)));
+    fill(
+      "halts",
+      s.halts &&
+        s.halts
+          .map((h) => row([named(h), fmt.time(h.since), h.reason, fmt.int(heldBy(h))]))
+          .concat(lifted.map((w) => row([named(w) + " (lifted)", "", "going out now", fmt.int(w.events)]))),
+      4,
+      "nothing is halted",
+    );
     fill(
       "incidents",
       s.incidents && s.incidents.map((i) => row([fmt.time(i.at), i.target, i.previous + " → " + i.status, i.detail || ""])),

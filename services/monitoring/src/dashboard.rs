@@ -154,6 +154,8 @@ pub async fn snapshot<P: MonitorPorts>(p: &P) -> Result<views::Dashboard, ApiErr
         )
         .await,
         dead_letters: recent(p, "webhooks", &format!("/api/deadletters{limit}"), "events").await,
+        halts: recent(p, "assistant", "/api/halt", "halts").await,
+        held: recent(p, "webhooks", "/api/events/held", "held").await,
     })
 }
 

@@ -152,6 +152,14 @@ pub struct Dashboard {
     /// webhook service could not answer).
     #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
     pub dead_letters: Option<Vec<serde_json::Value>>,
+    /// The halts in force, as `GET /api/halt` lists them (null when the assistant could
+    /// not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub halts: Option<Vec<serde_json::Value>>,
+    /// The events held by each halt, as `GET /api/events/held` counts them (null when
+    /// the webhook service could not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub held: Option<Vec<serde_json::Value>>,
 }
 
 /// `GET /api/metrics/series`.

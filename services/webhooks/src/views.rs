@@ -139,13 +139,19 @@ pub struct EventDetail {
     pub sent: Vec<SentView>,
 }
 
-/// The event's JSON without the capabilities it carries.
+/// The event's JSON without the capabilities it carries: events are sealed at intake
+/// (a `cap_` reference in the capability's place), and one stored before that shows
+/// `(hidden)`.
 pub fn redacted(event_json: &str) -> Value {
     let mut v: Value = serde_json::from_str(event_json).unwrap_or(Value::Null);
     if let Some(to) = v.get_mut("replyTo").and_then(Value::as_object_mut) {
         for secret in ["token", "responseUrl"] {
-            if to.contains_key(secret) {
-                to.insert(secret.to_owned(), Value::String("(hidden)".into()));
+            if let Some(c) = to.get_mut(secret)
+                && !c
+                    .as_str()
+                    .is_some_and(agency_webhook::capability::is_sealed)
+            {
+                *c = Value::String("(hidden)".into());
             }
         }
     }
