@@ -290,6 +290,7 @@ mod tests {
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
+                "webhooks/0002_held_and_sealed",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"
@@ -324,6 +325,7 @@ mod tests {
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
+                "webhooks/0002_held_and_sealed",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"

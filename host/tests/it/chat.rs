@@ -235,9 +235,16 @@ fn resume_lifts_a_halt_spelled_in_any_case() {
     let (_, h) = get(&s.url("/api/halt"), VIEWER);
     assert_eq!(h["halts"][0]["target"], "codegen", "{h}");
     let (_, r) = say(&s, "ops", "resume CodeGen");
-    assert_eq!(r["reply"], "Agent codegen is resumed.", "{r}");
+    assert_eq!(
+        r["reply"], "Agent codegen is resumed. Nothing was held.",
+        "{r}"
+    );
     let (_, h) = get(&s.url("/api/halt"), VIEWER);
     assert_eq!(h["halts"], json!([]), "{h}");
     let (_, r) = say(&s, "ops", "resume CODEGEN");
-    assert_eq!(r["reply"], "Agent codegen was not halted.", "{r}");
+    assert_eq!(
+        r["reply"], "Agent codegen was not halted; nothing changed.",
+        "{r}"
+    );
+    assert_eq!(r["actions"], json!([]), "nothing happened: {r}");
 }

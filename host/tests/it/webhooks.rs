@@ -140,3 +140,140 @@ fn after_kill_9_every_acknowledged_event_is_dispatched_under_one_task_id() {
     );
     assert!(repeated <= 8, "{repeated} deliveries were repeated");
 }
+
+/// The printed operator token of a server started without tokens.
+fn operator_token(server: &Server) -> String {
+    server
+        .stdout_head
+        .iter()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("AGENCY_OPERATOR_TOKEN=")
+                .map(str::to_owned)
+        })
+        .expect("printed operator token")
+}
+
+/// The held events' ids, oldest first.
+fn held(server: &Server, token: &str) -> Vec<String> {
+    let (s, body) = get(&server.url("/api/events?status=held&limit=1000"), token);
+    assert_eq!(s, 200, "{body}");
+    let mut ids: Vec<(String, String)> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["receivedAt"].as_str().unwrap().to_owned(),
+                e["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Held events survive `kill -9`: after a restart they are still held, and a resume
+/// sends each to the gateway exactly once.
+#[test]
+fn after_kill_9_held_events_are_kept_and_each_reaches_the_gateway_once_on_resume() {
+    let data = TempDir::new("crash-held");
+    let fakes = Fakes::start(GATEWAY_SECRET).unwrap();
+    let config = data.path().join("agency.toml");
+    std::fs::write(&config, server_config(&fakes.url)).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env = server_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["--example", "--config", config.as_str()];
+
+    let server = Server::start_with_env(data.path(), &args, false, &env);
+    let token = operator_token(&server);
+    let (s, body) = post(
+        &server.url("/api/halt"),
+        &token,
+        r#"{"scope": "all", "reason": "incident: crash test"}"#,
+    );
+    assert_eq!(s, 200, "{body}");
+    let agent = agent();
+    let texts: Vec<String> = (0..20)
+        .map(|i| format!("deploy the api held-{i}"))
+        .collect();
+    for (i, text) in texts.iter().enumerate() {
+        assert_eq!(
+            send(&agent, &server.base, text, &format!("h{i}")),
+            Some(200)
+        );
+        // One at a time, so their order is the order they came in.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let ids = held(&server, &token);
+        if ids.len() == texts.len() {
+            break ids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} events were held",
+            ids.len(),
+            texts.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        !fakes.seen().iter().any(|s| s.kind == "gateway"),
+        "a task reached the gateway during the halt"
+    );
+    drop(server); // SIGKILL, with everything held
+
+    let server = Server::start_with_env(data.path(), &args, false, &env);
+    let token = operator_token(&server);
+    assert_eq!(
+        held(&server, &token),
+        before,
+        "the held events, in order, after the restart"
+    );
+    let (s, body) = post(&server.url("/api/resume"), &token, r#"{"scope": "all"}"#);
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["released"], texts.len(), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: HashSet<String> = fakes
+            .seen()
+            .iter()
+            .filter(|s| s.kind == "gateway" && s.status == 200)
+            .map(|s| s.body["event"]["text"].as_str().unwrap_or("").to_owned())
+            .collect();
+        if texts.iter().all(|t| got.contains(t)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} released events never reached the gateway",
+            texts.iter().filter(|t| !got.contains(*t)).count(),
+            texts.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let a second delivery, if there were one, arrive.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut deliveries: HashMap<String, usize> = HashMap::new();
+    for s in fakes.seen().iter().filter(|s| s.kind == "gateway") {
+        assert!(s.verified, "a dispatch the gateway could not verify");
+        *deliveries
+            .entry(s.body["event"]["text"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    for t in &texts {
+        assert_eq!(deliveries.get(t), Some(&1), "{t} reached the gateway");
+    }
+    // The gateway was told of the halt and of the resume, once each.
+    let told: Vec<String> = fakes
+        .seen()
+        .iter()
+        .filter(|s| s.kind == "gateway-event" && s.verified)
+        .map(|s| s.body["type"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(told, ["halt.set", "halt.lifted"], "{told:?}");
+    assert!(held(&server, &token).is_empty());
+}

@@ -108,7 +108,7 @@ impl Documented for Endpoint {
                 &[NO_APPROVAL, (409, "Already settled or expired")],
             ),
             Endpoint::Halt => op(
-                "Role: operator. Matching approvals are denied with reason halted.",
+                "Role: operator. A halt covers every agent (`all`), one agent, one channel or one task. While it lasts, matching approvals are denied (reason `halted`), `POST /api/route` answers the agent it would pick with reason `halted` and the halt, and the webhook consumer holds matching events (status `held`) until a resume; the gateway is sent a signed `halt.set` event (`POST {gateway}/events`). A halt naming an agent or channel the current skill graph does not know is kept, with a warning in `warnings`.",
                 Some(doc.schema::<HaltBody>()),
                 Answer::ok("Halts in force", doc.schema::<HaltsInForce>()),
                 Vec::new(),
@@ -122,7 +122,7 @@ impl Documented for Endpoint {
                 &[],
             ),
             Endpoint::Resume => op(
-                "Role: operator.",
+                "Role: operator. Lifts the halt with this scope and target; the events it held are released for dispatch in the order they came, each once (`released` counts them), and the gateway is sent a signed `halt.lifted` event. Resuming what was not halted changes nothing (`resumed: false`).",
                 Some(doc.schema::<ResumeBody>()),
                 Answer::ok(
                     "Whether a halt was lifted, and the halts in force",
@@ -163,8 +163,23 @@ impl Documented for Endpoint {
                 vec![
                     limit(),
                     before(
-                        "The next page: only entries whose `seq` is below this (the last `seq` of the previous page)",
+                        "The next page, newest first: only entries whose `seq` is below this (the last `seq` of the previous page)",
                     ),
+                    Param::query(
+                        "after",
+                        json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }),
+                    )
+                    .described(
+                        "Following the trail, oldest first: only entries whose `seq` is above this (not with `before`)",
+                    ),
+                    Param::query(
+                        "kind",
+                        json!({
+                            "type": "string",
+                            "pattern": format!("^({k})(,({k}))*$", k = crate::AUDIT_KINDS.join("|")),
+                        }),
+                    )
+                    .described("Only entries of these kinds, comma-separated"),
                 ],
                 &[],
             ),
