@@ -244,6 +244,23 @@ pub fn reserved_json(change: &LedgerChange) -> String {
     json!(pairs).to_string()
 }
 
+/// A stored request as anyone may see it: a capability in its `replyTo` (a Slack
+/// `response_url`, a Discord interaction token), which lets its holder post as the bot,
+/// is hidden. Dispatch hands the gateway only the webhook service's sealed references;
+/// this also covers a gateway that passed a real one. (Cards are posted with the bot's
+/// own token: nothing needs the field from here.)
+fn shown_request(request_json: &str) -> Value {
+    let mut v: Value = serde_json::from_str(request_json).unwrap_or(Value::Null);
+    if let Some(to) = v.get_mut("replyTo").and_then(Value::as_object_mut) {
+        for key in ["responseUrl", "token"] {
+            if let Some(c) = to.get_mut(key) {
+                *c = Value::String("(hidden)".into());
+            }
+        }
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,21 +357,4 @@ mod tests {
              a new request needs a new taskId"
         );
     }
-}
-
-/// A stored request as anyone may see it: a capability in its `replyTo` (a Slack
-/// `response_url`, a Discord interaction token), which lets its holder post as the bot,
-/// is hidden. Dispatch hands the gateway only the webhook service's sealed references;
-/// this also covers a gateway that passed a real one. (Cards are posted with the bot's
-/// own token: nothing needs the field from here.)
-fn shown_request(request_json: &str) -> Value {
-    let mut v: Value = serde_json::from_str(request_json).unwrap_or(Value::Null);
-    if let Some(to) = v.get_mut("replyTo").and_then(Value::as_object_mut) {
-        for key in ["responseUrl", "token"] {
-            if let Some(c) = to.get_mut(key) {
-                *c = Value::String("(hidden)".into());
-            }
-        }
-    }
-    v
 }
