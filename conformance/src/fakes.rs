@@ -1,6 +1,7 @@
 //! Local stand-ins for what cannot be reached from here, speaking the real wire
 //! formats: the agency gateway (`POST /gateway/tasks`, which checks the Standard
-//! Webhooks signature as any receiver would) and the chat platforms' APIs (Slack's Web
+//! Webhooks signature with the Standard Webhooks project's library, as a receiver
+//! would) and the chat platforms' APIs (Slack's Web
 //! API under `/slack/api`, Telegram's Bot API under `/telegram`, Discord's under
 //! `/discord/api/v10`, a Slack `response_url` under `/slack/response`), each checking
 //! the caller's credentials. Everything received is recorded and readable over HTTP
@@ -17,7 +18,6 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use agency_webhook::standard::Secret;
 use serde_json::{Value, json};
 
 /// The bot tokens the fakes accept (the server under test must be configured with them).
@@ -71,7 +71,7 @@ impl Fakes {
     /// Starts the fakes on a free port of 127.0.0.1; the gateway verifies with
     /// `gateway_secret` (`whsec_...`). They stop with the process.
     pub fn start(gateway_secret: &str) -> Result<Fakes, String> {
-        let secret = Secret::parse(gateway_secret).map_err(|e| e.to_string())?;
+        standardwebhooks::Webhook::new(gateway_secret).map_err(|e| e.to_string())?;
         let _ = GATEWAY_SECRET.set(gateway_secret.to_owned());
         let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| e.to_string())?;
         let port = server
@@ -87,8 +87,7 @@ impl Fakes {
         std::thread::spawn(move || {
             for req in server.incoming_requests() {
                 let shared = shared.clone();
-                let secret = secret.clone();
-                std::thread::spawn(move || serve(req, &shared, &secret));
+                std::thread::spawn(move || serve(req, &shared));
             }
         });
         Ok(Fakes {
@@ -154,7 +153,7 @@ fn respond(req: tiny_http::Request, status: u16, body: &Value, headers: &[(&str,
     let _ = req.respond(r);
 }
 
-fn serve(mut req: tiny_http::Request, state: &Mutex<State>, secret: &Secret) {
+fn serve(mut req: tiny_http::Request, state: &Mutex<State>) {
     let mut raw = Vec::new();
     let _ = req.as_reader().read_to_end(&mut raw);
     let method = req.method().as_str().to_owned();
@@ -253,16 +252,7 @@ fn serve(mut req: tiny_http::Request, state: &Mutex<State>, secret: &Secret) {
         return respond(req, status, &json!({ "ok": verified }), &[]);
     }
     if path == "/gateway/tasks" {
-        let now_s = now_ms() / 1000;
-        let verified = secret
-            .verify(
-                header("webhook-id"),
-                header("webhook-timestamp"),
-                header("webhook-signature"),
-                &raw,
-                now_s,
-            )
-            .is_ok();
+        let verified = standard_webhooks_verify(&raw, &headers);
         let id = header("webhook-id").unwrap_or("").to_owned();
         let (status, extra): (u16, &[(&str, &str)]) = if !verified {
             (401, &[])

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use agency_conformance::fakes::Fakes;
 use agency_conformance::webhooks::{
-    GATEWAY_SECRET, SLACK_SECRET, SOURCE, server_config, server_env,
+    GATEWAY_SECRET, SLACK_SECRET, SOURCE, server_config, server_env, slack_signature,
 };
-use agency_webhook::verify::slack_signature;
 use serde_json::json;
 
 use crate::util::*;

@@ -170,7 +170,7 @@ impl Documented for Endpoint {
                         json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }),
                     )
                     .described(
-                        "Following the trail, oldest first: only entries whose `seq` is above this (not with `before`)",
+                        "Following the trail, oldest first: only entries whose `seq` is above this (with `before`, the entries between the two)",
                     ),
                     Param::query(
                         "kind",

@@ -319,8 +319,8 @@ impl<D: Db> Store<D> {
                 return Ok(self
                     .db
                     .query::<AuditRow>(
-                        &format!("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE seq > ?2 AND {of_kind} ORDER BY seq LIMIT ?1"),
-                        &[args[0].clone(), n(after), args[2].clone()],
+                        &format!("SELECT seq, created_ms, kind, approval_id, actor, detail_json FROM audit WHERE seq > ?2 AND (?4 IS NULL OR seq < ?4) AND {of_kind} ORDER BY seq LIMIT ?1"),
+                        &[args[0].clone(), n(after), args[2].clone(), opt_n(page.before)],
                     )
                     .await?);
             }

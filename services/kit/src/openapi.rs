@@ -158,6 +158,8 @@ pub struct Doc {
     generator: SchemaGenerator,
     named: BTreeMap<String, Value>,
     paths: BTreeMap<&'static str, Map<String, Value>>,
+    /// What Agency itself sends (OpenAPI's `webhooks`), by name.
+    webhooks: BTreeMap<String, Value>,
 }
 
 impl Default for Doc {
@@ -182,6 +184,7 @@ impl Doc {
             generator,
             named: BTreeMap::new(),
             paths: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
         };
         doc.named(
             "Error",
@@ -215,6 +218,34 @@ impl Doc {
         json!({ "$ref": format!("#/components/schemas/{name}") })
     }
 
+    /// Documents a request Agency sends (to the gateway): OpenAPI's `webhooks`, signed
+    /// as Standard Webhooks.
+    pub fn webhook(&mut self, name: &str, summary: &str, description: &str, body: Value) {
+        let signed = |name: &str, what: &str| {
+            json!({ "name": name, "in": "header", "required": true,
+                    "schema": { "type": "string" }, "description": what })
+        };
+        self.webhooks.insert(
+            name.to_owned(),
+            json!({ "post": {
+                "summary": summary,
+                "description": description,
+                "security": [],
+                "parameters": [
+                    signed("webhook-id", "The delivery's id: the same on every retry; deduplicate on it"),
+                    signed("webhook-timestamp", "Seconds since the epoch"),
+                    signed("webhook-signature", "`v1,` and the base64 HMAC-SHA256 of `id.timestamp.body` under the gateway's `whsec_` secret"),
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+                "responses": {
+                    "2XX": { "description": "Received: not sent again" },
+                    "410": { "description": "Gone: not sent again" },
+                    "default": { "description": "Sent again later, honouring Retry-After" },
+                },
+            } }),
+        );
+    }
+
     /// Documents every route of `table`.
     pub fn routes<E: Documented>(&mut self, table: &'static [Route<E>]) {
         for route in table {
@@ -245,12 +276,14 @@ impl Doc {
             .into_iter()
             .map(|(p, ops)| (p.to_owned(), Value::Object(ops)))
             .collect();
+        let webhooks: Map<String, Value> = std::mem::take(&mut self.webhooks).into_iter().collect();
         json!({
             "openapi": "3.1.0",
             "info": info,
             "servers": [{ "url": "http://127.0.0.1:8787" }],
             "security": [{ "bearer": [] }],
             "paths": paths,
+            "webhooks": webhooks,
             "components": {
                 "securitySchemes": { "bearer": {
                     "type": "http",

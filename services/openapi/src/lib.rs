@@ -14,6 +14,7 @@ pub fn document() -> Value {
     doc.routes(agency_assistant_service::ROUTES);
     doc.routes(agency_webhooks_service::ROUTES);
     doc.routes(agency_monitoring_service::ROUTES);
+    agency_webhooks_service::outgoing(&mut doc);
     doc.finish(json!({
         "title": "Agency API",
         "version": env!("CARGO_PKG_VERSION"),

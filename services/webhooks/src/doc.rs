@@ -182,3 +182,34 @@ impl Documented for Endpoint {
         }
     }
 }
+
+/// What the webhook service sends the gateway, as OpenAPI's `webhooks`.
+pub fn outgoing(doc: &mut Doc) {
+    let decision = json!({ "$ref": "#/components/schemas/Decision" });
+    let task = doc.named(
+        "Task",
+        json!({
+            "type": "object",
+            "required": ["taskId", "event", "decision", "replyTo"],
+            "properties": {
+                "taskId": { "type": "string", "description": "The event's id; also the `webhook-id` and the `Idempotency-Key`: run each once" },
+                "event": { "type": "object", "description": "The normalised chat event (platform, source, chat, thread, user, text, kind...); capabilities are `cap_` references" },
+                "decision": { "allOf": [decision], "description": "The routing decision, as `POST /api/route` answers it" },
+                "replyTo": { "type": "object", "description": "Where to answer: hand it back unchanged to `POST /api/replies` or in an approval's `replyTo`" },
+            },
+        }),
+    );
+    doc.webhook(
+        "task",
+        "A routed chat message, to run (POST {gateway.url}/tasks)",
+        "Sent for every chat message that is routed and not held by a halt; retried on failure with the `[webhooks] retry_schedule_secs`, then a dead letter.",
+        task,
+    );
+    let event = doc.schema::<crate::control::ControlEvent>();
+    doc.webhook(
+        "halt",
+        "A halt set or lifted (POST {gateway.url}/events)",
+        "`halt.set` when an operator halts all agents, an agent, a channel or a task; `halt.lifted` when a resume lifts one (`scope: everything` when every halt was). Stop or restart the work already running. Retried like tasks; one `webhook-id` per halt or resume.",
+        event,
+    );
+}

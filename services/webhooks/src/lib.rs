@@ -27,6 +27,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+#[cfg(feature = "openapi")]
+pub use doc::outgoing;
 pub use gate::{Admission, Entry};
 pub use settings::Settings;
 pub use store::MIGRATIONS;
