@@ -269,6 +269,31 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     if n < 3 {
                         return Err(format!("GET /api/events/held counts {n}: {counted}"));
                     }
+                    if let Some(m) = &h.t.monitoring {
+                        let url = format!("{}/metrics", m.trim_end_matches('/'));
+                        let auth = format!("Bearer {}", h.t.viewer_token);
+                        let deadline = Instant::now() + Duration::from_secs(15);
+                        // The webhook service's held gauge, as /metrics merges it (at
+                        // the edge it is shipped from the webhooks Worker).
+                        let gauge = loop {
+                            let r = h.c.raw("GET", &url, &[("authorization", &auth)], b"")?;
+                            let v = r
+                                .body
+                                .lines()
+                                .find_map(|l| l.strip_prefix("agency_webhook_events_held "))
+                                .and_then(|v| v.trim().parse::<f64>().ok());
+                            match v {
+                                Some(v) if v >= 3.0 => break v,
+                                _ if Instant::now() > deadline => {
+                                    return Err(format!(
+                                        "/metrics does not count the held events: {v:?}"
+                                    ));
+                                }
+                                _ => std::thread::sleep(Duration::from_millis(300)),
+                            }
+                        };
+                        let _ = gauge;
+                    }
                     // Dropping: an operator's call, only for held events.
                     let drop = |id: &str, token: &str| {
                         h.c.call(

@@ -6,6 +6,7 @@ mod audit_loop;
 mod chat;
 mod cli;
 mod component;
+mod docs;
 mod server;
 mod util;
 mod webhooks;

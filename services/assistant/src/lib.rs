@@ -281,12 +281,7 @@ mod tests {
                 kinds: vec!["halt".into(), "resume".into()],
             }
         );
-        for bad in [
-            "?status=pending",
-            "?kind=nonsense",
-            "?after=-1",
-            "?after=x",
-        ] {
+        for bad in ["?status=pending", "?kind=nonsense", "?after=-1", "?after=x"] {
             assert!(audit(bad).is_err(), "{bad}");
         }
     }
