@@ -34,14 +34,7 @@ pub struct Store {
 
 /// Every service's migrations, in the order they are applied to a new database.
 pub fn migrations() -> Vec<Migration> {
-    [
-        agency_skill_graph_service::MIGRATIONS,
-        agency_router_service::MIGRATIONS,
-        agency_assistant_service::MIGRATIONS,
-        agency_webhooks_service::MIGRATIONS,
-        agency_monitoring_service::MIGRATIONS,
-    ]
-    .concat()
+    agency_services::migrations()
 }
 
 /// Before migrations were recorded by name, a database counted them in `user_version`,

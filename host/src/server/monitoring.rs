@@ -4,8 +4,7 @@
 //! other parts are called in-process (`site::internal`). What a probe round
 //! decides is the service's (`agency_monitoring_service::probes`).
 
-use agency_assistant_service::AssistantPorts;
-use agency_kit::{ApiError, Clock};
+use agency_kit::{ApiError, Clock, Part};
 use agency_monitor::Registry;
 use agency_monitoring_service::config::GatewayHealth;
 use agency_monitoring_service::{MonitorPorts, ProbeSettings, Probed};
@@ -35,18 +34,9 @@ impl MonitorPorts for Local {
         self.0.metrics().clone()
     }
 
-    async fn probe_part(&self, part: &str) -> Probed {
+    async fn probe_part(&self, part: Part) -> Probed {
         let start = self.precise_ms();
-        let (up, detail) = match part {
-            "router" => agency_router_service::health(self).await,
-            "skill-graph" => agency_skill_graph_service::health(self).await,
-            "webhooks" => agency_webhooks_service::health(self).await,
-            // The assistant answers from this process and its store.
-            _ => match self.budget().await {
-                Ok(_) => (true, serde_json::Value::Null),
-                Err(e) => (false, serde_json::json!(e.message)),
-            },
-        };
+        let (up, detail) = super::site::part_health(self, part).await;
         Probed {
             up,
             ms: (self.precise_ms() - start).max(0.0),
@@ -69,7 +59,7 @@ impl MonitorPorts for Local {
 
     async fn peer(
         &self,
-        _part: &str,
+        _part: Part,
         method: http::Method,
         path: &str,
         body: &serde_json::Value,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use agency_kit::observe::{UNMATCHED, observed};
 use agency_kit::routes::{self, Matched, Miss};
-use agency_kit::{ApiError, ApiResult, Request, root};
+use agency_kit::{ApiError, ApiResult, Part, Request, root};
 use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -35,26 +35,23 @@ impl Endpoint {
     fn service(self) -> &'static str {
         match self {
             Endpoint::Root(_) => "agency",
-            Endpoint::Graph(_) => "skill-graph",
-            Endpoint::Router(_) => "router",
-            Endpoint::Assistant(_) => "assistant",
-            Endpoint::Webhooks(_) => "webhooks",
-            Endpoint::Monitoring(_) => "monitoring",
+            Endpoint::Graph(_) => Part::SkillGraph.name(),
+            Endpoint::Router(_) => Part::Router.name(),
+            Endpoint::Assistant(_) => Part::Assistant.name(),
+            Endpoint::Webhooks(_) => Part::Webhooks.name(),
+            Endpoint::Monitoring(_) => Part::Monitoring.name(),
         }
     }
 }
 
-/// Every (method, path) the server answers, for the OpenAPI drift check.
+/// Every (method, path) the server answers: the kit's own and every registered
+/// service's ([`agency_services::routes`]), for the OpenAPI drift check.
 pub fn routes() -> Vec<(String, &'static str)> {
-    fn list<E>(t: &[routes::Route<E>]) -> impl Iterator<Item = (String, &'static str)> + '_ {
-        t.iter().map(|r| (r.method.as_str().to_lowercase(), r.path))
-    }
-    list(root::ROUTES)
-        .chain(list(agency_skill_graph_service::ROUTES))
-        .chain(list(agency_router_service::ROUTES))
-        .chain(list(agency_assistant_service::ROUTES))
-        .chain(list(agency_webhooks_service::ROUTES))
-        .chain(list(agency_monitoring_service::ROUTES))
+    root::ROUTES
+        .iter()
+        .map(|r| (r.method.clone(), r.path))
+        .chain(agency_services::routes())
+        .map(|(m, p)| (m.as_str().to_lowercase(), p))
         .collect()
 }
 
@@ -286,19 +283,28 @@ fn parsed(r: agency_kit::Response) -> (u16, serde_json::Value) {
     (status, body)
 }
 
+/// One part's health, as its service reports it (`/health`, monitoring's probes).
+pub async fn part_health(local: &Local, part: Part) -> (bool, serde_json::Value) {
+    match part {
+        Part::SkillGraph => agency_skill_graph_service::health(local).await,
+        Part::Router => agency_router_service::health(local).await,
+        Part::Assistant => agency_assistant_service::health(local).await,
+        Part::Webhooks => agency_webhooks_service::health(local).await,
+        Part::Monitoring => agency_monitoring_service::health(local).await,
+    }
+}
+
+/// Every part's health, and the store's (the one SQLite file they share).
 async fn health(local: &Local) -> agency_kit::Response {
-    let (graph_ok, graph) = agency_skill_graph_service::health(local).await;
-    let (router_ok, router) = agency_router_service::health(local).await;
-    let (webhooks_ok, webhooks) = agency_webhooks_service::health(local).await;
-    let (monitoring_ok, monitoring) = agency_monitoring_service::health(local).await;
-    let storage = serde_json::json!({ "status": if graph_ok { "ok" } else { "error" } });
-    root::health(vec![
-        ("router", router_ok, router),
-        ("skillGraph", graph_ok, graph),
-        ("storage", graph_ok, storage),
-        ("webhooks", webhooks_ok, webhooks),
-        ("monitoring", monitoring_ok, monitoring),
-    ])
+    let mut parts = Vec::new();
+    for part in Part::ALL {
+        let (ok, detail) = part_health(local, part).await;
+        parts.push((part.name(), ok, detail));
+    }
+    let stored = parts.iter().all(|(_, ok, _)| *ok);
+    let storage = serde_json::json!({ "status": if stored { "ok" } else { "error" } });
+    parts.push(("storage", stored, storage));
+    root::health(parts)
 }
 
 /// The body, at most `limit` bytes (413 past it, up front when Content-Length says so),

@@ -23,6 +23,10 @@ use crate::store::Store;
 impl WebhookPorts for Local {
     type Db = Store;
 
+    fn warn(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
+
     fn db(&self) -> &Store {
         &self.0.store
     }
@@ -74,6 +78,7 @@ fn agent() -> &'static ureq::Agent {
 }
 
 fn send_blocking(r: OutRequest) -> Result<OutResponse, String> {
+    let host = r.host();
     let mut req = ureq::http::Request::builder()
         .method(r.method.as_str())
         .uri(&r.url);
@@ -86,26 +91,24 @@ fn send_blocking(r: OutRequest) -> Result<OutResponse, String> {
         .configure_request(req)
         .timeout_global(timeout)
         .build();
-    let host = r.url.split('/').take(3).collect::<Vec<_>>().join("/");
     let mut resp = agent().run(req).map_err(|e| format!("{host}: {e}"))?;
-    let retry_after_secs = resp
+    let retry_after = resp
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| s.max(0.0).ceil() as u64);
-    let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .unwrap_or_default();
-    Ok(OutResponse {
-        status,
-        retry_after_secs,
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    let limit = agency_webhooks_service::outbound::MAX_ANSWER_BYTES as u64;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(resp.body_mut().as_reader(), limit),
+        &mut body,
+    )
+    .map_err(|e| format!("{host}: the answer could not be read: {e}"))?;
+    Ok(OutResponse::new(
+        resp.status().as_u16(),
+        retry_after.as_deref(),
         body,
-    })
+    ))
 }
 
 /// One delivery waiting for the intake thread.

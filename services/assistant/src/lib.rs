@@ -41,6 +41,48 @@ pub enum Endpoint {
     Chat,
 }
 
+/// This service's part of `/health`: healthy when its policy and budget ledger answer.
+pub async fn health<P: api::AssistantPorts>(p: &P) -> (bool, serde_json::Value) {
+    match p.budget().await {
+        Ok(_) => (true, serde_json::json!({ "status": "ok" })),
+        Err(e) => (
+            false,
+            serde_json::json!({ "status": "degraded", "error": e.code }),
+        ),
+    }
+}
+
+/// The assistant service, declared once.
+pub static SERVICE: agency_kit::Service = agency_kit::Service {
+    part: agency_kit::Part::Assistant,
+    summary: "The approval assistant: policy, budgets, halts, human approval in chat, chat with memory, audit",
+    routes: || agency_kit::service::listed(ROUTES),
+    migrations: MIGRATIONS,
+    edge: agency_kit::EdgeNeeds {
+        database: true,
+        kv: &["SESSIONS"],
+        objects: &[agency_kit::service::DurableObject {
+            binding: "LEDGER",
+            class: "Ledger",
+        }],
+        queues: &[],
+        crons: &[],
+        // "route:" in chat; cards, halt events and held work; a halt's names checked.
+        calls: &[
+            agency_kit::Part::Router,
+            agency_kit::Part::Webhooks,
+            agency_kit::Part::SkillGraph,
+        ],
+        vars: &["AGENCY_POLICY", "AGENCY_LLM_BASE_URL", "AGENCY_LLM_MODEL"],
+        secrets: &[
+            "AGENCY_GATEWAY_TOKEN",
+            "AGENCY_OPERATOR_TOKEN",
+            "AGENCY_VIEWER_TOKEN",
+            "AGENCY_LLM_API_KEY",
+        ],
+    },
+};
+
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: Method::POST,

@@ -9,6 +9,7 @@
 //!   for every `GET`, no trailing slash);
 //! - [`ports`]: the traits a runtime implements (SQL database, clock, randomness);
 //! - [`migrate`]: migrations by name;
+//! - [`service`]: a service declared once ([`Part`], routes, migrations, edge needs);
 //! - [`observe`]: the request middleware (id, timing, one log record per request).
 //!
 //! No runtime crate (tokio, hyper, wasmtime, rusqlite, worker) may be a dependency here:
@@ -23,8 +24,10 @@ pub mod openapi;
 pub mod ports;
 pub mod root;
 pub mod routes;
+pub mod service;
 
 pub use auth::{Access, Role, Tokens};
 pub use http::{ApiError, ApiResult, Request, Response};
 pub use ports::{Clock, Db, Metrics, PortError, Random, SqlValue, Statement};
 pub use routes::{BodyLimit, Limits, Route};
+pub use service::{EdgeNeeds, Part, Service};

@@ -6,7 +6,7 @@
 //! letters.
 
 use agency_kit::http::with_type;
-use agency_kit::{ApiError, Response};
+use agency_kit::{ApiError, Part, Response};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
 
@@ -101,7 +101,7 @@ pub fn asset_names() -> Vec<&'static str> {
 
 /// A list from another part (`key` of its answer's body), the newest `RECENT`; `None`
 /// when the part could not answer.
-async fn recent<P: MonitorPorts>(p: &P, part: &str, path: &str, key: &str) -> Option<Vec<Value>> {
+async fn recent<P: MonitorPorts>(p: &P, part: Part, path: &str, key: &str) -> Option<Vec<Value>> {
     match p.peer(part, Method::GET, path, &Value::Null).await {
         Ok((200, mut body)) => body[key].as_array_mut().map(|a| {
             a.truncate(RECENT);
@@ -141,21 +141,27 @@ pub async fn snapshot<P: MonitorPorts>(p: &P) -> Result<views::Dashboard, ApiErr
         series: charted,
         decisions: recent(
             p,
-            "router",
+            Part::Router,
             &format!("/api/route/decisions{limit}"),
             "decisions",
         )
         .await,
         approvals: recent(
             p,
-            "assistant",
+            Part::Assistant,
             &format!("/api/approvals{limit}"),
             "approvals",
         )
         .await,
-        dead_letters: recent(p, "webhooks", &format!("/api/deadletters{limit}"), "events").await,
-        halts: recent(p, "assistant", "/api/halt", "halts").await,
-        held: recent(p, "webhooks", "/api/events/held", "held").await,
+        dead_letters: recent(
+            p,
+            Part::Webhooks,
+            &format!("/api/deadletters{limit}"),
+            "events",
+        )
+        .await,
+        halts: recent(p, Part::Assistant, "/api/halt", "halts").await,
+        held: recent(p, Part::Webhooks, "/api/events/held", "held").await,
     })
 }
 

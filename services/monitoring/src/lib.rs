@@ -19,7 +19,7 @@ pub mod views;
 
 use agency_kit::http::{json, parse_limit, with_type};
 use agency_kit::routes::Route;
-use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Part, Random, Request};
 use agency_monitor::metrics::{
     APPROVALS, HTTP_DURATION, HTTP_REQUESTS, ROUTE_DECISIONS, ROUTE_FEEDBACK, Registry, Value,
 };
@@ -31,15 +31,8 @@ use serde_json::json;
 pub use probes::{ProbeSettings, Probed};
 pub use store::MIGRATIONS;
 
-/// The parts whose status `/api/stats` reports, in its order.
-pub const PARTS: &[&str] = &[
-    "webhooks",
-    "router",
-    "skill-graph",
-    "assistant",
-    "monitoring",
-    "gateway",
-];
+/// What `/api/stats` reports the status of besides the parts.
+const GATEWAY: &str = "gateway";
 
 /// What the monitoring service needs from its runtime.
 pub trait MonitorPorts: Clock + Random + agency_kit::Metrics {
@@ -50,17 +43,15 @@ pub trait MonitorPorts: Clock + Random + agency_kit::Metrics {
     /// The samples this runtime holds in memory and has not stored: the local server's
     /// one registry; at the edge, this isolate's own not yet written to D1.
     fn live(&self) -> Registry;
-    /// Probes one of [`probes::PROBED_PARTS`] (in-process locally, over a service
-    /// binding at the edge).
-    async fn probe_part(&self, part: &str) -> Probed;
+    /// Probes another part (in-process locally, over a service binding at the edge).
+    async fn probe_part(&self, part: Part) -> Probed;
     /// `GET url`: its status, or why no answer came within `timeout_ms`.
     async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String>;
-    /// Calls another part (one of [`probes::PROBED_PARTS`]) as an operator
-    /// (in-process locally, over a service binding at the edge): its status and JSON
-    /// body, errors included.
+    /// Calls another part as an operator (in-process locally, over a service binding
+    /// at the edge): its status and JSON body, errors included.
     async fn peer(
         &self,
-        part: &str,
+        part: Part,
         method: Method,
         path: &str,
         body: &serde_json::Value,
@@ -71,7 +62,7 @@ pub trait MonitorPorts: Clock + Random + agency_kit::Metrics {
 pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<String> {
     match p
         .peer(
-            "skill-graph",
+            Part::SkillGraph,
             Method::GET,
             "/api/agents",
             &serde_json::Value::Null,
@@ -96,7 +87,7 @@ pub async fn set_agent_health<P: MonitorPorts>(
 ) -> Result<(), ApiError> {
     let path = format!("/api/agents/{agent}/health");
     let body = json!({ "healthy": healthy });
-    match p.peer("skill-graph", Method::PUT, &path, &body).await? {
+    match p.peer(Part::SkillGraph, Method::PUT, &path, &body).await? {
         (200, _) => Ok(()),
         (status, body) => Err(ApiError::internal(
             "agent_health",
@@ -110,7 +101,7 @@ pub async fn set_agent_health<P: MonitorPorts>(
 pub async fn cost_today<P: MonitorPorts>(p: &P) -> Option<f64> {
     let (status, report) = p
         .peer(
-            "assistant",
+            Part::Assistant,
             Method::GET,
             "/api/budget",
             &serde_json::Value::Null,
@@ -141,6 +132,30 @@ pub enum Endpoint {
     Snapshot,
     Stream,
 }
+
+/// The monitoring service, declared once.
+pub static SERVICE: agency_kit::Service = agency_kit::Service {
+    part: agency_kit::Part::Monitoring,
+    summary: "Stats, health probes of every part and the gateway, SLA, Prometheus metrics, the dashboard",
+    routes: || agency_kit::service::listed(ROUTES),
+    migrations: MIGRATIONS,
+    edge: agency_kit::EdgeNeeds {
+        database: true,
+        kv: &[],
+        objects: &[],
+        queues: &[],
+        crons: &["* * * * *"],
+        // Probes every other part.
+        calls: &[
+            agency_kit::Part::Router,
+            agency_kit::Part::SkillGraph,
+            agency_kit::Part::Assistant,
+            agency_kit::Part::Webhooks,
+        ],
+        vars: &["AGENCY_MONITORING"],
+        secrets: agency_kit::service::ROLE_TOKENS,
+    },
+};
 
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route {
@@ -410,7 +425,7 @@ async fn stats<P: MonitorPorts>(p: &P, r: &Registry) -> Result<views::Stats, Api
     }
     let known = store::statuses(p.db()).await?;
     let status_of = |part: &str| -> String {
-        if part == "monitoring" {
+        if part == Part::Monitoring.name() {
             return "up".into();
         }
         known
@@ -424,9 +439,11 @@ async fn stats<P: MonitorPorts>(p: &P, r: &Registry) -> Result<views::Stats, Api
         routing_decisions: r.total(ROUTE_DECISIONS, |_| true) as u64,
         approval_rate,
         cost_today: cost_today(p).await,
-        worker_status: PARTS
+        worker_status: Part::ALL
             .iter()
-            .map(|part| ((*part).to_owned(), status_of(part)))
+            .map(|p| p.name())
+            .chain([GATEWAY])
+            .map(|part| (part.to_owned(), status_of(part)))
             .collect(),
         endpoints,
     })

@@ -5,15 +5,18 @@
 //! every change is an incident, and an agent's change is told to the skill graph, so
 //! routing falls back while it is down.
 
-use agency_kit::ApiError;
+use agency_kit::{ApiError, Part};
 use agency_monitor::metrics::{PROBE_DURATION, PROBE_UP};
 use serde::Serialize;
 
 use crate::MonitorPorts;
 use crate::store::{self, Status};
 
-/// The parts probed in every round (the monitoring service answers for itself).
-pub const PROBED_PARTS: &[&str] = &["webhooks", "router", "skill-graph", "assistant"];
+/// The parts probed in every round: every part but monitoring, which answers for
+/// itself.
+pub fn probed_parts() -> impl Iterator<Item = Part> {
+    Part::ALL.into_iter().filter(|p| *p != Part::Monitoring)
+}
 
 /// The target whose probes make the SLA: up when every part was.
 pub const AGENCY: &str = "agency";
@@ -88,10 +91,10 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
     let known: Vec<Status> = store::statuses(p.db()).await?;
     let mut results: Vec<(String, Option<String>, Probed)> = Vec::new();
     let mut parts_up = true;
-    for part in PROBED_PARTS {
+    for part in probed_parts() {
         let r = p.probe_part(part).await;
         parts_up &= r.up;
-        results.push(((*part).to_owned(), None, r));
+        results.push((part.name().to_owned(), None, r));
     }
     results.push((
         AGENCY.to_owned(),

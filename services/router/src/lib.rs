@@ -61,6 +61,25 @@ pub enum Endpoint {
     Feedback,
 }
 
+/// The router service, declared once.
+pub static SERVICE: agency_kit::Service = agency_kit::Service {
+    part: agency_kit::Part::Router,
+    summary: "Picks the agent for a message from the skill graph; the decision audit trail and feedback",
+    routes: || agency_kit::service::listed(ROUTES),
+    migrations: MIGRATIONS,
+    edge: agency_kit::EdgeNeeds {
+        database: true,
+        kv: &[],
+        objects: &[],
+        queues: &[],
+        crons: &[],
+        // The graph and down agents from the skill graph; the halts from the assistant.
+        calls: &[agency_kit::Part::SkillGraph, agency_kit::Part::Assistant],
+        vars: &[],
+        secrets: agency_kit::service::ROLE_TOKENS,
+    },
+};
+
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: Method::POST,

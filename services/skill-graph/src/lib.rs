@@ -75,6 +75,25 @@ pub enum Endpoint {
     RoutingState,
 }
 
+/// The skill-graph service, declared once.
+pub static SERVICE: agency_kit::Service = agency_kit::Service {
+    part: agency_kit::Part::SkillGraph,
+    summary: "The knowledge base: skills, agents, channels and keywords; versioned uploads, search, agent health",
+    routes: || agency_kit::service::listed(ROUTES),
+    migrations: MIGRATIONS,
+    edge: agency_kit::EdgeNeeds {
+        database: true,
+        kv: &["CACHE"],
+        objects: &[],
+        queues: &[],
+        crons: &[],
+        // The graph preview replays the router's stored decisions.
+        calls: &[agency_kit::Part::Router],
+        vars: &[],
+        secrets: agency_kit::service::ROLE_TOKENS,
+    },
+};
+
 /// The skill-graph service's routes.
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route {

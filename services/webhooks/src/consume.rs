@@ -237,8 +237,17 @@ async fn record<P: WebhookPorts>(
             EventStatus::Queued => p.count(Count::Retried, platform),
             EventStatus::Dead => p.count(Count::DeadLettered, platform),
             EventStatus::Held => p.count(Count::Held, platform),
+            EventStatus::Failed => p.count(Count::Failed, platform),
             _ => {}
         }
+    }
+    if matches!(status, EventStatus::Failed | EventStatus::Dead) {
+        p.warn(&format!(
+            "webhook event {} is {}: {}",
+            row.id,
+            status.as_str(),
+            settled.error.as_deref().unwrap_or("no error recorded")
+        ));
     }
     if held {
         note_held(p).await;

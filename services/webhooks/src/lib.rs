@@ -49,6 +49,7 @@ pub enum Count {
     DeadLettered,
     Dispatched,
     Held,
+    Failed,
 }
 
 impl Count {
@@ -64,6 +65,7 @@ impl Count {
             Count::DeadLettered => "dead_lettered",
             Count::Dispatched => "dispatched",
             Count::Held => "held",
+            Count::Failed => "failed",
         }
     }
 }
@@ -92,6 +94,8 @@ pub trait WebhookPorts: Clock + Random + agency_kit::Metrics {
     /// An HTTP request to the outside world (the gateway, a chat platform's API); an
     /// `Err` when no answer came (refused, timed out).
     async fn send(&self, request: OutRequest) -> Result<OutResponse, String>;
+    /// Logs what an operator should know (an event that failed, a dead letter).
+    fn warn(&self, message: &str);
     /// Counts `what` for `platform` in the runtime's metrics.
     fn count(&self, what: Count, platform: Platform) {
         self.sample(&mut |r| {
@@ -128,6 +132,33 @@ pub enum Endpoint {
     Replies,
     Sweep,
 }
+
+/// The webhook service, declared once.
+pub static SERVICE: agency_kit::Service = agency_kit::Service {
+    part: agency_kit::Part::Webhooks,
+    summary: "One entry for Slack, Telegram and Discord webhooks; the durable queue, dispatch to the gateway, cards and replies",
+    routes: || agency_kit::service::listed(ROUTES),
+    migrations: MIGRATIONS,
+    edge: agency_kit::EdgeNeeds {
+        database: true,
+        kv: &[],
+        objects: &[agency_kit::service::DurableObject {
+            binding: "GATE",
+            class: "Gate",
+        }],
+        queues: &[agency_kit::service::Queue {
+            binding: "WORK",
+            name: "agency-webhook-work",
+            dead_letter: Some("agency-webhook-dead"),
+        }],
+        crons: &["* * * * *"],
+        calls: &[agency_kit::Part::Router, agency_kit::Part::Assistant],
+        // The secrets AGENCY_WEBHOOKS names (signing secrets, bot tokens, the gateway's
+        // secret) come from the configuration.
+        vars: &["AGENCY_WEBHOOKS"],
+        secrets: agency_kit::service::ROLE_TOKENS,
+    },
+};
 
 pub static ROUTES: &[Route<Endpoint>] = &[
     Route {
@@ -584,11 +615,15 @@ async fn replies<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
     // A call that could never be made is refused now, not dead-lettered later.
     outbound::request(&p.settings().api, source, &call)
         .map_err(|e| ApiError::unprocessable("unsendable", e.to_string()))?;
-    let id = consume::queue_calls(p, None, source, vec![call]).await?;
+    let reply_id = consume::queue_calls(p, None, source, vec![call])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::internal("internal", &"the reply was not queued"))?;
     Ok(json(
         StatusCode::ACCEPTED,
         &views::ReplyQueued {
-            reply_id: id.into_iter().next().unwrap_or_default(),
+            reply_id,
             status: "queued",
         },
     ))

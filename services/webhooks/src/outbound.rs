@@ -30,6 +30,35 @@ pub struct OutResponse {
     pub body: Vec<u8>,
 }
 
+/// The most of an answer's body kept: what a platform or the gateway says past it is
+/// of no use here. A runtime reads at most this much.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+impl OutResponse {
+    /// An answer as a runtime received it: its status, its `Retry-After` header
+    /// (seconds; an HTTP date is not honoured, the retry schedule applies), and its
+    /// body, cut at [`MAX_ANSWER_BYTES`].
+    pub fn new(status: u16, retry_after: Option<&str>, mut body: Vec<u8>) -> OutResponse {
+        body.truncate(MAX_ANSWER_BYTES);
+        OutResponse {
+            status,
+            retry_after_secs: retry_after
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite())
+                .map(|s| s.max(0.0).ceil() as u64),
+            body,
+        }
+    }
+}
+
+impl OutRequest {
+    /// Scheme and host of its URL, for errors (a path may hold a capability or a bot
+    /// token: never in an error).
+    pub fn host(&self) -> String {
+        self.url.split('/').take(3).collect::<Vec<_>>().join("/")
+    }
+}
+
 /// Where an answer goes: the conversation in the platform's terms, and the workspace,
 /// bot or guild to answer as. Dispatch gives it to the gateway as `replyTo`; the
 /// gateway hands it back unchanged (`POST /api/replies`, an approval's `replyTo`).

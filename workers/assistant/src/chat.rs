@@ -24,14 +24,18 @@ impl ChatPorts for Edge<'_> {
     /// cron catches up otherwise. The router's copy of the halts is at most
     /// `HALTS_STALE_MS` old by itself.
     fn changed(&self, _what: Changed) {
-        if self.env.service("WEBHOOKS").is_err() {
+        if self
+            .env
+            .service(agency_kit::Part::Webhooks.binding())
+            .is_err()
+        {
             return;
         }
         let env = self.env.clone();
         self.ctx.wait_until(async move {
             let swept = agency_edge::peer(
                 &env,
-                "WEBHOOKS",
+                agency_kit::Part::Webhooks,
                 http::Method::POST,
                 "/internal/sweep",
                 &Value::Null,
@@ -64,7 +68,7 @@ impl ChatPorts for Edge<'_> {
         let get = async |path: &str| {
             agency_edge::peer(
                 self.env,
-                "SKILL_GRAPH",
+                agency_kit::Part::SkillGraph,
                 http::Method::GET,
                 path,
                 &Value::Null,
@@ -98,7 +102,7 @@ impl ChatPorts for Edge<'_> {
         held_of(
             agency_edge::peer(
                 self.env,
-                "WEBHOOKS",
+                agency_kit::Part::Webhooks,
                 http::Method::GET,
                 "/api/events/held",
                 &Value::Null,
@@ -130,7 +134,10 @@ impl ChatPorts for Edge<'_> {
 
     /// Asks the router Worker (service binding `ROUTER`).
     async fn route(&self, text: &str) -> Result<Value, String> {
-        let service = self.env.service("ROUTER").map_err(|e| e.to_string())?;
+        let service = self
+            .env
+            .service(agency_kit::Part::Router.binding())
+            .map_err(|e| e.to_string())?;
         let token = agency_edge::own_token(self.env, "AGENCY_OPERATOR_TOKEN");
         let headers = Headers::new();
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());

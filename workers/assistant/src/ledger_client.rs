@@ -8,12 +8,11 @@ use agency_approval::{
 use agency_assistant_service::ledger::{
     Halt, HaltIn, LedgerIn, LedgerRow, ReserveIn, ReserveOut, TaskIn, ledger_limit,
 };
-use agency_edge::OrPort;
 use agency_kit::ApiError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
 #[cfg(doc)]
 use crate::ledger::Ledger;
@@ -40,25 +39,7 @@ impl<'a> LedgerClient<'a> {
         op: &str,
         body: &impl Serialize,
     ) -> Result<T, ApiError> {
-        let stub = self
-            .env
-            .durable_object("LEDGER")
-            .or_storage()?
-            .get_by_name(scope)
-            .or_storage()?;
-        let mut init = RequestInit::new();
-        let text = serde_json::to_string(body).map_err(|e| ApiError::internal("internal", &e))?;
-        init.with_method(Method::Post).with_body(Some(text.into()));
-        let request =
-            Request::new_with_init(&format!("https://ledger/{op}"), &init).or_storage()?;
-        let mut resp = stub.fetch_with_request(request).await.or_storage()?;
-        if resp.status_code() != 200 {
-            return Err(ApiError::internal(
-                "storage_error",
-                &format!("ledger {scope} {op}: status {}", resp.status_code()),
-            ));
-        }
-        resp.json().await.or_storage()
+        agency_edge::object::call(self.env, "LEDGER", scope, op, body).await
     }
 
     /// Checks (`commit`: and reserves) `request`'s cost under every budget scope it falls

@@ -9,7 +9,6 @@ mod chat;
 mod ledger;
 mod ledger_client;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use agency_approval::{
@@ -31,7 +30,7 @@ use ledger_client::{Checked, LedgerClient};
 const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy/policy.toml");
 
 thread_local! {
-    static POLICY: RefCell<Option<(String, Rc<Policy>)>> = const { RefCell::new(None) };
+    static POLICY: agency_edge::isolate::ByText<Policy> = const { agency_edge::isolate::ByText::new() };
 }
 
 /// The policy in force, parsed once per isolate (again only when its text changes).
@@ -40,22 +39,16 @@ fn policy(env: &Env) -> Result<Rc<Policy>, ApiError> {
         .var("AGENCY_POLICY")
         .map(|v| v.to_string())
         .unwrap_or_else(|_| EXAMPLE_POLICY.to_owned());
-    if let Some(p) = POLICY.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(t, _)| *t == text)
-            .map(|(_, p)| p.clone())
-    }) {
-        return Ok(p);
-    }
-    let p = Rc::new(Policy::parse(&text, "AGENCY_POLICY").map_err(|errors| {
-        for e in &errors {
-            worker::console_error!("{e}");
-        }
-        policy_invalid()
-    })?);
-    POLICY.with(|c| *c.borrow_mut() = Some((text, p.clone())));
-    Ok(p)
+    POLICY.with(|cache| {
+        cache.get(&text, |text| {
+            Policy::parse(text, "AGENCY_POLICY").map_err(|errors| {
+                for e in &errors {
+                    worker::console_error!("{e}");
+                }
+                policy_invalid()
+            })
+        })
+    })
 }
 
 fn policy_invalid() -> ApiError {
@@ -68,10 +61,23 @@ fn policy_invalid() -> ApiError {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let call =
-        async |p: &Edge<'_>, e, request| agency_assistant_service::call(p, e, &request).await;
-    let ports = |env| Edge::new(env, &ctx);
-    agency_edge::serve_service(req, &env, &ctx, ROUTES, "assistant", ports, health, call).await
+    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env, &ctx)).await
+}
+
+impl agency_edge::Served for Edge<'_> {
+    type Endpoint = agency_assistant_service::Endpoint;
+    fn service() -> &'static agency_kit::Service {
+        &agency_assistant_service::SERVICE
+    }
+    fn routes() -> &'static [agency_kit::Route<Self::Endpoint>] {
+        ROUTES
+    }
+    async fn health(&self) -> (bool, serde_json::Value) {
+        health(self).await
+    }
+    async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
+        agency_assistant_service::call(self, e, &request).await
+    }
 }
 
 /// The assistant's ports on this Worker's bindings.

@@ -5,6 +5,8 @@
 //! calls the service and turns its answer into a `worker::Response`.
 #![allow(async_fn_in_trait)]
 
+pub mod isolate;
+pub mod object;
 pub mod samples;
 
 pub use agency_monitor::Registry;
@@ -15,7 +17,8 @@ use agency_kit::observe::{Observer, RequestLog, UNMATCHED, observed};
 use agency_kit::ports::Written;
 use agency_kit::routes::{self, Matched, Route};
 use agency_kit::{
-    ApiError, ApiResult, Clock, Db, Limits, PortError, Random, SqlValue, Statement, Tokens, root,
+    ApiError, ApiResult, Clock, Db, Limits, Part, PortError, Random, Service, SqlValue, Statement,
+    Tokens, root,
 };
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -38,7 +41,7 @@ pub async fn serve<E, F, Fut>(
     mut req: Request,
     env: &Env,
     ctx: &Context,
-    part: &'static str,
+    part: Part,
     table: &'static [Route<E>],
     call: F,
 ) -> worker::Result<Response>
@@ -60,7 +63,7 @@ where
         },
     };
     let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
-    let response = observed(&EdgeObserver, service_label(part), &method, route, async {
+    let response = observed(&EdgeObserver, part.name(), &method, route, async {
         match found {
             Err(miss) => miss.into_response(),
             Ok(matched) => {
@@ -87,15 +90,6 @@ where
         ctx.wait_until(shipment);
     }
     to_worker(response)
-}
-
-/// The service's name in metrics (as the local server labels it) from its part of
-/// `/health`: `skillGraph` is `skill-graph`.
-fn service_label(part: &'static str) -> &'static str {
-    match part {
-        "skillGraph" => "skill-graph",
-        other => other,
-    }
 }
 
 fn method(req: &Request) -> Method {
@@ -224,55 +218,59 @@ impl<T, E: std::fmt::Debug> OrPort<T> for Result<T, E> {
     }
 }
 
-/// Serves a service whose ports (`ports`, built per request from the environment) need
-/// nothing but bindings: `/health` reports the service as `part` (from `health`), every
-/// other route goes to `call`. The entry point of the router and skill-graph Workers.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the event's three handles, the service's table and part, and its three functions"
-)]
-pub async fn serve_service<'e, E, P>(
+/// A service as its Worker serves it: the service's declaration and route table, and
+/// its health and handler over the Worker's ports (`Self`, built per request from the
+/// bindings).
+pub trait Served: Sized {
+    type Endpoint: Copy + 'static;
+    /// The service's declaration (its [`Part`] names it in `/health` and in metrics).
+    fn service() -> &'static Service;
+    fn routes() -> &'static [Route<Self::Endpoint>];
+    /// The service's part of `/health`.
+    async fn health(&self) -> (bool, Value);
+    async fn call(&self, endpoint: Self::Endpoint, request: agency_kit::Request) -> ApiResult;
+}
+
+/// Serves `P`'s service: `/health` reports it as its part, every other route goes to
+/// [`Served::call`] on the ports `ports` builds. The entry point of every Worker.
+pub async fn serve_service<P: Served>(
     req: Request,
-    env: &'e Env,
+    env: &Env,
     ctx: &Context,
-    table: &'static [Route<E>],
-    part: &'static str,
-    ports: impl FnOnce(&'e Env) -> Result<P, ApiError>,
-    health: impl AsyncFnOnce(&P) -> (bool, Value),
-    call: impl AsyncFnOnce(&P, E, agency_kit::Request) -> ApiResult,
-) -> worker::Result<Response>
-where
-    E: Copy,
-{
+    ports: impl FnOnce() -> Result<P, ApiError>,
+) -> worker::Result<Response> {
+    let part = P::service().part;
     serve(
         req,
         env,
         ctx,
         part,
-        table,
+        P::routes(),
         move |endpoint, request| async move {
-            let p = ports(env)?;
+            let p = ports()?;
             match endpoint {
                 Endpoint::Health => {
-                    let (ok, detail) = health(&p).await;
-                    Ok(root::health(vec![(part, ok, detail)]))
+                    let (ok, detail) = p.health().await;
+                    Ok(root::health(vec![(part.name(), ok, detail)]))
                 }
-                Endpoint::Service(e) => call(&p, e, request).await,
+                Endpoint::Service(e) => p.call(e, request).await,
             }
         },
     )
     .await
 }
 
-/// Calls another Agency Worker over its service binding `binding` as an operator: its
-/// status and JSON body (null when the body is not JSON), errors included.
+/// Calls another part's Worker over its service binding ([`Part::binding`]) as an
+/// operator: its status and JSON body (null when the body is not JSON), errors
+/// included.
 pub async fn peer(
     env: &Env,
-    binding: &str,
+    part: Part,
     method: Method,
     path: &str,
     body: &Value,
 ) -> Result<(u16, Value), ApiError> {
+    let binding = part.binding();
     let service = env.service(binding).map_err(upstream)?;
     let headers = Headers::new();
     let token = own_token(env, "AGENCY_OPERATOR_TOKEN");

@@ -66,12 +66,20 @@ pub fn shipment(env: &Env) -> Option<impl Future<Output = ()> + 'static> {
 fn to_binding(env: Env, batch: Registry) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
     Box::pin(async move {
         // A deployment without the monitoring Worker keeps no samples.
-        if env.service("MONITORING").is_err() {
+        if env.service(agency_kit::Part::Monitoring.binding()).is_err() {
             return Ok(());
         }
         let body = serde_json::to_value(&batch).map_err(|e| e.to_string())?;
         let path = "/internal/samples";
-        match crate::peer(&env, "MONITORING", http::Method::POST, path, &body).await {
+        match crate::peer(
+            &env,
+            agency_kit::Part::Monitoring,
+            http::Method::POST,
+            path,
+            &body,
+        )
+        .await
+        {
             Ok((200..=299, _)) => Ok(()),
             Ok((status, _)) => Err(format!("the monitoring Worker answered {status}")),
             Err(e) => Err(e.to_string()),

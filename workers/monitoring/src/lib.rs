@@ -7,6 +7,7 @@
 //! round a minute (which also folds the samples by minute).
 
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 use agency_edge::D1;
@@ -23,14 +24,19 @@ use worker::{
 /// How long a probe may take at the edge.
 const PROBE_TIMEOUT_MS: u64 = 5_000;
 
-/// The Worker behind each probed part's service binding.
-fn binding(part: &str) -> Option<&'static str> {
-    match part {
-        "router" => Some("ROUTER"),
-        "skill-graph" => Some("SKILL_GRAPH"),
-        "assistant" => Some("ASSISTANT"),
-        "webhooks" => Some("WEBHOOKS"),
-        _ => None,
+impl agency_edge::Served for Edge<'_> {
+    type Endpoint = agency_monitoring_service::Endpoint;
+    fn service() -> &'static agency_kit::Service {
+        &agency_monitoring_service::SERVICE
+    }
+    fn routes() -> &'static [agency_kit::Route<Self::Endpoint>] {
+        ROUTES
+    }
+    async fn health(&self) -> (bool, Value) {
+        agency_monitoring_service::health(self).await
+    }
+    async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
+        agency_monitoring_service::call(self, e, &request).await
     }
 }
 
@@ -45,7 +51,28 @@ fn config_invalid() -> ApiError {
 struct Edge<'a> {
     db: D1,
     env: &'a Env,
-    settings: ProbeSettings,
+    settings: Rc<ProbeSettings>,
+}
+
+thread_local! {
+    static SETTINGS: agency_edge::isolate::ByText<ProbeSettings> = const { agency_edge::isolate::ByText::new() };
+}
+
+/// The probe settings of `AGENCY_MONITORING`, once per isolate (again when it changes).
+fn settings(text: &str) -> Result<ProbeSettings, ApiError> {
+    let sections: Sections = toml::from_str(text).map_err(|e| {
+        worker::console_error!("AGENCY_MONITORING: {e}");
+        config_invalid()
+    })?;
+    sections.monitoring.validate().map_err(|e| {
+        worker::console_error!("AGENCY_MONITORING: {e}");
+        config_invalid()
+    })?;
+    let mut settings = sections.monitoring.probes(sections.gateway.as_ref());
+    // probe_interval_ms is the local server's timer; the cron runs once a minute, so a
+    // probe here may take up to the local ceiling.
+    settings.timeout_ms = PROBE_TIMEOUT_MS;
+    Ok(settings)
 }
 
 impl<'a> Edge<'a> {
@@ -54,22 +81,10 @@ impl<'a> Edge<'a> {
             .var("AGENCY_MONITORING")
             .map(|v| v.to_string())
             .unwrap_or_default();
-        let sections: Sections = toml::from_str(&text).map_err(|e| {
-            worker::console_error!("AGENCY_MONITORING: {e}");
-            config_invalid()
-        })?;
-        sections.monitoring.validate().map_err(|e| {
-            worker::console_error!("AGENCY_MONITORING: {e}");
-            config_invalid()
-        })?;
-        let mut settings = sections.monitoring.probes(sections.gateway.as_ref());
-        // probe_interval_ms is the local server's timer; the cron runs once a minute,
-        // so a probe here may take up to the local ceiling.
-        settings.timeout_ms = PROBE_TIMEOUT_MS;
         Ok(Edge {
             db: D1::from_env(env)?,
             env,
-            settings,
+            settings: SETTINGS.with(|cache| cache.get(&text, settings))?,
         })
     }
 }
@@ -90,19 +105,7 @@ fn to_d1(env: Env, batch: Registry) -> Pin<Box<dyn Future<Output = Result<(), St
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     agency_edge::samples::store_with(to_d1);
-    let call =
-        async |p: &Edge<'_>, e, request| agency_monitoring_service::call(p, e, &request).await;
-    agency_edge::serve_service(
-        req,
-        &env,
-        &ctx,
-        ROUTES,
-        "monitoring",
-        Edge::new,
-        agency_monitoring_service::health,
-        call,
-    )
-    .await
+    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env)).await
 }
 
 /// Every minute: a probe round (parts, gateway, agents; the minute's figures noted;
@@ -131,7 +134,7 @@ impl MonitorPorts for Edge<'_> {
     }
 
     fn probe_settings(&self) -> ProbeSettings {
-        self.settings.clone()
+        (*self.settings).clone()
     }
 
     fn live(&self) -> Registry {
@@ -139,7 +142,7 @@ impl MonitorPorts for Edge<'_> {
     }
 
     /// The part's `/health` over its binding: up when it answers 200 in time.
-    async fn probe_part(&self, part: &str) -> Probed {
+    async fn probe_part(&self, part: agency_kit::Part) -> Probed {
         let start = agency_kit::Clock::precise_ms(self);
         let answer = self.health_of(part).await;
         Probed {
@@ -159,21 +162,20 @@ impl MonitorPorts for Edge<'_> {
 
     async fn peer(
         &self,
-        part: &str,
+        part: agency_kit::Part,
         method: http::Method,
         path: &str,
         body: &Value,
     ) -> Result<(u16, Value), ApiError> {
-        let b = binding(part).ok_or_else(|| agency_edge::upstream(format!("no part {part}")))?;
-        agency_edge::peer(self.env, b, method, path, body).await
+        agency_edge::peer(self.env, part, method, path, body).await
     }
 }
 
 impl Edge<'_> {
     /// `GET /health` of `part`'s Worker: `Ok` when it answers 200 within the probe
     /// timeout, else why not.
-    async fn health_of(&self, part: &str) -> Result<(), String> {
-        let b = binding(part).ok_or_else(|| format!("no binding for {part}"))?;
+    async fn health_of(&self, part: agency_kit::Part) -> Result<(), String> {
+        let b = part.binding();
         let service = self.env.service(b).map_err(|e| format!("{b}: {e}"))?;
         let mut init = RequestInit::new();
         init.with_method(worker::Method::Get);

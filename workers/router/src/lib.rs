@@ -32,7 +32,23 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    agency_edge::serve_service(req, &env, &ctx, ROUTES, "router", Edge::new, health, call).await
+    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env)).await
+}
+
+impl agency_edge::Served for Edge<'_> {
+    type Endpoint = agency_router_service::Endpoint;
+    fn service() -> &'static agency_kit::Service {
+        &agency_router_service::SERVICE
+    }
+    fn routes() -> &'static [agency_kit::Route<Self::Endpoint>] {
+        ROUTES
+    }
+    async fn health(&self) -> (bool, Value) {
+        health(self).await
+    }
+    async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
+        call(self, e, request).await
+    }
 }
 
 agency_edge::d1_ports!(
@@ -78,7 +94,10 @@ impl RouterPorts for Edge<'_> {
     /// Asks the skill-graph Worker, sending the graph only when our version is stale.
     async fn state(&self) -> Result<EdgeRouting, ApiError> {
         let have = INDEX.with(|c| c.borrow().clone());
-        let service = self.env.service("SKILL_GRAPH").map_err(upstream)?;
+        let service = self
+            .env
+            .service(agency_kit::Part::SkillGraph.binding())
+            .map_err(upstream)?;
         let token = agency_edge::own_token(self.env, "AGENCY_VIEWER_TOKEN");
         let headers = Headers::new();
         headers
@@ -154,7 +173,7 @@ impl RouterPorts for Edge<'_> {
         }
         let (status, body) = agency_edge::peer(
             self.env,
-            "ASSISTANT",
+            agency_kit::Part::Assistant,
             http::Method::GET,
             "/api/halt",
             &Value::Null,

@@ -18,17 +18,23 @@ thread_local! {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    agency_edge::serve_service(
-        req,
-        &env,
-        &ctx,
-        ROUTES,
-        "skillGraph",
-        Edge::new,
-        health,
-        call,
-    )
-    .await
+    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env)).await
+}
+
+impl agency_edge::Served for Edge<'_> {
+    type Endpoint = agency_skill_graph_service::Endpoint;
+    fn service() -> &'static agency_kit::Service {
+        &agency_skill_graph_service::SERVICE
+    }
+    fn routes() -> &'static [agency_kit::Route<Self::Endpoint>] {
+        ROUTES
+    }
+    async fn health(&self) -> (bool, serde_json::Value) {
+        health(self).await
+    }
+    async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
+        call(self, e, request).await
+    }
 }
 
 agency_edge::d1_ports!(
@@ -102,7 +108,7 @@ impl GraphPorts for Edge<'_> {
     async fn router(&self, path: &str) -> Result<(u16, serde_json::Value), ApiError> {
         agency_edge::peer(
             self.env,
-            "ROUTER",
+            agency_kit::Part::Router,
             http::Method::GET,
             path,
             &serde_json::Value::Null,

@@ -7,7 +7,6 @@
 
 mod gate;
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use agency_edge::{D1, OrPort};
@@ -32,7 +31,7 @@ const DEAD_QUEUE: &str = "agency-webhook-dead";
 const MAX_DELAY_SECS: u64 = 43_200;
 
 thread_local! {
-    static SETTINGS: RefCell<Option<(String, Rc<Settings>)>> = const { RefCell::new(None) };
+    static SETTINGS: agency_edge::isolate::ByText<Settings> = const { agency_edge::isolate::ByText::new() };
 }
 
 fn config_invalid() -> ApiError {
@@ -49,53 +48,51 @@ fn settings(env: &Env) -> Result<Rc<Settings>, ApiError> {
         .var("AGENCY_WEBHOOKS")
         .map(|v| v.to_string())
         .unwrap_or_default();
-    if let Some(s) = SETTINGS.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(t, _)| *t == text)
-            .map(|(_, s)| s.clone())
-    }) {
-        return Ok(s);
-    }
-    let sections: Sections = toml::from_str(&text).map_err(|e| {
-        worker::console_error!("AGENCY_WEBHOOKS: {e}");
-        config_invalid()
-    })?;
-    let secret = |name: &str| {
-        env.secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| env.var(name).map(|v| v.to_string()))
-            .ok()
-    };
-    let s = config::settings(
-        &sections.webhooks,
-        sections.gateway.as_ref(),
-        &sections.approvers,
-        &secret,
-    )
-    .map_err(|e| {
-        worker::console_error!("AGENCY_WEBHOOKS: {e}");
-        config_invalid()
-    })?;
-    let s = Rc::new(s);
-    SETTINGS.with(|c| *c.borrow_mut() = Some((text, s.clone())));
-    Ok(s)
+    SETTINGS.with(|cache| {
+        cache.get(&text, |text| {
+            let sections: Sections = toml::from_str(text).map_err(|e| {
+                worker::console_error!("AGENCY_WEBHOOKS: {e}");
+                config_invalid()
+            })?;
+            let secret = |name: &str| {
+                env.secret(name)
+                    .map(|s| s.to_string())
+                    .or_else(|_| env.var(name).map(|v| v.to_string()))
+                    .ok()
+            };
+            config::settings(
+                &sections.webhooks,
+                sections.gateway.as_ref(),
+                &sections.approvers,
+                &secret,
+            )
+            .map_err(|e| {
+                worker::console_error!("AGENCY_WEBHOOKS: {e}");
+                config_invalid()
+            })
+        })
+    })
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let call = async |p: &Edge<'_>, e, request| agency_webhooks_service::call(p, e, &request).await;
-    agency_edge::serve_service(
-        req,
-        &env,
-        &ctx,
-        ROUTES,
-        "webhooks",
-        Edge::new,
-        agency_webhooks_service::health,
-        call,
-    )
-    .await
+    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env)).await
+}
+
+impl agency_edge::Served for Edge<'_> {
+    type Endpoint = agency_webhooks_service::Endpoint;
+    fn service() -> &'static agency_kit::Service {
+        &agency_webhooks_service::SERVICE
+    }
+    fn routes() -> &'static [agency_kit::Route<Self::Endpoint>] {
+        ROUTES
+    }
+    async fn health(&self) -> (bool, Value) {
+        agency_webhooks_service::health(self).await
+    }
+    async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
+        agency_webhooks_service::call(self, e, &request).await
+    }
 }
 
 /// The Queue's consumer: each message is one piece of work ([`consume::work`]); what
@@ -190,25 +187,7 @@ impl<'a> Edge<'a> {
     }
 
     async fn gate(&self, source: &str, op: &str, body: &Value) -> Result<Value, ApiError> {
-        let stub = self
-            .env
-            .durable_object("GATE")
-            .or_storage()?
-            .get_by_name(source)
-            .or_storage()?;
-        let mut init = RequestInit::new();
-        init.with_method(worker::Method::Post)
-            .with_body(Some(body.to_string().into()));
-        let request = Request::new_with_init(&format!("https://gate/{op}"), &init).or_storage()?;
-        let mut resp = stub.fetch_with_request(request).await.or_storage()?;
-        if resp.status_code() != 200 {
-            return Err(agency_kit::PortError::Storage(format!(
-                "gate {op} answered {}",
-                resp.status_code()
-            ))
-            .into());
-        }
-        resp.json().await.or_storage()
+        agency_edge::object::call(self.env, "GATE", source, op, body).await
     }
 }
 
@@ -268,12 +247,16 @@ impl WebhookPorts for Edge<'_> {
         path: &str,
         body: &Value,
     ) -> Result<(u16, Value), ApiError> {
-        let binding = if path.starts_with("/api/route") {
-            "ROUTER"
+        let part = if path.starts_with("/api/route") {
+            agency_kit::Part::Router
         } else {
-            "ASSISTANT"
+            agency_kit::Part::Assistant
         };
-        agency_edge::peer(self.env, binding, method, path, body).await
+        agency_edge::peer(self.env, part, method, path, body).await
+    }
+
+    fn warn(&self, message: &str) {
+        worker::console_warn!("{message}");
     }
 
     async fn send(&self, r: OutRequest) -> Result<OutResponse, String> {
@@ -289,17 +272,15 @@ impl WebhookPorts for Edge<'_> {
             ));
         let request = Request::new_with_init(&r.url, &init).map_err(|e| e.to_string())?;
         let mut resp = agency_edge::fetch_within(request, r.timeout_ms).await?;
-        let retry_after_secs = resp
-            .headers()
-            .get("retry-after")
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(|s| s.max(0.0).ceil() as u64);
-        Ok(OutResponse {
-            status: resp.status_code(),
-            retry_after_secs,
-            body: resp.bytes().await.unwrap_or_default(),
-        })
+        let retry_after = resp.headers().get("retry-after").ok().flatten();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("{}: the answer could not be read: {e}", r.host()))?;
+        Ok(OutResponse::new(
+            resp.status_code(),
+            retry_after.as_deref(),
+            body,
+        ))
     }
 }

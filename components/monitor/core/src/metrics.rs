@@ -86,7 +86,7 @@ families! {
     RESERVED = "agency_approval_reserved_usd", Gauge, [], &[],
         "Money reserved by approved tasks not yet settled, in US dollars.";
     WEBHOOK_EVENTS = "agency_webhook_events_total", Counter, ["platform", "outcome"], &[],
-        "Webhook deliveries and dispatches, by platform and outcome (accepted, duplicate, rejected, rate_limited, ignored, dispatched, retried, dead_lettered, held).";
+        "Webhook deliveries and dispatches, by platform and outcome (accepted, duplicate, rejected, rate_limited, ignored, dispatched, retried, dead_lettered, held, failed).";
     WEBHOOK_HELD = "agency_webhook_events_held", Gauge, [], &[],
         "Events held because a halt covers them, waiting for a resume.";
     DISPATCH_DURATION = "agency_webhook_dispatch_duration_seconds", Histogram, ["platform"], SECONDS,
