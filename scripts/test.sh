@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: format, lints (host and wasm crates), unit and
-# integration tests (real SQLite, real wasmtime, the conformance suite against
-# `agency serve`, the dashboard in headless Chromium), the benchmarks compiled, schemathesis against `agency serve` (the
-# OpenAPI document must hold), and the conformance suite against the Workers under
-# `wrangler dev`. Installs what it needs (idempotent, cached outside the
-# repository in $AGENCY_TOOLS).
+# The whole test suite, as CI runs it: format, unused dependencies, lints (host and wasm
+# crates), unit and integration tests (real SQLite, real wasmtime, the conformance suite
+# against `agency serve`, the dashboard in headless Chromium), the benchmarks compiled,
+# schemathesis against `agency serve` (the OpenAPI document must hold), and the
+# conformance suite against the Workers under `wrangler dev`. Installs what it needs
+# (idempotent, cached outside the repository in $AGENCY_TOOLS).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -13,11 +13,15 @@ ensure_rust_targets
 ensure_worker_tools
 ensure_promtool
 ensure_browser
+ensure_machete
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check
+
+step "unused dependencies (cargo-machete)"
+cargo-machete
 
 step "clippy (host crates)"
 cargo clippy --release --all-targets -- -D warnings

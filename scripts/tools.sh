@@ -47,6 +47,18 @@ ensure_worker_tools() {
   export CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV=false
 }
 
+CARGO_MACHETE_VERSION=0.9.2
+
+# cargo-machete: the test command fails on a dependency no crate uses.
+ensure_machete() {
+  local bin="$AGENCY_TOOLS/bin"
+  if ! "$bin/cargo-machete" --version 2>/dev/null | grep -q "$CARGO_MACHETE_VERSION"; then
+    log "installing cargo-machete $CARGO_MACHETE_VERSION into $AGENCY_TOOLS"
+    cargo install --quiet --locked --root "$AGENCY_TOOLS" cargo-machete --version "$CARGO_MACHETE_VERSION" >&2
+  fi
+  export PATH="$bin:$PATH"
+}
+
 # promtool (Debian's prometheus package): the tests check the Prometheus exposition
 # with `promtool check metrics`.
 ensure_promtool() {
