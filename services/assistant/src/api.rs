@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::chat::{Changed, ChatPorts, halt_warning, held_now};
 use crate::ledger::{Halt, HaltIn, HaltView, HaltsInForce, LedgerPort, Resumed};
-use crate::row::ApprovalRow;
+use crate::row::{ApprovalRow, HaltAudit};
 use crate::store::{Audit, Store, reserved};
 use crate::{AuditPage, Endpoint, ListPage, audit_page, list_page};
 
@@ -217,7 +217,12 @@ impl<R: AssistantRuntime> AssistantPorts for R {
                     kind: "halt",
                     approval: None,
                     actor: Some(by),
-                    detail: json!({ "scope": what.scope().as_str(), "target": what.target(), "reason": reason }),
+                    detail: json!(HaltAudit {
+                        scope: what.scope().as_str().to_owned(),
+                        target: what.target().to_owned(),
+                        reason: Some(reason.to_owned()),
+                        ..HaltAudit::default()
+                    }),
                 },
                 now,
             )
@@ -226,12 +231,19 @@ impl<R: AssistantRuntime> AssistantPorts for R {
 
     async fn resume(&self, what: Option<&HaltTarget>, by: &str) -> Result<usize, ApiError> {
         let lifted = self.ledger().resume(&HaltIn::lift(what)).await?;
-        let detail = match what {
-            None => json!({ "scope": "everything", "lifted": lifted }),
-            Some(w) => {
-                json!({ "scope": w.scope().as_str(), "target": w.target(), "wasHalted": lifted > 0 })
-            }
-        };
+        let detail = json!(match what {
+            None => HaltAudit {
+                scope: "everything".to_owned(),
+                lifted: Some(lifted),
+                ..HaltAudit::default()
+            },
+            Some(w) => HaltAudit {
+                scope: w.scope().as_str().to_owned(),
+                target: w.target().to_owned(),
+                was_halted: Some(lifted > 0),
+                ..HaltAudit::default()
+            },
+        });
         store(self)
             .audit(
                 Audit {

@@ -115,8 +115,9 @@ impl ApprovalRow {
     }
 }
 
+// Also read by the webhook service (its cards and clicks).
 /// An approval as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", schemars(rename = "Approval"))]
 #[serde(rename_all = "camelCase")]
@@ -157,8 +158,41 @@ pub struct ApprovalView {
     pub comment: Option<String>,
 }
 
+/// `GET /api/approvals`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Approvals {
+    pub approvals: Vec<ApprovalView>,
+}
+
+/// What the audit records of a halt or a resume (`detail` of its entry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HaltAudit {
+    /// `all`, `agent`, `channel` or `task`; `everything` for a resume of every halt.
+    pub scope: String,
+    /// The agent, channel or task ("" for all and everything).
+    #[serde(default)]
+    pub target: String,
+    /// A halt's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A resume of one halt: whether it was in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_halted: Option<bool>,
+    /// A resume of every halt: how many were lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted: Option<usize>,
+}
+
+impl HaltAudit {
+    /// Whether this resume lifted something (a halt always did something).
+    pub fn lifted_something(&self) -> bool {
+        self.was_halted != Some(false) && self.lifted != Some(0)
+    }
+}
+
 /// A budget's name and what remains of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetView {
@@ -191,8 +225,9 @@ impl AuditRow {
     }
 }
 
+// Also read by the webhook service (it follows the halts and resumes).
 /// An audit entry as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", schemars(rename = "AuditEntry"))]
 #[serde(rename_all = "camelCase")]

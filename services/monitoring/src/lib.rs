@@ -69,12 +69,12 @@ pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<String> {
         )
         .await
     {
-        Ok((200, v)) => v["agents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a["id"].as_str().map(str::to_owned))
-            .collect(),
+        Ok((200, v)) => {
+            match serde_json::from_value::<agency_skill_graph_service::views::Agents>(v) {
+                Ok(a) => a.agents.into_iter().map(|a| a.id).collect(),
+                Err(_) => Vec::new(),
+            }
+        }
         _ => Vec::new(),
     }
 }
@@ -111,11 +111,12 @@ pub async fn cost_today<P: MonitorPorts>(p: &P) -> Option<f64> {
     if status != 200 {
         return None;
     }
-    report["budgets"]
-        .as_array()?
+    let report: agency_approval::contract::BudgetReport = serde_json::from_value(report).ok()?;
+    report
+        .budgets
         .iter()
-        .find(|b| b["scope"] == "global" && b["period"] == "daily")
-        .and_then(|b| b["spentUsd"].as_f64())
+        .find(|b| b.scope == "global" && b.period == agency_approval::contract::Period::Daily)
+        .map(|b| b.spent_usd)
 }
 
 /// The endpoints of the monitoring service.

@@ -38,7 +38,7 @@ pub struct Versions {
 }
 
 /// An agent and whether it takes messages.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AgentStatus {
     pub id: String,
@@ -49,8 +49,9 @@ pub struct AgentStatus {
     pub healthy: bool,
 }
 
+// Also read by other services (monitoring probes the agents).
 /// `GET /api/agents`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Agents {

@@ -11,6 +11,8 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use agency_assistant_service::row::{AuditView, HaltAudit};
+
 use crate::consume::{self, NO_GATEWAY, Outcome, post_signed};
 use crate::store::{self, EventRow};
 use crate::{Wake, WebhookPorts};
@@ -58,50 +60,34 @@ pub struct HaltChange {
     pub audit_seq: i64,
 }
 
-/// One entry of the assistant's audit, as far as halts are concerned.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Entry {
-    seq: i64,
-    at: String,
-    kind: String,
-    actor: Option<String>,
-    detail: Detail,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct Detail {
-    scope: String,
-    target: Option<String>,
-    reason: Option<String>,
-    was_halted: Option<bool>,
-    lifted: Option<u64>,
-}
-
 #[derive(Debug, Deserialize)]
 struct Page {
-    entries: Vec<Entry>,
+    entries: Vec<AuditView>,
 }
 
-/// The event an audit entry announces; `None` for a resume that lifted nothing.
-fn event_of(e: &Entry) -> Option<ControlEvent> {
+/// The event an audit entry announces; `None` for a resume that lifted nothing (or an
+/// entry of another kind); an error when its detail does not parse.
+fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
+    if !matches!(e.kind.as_str(), "halt" | "resume") {
+        return Ok(None);
+    }
+    let detail: HaltAudit = serde_json::from_value(e.detail.clone())?;
     let kind = match e.kind.as_str() {
         "halt" => HALT_SET,
-        "resume" if e.detail.was_halted != Some(false) && e.detail.lifted != Some(0) => HALT_LIFTED,
-        _ => return None,
+        _ if detail.lifted_something() => HALT_LIFTED,
+        _ => return Ok(None),
     };
-    Some(ControlEvent {
+    Ok(Some(ControlEvent {
         kind: kind.to_owned(),
         timestamp: e.at.clone(),
         data: HaltChange {
-            scope: e.detail.scope.clone(),
-            target: e.detail.target.clone().filter(|t| !t.is_empty()),
-            reason: e.detail.reason.clone(),
+            scope: detail.scope,
+            target: Some(detail.target).filter(|t| !t.is_empty()),
+            reason: detail.reason,
             by: e.actor.clone(),
             audit_seq: e.seq,
         },
-    })
+    }))
 }
 
 async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
@@ -148,7 +134,13 @@ pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     let mut last = after;
     for e in &page.entries {
         last = last.max(e.seq);
-        let Some(event) = event_of(e) else { continue };
+        let event = event_of(e).map_err(|err| {
+            PortError::Upstream(format!(
+                "audit entry {}: its detail does not parse: {err}",
+                e.seq
+            ))
+        })?;
+        let Some(event) = event else { continue };
         let json = serde_json::to_string(&event).map_err(|e| ApiError::internal("internal", &e))?;
         let id = format!("ctl_{}_{}", e.seq, e.at.replace([':', '-', '.'], ""));
         statements.push(store::insert_control(&id, KIND, &json, now));
@@ -179,28 +171,33 @@ pub(crate) async fn deliver<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Ou
 mod tests {
     use super::*;
 
-    fn entry(kind: &str, detail: Detail) -> Entry {
-        Entry {
+    fn entry(kind: &str, detail: HaltAudit) -> AuditView {
+        AuditView {
             seq: 7,
             at: "2026-12-06T10:00:00.000Z".into(),
             kind: kind.into(),
+            approval_id: None,
             actor: Some("operator".into()),
-            detail,
+            detail: serde_json::to_value(detail).unwrap(),
         }
+    }
+
+    fn event(e: &AuditView) -> Option<ControlEvent> {
+        event_of(e).unwrap()
     }
 
     #[test]
     fn halts_and_effective_resumes_are_announced() {
         let halt = entry(
             "halt",
-            Detail {
+            HaltAudit {
                 scope: "agent".into(),
-                target: Some("codegen".into()),
+                target: "codegen".into(),
                 reason: Some("incident".into()),
-                ..Detail::default()
+                ..HaltAudit::default()
             },
         );
-        let e = event_of(&halt).unwrap();
+        let e = event(&halt).unwrap();
         assert_eq!(e.kind, HALT_SET);
         assert_eq!(e.data.target.as_deref(), Some("codegen"));
         assert_eq!(e.data.audit_seq, 7);
@@ -208,37 +205,36 @@ mod tests {
         let resumed = |was_halted, lifted| {
             entry(
                 "resume",
-                Detail {
+                HaltAudit {
                     scope: "agent".into(),
-                    target: Some("codegen".into()),
+                    target: "codegen".into(),
                     was_halted,
                     lifted,
-                    ..Detail::default()
+                    ..HaltAudit::default()
                 },
             )
         };
-        assert_eq!(
-            event_of(&resumed(Some(true), None)).unwrap().kind,
-            HALT_LIFTED
-        );
+        assert_eq!(event(&resumed(Some(true), None)).unwrap().kind, HALT_LIFTED);
         assert!(
-            event_of(&resumed(Some(false), None)).is_none(),
+            event(&resumed(Some(false), None)).is_none(),
             "nothing lifted"
         );
-        assert!(
-            event_of(&resumed(None, Some(0))).is_none(),
-            "nothing lifted"
-        );
-        assert!(event_of(&resumed(None, Some(2))).is_some());
-        assert!(event_of(&entry("spend", Detail::default())).is_none());
+        assert!(event(&resumed(None, Some(0))).is_none(), "nothing lifted");
+        assert!(event(&resumed(None, Some(2))).is_some());
+        assert!(event(&entry("spend", HaltAudit::default())).is_none());
         let all = entry(
             "halt",
-            Detail {
+            HaltAudit {
                 scope: "all".into(),
-                target: Some(String::new()),
-                ..Detail::default()
+                ..HaltAudit::default()
             },
         );
-        assert_eq!(event_of(&all).unwrap().data.target, None);
+        assert_eq!(event(&all).unwrap().data.target, None);
+        let mut garbled = entry("halt", HaltAudit::default());
+        garbled.detail = serde_json::json!({ "scope": 3 });
+        assert!(
+            event_of(&garbled).is_err(),
+            "a detail that does not parse is an error"
+        );
     }
 }

@@ -195,8 +195,9 @@ pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"den
 \"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
 \"halt codegen\" / \"halt channel ops\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"status\" (halts and held work), \"route: <message>\", \"help\".";
 
+// Also read by the webhook service (it posts the reply in chat).
 /// What the assistant answers: the text, and the actions it took or suggests.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(rename = "ChatReply"))]
 pub struct Reply {

@@ -280,14 +280,14 @@ pub fn human_decision_audit(d: &Decision, comment: Option<&str>) -> Value {
 /// `GET /api/budget`: every limit of the policy for the periods containing `now`, with
 /// what the ledger (key, spent, reserved) holds against it.
 /// `GET /api/budget`: every budget of the policy in its current period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BudgetReport {
     pub budgets: Vec<BudgetLine>,
 }
 
 /// One budget in its current period, in US dollars.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BudgetLine {
@@ -303,7 +303,7 @@ pub struct BudgetLine {
 }
 
 /// A budget's period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Period {

@@ -1,0 +1,123 @@
+//! What a chat message for Agency itself leads to: a click on an approval card (the
+//! approver's decision to the assistant, the card edited) and the assistant's chat.
+
+use super::*;
+
+pub(super) async fn click<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    approve: bool,
+    approval_id: &str,
+) -> Result<Outcome, ApiError> {
+    let user = e.user.as_deref().unwrap_or("");
+    let Some(name) = p.settings().approver(e.platform, user) else {
+        return Ok(Outcome::done(
+            json!({ "action": "click", "outcome": "notAllowed", "approvalId": approval_id }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text: "You are not an approver: this decision was not recorded.".into(),
+            }],
+        ));
+    };
+    let verdict = if approve { "approve" } else { "deny" };
+    let (status, body) = p
+        .peer(
+            Method::POST,
+            &format!("/api/approvals/{approval_id}/decision"),
+            &json!({
+                "decision": verdict,
+                "by": name,
+                "comment": format!("from {}", e.platform.as_str()),
+            }),
+        )
+        .await?;
+    if transient(status) {
+        return Ok(Outcome::retry(
+            format!("assistant answered {status}: {}", error_message(&body)),
+            None,
+        ));
+    }
+    if status != 200 {
+        let text = format!("Not recorded: {}", error_message(&body));
+        return Ok(Outcome::done(
+            json!({ "action": "click", "outcome": "refused", "approvalId": approval_id, "status": status, "answer": body }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text,
+            }],
+        ));
+    }
+    let approval: ApprovalView = match answer("assistant", status, body.clone(), false) {
+        Ok(a) => a,
+        Err(o) => return Ok(*o),
+    };
+    // The card shows this outcome now: the sweep need not edit it again.
+    store::card_decided(p.db(), approval_id).await?;
+    let shown = approval.decision.as_str();
+    let text = format!("Approval {approval_id}: {shown} by {name}");
+    let mut calls = vec![Call::Decided {
+        to: e.reply_to.clone(),
+        text: text.clone(),
+    }];
+    if matches!(
+        e.reply_to,
+        agency_webhook::ReplyTo::Telegram {
+            callback_query_id: Some(_),
+            ..
+        }
+    ) {
+        // Telegram shows a spinner on the button until the click is answered.
+        calls.push(Call::Private {
+            to: e.reply_to.clone(),
+            user: e.user.clone(),
+            text: shown.to_owned(),
+        });
+    }
+    Ok(Outcome::done(
+        json!({ "action": "click", "outcome": "decided", "approvalId": approval_id, "by": name, "approval": body }),
+        calls,
+    ))
+}
+
+pub(super) async fn converse<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    text: &str,
+) -> Result<Outcome, ApiError> {
+    let user = e.user.as_deref().unwrap_or("");
+    if p.settings().approver(e.platform, user).is_none() {
+        return Ok(Outcome::done(
+            json!({ "action": "chat", "outcome": "notAllowed" }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text: "Only approvers may talk to the Agency assistant.".into(),
+            }],
+        ));
+    }
+    let message = if text.trim().is_empty() {
+        "help"
+    } else {
+        text.trim()
+    };
+    let (status, body) = p
+        .peer(
+            Method::POST,
+            "/api/chat",
+            &json!({ "sessionId": session_of(e), "message": message }),
+        )
+        .await?;
+    let reply = match answer::<Reply>("assistant", status, body, false) {
+        Ok(r) => r.text,
+        Err(o) => return Ok(*o),
+    };
+    Ok(Outcome::done(
+        json!({ "action": "chat", "outcome": "replied", "reply": reply }),
+        vec![Call::Reply {
+            to: e.reply_to.clone(),
+            text: reply,
+        }],
+    ))
+}

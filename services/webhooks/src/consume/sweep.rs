@@ -1,0 +1,202 @@
+//! The consumer's periodic work: approval cards, halt events for the gateway, held
+//! events released, expired capabilities forgotten.
+
+use super::*;
+
+/// The consumer's periodic work, on a timer locally and on the cron at the edge (and at
+/// once when the assistant says something changed): approval cards, the gateway told
+/// of halts and resumes, held events whose halt was lifted released in order, expired
+/// capabilities forgotten. Each part runs even when another fails; the first failure
+/// is returned.
+pub async fn sweep<P: WebhookPorts>(p: &P) -> Result<Swept, ApiError> {
+    let cards = cards(p).await;
+    let announced = control::announce(p).await;
+    let released = release(p).await;
+    let pruned = store::prune_capabilities(p.db(), p.now_ms()).await;
+    note_held(p).await;
+    Ok(Swept {
+        cards: cards?,
+        announced: announced?,
+        released: released?,
+        capabilities_forgotten: pruned?,
+    })
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Swept {
+    /// Approval cards posted or edited.
+    pub cards: usize,
+    /// Halt events queued for the gateway.
+    pub announced: usize,
+    /// Held events released for dispatch.
+    pub released: usize,
+    pub capabilities_forgotten: u64,
+}
+
+/// Releases the held events whose halt is no longer in force, in the order they came;
+/// how many.
+pub async fn release<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
+    let in_force = match halts(p).await {
+        Ok(h) => h,
+        Err(o) => {
+            return Err(ApiError::from(PortError::Upstream(
+                o.error.unwrap_or_default(),
+            )));
+        }
+    };
+    let keys: Vec<String> = in_force.iter().map(|h| h.what().key()).collect();
+    let ids = store::release_held(p.db(), &keys, p.now_ms()).await?;
+    if !ids.is_empty() {
+        p.wake(Wake::Events(&ids)).await?;
+        note_held(p).await;
+    }
+    Ok(ids.len())
+}
+
+/// How many asks and open cards one sweep looks at.
+pub(super) const SWEEP: u32 = 100;
+
+/// The approval cards' sweep: an ask whose request names a `replyTo` gets a card with
+/// Approve and Deny buttons there; a card whose approval was decided elsewhere (by API,
+/// in chat, by expiry) is edited to show the outcome. Runs on a timer on both runtimes;
+/// how many cards it posted or edited.
+pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
+    let mut n = 0;
+    let (status, body) = p
+        .peer(
+            Method::GET,
+            &format!("/api/approvals?status=pending&limit={SWEEP}"),
+            &Value::Null,
+        )
+        .await?;
+    let unreadable = |e: serde_json::Error| {
+        ApiError::from(PortError::Upstream(format!(
+            "the assistant's approvals do not parse: {e}"
+        )))
+    };
+    if status == 200 {
+        let pending: Approvals = serde_json::from_value(body).map_err(unreadable)?;
+        for a in &pending.approvals {
+            // Only asks made with a replyTo get a card.
+            let Ok(request) = serde_json::from_value::<ApprovalBody>(a.request.clone()) else {
+                p.warn(&format!(
+                    "approval {}: its request does not parse",
+                    a.approval_id
+                ));
+                continue;
+            };
+            let Some(to) = request.reply_to.clone() else {
+                continue;
+            };
+            let Ok(address) = serde_json::from_value::<outbound::Address>(to) else {
+                continue;
+            };
+            let Some(source) = p.settings().source(address.platform(), &address.source) else {
+                continue;
+            };
+            let id = a.approval_id.as_str();
+            if store::has_card(p.db(), id).await? {
+                continue;
+            }
+            let json =
+                serde_json::to_string(&address).map_err(|e| ApiError::internal("internal", &e))?;
+            let card = store::insert_card(
+                id,
+                address.platform().as_str(),
+                &address.source,
+                &json,
+                p.now_ms(),
+            );
+            p.db().execute(&card.sql, &card.params).await?;
+            let call = Call::Card {
+                to: address.to,
+                approval_id: id.to_owned(),
+                text: card_text(a, &request),
+            };
+            queue_calls(p, None, source, vec![call]).await?;
+            n += 1;
+        }
+    }
+    for card in store::open_cards(p.db(), SWEEP).await? {
+        let (status, body) = p
+            .peer(
+                Method::GET,
+                &format!("/api/approvals/{}", card.approval_id),
+                &Value::Null,
+            )
+            .await?;
+        if transient(status) {
+            continue;
+        }
+        let approval: Option<ApprovalView> = match status {
+            200 => Some(serde_json::from_value(body).map_err(unreadable)?),
+            _ => None,
+        };
+        if approval
+            .as_ref()
+            .is_some_and(|a| a.decision == ApprovalStatus::Pending)
+        {
+            continue;
+        }
+        if !store::card_decided(p.db(), &card.approval_id).await? {
+            continue;
+        }
+        let (Ok(address), Some(message)) = (
+            serde_json::from_str::<outbound::Address>(&card.address_json),
+            card.message_ref,
+        ) else {
+            continue;
+        };
+        let Some(source) = p.settings().source(address.platform(), &address.source) else {
+            continue;
+        };
+        let text = match &approval {
+            Some(a) => outcome_text(a),
+            None => format!("Approval {} no longer exists.", card.approval_id),
+        };
+        let call = Call::Edit {
+            to: address.to,
+            message,
+            text,
+        };
+        queue_calls(p, None, source, vec![call]).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// What a card asks.
+pub fn card_text(a: &ApprovalView, request: &ApprovalBody) -> String {
+    let mut t = format!(
+        "Approval #{} needed: {} wants to {}",
+        a.number, a.agent, a.action
+    );
+    if let Some(env) = &request.environment {
+        t.push_str(&format!(" in {env}"));
+    }
+    t.push_str(&format!(" (estimated ${:.2}).", a.estimated_cost_usd));
+    if !request.description.trim().is_empty() {
+        let d: String = request.description.chars().take(500).collect();
+        t.push_str(&format!("\n{d}"));
+    }
+    t.push_str(&format!("\nWhy asked: {}", a.reason));
+    t
+}
+
+/// What a decided card shows.
+pub fn outcome_text(a: &ApprovalView) -> String {
+    let mut t = format!(
+        "Approval #{} ({} wants to {}): {}",
+        a.number,
+        a.agent,
+        a.action,
+        a.decision.as_str()
+    );
+    if let Some(by) = &a.decided_by {
+        t.push_str(&format!(" by {by}"));
+    }
+    t
+}
