@@ -197,15 +197,7 @@ fn graph_versions_and_decisions_survive_a_restart() {
 fn example_without_tokens_prints_fresh_ones() {
     let data = TempDir::new("tokens");
     let server = Server::start(data.path(), &["--example"], false);
-    let token = server
-        .stdout_head
-        .iter()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("AGENCY_OPERATOR_TOKEN=")
-                .map(str::to_owned)
-        })
-        .expect("printed operator token");
+    let token = server.printed_token("AGENCY_OPERATOR_TOKEN");
     assert!(token.starts_with("agt_") && token.len() > 20);
     let (s, body) = get(&server.url("/api/agents"), &token);
     assert_eq!(s, 200, "{body}");

@@ -184,6 +184,15 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// A token `agency serve` printed when it generated them (`AGENCY_OPERATOR_TOKEN`...).
+    pub fn printed_token(&self, name: &str) -> String {
+        let prefix = format!("{name}=");
+        self.stdout_head
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(&prefix).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no {name} printed: {:?}", self.stdout_head))
+    }
 }
 
 impl Drop for Server {

@@ -140,19 +140,6 @@ fn after_kill_9_every_acknowledged_event_is_dispatched_under_one_task_id() {
     assert!(repeated <= 8, "{repeated} deliveries were repeated");
 }
 
-/// The printed operator token of a server started without tokens.
-fn operator_token(server: &Server) -> String {
-    server
-        .stdout_head
-        .iter()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("AGENCY_OPERATOR_TOKEN=")
-                .map(str::to_owned)
-        })
-        .expect("printed operator token")
-}
-
 /// The held events' ids, oldest first.
 fn held(server: &Server, token: &str) -> Vec<String> {
     let (s, body) = get(&server.url("/api/events?status=held&limit=1000"), token);
@@ -172,21 +159,26 @@ fn held(server: &Server, token: &str) -> Vec<String> {
     ids.into_iter().map(|(_, id)| id).collect()
 }
 
+/// The suite's server configuration against `fakes`, written into `data`: its path, and
+/// the environment it needs.
+fn webhook_setup(data: &TempDir, fakes: &Fakes) -> (String, Vec<(&'static str, String)>) {
+    let config = data.path().join("agency.toml");
+    std::fs::write(&config, server_config(&fakes.url)).unwrap();
+    (config.to_str().unwrap().to_owned(), server_env())
+}
+
 /// Held events survive `kill -9`: after a restart they are still held, and a resume
 /// sends each to the gateway exactly once.
 #[test]
 fn after_kill_9_held_events_are_kept_and_each_reaches_the_gateway_once_on_resume() {
     let data = TempDir::new("crash-held");
     let fakes = Fakes::start(GATEWAY_SECRET).unwrap();
-    let config = data.path().join("agency.toml");
-    std::fs::write(&config, server_config(&fakes.url)).unwrap();
-    let config = config.to_str().unwrap().to_owned();
-    let env = server_env();
+    let (config, env) = webhook_setup(&data, &fakes);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let args = ["--example", "--config", config.as_str()];
 
     let server = Server::start_with_env(data.path(), &args, false, &env);
-    let token = operator_token(&server);
+    let token = server.printed_token("AGENCY_OPERATOR_TOKEN");
     let (s, body) = post(
         &server.url("/api/halt"),
         &token,
@@ -226,7 +218,7 @@ fn after_kill_9_held_events_are_kept_and_each_reaches_the_gateway_once_on_resume
     drop(server); // SIGKILL, with everything held
 
     let server = Server::start_with_env(data.path(), &args, false, &env);
-    let token = operator_token(&server);
+    let token = server.printed_token("AGENCY_OPERATOR_TOKEN");
     assert_eq!(
         held(&server, &token),
         before,
@@ -275,4 +267,80 @@ fn after_kill_9_held_events_are_kept_and_each_reaches_the_gateway_once_on_resume
         .collect();
     assert_eq!(told, ["halt.set", "halt.lifted"], "{told:?}");
     assert!(held(&server, &token).is_empty());
+}
+
+/// A stored routing decision that does not parse is never dispatched as something
+/// else: the event fails, says why in `GET /api/events/:id`, and is counted.
+#[test]
+fn a_stored_decision_that_does_not_parse_fails_the_event_visibly() {
+    let data = TempDir::new("bad-decision");
+    let fakes = Fakes::start(GATEWAY_SECRET).unwrap();
+    let (config, env) = webhook_setup(&data, &fakes);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start_with_env(
+        data.path(),
+        &["--example", "--config", config.as_str()],
+        true,
+        &env,
+    );
+    // One real event, dispatched, whose stored row serves as a template.
+    assert_eq!(
+        send(&agent(), &server.base, "deploy the api first", "t1"),
+        Some(200)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fakes.seen().iter().any(|s| s.kind == "gateway") {
+        assert!(
+            Instant::now() < deadline,
+            "the first event never reached the gateway"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let db = rusqlite::Connection::open(data.path().join("agency.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO webhook_events (id, platform, source, platform_event_id, kind, event_json, status, tries, next_at_ms, received_ms, updated_ms, decision_json)
+         SELECT 'evt_garbled', platform, source, 'EvGarbled', kind, event_json, 'queued', 0, 0, received_ms, updated_ms, '{not a decision'
+         FROM webhook_events LIMIT 1",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let detail = loop {
+        let (s, body) = get(&server.url("/api/events/evt_garbled"), VIEWER);
+        assert_eq!(s, 200, "{body}");
+        if body["status"] != "queued" && body["status"] != "processing" {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the event was never taken: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(detail["status"], "failed", "{detail}");
+    assert!(
+        detail["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not parse")),
+        "{detail}"
+    );
+    let metrics = agent()
+        .get(server.url("/metrics"))
+        .header("authorization", &format!("Bearer {VIEWER}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"agency_webhook_events_total{platform="slack",outcome="failed"} 1"#),
+        "the failure is counted"
+    );
+    assert_eq!(
+        fakes.seen().iter().filter(|s| s.kind == "gateway").count(),
+        1,
+        "nothing was dispatched for it"
+    );
 }

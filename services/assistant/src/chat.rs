@@ -133,7 +133,7 @@ async fn free_text<P: ChatPorts>(p: &P, session: &str, text: &str) -> Result<Rep
     let answer = p
         .ask_model(&messages)
         .await
-        .and_then(|a| chat::reply_from_completion(&a));
+        .and_then(|a| chat::reply_from_completion(&a).map_err(|e| e.to_string()));
     Ok(answer.unwrap_or_else(|e| {
         p.warn(&format!("the chat model failed: {e}"));
         Reply::say(format!(

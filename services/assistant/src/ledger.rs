@@ -421,8 +421,8 @@ impl<S: BookSql> Book<S> {
                 )?
                 .first()
                 .map_or(0, |s| s.spent);
-            if let Err(why) = Micros(spent).room_for(Micros(actual), &key) {
-                return Ok(Some(why));
+            if let Err(full) = Micros(spent).room_for(Micros(actual), &key) {
+                return Ok(Some(full.to_string()));
             }
         }
         Ok(None)

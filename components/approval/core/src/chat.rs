@@ -522,13 +522,18 @@ pub fn model_reply(content: &str) -> Reply {
     }
 }
 
+/// A chat-completions answer without `choices[0].message.content`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model's answer has no choices[0].message.content")]
+pub struct NoContent;
+
 /// The reply in a chat-completions answer (`choices[0].message.content`), read by
 /// [`model_reply`].
-pub fn reply_from_completion(answer: &Value) -> Result<Reply, String> {
+pub fn reply_from_completion(answer: &Value) -> Result<Reply, NoContent> {
     answer["choices"][0]["message"]["content"]
         .as_str()
         .map(model_reply)
-        .ok_or_else(|| "the model's answer has no choices[0].message.content".to_owned())
+        .ok_or(NoContent)
 }
 
 #[cfg(test)]

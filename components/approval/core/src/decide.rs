@@ -133,18 +133,25 @@ pub struct RuleTrace {
     pub why: String,
 }
 
-fn field_matches(name: &str, wanted: &[String], got: Option<&str>) -> Result<String, String> {
+/// Why a rule's condition does not hold of a request (a verdict, not a failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unmatched(String);
+
+fn field_matches(name: &str, wanted: &[String], got: Option<&str>) -> Result<String, Unmatched> {
     if wanted.is_empty() {
         return Ok(String::new());
     }
     match got {
         Some(v) if wanted.iter().any(|w| w == v) => Ok(format!("{name} is {v}")),
-        Some(v) => Err(format!("{name} {v} is not one of {wanted:?}")),
-        None => Err(format!("no {name} given (rule wants {wanted:?})")),
+        Some(v) => Err(Unmatched(format!("{name} {v} is not one of {wanted:?}"))),
+        None => Err(Unmatched(format!(
+            "no {name} given (rule wants {wanted:?})"
+        ))),
     }
 }
 
-fn rule_matches(rule: &Rule, r: &ApprovalRequest) -> Result<String, String> {
+/// Why `rule` matches `r` (what it matched on), or why not.
+fn rule_matches(rule: &Rule, r: &ApprovalRequest) -> Result<String, Unmatched> {
     let w = &rule.when;
     let mut why = Vec::new();
     for res in [
@@ -162,18 +169,24 @@ fn rule_matches(rule: &Rule, r: &ApprovalRequest) -> Result<String, String> {
     if !w.tags.is_empty() {
         match r.tags.iter().find(|t| w.tags.contains(t)) {
             Some(t) => why.push(format!("tagged {t}")),
-            None => return Err(format!("none of the tags {:?}", w.tags)),
+            None => return Err(Unmatched(format!("none of the tags {:?}", w.tags))),
         }
     }
     if let Some(min) = w.cost_at_least {
         if r.estimated_cost < min {
-            return Err(format!("cost {} is under {min}", r.estimated_cost));
+            return Err(Unmatched(format!(
+                "cost {} is under {min}",
+                r.estimated_cost
+            )));
         }
         why.push(format!("cost {} >= {min}", r.estimated_cost));
     }
     if let Some(max) = w.cost_at_most {
         if r.estimated_cost > max {
-            return Err(format!("cost {} is over {max}", r.estimated_cost));
+            return Err(Unmatched(format!(
+                "cost {} is over {max}",
+                r.estimated_cost
+            )));
         }
         why.push(format!("cost {} <= {max}", r.estimated_cost));
     }
@@ -209,7 +222,7 @@ pub fn explain(request: &ApprovalRequest, policy: &Policy) -> Vec<RuleTrace> {
         .map(|rule| {
             let (matched, why) = match rule_matches(rule, request) {
                 Ok(w) => (true, w),
-                Err(w) => (false, w),
+                Err(Unmatched(w)) => (false, w),
             };
             RuleTrace {
                 rule: rule.name.clone(),

@@ -33,6 +33,6 @@ pub use halt::{
     GraphNames, Halt, HaltScope, HaltState, HaltTarget, HaltView, HeldWork, Work, covering,
     unknown_to_graph,
 };
-pub use money::{MAX_AMOUNT_USD, Micros, MoneyError};
+pub use money::{LedgerFull, MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
 pub use time::{civil, day_key, month_key, rfc3339};

@@ -56,13 +56,14 @@ impl Micros {
 
     /// Whether the ledger sum `key`, holding `self` now, can take `more` without passing
     /// [`Micros::MAX_LEDGER`]; the error says which sum and its limit.
-    pub fn room_for(self, more: Micros, key: &str) -> Result<(), String> {
+    pub fn room_for(self, more: Micros, key: &str) -> Result<(), LedgerFull> {
         match self.0.checked_add(more.0) {
             Some(total) if total <= Micros::MAX_LEDGER.0 => Ok(()),
-            _ => Err(format!(
-                "the {key} ledger holds {self}; {more} more would pass {}, the most it records",
-                Micros::MAX_LEDGER
-            )),
+            _ => Err(LedgerFull {
+                key: key.to_owned(),
+                holds: self,
+                more,
+            }),
         }
     }
 
@@ -86,6 +87,18 @@ impl Micros {
     pub fn saturating_sub(self, other: Micros) -> Micros {
         Micros(self.0.saturating_sub(other.0))
     }
+}
+
+/// A ledger sum that cannot take an amount without passing [`Micros::MAX_LEDGER`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the {key} ledger holds {holds}; {more} more would pass {}, the most it records",
+    Micros::MAX_LEDGER
+)]
+pub struct LedgerFull {
+    pub key: String,
+    pub holds: Micros,
+    pub more: Micros,
 }
 
 impl fmt::Display for Micros {
@@ -130,6 +143,7 @@ mod tests {
         assert!(
             full.room_for(Micros(4), "k")
                 .unwrap_err()
+                .to_string()
                 .contains("k ledger")
         );
     }

@@ -57,18 +57,23 @@ impl Abstain {
     }
 }
 
+/// An abstention level that is neither a level's name nor a recall in (0, 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?}: expected low, medium, high or a target out-of-scope recall between 0 and 1 (e.g. 0.75)"
+)]
+pub struct BadAbstain(pub String);
+
 impl std::str::FromStr for Abstain {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Abstain, String> {
+    type Err = BadAbstain;
+    fn from_str(s: &str) -> Result<Abstain, BadAbstain> {
         match s {
             "low" => Ok(Abstain::Low),
             "medium" => Ok(Abstain::Medium),
             "high" => Ok(Abstain::High),
             other => match other.parse::<f64>() {
                 Ok(r) if r > 0.0 && r < 1.0 => Ok(Abstain::Recall(r)),
-                _ => Err(format!(
-                    "{other:?}: expected low, medium, high or a target out-of-scope recall between 0 and 1 (e.g. 0.75)"
-                )),
+                _ => Err(BadAbstain(other.to_owned())),
             },
         }
     }
