@@ -112,7 +112,7 @@ pub const BOOK_SCHEMA: &[&str] = &[
 pub use agency_kit::ports::SyncSql as BookSql;
 
 /// A scope check asked of a book (a Durable Object's `reserve`).
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReserveIn {
     pub task: String,
     pub agent: String,
@@ -168,7 +168,7 @@ pub enum ReserveOut {
 }
 
 /// A task's release or settlement.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskIn {
     pub task: String,
     /// For settle and room: the actual cost.
@@ -178,7 +178,7 @@ pub struct TaskIn {
 }
 
 /// Asks for the ledger rows of the periods containing `now`.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LedgerIn {
     pub now: i64,
 }
@@ -186,7 +186,7 @@ pub struct LedgerIn {
 /// Sets or lifts a halt (on the wire to a scope object, and as the `halts` table's
 /// columns: scope `all`, `agent`, `channel` or `task`, or `everything` to lift them
 /// all).
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HaltIn {
     pub scope: String,
     pub target: String,
@@ -463,33 +463,41 @@ impl<S: BookSql> Book<S> {
         Ok(actual)
     }
 
-    /// Answers one operation of a book's wire protocol (`op` with its JSON body): how
-    /// the edge's scope objects are driven.
-    pub fn answer(&self, op: &str, body: Value) -> Result<Value, PortError> {
-        fn arg<T: DeserializeOwned>(body: Value) -> Result<T, PortError> {
-            serde_json::from_value(body).map_err(|e| PortError::Decode(e.to_string()))
-        }
+    /// Answers one operation of the book's protocol: how the edge's scope objects are
+    /// driven.
+    pub fn answer(&self, op: LedgerOp) -> Result<Value, PortError> {
         Ok(match op {
-            "reserve" => json!(self.reserve(&arg(body)?)?),
-            "release" => json!(self.release(&arg::<TaskIn>(body)?.task)?),
-            "settle" => {
-                let t: TaskIn = arg(body)?;
-                json!(self.settle(&t.task, t.actual.unwrap_or(0), t.now)?)
-            }
-            "room" => {
-                let t: TaskIn = arg(body)?;
-                json!(self.room(&t.task, t.actual.unwrap_or(0))?)
-            }
-            "ledger" => json!(self.ledger(arg::<LedgerIn>(body)?.now)?),
-            "halts" => json!(self.halts()?),
-            "halt" => {
-                self.halt(&arg(body)?)?;
+            LedgerOp::Reserve(r) => json!(self.reserve(&r)?),
+            LedgerOp::Release(t) => json!(self.release(&t.task)?),
+            LedgerOp::Settle(t) => json!(self.settle(&t.task, t.actual.unwrap_or(0), t.now)?),
+            LedgerOp::Room(t) => json!(self.room(&t.task, t.actual.unwrap_or(0))?),
+            LedgerOp::Ledger(l) => json!(self.ledger(l.now)?),
+            LedgerOp::Halts => json!(self.halts()?),
+            LedgerOp::Halt(h) => {
+                self.halt(&h)?;
                 json!(self.halts()?)
             }
-            "resume" => json!(self.resume(&arg(body)?)?),
-            other => return Err(PortError::Decode(format!("no ledger operation {other:?}"))),
+            LedgerOp::Resume(h) => json!(self.resume(&h)?),
         })
     }
+}
+
+/// One operation on a scope's book (the wire protocol of the edge's ledger objects):
+/// `{"op": "reserve", "args": {...}}`. What each answers: `reserve` a [`ReserveOut`],
+/// `release` how many reservations it gave back, `settle` the amount recorded, `room`
+/// why a settlement would not fit (or null), `ledger` the [`LedgerRow`]s, `halts` and
+/// `halt` the [`Halt`]s in force, `resume` how many halts it lifted.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "lowercase")]
+pub enum LedgerOp {
+    Reserve(ReserveIn),
+    Release(TaskIn),
+    Settle(TaskIn),
+    Room(TaskIn),
+    Ledger(LedgerIn),
+    Halts,
+    Halt(HaltIn),
+    Resume(HaltIn),
 }
 
 fn fits(held: Vec<(String, i64)>, check: BudgetCheck) -> ReserveOut {

@@ -46,6 +46,21 @@ pub struct Entry {
 /// The gate over one atomic unit of SQL.
 pub struct Gate<S: SyncSql>(pub S);
 
+/// One operation on a source's gate (the wire protocol of the edge's gate objects):
+/// `{"op": "admit", "args": {...}}`. `admit` answers an [`Admission`]; `forget` (the
+/// keys of an event whose enqueue failed, so the platform's retry can pass) answers
+/// `{}`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "lowercase")]
+pub enum GateOp {
+    Admit(Entry),
+    #[serde(rename_all = "camelCase")]
+    Forget {
+        keys: Vec<String>,
+        event_id: String,
+    },
+}
+
 #[derive(Deserialize)]
 struct Known {
     event_id: String,

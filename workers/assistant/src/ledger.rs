@@ -10,9 +10,8 @@
 //! visits them in a fixed order and gives back what it reserved when a later scope
 //! says no.
 
-use agency_assistant_service::ledger::{BOOK_SCHEMA, Book, BookSql};
+use agency_assistant_service::ledger::{BOOK_SCHEMA, Book, BookSql, LedgerOp};
 use agency_edge::ObjectSql;
-use serde_json::Value;
 use worker::{DurableObject, Env, Request, Response, State, durable_object};
 
 #[durable_object]
@@ -39,13 +38,14 @@ impl DurableObject for Ledger {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let path = req.path();
-        let op = path.trim_start_matches('/');
-        let body: Value = req.json().await?;
-        match self.book().answer(op, body) {
+        let op: LedgerOp = match req.json().await {
+            Ok(op) => op,
+            Err(e) => return Response::error(format!("not a ledger operation: {e}"), 400),
+        };
+        match self.book().answer(op) {
             Ok(v) => Response::from_json(&v),
             Err(e) => {
-                worker::console_error!("ledger {op}: {e}");
+                worker::console_error!("ledger: {e}");
                 Ok(Response::error("ledger error", 500)?)
             }
         }

@@ -6,12 +6,10 @@ use agency_approval::{
     join_checks,
 };
 use agency_assistant_service::ledger::{
-    Halt, HaltIn, LedgerIn, LedgerRow, ReserveIn, ReserveOut, TaskIn, ledger_limit,
+    Halt, HaltIn, LedgerIn, LedgerOp, LedgerRow, ReserveIn, ReserveOut, TaskIn, ledger_limit,
 };
 use agency_kit::ApiError;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use worker::Env;
 
 #[cfg(doc)]
@@ -33,13 +31,8 @@ impl<'a> LedgerClient<'a> {
         LedgerClient { env }
     }
 
-    async fn call<T: DeserializeOwned>(
-        &self,
-        scope: &str,
-        op: &str,
-        body: &impl Serialize,
-    ) -> Result<T, ApiError> {
-        agency_edge::object::call(self.env, "LEDGER", scope, op, body).await
+    async fn call<T: DeserializeOwned>(&self, scope: &str, op: &LedgerOp) -> Result<T, ApiError> {
+        agency_edge::object::call(self.env, "LEDGER", scope, op).await
     }
 
     /// Checks (`commit`: and reserves) `request`'s cost under every budget scope it falls
@@ -68,7 +61,7 @@ impl<'a> LedgerClient<'a> {
                 commit,
                 halt_check: halt_check && i == 0,
             };
-            let out = match self.call::<ReserveOut>(&scope, "reserve", &r).await {
+            let out = match self.call::<ReserveOut>(&scope, &LedgerOp::Reserve(r)).await {
                 Ok(o) => o,
                 Err(e) => {
                     self.release_in(&done, &request.task_id).await;
@@ -106,7 +99,7 @@ impl<'a> LedgerClient<'a> {
                 actual: None,
                 now: 0,
             };
-            if let Err(e) = self.call::<usize>(scope, "release", &body).await {
+            if let Err(e) = self.call::<usize>(scope, &LedgerOp::Release(body)).await {
                 worker::console_error!(
                     "release {task} in {scope}: {}",
                     e.log.as_deref().unwrap_or(&e.message)
@@ -131,13 +124,18 @@ impl<'a> LedgerClient<'a> {
         // Every scope first: refused, not recorded short, when a sum would pass what a
         // ledger holds (and not settled in some scopes but not others).
         for scope in scopes {
-            if let Some(why) = self.call::<Option<String>>(scope, "room", &body).await? {
+            if let Some(why) = self
+                .call::<Option<String>>(scope, &LedgerOp::Room(body.clone()))
+                .await?
+            {
                 return Err(ledger_limit(why));
             }
         }
         let mut recorded = actual;
         for scope in scopes {
-            recorded = self.call::<i64>(scope, "settle", &body).await?;
+            recorded = self
+                .call::<i64>(scope, &LedgerOp::Settle(body.clone()))
+                .await?;
         }
         Ok(recorded)
     }
@@ -152,11 +150,11 @@ impl<'a> LedgerClient<'a> {
         let mut scopes = vec!["global".to_owned()];
         scopes.extend(b.agents.keys().map(|a| format!("agent:{a}")));
         scopes.extend(b.channels.keys().map(|c| format!("channel:{c}")));
-        let body = LedgerIn { now };
+        let op = LedgerOp::Ledger(LedgerIn { now });
         // One call per scope object, all at once.
         let calls = scopes
             .iter()
-            .map(|scope| self.call::<Vec<LedgerRow>>(scope, "ledger", &body));
+            .map(|scope| self.call::<Vec<LedgerRow>>(scope, &op));
         let mut out = Vec::new();
         for rows in futures_util::future::join_all(calls).await {
             out.extend(
@@ -169,16 +167,17 @@ impl<'a> LedgerClient<'a> {
     }
 
     pub async fn halts(&self) -> Result<Vec<Halt>, ApiError> {
-        self.call("global", "halts", &json!({})).await
+        self.call("global", &LedgerOp::Halts).await
     }
 
     pub async fn halt(&self, h: &HaltIn) -> Result<(), ApiError> {
-        self.call::<Vec<Halt>>("global", "halt", h).await?;
+        self.call::<Vec<Halt>>("global", &LedgerOp::Halt(h.clone()))
+            .await?;
         Ok(())
     }
 
     /// Lifts a halt (`scope` "everything" lifts all); how many were lifted.
     pub async fn resume(&self, h: &HaltIn) -> Result<usize, ApiError> {
-        self.call("global", "resume", h).await
+        self.call("global", &LedgerOp::Resume(h.clone())).await
     }
 }

@@ -7,8 +7,7 @@ use std::cell::Cell;
 
 use agency_edge::ObjectSql;
 use agency_kit::ports::SyncSql;
-use agency_webhooks_service::gate::{self, Entry, GATE_SCHEMA};
-use serde::Deserialize;
+use agency_webhooks_service::gate::{self, GATE_SCHEMA, GateOp};
 use worker::{DurableObject, Env, Request, Response, State, durable_object};
 
 #[durable_object]
@@ -16,13 +15,6 @@ pub struct Gate {
     state: State,
     /// The minute keys were last pruned in.
     pruned: Cell<i64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Forget {
-    keys: Vec<String>,
-    event_id: String,
 }
 
 impl Gate {
@@ -47,9 +39,12 @@ impl DurableObject for Gate {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let answer = match req.path().as_str() {
-            "/admit" => {
-                let entry: Entry = req.json().await?;
+        let op: GateOp = match req.json().await {
+            Ok(op) => op,
+            Err(e) => return Response::error(format!("not a gate operation: {e}"), 400),
+        };
+        let answer = match op {
+            GateOp::Admit(entry) => {
                 let minute = entry.now_ms / 60_000;
                 if minute != self.pruned.get() {
                     self.pruned.set(minute);
@@ -61,13 +56,10 @@ impl DurableObject for Gate {
                     .admit(&entry)
                     .map(|a| serde_json::to_value(a).unwrap_or_default())
             }
-            "/forget" => {
-                let f: Forget = req.json().await?;
-                self.gate()
-                    .forget(&f.keys, &f.event_id)
-                    .map(|()| serde_json::json!({}))
-            }
-            _ => return Response::error("no such gate operation", 404),
+            GateOp::Forget { keys, event_id } => self
+                .gate()
+                .forget(&keys, &event_id)
+                .map(|()| serde_json::json!({})),
         };
         match answer {
             Ok(v) => Response::from_json(&v),

@@ -13,6 +13,7 @@ use agency_edge::{D1, OrPort};
 use agency_kit::{ApiError, Clock};
 use agency_webhooks_service::config::{self, Sections};
 use agency_webhooks_service::consume::{self, Next, Work};
+use agency_webhooks_service::gate::GateOp;
 use agency_webhooks_service::outbound::{OutRequest, OutResponse};
 use agency_webhooks_service::store::{self, NewEvent};
 use agency_webhooks_service::{Admission, Entry, ROUTES, Settings, Wake, WebhookPorts};
@@ -186,8 +187,12 @@ impl<'a> Edge<'a> {
             .or_storage()
     }
 
-    async fn gate(&self, source: &str, op: &str, body: &Value) -> Result<Value, ApiError> {
-        agency_edge::object::call(self.env, "GATE", source, op, body).await
+    async fn gate<T: serde::de::DeserializeOwned>(
+        &self,
+        source: &str,
+        op: &GateOp,
+    ) -> Result<T, ApiError> {
+        agency_edge::object::call(self.env, "GATE", source, op).await
     }
 }
 
@@ -207,11 +212,9 @@ impl WebhookPorts for Edge<'_> {
     /// The source's object admits it; then D1 records it and the Queue carries it. If
     /// either fails, the object forgets its keys so the platform's retry can pass.
     async fn enqueue(&self, entry: &Entry, event: &NewEvent) -> Result<Admission, ApiError> {
-        let entry_json =
-            serde_json::to_value(entry).map_err(|e| ApiError::internal("internal", &e))?;
-        let admission: Admission =
-            serde_json::from_value(self.gate(&entry.source, "admit", &entry_json).await?)
-                .map_err(|e| agency_kit::PortError::Decode(e.to_string()))?;
+        let admission: Admission = self
+            .gate(&entry.source, &GateOp::Admit(entry.clone()))
+            .await?;
         if admission != Admission::Accepted {
             return Ok(admission);
         }
@@ -220,8 +223,11 @@ impl WebhookPorts for Edge<'_> {
             self.send_work(Work::Event(event.id.clone())).await
         };
         if let Err(e) = stored.await {
-            let forget = serde_json::json!({ "keys": entry.keys, "eventId": entry.event_id });
-            if let Err(f) = self.gate(&entry.source, "forget", &forget).await {
+            let forget = GateOp::Forget {
+                keys: entry.keys.clone(),
+                event_id: entry.event_id.clone(),
+            };
+            if let Err(f) = self.gate::<Value>(&entry.source, &forget).await {
                 worker::console_error!("gate forget after a failed enqueue: {f}");
             }
             return Err(e);

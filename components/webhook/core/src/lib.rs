@@ -292,6 +292,18 @@ mod tests {
                 callback_query_id: None
             }
         );
+        // A whole number written as a float reads exactly, however close to 2^53 (JSON
+        // numbers are parsed to the nearest double: `float_roundtrip`).
+        let big: ReplyTo =
+            serde_json::from_str(r#"{"platform":"telegram","chatId":-4355915262946966.0}"#)
+                .unwrap();
+        assert!(matches!(
+            big,
+            ReplyTo::Telegram {
+                chat_id: -4355915262946966,
+                ..
+            }
+        ));
         for bad in [r#"-1.5"#, r#"1e300"#, r#""7""#] {
             let json = format!(r#"{{"platform":"telegram","chatId":{bad}}}"#);
             assert!(serde_json::from_str::<ReplyTo>(&json).is_err(), "{bad}");
