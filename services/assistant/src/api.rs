@@ -411,10 +411,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
                 p.changed(Changed::Halts);
             }
             let released = if lifted > 0 {
-                held.iter()
-                    .filter(|h| h.what() == what)
-                    .map(|h| h.events)
-                    .sum()
+                agency_approval::held_under(&held, Some(&what))
             } else {
                 0
             };

@@ -72,17 +72,13 @@ pub async fn halt_warning<P: ChatPorts>(p: &P, what: &HaltTarget) -> Option<Stri
 
 /// `GET /api/events/held`'s answer (status, body), as [`ChatPorts::held`] returns it.
 pub fn held_of((status, body): (u16, Value)) -> Result<Vec<HeldWork>, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Held {
-        held: Vec<HeldWork>,
-    }
     if status != 200 {
         return Err(agency_kit::PortError::Upstream(format!(
             "the webhook service's held events answered {status}"
         ))
         .into());
     }
-    serde_json::from_value::<Held>(body)
+    serde_json::from_value::<agency_approval::Held>(body)
         .map(|h| h.held)
         .map_err(|e| {
             agency_kit::PortError::Upstream(format!("the held events do not parse: {e}")).into()

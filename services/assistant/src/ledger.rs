@@ -16,7 +16,7 @@ use agency_approval::{
     Answer, ApprovalRequest, BudgetCheck, BudgetStatus, Decision, HaltState, HaltTarget,
     LedgerChange, LedgerSnapshot, Limits, Micros, Work, check_scope, day_key, month_key,
 };
-pub use agency_approval::{Halt, HaltView};
+pub use agency_approval::{Halt, HaltView, HaltsInForce};
 use agency_kit::{ApiError, PortError, SqlValue};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,17 +52,6 @@ pub trait LedgerPort {
     async fn halt(&self, h: &HaltIn) -> Result<(), ApiError>;
     /// Lifts the halt `h` names (scope `everything`: every halt); how many it lifted.
     async fn resume(&self, h: &HaltIn) -> Result<usize, ApiError>;
-}
-
-/// `GET /api/halt`, and `POST /api/halt`'s answer.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct HaltsInForce {
-    pub halts: Vec<HaltView>,
-    /// What the operator should know: a halt naming an agent or channel the current
-    /// skill graph does not know is kept, with a warning here.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
 }
 
 /// `POST /api/resume`'s answer.

@@ -114,7 +114,7 @@ impl Documented for Endpoint {
             Endpoint::Held => Operation {
                 description: "Any role. Events held while a halt covers them, counted by the halt that holds them (`GET /api/events?status=held` lists them). A resume releases them for dispatch in the order they came, each once.",
                 request: None,
-                ok: Answer::ok("Held events by halt", doc.schema::<views::Held>()),
+                ok: Answer::ok("Held events by halt", doc.schema::<agency_approval::Held>()),
                 params: Vec::new(),
                 errors: &[],
             },

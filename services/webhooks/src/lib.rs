@@ -502,21 +502,19 @@ async fn held<P: WebhookPorts>(p: &P) -> ApiResult {
         .await?
         .into_iter()
         .map(|h| {
-            let (scope, target) = match h.held_by.split_once(':') {
-                Some((scope, target)) => (scope.to_owned(), Some(target.to_owned())),
-                None => (h.held_by.clone(), None),
-            };
+            let what = agency_approval::HaltTarget::from_key(&h.held_by).ok_or_else(|| {
+                PortError::Decode(format!("held by an unknown halt {:?}", h.held_by))
+            })?;
             Ok(agency_approval::HeldWork {
-                scope: agency_approval::HaltScope::parse(&scope).ok_or_else(|| {
-                    PortError::Decode(format!("held by an unknown halt {:?}", h.held_by))
-                })?,
-                target,
+                scope: what.scope(),
+                target: (what != agency_approval::HaltTarget::All)
+                    .then(|| what.target().to_owned()),
                 events: u64::try_from(h.n).unwrap_or(0),
                 oldest: agency_kit::ports::rfc3339(h.oldest_ms),
             })
         })
         .collect::<Result<Vec<_>, PortError>>()?;
-    Ok(json(StatusCode::OK, &views::Held { held }))
+    Ok(json(StatusCode::OK, &agency_approval::Held { held }))
 }
 
 async fn drop_held<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {

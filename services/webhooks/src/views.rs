@@ -83,14 +83,6 @@ pub struct Events {
     pub next_before: Option<String>,
 }
 
-/// `GET /api/events/held`.
-#[derive(Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct Held {
-    /// By halt, oldest first.
-    pub held: Vec<agency_approval::HeldWork>,
-}
-
 /// One dispatch attempt.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

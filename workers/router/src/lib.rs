@@ -167,10 +167,6 @@ impl RouterPorts for Edge<'_> {
         }) {
             return Ok(h.as_ref().clone());
         }
-        #[derive(Deserialize)]
-        struct InForce {
-            halts: Vec<HaltView>,
-        }
         let (status, body) = agency_edge::peer(
             self.env,
             agency_kit::Part::Assistant,
@@ -182,7 +178,7 @@ impl RouterPorts for Edge<'_> {
         if status != 200 {
             return Err(upstream(format!("the assistant's halts answered {status}")).into());
         }
-        let halts: InForce = serde_json::from_value(body)
+        let halts: agency_approval::HaltsInForce = serde_json::from_value(body)
             .map_err(|e| upstream(format!("the assistant's halts do not parse: {e}")))?;
         let halts = Rc::new(halts.halts);
         HALTS.with(|c| *c.borrow_mut() = Some((now, halts.clone())));

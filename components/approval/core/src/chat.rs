@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::halt::{HaltTarget, HaltView, HeldWork};
+use crate::halt::{HaltTarget, HaltView, HeldWork, held_under};
 
 /// Which approval a command is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,14 +320,6 @@ pub fn halt_reason(session: &str, reason: Option<String>) -> String {
     reason.unwrap_or_else(|| format!("halted from chat by {session}"))
 }
 
-/// How many pieces of held work `held` counts for `what` (`None`: every halt).
-fn held_for(held: &[HeldWork], what: Option<&HaltTarget>) -> u64 {
-    held.iter()
-        .filter(|h| what.is_none_or(|w| h.what() == *w))
-        .map(|h| h.events)
-        .sum()
-}
-
 fn messages(n: u64) -> String {
     match n {
         1 => "1 message".to_owned(),
@@ -340,14 +332,7 @@ fn messages(n: u64) -> String {
 pub fn halt_reply(what: &HaltTarget, warning: Option<&str>) -> Reply {
     let text = match what {
         HaltTarget::All => "All agents are halted".to_owned(),
-        t => {
-            let d = t.describe();
-            let mut c = d.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-                + " is halted"
-        }
+        t => format!("{} is halted", capitalised(&t.describe())),
     };
     let resume = match what {
         HaltTarget::All => "resume".to_owned(),
@@ -372,7 +357,11 @@ pub fn halt_reply(what: &HaltTarget, warning: Option<&str>) -> Reply {
 /// was held just before (what the lifted halts held goes out now, in order). An action
 /// only when something was lifted.
 pub fn resume_reply(what: Option<&HaltTarget>, lifted: usize, held: &[HeldWork]) -> Reply {
-    let released = if lifted == 0 { 0 } else { held_for(held, what) };
+    let released = if lifted == 0 {
+        0
+    } else {
+        held_under(held, what)
+    };
     let text = match (what, lifted) {
         (None, 0) => "Nothing was halted.".to_owned(),
         (Some(w), 0) => format!(
@@ -422,7 +411,7 @@ pub fn status_reply(halts: &[HaltView], held: &[HeldWork]) -> String {
     let mut lines = Vec::new();
     for h in halts {
         let what = h.what();
-        let n = held_for(held, Some(&what));
+        let n = held_under(held, Some(&what));
         lines.push(format!(
             "{} halted since {} ({}): {} held.",
             capitalised(&what.describe()),

@@ -98,6 +98,17 @@ impl HaltTarget {
         }
     }
 
+    /// The target a [`HaltTarget::key`] names (`None`: not a key).
+    pub fn from_key(key: &str) -> Option<HaltTarget> {
+        match key.split_once(':') {
+            None if key == "all" => Some(HaltTarget::All),
+            Some((scope, target)) if !target.is_empty() => HaltScope::parse(scope)
+                .filter(|s| *s != HaltScope::All)
+                .map(|s| HaltTarget::new(s, target)),
+            _ => None,
+        }
+    }
+
     /// Whether this halt stops `work`.
     pub fn covers(&self, work: &Work<'_>) -> bool {
         match self {
@@ -167,6 +178,18 @@ impl HaltView {
     }
 }
 
+// Also what routing and dispatch read of the ledger's halts.
+/// `GET /api/halt`, and `POST /api/halt`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HaltsInForce {
+    pub halts: Vec<HaltView>,
+    /// What the operator should know: a halt naming an agent or channel the current
+    /// skill graph does not know is kept, with a warning here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// Work the webhook consumer holds under one halt (`GET /api/events/held`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -190,6 +213,22 @@ impl HeldWork {
     pub fn what(&self) -> HaltTarget {
         HaltTarget::new(self.scope, self.target.as_deref().unwrap_or(""))
     }
+}
+
+/// `GET /api/events/held`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Held {
+    /// By halt, oldest first.
+    pub held: Vec<HeldWork>,
+}
+
+/// How many events `held` counts for `what` (`None`: under every halt).
+pub fn held_under(held: &[HeldWork], what: Option<&HaltTarget>) -> u64 {
+    held.iter()
+        .filter(|h| what.is_none_or(|w| h.what() == *w))
+        .map(|h| h.events)
+        .sum()
 }
 
 /// The names the current skill graph knows, for [`unknown_to_graph`].
@@ -373,6 +412,17 @@ mod tests {
     fn keys_and_names() {
         assert_eq!(HaltTarget::All.key(), "all");
         assert_eq!(HaltTarget::Channel("ops".into()).key(), "channel:ops");
+        for t in [
+            HaltTarget::All,
+            HaltTarget::Agent("codegen".into()),
+            HaltTarget::Channel("ops".into()),
+            HaltTarget::Task("t:1".into()),
+        ] {
+            assert_eq!(HaltTarget::from_key(&t.key()), Some(t));
+        }
+        for bad in ["", "agent:", "planet:x", "all:x", "codegen"] {
+            assert_eq!(HaltTarget::from_key(bad), None, "{bad}");
+        }
         assert_eq!(
             HaltTarget::Agent("codegen".into()).describe(),
             "agent codegen"

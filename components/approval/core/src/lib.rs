@@ -30,8 +30,8 @@ pub use decide::{
     verdict,
 };
 pub use halt::{
-    GraphNames, Halt, HaltScope, HaltState, HaltTarget, HaltView, HeldWork, Work, covering,
-    unknown_to_graph,
+    GraphNames, Halt, HaltScope, HaltState, HaltTarget, HaltView, HaltsInForce, Held, HeldWork,
+    Work, covering, held_under, unknown_to_graph,
 };
 pub use money::{LedgerFull, MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};

@@ -3,12 +3,6 @@
 
 use super::*;
 
-/// `GET /api/halt`'s answer.
-#[derive(Debug, Deserialize)]
-pub(super) struct HaltsInForce {
-    halts: Vec<HaltView>,
-}
-
 /// The halts in force, as the assistant's ledger keeps them; what the step comes to
 /// when they cannot be read (another try: nothing is sent unchecked).
 pub(crate) async fn halts<P: WebhookPorts>(p: &P) -> Result<Vec<HaltView>, Box<Outcome>> {
@@ -17,7 +11,7 @@ pub(crate) async fn halts<P: WebhookPorts>(p: &P) -> Result<Vec<HaltView>, Box<O
         .await
         .map_err(|e| Box::new(Outcome::retry(format!("assistant: {}", e.message), None)))?;
     let body = success("assistant", status, body, false)?;
-    serde_json::from_value::<HaltsInForce>(body)
+    serde_json::from_value::<agency_approval::HaltsInForce>(body)
         .map(|h| h.halts)
         .map_err(|e| {
             Box::new(Outcome::retry(

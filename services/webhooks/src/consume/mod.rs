@@ -21,7 +21,6 @@ use agency_router::{Reason, RouteDecision};
 use agency_webhook::limits::retry_after;
 use agency_webhook::{EventKind, InboundEvent};
 use http::Method;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::control;
