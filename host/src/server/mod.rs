@@ -7,6 +7,7 @@
 mod approvals;
 mod chat;
 mod monitoring;
+mod outbound;
 pub mod ports;
 pub mod site;
 pub mod webhooks;

@@ -4,12 +4,10 @@
 //! other parts are called in-process (`site::internal`). What a probe round
 //! decides is the service's (`agency_monitoring_service::probes`).
 
-use agency_kit::{ApiError, Clock, Part};
+use agency_kit::{Clock, Part};
 use agency_monitor::Registry;
 use agency_monitoring_service::config::GatewayHealth;
 use agency_monitoring_service::{MonitorPorts, ProbeSettings, Probed};
-use agency_webhooks_service::WebhookPorts;
-use agency_webhooks_service::outbound::OutRequest;
 
 use super::ports::Local;
 use crate::store::Store;
@@ -42,29 +40,6 @@ impl MonitorPorts for Local {
             ms: (self.precise_ms() - start).max(0.0),
             detail: (!up).then(|| detail.to_string()),
         }
-    }
-
-    /// Through the HTTP client the webhook service's calls use (its agent keeps
-    /// connections to the gateway open).
-    async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String> {
-        let request = OutRequest {
-            method: http::Method::GET,
-            url: url.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-            timeout_ms,
-        };
-        WebhookPorts::send(self, request).await.map(|r| r.status)
-    }
-
-    async fn peer(
-        &self,
-        _part: Part,
-        method: http::Method,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<(u16, serde_json::Value), ApiError> {
-        Ok(super::site::internal(self.0.clone(), method, path, body).await)
     }
 }
 

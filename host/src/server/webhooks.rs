@@ -1,5 +1,5 @@
 //! The webhook service on the local server: its ports (the gate and the queue in one
-//! SQLite transaction, the other services called in-process, HTTP out with ureq) and
+//! SQLite transaction, the other services called in-process, HTTP out through `super::outbound`) and
 //! the consumer, a background task that leases due events and platform calls from
 //! SQLite and hands each to the service's step ([`agency_webhooks_service::consume`]).
 //! What an event leads to is decided there, not here.
@@ -10,10 +10,8 @@ use std::time::Duration;
 use agency_kit::{ApiError, Clock};
 use agency_webhooks_service::consume::Work;
 use agency_webhooks_service::gate::Gate;
-use agency_webhooks_service::outbound::{OutRequest, OutResponse};
 use agency_webhooks_service::store::{self, NewEvent};
 use agency_webhooks_service::{Admission, Entry, Settings, Wake, WebhookPorts, consume};
-use serde_json::Value;
 
 use super::AppState;
 use super::ports::Local;
@@ -49,66 +47,6 @@ impl WebhookPorts for Local {
         self.0.webhook_work.notify_one();
         Ok(())
     }
-
-    async fn peer(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<(u16, Value), ApiError> {
-        Ok(super::site::internal(self.0.clone(), method, path, body).await)
-    }
-
-    async fn send(&self, request: OutRequest) -> Result<OutResponse, String> {
-        tokio::task::spawn_blocking(move || send_blocking(request))
-            .await
-            .map_err(|e| e.to_string())?
-    }
-}
-
-fn agent() -> &'static ureq::Agent {
-    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
-    AGENT.get_or_init(|| {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .user_agent(concat!("Agency/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into()
-    })
-}
-
-fn send_blocking(r: OutRequest) -> Result<OutResponse, String> {
-    let host = r.host();
-    let mut req = ureq::http::Request::builder()
-        .method(r.method.as_str())
-        .uri(&r.url);
-    for (k, v) in &r.headers {
-        req = req.header(k, v);
-    }
-    let req = req.body(r.body).map_err(|e| e.to_string())?;
-    let timeout = Some(Duration::from_millis(r.timeout_ms));
-    let req = agent()
-        .configure_request(req)
-        .timeout_global(timeout)
-        .build();
-    let mut resp = agent().run(req).map_err(|e| format!("{host}: {e}"))?;
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let mut body = Vec::new();
-    let limit = agency_webhooks_service::outbound::MAX_ANSWER_BYTES as u64;
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(resp.body_mut().as_reader(), limit),
-        &mut body,
-    )
-    .map_err(|e| format!("{host}: the answer could not be read: {e}"))?;
-    Ok(OutResponse::new(
-        resp.status().as_u16(),
-        retry_after.as_deref(),
-        body,
-    ))
 }
 
 /// One delivery waiting for the intake thread.

@@ -8,24 +8,27 @@
 use agency_approval::chat::{self, Command, Reply, Target};
 use agency_approval::contract::{ApprovalConflict, ChatBody};
 use agency_approval::{GraphNames, HaltTarget, HeldWork, unknown_to_graph};
-use agency_kit::{ApiError, ApiResult, Request};
+use agency_kit::{ApiError, ApiResult, Part, Request};
+use agency_router::RouteDecision;
+use agency_skill_graph_service::views::{Agents, Channels};
 
 use crate::ListPage;
 use crate::api::{AssistantPorts, Undecided};
-use http::StatusCode;
-use serde_json::Value;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
 
-/// What chat needs from its runtime beyond the assistant's operations.
-pub trait ChatPorts: AssistantPorts + agency_kit::Metrics {
+/// What chat needs from its runtime beyond the assistant's operations. Whatever chat
+/// asks another part (the router's decision, the skill graph's names, the held events)
+/// goes through [`agency_kit::Peers`] and is read here as that part's answer type; the
+/// model is asked through [`agency_kit::Outbound`].
+pub trait ChatPorts:
+    AssistantPorts + agency_kit::Metrics + agency_kit::Outbound + agency_kit::Peers
+{
     /// The approval a session is discussing ("approve it").
     async fn last(&self, session: &str) -> Result<Option<String>, ApiError>;
     async fn set_last(&self, session: &str, approval: &str) -> Result<(), ApiError>;
-    /// Where the router would send `text` (its decision JSON), or why it could not say.
-    async fn route(&self, text: &str) -> Result<Value, String>;
-    /// Whether a model is configured for free text.
-    fn has_model(&self) -> bool;
-    /// The model's completion for `messages` (chat-completions JSON), or why not.
-    async fn ask_model(&self, messages: &[Value]) -> Result<Value, String>;
+    /// The chat model free text goes to, when one is configured.
+    fn model(&self) -> Option<Model>;
     /// Logs a warning (a failed model call: the operator gets a plain reply).
     fn warn(&self, message: &str);
     /// Something the webhook service acts on changed: an approval asked for with a
@@ -34,10 +37,105 @@ pub trait ChatPorts: AssistantPorts + agency_kit::Metrics {
     /// copy of the halts is refreshed at once). Nothing waits for the webhook service,
     /// whose own sweep catches up when it is not heard.
     fn changed(&self, what: Changed);
-    /// The agents and channels of the current skill graph (`None`: no graph yet).
-    async fn graph_names(&self) -> Result<Option<GraphNames>, ApiError>;
-    /// The events the webhook service holds, by halt.
-    async fn held(&self) -> Result<Vec<HeldWork>, ApiError>;
+}
+
+/// An OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    /// e.g. `http://127.0.0.1:8080/v1`; `/chat/completions` is appended.
+    pub base_url: String,
+    pub model: String,
+    /// Sent as a bearer token; never logged.
+    pub api_key: Option<String>,
+}
+
+/// How long the model may take to answer.
+pub const MODEL_TIMEOUT_MS: u64 = 30_000;
+
+/// Why another part's answer is of no use to chat.
+fn upstream(what: &str, why: impl std::fmt::Display) -> ApiError {
+    agency_kit::PortError::Upstream(format!("{what}: {why}")).into()
+}
+
+/// `(status, body)` of a peer call read as `T` when the status is 200.
+fn answer_of<T: serde::de::DeserializeOwned>(
+    what: &str,
+    (status, body): (u16, Value),
+) -> Result<T, ApiError> {
+    if status != 200 {
+        let said = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no reason given");
+        return Err(upstream(what, format!("answered {status}: {said}")));
+    }
+    serde_json::from_value(body).map_err(|e| upstream(what, format!("does not parse: {e}")))
+}
+
+/// The agents and channels of the current skill graph (`None`: no graph yet).
+pub async fn graph_names<P: ChatPorts>(p: &P) -> Result<Option<GraphNames>, ApiError> {
+    let get = async |path: &str| {
+        p.peer(Part::SkillGraph, Method::GET, path, &Value::Null)
+            .await
+    };
+    let agents = get("/api/agents").await?;
+    if agents.0 == 404 {
+        return Ok(None);
+    }
+    let agents: Agents = answer_of("the skill graph's agents", agents)?;
+    let channels: Channels = answer_of("the skill graph's channels", get("/api/channels").await?)?;
+    Ok(Some(GraphNames {
+        version: agents.graph_version,
+        agents: agents.agents.into_iter().map(|a| a.id).collect(),
+        channels: channels.channels.into_iter().map(|c| c.id).collect(),
+    }))
+}
+
+/// The events the webhook service holds, by halt.
+pub async fn held<P: ChatPorts>(p: &P) -> Result<Vec<HeldWork>, ApiError> {
+    let answer = p
+        .peer(
+            Part::Webhooks,
+            Method::GET,
+            "/api/events/held",
+            &Value::Null,
+        )
+        .await?;
+    answer_of::<agency_approval::Held>("the webhook service's held events", answer).map(|h| h.held)
+}
+
+/// Where the router sends `text` (recorded as any decision is).
+async fn route<P: ChatPorts>(p: &P, text: &str) -> Result<RouteDecision, ApiError> {
+    let answer = p
+        .peer(
+            Part::Router,
+            Method::POST,
+            "/api/route",
+            &json!({ "message": text }),
+        )
+        .await?;
+    answer_of("the router", answer)
+}
+
+/// The model's completion for `messages`.
+async fn ask_model<P: ChatPorts>(
+    p: &P,
+    model: &Model,
+    messages: &[Value],
+) -> Result<Value, String> {
+    let url = format!("{}/chat/completions", model.base_url.trim_end_matches('/'));
+    let request = agency_kit::OutRequest::json(
+        Method::POST,
+        url.clone(),
+        model.api_key.as_ref().map(|k| format!("Bearer {k}")),
+        &json!({ "model": model.model, "messages": messages }),
+        MODEL_TIMEOUT_MS,
+    );
+    let r = p.send(request).await.map_err(|e| e.to_string())?;
+    let host = agency_kit::outbound::host_of(&url);
+    if r.status != 200 {
+        return Err(format!("{host}: status {}", r.status));
+    }
+    serde_json::from_slice(&r.body).map_err(|e| format!("{host}: unreadable answer: {e}"))
 }
 
 /// What [`ChatPorts::changed`] reports.
@@ -55,7 +153,7 @@ pub async fn halt_warning<P: ChatPorts>(p: &P, what: &HaltTarget) -> Option<Stri
     if !matches!(what, HaltTarget::Agent(_) | HaltTarget::Channel(_)) {
         return None;
     }
-    match p.graph_names().await {
+    match graph_names(p).await {
         Ok(names) => unknown_to_graph(what, names.as_ref()),
         Err(e) => {
             p.warn(&format!(
@@ -70,25 +168,10 @@ pub async fn halt_warning<P: ChatPorts>(p: &P, what: &HaltTarget) -> Option<Stri
     }
 }
 
-/// `GET /api/events/held`'s answer (status, body), as [`ChatPorts::held`] returns it.
-pub fn held_of((status, body): (u16, Value)) -> Result<Vec<HeldWork>, ApiError> {
-    if status != 200 {
-        return Err(agency_kit::PortError::Upstream(format!(
-            "the webhook service's held events answered {status}"
-        ))
-        .into());
-    }
-    serde_json::from_value::<agency_approval::Held>(body)
-        .map(|h| h.held)
-        .map_err(|e| {
-            agency_kit::PortError::Upstream(format!("the held events do not parse: {e}")).into()
-        })
-}
-
 /// What the webhook service holds, or nothing when it cannot say (logged: a halt or a
 /// resume does not fail for it).
 pub async fn held_now<P: ChatPorts>(p: &P) -> Vec<HeldWork> {
-    p.held().await.unwrap_or_else(|e| {
+    held(p).await.unwrap_or_else(|e| {
         p.warn(&format!("the held events could not be read: {}", e.message));
         Vec::new()
     })
@@ -117,17 +200,16 @@ pub async fn chat<P: ChatPorts>(p: &P, req: &Request) -> ApiResult {
 /// Free text to the model, with the history and the pending approvals as context. Lines
 /// of the answer that start with `COMMAND:` become suggestions, never actions.
 async fn free_text<P: ChatPorts>(p: &P, session: &str, text: &str) -> Result<Reply, ApiError> {
-    if !p.has_model() {
+    let Some(model) = p.model() else {
         return Ok(Reply::say(format!(
             "I didn't understand that. {}",
             chat::HELP
         )));
-    }
+    };
     let history = p.history(session, 20).await?;
     let pending = pending(p, 20).await?;
     let messages = chat::model_messages(&history, &pending, text);
-    let answer = p
-        .ask_model(&messages)
+    let answer = ask_model(p, &model, &messages)
         .await
         .and_then(|a| chat::reply_from_completion(&a).map_err(|e| e.to_string()));
     Ok(answer.unwrap_or_else(|e| {
@@ -137,16 +219,6 @@ async fn free_text<P: ChatPorts>(p: &P, session: &str, text: &str) -> Result<Rep
             chat::HELP
         ))
     }))
-}
-
-/// A chat-completions answer as [`ChatPorts::ask_model`] returns it: the body of a 200,
-/// else why not (`url` names the endpoint; a key never appears in it).
-pub fn model_answer(url: &str, status: u16, body: Result<Value, String>) -> Result<Value, String> {
-    let body = body.map_err(|e| format!("{url}: unreadable answer: {e}"))?;
-    if status != 200 {
-        return Err(format!("{url}: status {status}"));
-    }
-    Ok(body)
 }
 
 /// Pending approvals, newest first.
@@ -232,9 +304,15 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
         }
         Command::Route(text) if text.is_empty() => Reply::say(chat::ASK_ROUTE),
         // A router that cannot answer is news for the operator, not a failed request.
-        Command::Route(text) => match p.route(&text).await {
-            Ok(d) => Reply::say(chat::route_reply(&d)),
-            Err(e) => Reply::say(format!("I could not ask the router: {e}.")),
+        Command::Route(text) => match route(p, &text).await {
+            Ok(d) => Reply::say(chat::route_reply(&chat::Routed {
+                agent: d.agent.as_deref(),
+                reason: d.reason.as_str(),
+                confidence: d.confidence,
+                matched: &d.matched_keywords,
+                fallback_from: d.fallback_from.as_deref(),
+            })),
+            Err(e) => Reply::say(format!("I could not ask the router: {}.", e.message)),
         },
     })
 }
@@ -353,14 +431,12 @@ mod tests {
             *self.last.borrow_mut() = Some(id.to_owned());
             Ok(())
         }
-        async fn route(&self, _: &str) -> Result<Value, String> {
-            Err("the router component trapped".into())
-        }
-        fn has_model(&self) -> bool {
-            true
-        }
-        async fn ask_model(&self, _: &[Value]) -> Result<Value, String> {
-            Err("connection refused".into())
+        fn model(&self) -> Option<Model> {
+            Some(Model {
+                base_url: "http://127.0.0.1:9/v1".into(),
+                model: "m".into(),
+                api_key: None,
+            })
         }
         fn warn(&self, message: &str) {
             self.warnings.borrow_mut().push(message.to_owned());
@@ -368,20 +444,49 @@ mod tests {
         fn changed(&self, what: Changed) {
             self.changed.borrow_mut().push(what);
         }
-        async fn graph_names(&self) -> Result<Option<GraphNames>, ApiError> {
-            Ok(Some(GraphNames {
-                version: "v1".into(),
-                agents: ["codegen".to_owned()].into(),
-                channels: ["ops".to_owned()].into(),
-            }))
+    }
+
+    impl agency_kit::Peers for Fake {
+        async fn peer(
+            &self,
+            part: Part,
+            method: Method,
+            path: &str,
+            _: &Value,
+        ) -> Result<(u16, Value), ApiError> {
+            Ok(match (part, method, path) {
+                (Part::Router, Method::POST, "/api/route") => (
+                    500,
+                    json!({ "error": { "code": "internal", "message": "the router component trapped" } }),
+                ),
+                (Part::SkillGraph, Method::GET, "/api/agents") => (
+                    200,
+                    json!({ "graphVersion": "v1", "agents": [{ "id": "codegen", "name": "Codegen",
+                        "fallback": null, "description": "writes code", "healthy": true }] }),
+                ),
+                (Part::SkillGraph, Method::GET, "/api/channels") => (
+                    200,
+                    json!({ "graphVersion": "v1", "channels": [{ "id": "ops", "context": "operations" }] }),
+                ),
+                (Part::Webhooks, Method::GET, "/api/events/held") => (
+                    200,
+                    json!({ "held": [{ "scope": "agent", "target": "codegen", "events": 2,
+                                       "oldest": "2026-12-06T10:00:00.000Z" }] }),
+                ),
+                other => panic!("chat asked {other:?}"),
+            })
         }
-        async fn held(&self) -> Result<Vec<HeldWork>, ApiError> {
-            Ok(vec![HeldWork {
-                scope: agency_approval::HaltScope::Agent,
-                target: Some("codegen".into()),
-                events: 2,
-                oldest: "2026-12-06T10:00:00.000Z".into(),
-            }])
+    }
+
+    impl agency_kit::Outbound for Fake {
+        async fn send(
+            &self,
+            r: agency_kit::OutRequest,
+        ) -> Result<agency_kit::OutResponse, agency_kit::Unanswered> {
+            Err(agency_kit::Unanswered::Unreached {
+                host: r.host(),
+                why: "connection refused".into(),
+            })
         }
     }
 

@@ -10,6 +10,8 @@
 //! - [`ports`]: the traits a runtime implements (SQL database, clock, randomness);
 //! - [`migrate`]: migrations by name;
 //! - [`service`]: a service declared once ([`Part`], routes, migrations, edge needs);
+//! - [`outbound`]: requests to the outside as data, the port that sends them, and the
+//!   port to the other parts;
 //! - [`observe`]: the request middleware (id, timing, one log record per request).
 //!
 //! No runtime crate (tokio, hyper, wasmtime, rusqlite, worker) may be a dependency here:
@@ -21,6 +23,7 @@ pub mod migrate;
 pub mod observe;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod outbound;
 pub mod ports;
 pub mod root;
 pub mod routes;
@@ -28,6 +31,7 @@ pub mod service;
 
 pub use auth::{Access, Role, Tokens};
 pub use http::{ApiError, ApiResult, Request, Response};
+pub use outbound::{OutRequest, OutResponse, Outbound, Peers, Unanswered};
 pub use ports::{Clock, Db, Metrics, PortError, Random, SqlValue, Statement};
 pub use routes::{BodyLimit, Limits, Route};
 pub use service::{EdgeNeeds, Part, Service};

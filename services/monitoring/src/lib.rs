@@ -35,7 +35,9 @@ pub use store::MIGRATIONS;
 const GATEWAY: &str = "gateway";
 
 /// What the monitoring service needs from its runtime.
-pub trait MonitorPorts: Clock + Random + agency_kit::Metrics {
+pub trait MonitorPorts:
+    Clock + Random + agency_kit::Metrics + agency_kit::Outbound + agency_kit::Peers
+{
     type Db: Db;
     /// Where probes, statuses, incidents, daily costs and shipped samples are stored.
     fn db(&self) -> &Self::Db;
@@ -45,17 +47,6 @@ pub trait MonitorPorts: Clock + Random + agency_kit::Metrics {
     fn live(&self) -> Registry;
     /// Probes another part (in-process locally, over a service binding at the edge).
     async fn probe_part(&self, part: Part) -> Probed;
-    /// `GET url`: its status, or why no answer came within `timeout_ms`.
-    async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String>;
-    /// Calls another part as an operator (in-process locally, over a service binding
-    /// at the edge): its status and JSON body, errors included.
-    async fn peer(
-        &self,
-        part: Part,
-        method: Method,
-        path: &str,
-        body: &serde_json::Value,
-    ) -> Result<(u16, serde_json::Value), ApiError>;
 }
 
 /// The current graph's agents (none when there is no graph or it can't be read).

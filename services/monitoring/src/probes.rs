@@ -63,7 +63,10 @@ pub fn day(ms: i64) -> String {
 
 async fn url<P: MonitorPorts>(p: &P, url: &str, timeout_ms: u64) -> Probed {
     let start = p.precise_ms();
-    let answer = p.get(url, timeout_ms).await;
+    let answer = p
+        .send(agency_kit::OutRequest::get(url, timeout_ms))
+        .await
+        .map(|r| r.status);
     let ms = (p.precise_ms() - start).max(0.0);
     match answer {
         Ok(status) if (200..300).contains(&status) => Probed {
@@ -79,7 +82,7 @@ async fn url<P: MonitorPorts>(p: &P, url: &str, timeout_ms: u64) -> Probed {
         Err(e) => Probed {
             up: false,
             ms,
-            detail: Some(e),
+            detail: Some(e.to_string()),
         },
     }
 }

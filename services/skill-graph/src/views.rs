@@ -68,8 +68,9 @@ pub struct Health {
     pub healthy: bool,
 }
 
+// Also read by other services (the assistant checks a halt's target against it).
 /// `GET /api/channels`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Channels {

@@ -6,6 +6,7 @@
 //! The events travel the task dispatch's own queue (retries, dead letters, replay),
 //! to `POST {gateway}/events`, signed as Standard Webhooks.
 
+use agency_kit::Part;
 use agency_kit::{ApiError, Db, PortError};
 use http::Method;
 use serde::{Deserialize, Serialize};
@@ -92,7 +93,12 @@ fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
 
 async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
     let (status, body) = p
-        .peer(Method::GET, &format!("/api/audit?{query}"), &Value::Null)
+        .peer(
+            Part::Assistant,
+            Method::GET,
+            &format!("/api/audit?{query}"),
+            &Value::Null,
+        )
         .await?;
     if status != 200 {
         return Err(PortError::Upstream(format!(

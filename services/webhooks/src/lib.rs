@@ -33,7 +33,7 @@ pub use gate::{Admission, Entry};
 pub use settings::Settings;
 pub use store::MIGRATIONS;
 
-use outbound::{Call, OutRequest, OutResponse};
+use outbound::Call;
 use settings::{Source, Verifier};
 use store::NewEvent;
 
@@ -71,7 +71,9 @@ impl Count {
 }
 
 /// What the webhook service needs from its runtime.
-pub trait WebhookPorts: Clock + Random + agency_kit::Metrics {
+pub trait WebhookPorts:
+    Clock + Random + agency_kit::Metrics + agency_kit::Outbound + agency_kit::Peers
+{
     type Db: Db;
     /// Where events, attempts and the outbox are stored.
     fn db(&self) -> &Self::Db;
@@ -83,17 +85,6 @@ pub trait WebhookPorts: Clock + Random + agency_kit::Metrics {
     /// Events queued again (replays) or platform calls queued: look at them now (the
     /// local consumer is woken; at the edge they are sent to the Queue).
     async fn wake(&self, what: Wake<'_>) -> Result<(), ApiError>;
-    /// Calls another Agency service as the webhook service (in-process locally, over
-    /// a service binding at the edge): its status and JSON body, errors included.
-    async fn peer(
-        &self,
-        method: Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<(u16, Value), ApiError>;
-    /// An HTTP request to the outside world (the gateway, a chat platform's API); an
-    /// `Err` when no answer came (refused, timed out).
-    async fn send(&self, request: OutRequest) -> Result<OutResponse, String>;
     /// Logs what an operator should know (an event that failed, a dead letter).
     fn warn(&self, message: &str);
     /// Counts `what` for `platform` in the runtime's metrics.

@@ -141,23 +141,7 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
-/// The chat platforms' API base URLs (configurable for tests and proxies).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiBases {
-    pub slack: String,
-    pub telegram: String,
-    pub discord: String,
-}
-
-impl Default for ApiBases {
-    fn default() -> Self {
-        ApiBases {
-            slack: "https://slack.com/api".into(),
-            telegram: "https://api.telegram.org".into(),
-            discord: "https://discord.com/api/v10".into(),
-        }
-    }
-}
+pub use agency_webhook::api::ApiBases;
 
 /// The whole service's settings.
 #[derive(Debug, Clone)]

@@ -109,6 +109,7 @@ async fn health(p: &Edge<'_>) -> (bool, serde_json::Value) {
 }
 
 agency_edge::edge_clock_and_random!(Edge);
+agency_edge::edge_calls!(Edge);
 
 impl<'a> AssistantRuntime for Edge<'a> {
     type Db = D1;

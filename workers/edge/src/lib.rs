@@ -17,8 +17,8 @@ use agency_kit::observe::{Observer, RequestLog, UNMATCHED, observed};
 use agency_kit::ports::Written;
 use agency_kit::routes::{self, Matched, Route};
 use agency_kit::{
-    ApiError, ApiResult, Clock, Db, Limits, Part, PortError, Random, Service, SqlValue, Statement,
-    Tokens, root,
+    ApiError, ApiResult, Clock, Db, Limits, OutRequest, OutResponse, Part, PortError, Random,
+    Service, SqlValue, Statement, Tokens, Unanswered, root,
 };
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -294,27 +294,91 @@ pub async fn peer(
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
-/// Sends `request` to the outside world, giving up (and aborting it) after
-/// `timeout_ms`; the error names the URL's host.
-pub async fn fetch_within(request: Request, timeout_ms: u64) -> Result<Response, String> {
+/// Sends `request` to the outside world ([`agency_kit::Outbound`] at the edge), giving
+/// up (and aborting it) after its timeout; the body of the answer is cut at
+/// [`agency_kit::outbound::MAX_ANSWER_BYTES`].
+pub async fn send(r: OutRequest) -> Result<OutResponse, Unanswered> {
     use futures_util::future::{Either, select};
-    let url = request.url().map(|u| u.to_string()).unwrap_or_default();
-    let host = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let host = r.host();
+    let unsendable = |e: worker::Error| Unanswered::Unsendable {
+        host: host.clone(),
+        why: e.to_string(),
+    };
+    let headers = Headers::new();
+    for (k, v) in &r.headers {
+        headers.set(k, v).map_err(unsendable)?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::from(r.method.as_str().to_owned()))
+        .with_headers(headers);
+    if !r.body.is_empty() {
+        init.with_body(Some(
+            worker::js_sys::Uint8Array::from(r.body.as_slice()).into(),
+        ));
+    }
+    let request = Request::new_with_init(&r.url, &init).map_err(unsendable)?;
     let controller = worker::AbortController::default();
     let signal = controller.signal();
     let fetch = worker::Fetch::Request(request);
     let sent = Box::pin(fetch.send_with_signal(&signal));
     let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
-        timeout_ms,
+        r.timeout_ms,
     )));
-    match select(sent, timeout).await {
-        Either::Left((Ok(resp), _)) => Ok(resp),
-        Either::Left((Err(e), _)) => Err(format!("{host}: {e}")),
+    let mut resp = match select(sent, timeout).await {
+        Either::Left((Ok(resp), _)) => resp,
+        Either::Left((Err(e), _)) => {
+            return Err(Unanswered::Unreached {
+                host,
+                why: e.to_string(),
+            });
+        }
         Either::Right(_) => {
             controller.abort();
-            Err(format!("{host}: no answer within {timeout_ms} ms"))
+            return Err(Unanswered::Timeout {
+                host,
+                ms: r.timeout_ms,
+            });
         }
-    }
+    };
+    let retry_after = resp.headers().get("retry-after").ok().flatten();
+    let body = resp.bytes().await.map_err(|e| Unanswered::Unreadable {
+        host: host.clone(),
+        why: e.to_string(),
+    })?;
+    Ok(OutResponse::new(
+        resp.status_code(),
+        retry_after.as_deref(),
+        body,
+    ))
+}
+
+/// Implements the kit's [`agency_kit::Outbound`] ([`send`]) and [`agency_kit::Peers`]
+/// ([`peer`], over the `env`'s service bindings) for a Worker's ports type (one lifetime
+/// parameter, an `env: &Env` field).
+#[macro_export]
+macro_rules! edge_calls {
+    ($ports:ident) => {
+        impl ::agency_kit::Outbound for $ports<'_> {
+            async fn send(
+                &self,
+                request: ::agency_kit::OutRequest,
+            ) -> Result<::agency_kit::OutResponse, ::agency_kit::Unanswered> {
+                $crate::send(request).await
+            }
+        }
+
+        impl ::agency_kit::Peers for $ports<'_> {
+            async fn peer(
+                &self,
+                part: ::agency_kit::Part,
+                method: ::http::Method,
+                path: &str,
+                body: &::serde_json::Value,
+            ) -> Result<(u16, ::serde_json::Value), ::agency_kit::ApiError> {
+                $crate::peer(self.env, part, method, path, body).await
+            }
+        }
+    };
 }
 
 /// Implements the kit's `Clock` and `Random` for a Worker's ports type (one lifetime

@@ -90,6 +90,7 @@ impl<'a> Edge<'a> {
 }
 
 agency_edge::edge_clock_and_random!(Edge);
+agency_edge::edge_calls!(Edge);
 
 /// This Worker's own samples are stored as any shipment is.
 fn to_d1(env: Env, batch: Registry) -> Pin<Box<dyn Future<Output = Result<(), String>>>> {
@@ -150,24 +151,6 @@ impl MonitorPorts for Edge<'_> {
             ms: (agency_kit::Clock::precise_ms(self) - start).max(0.0),
             detail: answer.err(),
         }
-    }
-
-    async fn get(&self, url: &str, timeout_ms: u64) -> Result<u16, String> {
-        let mut init = RequestInit::new();
-        init.with_method(worker::Method::Get);
-        let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-        let resp = agency_edge::fetch_within(request, timeout_ms).await?;
-        Ok(resp.status_code())
-    }
-
-    async fn peer(
-        &self,
-        part: agency_kit::Part,
-        method: http::Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<(u16, Value), ApiError> {
-        agency_edge::peer(self.env, part, method, path, body).await
     }
 }
 

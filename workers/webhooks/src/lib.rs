@@ -14,14 +14,13 @@ use agency_kit::{ApiError, Clock};
 use agency_webhooks_service::config::{self, Sections};
 use agency_webhooks_service::consume::{self, Next, Work};
 use agency_webhooks_service::gate::GateOp;
-use agency_webhooks_service::outbound::{OutRequest, OutResponse};
 use agency_webhooks_service::store::{self, NewEvent};
 use agency_webhooks_service::{Admission, Entry, ROUTES, Settings, Wake, WebhookPorts};
 use http::StatusCode;
 use serde_json::Value;
 use worker::{
-    Context, Env, Headers, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request,
-    RequestInit, Response, ScheduleContext, ScheduledEvent, event,
+    Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Request, Response,
+    ScheduleContext, ScheduledEvent, event,
 };
 
 pub use gate::Gate;
@@ -197,6 +196,7 @@ impl<'a> Edge<'a> {
 }
 
 agency_edge::edge_clock_and_random!(Edge);
+agency_edge::edge_calls!(Edge);
 
 impl WebhookPorts for Edge<'_> {
     type Db = D1;
@@ -246,47 +246,7 @@ impl WebhookPorts for Edge<'_> {
         Ok(())
     }
 
-    /// The router and the assistant over their service bindings, as an operator.
-    async fn peer(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: &Value,
-    ) -> Result<(u16, Value), ApiError> {
-        let part = if path.starts_with("/api/route") {
-            agency_kit::Part::Router
-        } else {
-            agency_kit::Part::Assistant
-        };
-        agency_edge::peer(self.env, part, method, path, body).await
-    }
-
     fn warn(&self, message: &str) {
         worker::console_warn!("{message}");
-    }
-
-    async fn send(&self, r: OutRequest) -> Result<OutResponse, String> {
-        let headers = Headers::new();
-        for (k, v) in &r.headers {
-            headers.set(k, v).map_err(|e| e.to_string())?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(worker::Method::from(r.method.as_str().to_owned()))
-            .with_headers(headers)
-            .with_body(Some(
-                worker::js_sys::Uint8Array::from(r.body.as_slice()).into(),
-            ));
-        let request = Request::new_with_init(&r.url, &init).map_err(|e| e.to_string())?;
-        let mut resp = agency_edge::fetch_within(request, r.timeout_ms).await?;
-        let retry_after = resp.headers().get("retry-after").ok().flatten();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| format!("{}: the answer could not be read: {e}", r.host()))?;
-        Ok(OutResponse::new(
-            resp.status_code(),
-            retry_after.as_deref(),
-            body,
-        ))
     }
 }

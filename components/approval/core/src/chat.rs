@@ -289,27 +289,28 @@ pub fn budget_reply(budgets: &[Value]) -> String {
         .join("\n")
 }
 
-/// The answer to "route: <text>" over a routing decision's JSON.
-pub fn route_reply(d: &Value) -> String {
-    let agent = d["agent"].as_str().unwrap_or("nobody");
-    let keywords = d["matchedKeywords"]
-        .as_array()
-        .map(|k| {
-            k.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
+/// A routing decision as chat tells it (the router's answer, read by the assistant).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Routed<'a> {
+    pub agent: Option<&'a str>,
+    pub reason: &'a str,
+    pub confidence: f64,
+    pub matched: &'a [std::sync::Arc<str>],
+    pub fallback_from: Option<&'a str>,
+}
+
+/// "That goes to codegen (match, confidence 0.91), matched: deploy."
+pub fn route_reply(d: &Routed<'_>) -> String {
+    let agent = d.agent.unwrap_or("nobody");
     let mut text = format!(
         "That goes to {agent} ({}, confidence {:.2})",
-        d["reason"].as_str().unwrap_or("?"),
-        d["confidence"].as_f64().unwrap_or(0.0)
+        d.reason, d.confidence
     );
-    if !keywords.is_empty() {
-        text.push_str(&format!(", matched: {keywords}"));
+    if !d.matched.is_empty() {
+        let keywords: Vec<&str> = d.matched.iter().map(|k| &**k).collect();
+        text.push_str(&format!(", matched: {}", keywords.join(", ")));
     }
-    if let Some(f) = d["fallbackFrom"].as_str() {
+    if let Some(f) = d.fallback_from {
         text.push_str(&format!("; {f} is down"));
     }
     text + "."

@@ -170,6 +170,17 @@ impl Names {
 pub struct DecodeError(pub usize);
 
 impl Reason {
+    /// Its name on the wire (`match`, `fallback`, `default`, `no-match`, `halted`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Match => "match",
+            Reason::Fallback => "fallback",
+            Reason::Default => "default",
+            Reason::NoMatch => "no-match",
+            Reason::Halted => "halted",
+        }
+    }
+
     fn code(self) -> u32 {
         match self {
             Reason::Match => 0,

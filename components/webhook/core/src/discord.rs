@@ -2,6 +2,8 @@
 //! command (deferred at once, type 5: the answer follows through the interaction's
 //! webhook) and button clicks (deferred update, type 6).
 
+pub mod api;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -2,8 +2,11 @@
 //! it say ([`slack`], [`telegram`], [`discord`] each turn a payload into one
 //! [`Inbound`]), and how dispatch signs what it sends on ([`standard`]). The webhook
 //! service decides nothing of this itself: it verifies, parses, dedups on
-//! [`InboundEvent::dedup_keys`], enqueues and answers with [`Inbound`]'s reply.
+//! [`InboundEvent::dedup_keys`], enqueues and answers with [`Inbound`]'s reply. The way
+//! back ([`api`]: a call to a platform's API as data, its request, what the answer
+//! means) is here too, each platform's next to its parser.
 
+pub mod api;
 pub mod capability;
 pub mod card;
 pub mod discord;
@@ -105,6 +108,17 @@ pub enum ReplyTo {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
     },
+}
+
+impl ReplyTo {
+    /// The platform the conversation is on.
+    pub fn platform(&self) -> Platform {
+        match self {
+            ReplyTo::Slack { .. } => Platform::Slack,
+            ReplyTo::Telegram { .. } => Platform::Telegram,
+            ReplyTo::Discord { .. } => Platform::Discord,
+        }
+    }
 }
 
 /// Whole numbers as JSON has them: `-114` and `-114.0` are the same number (JSON

@@ -2,6 +2,8 @@
 //! `message` and `app_mention`), slash commands (form-encoded) and interactivity (a
 //! form field `payload` holding JSON; `block_actions` for button clicks).
 
+pub mod api;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,6 +1,8 @@
 //! Telegram's updates (Bot API): messages (`/agency` commands among them) and
 //! `callback_query` clicks on inline keyboards.
 
+pub mod api;
+
 use serde::Deserialize;
 
 use crate::card::parse_button;

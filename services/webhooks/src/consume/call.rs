@@ -52,7 +52,7 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
         }
     };
     let (answered, posted) = match p.send(request).await {
-        Err(why) => ((Answered::Retry(None, hide(why)), None), None),
+        Err(why) => ((Answered::Retry(None, hide(why.to_string())), None), None),
         Ok(r) => (
             (outbound::answered(source.platform, &r), Some(r.status)),
             outbound::posted_message(source.platform, &r.body),

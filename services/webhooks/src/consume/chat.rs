@@ -2,6 +2,7 @@
 //! approver's decision to the assistant, the card edited) and the assistant's chat.
 
 use super::*;
+use agency_kit::Part;
 
 pub(super) async fn click<P: WebhookPorts>(
     p: &P,
@@ -23,6 +24,7 @@ pub(super) async fn click<P: WebhookPorts>(
     let verdict = if approve { "approve" } else { "deny" };
     let (status, body) = p
         .peer(
+            Part::Assistant,
             Method::POST,
             &format!("/api/approvals/{approval_id}/decision"),
             &json!({
@@ -104,6 +106,7 @@ pub(super) async fn converse<P: WebhookPorts>(
     };
     let (status, body) = p
         .peer(
+            Part::Assistant,
             Method::POST,
             "/api/chat",
             &json!({ "sessionId": session_of(e), "message": message }),

@@ -2,12 +2,13 @@
 //! is sent (a covered event is held), and the signed delivery.
 
 use super::*;
+use agency_kit::Part;
 
 /// The halts in force, as the assistant's ledger keeps them; what the step comes to
 /// when they cannot be read (another try: nothing is sent unchecked).
 pub(crate) async fn halts<P: WebhookPorts>(p: &P) -> Result<Vec<HaltView>, Box<Outcome>> {
     let (status, body) = p
-        .peer(Method::GET, "/api/halt", &Value::Null)
+        .peer(Part::Assistant, Method::GET, "/api/halt", &Value::Null)
         .await
         .map_err(|e| Box::new(Outcome::retry(format!("assistant: {}", e.message), None)))?;
     let body = success("assistant", status, body, false)?;
@@ -65,6 +66,7 @@ pub(super) async fn dispatch<P: WebhookPorts>(
         None => {
             let (status, body) = p
                 .peer(
+                    Part::Router,
                     Method::POST,
                     "/api/route",
                     &json!({ "message": e.text, "channel": channel }),
@@ -165,7 +167,7 @@ pub(crate) async fn post_signed<P: WebhookPorts>(
     };
     let mut o = match answer {
         Err(why) => Outcome {
-            attempt: Some(attempt(None, Some(why.clone()))),
+            attempt: Some(attempt(None, Some(why.to_string()))),
             ..Outcome::retry(format!("gateway: {why}"), None)
         },
         Ok(r) if (200..300).contains(&r.status) => Outcome {

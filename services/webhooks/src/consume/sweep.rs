@@ -2,6 +2,7 @@
 //! events released, expired capabilities forgotten.
 
 use super::*;
+use agency_kit::Part;
 
 /// The consumer's periodic work, on a timer locally and on the cron at the edge (and at
 /// once when the assistant says something changed): approval cards, the gateway told
@@ -67,6 +68,7 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     let mut n = 0;
     let (status, body) = p
         .peer(
+            Part::Assistant,
             Method::GET,
             &format!("/api/approvals?status=pending&limit={SWEEP}"),
             &Value::Null,
@@ -123,6 +125,7 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     for card in store::open_cards(p.db(), SWEEP).await? {
         let (status, body) = p
             .peer(
+                Part::Assistant,
                 Method::GET,
                 &format!("/api/approvals/{}", card.approval_id),
                 &Value::Null,

@@ -1,0 +1,66 @@
+//! Discord's API for answers: an interaction's follow-ups and its original message
+//! (the interaction's token in the path), and the bot's own messages in a channel
+//! (`Authorization: Bot`) for a card and its later edit.
+
+use serde_json::{Value, json};
+
+use crate::api::{ApiRequest, Bot, Call, Unsendable};
+use crate::discord::EPHEMERAL;
+use crate::{ReplyTo, card};
+
+/// The request for `call` (a channel on Discord) made as `bot`, against `base`.
+pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Unsendable> {
+    let ReplyTo::Discord {
+        channel_id,
+        application_id,
+        token: interaction,
+        message_id,
+    } = call.to()
+    else {
+        return Err(bot.wrong(call.to()));
+    };
+    let follow_up = |body: Value| {
+        Ok(ApiRequest::post(
+            format!("{base}/webhooks/{application_id}/{interaction}"),
+            None,
+            body,
+        ))
+    };
+    let as_bot = || Ok::<_, Unsendable>(Some(format!("Bot {}", bot.token()?)));
+    match call {
+        Call::Reply { text, .. } => follow_up(json!({ "content": text })),
+        Call::Private { text, .. } => follow_up(json!({ "content": text, "flags": EPHEMERAL })),
+        Call::Card {
+            approval_id, text, ..
+        } => {
+            let button = |label: &str, style: u8, approve: bool| {
+                json!({ "type": 2, "style": style, "label": label,
+                        "custom_id": card::button_data(approve, approval_id) })
+            };
+            Ok(ApiRequest::post(
+                format!("{base}/channels/{channel_id}/messages"),
+                as_bot()?,
+                json!({
+                    "content": text,
+                    "components": [{ "type": 1, "components": [
+                        button("Approve", 3, true), button("Deny", 4, false)
+                    ]}]
+                }),
+            ))
+        }
+        Call::Decided { text, .. } => match message_id {
+            // The click was answered with a deferred update: edit the original.
+            Some(_) => Ok(ApiRequest::patch(
+                format!("{base}/webhooks/{application_id}/{interaction}/messages/@original"),
+                None,
+                json!({ "content": text, "components": [] }),
+            )),
+            None => follow_up(json!({ "content": text })),
+        },
+        Call::Edit { message, text, .. } => Ok(ApiRequest::patch(
+            format!("{base}/channels/{channel_id}/messages/{message}"),
+            as_bot()?,
+            json!({ "content": text, "components": [] }),
+        )),
+    }
+}

@@ -1,0 +1,97 @@
+//! Slack's Web API for answers: `chat.postMessage`, `chat.postEphemeral` and
+//! `chat.update` with the bot token as a bearer; a command's or click's
+//! `response_url` (no token) for private answers.
+
+use serde_json::{Value, json};
+
+use crate::api::{ApiRequest, Bot, Call, Unsendable};
+use crate::{ReplyTo, card};
+
+fn buttons(approval_id: &str) -> Value {
+    json!({
+        "type": "actions",
+        "block_id": format!("agency_card_{approval_id}"),
+        "elements": [
+            { "type": "button", "action_id": card::SLACK_APPROVE, "style": "primary",
+              "text": { "type": "plain_text", "text": "Approve" }, "value": approval_id },
+            { "type": "button", "action_id": card::SLACK_DENY, "style": "danger",
+              "text": { "type": "plain_text", "text": "Deny" }, "value": approval_id },
+        ]
+    })
+}
+
+fn section(text: &str) -> Value {
+    json!({ "type": "section", "text": { "type": "mrkdwn", "text": text } })
+}
+
+/// The request for `call` (a conversation on Slack) made as `bot`, against `base`.
+pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Unsendable> {
+    let ReplyTo::Slack {
+        channel,
+        thread_ts,
+        response_url,
+        message_ts,
+    } = call.to()
+    else {
+        return Err(bot.wrong(call.to()));
+    };
+    let web = |method: &str, body: Value| -> Result<ApiRequest, Unsendable> {
+        Ok(ApiRequest::post(
+            format!("{base}/{method}"),
+            Some(format!("Bearer {}", bot.token()?)),
+            body,
+        ))
+    };
+    match call {
+        Call::Reply { text, .. } => {
+            let mut body = json!({ "channel": channel, "text": text });
+            if let Some(t) = thread_ts.as_ref().or(message_ts.as_ref()) {
+                body["thread_ts"] = json!(t);
+            }
+            web("chat.postMessage", body)
+        }
+        Call::Private { user, text, .. } => match (response_url, user) {
+            // A command's or click's response_url needs no token.
+            (Some(url), _) => Ok(ApiRequest::post(
+                url.clone(),
+                None,
+                json!({ "response_type": "ephemeral", "replace_original": false, "text": text }),
+            )),
+            (None, Some(user)) => web(
+                "chat.postEphemeral",
+                json!({ "channel": channel, "user": user, "text": text }),
+            ),
+            (None, None) => web(
+                "chat.postMessage",
+                json!({ "channel": channel, "text": text }),
+            ),
+        },
+        Call::Card {
+            approval_id, text, ..
+        } => {
+            let mut body = json!({
+                "channel": channel,
+                "text": text,
+                "blocks": [section(text), buttons(approval_id)],
+            });
+            if let Some(t) = thread_ts {
+                body["thread_ts"] = json!(t);
+            }
+            web("chat.postMessage", body)
+        }
+        Call::Decided { text, .. } => match message_ts {
+            Some(ts) => web(
+                "chat.update",
+                json!({ "channel": channel, "ts": ts, "text": text, "blocks": [section(text)] }),
+            ),
+            None => web(
+                "chat.postMessage",
+                json!({ "channel": channel, "text": text }),
+            ),
+        },
+        Call::Edit { message, text, .. } => web(
+            "chat.update",
+            json!({ "channel": channel, "ts": message, "text": text, "blocks": [section(text)] }),
+        ),
+    }
+}
