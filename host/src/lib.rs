@@ -8,6 +8,7 @@ pub mod audit;
 pub mod background;
 mod chat_history;
 pub mod config;
+pub mod deploy;
 pub mod example;
 pub mod graph_files;
 pub mod routing;

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod deploy;
 mod policy;
 mod route;
 mod serve;
@@ -37,6 +38,11 @@ enum Command {
     Route(route::RouteArgs),
     /// Run the local server: every API on one port, state in SQLite.
     Serve(serve::ServeArgs),
+    /// Put the agency on Cloudflare Workers: plan, build, dev.
+    Deploy {
+        #[command(subcommand)]
+        command: deploy::DeployCommand,
+    },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -45,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => policy::run(command),
         Command::Route(args) => route::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Deploy { command } => deploy::run(command),
     }
 }
 

@@ -67,6 +67,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
         }],
         queues: &[],
         crons: &[],
+        archive: true,
         // "route:" in chat; cards, halt events and held work; a halt's names checked.
         calls: &[
             agency_kit::Part::Router,

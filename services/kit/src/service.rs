@@ -65,6 +65,25 @@ impl Part {
     }
 }
 
+// One spelling on the wire too: `"skill-graph"`.
+impl serde::Serialize for Part {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Part {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Part, D::Error> {
+        let name = String::deserialize(d)?;
+        Part::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown part {name:?} (one of {})",
+                Part::ALL.map(Part::name).join(", ")
+            ))
+        })
+    }
+}
+
 impl std::fmt::Display for Part {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -102,6 +121,9 @@ pub struct EdgeNeeds {
     pub queues: &'static [Queue],
     /// Cron schedules.
     pub crons: &'static [&'static str],
+    /// Binds the environment's archive bucket (R2, binding `ARCHIVE`): what it keeps
+    /// past its retention goes there.
+    pub archive: bool,
     /// The parts it calls over service bindings ([`Part::binding`]). Every part but
     /// monitoring also calls monitoring, to ship its samples.
     pub calls: &'static [Part],

@@ -137,6 +137,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
         objects: &[],
         queues: &[],
         crons: &["* * * * *"],
+        archive: false,
         // Probes every other part.
         calls: &[
             agency_kit::Part::Router,

@@ -73,6 +73,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
         objects: &[],
         queues: &[],
         crons: &[],
+        archive: true,
         // The graph and down agents from the skill graph; the halts from the assistant.
         calls: &[agency_kit::Part::SkillGraph, agency_kit::Part::Assistant],
         vars: &[],

@@ -87,6 +87,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
         objects: &[],
         queues: &[],
         crons: &[],
+        archive: false,
         // The graph preview replays the router's stored decisions.
         calls: &[agency_kit::Part::Router],
         vars: &[],

@@ -143,6 +143,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
             dead_letter: Some("agency-webhook-dead"),
         }],
         crons: &["* * * * *"],
+        archive: true,
         calls: &[agency_kit::Part::Router, agency_kit::Part::Assistant],
         // The secrets AGENCY_WEBHOOKS names (signing secrets, bot tokens, the gateway's
         // secret) come from the configuration.
