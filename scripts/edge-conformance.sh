@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the HTTP conformance suite against the five Workers (router, skill-graph,
-# assistant, webhooks, monitoring) under `wrangler dev` (real workerd, local D1, KV,
-# Durable Objects and Queues), then stops them by PID.
+# assistant, webhooks, monitoring) as `agency deploy dev` runs them: their generated
+# configuration in one `wrangler dev` (real workerd, local D1, KV, Durable Objects and
+# Queues) behind the generated front, on one URL. Each generated configuration also
+# passes `wrangler deploy --dry-run`. Everything started is stopped by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 source "$ROOT/scripts/tools.sh"
@@ -19,36 +21,32 @@ cleanup() {
   for pid in "${PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -9 -- "-$pid" 2>/dev/null || true
   done
-  for w in $WORKERS; do rm -f "$ROOT/workers/$w/.dev.vars"; done
   rm -rf "$STATE"
 }
-WORKERS="skill-graph router assistant webhooks monitoring"
 trap cleanup EXIT
+WORKERS="skill-graph router assistant webhooks monitoring"
+AGENCY="${AGENCY_BIN:-$ROOT/target/release/agency}"
+export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true
 
-# Eleven distinct free ports at once (sockets held open until all are chosen, so no two
-# calls can return the same port): each Worker and its inspector, and the fake model.
-read -r SG_PORT SG_INSPECT R_PORT R_INSPECT A_PORT A_INSPECT LLM_PORT W_PORT W_INSPECT M_PORT M_INSPECT < <(python3 -c '
+# Three distinct free ports at once (sockets held open until all are chosen, so no two
+# calls can return the same port): the agency's one URL, its inspector, the fake model.
+read -r PORT INSPECT LLM_PORT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(11)]
+socks = [socket.socket() for _ in range(3)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
 token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
-for w in $WORKERS; do
-  printf 'AGENCY_GATEWAY_TOKEN=%s\nAGENCY_OPERATOR_TOKEN=%s\nAGENCY_VIEWER_TOKEN=%s\n' \
-    "$AGENCY_GATEWAY_TOKEN" "$AGENCY_OPERATOR_TOKEN" "$AGENCY_VIEWER_TOKEN" > "$ROOT/workers/$w/.dev.vars"
-done
 
 # The assistant's free-text chat goes to a local stand-in for a chat-completions API.
-printf 'AGENCY_LLM_BASE_URL=http://127.0.0.1:%s/v1\nAGENCY_LLM_MODEL=fake-model\nAGENCY_LLM_API_KEY=fake-key\n' "$LLM_PORT" \
-  >> "$ROOT/workers/assistant/.dev.vars"
 setsid python3 "$ROOT/scripts/fake-chat-model.py" "$LLM_PORT" </dev/null >/dev/null 2>&1 &
 PIDS+=($!)
+export AGENCY_LLM_API_KEY=fake-key
 export AGENCY_CONFORMANCE_FAKE_MODEL=1 AGENCY_CONFORMANCE_QUICK_EXPIRY=1
 
 # The webhook checks need the fake gateway and platform APIs, and the webhooks Worker
-# configured for them (its secrets in .dev.vars, its sections in AGENCY_WEBHOOKS).
+# configured for them (its secrets in the environment, its sections in agency.toml).
 CONFORMANCE="${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}"
 setsid "$CONFORMANCE" fakes </dev/null >"$STATE/fakes.log" 2>&1 &
 PIDS+=($!)
@@ -58,8 +56,15 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -n "$FAKES" ] || { echo "[edge] the fakes did not start"; cat "$STATE/fakes.log"; exit 1; }
-"$CONFORMANCE" webhook-env >> "$ROOT/workers/webhooks/.dev.vars"
-WEBHOOKS_CONFIG="$("$CONFORMANCE" webhook-config "$FAKES")"
+while IFS='=' read -r key value; do export "$key=$value"; done < <("$CONFORMANCE" webhook-env)
+
+# The agency under test, as a user writes it: the example policy plus a rule whose asks
+# expire in a second, the chat model, and the webhook, gateway and monitoring sections.
+cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml" > "$STATE/policy.toml"
+{
+  printf 'policy = "%s"\n\n[llm]\nbase_url = "http://127.0.0.1:%s/v1"\nmodel = "fake-model"\n\n' "$STATE/policy.toml" "$LLM_PORT"
+  "$CONFORMANCE" webhook-config "$FAKES"
+} > "$STATE/agency.toml"
 
 echo "[edge] building the Workers"
 for w in $WORKERS; do
@@ -70,70 +75,50 @@ for w in $WORKERS; do
   if [ "$gz" -ge 1048576 ]; then echo "[edge] $w worker is over 1 MB gzipped"; exit 1; fi
 done
 
-export WRANGLER_REGISTRY_PATH="$STATE/registry"
-start() { # name port inspector-port
-  local w=$1 port=$2 insp=$3
-  (cd "$ROOT/workers/$w" && wrangler d1 migrations apply DB --local --persist-to "$STATE/$w" >"$STATE/migrate-$w.log" 2>&1) \
-    || { cat "$STATE/migrate-$w.log"; exit 1; }
-  local extra=()
-  # The assistant runs the example policy plus a rule whose asks expire in a second.
-  [ "$w" = assistant ] && extra=(--var "AGENCY_POLICY:$(cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml")")
-  [ "$w" = webhooks ] && extra=(--var "AGENCY_WEBHOOKS:$WEBHOOKS_CONFIG")
-  # The monitoring Worker reads [monitoring] and the gateway's health URLs from the same
-  # text; --test-scheduled lets the loop below stand in for its cron.
-  [ "$w" = monitoring ] && extra=(--test-scheduled --var "AGENCY_MONITORING:$WEBHOOKS_CONFIG")
-  (cd "$ROOT/workers/$w" && exec setsid wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "$insp" \
-      --persist-to "$STATE/$w" --show-interactive-dev-session=false --log-level warn ${extra[@]+"${extra[@]}"} \
-      </dev/null >"$STATE/dev-$w.log" 2>&1) &
-  PIDS+=($!)
-}
-wait_up() { # name url
-  # Probe a path only this worker serves, so another process on the port can't pass.
-  local probe="/api/graph"
-  [ "$1" = router ] && probe="/api/route/decisions"
-  [ "$1" = assistant ] && probe="/api/approvals"
-  [ "$1" = webhooks ] && probe="/api/events"
-  [ "$1" = monitoring ] && probe="/api/stats"
-  for _ in $(seq 1 240); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$2$probe" 2>/dev/null || true)
-    if [ "$code" = 401 ]; then return 0; fi
-    sleep 1
-  done
-  echo "[edge] $1 did not come up; its log:"; cat "$STATE/dev-$1.log"; exit 1
-}
+# Every generated configuration passes Wrangler's own checks (a dry-run deploy bundles
+# the Worker as it would upload it).
+"$AGENCY" deploy build --config "$STATE/agency.toml" --env ci --out "$STATE/dry" --prebuilt >/dev/null
+for w in $WORKERS; do
+  wrangler deploy --dry-run --config "$STATE/dry/$w.jsonc" --outdir "$STATE/dry/out-$w" >"$STATE/dry-$w.log" 2>&1 \
+    || { echo "[edge] wrangler deploy --dry-run refused the generated $w.jsonc:"; cat "$STATE/dry-$w.log"; exit 1; }
+  gz=$(cat "$STATE/dry/out-$w"/* | gzip -9 | wc -c)
+  echo "[edge] $w: the generated configuration passes wrangler deploy --dry-run; the upload is $gz bytes gzipped"
+  if [ "$gz" -ge 1048576 ]; then echo "[edge] $w's upload is over 1 MB gzipped"; exit 1; fi
+done
 
-start skill-graph "$SG_PORT" "$SG_INSPECT"
-wait_up skill-graph "http://127.0.0.1:$SG_PORT"
-start router "$R_PORT" "$R_INSPECT"
-wait_up router "http://127.0.0.1:$R_PORT"
-start assistant "$A_PORT" "$A_INSPECT"
-wait_up assistant "http://127.0.0.1:$A_PORT"
-start webhooks "$W_PORT" "$W_INSPECT"
-wait_up webhooks "http://127.0.0.1:$W_PORT"
-start monitoring "$M_PORT" "$M_INSPECT"
-wait_up monitoring "http://127.0.0.1:$M_PORT"
-echo "[edge] skill-graph on $SG_PORT, router on $R_PORT, assistant on $A_PORT, webhooks on $W_PORT, monitoring on $M_PORT, fakes at $FAKES"
+# The whole agency in one `wrangler dev` behind the generated front, on one URL.
+(exec setsid "$AGENCY" deploy dev --config "$STATE/agency.toml" --env ci --port "$PORT" \
+    --inspector-port "$INSPECT" --out "$STATE/dev" --persist "$STATE/state" --prebuilt \
+    </dev/null >"$STATE/dev.log" 2>&1) &
+PIDS+=($!)
+URL="http://127.0.0.1:$PORT"
+up=""
+for _ in $(seq 1 240); do
+  # A path only the agency serves, behind its token, so another process on the port
+  # can't pass.
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/route/decisions" 2>/dev/null || true)
+  if [ "$code" = 401 ]; then up=1; break; fi
+  sleep 1
+done
+[ -n "$up" ] || { echo "[edge] the agency did not come up; its log:"; cat "$STATE/dev.log"; exit 1; }
+echo "[edge] the five Workers behind one URL, $URL; fakes at $FAKES"
 
-# wrangler dev runs no crons: the monitoring Worker's scheduled handler (a probe round)
-# is triggered through its /__scheduled route every second instead of every minute.
-setsid bash -c "while true; do curl -s -o /dev/null 'http://127.0.0.1:$M_PORT/__scheduled?cron=*+*+*+*+*'; sleep 1; done" </dev/null >/dev/null 2>&1 &
+# The monitoring Worker's cron (a probe round) runs every second instead of every
+# minute, through the front's POST /internal/cron/monitoring.
+setsid bash -c "while true; do curl -s -o /dev/null -X POST -H 'authorization: Bearer $AGENCY_OPERATOR_TOKEN' '$URL/internal/cron/monitoring'; sleep 1; done" </dev/null >/dev/null 2>&1 &
 PIDS+=($!)
 
 # Approval cards here come from the assistant Worker's call to the webhooks Worker (its
 # WEBHOOKS binding), as they do when deployed: its cron is not triggered.
-if ! "$CONFORMANCE" --router "http://127.0.0.1:$R_PORT" \
-    --graph "http://127.0.0.1:$SG_PORT" --assistant "http://127.0.0.1:$A_PORT" \
-    --webhooks "http://127.0.0.1:$W_PORT" --fakes "$FAKES" \
-    --monitoring "http://127.0.0.1:$M_PORT"; then
-  for w in $WORKERS; do
-    echo "[edge] --- $w log ---"; tail -50 "$STATE/dev-$w.log"
-  done
+if ! "$CONFORMANCE" --router "$URL" --graph "$URL" --assistant "$URL" \
+    --webhooks "$URL" --fakes "$FAKES" --monitoring "$URL"; then
+  echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/dev.log"
   exit 1
 fi
 
 # The dashboard, served by the monitoring Worker, in headless Chromium (at the edge it
 # polls: one snapshot a connection, then it reconnects).
-if ! node "$ROOT/scripts/dashboard-check.mjs" "http://127.0.0.1:$M_PORT" "$AGENCY_VIEWER_TOKEN" "$ROOT/target/dashboard" edge; then
-  echo "[edge] --- monitoring log ---"; tail -50 "$STATE/dev-monitoring.log"
+if ! node "$ROOT/scripts/dashboard-check.mjs" "$URL" "$AGENCY_VIEWER_TOKEN" "$ROOT/target/dashboard" edge; then
+  echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/dev.log"
   exit 1
 fi

@@ -66,6 +66,12 @@ read -r edge_passed edge_failed < <(sed -n 's/^conformance: \([0-9]*\) passed, \
 read -r dash_passed dash_failed < <(sed -n 's/^dashboard: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
 edge_passed=$((edge_passed + ${dash_passed:-0})); edge_failed=$((edge_failed + ${dash_failed:-0}))
 
+step "deploy: agency deploy against a local stand-in for the Cloudflare API, with the real Wrangler"
+"$ROOT/scripts/deploy-check.sh" | tee "$LOG"
+read -r dep_passed dep_failed < <(sed -n 's/^deploy: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
+[ "${dep_failed:-1}" = 0 ] || { echo "deploy checks failed"; exit 1; }
+edge_passed=$((edge_passed + dep_passed)); edge_failed=$((edge_failed + dep_failed))
+
 echo
-echo "cargo tests: $unit_passed passed, $unit_failed failed; schemathesis operations: $st_passed passed, $st_failed failed; edge conformance and dashboard checks: $edge_passed passed, $edge_failed failed"
+echo "cargo tests: $unit_passed passed, $unit_failed failed; schemathesis operations: $st_passed passed, $st_failed failed; edge conformance, dashboard and deploy checks: $edge_passed passed, $edge_failed failed"
 echo "summary: $((unit_passed + st_passed + edge_passed)) passed, $((unit_failed + st_failed + edge_failed)) failed"

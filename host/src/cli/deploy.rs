@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use agency::deploy::Project;
+use agency::deploy::apply::{self, ApplyOptions, WORKERS_DEV};
+use agency::deploy::cloud::Cloud;
 use agency::deploy::dev::{self, DevOptions};
 use agency_deploy::{Observed, plan};
 use clap::{Args, Subcommand};
@@ -38,12 +40,40 @@ pub enum DeployCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create what is missing, migrate, put the secrets, deploy the five Workers in an
+    /// order their bindings allow, upload the graph, register Telegram's webhooks and
+    /// check each Worker's /health. Idempotent and resumable.
+    Apply {
+        #[command(flatten)]
+        target: Target,
+        /// The Workers are built already (else worker-build runs for each).
+        #[arg(long)]
+        prebuilt: bool,
+        /// A deployed Worker's public URL ({worker}, {subdomain}).
+        #[arg(long, default_value = WORKERS_DEV)]
+        workers_url: String,
+    },
+    /// Delete the environment's Workers and what apply created; the archive bucket
+    /// stays unless --archive.
+    Destroy {
+        #[command(flatten)]
+        target: Target,
+        /// Also delete the R2 archive bucket.
+        #[arg(long)]
+        archive: bool,
+        /// The environment's name, instead of typing it when asked.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
     /// Write each Worker's Wrangler configuration (JSONC) into DIR.
     Build {
         #[command(flatten)]
         target: Target,
         #[arg(long)]
         out: PathBuf,
+        /// The Workers are built already (worker-build ran): leave the build command out.
+        #[arg(long)]
+        prebuilt: bool,
     },
     /// All five Workers in one `wrangler dev`, on one URL, with local state.
     Dev {
@@ -62,6 +92,9 @@ pub enum DeployCommand {
         /// `GET /__scheduled` runs the crons.
         #[arg(long)]
         test_scheduled: bool,
+        /// The Workers are built already: Wrangler does not build them again.
+        #[arg(long)]
+        prebuilt: bool,
     },
 }
 
@@ -73,19 +106,17 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let project = load(&target)?;
-            if !offline {
-                anyhow::bail!(
-                    "planning against the account is not available yet: pass --offline to plan against an empty account"
-                );
-            }
-            let out = project.config.data_dir.join("deploy").join(&target.env);
-            std::fs::create_dir_all(&out)?;
-            let layout = project.layout(&out, &BTreeMap::new())?;
-            let p = plan(
-                &project.desired,
-                &Observed::default(),
-                &project.local(&layout),
-            );
+            let dir = env_dir(&project, &target);
+            let p = if offline {
+                let layout = project.layout(&dir, &BTreeMap::new(), true)?;
+                plan(
+                    &project.desired,
+                    &Observed::default(),
+                    &project.local(&layout),
+                )
+            } else {
+                apply::settled(&project, &Cloud::from_env()?, &dir)?
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&p)?);
             } else {
@@ -97,9 +128,62 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
                 ExitCode::from(2)
             })
         }
-        DeployCommand::Build { target, out } => {
+        DeployCommand::Apply {
+            target,
+            prebuilt,
+            workers_url,
+        } => {
             let project = load(&target)?;
-            let files = project.write_configs(&out, &BTreeMap::new(), &BTreeMap::new())?;
+            let opts = ApplyOptions {
+                dir: env_dir(&project, &target),
+                prebuilt,
+                workers_url,
+            };
+            let code = apply::apply(&project, &Cloud::from_env()?, &opts)?;
+            Ok(ExitCode::from(code))
+        }
+        DeployCommand::Destroy {
+            target,
+            archive,
+            confirm,
+        } => {
+            let project = load(&target)?;
+            let typed = match confirm {
+                Some(c) => c,
+                None => {
+                    println!(
+                        "This deletes the Workers, databases, namespaces and queues of environment {:?}{}. Type its name to go on:",
+                        target.env,
+                        if archive {
+                            " and its archive bucket"
+                        } else {
+                            ""
+                        }
+                    );
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim().to_owned()
+                }
+            };
+            if typed != target.env {
+                anyhow::bail!("{typed:?} is not {:?}: nothing was deleted", target.env);
+            }
+            apply::destroy(
+                &project,
+                &Cloud::from_env()?,
+                &env_dir(&project, &target),
+                archive,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        DeployCommand::Build {
+            target,
+            out,
+            prebuilt,
+        } => {
+            let project = load(&target)?;
+            let layout = project.layout(&out, &BTreeMap::new(), prebuilt)?;
+            let files = project.write_configs(&out, &layout, &BTreeMap::new())?;
             for f in files.values() {
                 println!("{}", f.display());
             }
@@ -112,6 +196,7 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
             out,
             persist,
             test_scheduled,
+            prebuilt,
         } => {
             let project = load(&target)?;
             let out =
@@ -125,10 +210,16 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
                     port,
                     inspector_port,
                     test_scheduled,
+                    prebuilt,
                 },
             )
         }
     }
+}
+
+/// Where an environment's generated configuration, record and tokens are kept.
+fn env_dir(project: &Project, t: &Target) -> PathBuf {
+    project.config.data_dir.join("deploy").join(&t.env)
 }
 
 fn load(t: &Target) -> anyhow::Result<Project> {

@@ -108,6 +108,19 @@ pub enum SkillsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Upload a graph written as a directory (or one JSON file) to a running service
+    /// (PUT /api/graph): checked here first, errors as FILE:LINE.
+    Push {
+        /// A directory (graph.yaml + skill files) or a JSON file.
+        #[arg(long)]
+        graph: PathBuf,
+        /// The skill-graph service's base URL (`agency serve`'s, or its Worker's).
+        #[arg(long)]
+        url: String,
+        /// An operator's bearer token.
+        #[arg(long, env = "AGENCY_OPERATOR_TOKEN", hide_env_values = true)]
+        token: String,
+    },
 }
 
 fn threshold(s: &str) -> Result<f64, String> {
@@ -119,6 +132,28 @@ fn threshold(s: &str) -> Result<f64, String> {
 
 pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        SkillsCommand::Push { graph, url, token } => match graph_files::load(&graph) {
+            Ok(g) => {
+                let stored = agency::deploy::push_graph(&url, &token, &g.to_json())?;
+                println!(
+                    "{}: uploaded as {stored} ({})",
+                    graph.display(),
+                    g.summary()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    println!("{e}");
+                }
+                eprintln!(
+                    "{}: {} error(s); nothing uploaded",
+                    graph.display(),
+                    errors.0.len()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        },
         SkillsCommand::Check { path } => match graph_files::load(&path) {
             Ok(g) => {
                 println!("{}: ok: {}", path.display(), g.summary());

@@ -24,6 +24,8 @@ pub struct DevOptions {
     pub inspector_port: Option<u16>,
     /// `wrangler dev --test-scheduled`: `GET /__scheduled` runs the crons.
     pub test_scheduled: bool,
+    /// The Workers are built already: Wrangler does not build them again.
+    pub prebuilt: bool,
 }
 
 /// The `wrangler` to run: `$AGENCY_WRANGLER`, else the one on `PATH`.
@@ -34,7 +36,8 @@ pub fn wrangler() -> Command {
 /// Writes the configuration, the front and `.dev.vars` into `opts.out`; the
 /// configuration files, front first (the primary Worker of `wrangler dev`).
 pub fn prepare(project: &Project, opts: &DevOptions) -> anyhow::Result<Vec<PathBuf>> {
-    let files = project.write_configs(&opts.out, &BTreeMap::new(), &BTreeMap::new())?;
+    let layout = project.layout(&opts.out, &BTreeMap::new(), opts.prebuilt)?;
+    let files = project.write_configs(&opts.out, &layout, &BTreeMap::new())?;
     let front_js = opts.out.join("front.js");
     std::fs::write(&front_js, front::script(&project.desired))
         .with_context(|| format!("{}: cannot write", front_js.display()))?;

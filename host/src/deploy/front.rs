@@ -2,7 +2,8 @@
 //! so that the whole agency answers on one URL with the same routes as `agency serve`.
 //! It forwards each path to the Worker whose service answers it (the registry's route
 //! tables), merges the parts' `/health`, and turns a triggered cron into each
-//! cron-running Worker's `POST /internal/cron`. Deployed environments have no front:
+//! cron-running Worker's `POST /internal/cron` (one part's alone:
+//! `POST /internal/cron/{part}`, with an operator token). Deployed environments have no front:
 //! each Worker keeps its own URL.
 
 use agency_deploy::Desired;
@@ -63,6 +64,39 @@ pub fn script(desired: &Desired) -> String {
 const ROUTES = {routes}.map(([re, binding]) => [new RegExp(re), binding]);
 const PARTS = {parts};
 const CRONS = {crons};
+const MAX_BODY = {max_body};
+
+// The body is read here, at most MAX_BODY bytes, and handed on whole: a stream left
+// half read behind an early answer (a 413) would break the next request of the
+// connection. Each Worker still applies its own, smaller limits.
+async function forward(env, binding, request) {{
+  if (request.body === null) {{
+    return env[binding].fetch(request);
+  }}
+  const reader = request.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {{
+    const {{ done, value }} = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_BODY) {{
+      await reader.cancel();
+      return new Response(
+        JSON.stringify({{ error: {{ code: "payload_too_large", message: "request body is over the " + MAX_BODY + "-byte limit" }} }}),
+        {{ status: 413, headers: {{ "content-type": "application/json", connection: "close" }} }},
+      );
+    }}
+    chunks.push(value);
+  }}
+  const body = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {{
+    body.set(c, at);
+    at += c.length;
+  }}
+  return env[binding].fetch(new Request(request, {{ body }}));
+}}
 
 function internal(env, binding, method, path) {{
   const token = (env.AGENCY_OPERATOR_TOKEN || "").split(",")[0].trim();
@@ -100,12 +134,25 @@ export default {{
     if (url.pathname === "/health") {{
       return health(env);
     }}
+    const cron = url.pathname.match(/^\/internal\/cron\/([a-z-]+)$/);
+    if (cron) {{
+      const binding = cron[1].toUpperCase().replace("-", "_");
+      if (!PARTS.includes(binding)) {{
+        return new Response(
+          JSON.stringify({{ error: {{ code: "not_found", message: "no part " + cron[1] }} }}),
+          {{ status: 404, headers: {{ "content-type": "application/json" }} }},
+        );
+      }}
+      const url2 = new URL(request.url);
+      url2.pathname = "/internal/cron";
+      return forward(env, binding, new Request(url2, request));
+    }}
     if (url.pathname === "/openapi.json") {{
       return env.{monitoring}.fetch(request);
     }}
     for (const [re, binding] of ROUTES) {{
       if (re.test(url.pathname)) {{
-        return env[binding].fetch(request);
+        return forward(env, binding, request);
       }}
     }}
     return new Response(
@@ -128,6 +175,7 @@ export default {{
         routes = serde_json::Value::Array(routes),
         parts = json!(parts),
         crons = json!(crons),
+        max_body = agency_kit::Limits::default().graph_bytes,
         monitoring = Part::Monitoring.binding(),
     )
 }

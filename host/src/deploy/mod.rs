@@ -4,6 +4,8 @@
 //! the source checkout, writes the generated files, observes the account and carries
 //! the steps out with the platform's own tools.
 
+pub mod apply;
+pub mod cloud;
 pub mod dev;
 pub mod front;
 
@@ -149,6 +151,11 @@ impl Project {
     /// What this machine can supply: the variables set, and each Worker's digest as it
     /// would be deployed now (its full configuration and its built code, when built).
     pub fn local(&self, layout: &Layout) -> Local {
+        // As deployed: apply builds first, then deploys without a build command.
+        let layout = &Layout {
+            prebuilt: true,
+            ..layout.clone()
+        };
         let set = std::env::vars().map(|(k, _)| k).collect();
         let digests = self
             .desired
@@ -171,30 +178,35 @@ impl Project {
             .join("build/index_bg.wasm")
     }
 
-    /// Writes each Worker's configuration into `out` (`<part>.jsonc`), bindings to
-    /// `omit` left out; the file names by part.
+    /// Writes each Worker's configuration into `out` (`<part>.jsonc`; `layout` made
+    /// for `out`), bindings to `omit` left out; the file names by part.
     pub fn write_configs(
         &self,
         out: &Path,
-        ids: &BTreeMap<String, String>,
+        layout: &Layout,
         omit: &BTreeMap<Part, Vec<Part>>,
     ) -> anyhow::Result<BTreeMap<Part, PathBuf>> {
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("{}: cannot create", out.display()))?;
-        let layout = self.layout(out, ids)?;
         let mut files = BTreeMap::new();
         for w in &self.desired.workers {
             let path = out.join(format!("{}.jsonc", w.part));
             let leave = omit.get(&w.part).map(Vec::as_slice).unwrap_or(&[]);
-            std::fs::write(&path, wrangler::text(&self.desired, w, &layout, leave))
+            std::fs::write(&path, wrangler::text(&self.desired, w, layout, leave))
                 .with_context(|| format!("{}: cannot write", path.display()))?;
             files.insert(w.part, path);
         }
         Ok(files)
     }
 
-    /// Where the source checkout is as seen from `out`, and the account's ids.
-    pub fn layout(&self, out: &Path, ids: &BTreeMap<String, String>) -> anyhow::Result<Layout> {
+    /// Where the source checkout is as seen from `out` (created), the account's ids,
+    /// and whether the Workers are built already.
+    pub fn layout(
+        &self,
+        out: &Path,
+        ids: &BTreeMap<String, String>,
+        prebuilt: bool,
+    ) -> anyhow::Result<Layout> {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("{}: cannot create", out.display()))?;
         let from = out
             .canonicalize()
             .with_context(|| format!("{}: cannot resolve", out.display()))?;
@@ -202,8 +214,37 @@ impl Project {
         Ok(Layout {
             root: relative(&from, &to),
             ids: ids.clone(),
+            prebuilt,
         })
     }
+}
+
+/// Uploads a graph (`PUT {base}/api/graph` with an operator token); the version the
+/// service stored it as.
+pub fn push_graph(base: &str, token: &str, json: &str) -> anyhow::Result<String> {
+    let url = format!("{}/api/graph", base.trim_end_matches('/'));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut resp = agent
+        .put(&url)
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .send(json)
+        .map_err(|e| anyhow!("{url}: {e}"))?;
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.body_mut().read_json().unwrap_or_default();
+    if !(200..300).contains(&status) {
+        bail!(
+            "{url} answered {status}: {}",
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("no reason given")
+        );
+    }
+    Ok(body["version"].as_str().unwrap_or_default().to_owned())
 }
 
 /// `to` as a path relative to `from` (both absolute), with `/` separators.

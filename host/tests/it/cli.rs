@@ -431,3 +431,117 @@ fn unseen_topics_are_mostly_refused_at_the_default() {
         "mean unseen recall {recall}, others' accuracy {accuracy}"
     );
 }
+
+#[test]
+fn skills_push_uploads_a_directory_graph_and_refuses_a_broken_one() {
+    let data = TempDir::new("push");
+    let server = Server::start(data.path(), &["--example"], true);
+    let url = server.url("");
+    let (code, out, err) = agency_with(
+        &["skills", "push", "--graph", "examples/graph", "--url", &url],
+        &[("AGENCY_OPERATOR_TOKEN", OPERATOR)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("uploaded as g"), "{out}");
+    let (status, graph) = get(&server.url("/api/graph"), OPERATOR);
+    assert_eq!(status, 200);
+    assert_eq!(graph["agents"].as_array().map(Vec::len), Some(5));
+    // A viewer's token is refused by the service, and the answer says why.
+    let (code, _, err) = agency_with(
+        &["skills", "push", "--graph", "examples/graph", "--url", &url],
+        &[("AGENCY_OPERATOR_TOKEN", VIEWER)],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("403"), "{err}");
+    // A broken graph is reported file by file and not sent.
+    let bad = TempDir::new("push-bad");
+    std::fs::write(bad.path().join("graph.yaml"), "agents: [").unwrap();
+    let (code, out, _) = agency_with(
+        &[
+            "skills",
+            "push",
+            "--graph",
+            bad.path().to_str().unwrap(),
+            "--url",
+            &url,
+        ],
+        &[("AGENCY_OPERATOR_TOKEN", OPERATOR)],
+    );
+    assert_ne!(code, 0);
+    assert!(out.contains("graph.yaml"), "{out}");
+}
+
+#[test]
+fn deploy_build_is_deterministic_and_plan_names_what_is_missing() {
+    let a = TempDir::new("deploy-a");
+    let b = TempDir::new("deploy-b");
+    for d in [&a, &b] {
+        let (code, out, err) = agency(&[
+            "deploy",
+            "build",
+            "--config",
+            "examples/agency.toml",
+            "--env",
+            "staging",
+            "--out",
+            d.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    for part in [
+        "skill-graph",
+        "router",
+        "assistant",
+        "webhooks",
+        "monitoring",
+    ] {
+        let read =
+            |d: &TempDir| std::fs::read_to_string(d.path().join(format!("{part}.jsonc"))).unwrap();
+        let text = read(&a);
+        assert!(
+            text.contains(&format!("\"agency-{part}-staging\"")),
+            "{text}"
+        );
+        // The same but for where it is written (the path back to the checkout).
+        let strip = |t: String| {
+            t.lines()
+                .filter(|l| !l.contains("../"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(text), strip(read(&b)), "{part}");
+    }
+    // The example names secrets by variable; none is set here.
+    let (code, out, _) = agency_with(
+        &[
+            "deploy",
+            "plan",
+            "--config",
+            "examples/agency.toml",
+            "--offline",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("environment variable TELEGRAM_BOT_TOKEN"),
+        "{out}"
+    );
+    // A config file with an error names its file and line.
+    let bad = TempDir::new("deploy-bad");
+    let file = bad.path().join("agency.toml");
+    std::fs::write(
+        &file,
+        "graph = \"examples/graph\"\n[webhooks]\nrate_per_second = \"fast\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = agency(&[
+        "deploy",
+        "plan",
+        "--config",
+        file.to_str().unwrap(),
+        "--offline",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("agency.toml:3"), "{err}");
+}

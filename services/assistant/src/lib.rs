@@ -74,7 +74,13 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
             agency_kit::Part::Webhooks,
             agency_kit::Part::SkillGraph,
         ],
-        vars: &["AGENCY_POLICY", "AGENCY_LLM_BASE_URL", "AGENCY_LLM_MODEL"],
+        // AGENCY_EXAMPLE=1: the example policy when AGENCY_POLICY is not set.
+        vars: &[
+            "AGENCY_POLICY",
+            "AGENCY_EXAMPLE",
+            "AGENCY_LLM_BASE_URL",
+            "AGENCY_LLM_MODEL",
+        ],
         secrets: &[
             "AGENCY_GATEWAY_TOKEN",
             "AGENCY_OPERATOR_TOKEN",

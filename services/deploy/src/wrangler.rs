@@ -28,6 +28,9 @@ pub struct Layout {
     /// (`../..`), with `/` separators.
     pub root: String,
     pub ids: BTreeMap<String, String>,
+    /// The Workers are built already (`worker-build` ran): no build command, so
+    /// Wrangler takes `build/` as it is.
+    pub prebuilt: bool,
 }
 
 impl Layout {

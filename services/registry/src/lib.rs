@@ -72,112 +72,95 @@ mod tests {
         v.into_iter().map(str::to_owned).collect()
     }
 
-    fn strings(t: &toml::Table, key: &str, field: &str) -> BTreeSet<String> {
-        t.get(key)
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.get(field).and_then(|f| f.as_str()))
-            .map(str::to_owned)
+    /// The text of every Rust file under `dir`.
+    fn sources(dir: &std::path::Path) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.push_str(&sources(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        out
+    }
+
+    fn found(text: &str, pattern: &str) -> BTreeSet<String> {
+        regex::Regex::new(pattern)
+            .unwrap()
+            .captures_iter(text)
+            .map(|c| c[1].to_owned())
             .collect()
     }
 
-    /// Each Worker's `wrangler.toml` declares exactly what its service's declaration
-    /// says it needs: a part registered in one place and not the other fails here.
+    /// Each Worker's code binds exactly what its service's declaration says it needs
+    /// (the deployer generates each Worker's configuration from the declaration): a
+    /// binding used in one place and not declared in the other fails here. No Worker
+    /// keeps a hand-written Wrangler configuration.
     #[test]
-    fn each_workers_configuration_is_its_declaration() {
+    fn each_workers_code_binds_what_its_declaration_says() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         for s in SERVICES {
             let part = s.part;
-            let path = root.join("workers").join(part.name()).join("wrangler.toml");
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            let t: toml::Table = toml::from_str(&text).unwrap();
+            let dir = root.join("workers").join(part.name());
+            assert!(
+                !dir.join("wrangler.toml").exists(),
+                "{part}: its configuration is generated (agency deploy build), not kept by hand"
+            );
+            let code = sources(&dir.join("src"));
             let e = &s.edge;
-            assert_eq!(t["name"].as_str(), Some(part.worker().as_str()), "{part}");
-            let d1 = t
-                .get("d1_databases")
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            assert_eq!(d1.len(), usize::from(e.database), "{part}: its D1 database");
-            if let Some(db) = d1.first() {
-                assert_eq!(db["binding"].as_str(), Some("DB"), "{part}");
-                assert_eq!(
-                    db["migrations_dir"].as_str(),
-                    Some(format!("../../services/{part}/migrations").as_str()),
-                    "{part}"
+            assert_eq!(
+                found(&code, r#"\.kv\("([A-Z_]+)"\)"#),
+                set(e.kv.iter().copied()),
+                "{part}: KV namespaces"
+            );
+            assert_eq!(
+                found(&code, r#"object::call\(\s*self\.env,\s*"([A-Z_]+)""#),
+                set(e.objects.iter().map(|o| o.binding)),
+                "{part}: Durable Objects"
+            );
+            for o in e.objects {
+                assert!(
+                    code.contains(&format!("pub struct {} ", o.class))
+                        || code.contains(&format!("pub struct {} {{", o.class)),
+                    "{part}: its Durable Object class {}",
+                    o.class
                 );
             }
             assert_eq!(
-                strings(&t, "kv_namespaces", "binding"),
-                set(e.kv.iter().copied()),
-                "{part}: KV"
-            );
-            let objects = t.get("durable_objects").and_then(|d| d.as_table());
-            let bound = objects
-                .map(|o| strings(o, "bindings", "name"))
-                .unwrap_or_default();
-            let classes = objects
-                .map(|o| strings(o, "bindings", "class_name"))
-                .unwrap_or_default();
-            assert_eq!(
-                bound,
-                set(e.objects.iter().map(|o| o.binding)),
-                "{part}: objects"
-            );
-            assert_eq!(
-                classes,
-                set(e.objects.iter().map(|o| o.class)),
-                "{part}: classes"
-            );
-            let queues = t.get("queues").and_then(|q| q.as_table());
-            let producers = queues
-                .map(|q| strings(q, "producers", "binding"))
-                .unwrap_or_default();
-            let consumed = queues
-                .map(|q| strings(q, "consumers", "queue"))
-                .unwrap_or_default();
-            assert_eq!(
-                producers,
+                found(&code, r#"\.queue\("([A-Z_]+)"\)"#),
                 set(e.queues.iter().map(|q| q.binding)),
                 "{part}: queues"
             );
-            let mut want_consumed = set(e.queues.iter().map(|q| q.name));
-            want_consumed.extend(
-                e.queues
-                    .iter()
-                    .filter_map(|q| q.dead_letter)
-                    .map(str::to_owned),
+            assert_eq!(
+                code.contains("#[event(queue)]"),
+                !e.queues.is_empty(),
+                "{part}: a queue consumer"
             );
-            assert_eq!(consumed, want_consumed, "{part}: consumers");
-            let crons: BTreeSet<String> = t
-                .get("triggers")
-                .and_then(|tr| tr.get("crons"))
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect();
-            assert_eq!(crons, set(e.crons.iter().copied()), "{part}: crons");
-            let services: BTreeSet<(String, String)> = t
-                .get("services")
-                .and_then(|v| v.as_array())
-                .into_iter()
-                .flatten()
-                .map(|b| {
-                    (
-                        b["binding"].as_str().unwrap_or("").to_owned(),
-                        b["service"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect();
-            let want: BTreeSet<(String, String)> = s
-                .bindings()
-                .into_iter()
-                .map(|p| (p.binding().to_owned(), p.worker()))
-                .collect();
-            assert_eq!(services, want, "{part}: service bindings");
+            assert_eq!(
+                code.contains("#[event(scheduled)]"),
+                !e.crons.is_empty(),
+                "{part}: a cron handler"
+            );
+            let read = found(&code, r#"\.(?:var|secret)\("([A-Z_]+)"\)"#);
+            let declared = set(e.vars.iter().chain(e.secrets.iter()).copied());
+            assert!(
+                read.is_subset(&declared),
+                "{part} reads {:?} without declaring them",
+                read.difference(&declared).collect::<Vec<_>>()
+            );
+            let called = found(&code, r#"Part::([A-Za-z]+)"#);
+            for name in &called {
+                let p = Part::ALL
+                    .into_iter()
+                    .find(|p| format!("{p:?}") == *name)
+                    .unwrap_or_else(|| panic!("{part}: no part {name}"));
+                assert!(
+                    p == part || s.bindings().contains(&p),
+                    "{part} calls {p} without declaring it"
+                );
+            }
         }
     }
 }

@@ -26,7 +26,8 @@ use worker::{Context, Env, Request, Response, event};
 pub use ledger::Ledger;
 use ledger_client::{Checked, LedgerClient};
 
-/// The example policy, used when the deployment sets no `AGENCY_POLICY`.
+/// The example policy, used only when the deployment sets no `AGENCY_POLICY` and says
+/// `AGENCY_EXAMPLE=1` (as `agency deploy --example` does).
 const EXAMPLE_POLICY: &str = include_str!("../../../examples/policy/policy.toml");
 
 thread_local! {
@@ -34,11 +35,23 @@ thread_local! {
 }
 
 /// The policy in force, parsed once per isolate (again only when its text changes).
+/// None set is an error naming the variable, unless example mode is on: never a silent
+/// fallback to a policy that approves reads for anyone.
 fn policy(env: &Env) -> Result<Rc<Policy>, ApiError> {
-    let text = env
+    let set = env
         .var("AGENCY_POLICY")
         .map(|v| v.to_string())
-        .unwrap_or_else(|_| EXAMPLE_POLICY.to_owned());
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let example = env
+        .var("AGENCY_EXAMPLE")
+        .map(|v| v.to_string() == "1")
+        .unwrap_or(false);
+    let text = match set {
+        Some(t) => t,
+        None if example => EXAMPLE_POLICY.to_owned(),
+        None => return Err(policy_missing()),
+    };
     POLICY.with(|cache| {
         cache.get(&text, |text| {
             Policy::parse(text, "AGENCY_POLICY").map_err(|errors| {
@@ -49,6 +62,14 @@ fn policy(env: &Env) -> Result<Rc<Policy>, ApiError> {
             })
         })
     })
+}
+
+fn policy_missing() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "policy_missing",
+        "no policy is configured: set the variable AGENCY_POLICY to your policy.toml's text (agency deploy does it from agency.toml), or AGENCY_EXAMPLE=1 to run the example policy",
+    )
 }
 
 fn policy_invalid() -> ApiError {
@@ -84,8 +105,8 @@ impl agency_edge::Served for Edge<'_> {
 pub struct Edge<'a> {
     pub env: &'a Env,
     pub db: D1,
-    /// None when the configured policy does not parse (its errors are logged).
-    pub policy: Option<Rc<Policy>>,
+    /// Why there is none: not configured, or it does not parse (its errors logged).
+    pub policy: Result<Rc<Policy>, ApiError>,
     /// The request's context: work that runs after the answer (`wait_until`).
     pub ctx: &'a Context,
 }
@@ -95,17 +116,21 @@ impl<'a> Edge<'a> {
         Ok(Edge {
             env,
             db: D1::from_env(env)?,
-            policy: policy(env).ok(),
+            policy: policy(env),
             ctx,
         })
     }
 }
 
-/// Healthy when the policy in force parses.
+/// Healthy when a policy is in force.
 async fn health(p: &Edge<'_>) -> (bool, serde_json::Value) {
-    let ok = p.policy.is_some();
-    let status = if ok { "ok" } else { "degraded" };
-    (ok, json!({ "status": status, "engine": "edge" }))
+    match &p.policy {
+        Ok(_) => (true, json!({ "status": "ok", "engine": "edge" })),
+        Err(e) => (
+            false,
+            json!({ "status": "degraded", "engine": "edge", "error": { "code": e.code, "message": e.message } }),
+        ),
+    }
 }
 
 agency_edge::edge_clock_and_random!(Edge);
@@ -124,7 +149,7 @@ impl<'a> AssistantRuntime for Edge<'a> {
     }
 
     fn policy(&self) -> Result<&Policy, ApiError> {
-        self.policy.as_deref().ok_or_else(policy_invalid)
+        self.policy.as_deref().map_err(Clone::clone)
     }
 }
 

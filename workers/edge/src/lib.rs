@@ -31,8 +31,21 @@ use worker::{Context, D1Database, Env, Headers, Request, Response};
 pub enum Endpoint<E> {
     /// `/health`: the Worker answers with its service's parts.
     Health,
+    /// `POST /internal/cron` (operator): the Worker's scheduled work now, as its cron
+    /// runs it ([`Served::cron`]); how `agency deploy dev`'s front triggers the crons.
+    Cron,
     Service(E),
 }
+
+/// The route of [`Endpoint::Cron`].
+static CRON: &[Route<()>] = &[Route {
+    method: Method::POST,
+    path: "/internal/cron",
+    access: agency_kit::Access::Write,
+    body: agency_kit::BodyLimit::None,
+    endpoint: (),
+    summary: "Run the Worker's scheduled work now",
+}];
 
 /// Answers one request with a service: `table` is its route table, `call` its handler
 /// (given the endpoint and the request with its body read). The request is counted in
@@ -57,9 +70,12 @@ where
             root::Endpoint::Health => Some(Endpoint::Health),
             root::Endpoint::OpenApi => None,
         })),
-        Err(miss) => match routes::find(table, &method, &path) {
-            Ok(m) => Ok(m.map(|e| Some(Endpoint::Service(e)))),
-            Err(m) => Err(miss.or(m)),
+        Err(miss) => match routes::find(CRON, &method, &path) {
+            Ok(m) => Ok(m.map(|()| Some(Endpoint::Cron))),
+            Err(cron) => match routes::find(table, &method, &path) {
+                Ok(m) => Ok(m.map(|e| Some(Endpoint::Service(e)))),
+                Err(m) => Err(miss.or(cron).or(m)),
+            },
         },
     };
     let route = found.as_ref().map_or(UNMATCHED, |m| m.route);
@@ -229,6 +245,31 @@ pub trait Served: Sized {
     /// The service's part of `/health`.
     async fn health(&self) -> (bool, Value);
     async fn call(&self, endpoint: Self::Endpoint, request: agency_kit::Request) -> ApiResult;
+    /// The Worker's scheduled work (its cron's, [`run_cron`]); none by default.
+    async fn cron(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// A cron run: the ports, [`Served::cron`], errors logged, the isolate's samples
+/// shipped. The body of every Worker's `#[event(scheduled)]`.
+pub async fn run_cron<P: Served>(
+    env: &Env,
+    ctx: &worker::ScheduleContext,
+    ports: impl FnOnce() -> Result<P, ApiError>,
+) {
+    let part = P::service().part;
+    match ports() {
+        Ok(p) => {
+            if let Err(e) = p.cron().await {
+                worker::console_error!("{part} cron: {e} {:?}", e.log);
+            }
+        }
+        Err(e) => worker::console_error!("{part} cron: {e}"),
+    }
+    if let Some(shipment) = samples::shipment(env) {
+        ctx.wait_until(shipment);
+    }
 }
 
 /// Serves `P`'s service: `/health` reports it as its part, every other route goes to
@@ -252,6 +293,13 @@ pub async fn serve_service<P: Served>(
                 Endpoint::Health => {
                     let (ok, detail) = p.health().await;
                     Ok(root::health(vec![(part.name(), ok, detail)]))
+                }
+                Endpoint::Cron => {
+                    p.cron().await?;
+                    Ok(agency_kit::http::json(
+                        http::StatusCode::OK,
+                        &serde_json::json!({ "ran": part.name() }),
+                    ))
                 }
                 Endpoint::Service(e) => p.call(e, request).await,
             }

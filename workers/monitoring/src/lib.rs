@@ -38,6 +38,13 @@ impl agency_edge::Served for Edge<'_> {
     async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
         agency_monitoring_service::call(self, e, &request).await
     }
+    /// Every minute: a probe round (parts, gateway, agents; the minute's figures noted;
+    /// shipped samples folded).
+    async fn cron(&self) -> Result<(), ApiError> {
+        agency_monitoring_service::probes::round(self)
+            .await
+            .map(|_| ())
+    }
 }
 
 fn config_invalid() -> ApiError {
@@ -109,22 +116,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env)).await
 }
 
-/// Every minute: a probe round (parts, gateway, agents; the minute's figures noted;
-/// shipped samples folded).
+/// Every minute ([`agency_edge::Served::cron`]).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     agency_edge::samples::store_with(to_d1);
-    match Edge::new(&env) {
-        Ok(p) => {
-            if let Err(e) = agency_monitoring_service::probes::round(&p).await {
-                worker::console_error!("probe round: {e} {:?}", e.log);
-            }
-        }
-        Err(e) => worker::console_error!("monitoring cron: {e}"),
-    }
-    if let Some(shipment) = agency_edge::samples::shipment(&env) {
-        ctx.wait_until(shipment);
-    }
+    agency_edge::run_cron(&env, &ctx, || Edge::new(&env)).await;
 }
 
 impl MonitorPorts for Edge<'_> {

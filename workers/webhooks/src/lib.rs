@@ -93,6 +93,15 @@ impl agency_edge::Served for Edge<'_> {
     async fn call(&self, e: Self::Endpoint, request: agency_kit::Request) -> agency_kit::ApiResult {
         agency_webhooks_service::call(self, e, &request).await
     }
+    /// Every minute: the consumer's sweep (approval cards, halt events for the gateway,
+    /// held events whose halt was lifted), and work whose message was lost sent again.
+    async fn cron(&self) -> Result<(), ApiError> {
+        let swept = consume::sweep(self).await;
+        let (events, calls) = store::overdue(self.db(), self.now_ms(), 120_000).await?;
+        self.wake(Wake::Events(&events)).await?;
+        self.wake(Wake::Calls(&calls)).await?;
+        swept.map(|_| ())
+    }
 }
 
 /// The Queue's consumer: each message is one piece of work ([`consume::work`]); what
@@ -133,32 +142,10 @@ async fn queue(batch: MessageBatch<Work>, env: Env, ctx: Context) -> worker::Res
     Ok(())
 }
 
-/// Every minute: the consumer's sweep (approval cards, halt events for the gateway,
-/// held events whose halt was lifted), and work whose message was lost.
+/// Every minute ([`agency_edge::Served::cron`]).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
-    let Ok(p) = Edge::new(&env) else {
-        worker::console_error!("webhooks cron: the configuration is invalid");
-        return;
-    };
-    if let Err(e) = consume::sweep(&p).await {
-        worker::console_error!("webhooks sweep: {e} {:?}", e.log);
-    }
-    match store::overdue(p.db(), p.now_ms(), 120_000).await {
-        Ok((events, calls)) => {
-            let sent = async {
-                p.wake(Wake::Events(&events)).await?;
-                p.wake(Wake::Calls(&calls)).await
-            };
-            if let Err(e) = sent.await {
-                worker::console_error!("re-sending overdue work: {e}");
-            }
-        }
-        Err(e) => worker::console_error!("overdue work: {e}"),
-    }
-    if let Some(shipment) = agency_edge::samples::shipment(&env) {
-        ctx.wait_until(shipment);
-    }
+    agency_edge::run_cron(&env, &ctx, || Edge::new(&env)).await;
 }
 
 /// The webhook service's ports on this Worker's bindings.

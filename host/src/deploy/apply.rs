@@ -1,0 +1,466 @@
+//! `agency deploy apply` and `destroy`: the plan carried out with the platform's own
+//! tools (Wrangler for deploys, secrets and migrations; the API for what Wrangler has
+//! no command for), one step at a time, each step's outcome recorded before the next
+//! (`record.json` in the environment's directory), so an apply that stopped half way
+//! plans only the rest, and a second apply finds nothing to do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agency_deploy::{Observed, Plan, Resource, Step, plan};
+use agency_kit::Part;
+use agency_kit::service::ROLE_TOKENS;
+use anyhow::{Context, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+use super::Project;
+use super::cloud::Cloud;
+use super::dev::wrangler;
+
+/// What earlier applies of one environment did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Record {
+    /// Resource name -> id, for what apply created.
+    pub ids: BTreeMap<String, String>,
+    /// Worker -> the digest it was last deployed from with every binding.
+    pub workers: BTreeMap<String, String>,
+    pub migrated: BTreeMap<String, BTreeSet<String>>,
+    pub graph: Option<String>,
+    pub telegram: BTreeSet<String>,
+}
+
+impl Record {
+    pub fn load(path: &Path) -> anyhow::Result<Record> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a deploy record", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Record::default()),
+            Err(e) => Err(anyhow!("{}: cannot read: {e}", path.display())),
+        }
+    }
+
+    /// Written whole, then renamed over the old one: a kill leaves one or the other.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("{}: cannot write", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))
+    }
+}
+
+/// How `apply` runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// The environment's directory: generated configuration, the record, tokens.
+    pub dir: PathBuf,
+    /// The Workers are built already (else `worker-build --release` runs for each).
+    pub prebuilt: bool,
+    /// A deployed Worker's public URL, `{worker}` and `{subdomain}` filled in.
+    pub workers_url: String,
+}
+
+/// The default public URL of a Worker.
+pub const WORKERS_DEV: &str = "https://{worker}.{subdomain}.workers.dev";
+
+/// The account and the record, as the plan sees them.
+pub fn observe(project: &Project, cloud: &Cloud, record: &Record) -> anyhow::Result<Observed> {
+    let account = cloud.account()?;
+    let mut o = Observed {
+        resources: account
+            .resources
+            .into_iter()
+            .filter(|(r, _)| project.desired.names.owns(r.name()))
+            .collect(),
+        migrated: record.migrated.clone(),
+        graph: record.graph.clone(),
+        telegram: record.telegram.clone(),
+        ..Observed::default()
+    };
+    // A database that is not there any more has lost its migrations with it.
+    o.migrated
+        .retain(|db, _| o.resources.contains_key(&Resource::Database(db.clone())));
+    for w in &project.desired.workers {
+        if account.workers.contains(&w.name) {
+            o.workers
+                .insert(w.name.clone(), record.workers.get(&w.name).cloned());
+            o.secrets.insert(w.name.clone(), cloud.secrets(&w.name)?);
+        }
+    }
+    Ok(o)
+}
+
+/// The role tokens: from the environment, else the ones an earlier apply generated
+/// (kept in `tokens.env`, readable by this user only), else made now and printed once.
+fn role_tokens(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let file = dir.join("tokens.env");
+    let mut kept: BTreeMap<String, String> = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let mut made = Vec::new();
+    let mut out = BTreeMap::new();
+    for t in ROLE_TOKENS {
+        let v = match std::env::var(t).ok().filter(|v| !v.is_empty()) {
+            Some(v) => v,
+            None => match kept.get(*t) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = crate::server::generate_token()?;
+                    kept.insert((*t).to_owned(), v.clone());
+                    made.push(format!("  {t}={v}"));
+                    v
+                }
+            },
+        };
+        out.insert((*t).to_owned(), v);
+    }
+    if !made.is_empty() {
+        let text: String = kept.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        write_private(&file, &text)?;
+        println!(
+            "Role tokens generated (set them in the environment to choose your own); kept in {}:",
+            file.display()
+        );
+        for m in made {
+            println!("{m}");
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `text` readable by this user only.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Runs `cmd` (a Wrangler command), failing with its output when it fails.
+fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
+    let out = cmd
+        .env("CI", "1")
+        .env("WRANGLER_SEND_METRICS", "false")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("{what}: cannot run wrangler (scripts/tools.sh installs it)"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Carries out the plan. Exit code: 0 done (or nothing to do), 2 something missing.
+pub fn apply(project: &Project, cloud: &Cloud, opts: &ApplyOptions) -> anyhow::Result<u8> {
+    std::fs::create_dir_all(&opts.dir)
+        .with_context(|| format!("{}: cannot create", opts.dir.display()))?;
+    if !opts.prebuilt {
+        for w in &project.desired.workers {
+            println!("building the {} Worker", w.part);
+            let mut cmd = Command::new("worker-build");
+            cmd.arg("--release")
+                .current_dir(project.root.join("workers").join(w.part.name()));
+            run(cmd, &format!("worker-build for {}", w.part))?;
+        }
+    }
+    let record_file = opts.dir.join("record.json");
+    let mut record = Record::load(&record_file)?;
+    let observed = observe(project, cloud, &record)?;
+    for (r, id) in &observed.resources {
+        record.ids.insert(r.name().to_owned(), id.clone());
+    }
+    let layout = project.layout(&opts.dir, &record.ids, true)?;
+    let p = plan(&project.desired, &observed, &project.local(&layout));
+    if !p.complete() {
+        println!("Missing before anything can happen:");
+        for m in &p.missing {
+            println!("  - {}", m.describe());
+        }
+        return Ok(2);
+    }
+    if p.nothing_to_do() {
+        println!(
+            "Nothing to do: environment {} is as agency.toml describes it.",
+            p.env
+        );
+    }
+    let tokens = role_tokens(&opts.dir)?;
+    let subdomain = cloud.subdomain()?;
+    let url = |part: Part| {
+        opts.workers_url
+            .replace("{worker}", &project.desired.names.worker(part))
+            .replace("{subdomain}", &subdomain)
+    };
+    let mut failed = Vec::new();
+    for (i, step) in p.steps.iter().enumerate() {
+        println!("[{}/{}] {}", i + 1, p.steps.len(), step.describe());
+        let done = carry_out(project, cloud, opts, &mut record, &tokens, &url, step);
+        match (done, step) {
+            (Ok(()), _) => record.save(&record_file)?,
+            (Err(e), Step::Check { .. }) => failed.push(format!("{e:#}")),
+            (Err(e), _) => {
+                record.save(&record_file)?;
+                return Err(e.context(format!(
+                    "step {} of {} ({}) failed; run apply again to go on from there",
+                    i + 1,
+                    p.steps.len(),
+                    step.describe()
+                )));
+            }
+        }
+    }
+    print_urls(project, &url);
+    if !failed.is_empty() {
+        bail!("health checks failed:\n{}", failed.join("\n"));
+    }
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn carry_out(
+    project: &Project,
+    cloud: &Cloud,
+    opts: &ApplyOptions,
+    record: &mut Record,
+    tokens: &BTreeMap<String, String>,
+    url: &dyn Fn(Part) -> String,
+    step: &Step,
+) -> anyhow::Result<()> {
+    let config_of = |part: Part, omit: &[Part], record: &Record| -> anyhow::Result<PathBuf> {
+        let layout = project.layout(&opts.dir, &record.ids, true)?;
+        let mut omits = BTreeMap::new();
+        omits.insert(part, omit.to_vec());
+        let files = project.write_configs(&opts.dir, &layout, &omits)?;
+        files
+            .get(&part)
+            .cloned()
+            .ok_or_else(|| anyhow!("no configuration for {part}"))
+    };
+    match step {
+        Step::Create { resource } => {
+            let id = cloud.create(resource)?;
+            record.ids.insert(resource.name().to_owned(), id);
+        }
+        Step::Migrate {
+            part,
+            database,
+            migrations,
+        } => {
+            let config = config_of(*part, &[], record)?;
+            let mut cmd = wrangler();
+            cmd.args(["d1", "migrations", "apply", "DB", "--remote", "--config"])
+                .arg(&config);
+            run(cmd, &format!("migrating {database}"))?;
+            record
+                .migrated
+                .entry(database.clone())
+                .or_default()
+                .extend(migrations.iter().cloned());
+        }
+        Step::Deploy {
+            part,
+            worker,
+            without,
+        } => {
+            let config = config_of(*part, without, record)?;
+            let mut cmd = wrangler();
+            cmd.args(["deploy", "--config"]).arg(&config);
+            run(cmd, &format!("deploying {worker}"))?;
+            if without.is_empty() {
+                let layout = project.layout(&opts.dir, &record.ids, true)?;
+                let digest = project.local(&layout).digests.get(part).cloned();
+                if let Some(d) = digest {
+                    record.workers.insert(worker.clone(), d);
+                }
+            } else {
+                record.workers.remove(worker);
+            }
+        }
+        Step::Secrets {
+            worker, secrets, ..
+        } => {
+            let mut values = serde_json::Map::new();
+            for s in secrets {
+                let v = match tokens.get(&s.name) {
+                    Some(t) if s.generated => t.clone(),
+                    _ => std::env::var(&s.from)
+                        .map_err(|_| anyhow!("environment variable {} is not set", s.from))?,
+                };
+                values.insert(s.name.clone(), serde_json::Value::String(v));
+            }
+            let file = opts.dir.join(format!(".secrets-{worker}.json"));
+            write_private(&file, &serde_json::Value::Object(values).to_string())?;
+            let mut cmd = wrangler();
+            cmd.args(["secret", "bulk"])
+                .arg(&file)
+                .args(["--name", worker]);
+            let done = run(cmd, &format!("the secrets of {worker}"));
+            let _ = std::fs::remove_file(&file);
+            done?;
+        }
+        Step::PushGraph { version } => {
+            let json = project
+                .graph_json
+                .as_deref()
+                .ok_or_else(|| anyhow!("no graph"))?;
+            let token = &tokens["AGENCY_OPERATOR_TOKEN"];
+            super::push_graph(&url(Part::SkillGraph), token, json)?;
+            record.graph = Some(version.clone());
+        }
+        Step::RegisterTelegram { source } => {
+            register_telegram(project, &url(Part::Webhooks), source)?;
+            record.telegram.insert(source.clone());
+        }
+        Step::Check { part, worker } => {
+            let health = format!("{}/health", url(*part));
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(std::time::Duration::from_secs(20)))
+                .build()
+                .into();
+            let status = agent
+                .get(&health)
+                .call()
+                .map(|r| r.status().as_u16())
+                .map_err(|e| anyhow!("{worker}: {health}: {e}"))?;
+            if status != 200 {
+                bail!("{worker}: {health} answered {status}");
+            }
+            println!("      {worker} is up");
+        }
+    }
+    Ok(())
+}
+
+/// `setWebhook` for one Telegram source: its webhook URL and secret token.
+fn register_telegram(project: &Project, webhooks: &str, source: &str) -> anyhow::Result<()> {
+    let t = project
+        .desired
+        .telegram
+        .iter()
+        .find(|t| t.id == source)
+        .ok_or_else(|| anyhow!("no Telegram source {source}"))?;
+    let bot_env = t.bot_token_env.as_deref().ok_or_else(|| {
+        anyhow!("Telegram source {source} has no bot_token_env: its webhook cannot be registered")
+    })?;
+    let bot =
+        std::env::var(bot_env).map_err(|_| anyhow!("environment variable {bot_env} is not set"))?;
+    let secret = std::env::var(&t.secret_token_env)
+        .map_err(|_| anyhow!("environment variable {} is not set", t.secret_token_env))?;
+    let api = project
+        .config
+        .webhooks
+        .telegram_api
+        .clone()
+        .unwrap_or_else(|| "https://api.telegram.org".into());
+    let body = serde_json::json!({
+        "url": format!("{webhooks}/telegram/{source}"),
+        "secret_token": secret,
+        "allowed_updates": ["message", "callback_query"],
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(&format!(
+            "{}/bot{bot}/setWebhook",
+            api.trim_end_matches('/')
+        ))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .map_err(|e| {
+            anyhow!(
+                "Telegram's setWebhook for {source}: {}",
+                e.to_string().replace(&bot, "(token)")
+            )
+        })?;
+    let answer: serde_json::Value = resp.body_mut().read_json().unwrap_or_default();
+    if answer["ok"] != serde_json::json!(true) {
+        bail!(
+            "Telegram's setWebhook for {source} refused: {}",
+            answer["description"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(())
+}
+
+/// What to paste into Slack's and Discord's settings, and where each part answers.
+fn print_urls(project: &Project, url: &dyn Fn(Part) -> String) {
+    let hooks = url(Part::Webhooks);
+    println!("\nThe agency's Workers:");
+    for w in &project.desired.workers {
+        println!("  {:<12} {}", w.part.name(), url(w.part));
+    }
+    for id in &project.desired.slack {
+        println!(
+            "\nSlack app of workspace {id}: set each of these to {hooks}/slack/{id}\n  Event Subscriptions > Request URL (events: message.channels, app_mention)\n  Interactivity & Shortcuts > Request URL\n  Slash Commands > /agency > Request URL"
+        );
+    }
+    for id in &project.desired.discord {
+        println!(
+            "\nDiscord application of guild {id}: General Information > Interactions Endpoint URL = {hooks}/discord/{id}"
+        );
+    }
+}
+
+/// `agency deploy destroy`: the environment's Workers and resources go; the archive
+/// bucket stays unless `archive`.
+pub fn destroy(project: &Project, cloud: &Cloud, dir: &Path, archive: bool) -> anyhow::Result<()> {
+    let account = cloud.account()?;
+    for w in &project.desired.workers {
+        if account.workers.contains(&w.name) {
+            println!("deleting the Worker {}", w.name);
+            let mut cmd = wrangler();
+            cmd.args(["delete", "--name", &w.name, "--force"]);
+            run(cmd, &format!("deleting {}", w.name))?;
+        }
+    }
+    for r in project.desired.resources().iter().rev() {
+        if matches!(r, Resource::Bucket(_)) && !archive {
+            if account.resources.contains_key(r) {
+                println!(
+                    "keeping {} {} (pass --archive to delete it)",
+                    r.kind(),
+                    r.name()
+                );
+            }
+            continue;
+        }
+        if let Some(id) = account.resources.get(r) {
+            println!("deleting {} {}", r.kind(), r.name());
+            cloud.delete(r, id)?;
+        }
+    }
+    for f in ["record.json", "tokens.env"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    println!("Environment {} is gone.", project.desired.names.env());
+    Ok(())
+}
+
+/// Whether nothing is left to do for `project` (a plan against the account).
+pub fn settled(project: &Project, cloud: &Cloud, dir: &Path) -> anyhow::Result<Plan> {
+    let record = Record::load(&dir.join("record.json"))?;
+    let observed = observe(project, cloud, &record)?;
+    let mut ids = record.ids.clone();
+    for (r, id) in &observed.resources {
+        ids.insert(r.name().to_owned(), id.clone());
+    }
+    let layout = project.layout(dir, &ids, true)?;
+    Ok(plan(&project.desired, &observed, &project.local(&layout)))
+}
