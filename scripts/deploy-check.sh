@@ -50,6 +50,7 @@ data_dir = "$2/data"
 
 [webhooks]
 telegram_api = "http://127.0.0.1:$(cat "$STATE/$1.port")/telegram"
+discord_api = "http://127.0.0.1:$(cat "$STATE/$1.port")/discord/api/v10"
 
 [[webhooks.telegram]]
 id = "agency_bot"
@@ -60,6 +61,12 @@ bot_token_env = "TG_TOKEN"
 id = "T0123"
 signing_secret_env = "SLACK_SIGNING_SECRET"
 bot_token_env = "SLACK_BOT_TOKEN"
+
+[[webhooks.discord]]
+id = "G1"
+application_id = "1100000000000000042"
+public_key = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"
+bot_token_env = "DC_TOKEN"
 
 [gateway]
 url = "https://gateway.example.com"
@@ -81,7 +88,7 @@ if [ "$code" = 2 ] && grep -q "environment variable TG_TOKEN" <<<"$out" && grep 
 else
   fail "plan with secrets missing (exit $code): $out"
 fi
-export TG_SECRET=tg-secret-0123 TG_TOKEN=4242:tg-token SLACK_SIGNING_SECRET=slack-signing SLACK_BOT_TOKEN=xoxb-1 GATEWAY_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+export TG_SECRET=tg-secret-0123 TG_TOKEN=4242:tg-token SLACK_SIGNING_SECRET=slack-signing SLACK_BOT_TOKEN=xoxb-1 GATEWAY_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw DC_TOKEN=discord-bot-token
 json=$("$AGENCY" deploy plan --config "$STATE/a/agency.toml" --offline --json); code=$?
 if [ "$code" = 0 ] && python3 -c 'import json,sys; p=json.load(sys.stdin); assert not p["missing"] and p["steps"][0]["step"]=="create"' <<<"$json"; then
   ok "plan --offline --json is complete once the variables are set"
@@ -111,8 +118,11 @@ for w, names in s["secrets"].items():
 assert {"TG_SECRET", "TG_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "GATEWAY_SECRET"} <= set(s["secrets"]["agency-webhooks-production"])
 assert "TG_TOKEN" not in s["secrets"]["agency-router-production"]
 assert s["consumers"]["agency-webhook-work-production"] == ["agency-webhooks-production"]
+assert s["discord"]["app"]["interactions_endpoint_url"].endswith("/agency-webhooks-production/discord/G1"), s["discord"]
+assert s["discord"]["1100000000000000042/G1"] == ["agency"], s["discord"]
+assert "DC_TOKEN" in s["secrets"]["agency-webhooks-production"]
 PY
-then ok "it created, migrated, deployed, put the secrets, uploaded the graph and registered the Telegram webhook"
+then ok "it created, migrated, deployed, put the secrets, uploaded the graph, registered the Telegram webhook and set Discord's endpoint and command"
 else fail "the account after the first apply: $state_a"; fi
 
 # Every upload binds only Workers that exist already (the platform refuses the rest),
@@ -171,7 +181,7 @@ done
 kill -9 -- "-$victim" 2>/dev/null; wait "$victim" 2>/dev/null
 out=$(apply "$STATE/b" 2>&1); code=$?
 state_b=$(curl -s "$FAKE/state")
-if [ "$code" = 0 ] && [ "$(python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); [d.pop("telegram") for d in (a,b)]; print(a==b)' "$state_a" "$state_b")" = True ]; then
+if [ "$code" = 0 ] && [ "$(python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); [d.pop(k) for d in (a,b) for k in ("telegram", "discord")]; print(a==b)' "$state_a" "$state_b")" = True ]; then
   ok "an apply killed after ${uploads:-?} uploads and run again ends in the same state"
 else
   fail "resumed apply (exit $code): $out; state $state_b"

@@ -28,11 +28,12 @@ WORKERS="skill-graph router assistant webhooks monitoring"
 AGENCY="${AGENCY_BIN:-$ROOT/target/release/agency}"
 export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true
 
-# Three distinct free ports at once (sockets held open until all are chosen, so no two
-# calls can return the same port): the agency's one URL, its inspector, the fake model.
-read -r PORT INSPECT LLM_PORT < <(python3 -c '
+# Five distinct free ports at once (sockets held open until all are chosen, so no two
+# calls can return the same port): the agency's one URL and its inspector, the fake
+# model, and a second agency's (the check with no policy).
+read -r PORT INSPECT LLM_PORT BARE_PORT BARE_INSPECT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(5)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
@@ -86,21 +87,26 @@ for w in $WORKERS; do
   if [ "$gz" -ge 1048576 ]; then echo "[edge] $w's upload is over 1 MB gzipped"; exit 1; fi
 done
 
+# `agency deploy dev` of config $1 as environment $2 on ports $3 (inspector $4), state
+# and log under $STATE/$2; waits until it answers, and sets DEV to its PID.
+dev() {
+  (exec setsid "$AGENCY" deploy dev --config "$1" --env "$2" --port "$3" --inspector-port "$4" \
+      --out "$STATE/$2" --persist "$STATE/$2-state" --prebuilt </dev/null >"$STATE/$2.log" 2>&1) &
+  DEV=$!
+  PIDS+=($DEV)
+  for _ in $(seq 1 240); do
+    # A path only the agency serves, behind its token, so another process on the port
+    # can't pass.
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$3/api/route/decisions" 2>/dev/null || true)
+    [ "$code" = 401 ] && return 0
+    sleep 1
+  done
+  echo "[edge] the agency ($2) did not come up; its log:"; cat "$STATE/$2.log"; exit 1
+}
+
 # The whole agency in one `wrangler dev` behind the generated front, on one URL.
-(exec setsid "$AGENCY" deploy dev --config "$STATE/agency.toml" --env ci --port "$PORT" \
-    --inspector-port "$INSPECT" --out "$STATE/dev" --persist "$STATE/state" --prebuilt \
-    </dev/null >"$STATE/dev.log" 2>&1) &
-PIDS+=($!)
+dev "$STATE/agency.toml" ci "$PORT" "$INSPECT"
 URL="http://127.0.0.1:$PORT"
-up=""
-for _ in $(seq 1 240); do
-  # A path only the agency serves, behind its token, so another process on the port
-  # can't pass.
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/route/decisions" 2>/dev/null || true)
-  if [ "$code" = 401 ]; then up=1; break; fi
-  sleep 1
-done
-[ -n "$up" ] || { echo "[edge] the agency did not come up; its log:"; cat "$STATE/dev.log"; exit 1; }
 echo "[edge] the five Workers behind one URL, $URL; fakes at $FAKES"
 
 # The monitoring Worker's cron (a probe round) runs every second instead of every
@@ -112,13 +118,44 @@ PIDS+=($!)
 # WEBHOOKS binding), as they do when deployed: its cron is not triggered.
 if ! "$CONFORMANCE" --router "$URL" --graph "$URL" --assistant "$URL" \
     --webhooks "$URL" --fakes "$FAKES" --monitoring "$URL"; then
-  echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/dev.log"
+  echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/ci.log"
   exit 1
 fi
 
 # The dashboard, served by the monitoring Worker, in headless Chromium (at the edge it
 # polls: one snapshot a connection, then it reconnects).
 if ! node "$ROOT/scripts/dashboard-check.mjs" "$URL" "$AGENCY_VIEWER_TOKEN" "$ROOT/target/dashboard" edge; then
-  echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/dev.log"
+  echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/ci.log"
   exit 1
 fi
+
+# No silent example policy: an agency.toml that names none gives an assistant that
+# answers approvals 503 policy_missing, naming the variable, and says so in /health.
+kill -- "-$DEV" 2>/dev/null; sleep 1; kill -9 -- "-$DEV" 2>/dev/null || true
+printf '[monitoring]\ndown_after = 2\n' > "$STATE/bare.toml"
+dev "$STATE/bare.toml" bare "$BARE_PORT" "$BARE_INSPECT"
+BARE="http://127.0.0.1:$BARE_PORT"
+approve=$(curl -s -w '\n%{http_code}' "$BARE/api/approve" -H "authorization: Bearer $AGENCY_GATEWAY_TOKEN" \
+  -H 'content-type: application/json' \
+  -d @"$ROOT/examples/policy/deploy-request.json")
+health=$(curl -s -w '\n%{http_code}' "$BARE/health")
+bare_passed=0
+if python3 - "$approve" "$health" <<'PY'
+import json, sys
+body, status = sys.argv[1].rsplit("\n", 1)
+assert status == "503", status
+e = json.loads(body)["error"]
+assert e["code"] == "policy_missing" and "AGENCY_POLICY" in e["message"], e
+body, status = sys.argv[2].rsplit("\n", 1)
+assert status == "503", status
+h = json.loads(body)
+assert h["parts"]["assistant"]["error"]["code"] == "policy_missing", h
+PY
+then
+  echo "edge-only: ok    with no policy, approvals answer 503 policy_missing and /health says why"
+  bare_passed=1
+else
+  echo "edge-only: FAIL  an agency with no policy: $approve / $health"
+  exit 1
+fi
+echo "edge-only: $bare_passed passed, 0 failed"

@@ -10,6 +10,7 @@ so apply's last steps can be checked here too:
   /workers/{name}/health and /workers/{name}/api/graph  a deployed Worker's public URL
       (point `agency deploy apply --workers-url` at http://HOST:PORT/workers/{worker})
   /telegram/bot{token}/setWebhook                       Telegram's Bot API
+  /discord/api/v10/applications/...                     Discord's (interactions endpoint, commands)
 GET /state shows what the account holds. Every request is logged as one JSON line.
 
 Usage:
@@ -25,7 +26,8 @@ from urllib.parse import urlsplit, parse_qs
 
 PREFIX = "/client/v4"
 LOCK = threading.RLock()
-STATE = {"scripts": {}, "queues": {}, "d1": {}, "kv": {}, "r2": {}, "graphs": {}, "telegram": {}}
+STATE = {"scripts": {}, "queues": {}, "d1": {}, "kv": {}, "r2": {}, "graphs": {}, "telegram": {},
+         "discord": {}}
 ARGS = None
 LOGF = None
 
@@ -633,6 +635,24 @@ def _(r, token):
     return 200, {"ok": True, "result": True, "description": "Webhook was set"}
 
 
+@route("PATCH", r"/discord/api/v10/applications/@me")
+def _(r):
+    if not (r.headers.get("Authorization") or "").startswith("Bot "):
+        return 401, {"message": "401: Unauthorized", "code": 0}
+    b = r.json()
+    STATE["discord"].setdefault("app", {})["interactions_endpoint_url"] = b.get("interactions_endpoint_url")
+    return 200, {"id": "app", "interactions_endpoint_url": b.get("interactions_endpoint_url")}
+
+
+@route("PUT", r"/discord/api/v10/applications/(?P<app>[^/]+)/guilds/(?P<guild>[^/]+)/commands")
+def _(r, app, guild):
+    if not (r.headers.get("Authorization") or "").startswith("Bot "):
+        return 401, {"message": "401: Unauthorized", "code": 0}
+    cmds = r.json()
+    STATE["discord"][f"{app}/{guild}"] = [c["name"] for c in cmds]
+    return 200, [dict(c, id="1", application_id=app, guild_id=guild) for c in cmds]
+
+
 @route("GET", r"/state")
 def _(r):
     return 200, {
@@ -645,6 +665,7 @@ def _(r):
         "r2": sorted(STATE["r2"]),
         "graphs": sorted(STATE["graphs"]),
         "telegram": {t[:4]: v for t, v in STATE["telegram"].items()},
+        "discord": STATE["discord"],
         "consumers": {n: sorted(c["script"] for c in q["consumers"]) for n, q in STATE["queues"].items()},
     }
 

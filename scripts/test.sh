@@ -64,7 +64,8 @@ step "edge: conformance suite against the Workers under wrangler dev"
 CONFORMANCE_BIN="$ROOT/target/release/agency-conformance" "$ROOT/scripts/edge-conformance.sh" | tee "$LOG"
 read -r edge_passed edge_failed < <(sed -n 's/^conformance: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
 read -r dash_passed dash_failed < <(sed -n 's/^dashboard: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
-edge_passed=$((edge_passed + ${dash_passed:-0})); edge_failed=$((edge_failed + ${dash_failed:-0}))
+read -r only_passed only_failed < <(sed -n 's/^edge-only: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$LOG")
+edge_passed=$((edge_passed + ${dash_passed:-0} + ${only_passed:-0})); edge_failed=$((edge_failed + ${dash_failed:-0} + ${only_failed:-0}))
 
 step "deploy: agency deploy against a local stand-in for the Cloudflare API, with the real Wrangler"
 "$ROOT/scripts/deploy-check.sh" | tee "$LOG"

@@ -30,6 +30,7 @@ pub struct Record {
     pub migrated: BTreeMap<String, BTreeSet<String>>,
     pub graph: Option<String>,
     pub telegram: BTreeSet<String>,
+    pub discord: BTreeSet<String>,
 }
 
 impl Record {
@@ -77,6 +78,7 @@ pub fn observe(project: &Project, cloud: &Cloud, record: &Record) -> anyhow::Res
         migrated: record.migrated.clone(),
         graph: record.graph.clone(),
         telegram: record.telegram.clone(),
+        discord: record.discord.clone(),
         ..Observed::default()
     };
     // A database that is not there any more has lost its migrations with it.
@@ -325,6 +327,10 @@ fn carry_out(
             register_telegram(project, &url(Part::Webhooks), source)?;
             record.telegram.insert(source.clone());
         }
+        Step::RegisterDiscord { source } => {
+            register_discord(project, &url(Part::Webhooks), source)?;
+            record.discord.insert(source.clone());
+        }
         Step::Check { part, worker } => {
             let health = format!("{}/health", url(*part));
             let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -399,6 +405,77 @@ fn register_telegram(project: &Project, webhooks: &str, source: &str) -> anyhow:
     Ok(())
 }
 
+/// Discord, as its API allows with the bot's token: the application's interactions
+/// endpoint (Discord checks it at once with a signed PING, which the webhooks Worker
+/// answers) and the guild's `/agency` command.
+fn register_discord(project: &Project, webhooks: &str, source: &str) -> anyhow::Result<()> {
+    let d = project
+        .desired
+        .discord
+        .iter()
+        .find(|d| d.id == source)
+        .ok_or_else(|| anyhow!("no Discord source {source}"))?;
+    let env = d
+        .bot_token_env
+        .as_deref()
+        .ok_or_else(|| anyhow!("Discord source {source} has no bot_token_env"))?;
+    let token = std::env::var(env).map_err(|_| anyhow!("environment variable {env} is not set"))?;
+    let api = project
+        .config
+        .webhooks
+        .discord_api
+        .clone()
+        .unwrap_or_else(|| "https://discord.com/api/v10".into());
+    let api = api.trim_end_matches('/');
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let auth = format!("Bot {token}");
+    let calls = [
+        (
+            "PATCH",
+            format!("{api}/applications/@me"),
+            serde_json::json!({ "interactions_endpoint_url": format!("{webhooks}/discord/{source}") }),
+        ),
+        (
+            "PUT",
+            format!(
+                "{api}/applications/{}/guilds/{source}/commands",
+                d.application_id
+            ),
+            serde_json::json!([{
+                "name": agency_webhook::discord::COMMAND,
+                "type": 1,
+                "description": "Ask the agency: approvals, halts, budgets, routing",
+                "options": [{ "type": 3, "name": "text", "description": "What to ask", "required": false }],
+            }]),
+        ),
+    ];
+    for (method, url, body) in calls {
+        let req = if method == "PATCH" {
+            agent.patch(&url)
+        } else {
+            agent.put(&url)
+        };
+        let mut resp = req
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .map_err(|e| anyhow!("Discord {method} {}: {e}", url.replace(&token, "(token)")))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let said = resp.body_mut().read_to_string().unwrap_or_default();
+            bail!(
+                "Discord refused {method} {url} ({status}): {}",
+                said.chars().take(300).collect::<String>()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// What to paste into Slack's and Discord's settings, and where each part answers.
 fn print_urls(project: &Project, url: &dyn Fn(Part) -> String) {
     let hooks = url(Part::Webhooks);
@@ -411,10 +488,17 @@ fn print_urls(project: &Project, url: &dyn Fn(Part) -> String) {
             "\nSlack app of workspace {id}: set each of these to {hooks}/slack/{id}\n  Event Subscriptions > Request URL (events: message.channels, app_mention)\n  Interactivity & Shortcuts > Request URL\n  Slash Commands > /agency > Request URL"
         );
     }
-    for id in &project.desired.discord {
-        println!(
-            "\nDiscord application of guild {id}: General Information > Interactions Endpoint URL = {hooks}/discord/{id}"
-        );
+    for d in &project.desired.discord {
+        let id = &d.id;
+        if d.bot_token_env.is_some() {
+            println!(
+                "\nDiscord guild {id}: its interactions endpoint ({hooks}/discord/{id}) and /agency command are set"
+            );
+        } else {
+            println!(
+                "\nDiscord application of guild {id}: General Information > Interactions Endpoint URL = {hooks}/discord/{id}; give the source a bot_token_env to have apply set it and the /agency command"
+            );
+        }
     }
 }
 

@@ -12,7 +12,7 @@ pub mod front;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use agency_deploy::desired::{Llm, TelegramSource};
+use agency_deploy::desired::{DiscordSource, Llm, TelegramSource};
 use agency_deploy::wrangler::{self, Layout};
 use agency_deploy::{Desired, Inputs, Local, Names};
 use agency_kit::Part;
@@ -138,7 +138,15 @@ impl Project {
                 })
                 .collect(),
             slack: w.slack.iter().map(|s| s.id.clone()).collect(),
-            discord: w.discord.iter().map(|s| s.id.clone()).collect(),
+            discord: w
+                .discord
+                .iter()
+                .map(|d| DiscordSource {
+                    id: d.id.clone(),
+                    application_id: d.application_id.clone().unwrap_or_default(),
+                    bot_token_env: d.bot_token_env.clone(),
+                })
+                .collect(),
         };
         Ok(Project {
             root,

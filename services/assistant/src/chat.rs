@@ -231,13 +231,17 @@ async fn pending<P: ChatPorts>(p: &P, limit: u32) -> Result<Vec<Value>, ApiError
     p.approvals(&page).await
 }
 
-/// The approval id a target names, or what to tell the operator.
-async fn resolve<P: ChatPorts>(
-    p: &P,
-    session: &str,
-    t: &Target,
-) -> Result<Result<String, String>, ApiError> {
-    Ok(match t {
+/// What a command's target names.
+enum Which {
+    /// This approval.
+    Approval(String),
+    /// None: what to tell the operator instead.
+    Nothing(String),
+}
+
+/// The approval a target names, or what to tell the operator.
+async fn resolve<P: ChatPorts>(p: &P, session: &str, t: &Target) -> Result<Which, ApiError> {
+    let found = match t {
         Target::Number(n) => p
             .approval_id_by_number(*n)
             .await?
@@ -246,6 +250,10 @@ async fn resolve<P: ChatPorts>(
             .last(session)
             .await?
             .ok_or_else(|| chat::WHICH_ONE.to_owned()),
+    };
+    Ok(match found {
+        Ok(id) => Which::Approval(id),
+        Err(say) => Which::Nothing(say),
     })
 }
 
@@ -269,8 +277,8 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
             human(p, session, &by, &target, false, comment).await?
         }
         Command::Show(t) | Command::Why(t) => match resolve(p, session, &t).await? {
-            Err(m) => Reply::say(m),
-            Ok(id) => {
+            Which::Nothing(m) => Reply::say(m),
+            Which::Approval(id) => {
                 let a = p
                     .approval(&id)
                     .await?
@@ -326,8 +334,8 @@ async fn human<P: ChatPorts>(
     comment: Option<String>,
 ) -> Result<Reply, ApiError> {
     let id = match resolve(p, session, target).await? {
-        Ok(id) => id,
-        Err(m) => return Ok(Reply::say(m)),
+        Which::Approval(id) => id,
+        Which::Nothing(m) => return Ok(Reply::say(m)),
     };
     p.set_last(session, &id).await?;
     match p.decide(&id, approve, by, comment.as_deref()).await {

@@ -32,9 +32,22 @@ pub struct Inputs {
     pub graph: Option<String>,
     /// Telegram sources: their webhooks are registered with `setWebhook`.
     pub telegram: Vec<TelegramSource>,
-    /// Slack and Discord source ids: their settings are printed to paste.
+    /// Slack source ids: their settings are printed to paste (Slack's API sets an
+    /// app's URLs only with an app configuration token).
     pub slack: Vec<String>,
-    pub discord: Vec<String>,
+    /// Discord sources: with a bot token, the interactions endpoint and the `/agency`
+    /// command are set through Discord's API.
+    pub discord: Vec<DiscordSource>,
+}
+
+/// A `[[webhooks.discord]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscordSource {
+    /// The guild id (in the webhook's path).
+    pub id: String,
+    pub application_id: String,
+    pub bot_token_env: Option<String>,
 }
 
 /// `[llm]`.
@@ -156,7 +169,7 @@ pub struct Desired {
     pub graph: Option<String>,
     pub telegram: Vec<TelegramSource>,
     pub slack: Vec<String>,
-    pub discord: Vec<String>,
+    pub discord: Vec<DiscordSource>,
 }
 
 impl Desired {

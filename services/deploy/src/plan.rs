@@ -9,7 +9,8 @@
 //! cycles (every part ships samples to monitoring, which probes every part), so a
 //! Worker whose peers are missing is deployed first without those bindings and again
 //! with them once they exist. Each Worker's secrets follow its first deploy. Then the
-//! graph, the Telegram webhooks and a health check of every Worker.
+//! graph, the Telegram webhooks, the Discord interactions endpoints and a health check
+//! of every Worker.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +35,8 @@ pub struct Observed {
     pub graph: Option<String>,
     /// Telegram sources recorded as registered (for this environment's URL).
     pub telegram: BTreeSet<String>,
+    /// Discord sources whose interactions endpoint and command were recorded as set.
+    pub discord: BTreeSet<String>,
 }
 
 /// What this machine can supply.
@@ -75,6 +78,11 @@ pub enum Step {
     },
     #[serde(rename_all = "camelCase")]
     RegisterTelegram {
+        source: String,
+    },
+    /// The application's interactions endpoint URL and the guild's `/agency` command.
+    #[serde(rename_all = "camelCase")]
+    RegisterDiscord {
         source: String,
     },
     Check {
@@ -131,6 +139,9 @@ impl Step {
             Step::RegisterTelegram { source } => {
                 format!("register the Telegram webhook of {source} (setWebhook)")
             }
+            Step::RegisterDiscord { source } => format!(
+                "set the Discord interactions endpoint and the /agency command of guild {source}"
+            ),
             Step::Check { worker, .. } => format!("check {worker} /health"),
         }
     }
@@ -235,6 +246,15 @@ pub fn plan(desired: &Desired, observed: &Observed, local: &Local) -> Plan {
         } else {
             steps.push(Step::RegisterTelegram {
                 source: t.id.clone(),
+            });
+        }
+    }
+    for d in desired.discord.iter().filter(|d| d.bot_token_env.is_some()) {
+        if observed.discord.contains(&d.id) {
+            kept.push(format!("Discord interactions endpoint of {}", d.id));
+        } else {
+            steps.push(Step::RegisterDiscord {
+                source: d.id.clone(),
             });
         }
     }

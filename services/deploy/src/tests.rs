@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use agency_kit::Part;
 
-use crate::desired::TelegramSource;
+use crate::desired::{DiscordSource, TelegramSource};
 use crate::*;
 
 fn inputs() -> Inputs {
@@ -21,6 +21,19 @@ fn inputs() -> Inputs {
             secret_token_env: "TG_SECRET".into(),
             bot_token_env: Some("TG_TOKEN".into()),
         }],
+        discord: vec![
+            DiscordSource {
+                id: "G1".into(),
+                application_id: "A1".into(),
+                bot_token_env: Some("DC_TOKEN".into()),
+            },
+            // Without a bot token its settings can only be printed.
+            DiscordSource {
+                id: "G2".into(),
+                application_id: "A2".into(),
+                bot_token_env: None,
+            },
+        ],
         ..Inputs::default()
     }
 }
@@ -80,6 +93,9 @@ fn applied(d: &Desired, l: &Local, p: &Plan, mut o: Observed) -> Observed {
             Step::PushGraph { version } => o.graph = Some(version.clone()),
             Step::RegisterTelegram { source } => {
                 o.telegram.insert(source.clone());
+            }
+            Step::RegisterDiscord { source } => {
+                o.discord.insert(source.clone());
             }
             Step::Check { .. } => {}
         }
@@ -173,11 +189,12 @@ fn an_empty_account_gets_everything_in_an_order_the_bindings_allow() {
             .unwrap();
         assert!(matches!(&p.steps[dep + 1], Step::Secrets { part: q, .. } if *q == part));
     }
-    let tail: Vec<&str> = p.steps[p.steps.len() - 7..]
+    let tail: Vec<&str> = p.steps[p.steps.len() - 8..]
         .iter()
         .map(|s| match s {
             Step::PushGraph { .. } => "graph",
             Step::RegisterTelegram { .. } => "telegram",
+            Step::RegisterDiscord { source } if source == "G1" => "discord",
             Step::Check { .. } => "check",
             _ => "other",
         })
@@ -185,7 +202,7 @@ fn an_empty_account_gets_everything_in_an_order_the_bindings_allow() {
     assert_eq!(
         tail,
         [
-            "graph", "telegram", "check", "check", "check", "check", "check"
+            "graph", "telegram", "discord", "check", "check", "check", "check", "check"
         ]
     );
 }
@@ -256,6 +273,7 @@ fn another_environment_is_left_alone() {
     // The account is shared; what applies record is kept per environment.
     o.graph = None;
     o.telegram.clear();
+    o.discord.clear();
     let staging = desired("staging", &i);
     let p = plan(&staging, &o, &local(&staging));
     assert!(p.kept.is_empty(), "{:?}", p.kept);

@@ -35,6 +35,11 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// No token of any role.
+    pub fn is_empty(&self) -> bool {
+        self.operator.is_empty() && self.gateway.is_empty() && self.viewer.is_empty()
+    }
+
     /// The caller's role, if the request's bearer token is one of ours and the role may
     /// do `access`: 401 for a missing, malformed or unknown token, 403 for a role that
     /// may not.

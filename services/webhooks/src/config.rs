@@ -173,24 +173,60 @@ pub fn settings(
             .filter(|v| !v.is_empty())
             .ok_or_else(|| format!("{what}: environment variable {var} is not set"))
     };
+    let mut out = service_wide(w)?;
+    let platforms = [
+        ("slack", &w.slack),
+        ("telegram", &w.telegram),
+        ("discord", &w.discord),
+    ];
+    for (platform, entries) in platforms {
+        for (i, c) in entries.iter().enumerate() {
+            let s = source(platform, i, c, out.rate, &secret)?;
+            out.sources.push(s);
+        }
+    }
+    for (i, a) in out.sources.iter().enumerate() {
+        if out.sources[..i]
+            .iter()
+            .any(|b| b.platform == a.platform && b.id == a.id)
+        {
+            return Err(format!("webhooks: source {} is configured twice", a.key()));
+        }
+    }
+    if let Some(g) = gateway {
+        out.gateway = Some(gateway_of(g, &secret)?);
+    }
+    for (i, a) in approvers.iter().enumerate() {
+        if a.name.trim().is_empty() {
+            return Err(format!("approvers[{i}]: name must not be empty"));
+        }
+        out.approvers.push(Approver {
+            name: a.name.clone(),
+            slack: a.slack.clone(),
+            telegram: a.telegram,
+            discord: a.discord.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// A token bucket from a section's `rate_per_second` and `burst`, `base`'s where unset.
+fn rate(per: Option<f64>, burst: Option<f64>, base: Rate, what: &str) -> Result<Rate, String> {
+    let r = Rate {
+        per_second: per.unwrap_or(base.per_second),
+        burst: burst.unwrap_or(base.burst),
+    };
+    if !(r.per_second > 0.0 && r.burst >= 1.0 && r.per_second.is_finite() && r.burst.is_finite()) {
+        return Err(format!(
+            "{what}: rate_per_second must be above 0 and burst at least 1"
+        ));
+    }
+    Ok(r)
+}
+
+/// `[webhooks]`'s own keys: the rate, dedup, retries, prefix and API bases.
+fn service_wide(w: &WebhooksConfig) -> Result<Settings, String> {
     let mut out = Settings::default();
-    let rate =
-        |per: Option<f64>, burst: Option<f64>, base: Rate, what: &str| -> Result<Rate, String> {
-            let r = Rate {
-                per_second: per.unwrap_or(base.per_second),
-                burst: burst.unwrap_or(base.burst),
-            };
-            if !(r.per_second > 0.0
-                && r.burst >= 1.0
-                && r.per_second.is_finite()
-                && r.burst.is_finite())
-            {
-                return Err(format!(
-                    "{what}: rate_per_second must be above 0 and burst at least 1"
-                ));
-            }
-            Ok(r)
-        };
     out.rate = rate(w.rate_per_second, w.burst, out.rate, "webhooks")?;
     if let Some(h) = w.dedup_ttl_hours {
         if h < 24 {
@@ -216,100 +252,87 @@ pub fn settings(
         telegram: w.telegram_api.clone().unwrap_or(defaults.telegram),
         discord: w.discord_api.clone().unwrap_or(defaults.discord),
     };
-    let platforms = [
-        ("slack", &w.slack),
-        ("telegram", &w.telegram),
-        ("discord", &w.discord),
-    ];
-    for (platform, entries) in platforms {
-        for (i, c) in entries.iter().enumerate() {
-            let what = format!("webhooks.{platform}[{i}] ({})", c.id);
-            if let Some(key) = c.foreign(platform) {
-                return Err(format!("{what}: {key} is not a {platform} setting"));
-            }
-            let required = |key: &str, v: &Option<String>| {
-                v.clone()
-                    .ok_or_else(|| format!("{what}: {key} is required"))
-            };
-            let bad = |e: BadSecret| format!("{what}: {e}");
-            let mut s = match platform {
-                "slack" => Source::slack(
-                    &c.id,
-                    &secret(
-                        &what,
-                        &required("signing_secret_env", &c.signing_secret_env)?,
-                    )?,
-                )
-                .map_err(bad)?,
-                "telegram" => {
-                    let mut s = Source::telegram(
-                        &c.id,
-                        &secret(&what, &required("secret_token_env", &c.secret_token_env)?)?,
-                    )
-                    .map_err(bad)?;
-                    s.bot_username = c
-                        .bot_username
-                        .as_ref()
-                        .map(|u| u.trim_start_matches('@').to_owned());
-                    s
-                }
-                _ => Source::discord(
-                    &c.id,
-                    &required("application_id", &c.application_id)?,
-                    &required("public_key", &c.public_key)?,
-                )
-                .map_err(bad)?,
-            };
-            if s.id.is_empty() || s.id.contains('/') {
-                return Err(format!("{what}: id must be non-empty and have no '/'"));
-            }
-            if let Some(ch) = &c.channel {
-                s.channel = ch.clone();
-            }
-            if let Some(var) = &c.bot_token_env {
-                s.bot_token = Some(secret(&what, var)?);
-            }
-            if c.rate_per_second.is_some() || c.burst.is_some() {
-                s.rate = Some(rate(c.rate_per_second, c.burst, out.rate, &what)?);
-            }
-            out.sources.push(s);
-        }
-    }
-    for (i, a) in out.sources.iter().enumerate() {
-        if out.sources[..i]
-            .iter()
-            .any(|b| b.platform == a.platform && b.id == a.id)
-        {
-            return Err(format!("webhooks: source {} is configured twice", a.key()));
-        }
-    }
-    if let Some(g) = gateway {
-        let parsed = http::Uri::try_from(g.url.as_str()).ok();
-        if !parsed
-            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
-        {
-            return Err(format!("gateway.url: {:?} is not an http(s) URL", g.url));
-        }
-        let text = secret("gateway", &g.secret_env)?;
-        let secret = Secret::parse(&text).map_err(|e| format!("gateway: {}: {e}", g.secret_env))?;
-        out.gateway = Some(Gateway {
-            url: g.url.trim_end_matches('/').to_owned(),
-            secret,
-            timeout_ms: g.timeout_ms.clamp(100, 120_000),
-        });
-    }
-    for (i, a) in approvers.iter().enumerate() {
-        if a.name.trim().is_empty() {
-            return Err(format!("approvers[{i}]: name must not be empty"));
-        }
-        out.approvers.push(Approver {
-            name: a.name.clone(),
-            slack: a.slack.clone(),
-            telegram: a.telegram,
-            discord: a.discord.clone(),
-        });
-    }
     Ok(out)
+}
+
+/// Entry `i` of `[[webhooks.<platform>]]`, its secrets read through `secret`.
+fn source(
+    platform: &str,
+    i: usize,
+    c: &SourceConfig,
+    base: Rate,
+    secret: &dyn Fn(&str, &str) -> Result<String, String>,
+) -> Result<Source, String> {
+    let what = format!("webhooks.{platform}[{i}] ({})", c.id);
+    if let Some(key) = c.foreign(platform) {
+        return Err(format!("{what}: {key} is not a {platform} setting"));
+    }
+    let required = |key: &str, v: &Option<String>| {
+        v.clone()
+            .ok_or_else(|| format!("{what}: {key} is required"))
+    };
+    let bad = |e: BadSecret| format!("{what}: {e}");
+    let mut s = match platform {
+        "slack" => Source::slack(
+            &c.id,
+            &secret(
+                &what,
+                &required("signing_secret_env", &c.signing_secret_env)?,
+            )?,
+        )
+        .map_err(bad)?,
+        "telegram" => {
+            let mut s = Source::telegram(
+                &c.id,
+                &secret(&what, &required("secret_token_env", &c.secret_token_env)?)?,
+            )
+            .map_err(bad)?;
+            s.bot_username = c
+                .bot_username
+                .as_ref()
+                .map(|u| u.trim_start_matches('@').to_owned());
+            s
+        }
+        _ => Source::discord(
+            &c.id,
+            &required("application_id", &c.application_id)?,
+            &required("public_key", &c.public_key)?,
+        )
+        .map_err(bad)?,
+    };
+    if s.id.is_empty() || s.id.contains('/') {
+        return Err(format!("{what}: id must be non-empty and have no '/'"));
+    }
+    if let Some(ch) = &c.channel {
+        s.channel = ch.clone();
+    }
+    if let Some(var) = &c.bot_token_env {
+        s.bot_token = Some(secret(&what, var)?);
+    }
+    if c.rate_per_second.is_some() || c.burst.is_some() {
+        s.rate = Some(rate(c.rate_per_second, c.burst, base, &what)?);
+    }
+    Ok(s)
+}
+
+/// `[gateway]`: an http(s) URL and its Standard Webhooks secret.
+fn gateway_of(
+    g: &GatewayConfig,
+    secret: &dyn Fn(&str, &str) -> Result<String, String>,
+) -> Result<Gateway, String> {
+    let parsed = http::Uri::try_from(g.url.as_str()).ok();
+    if !parsed
+        .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+    {
+        return Err(format!("gateway.url: {:?} is not an http(s) URL", g.url));
+    }
+    let text = secret("gateway", &g.secret_env)?;
+    let secret = Secret::parse(&text).map_err(|e| format!("gateway: {}: {e}", g.secret_env))?;
+    Ok(Gateway {
+        url: g.url.trim_end_matches('/').to_owned(),
+        secret,
+        timeout_ms: g.timeout_ms.clamp(100, 120_000),
+    })
 }
 
 #[cfg(test)]

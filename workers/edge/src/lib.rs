@@ -84,7 +84,11 @@ where
             Err(miss) => miss.into_response(),
             Ok(matched) => {
                 let answer = async {
-                    routes::admit(&matched, &tokens(env), &headers(&req))?;
+                    let tokens = tokens(env);
+                    if matched.access != agency_kit::Access::Public && tokens.is_empty() {
+                        return Err(tokens_missing());
+                    }
+                    routes::admit(&matched, &tokens, &headers(&req))?;
                     let Some(endpoint) = matched.endpoint else {
                         return Ok(root::openapi());
                     };
@@ -197,6 +201,19 @@ fn secret_list(env: &Env, name: &str) -> Vec<String> {
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .map(|v| agency_kit::auth::token_list(&v))
         .unwrap_or_default()
+}
+
+/// A Worker with none of the role tokens answers every request that needs one with
+/// this, instead of refusing every caller as a stranger.
+fn tokens_missing() -> ApiError {
+    ApiError::new(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "tokens_missing",
+        format!(
+            "this Worker has none of the secrets {}: set them (agency deploy apply does)",
+            agency_kit::service::ROLE_TOKENS.join(", ")
+        ),
+    )
 }
 
 /// The first token of role secret `name` (e.g. `AGENCY_VIEWER_TOKEN`), for a Worker

@@ -147,166 +147,27 @@ impl Policy {
     /// Parses and checks a policy; `file` names it in errors. Every problem found is
     /// returned, each with its line.
     pub fn parse(text: &str, file: &str) -> Result<Policy, Vec<PolicyError>> {
-        // Counted on bytes: a span need not fall on a char boundary.
-        let line_of = |offset: usize| {
-            Some(
-                text.as_bytes()[..offset.min(text.len())]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count() as u32
-                    + 1,
-            )
-        };
-        let err = |line: Option<u32>, message: String| PolicyError {
-            file: file.to_owned(),
-            line,
-            message,
+        let mut r = Reader {
+            text,
+            file,
+            errors: Vec::new(),
         };
         let raw: PolicyFile = toml::from_str(text).map_err(|e| {
-            vec![err(
-                e.span().and_then(|s| line_of(s.start)),
+            vec![r.err(
+                e.span().and_then(|s| r.line_of(s.start)),
                 e.message().to_owned(),
             )]
         })?;
-        let mut errors = Vec::new();
-        let to_micros =
-            |v: &Option<Spanned<f64>>, what: &str| -> Result<Option<Micros>, PolicyError> {
-                match v {
-                    None => Ok(None),
-                    Some(v) => Micros::from_usd(*v.get_ref())
-                        .map(Some)
-                        .map_err(|e| err(line_of(v.span().start), format!("{what}: {e}"))),
-                }
-            };
-        fn keep(
-            r: Result<Option<Micros>, PolicyError>,
-            errors: &mut Vec<PolicyError>,
-        ) -> Option<Micros> {
-            r.unwrap_or_else(|e| {
-                errors.push(e);
-                None
-            })
-        }
-        macro_rules! money {
-            ($v:expr, $what:expr) => {
-                keep(to_micros($v, $what), &mut errors)
-            };
-        }
-        let mut budget = Budget::default();
-        if let Some(b) = &raw.budget {
-            budget.global = Limits {
-                daily: money!(&b.daily_usd, "budget.daily_usd"),
-                monthly: money!(&b.monthly_usd, "budget.monthly_usd"),
-            };
-            for (id, l) in &b.agents {
-                let limits = Limits {
-                    daily: money!(&l.daily_usd, &format!("budget.agents.{id}.daily_usd")),
-                    monthly: money!(&l.monthly_usd, &format!("budget.agents.{id}.monthly_usd")),
-                };
-                budget.agents.insert(fold(id), limits);
-            }
-            for (id, l) in &b.channels {
-                let limits = Limits {
-                    daily: money!(&l.daily_usd, &format!("budget.channels.{id}.daily_usd")),
-                    monthly: money!(&l.monthly_usd, &format!("budget.channels.{id}.monthly_usd")),
-                };
-                budget.channels.insert(fold(id), limits);
-            }
-        }
-        let mut rules = Vec::new();
+        let budget = r.budget(raw.budget.as_ref());
         let mut names = BTreeSet::new();
-        for r in &raw.rule {
-            let line = line_of(r.name.span().start).unwrap_or(1);
-            let name = r.name.get_ref().trim().to_owned();
-            if name.is_empty() {
-                errors.push(err(Some(line), "rule name must not be empty".into()));
-            } else if !names.insert(name.clone()) {
-                errors.push(err(Some(line), format!("duplicate rule name {name:?}")));
-            }
-            let effect = match Effect::parse(r.effect.get_ref()) {
-                Some(e) => e,
-                None => {
-                    errors.push(err(
-                        line_of(r.effect.span().start),
-                        format!(
-                            "effect must be approve, deny or ask, got {:?}",
-                            r.effect.get_ref()
-                        ),
-                    ));
-                    Effect::Ask
-                }
-            };
-            let expires_in_secs = match &r.expires_in {
-                None => None,
-                Some(v) => {
-                    match duration_secs(v.get_ref()) {
-                        Some(s) => Some(s),
-                        None => {
-                            errors.push(err(line_of(v.span().start), "expires_in must be seconds or a duration like \"30m\", \"2h\", \"1d\"".into()));
-                            None
-                        }
-                    }
-                }
-            };
-            let w = &r.when;
-            let folded = |v: &[String]| v.iter().map(|x| fold(x)).collect();
-            let when = When {
-                agent: folded(&w.agent),
-                action: folded(&w.action),
-                environment: folded(&w.environment),
-                channel: folded(&w.channel),
-                risk: folded(&w.risk),
-                tags: folded(&w.tags),
-                cost_at_least: money!(&w.cost_at_least_usd, "when.cost_at_least_usd"),
-                cost_at_most: money!(&w.cost_at_most_usd, "when.cost_at_most_usd"),
-            };
-            if let (Some(min), Some(max)) = (when.cost_at_least, when.cost_at_most)
-                && min > max
-            {
-                errors.push(err(
-                    Some(line),
-                    format!("rule {name:?} can never match: cost_at_least_usd {min} is above cost_at_most_usd {max}"),
-                ));
-            }
-            rules.push(Rule {
-                name,
-                when,
-                effect,
-                expires_in_secs: expires_in_secs.unwrap_or(0),
-                line,
-            });
-        }
-        let mut default_effect = Effect::Ask;
-        let mut default_expires_in_secs = DEFAULT_EXPIRY_SECS;
-        if let Some(d) = &raw.defaults {
-            if let Some(e) = &d.effect {
-                match Effect::parse(e.get_ref()) {
-                    Some(e) => default_effect = e,
-                    None => errors.push(err(
-                        line_of(e.span().start),
-                        format!(
-                            "defaults.effect must be approve, deny or ask, got {:?}",
-                            e.get_ref()
-                        ),
-                    )),
-                }
-            }
-            if let Some(v) = &d.expires_in {
-                match duration_secs(v.get_ref()) {
-                    Some(s) => default_expires_in_secs = s,
-                    None => errors.push(err(
-                        line_of(v.span().start),
-                        "defaults.expires_in must be seconds or a duration like \"1h\"".into(),
-                    )),
-                }
+        let mut rules: Vec<Rule> = raw.rule.iter().map(|x| r.rule(x, &mut names)).collect();
+        let (default_effect, default_expires_in_secs) = r.defaults(raw.defaults.as_ref());
+        for rule in &mut rules {
+            if rule.expires_in_secs == 0 {
+                rule.expires_in_secs = default_expires_in_secs;
             }
         }
-        for r in &mut rules {
-            if r.expires_in_secs == 0 {
-                r.expires_in_secs = default_expires_in_secs;
-            }
-        }
-        if errors.is_empty() {
+        if r.errors.is_empty() {
             Ok(Policy {
                 budget,
                 rules,
@@ -314,8 +175,170 @@ impl Policy {
                 default_expires_in_secs,
             })
         } else {
-            Err(errors)
+            Err(r.errors)
         }
+    }
+}
+
+/// A policy file being read: its text for lines, its name for errors, and every
+/// problem found so far.
+struct Reader<'t> {
+    text: &'t str,
+    file: &'t str,
+    errors: Vec<PolicyError>,
+}
+
+impl Reader<'_> {
+    /// The line of byte `offset` (counted on bytes: a span need not fall on a char
+    /// boundary).
+    fn line_of(&self, offset: usize) -> Option<u32> {
+        Some(
+            self.text.as_bytes()[..offset.min(self.text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u32
+                + 1,
+        )
+    }
+
+    fn err(&self, line: Option<u32>, message: String) -> PolicyError {
+        PolicyError {
+            file: self.file.to_owned(),
+            line,
+            message,
+        }
+    }
+
+    fn push(&mut self, line: Option<u32>, message: String) {
+        let e = self.err(line, message);
+        self.errors.push(e);
+    }
+
+    /// An amount in dollars as micros; a bad one is an error (and `None`).
+    fn money(&mut self, v: &Option<Spanned<f64>>, what: &str) -> Option<Micros> {
+        let v = v.as_ref()?;
+        match Micros::from_usd(*v.get_ref()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.push(self.line_of(v.span().start), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, l: &LimitsFile, prefix: &str) -> Limits {
+        Limits {
+            daily: self.money(&l.daily_usd, &format!("{prefix}.daily_usd")),
+            monthly: self.money(&l.monthly_usd, &format!("{prefix}.monthly_usd")),
+        }
+    }
+
+    fn budget(&mut self, b: Option<&BudgetFile>) -> Budget {
+        let mut budget = Budget::default();
+        let Some(b) = b else { return budget };
+        budget.global = Limits {
+            daily: self.money(&b.daily_usd, "budget.daily_usd"),
+            monthly: self.money(&b.monthly_usd, "budget.monthly_usd"),
+        };
+        for (id, l) in &b.agents {
+            let limits = self.limits(l, &format!("budget.agents.{id}"));
+            budget.agents.insert(fold(id), limits);
+        }
+        for (id, l) in &b.channels {
+            let limits = self.limits(l, &format!("budget.channels.{id}"));
+            budget.channels.insert(fold(id), limits);
+        }
+        budget
+    }
+
+    /// One `[[rule]]`; its name must be new to `names`. An expiry it does not set is 0
+    /// here (the defaults' is filled in after).
+    fn rule(&mut self, r: &RuleFile, names: &mut BTreeSet<String>) -> Rule {
+        let line = self.line_of(r.name.span().start).unwrap_or(1);
+        let name = r.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            self.push(Some(line), "rule name must not be empty".into());
+        } else if !names.insert(name.clone()) {
+            self.push(Some(line), format!("duplicate rule name {name:?}"));
+        }
+        let effect = Effect::parse(r.effect.get_ref()).unwrap_or_else(|| {
+            self.push(
+                self.line_of(r.effect.span().start),
+                format!(
+                    "effect must be approve, deny or ask, got {:?}",
+                    r.effect.get_ref()
+                ),
+            );
+            Effect::Ask
+        });
+        let expires_in_secs = r.expires_in.as_ref().and_then(|v| {
+            let secs = duration_secs(v.get_ref());
+            if secs.is_none() {
+                self.push(
+                    self.line_of(v.span().start),
+                    "expires_in must be seconds or a duration like \"30m\", \"2h\", \"1d\"".into(),
+                );
+            }
+            secs
+        });
+        let w = &r.when;
+        let folded = |v: &[String]| v.iter().map(|x| fold(x)).collect();
+        let when = When {
+            agent: folded(&w.agent),
+            action: folded(&w.action),
+            environment: folded(&w.environment),
+            channel: folded(&w.channel),
+            risk: folded(&w.risk),
+            tags: folded(&w.tags),
+            cost_at_least: self.money(&w.cost_at_least_usd, "when.cost_at_least_usd"),
+            cost_at_most: self.money(&w.cost_at_most_usd, "when.cost_at_most_usd"),
+        };
+        if let (Some(min), Some(max)) = (when.cost_at_least, when.cost_at_most)
+            && min > max
+        {
+            self.push(
+                Some(line),
+                format!("rule {name:?} can never match: cost_at_least_usd {min} is above cost_at_most_usd {max}"),
+            );
+        }
+        Rule {
+            name,
+            when,
+            effect,
+            expires_in_secs: expires_in_secs.unwrap_or(0),
+            line,
+        }
+    }
+
+    /// `[defaults]`: the effect when no rule matches, and how long an ask waits.
+    fn defaults(&mut self, d: Option<&DefaultsFile>) -> (Effect, u64) {
+        let mut effect = Effect::Ask;
+        let mut expires_in_secs = DEFAULT_EXPIRY_SECS;
+        let Some(d) = d else {
+            return (effect, expires_in_secs);
+        };
+        if let Some(e) = &d.effect {
+            match Effect::parse(e.get_ref()) {
+                Some(parsed) => effect = parsed,
+                None => self.push(
+                    self.line_of(e.span().start),
+                    format!(
+                        "defaults.effect must be approve, deny or ask, got {:?}",
+                        e.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(v) = &d.expires_in {
+            match duration_secs(v.get_ref()) {
+                Some(s) => expires_in_secs = s,
+                None => self.push(
+                    self.line_of(v.span().start),
+                    "defaults.expires_in must be seconds or a duration like \"1h\"".into(),
+                ),
+            }
+        }
+        (effect, expires_in_secs)
     }
 }
 

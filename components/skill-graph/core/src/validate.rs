@@ -51,6 +51,15 @@ impl SourceMap {
 /// Returns every problem in `graph`; empty means valid.
 pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
     let mut errors = Vec::new();
+    numbers(graph, &mut errors);
+    let agents = agents(graph, sources, &mut errors);
+    let channels = channels(graph, sources, &agents, &mut errors);
+    skills(graph, sources, &agents, &channels, &mut errors);
+    errors
+}
+
+/// The graph's numbers: threshold, "nobody" scores, calibration, sizes.
+fn numbers(graph: &SkillGraph, errors: &mut Vec<GraphError>) {
     if !(0.0..=1.0).contains(&graph.threshold) || graph.threshold.is_nan() {
         errors.push(GraphError::new(format!(
             "threshold must be within 0..1, got {}",
@@ -108,6 +117,14 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
             "the graph has {keywords} keywords; at most {MAX_KEYWORDS} are allowed"
         )));
     }
+}
+
+/// Agent ids (valid, unique) and fallbacks (known, not themselves); the ids.
+fn agents<'g>(
+    graph: &'g SkillGraph,
+    sources: &SourceMap,
+    errors: &mut Vec<GraphError>,
+) -> HashSet<&'g str> {
     let mut agents = HashSet::new();
     for a in &graph.agents {
         let key = format!("agent:{}", a.id);
@@ -138,6 +155,16 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         }
     }
 
+    agents
+}
+
+/// Channel ids (valid, unique) and default agents (known); the ids.
+fn channels<'g>(
+    graph: &'g SkillGraph,
+    sources: &SourceMap,
+    agents: &HashSet<&str>,
+    errors: &mut Vec<GraphError>,
+) -> HashSet<&'g str> {
     let mut channels = HashSet::new();
     for c in &graph.channels {
         let key = format!("channel:{}", c.id);
@@ -163,6 +190,17 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
         }
     }
 
+    channels
+}
+
+/// Skill ids (valid, unique), their agents, keywords, channels and links.
+fn skills(
+    graph: &SkillGraph,
+    sources: &SourceMap,
+    agents: &HashSet<&str>,
+    channels: &HashSet<&str>,
+    errors: &mut Vec<GraphError>,
+) {
     let mut skills = HashSet::new();
     for (i, s) in graph.skills.iter().enumerate() {
         if !valid_id(&s.id) {
@@ -243,7 +281,6 @@ pub fn validate(graph: &SkillGraph, sources: &SourceMap) -> Vec<GraphError> {
             }
         }
     }
-    errors
 }
 
 /// Longest id in a graph, in bytes.

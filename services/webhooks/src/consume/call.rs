@@ -34,8 +34,8 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
     // A sealed capability is read back for this call only; it never reaches a row,
     // an error or a log.
     let (c, secret) = match unseal(p, c).await? {
-        Ok(unsealed) => unsealed,
-        Err(why) => {
+        Unsealed::Ready(c, secret) => (c, secret),
+        Unsealed::Expired(why) => {
             settle("dead", None, None, Some(why)).await?;
             return Ok(Next::Settled);
         }
@@ -87,23 +87,26 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
     }
 }
 
-/// `call` with its sealed capability read back, and the capability (to keep out of
-/// what is recorded); or why it cannot be made (a Discord follow-up whose interaction
-/// token expired).
-pub(super) async fn unseal<P: WebhookPorts>(
-    p: &P,
-    mut call: Call,
-) -> Result<Result<(Call, Option<String>), String>, ApiError> {
+/// A call with its sealed capability read back.
+pub(super) enum Unsealed {
+    /// Ready to make, with the capability (to keep out of what is recorded).
+    Ready(Call, Option<String>),
+    /// It cannot be made: why (a Discord follow-up whose interaction token expired).
+    Expired(String),
+}
+
+/// `call` with its sealed capability read back.
+pub(super) async fn unseal<P: WebhookPorts>(p: &P, mut call: Call) -> Result<Unsealed, ApiError> {
     let to = call.to_mut();
     let Some(reference) = to.sealed().map(str::to_owned) else {
-        return Ok(Ok((call, None)));
+        return Ok(Unsealed::Ready(call, None));
     };
     let secret = store::capability(p.db(), &reference, p.now_ms()).await?;
     to.unseal(secret.clone());
     if secret.is_none() && call.needs_capability() {
-        return Ok(Err(
+        return Ok(Unsealed::Expired(
             "the interaction's token expired before this call could be made".to_owned(),
         ));
     }
-    Ok(Ok((call, secret)))
+    Ok(Unsealed::Ready(call, secret))
 }

@@ -1,0 +1,160 @@
+//! The other bodies operators and the gateway send: halt and resume, a human decision,
+//! a spend, a chat message.
+
+use serde::Deserialize;
+
+use super::*;
+use crate::{HaltTarget, Micros};
+
+/// A halt or resume body: `{scope: "all"|"agent"|"task", target?, reason?}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaltBody {
+    pub scope: String,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a halt or resume in `scope` covers, or what is wrong with it: an agent is a
+/// name (folded like every name), a task an id (checked like `taskId`).
+fn halt_target(scope: &str, target: Option<&str>) -> Result<HaltTarget, Invalid> {
+    match (scope, target) {
+        ("all", None) => Ok(HaltTarget::All),
+        ("all", Some(_)) => Err("scope all takes no target".into()),
+        ("agent", Some(t)) => canonical_name("target", t).map(HaltTarget::Agent),
+        ("channel", Some(t)) => canonical_name("target", t).map(HaltTarget::Channel),
+        ("task", Some(t)) if !t.trim().is_empty() => {
+            let t = t.trim();
+            if is_short_name(t) {
+                Ok(HaltTarget::Task(t.to_owned()))
+            } else {
+                Err(Invalid(format!(
+                    "target must be a task id of 1 to {MAX_NAME_CHARS} characters, without control characters"
+                )))
+            }
+        }
+        ("agent" | "channel" | "task", _) => {
+            Err("scope agent, channel and task need a target".into())
+        }
+        _ => Err("scope must be all, agent, channel or task".into()),
+    }
+}
+
+/// `POST /api/resume`: what to lift (a resume gives no reason).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeBody {
+    pub scope: String,
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl ResumeBody {
+    /// The halt to lift, or what is wrong with the body.
+    pub fn target(&self) -> Result<HaltTarget, Invalid> {
+        halt_target(&self.scope, self.target.as_deref())
+    }
+}
+
+impl HaltBody {
+    /// What the halt covers, or what is wrong with the body.
+    pub fn target(&self) -> Result<HaltTarget, Invalid> {
+        halt_target(&self.scope, self.target.as_deref())
+    }
+
+    /// The reason a halt must give.
+    pub fn reason(&self) -> Result<&str, Invalid> {
+        let reason = self
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .ok_or("reason is required")?;
+        bounded_text("reason", reason)?;
+        Ok(reason)
+    }
+}
+
+/// A human's answer: `{decision: "approve"|"deny", by, comment?}`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HumanDecisionBody {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Verdict"))]
+    pub decision: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ShortId"))]
+    pub by: String,
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Text>"))]
+    pub comment: Option<String>,
+}
+
+impl HumanDecisionBody {
+    /// true to approve, or what is wrong with the body.
+    pub fn approve(&self) -> Result<bool, Invalid> {
+        let by = self.by.trim();
+        if !is_short_name(by) {
+            return Err(Invalid(format!(
+                "by must name who decided, in at most {MAX_NAME_CHARS} characters"
+            )));
+        }
+        if let Some(c) = &self.comment {
+            bounded_text("comment", c)?;
+        }
+        match self.decision.as_str() {
+            "approve" => Ok(true),
+            "deny" => Ok(false),
+            _ => Err("decision must be approve or deny".into()),
+        }
+    }
+}
+
+/// `{approvalId, actualCostUsd}`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SpendBody {
+    pub approval_id: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Amount"))]
+    pub actual_cost_usd: f64,
+}
+
+impl SpendBody {
+    pub fn actual(&self) -> Result<Micros, Invalid> {
+        Micros::from_usd(self.actual_cost_usd).map_err(|e| Invalid(format!("actualCostUsd: {e}")))
+    }
+}
+
+/// `{sessionId, message}` for `POST /api/chat`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChatBody {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::SessionId"))]
+    pub session_id: String,
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ChatMessage"))]
+    pub message: String,
+}
+
+/// Longest chat message accepted, in characters (as the API's `maxLength` counts).
+pub const MAX_CHAT_CHARS: usize = 4096;
+
+impl ChatBody {
+    /// Ok, or what is wrong (a field bound, like any other: not the body's size limit).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.session_id.trim().is_empty() || self.session_id.chars().count() > 128 {
+            return Err("sessionId must be 1 to 128 characters".into());
+        }
+        if self.message.trim().is_empty() {
+            return Err("message must not be empty".into());
+        }
+        if self.message.chars().count() > MAX_CHAT_CHARS {
+            return Err(Invalid(format!(
+                "chat messages are limited to {MAX_CHAT_CHARS} characters"
+            )));
+        }
+        Ok(())
+    }
+}
