@@ -14,7 +14,7 @@ STATE="$(mktemp -d "${TMPDIR:-/tmp}/agency-deploy.XXXXXX")"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill -9 -- "-$pid" 2>/dev/null; done
-  rm -rf "$STATE"
+  [ -n "${KEEP_STATE:-}" ] || rm -rf "$STATE"
 }
 trap cleanup EXIT
 
@@ -167,6 +167,20 @@ else
 fi
 out=$("$AGENCY" deploy plan --config "$STATE/a/agency.toml" 2>&1); code=$?
 if [ "$code" = 0 ] && grep -q "Nothing to do" <<<"$out"; then ok "plan against the account finds nothing to do"; else fail "plan after apply (exit $code): $out"; fi
+
+# A secret's new value is put again, on the Worker that reads it alone.
+before=$(wc -l < "$STATE/A.jsonl")
+export SLACK_BOT_TOKEN=xoxb-2
+out=$(apply "$STATE/a" 2>&1); code=$?
+writes=$(tail -n +"$((before + 1))" "$STATE/A.jsonl" | python3 -c '
+import json, sys
+print(" ".join(sorted(e["method"] + " " + e["path"].split("/")[5] for e in map(json.loads, sys.stdin)
+                      if e["path"].startswith("/accounts") and e["method"] != "GET")))')
+if [ "$code" = 0 ] && [ "$writes" = "PATCH agency-webhooks-production" ]; then
+  ok "a changed secret is put again on the one Worker that reads it"
+else
+  fail "rotating SLACK_BOT_TOKEN (exit $code): writes [$writes]: $out"
+fi
 
 # An apply killed (kill -9) half way, then run again, ends where an uninterrupted one does.
 account B

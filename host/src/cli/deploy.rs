@@ -112,7 +112,7 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
                 plan(
                     &project.desired,
                     &Observed::default(),
-                    &project.local(&layout),
+                    &project.local(&layout, &BTreeMap::new()),
                 )
             } else {
                 apply::settled(&project, &Cloud::from_env()?, &dir)?

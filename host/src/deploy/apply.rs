@@ -31,6 +31,8 @@ pub struct Record {
     pub graph: Option<String>,
     pub telegram: BTreeSet<String>,
     pub discord: BTreeSet<String>,
+    /// Worker -> secret -> the digest of the value it was put with.
+    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Record {
@@ -79,6 +81,14 @@ pub fn observe(project: &Project, cloud: &Cloud, record: &Record) -> anyhow::Res
         graph: record.graph.clone(),
         telegram: record.telegram.clone(),
         discord: record.discord.clone(),
+        secret_digests: record
+            .secrets
+            .iter()
+            .flat_map(|(w, m)| {
+                m.iter()
+                    .map(move |(n, d)| ((w.clone(), n.clone()), d.clone()))
+            })
+            .collect(),
         ..Observed::default()
     };
     // A database that is not there any more has lost its migrations with it.
@@ -94,16 +104,21 @@ pub fn observe(project: &Project, cloud: &Cloud, record: &Record) -> anyhow::Res
     Ok(o)
 }
 
-/// The role tokens: from the environment, else the ones an earlier apply generated
-/// (kept in `tokens.env`, readable by this user only), else made now and printed once.
-fn role_tokens(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let file = dir.join("tokens.env");
-    let mut kept: BTreeMap<String, String> = std::fs::read_to_string(&file)
+/// The role tokens an earlier apply made up (`tokens.env`).
+pub fn kept_tokens(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(dir.join("tokens.env"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        .collect()
+}
+
+/// The role tokens: from the environment, else the ones an earlier apply generated
+/// (kept in `tokens.env`, readable by this user only), else made now and printed once.
+fn role_tokens(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let file = dir.join("tokens.env");
+    let mut kept = kept_tokens(dir);
     let mut made = Vec::new();
     let mut out = BTreeMap::new();
     for t in ROLE_TOKENS {
@@ -186,7 +201,11 @@ pub fn apply(project: &Project, cloud: &Cloud, opts: &ApplyOptions) -> anyhow::R
         record.ids.insert(r.name().to_owned(), id.clone());
     }
     let layout = project.layout(&opts.dir, &record.ids, true)?;
-    let p = plan(&project.desired, &observed, &project.local(&layout));
+    let p = plan(
+        &project.desired,
+        &observed,
+        &project.local(&layout, &kept_tokens(&opts.dir)),
+    );
     if !p.complete() {
         println!("Missing before anything can happen:");
         for m in &p.missing {
@@ -284,7 +303,11 @@ fn carry_out(
             run(cmd, &format!("deploying {worker}"))?;
             if without.is_empty() {
                 let layout = project.layout(&opts.dir, &record.ids, true)?;
-                let digest = project.local(&layout).digests.get(part).cloned();
+                let digest = project
+                    .local(&layout, &kept_tokens(&opts.dir))
+                    .digests
+                    .get(part)
+                    .cloned();
                 if let Some(d) = digest {
                     record.workers.insert(worker.clone(), d);
                 }
@@ -304,6 +327,13 @@ fn carry_out(
                 };
                 values.insert(s.name.clone(), serde_json::Value::String(v));
             }
+            let digests: BTreeMap<String, String> = values
+                .iter()
+                .map(|(k, v)| {
+                    let text = v.as_str().unwrap_or_default();
+                    (k.clone(), agency_deploy::Secret::digest(text))
+                })
+                .collect();
             let file = opts.dir.join(format!(".secrets-{worker}.json"));
             write_private(&file, &serde_json::Value::Object(values).to_string())?;
             let mut cmd = wrangler();
@@ -313,6 +343,11 @@ fn carry_out(
             let done = run(cmd, &format!("the secrets of {worker}"));
             let _ = std::fs::remove_file(&file);
             done?;
+            record
+                .secrets
+                .entry(worker.clone())
+                .or_default()
+                .extend(digests);
         }
         Step::PushGraph { version } => {
             let json = project
@@ -546,5 +581,9 @@ pub fn settled(project: &Project, cloud: &Cloud, dir: &Path) -> anyhow::Result<P
         ids.insert(r.name().to_owned(), id.clone());
     }
     let layout = project.layout(dir, &ids, true)?;
-    Ok(plan(&project.desired, &observed, &project.local(&layout)))
+    Ok(plan(
+        &project.desired,
+        &observed,
+        &project.local(&layout, &kept_tokens(dir)),
+    ))
 }

@@ -156,15 +156,27 @@ impl Project {
         })
     }
 
-    /// What this machine can supply: the variables set, and each Worker's digest as it
-    /// would be deployed now (its full configuration and its built code, when built).
-    pub fn local(&self, layout: &Layout) -> Local {
+    /// What this machine can supply: the variables set, a digest of each secret's value
+    /// (role tokens an earlier apply made up come from `tokens`), and each Worker's
+    /// digest as it would be deployed now (its full configuration and its built code,
+    /// when built).
+    pub fn local(&self, layout: &Layout, tokens: &BTreeMap<String, String>) -> Local {
         // As deployed: apply builds first, then deploys without a build command.
         let layout = &Layout {
             prebuilt: true,
             ..layout.clone()
         };
         let set = std::env::vars().map(|(k, _)| k).collect();
+        let mut values = BTreeMap::new();
+        for s in self.desired.workers.iter().flat_map(|w| &w.secrets) {
+            let value = std::env::var(&s.from)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| s.generated.then(|| tokens.get(&s.from).cloned()).flatten());
+            if let Some(v) = value {
+                values.insert(s.from.clone(), agency_deploy::Secret::digest(&v));
+            }
+        }
         let digests = self
             .desired
             .workers
@@ -175,7 +187,11 @@ impl Project {
                 (w.part, wrangler::digest(&text, &code))
             })
             .collect();
-        Local { set, digests }
+        Local {
+            set,
+            values,
+            digests,
+        }
     }
 
     /// The built code of `part`'s Worker (worker-build's output).

@@ -80,6 +80,14 @@ pub struct Secret {
     pub generated: bool,
 }
 
+impl Secret {
+    /// What is recorded of a secret's value: a digest, never the value.
+    pub fn digest(value: &str) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(&Sha256::digest(format!("agency-secret:{value}"))[..16])
+    }
+}
+
 /// A resource a Worker binds.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase", tag = "kind", content = "name")]

@@ -29,6 +29,9 @@ pub struct Observed {
     pub workers: BTreeMap<String, Option<String>>,
     /// The secret names each Worker has.
     pub secrets: BTreeMap<String, BTreeSet<String>>,
+    /// The digest of the value each secret was last put with, by (Worker, secret), as
+    /// recorded (the account never shows a secret's value).
+    pub secret_digests: BTreeMap<(String, String), String>,
     /// Migrations recorded as applied, by database name.
     pub migrated: BTreeMap<String, BTreeSet<String>>,
     /// The graph version recorded as uploaded.
@@ -44,6 +47,9 @@ pub struct Observed {
 pub struct Local {
     /// Environment variables that are set (names only).
     pub set: BTreeSet<String>,
+    /// The digest of each secret's value as it would be put now, by variable (role
+    /// tokens made up earlier included).
+    pub values: BTreeMap<String, String>,
     /// Each Worker's digest as it would be deployed now (configuration and built code).
     pub digests: BTreeMap<Part, String>,
 }
@@ -299,11 +305,21 @@ fn deploys(
         .map(|w| w.part)
         .collect();
     for w in &desired.workers {
-        if !todo.contains(&w.part) {
-            kept.push(format!(
-                "Worker {} (deployed from this code and configuration)",
-                w.name
-            ));
+        if todo.contains(&w.part) {
+            continue;
+        }
+        kept.push(format!(
+            "Worker {} (deployed from this code and configuration)",
+            w.name
+        ));
+        // Deployed as it is, but a secret may have changed.
+        let secrets = secrets_to_put(w, observed, local);
+        if !secrets.is_empty() {
+            steps.push(Step::Secrets {
+                part: w.part,
+                worker: w.name.clone(),
+                secrets,
+            });
         }
     }
     let mut second = Vec::new();
@@ -326,13 +342,7 @@ fn deploys(
             without,
         });
         up.insert(part);
-        let had = observed.secrets.get(&w.name);
-        let secrets: Vec<Secret> = w
-            .secrets
-            .iter()
-            .filter(|s| !had.is_some_and(|h| h.contains(&s.name)))
-            .cloned()
-            .collect();
+        let secrets = secrets_to_put(w, observed, local);
         if !secrets.is_empty() {
             steps.push(Step::Secrets {
                 part,
@@ -350,6 +360,24 @@ fn deploys(
             });
         }
     }
+}
+
+/// The secrets of `w` to put: those it lacks, and those whose value changed since they
+/// were put (or were put by someone else: their value is not known).
+fn secrets_to_put(w: &crate::Worker, observed: &Observed, local: &Local) -> Vec<Secret> {
+    let had = observed.secrets.get(&w.name);
+    w.secrets
+        .iter()
+        .filter(|s| {
+            let there = had.is_some_and(|h| h.contains(&s.name));
+            let recorded = observed
+                .secret_digests
+                .get(&(w.name.clone(), s.name.clone()));
+            let now = local.values.get(&s.from);
+            !there || (now.is_some() && recorded != now)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The order to deploy `todo` in when `up` exist already: the one that leaves the

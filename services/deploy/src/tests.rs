@@ -50,6 +50,10 @@ fn local(d: &Desired) -> Local {
         .collect();
     set.insert("TG_SECRET".into());
     Local {
+        values: set
+            .iter()
+            .map(|v| (v.clone(), format!("value of {v}")))
+            .collect(),
         set,
         digests: d
             .workers
@@ -85,11 +89,16 @@ fn applied(d: &Desired, l: &Local, p: &Plan, mut o: Observed) -> Observed {
             }
             Step::Secrets {
                 worker, secrets, ..
-            } => o
-                .secrets
-                .entry(worker.clone())
-                .or_default()
-                .extend(secrets.iter().map(|s| s.name.clone())),
+            } => {
+                for s in secrets {
+                    o.secrets
+                        .entry(worker.clone())
+                        .or_default()
+                        .insert(s.name.clone());
+                    o.secret_digests
+                        .insert((worker.clone(), s.name.clone()), l.values[&s.from].clone());
+                }
+            }
             Step::PushGraph { version } => o.graph = Some(version.clone()),
             Step::RegisterTelegram { source } => {
                 o.telegram.insert(source.clone());
@@ -232,6 +241,22 @@ fn a_second_plan_after_an_apply_does_nothing() {
         .map(Step::describe)
         .collect();
     assert_eq!(changes, ["deploy agency-router-production"]);
+    // A secret's new value: put again on the Worker that reads it, and nothing else.
+    let mut rotated = l.clone();
+    rotated
+        .values
+        .insert("SLACK_SIGNING_SECRET".into(), "a new value".into());
+    let p = plan(&d, &o, &rotated);
+    let changes: Vec<String> = p
+        .steps
+        .iter()
+        .filter(|s| s.changes())
+        .map(Step::describe)
+        .collect();
+    assert_eq!(
+        changes,
+        ["put secrets on agency-webhooks-production: SLACK_SIGNING_SECRET"]
+    );
 }
 
 #[test]
