@@ -165,7 +165,7 @@ if [ "$code" = 0 ] && grep -q "Nothing to do" <<<"$out" && [ "$writes" = 0 ]; th
 else
   fail "second apply (exit $code, $writes writes): $out"
 fi
-out=$("$AGENCY" deploy plan --config "$STATE/a/agency.toml" 2>&1); code=$?
+out=$("$AGENCY" deploy plan --config "$STATE/a/agency.toml" --workers-url "$WORKERS_URL" 2>&1); code=$?
 if [ "$code" = 0 ] && grep -q "Nothing to do" <<<"$out"; then ok "plan against the account finds nothing to do"; else fail "plan after apply (exit $code): $out"; fi
 
 # A secret's new value is put again, on the Worker that reads it alone.
@@ -180,6 +180,16 @@ if [ "$code" = 0 ] && [ "$writes" = "PATCH agency-webhooks-production" ]; then
   ok "a changed secret is put again on the one Worker that reads it"
 else
   fail "rotating SLACK_BOT_TOKEN (exit $code): writes [$writes]: $out"
+fi
+
+# A new secret token for the Telegram bot: the Worker's secret and the webhook follow.
+export TG_SECRET=tg-secret-4567
+out=$(apply "$STATE/a" 2>&1); code=$?
+token=$(curl -s "$FAKE/state" | python3 -c 'import json,sys; print(next(iter(json.load(sys.stdin)["telegram"].values()))["secret_token"])')
+if [ "$code" = 0 ] && [ "$token" = tg-secret-4567 ] && grep -q "register the Telegram webhook" <<<"$out"; then
+  ok "a new Telegram secret token is put on the Worker and registered with setWebhook"
+else
+  fail "rotating TG_SECRET (exit $code, registered $token): $out"
 fi
 
 # An apply killed (kill -9) half way, then run again, ends where an uninterrupted one does.

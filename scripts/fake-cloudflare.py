@@ -644,13 +644,17 @@ def _(r):
     return 200, {"id": "app", "interactions_endpoint_url": b.get("interactions_endpoint_url")}
 
 
-@route("PUT", r"/discord/api/v10/applications/(?P<app>[^/]+)/guilds/(?P<guild>[^/]+)/commands")
+@route("POST", r"/discord/api/v10/applications/(?P<app>[^/]+)/guilds/(?P<guild>[^/]+)/commands")
 def _(r, app, guild):
+    """Creates the command, or updates the one of the same name (Discord's upsert)."""
     if not (r.headers.get("Authorization") or "").startswith("Bot "):
         return 401, {"message": "401: Unauthorized", "code": 0}
-    cmds = r.json()
-    STATE["discord"][f"{app}/{guild}"] = [c["name"] for c in cmds]
-    return 200, [dict(c, id="1", application_id=app, guild_id=guild) for c in cmds]
+    cmd = r.json()
+    names = STATE["discord"].setdefault(f"{app}/{guild}", [])
+    created = cmd["name"] not in names
+    if created:
+        names.append(cmd["name"])
+    return (201 if created else 200), dict(cmd, id="1", application_id=app, guild_id=guild)
 
 
 @route("GET", r"/state")

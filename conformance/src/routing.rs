@@ -37,7 +37,10 @@ fn check_decision(d: &Value) -> Result<(), String> {
     ) {
         return Err(format!("bad reason {}", d["reason"]));
     }
-    if !d["routingLatency"].is_number()
+    // A Worker cannot measure it (its clocks stand still while it computes): null
+    // there, a non-negative number where it was measured.
+    let latency = &d["routingLatency"];
+    if !(latency.is_null() || latency.as_f64().is_some_and(|ms| ms >= 0.0))
         || !d["skillFilesUsed"].is_array()
         || !d["matchedKeywords"].is_array()
         || !d["alternatives"].is_array()

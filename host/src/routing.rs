@@ -63,7 +63,7 @@ impl Router {
                 .route(request),
             Router::Wasm(pool) => pool.route(request)?,
         };
-        d.routing_latency = start.elapsed().as_secs_f64() * 1000.0;
+        d.routing_latency = Some(start.elapsed().as_secs_f64() * 1000.0);
         Ok(d)
     }
 
@@ -83,7 +83,7 @@ impl Router {
         };
         let each = start.elapsed().as_secs_f64() * 1000.0 / requests.len().max(1) as f64;
         for d in &mut ds {
-            d.routing_latency = each;
+            d.routing_latency = Some(each);
         }
         Ok(ds)
     }

@@ -39,6 +39,9 @@ pub enum DeployCommand {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        /// A deployed Worker's public URL ({worker}, {subdomain}), as apply uses it.
+        #[arg(long, default_value = WORKERS_DEV)]
+        workers_url: String,
     },
     /// Create what is missing, migrate, put the secrets, deploy the five Workers in an
     /// order their bindings allow, upload the graph, register Telegram's webhooks and
@@ -104,6 +107,7 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
             target,
             offline,
             json,
+            workers_url,
         } => {
             let project = load(&target)?;
             let dir = env_dir(&project, &target);
@@ -115,7 +119,7 @@ pub fn run(command: DeployCommand) -> anyhow::Result<ExitCode> {
                     &project.local(&layout, &BTreeMap::new()),
                 )
             } else {
-                apply::settled(&project, &Cloud::from_env()?, &dir)?
+                apply::settled(&project, &Cloud::from_env()?, &dir, &workers_url)?
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&p)?);

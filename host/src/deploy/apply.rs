@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agency_deploy::{Observed, Plan, Resource, Step, plan};
+use agency_deploy::{Local, Observed, Plan, Resource, Step, plan};
 use agency_kit::Part;
 use agency_kit::service::ROLE_TOKENS;
 use anyhow::{Context, anyhow, bail};
@@ -29,8 +29,9 @@ pub struct Record {
     pub workers: BTreeMap<String, String>,
     pub migrated: BTreeMap<String, BTreeSet<String>>,
     pub graph: Option<String>,
-    pub telegram: BTreeSet<String>,
-    pub discord: BTreeSet<String>,
+    /// Source -> a digest of what its registration sent.
+    pub telegram: BTreeMap<String, String>,
+    pub discord: BTreeMap<String, String>,
     /// Worker -> secret -> the digest of the value it was put with.
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -116,9 +117,31 @@ pub fn kept_tokens(dir: &Path) -> BTreeMap<String, String> {
 
 /// The role tokens: from the environment, else the ones an earlier apply generated
 /// (kept in `tokens.env`, readable by this user only), else made now and printed once.
-fn role_tokens(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+/// Never made up while the Workers hold tokens this machine does not know: that would
+/// replace what every client uses.
+fn role_tokens(
+    project: &Project,
+    observed: &Observed,
+    dir: &Path,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let file = dir.join("tokens.env");
     let mut kept = kept_tokens(dir);
+    for t in ROLE_TOKENS {
+        let known = std::env::var(t).is_ok_and(|v| !v.is_empty()) || kept.contains_key(*t);
+        let held = project.desired.workers.iter().any(|w| {
+            observed
+                .secrets
+                .get(&w.name)
+                .is_some_and(|s| s.contains(*t))
+        });
+        if !known && held {
+            bail!(
+                "the Workers of environment {} hold {t}, which neither the environment nor {} knows: set {t} (and the other role tokens) to the values your clients use",
+                project.desired.names.env(),
+                file.display()
+            );
+        }
+    }
     let mut made = Vec::new();
     let mut out = BTreeMap::new();
     for t in ROLE_TOKENS {
@@ -151,7 +174,7 @@ fn role_tokens(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
 }
 
 /// Writes `text` readable by this user only.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -161,6 +184,43 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("{}: cannot write", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// The account's `workers.dev` subdomain, when the Workers' URL template needs it.
+fn subdomain(cloud: &Cloud, template: &str) -> anyhow::Result<String> {
+    if template.contains("{subdomain}") {
+        cloud.subdomain()
+    } else {
+        Ok(String::new())
+    }
+}
+
+/// What registering each chat source would send now, as digests: the webhook's URL
+/// and the secrets involved (never the secrets themselves).
+fn hooks(project: &Project, webhooks: &str) -> BTreeMap<String, String> {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for t in &project.desired.telegram {
+        let bot = t.bot_token_env.as_deref().map(var).unwrap_or_default();
+        let text = format!(
+            "{webhooks}/telegram/{}\n{}\n{bot}",
+            t.id,
+            var(&t.secret_token_env)
+        );
+        out.insert(
+            format!("telegram:{}", t.id),
+            agency_deploy::Secret::digest(&text),
+        );
+    }
+    for d in &project.desired.discord {
+        let bot = d.bot_token_env.as_deref().map(var).unwrap_or_default();
+        let text = format!("{webhooks}/discord/{}\n{}\n{bot}", d.id, d.application_id);
+        out.insert(
+            format!("discord:{}", d.id),
+            agency_deploy::Secret::digest(&text),
+        );
+    }
+    out
 }
 
 /// Runs `cmd` (a Wrangler command), failing with its output when it fails.
@@ -200,12 +260,17 @@ pub fn apply(project: &Project, cloud: &Cloud, opts: &ApplyOptions) -> anyhow::R
     for (r, id) in &observed.resources {
         record.ids.insert(r.name().to_owned(), id.clone());
     }
+    let tokens = role_tokens(project, &observed, &opts.dir)?;
+    let subdomain = subdomain(cloud, &opts.workers_url)?;
+    let url = |part: Part| {
+        opts.workers_url
+            .replace("{worker}", &project.desired.names.worker(part))
+            .replace("{subdomain}", &subdomain)
+    };
     let layout = project.layout(&opts.dir, &record.ids, true)?;
-    let p = plan(
-        &project.desired,
-        &observed,
-        &project.local(&layout, &kept_tokens(&opts.dir)),
-    );
+    let mut local = project.local(&layout, &tokens);
+    local.hooks = hooks(project, &url(Part::Webhooks));
+    let p = plan(&project.desired, &observed, &local);
     if !p.complete() {
         println!("Missing before anything can happen:");
         for m in &p.missing {
@@ -219,17 +284,19 @@ pub fn apply(project: &Project, cloud: &Cloud, opts: &ApplyOptions) -> anyhow::R
             p.env
         );
     }
-    let tokens = role_tokens(&opts.dir)?;
-    let subdomain = cloud.subdomain()?;
-    let url = |part: Part| {
-        opts.workers_url
-            .replace("{worker}", &project.desired.names.worker(part))
-            .replace("{subdomain}", &subdomain)
-    };
     let mut failed = Vec::new();
     for (i, step) in p.steps.iter().enumerate() {
         println!("[{}/{}] {}", i + 1, p.steps.len(), step.describe());
-        let done = carry_out(project, cloud, opts, &mut record, &tokens, &url, step);
+        let done = carry_out(
+            project,
+            cloud,
+            opts,
+            &mut record,
+            &tokens,
+            &local,
+            &url,
+            step,
+        );
         match (done, step) {
             (Ok(()), _) => record.save(&record_file)?,
             (Err(e), Step::Check { .. }) => failed.push(format!("{e:#}")),
@@ -258,6 +325,7 @@ fn carry_out(
     opts: &ApplyOptions,
     record: &mut Record,
     tokens: &BTreeMap<String, String>,
+    local: &Local,
     url: &dyn Fn(Part) -> String,
     step: &Step,
 ) -> anyhow::Result<()> {
@@ -303,11 +371,7 @@ fn carry_out(
             run(cmd, &format!("deploying {worker}"))?;
             if without.is_empty() {
                 let layout = project.layout(&opts.dir, &record.ids, true)?;
-                let digest = project
-                    .local(&layout, &kept_tokens(&opts.dir))
-                    .digests
-                    .get(part)
-                    .cloned();
+                let digest = project.local(&layout, tokens).digests.get(part).cloned();
                 if let Some(d) = digest {
                     record.workers.insert(worker.clone(), d);
                 }
@@ -360,11 +424,17 @@ fn carry_out(
         }
         Step::RegisterTelegram { source } => {
             register_telegram(project, &url(Part::Webhooks), source)?;
-            record.telegram.insert(source.clone());
+            let key = format!("telegram:{source}");
+            if let Some(d) = local.hooks.get(&key) {
+                record.telegram.insert(source.clone(), d.clone());
+            }
         }
         Step::RegisterDiscord { source } => {
             register_discord(project, &url(Part::Webhooks), source)?;
-            record.discord.insert(source.clone());
+            let key = format!("discord:{source}");
+            if let Some(d) = local.hooks.get(&key) {
+                record.discord.insert(source.clone(), d.clone());
+            }
         }
         Step::Check { part, worker } => {
             let health = format!("{}/health", url(*part));
@@ -373,15 +443,20 @@ fn carry_out(
                 .timeout_global(Some(std::time::Duration::from_secs(20)))
                 .build()
                 .into();
-            let status = agent
-                .get(&health)
-                .call()
-                .map(|r| r.status().as_u16())
-                .map_err(|e| anyhow!("{worker}: {health}: {e}"))?;
-            if status != 200 {
-                bail!("{worker}: {health} answered {status}");
+            // A new workers.dev route may take a little while to answer.
+            let mut last = String::new();
+            for wait in [0, 2, 4, 8, 15, 30] {
+                std::thread::sleep(std::time::Duration::from_secs(wait));
+                match agent.get(&health).call().map(|r| r.status().as_u16()) {
+                    Ok(200) => {
+                        println!("      {worker} is up");
+                        return Ok(());
+                    }
+                    Ok(status) => last = format!("answered {status}"),
+                    Err(e) => last = e.to_string(),
+                }
             }
-            println!("      {worker} is up");
+            bail!("{worker}: {health}: {last}");
         }
     }
     Ok(())
@@ -475,24 +550,25 @@ fn register_discord(project: &Project, webhooks: &str, source: &str) -> anyhow::
             serde_json::json!({ "interactions_endpoint_url": format!("{webhooks}/discord/{source}") }),
         ),
         (
-            "PUT",
+            // One command, created or updated by its name; the guild's others stay.
+            "POST",
             format!(
                 "{api}/applications/{}/guilds/{source}/commands",
                 d.application_id
             ),
-            serde_json::json!([{
+            serde_json::json!({
                 "name": agency_webhook::discord::COMMAND,
                 "type": 1,
                 "description": "Ask the agency: approvals, halts, budgets, routing",
                 "options": [{ "type": 3, "name": "text", "description": "What to ask", "required": false }],
-            }]),
+            }),
         ),
     ];
     for (method, url, body) in calls {
         let req = if method == "PATCH" {
             agent.patch(&url)
         } else {
-            agent.put(&url)
+            agent.post(&url)
         };
         let mut resp = req
             .header("authorization", &auth)
@@ -549,7 +625,13 @@ pub fn destroy(project: &Project, cloud: &Cloud, dir: &Path, archive: bool) -> a
             run(cmd, &format!("deleting {}", w.name))?;
         }
     }
-    for r in project.desired.resources().iter().rev() {
+    // The bucket last: it refuses to go while it holds archives, and that should not
+    // keep the rest.
+    let mut resources = project.desired.resources();
+    resources.reverse();
+    resources.sort_by_key(|r| matches!(r, Resource::Bucket(_)));
+    let mut failed = Vec::new();
+    for r in &resources {
         if matches!(r, Resource::Bucket(_)) && !archive {
             if account.resources.contains_key(r) {
                 println!(
@@ -562,8 +644,16 @@ pub fn destroy(project: &Project, cloud: &Cloud, dir: &Path, archive: bool) -> a
         }
         if let Some(id) = account.resources.get(r) {
             println!("deleting {} {}", r.kind(), r.name());
-            cloud.delete(r, id)?;
+            if let Err(e) = cloud.delete(r, id) {
+                failed.push(format!("{} {}: {e:#}", r.kind(), r.name()));
+            }
         }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "these could not be deleted (an R2 bucket must be empty first):\n{}",
+            failed.join("\n")
+        );
     }
     for f in ["record.json", "tokens.env"] {
         let _ = std::fs::remove_file(dir.join(f));
@@ -573,7 +663,12 @@ pub fn destroy(project: &Project, cloud: &Cloud, dir: &Path, archive: bool) -> a
 }
 
 /// Whether nothing is left to do for `project` (a plan against the account).
-pub fn settled(project: &Project, cloud: &Cloud, dir: &Path) -> anyhow::Result<Plan> {
+pub fn settled(
+    project: &Project,
+    cloud: &Cloud,
+    dir: &Path,
+    workers_url: &str,
+) -> anyhow::Result<Plan> {
     let record = Record::load(&dir.join("record.json"))?;
     let observed = observe(project, cloud, &record)?;
     let mut ids = record.ids.clone();
@@ -581,9 +676,11 @@ pub fn settled(project: &Project, cloud: &Cloud, dir: &Path) -> anyhow::Result<P
         ids.insert(r.name().to_owned(), id.clone());
     }
     let layout = project.layout(dir, &ids, true)?;
-    Ok(plan(
-        &project.desired,
-        &observed,
-        &project.local(&layout, &kept_tokens(dir)),
-    ))
+    let mut local = project.local(&layout, &kept_tokens(dir));
+    let subdomain = subdomain(cloud, workers_url)?;
+    let webhooks = workers_url
+        .replace("{worker}", &project.desired.names.worker(Part::Webhooks))
+        .replace("{subdomain}", &subdomain);
+    local.hooks = hooks(project, &webhooks);
+    Ok(plan(&project.desired, &observed, &local))
 }

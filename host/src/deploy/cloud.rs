@@ -68,6 +68,16 @@ impl Cloud {
 
     /// One call; its `result`, or the API's own words for why not.
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        self.envelope(method, path, body).map(|(result, _)| result)
+    }
+
+    /// One call: the answer's `result` and `result_info` (where a list's cursor is).
+    fn envelope(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(Value, Value)> {
         let url = format!("{}/accounts/{}{path}", self.base, self.account);
         let auth = format!("Bearer {}", self.token);
         let sent = match (method, body) {
@@ -98,7 +108,7 @@ impl Cloud {
             )
         })?;
         if v["success"] == json!(true) {
-            return Ok(v["result"].clone());
+            return Ok((v["result"].clone(), v["result_info"].clone()));
         }
         let errors: Vec<String> = v["errors"]
             .as_array()
@@ -156,17 +166,16 @@ impl Cloud {
             "id",
             Resource::Namespace,
         );
+        // The queues list comes whole (it takes no paging).
+        let queues = self.call("GET", "/queues", None)?;
         add(
-            self.list("/queues", 100)?,
+            queues.as_array().cloned().unwrap_or_default(),
             "queue_name",
             "queue_id",
             Resource::Queue,
         );
-        let buckets = self.call("GET", "/r2/buckets", None)?;
-        for b in buckets["buckets"].as_array().into_iter().flatten() {
-            if let Some(n) = b["name"].as_str() {
-                resources.insert(Resource::Bucket(n.to_owned()), n.to_owned());
-            }
+        for n in self.buckets()? {
+            resources.insert(Resource::Bucket(n.clone()), n);
         }
         let workers = self
             .call("GET", "/workers/scripts", None)?
@@ -176,6 +185,32 @@ impl Cloud {
             .filter_map(|s| s["id"].as_str().map(str::to_owned))
             .collect();
         Ok(Account { resources, workers })
+    }
+
+    /// Every R2 bucket's name (the list is paged by a cursor).
+    fn buckets(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..1000 {
+            let path = if cursor.is_empty() {
+                "/r2/buckets?per_page=1000".to_owned()
+            } else {
+                format!("/r2/buckets?per_page=1000&cursor={cursor}")
+            };
+            let (result, info) = self.envelope("GET", &path, None)?;
+            out.extend(
+                result["buckets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b["name"].as_str().map(str::to_owned)),
+            );
+            match info["cursor"].as_str() {
+                Some(c) if !c.is_empty() && c != cursor => cursor = c.to_owned(),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// The names of `worker`'s secrets.

@@ -4,7 +4,6 @@
 //! from this machine's environment (role tokens made up and printed when not set).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -73,17 +72,19 @@ pub fn prepare(project: &Project, opts: &DevOptions) -> anyhow::Result<Vec<PathB
             println!("{m}");
         }
     }
-    let dev_vars = opts.out.join(".dev.vars");
-    let mut f = std::fs::File::create(&dev_vars)
-        .with_context(|| format!("{}: cannot write", dev_vars.display()))?;
-    for (k, v) in &vars {
-        // .dev.vars is dotenv: a value in double quotes keeps every character.
-        let quoted = v
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
-        writeln!(f, "{k}=\"{quoted}\"")?;
-    }
+    // .dev.vars is dotenv: a value in double quotes keeps every character. It holds
+    // real secrets: readable by this user only.
+    let text: String = vars
+        .iter()
+        .map(|(k, v)| {
+            let quoted = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{quoted}\"\n")
+        })
+        .collect();
+    super::apply::write_private(&opts.out.join(".dev.vars"), &text)?;
     let mut all = vec![front_config];
     all.extend(files.into_values());
     Ok(all)

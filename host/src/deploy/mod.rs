@@ -191,6 +191,7 @@ impl Project {
             set,
             values,
             digests,
+            hooks: BTreeMap::new(),
         }
     }
 

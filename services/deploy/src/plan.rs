@@ -36,10 +36,12 @@ pub struct Observed {
     pub migrated: BTreeMap<String, BTreeSet<String>>,
     /// The graph version recorded as uploaded.
     pub graph: Option<String>,
-    /// Telegram sources recorded as registered (for this environment's URL).
-    pub telegram: BTreeSet<String>,
-    /// Discord sources whose interactions endpoint and command were recorded as set.
-    pub discord: BTreeSet<String>,
+    /// Telegram sources recorded as registered: source -> a digest of what was sent
+    /// (the webhook's URL, its secret token, the bot's token).
+    pub telegram: BTreeMap<String, String>,
+    /// Discord sources whose interactions endpoint and command were recorded as set:
+    /// source -> a digest of what was sent.
+    pub discord: BTreeMap<String, String>,
 }
 
 /// What this machine can supply.
@@ -52,6 +54,9 @@ pub struct Local {
     pub values: BTreeMap<String, String>,
     /// Each Worker's digest as it would be deployed now (configuration and built code).
     pub digests: BTreeMap<Part, String>,
+    /// What registering each chat source would send now, as a digest, by
+    /// `telegram:<id>` and `discord:<id>` (known once the Workers' URLs are).
+    pub hooks: BTreeMap<String, String>,
 }
 
 /// One step.
@@ -166,7 +171,17 @@ pub enum Missing {
     Policy,
     /// No `graph` in the config.
     Graph,
+    /// A variable over what Cloudflare allows a Worker's variable to hold.
+    #[serde(rename_all = "camelCase")]
+    TooLarge {
+        variable: String,
+        worker: String,
+        bytes: usize,
+    },
 }
+
+/// The most a Worker's variable may hold (Cloudflare's limit), in bytes.
+pub const MAX_VAR_BYTES: usize = 5 * 1024;
 
 impl Missing {
     pub fn describe(&self) -> String {
@@ -180,6 +195,13 @@ impl Missing {
             ),
             Missing::Policy => "a policy: set `policy = \"policy.toml\"` in agency.toml (or pass --example to run the example policy, which approves reads for anyone)".into(),
             Missing::Graph => "a skill graph: set `graph = \"graph/\"` in agency.toml".into(),
+            Missing::TooLarge {
+                variable,
+                worker,
+                bytes,
+            } => format!(
+                "a smaller {variable} for {worker}: it is {bytes} bytes, and a Worker's variable holds at most {MAX_VAR_BYTES}"
+            ),
         }
     }
 }
@@ -246,8 +268,11 @@ pub fn plan(desired: &Desired, observed: &Observed, local: &Local) -> Plan {
             steps.push(Step::PushGraph { version: v.clone() });
         }
     }
+    let hook_is = |recorded: Option<&String>, key: String| {
+        recorded.is_some() && recorded == local.hooks.get(&key)
+    };
     for t in &desired.telegram {
-        if observed.telegram.contains(&t.id) {
+        if hook_is(observed.telegram.get(&t.id), format!("telegram:{}", t.id)) {
             kept.push(format!("Telegram webhook of {}", t.id));
         } else {
             steps.push(Step::RegisterTelegram {
@@ -256,7 +281,7 @@ pub fn plan(desired: &Desired, observed: &Observed, local: &Local) -> Plan {
         }
     }
     for d in desired.discord.iter().filter(|d| d.bot_token_env.is_some()) {
-        if observed.discord.contains(&d.id) {
+        if hook_is(observed.discord.get(&d.id), format!("discord:{}", d.id)) {
             kept.push(format!("Discord interactions endpoint of {}", d.id));
         } else {
             steps.push(Step::RegisterDiscord {
@@ -449,6 +474,17 @@ fn missing(desired: &Desired, local: &Local) -> Vec<Missing> {
             for_workers: workers.into_iter().collect(),
         })
         .collect();
+    for w in &desired.workers {
+        for (name, value) in &w.vars {
+            if value.len() > MAX_VAR_BYTES {
+                out.push(Missing::TooLarge {
+                    variable: name.clone(),
+                    worker: w.name.clone(),
+                    bytes: value.len(),
+                });
+            }
+        }
+    }
     if !desired.policy {
         out.push(Missing::Policy);
     }

@@ -50,6 +50,10 @@ fn local(d: &Desired) -> Local {
         .collect();
     set.insert("TG_SECRET".into());
     Local {
+        hooks: [("telegram:bot", "hook 1"), ("discord:G1", "hook 2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         values: set
             .iter()
             .map(|v| (v.clone(), format!("value of {v}")))
@@ -101,10 +105,12 @@ fn applied(d: &Desired, l: &Local, p: &Plan, mut o: Observed) -> Observed {
             }
             Step::PushGraph { version } => o.graph = Some(version.clone()),
             Step::RegisterTelegram { source } => {
-                o.telegram.insert(source.clone());
+                let key = format!("telegram:{source}");
+                o.telegram.insert(source.clone(), l.hooks[&key].clone());
             }
             Step::RegisterDiscord { source } => {
-                o.discord.insert(source.clone());
+                let key = format!("discord:{source}");
+                o.discord.insert(source.clone(), l.hooks[&key].clone());
             }
             Step::Check { .. } => {}
         }
@@ -257,6 +263,21 @@ fn a_second_plan_after_an_apply_does_nothing() {
         changes,
         ["put secrets on agency-webhooks-production: SLACK_SIGNING_SECRET"]
     );
+    // A new URL or secret token for the Telegram bot: registered again, alone.
+    let mut moved = l.clone();
+    moved
+        .hooks
+        .insert("telegram:bot".into(), "hook 1, moved".into());
+    let changes: Vec<String> = plan(&d, &o, &moved)
+        .steps
+        .iter()
+        .filter(|s| s.changes())
+        .map(Step::describe)
+        .collect();
+    assert_eq!(
+        changes,
+        ["register the Telegram webhook of bot (setWebhook)"]
+    );
 }
 
 #[test]
@@ -339,6 +360,18 @@ fn what_is_missing_is_named_by_its_variable() {
             Missing::Graph,
         ]
     );
+    // A policy over what a Worker's variable may hold is refused before anything.
+    let mut big = inputs();
+    big.policy = Some("#".repeat(plan::MAX_VAR_BYTES + 1));
+    let d_big = desired("production", &big);
+    assert!(
+        plan(&d_big, &Observed::default(), &local(&d_big))
+            .missing
+            .iter()
+            .any(
+                |m| matches!(m, Missing::TooLarge { variable, .. } if variable == "AGENCY_POLICY")
+            )
+    );
     // The example policy only when asked for, and then visibly.
     i.example = true;
     let d = desired("production", &i);
@@ -415,6 +448,17 @@ fn the_generated_configuration_is_deterministic_and_binds_what_is_declared() {
     // Left out on a first deploy.
     let first = wrangler::config(&d, w, &layout, &[Part::Monitoring]);
     assert_eq!(first["services"].as_array().unwrap().len(), 2);
+    assert_eq!(json["build"]["command"], "worker-build --release");
+    // Built already: Wrangler takes build/ as it is.
+    let prebuilt = wrangler::Layout {
+        prebuilt: true,
+        ..layout.clone()
+    };
+    assert!(
+        wrangler::config(&d, w, &prebuilt, &[])
+            .get("build")
+            .is_none()
+    );
     // Distinct stand-in ids per database, stable across runs.
     let r = wrangler::config(&d, d.worker(Part::Router).unwrap(), &layout, &[]);
     assert_ne!(

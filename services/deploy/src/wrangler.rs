@@ -72,17 +72,22 @@ pub fn config(desired: &Desired, w: &Worker, layout: &Layout, omit: &[Part]) -> 
         "name": w.name,
         "main": layout.path(&format!("{dir}/build/index.js")),
         "compatibility_date": COMPATIBILITY_DATE,
-        "build": {
-            "command": "worker-build --release",
-            "cwd": layout.path(&dir),
-            "watch_dir": [layout.path(&format!("{dir}/src"))],
-        },
         "workers_dev": true,
         "observability": { "enabled": true },
     });
     let o = c
         .as_object_mut()
         .unwrap_or_else(|| unreachable!("an object"));
+    if !layout.prebuilt {
+        o.insert(
+            "build".into(),
+            json!({
+                "command": "worker-build --release",
+                "cwd": layout.path(&dir),
+                "watch_dir": [layout.path(&format!("{dir}/src"))],
+            }),
+        );
+    }
     if let Some((db, _)) = &w.database {
         o.insert(
             "d1_databases".into(),

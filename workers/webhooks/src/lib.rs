@@ -109,7 +109,9 @@ impl agency_edge::Served for Edge<'_> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<Work>, env: Env, ctx: Context) -> worker::Result<()> {
     let p = Edge::new(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let dead = batch.queue() == DEAD_QUEUE;
+    // Deployed, the queue's name carries the environment (`agency-webhook-dead-production`).
+    let queue = batch.queue();
+    let dead = queue == DEAD_QUEUE || queue.starts_with(&format!("{DEAD_QUEUE}-"));
     for m in batch.messages()? {
         if dead {
             if let Work::Event(id) = m.body()

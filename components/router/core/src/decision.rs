@@ -75,8 +75,11 @@ pub struct RouteDecision {
     pub fallback_from: Option<Arc<str>>,
     pub alternatives: Vec<Alternative>,
     pub graph_version: Arc<str>,
-    /// Milliseconds spent routing, filled in by the caller that measured it.
-    pub routing_latency: f64,
+    /// Milliseconds spent routing, filled in by the caller that measured it; null where
+    /// no clock advances during a computation (inside a Worker the clocks stand still
+    /// until the next I/O, so there is no honest figure to give).
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0)))]
+    pub routing_latency: Option<f64>,
 }
 
 impl RouteDecision {
@@ -92,7 +95,7 @@ impl RouteDecision {
     /// The decision without its timing, for comparing runs and runtimes.
     pub fn without_latency(&self) -> RouteDecision {
         RouteDecision {
-            routing_latency: 0.0,
+            routing_latency: None,
             ..self.clone()
         }
     }
@@ -159,7 +162,7 @@ impl Names {
                 })
                 .collect(),
             graph_version: self.graph_version.clone(),
-            routing_latency: 0.0,
+            routing_latency: None,
         }
     }
 }
@@ -329,7 +332,7 @@ impl Names {
             fallback_from,
             alternatives,
             graph_version: self.graph_version.clone(),
-            routing_latency: 0.0,
+            routing_latency: None,
         })
     }
 }
