@@ -68,6 +68,9 @@ impl Project {
             }
             None => (Config::default(), toml::Table::new()),
         };
+        if let Some(path) = config_file {
+            check_sections(&config).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        }
         let policy = match &config.policy {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
@@ -242,6 +245,33 @@ impl Project {
             prebuilt,
         })
     }
+}
+
+/// The `[webhooks]`, `[gateway]` and `[[approvers]]` sections checked as the webhooks
+/// Worker will check them at start (keys of the wrong platform, required keys, rates,
+/// the gateway's URL), before anything is deployed. A secret that is set is checked
+/// too; one that is not stands in with a well-formed value (`plan` names it missing).
+fn check_sections(config: &Config) -> Result<(), String> {
+    let gateway = config.gateway.as_ref().map(|g| g.secret_env.as_str());
+    let env = |name: &str| {
+        let set = std::env::var(name).ok().filter(|v| !v.is_empty());
+        Some(set.unwrap_or_else(|| {
+            if Some(name) == gateway {
+                agency_webhook::standard::Secret::from_bytes(&[7; 32])
+                    .map(|s| s.to_text())
+                    .unwrap_or_default()
+            } else {
+                "stand-in-secret-0123456789".to_owned()
+            }
+        }))
+    };
+    agency_webhooks_service::config::settings(
+        &config.webhooks,
+        config.gateway.as_ref(),
+        &config.approvers,
+        &env,
+    )
+    .map(|_| ())
 }
 
 /// Uploads a graph (`PUT {base}/api/graph` with an operator token); the version the

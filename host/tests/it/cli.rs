@@ -544,4 +544,19 @@ fn deploy_build_is_deterministic_and_plan_names_what_is_missing() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("agency.toml:3"), "{err}");
+    // A section the webhooks Worker would refuse at start is refused before deploying.
+    std::fs::write(
+        &file,
+        "graph = \"examples/graph\"\n[[webhooks.discord]]\nid = \"G1\"\npublic_key = \"ab\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = agency(&[
+        "deploy",
+        "plan",
+        "--config",
+        file.to_str().unwrap(),
+        "--offline",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("application_id is required"), "{err}");
 }
