@@ -124,6 +124,24 @@ pub enum Endpoint {
     Sweep,
 }
 
+/// Whether `queue`, as the Queue names it to its consumer, is the dead-letter queue the
+/// declaration names: as declared (`agency-webhook-dead`), or deployed with an
+/// environment (`agency-webhook-dead-production`).
+pub fn is_dead_letter_queue(queue: &str) -> bool {
+    SERVICE
+        .edge
+        .queues
+        .iter()
+        .filter_map(|q| q.dead_letter)
+        .any(|dead| {
+            queue == dead
+                || queue
+                    .strip_prefix(dead)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|env| !env.is_empty())
+        })
+}
+
 /// The webhook service, declared once.
 pub static SERVICE: agency_kit::Service = agency_kit::Service {
     part: agency_kit::Part::Webhooks,
@@ -617,4 +635,19 @@ async fn replies<P: WebhookPorts>(p: &P, req: &Request) -> ApiResult {
             status: "queued",
         },
     ))
+}
+
+#[cfg(test)]
+mod dead_letter_tests {
+    use super::is_dead_letter_queue;
+
+    #[test]
+    fn the_dead_letter_queue_is_known_under_any_environment() {
+        assert!(is_dead_letter_queue("agency-webhook-dead"));
+        assert!(is_dead_letter_queue("agency-webhook-dead-production"));
+        assert!(is_dead_letter_queue("agency-webhook-dead-ci"));
+        assert!(!is_dead_letter_queue("agency-webhook-work-production"));
+        assert!(!is_dead_letter_queue("agency-webhook-dead-"));
+        assert!(!is_dead_letter_queue("agency-webhook-deadline"));
+    }
 }

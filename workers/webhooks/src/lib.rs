@@ -25,8 +25,6 @@ use worker::{
 
 pub use gate::Gate;
 
-/// The queue the Queue gives up into.
-const DEAD_QUEUE: &str = "agency-webhook-dead";
 /// Longest delay a Queue message can be retried with (12 hours).
 const MAX_DELAY_SECS: u64 = 43_200;
 
@@ -109,9 +107,7 @@ impl agency_edge::Served for Edge<'_> {
 #[event(queue)]
 async fn queue(batch: MessageBatch<Work>, env: Env, ctx: Context) -> worker::Result<()> {
     let p = Edge::new(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    // Deployed, the queue's name carries the environment (`agency-webhook-dead-production`).
-    let queue = batch.queue();
-    let dead = queue == DEAD_QUEUE || queue.starts_with(&format!("{DEAD_QUEUE}-"));
+    let dead = agency_webhooks_service::is_dead_letter_queue(&batch.queue());
     for m in batch.messages()? {
         if dead {
             if let Work::Event(id) = m.body()
