@@ -15,9 +15,9 @@ use agency_kit::service::ROLE_TOKENS;
 use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use super::Project;
 use super::cloud::Cloud;
 use super::dev::wrangler;
+use super::{Project, platforms};
 
 /// What earlier applies of one environment did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,41 +186,63 @@ pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The account's `workers.dev` subdomain, when the Workers' URL template needs it.
-fn subdomain(cloud: &Cloud, template: &str) -> anyhow::Result<String> {
-    if template.contains("{subdomain}") {
-        cloud.subdomain()
-    } else {
-        Ok(String::new())
+/// The record of earlier applies and the account as the plan sees them; the record's
+/// ids updated with the account's.
+fn read_account(
+    project: &Project,
+    cloud: &Cloud,
+    dir: &Path,
+) -> anyhow::Result<(Record, Observed)> {
+    let mut record = Record::load(&dir.join("record.json"))?;
+    let observed = observe(project, cloud, &record)?;
+    for (r, id) in &observed.resources {
+        record.ids.insert(r.name().to_owned(), id.clone());
+    }
+    Ok((record, observed))
+}
+
+/// Where the deployed Workers answer: the URL template, with the account's
+/// `workers.dev` subdomain when the template needs it.
+struct Urls<'a> {
+    project: &'a Project,
+    template: &'a str,
+    subdomain: String,
+}
+
+impl<'a> Urls<'a> {
+    fn new(project: &'a Project, cloud: &Cloud, template: &'a str) -> anyhow::Result<Urls<'a>> {
+        let subdomain = if template.contains("{subdomain}") {
+            cloud.subdomain()?
+        } else {
+            String::new()
+        };
+        Ok(Urls {
+            project,
+            template,
+            subdomain,
+        })
+    }
+
+    fn of(&self, part: Part) -> String {
+        self.template
+            .replace("{worker}", &self.project.desired.names.worker(part))
+            .replace("{subdomain}", &self.subdomain)
     }
 }
 
-/// What registering each chat source would send now, as digests: the webhook's URL
-/// and the secrets involved (never the secrets themselves).
-fn hooks(project: &Project, webhooks: &str) -> BTreeMap<String, String> {
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for t in &project.desired.telegram {
-        let bot = t.bot_token_env.as_deref().map(var).unwrap_or_default();
-        let text = format!(
-            "{webhooks}/telegram/{}\n{}\n{bot}",
-            t.id,
-            var(&t.secret_token_env)
-        );
-        out.insert(
-            format!("telegram:{}", t.id),
-            agency_deploy::Secret::digest(&text),
-        );
-    }
-    for d in &project.desired.discord {
-        let bot = d.bot_token_env.as_deref().map(var).unwrap_or_default();
-        let text = format!("{webhooks}/discord/{}\n{}\n{bot}", d.id, d.application_id);
-        out.insert(
-            format!("discord:{}", d.id),
-            agency_deploy::Secret::digest(&text),
-        );
-    }
-    out
+/// What this machine would deploy now, with `tokens` as the role tokens and the
+/// chat registrations for the webhooks Worker at its URL.
+fn local_now(
+    project: &Project,
+    dir: &Path,
+    record: &Record,
+    tokens: &BTreeMap<String, String>,
+    urls: &Urls<'_>,
+) -> anyhow::Result<Local> {
+    let layout = project.layout(dir, &record.ids, true)?;
+    let mut local = project.local(&layout, tokens);
+    local.hooks = platforms::hooks(project, &urls.of(Part::Webhooks));
+    Ok(local)
 }
 
 /// Runs `cmd` (a Wrangler command), failing with its output when it fails.
@@ -255,21 +277,11 @@ pub fn apply(project: &Project, cloud: &Cloud, opts: &ApplyOptions) -> anyhow::R
         }
     }
     let record_file = opts.dir.join("record.json");
-    let mut record = Record::load(&record_file)?;
-    let observed = observe(project, cloud, &record)?;
-    for (r, id) in &observed.resources {
-        record.ids.insert(r.name().to_owned(), id.clone());
-    }
+    let (mut record, observed) = read_account(project, cloud, &opts.dir)?;
     let tokens = role_tokens(project, &observed, &opts.dir)?;
-    let subdomain = subdomain(cloud, &opts.workers_url)?;
-    let url = |part: Part| {
-        opts.workers_url
-            .replace("{worker}", &project.desired.names.worker(part))
-            .replace("{subdomain}", &subdomain)
-    };
-    let layout = project.layout(&opts.dir, &record.ids, true)?;
-    let mut local = project.local(&layout, &tokens);
-    local.hooks = hooks(project, &url(Part::Webhooks));
+    let urls = Urls::new(project, cloud, &opts.workers_url)?;
+    let url = |part: Part| urls.of(part);
+    let local = local_now(project, &opts.dir, &record, &tokens, &urls)?;
     let p = plan(&project.desired, &observed, &local);
     if !p.complete() {
         println!("Missing before anything can happen:");
@@ -311,7 +323,7 @@ pub fn apply(project: &Project, cloud: &Cloud, opts: &ApplyOptions) -> anyhow::R
             }
         }
     }
-    print_urls(project, &url);
+    platforms::print_urls(project, &url);
     if !failed.is_empty() {
         bail!("health checks failed:\n{}", failed.join("\n"));
     }
@@ -371,10 +383,9 @@ fn carry_out(
             run(cmd, &format!("deploying {worker}"))?;
             if without.is_empty() {
                 let layout = project.layout(&opts.dir, &record.ids, true)?;
-                let digest = project.local(&layout, tokens).digests.get(part).cloned();
-                if let Some(d) = digest {
-                    record.workers.insert(worker.clone(), d);
-                }
+                record
+                    .workers
+                    .insert(worker.clone(), project.digest(*part, &layout));
             } else {
                 record.workers.remove(worker);
             }
@@ -423,14 +434,14 @@ fn carry_out(
             record.graph = Some(version.clone());
         }
         Step::RegisterTelegram { source } => {
-            register_telegram(project, &url(Part::Webhooks), source)?;
+            platforms::register_telegram(project, &url(Part::Webhooks), source)?;
             let key = format!("telegram:{source}");
             if let Some(d) = local.hooks.get(&key) {
                 record.telegram.insert(source.clone(), d.clone());
             }
         }
         Step::RegisterDiscord { source } => {
-            register_discord(project, &url(Part::Webhooks), source)?;
+            platforms::register_discord(project, &url(Part::Webhooks), source)?;
             let key = format!("discord:{source}");
             if let Some(d) = local.hooks.get(&key) {
                 record.discord.insert(source.clone(), d.clone());
@@ -438,11 +449,7 @@ fn carry_out(
         }
         Step::Check { part, worker } => {
             let health = format!("{}/health", url(*part));
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(std::time::Duration::from_secs(20)))
-                .build()
-                .into();
+            let agent = super::http(std::time::Duration::from_secs(20));
             // A new workers.dev route may take a little while to answer.
             let mut last = String::new();
             for wait in [0, 2, 4, 8, 15, 30] {
@@ -460,157 +467,6 @@ fn carry_out(
         }
     }
     Ok(())
-}
-
-/// `setWebhook` for one Telegram source: its webhook URL and secret token.
-fn register_telegram(project: &Project, webhooks: &str, source: &str) -> anyhow::Result<()> {
-    let t = project
-        .desired
-        .telegram
-        .iter()
-        .find(|t| t.id == source)
-        .ok_or_else(|| anyhow!("no Telegram source {source}"))?;
-    let bot_env = t.bot_token_env.as_deref().ok_or_else(|| {
-        anyhow!("Telegram source {source} has no bot_token_env: its webhook cannot be registered")
-    })?;
-    let bot =
-        std::env::var(bot_env).map_err(|_| anyhow!("environment variable {bot_env} is not set"))?;
-    let secret = std::env::var(&t.secret_token_env)
-        .map_err(|_| anyhow!("environment variable {} is not set", t.secret_token_env))?;
-    let api = project
-        .config
-        .webhooks
-        .telegram_api
-        .clone()
-        .unwrap_or_else(|| "https://api.telegram.org".into());
-    let body = serde_json::json!({
-        "url": format!("{webhooks}/telegram/{source}"),
-        "secret_token": secret,
-        "allowed_updates": ["message", "callback_query"],
-    });
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut resp = agent
-        .post(&format!(
-            "{}/bot{bot}/setWebhook",
-            api.trim_end_matches('/')
-        ))
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .map_err(|e| {
-            anyhow!(
-                "Telegram's setWebhook for {source}: {}",
-                e.to_string().replace(&bot, "(token)")
-            )
-        })?;
-    let answer: serde_json::Value = resp.body_mut().read_json().unwrap_or_default();
-    if answer["ok"] != serde_json::json!(true) {
-        bail!(
-            "Telegram's setWebhook for {source} refused: {}",
-            answer["description"].as_str().unwrap_or("no reason given")
-        );
-    }
-    Ok(())
-}
-
-/// Discord, as its API allows with the bot's token: the application's interactions
-/// endpoint (Discord checks it at once with a signed PING, which the webhooks Worker
-/// answers) and the guild's `/agency` command.
-fn register_discord(project: &Project, webhooks: &str, source: &str) -> anyhow::Result<()> {
-    let d = project
-        .desired
-        .discord
-        .iter()
-        .find(|d| d.id == source)
-        .ok_or_else(|| anyhow!("no Discord source {source}"))?;
-    let env = d
-        .bot_token_env
-        .as_deref()
-        .ok_or_else(|| anyhow!("Discord source {source} has no bot_token_env"))?;
-    let token = std::env::var(env).map_err(|_| anyhow!("environment variable {env} is not set"))?;
-    let api = project
-        .config
-        .webhooks
-        .discord_api
-        .clone()
-        .unwrap_or_else(|| "https://discord.com/api/v10".into());
-    let api = api.trim_end_matches('/');
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
-    let auth = format!("Bot {token}");
-    let calls = [
-        (
-            "PATCH",
-            format!("{api}/applications/@me"),
-            serde_json::json!({ "interactions_endpoint_url": format!("{webhooks}/discord/{source}") }),
-        ),
-        (
-            // One command, created or updated by its name; the guild's others stay.
-            "POST",
-            format!(
-                "{api}/applications/{}/guilds/{source}/commands",
-                d.application_id
-            ),
-            serde_json::json!({
-                "name": agency_webhook::discord::COMMAND,
-                "type": 1,
-                "description": "Ask the agency: approvals, halts, budgets, routing",
-                "options": [{ "type": 3, "name": "text", "description": "What to ask", "required": false }],
-            }),
-        ),
-    ];
-    for (method, url, body) in calls {
-        let req = if method == "PATCH" {
-            agent.patch(&url)
-        } else {
-            agent.post(&url)
-        };
-        let mut resp = req
-            .header("authorization", &auth)
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .map_err(|e| anyhow!("Discord {method} {}: {e}", url.replace(&token, "(token)")))?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let said = resp.body_mut().read_to_string().unwrap_or_default();
-            bail!(
-                "Discord refused {method} {url} ({status}): {}",
-                said.chars().take(300).collect::<String>()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// What to paste into Slack's and Discord's settings, and where each part answers.
-fn print_urls(project: &Project, url: &dyn Fn(Part) -> String) {
-    let hooks = url(Part::Webhooks);
-    println!("\nThe agency's Workers:");
-    for w in &project.desired.workers {
-        println!("  {:<12} {}", w.part.name(), url(w.part));
-    }
-    for id in &project.desired.slack {
-        println!(
-            "\nSlack app of workspace {id}: set each of these to {hooks}/slack/{id}\n  Event Subscriptions > Request URL (events: message.channels, app_mention)\n  Interactivity & Shortcuts > Request URL\n  Slash Commands > /agency > Request URL"
-        );
-    }
-    for d in &project.desired.discord {
-        let id = &d.id;
-        if d.bot_token_env.is_some() {
-            println!(
-                "\nDiscord guild {id}: its interactions endpoint ({hooks}/discord/{id}) and /agency command are set"
-            );
-        } else {
-            println!(
-                "\nDiscord application of guild {id}: General Information > Interactions Endpoint URL = {hooks}/discord/{id}; give the source a bot_token_env to have apply set it and the /agency command"
-            );
-        }
-    }
 }
 
 /// `agency deploy destroy`: the environment's Workers and resources go; the archive
@@ -669,18 +525,8 @@ pub fn settled(
     dir: &Path,
     workers_url: &str,
 ) -> anyhow::Result<Plan> {
-    let record = Record::load(&dir.join("record.json"))?;
-    let observed = observe(project, cloud, &record)?;
-    let mut ids = record.ids.clone();
-    for (r, id) in &observed.resources {
-        ids.insert(r.name().to_owned(), id.clone());
-    }
-    let layout = project.layout(dir, &ids, true)?;
-    let mut local = project.local(&layout, &kept_tokens(dir));
-    let subdomain = subdomain(cloud, workers_url)?;
-    let webhooks = workers_url
-        .replace("{worker}", &project.desired.names.worker(Part::Webhooks))
-        .replace("{subdomain}", &subdomain);
-    local.hooks = hooks(project, &webhooks);
+    let (record, observed) = read_account(project, cloud, dir)?;
+    let urls = Urls::new(project, cloud, workers_url)?;
+    let local = local_now(project, dir, &record, &kept_tokens(dir), &urls)?;
     Ok(plan(&project.desired, &observed, &local))
 }

@@ -57,12 +57,7 @@ impl Cloud {
                 .to_owned(),
             account,
             token,
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(60)))
-                .user_agent(concat!("agency/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into(),
+            agent: super::http(Duration::from_secs(60)),
         })
     }
 

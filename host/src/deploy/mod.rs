@@ -8,6 +8,7 @@ pub mod apply;
 pub mod cloud;
 pub mod dev;
 pub mod front;
+mod platforms;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -164,11 +165,6 @@ impl Project {
     /// digest as it would be deployed now (its full configuration and its built code,
     /// when built).
     pub fn local(&self, layout: &Layout, tokens: &BTreeMap<String, String>) -> Local {
-        // As deployed: apply builds first, then deploys without a build command.
-        let layout = &Layout {
-            prebuilt: true,
-            ..layout.clone()
-        };
         let set = std::env::vars().map(|(k, _)| k).collect();
         let mut values = BTreeMap::new();
         for s in self.desired.workers.iter().flat_map(|w| &w.secrets) {
@@ -184,11 +180,7 @@ impl Project {
             .desired
             .workers
             .iter()
-            .map(|w| {
-                let text = wrangler::text(&self.desired, w, layout, &[]);
-                let code = std::fs::read(self.wasm(w.part)).unwrap_or_default();
-                (w.part, wrangler::digest(&text, &code))
-            })
+            .map(|w| (w.part, self.digest(w.part, layout)))
             .collect();
         Local {
             set,
@@ -196,6 +188,22 @@ impl Project {
             digests,
             hooks: BTreeMap::new(),
         }
+    }
+
+    /// What `part`'s Worker is deployed from, as a digest: its full configuration (as
+    /// apply writes it: built already) and its built code, when built.
+    pub fn digest(&self, part: Part, layout: &Layout) -> String {
+        let layout = &Layout {
+            prebuilt: true,
+            ..layout.clone()
+        };
+        let text = self
+            .desired
+            .worker(part)
+            .map(|w| wrangler::text(&self.desired, w, layout, &[]))
+            .unwrap_or_default();
+        let code = std::fs::read(self.wasm(part)).unwrap_or_default();
+        wrangler::digest(&text, &code)
     }
 
     /// The built code of `part`'s Worker (worker-build's output).
@@ -274,15 +282,22 @@ fn check_sections(config: &Config) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// The HTTP client of every call `agency deploy` makes itself (the Cloudflare API, the
+/// Workers, the chat platforms): any status is an answer, none takes past `timeout`.
+pub(crate) fn http(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("agency/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
 /// Uploads a graph (`PUT {base}/api/graph` with an operator token); the version the
 /// service stored it as.
 pub fn push_graph(base: &str, token: &str, json: &str) -> anyhow::Result<String> {
     let url = format!("{}/api/graph", base.trim_end_matches('/'));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(60)))
-        .build()
-        .into();
+    let agent = http(std::time::Duration::from_secs(60));
     let mut resp = agent
         .put(&url)
         .header("authorization", &format!("Bearer {token}"))
@@ -294,9 +309,7 @@ pub fn push_graph(base: &str, token: &str, json: &str) -> anyhow::Result<String>
     if !(200..300).contains(&status) {
         bail!(
             "{url} answered {status}: {}",
-            body["error"]["message"]
-                .as_str()
-                .unwrap_or("no reason given")
+            agency_kit::http::error_message(&body)
         );
     }
     Ok(body["version"].as_str().unwrap_or_default().to_owned())

@@ -512,16 +512,8 @@ fn deploy_build_is_deterministic_and_plan_names_what_is_missing() {
         assert_eq!(strip(text), strip(read(&b)), "{part}");
     }
     // The example names secrets by variable; none is set here.
-    let (code, out, _) = agency_with(
-        &[
-            "deploy",
-            "plan",
-            "--config",
-            "examples/agency.toml",
-            "--offline",
-        ],
-        &[],
-    );
+    let plan_offline = |config: &str| agency(&["deploy", "plan", "--config", config, "--offline"]);
+    let (code, out, _) = plan_offline("examples/agency.toml");
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("environment variable TELEGRAM_BOT_TOKEN"),
@@ -535,13 +527,7 @@ fn deploy_build_is_deterministic_and_plan_names_what_is_missing() {
         "graph = \"examples/graph\"\n[webhooks]\nrate_per_second = \"fast\"\n",
     )
     .unwrap();
-    let (code, _, err) = agency(&[
-        "deploy",
-        "plan",
-        "--config",
-        file.to_str().unwrap(),
-        "--offline",
-    ]);
+    let (code, _, err) = plan_offline(file.to_str().unwrap());
     assert_ne!(code, 0);
     assert!(err.contains("agency.toml:3"), "{err}");
     // A section the webhooks Worker would refuse at start is refused before deploying.
@@ -550,13 +536,7 @@ fn deploy_build_is_deterministic_and_plan_names_what_is_missing() {
         "graph = \"examples/graph\"\n[[webhooks.discord]]\nid = \"G1\"\npublic_key = \"ab\"\n",
     )
     .unwrap();
-    let (code, _, err) = agency(&[
-        "deploy",
-        "plan",
-        "--config",
-        file.to_str().unwrap(),
-        "--offline",
-    ]);
+    let (code, _, err) = plan_offline(file.to_str().unwrap());
     assert_ne!(code, 0);
     assert!(err.contains("application_id is required"), "{err}");
 }

@@ -63,9 +63,7 @@ fn answer_of<T: serde::de::DeserializeOwned>(
     (status, body): (u16, Value),
 ) -> Result<T, ApiError> {
     if status != 200 {
-        let said = body["error"]["message"]
-            .as_str()
-            .unwrap_or("no reason given");
+        let said = agency_kit::http::error_message(&body);
         return Err(upstream(what, format!("answered {status}: {said}")));
     }
     serde_json::from_value(body).map_err(|e| upstream(what, format!("does not parse: {e}")))

@@ -119,6 +119,15 @@ fn applied(d: &Desired, l: &Local, p: &Plan, mut o: Observed) -> Observed {
     o
 }
 
+/// The steps of `p` that change the account, for people.
+fn changes(p: &Plan) -> Vec<String> {
+    p.steps
+        .iter()
+        .filter(|s| s.changes())
+        .map(Step::describe)
+        .collect()
+}
+
 fn deploy_order(p: &Plan) -> Vec<(Part, usize)> {
     p.steps
         .iter()
@@ -239,28 +248,17 @@ fn a_second_plan_after_an_apply_does_nothing() {
     // New code for one Worker: that Worker alone.
     let mut changed = l.clone();
     changed.digests.insert(Part::Router, "new code".into());
-    let p = plan(&d, &o, &changed);
-    let changes: Vec<String> = p
-        .steps
-        .iter()
-        .filter(|s| s.changes())
-        .map(Step::describe)
-        .collect();
-    assert_eq!(changes, ["deploy agency-router-production"]);
+    assert_eq!(
+        changes(&plan(&d, &o, &changed)),
+        ["deploy agency-router-production"]
+    );
     // A secret's new value: put again on the Worker that reads it, and nothing else.
     let mut rotated = l.clone();
     rotated
         .values
         .insert("SLACK_SIGNING_SECRET".into(), "a new value".into());
-    let p = plan(&d, &o, &rotated);
-    let changes: Vec<String> = p
-        .steps
-        .iter()
-        .filter(|s| s.changes())
-        .map(Step::describe)
-        .collect();
     assert_eq!(
-        changes,
+        changes(&plan(&d, &o, &rotated)),
         ["put secrets on agency-webhooks-production: SLACK_SIGNING_SECRET"]
     );
     // A new URL or secret token for the Telegram bot: registered again, alone.
@@ -268,14 +266,8 @@ fn a_second_plan_after_an_apply_does_nothing() {
     moved
         .hooks
         .insert("telegram:bot".into(), "hook 1, moved".into());
-    let changes: Vec<String> = plan(&d, &o, &moved)
-        .steps
-        .iter()
-        .filter(|s| s.changes())
-        .map(Step::describe)
-        .collect();
     assert_eq!(
-        changes,
+        changes(&plan(&d, &o, &moved)),
         ["register the Telegram webhook of bot (setWebhook)"]
     );
 }

@@ -220,6 +220,16 @@ impl ApiError {
     }
 }
 
+/// The `message` of an error body as [`ApiError::into_response`] writes it
+/// (`{"error": {"message"}}`), read back by a service that called another; "no
+/// message" when the body has none.
+pub fn error_message(body: &Value) -> String {
+    body.pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("no message")
+        .to_owned()
+}
+
 /// A port failed: storage is 503 `storage_error`, a service we call is 502
 /// `upstream_error`, no randomness is 500 `internal`.
 /// A request body that breaks the contract is a 400 with the contract's words.

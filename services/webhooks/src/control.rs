@@ -103,7 +103,7 @@ async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
     if status != 200 {
         return Err(PortError::Upstream(format!(
             "assistant's audit answered {status}: {}",
-            consume::error_message(&body)
+            agency_kit::http::error_message(&body)
         ))
         .into());
     }

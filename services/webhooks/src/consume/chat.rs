@@ -36,12 +36,15 @@ pub(super) async fn click<P: WebhookPorts>(
         .await?;
     if transient(status) {
         return Ok(Outcome::retry(
-            format!("assistant answered {status}: {}", error_message(&body)),
+            format!(
+                "assistant answered {status}: {}",
+                agency_kit::http::error_message(&body)
+            ),
             None,
         ));
     }
     if status != 200 {
-        let text = format!("Not recorded: {}", error_message(&body));
+        let text = format!("Not recorded: {}", agency_kit::http::error_message(&body));
         return Ok(Outcome::done(
             json!({ "action": "click", "outcome": "refused", "approvalId": approval_id, "status": status, "answer": body }),
             vec![Call::Private {

@@ -287,7 +287,12 @@ pub(crate) fn transient(status: u16) -> bool {
 /// the peer is down (or, with `waits_on_404`, has nothing to answer with yet), failed
 /// for any other answer.
 fn success(who: &str, status: u16, body: Value, waits_on_404: bool) -> Result<Value, Box<Outcome>> {
-    let why = || format!("{who} answered {status}: {}", error_message(&body));
+    let why = || {
+        format!(
+            "{who} answered {status}: {}",
+            agency_kit::http::error_message(&body)
+        )
+    };
     if transient(status) || (waits_on_404 && status == 404) {
         return Err(Box::new(Outcome::retry(why(), None)));
     }
@@ -311,13 +316,6 @@ fn answer<T: serde::de::DeserializeOwned>(
             "{who}'s answer does not parse: {e}"
         )))
     })
-}
-
-pub(crate) fn error_message(body: &Value) -> String {
-    body.pointer("/error/message")
-        .and_then(Value::as_str)
-        .unwrap_or("no message")
-        .to_owned()
 }
 
 /// One piece of work, as a queue message carries it (`{"event": id}`, `{"call": id}`).
