@@ -65,6 +65,7 @@ pub struct RouterIndex {
     channel_defaults: Vec<Option<u32>>,
     /// Whether any skill declares a complexity (else estimating it is wasted work).
     uses_complexity: bool,
+    pool_exp: score::PoolExp,
 }
 
 impl std::fmt::Debug for RouterIndex {
@@ -221,6 +222,7 @@ impl RouterIndex {
             agents,
             channel_defaults,
             uses_complexity,
+            pool_exp: score::PoolExp::new(),
         })
     }
 
@@ -230,6 +232,13 @@ impl RouterIndex {
     pub fn at_point(mut self, threshold: f64, none_per_word: f64) -> RouterIndex {
         self.threshold = threshold;
         self.none_per_word = none_per_word;
+        self
+    }
+
+    /// The same index pooling with `libm::exp`, the reference for `PoolExp`.
+    #[cfg(test)]
+    pub(crate) fn with_exact_exp(mut self) -> RouterIndex {
+        self.pool_exp.exact = true;
         self
     }
 
@@ -326,26 +335,34 @@ impl RouterIndex {
             None if self.uses_complexity => complexity::of_words(&s.mapped, &s.words),
             None => Complexity::Moderate,
         };
+        // Summed in place by skill (a graph of one skill per intent has many skills per
+        // keyword), listed in order of first score; the sums are left zero again.
+        // Branch-free: the skill is always written at the list's end, which moves on
+        // only on a first score (which of the ~300 additions that is cannot be predicted).
+        let sums = &mut s.skill_sum[..self.skills.len()];
+        s.skill_scores.resize(self.skills.len() + 1, (0, 0.0));
+        let mut listed = 0;
         for &p in &s.matched {
             let (from, to) = (
                 self.target_starts[p as usize],
                 self.target_starts[p as usize + 1],
             );
             for &(skill, w) in &self.targets[from as usize..to as usize] {
-                add(
-                    &mut s.skill_scores,
-                    &mut s.skill_at,
-                    &mut s.skill_seen,
-                    s.stamp,
-                    skill,
-                    w,
-                );
+                let sum = &mut sums[skill as usize];
+                s.skill_scores[listed].0 = skill;
+                listed += usize::from(*sum == 0.0);
+                *sum += w;
             }
         }
+        s.skill_scores.truncate(listed);
+        let adjusts = channel.is_some() || self.uses_complexity;
         for (skill, score) in s.skill_scores.iter_mut() {
-            let info = &self.skills[*skill as usize];
-            *score *= score::channel_factor(channel, &info.channels)
-                * score::complexity_factor(complexity, info.complexity);
+            *score = std::mem::take(&mut sums[*skill as usize]);
+            if adjusts {
+                let info = &self.skills[*skill as usize];
+                *score *= score::channel_factor(channel, &info.channels)
+                    * score::complexity_factor(complexity, info.complexity);
+            }
         }
 
         // 3. Skills flow into their agents; linked skills pass on a share. Pooled by
@@ -358,7 +375,8 @@ impl RouterIndex {
             0.0
         };
         let pooled = self.pooled;
-        let term = |x: f64| if pooled { libm::exp(x - top) } else { x };
+        let exp = &self.pool_exp;
+        let term = |x: f64| if pooled { exp.exp(x - top) } else { x };
         for i in 0..s.skill_scores.len() {
             let (skill, score) = s.skill_scores[i];
             let info = &self.skills[skill as usize];

@@ -51,3 +51,51 @@ pub fn complexity_factor(
 pub fn round(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
+
+/// `exp` for the terms of probability pooling (`x <= 0`, a skill's score less the
+/// best one's), several times cheaper than `libm::exp` and within 2 ulp of it: x is
+/// split as `k ln2/64 + r` with `|r| <= ln2/128`, `exp(r)` is a degree-5 polynomial
+/// (truncation below 4e-17), and `2^(k/64)` comes from a table built with
+/// `libm::exp2`. Pure arithmetic with no fused operations, so it gives the same bits
+/// natively and in wasm. Outside `[-700, 0]` (or NaN) it is `libm::exp`.
+pub(crate) struct PoolExp {
+    table: [f64; 64],
+    /// `libm::exp` instead: the reference the tests compare decisions with.
+    #[cfg(test)]
+    pub(crate) exact: bool,
+}
+
+impl PoolExp {
+    pub(crate) fn new() -> PoolExp {
+        PoolExp {
+            table: std::array::from_fn(|j| libm::exp2(j as f64 / 64.0)),
+            #[cfg(test)]
+            exact: false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn exp(&self, x: f64) -> f64 {
+        // ln 2 in two parts: `k * LN2_HI` is exact for the k this range gives.
+        const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+        const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+        const N: f64 = 64.0;
+        #[cfg(test)]
+        if self.exact {
+            return libm::exp(x);
+        }
+        if !(-700.0..=0.0).contains(&x) {
+            return libm::exp(x);
+        }
+        // Rounded to the nearest integer (ties to even) by adding and taking away
+        // 1.5 * 2^52, exact for |y| < 2^51.
+        const SHIFT: f64 = 6_755_399_441_055_744.0;
+        let kf = (x * (N / std::f64::consts::LN_2) + SHIFT) - SHIFT;
+        let r = (x - kf * (LN2_HI / N)) - kf * (LN2_LO / N);
+        let p = 1.0
+            + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0)))));
+        let k = kf as i64;
+        let scale = f64::from_bits(((1023 + (k >> 6)) as u64) << 52);
+        self.table[(k & 63) as usize] * p * scale
+    }
+}

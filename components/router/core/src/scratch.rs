@@ -17,14 +17,15 @@ pub(crate) struct Scratch {
     /// `seen[pattern] == stamp` marks a pattern already matched in this call
     pub(crate) seen: Vec<u32>,
     pub(crate) stamp: u32,
+    /// Each skill's score so far, by skill index; zero between calls (keyword weights
+    /// are positive, so zero means untouched).
+    pub(crate) skill_sum: Vec<f64>,
     /// (skill index, score), in order of first score
     pub(crate) skill_scores: Vec<(u32, f64)>,
     /// (agent index, score), in order of first score
     pub(crate) agent_scores: Vec<(u32, f64)>,
-    /// Where each skill and agent is in the two lists above, valid where the
-    /// `*_seen` entry equals `stamp`: adding a score is one lookup, not a search.
-    pub(crate) skill_at: Vec<u32>,
-    pub(crate) skill_seen: Vec<u32>,
+    /// Where each agent is in `agent_scores`, valid where its `agent_seen` entry
+    /// equals `stamp`: adding a score is one lookup, not a search.
     pub(crate) agent_at: Vec<u32>,
     pub(crate) agent_seen: Vec<u32>,
     /// softmax probabilities, parallel to `agent_scores`
@@ -59,8 +60,6 @@ impl Scratch {
     pub(crate) fn prepare(&mut self, patterns: usize, skills: usize, agents: usize) {
         for (v, n) in [
             (&mut self.seen, patterns),
-            (&mut self.skill_seen, skills),
-            (&mut self.skill_at, skills),
             (&mut self.agent_seen, agents),
             (&mut self.agent_at, agents),
         ] {
@@ -68,9 +67,12 @@ impl Scratch {
                 v.resize(n, 0);
             }
         }
+        if self.skill_sum.len() < skills {
+            self.skill_sum.resize(skills, 0.0);
+        }
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
-            for v in [&mut self.seen, &mut self.skill_seen, &mut self.agent_seen] {
+            for v in [&mut self.seen, &mut self.agent_seen] {
                 v.iter_mut().for_each(|x| *x = 0);
             }
             self.stamp = 1;

@@ -412,3 +412,67 @@ fn probability_pooling_sums_skill_probabilities() {
     let b = RouterIndex::build(&g).unwrap().route(&one);
     assert_eq!((a.agent, a.confidence), (b.agent, b.confidence));
 }
+
+#[test]
+fn pooling_exp_is_within_two_ulp_of_libm() {
+    let e = crate::score::PoolExp::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut worst = 0u64;
+    for i in 0..200_000 {
+        // dense near 0, where the pooled terms are, and over the whole range
+        let x = if i % 2 == 0 {
+            -rng.f64() * 40.0
+        } else {
+            -rng.f64() * 700.0
+        };
+        let (fast, exact) = (e.exp(x), libm::exp(x));
+        worst = worst.max(fast.to_bits().abs_diff(exact.to_bits()));
+    }
+    for x in [
+        0.0,
+        -0.0,
+        -1e-300,
+        -700.0,
+        -745.0,
+        -1000.0,
+        1.0,
+        f64::NEG_INFINITY,
+    ] {
+        assert_eq!(e.exp(x).to_bits(), libm::exp(x).to_bits(), "{x}");
+    }
+    assert!(e.exp(f64::NAN).is_nan());
+    assert!(worst <= 2, "{worst} ulp");
+}
+
+/// The learned per-intent CLINC graph decides every message of its train and validation sets exactly as it does
+/// pooling with `libm::exp`: same agent, reason, confidence and alternatives.
+#[test]
+fn fast_pooling_decides_clinc_as_exact_pooling() {
+    use agency_skill_graph::learn::{LabelledMessage, LearnOptions, learn};
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/data/clinc150");
+    let read = |name: &str| -> Vec<LabelledMessage> {
+        let text = std::fs::read_to_string(data.join(name))
+            .unwrap_or_else(|e| panic!("{}: {e}", data.join(name).display()));
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let train = read("train.jsonl");
+    let graph = learn(&train, &LearnOptions::default()).unwrap();
+    assert_eq!(graph.pooling, agency_skill_graph::Pooling::Probability);
+    let fast = RouterIndex::build(&graph).unwrap();
+    let exact = RouterIndex::build(&graph).unwrap().with_exact_exp();
+    let val = read("val.jsonl");
+    assert!(val.len() > 1000);
+    for m in val.iter().chain(&train) {
+        let r = RouteRequest::new(m.text.clone());
+        let (a, b) = (fast.route(&r), exact.route(&r));
+        assert_eq!(
+            (a.agent, a.reason, a.confidence, a.alternatives),
+            (b.agent, b.reason, b.confidence, b.alternatives),
+            "{:?}",
+            m.text
+        );
+    }
+}
