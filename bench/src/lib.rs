@@ -25,6 +25,7 @@ pub fn synthetic_graph(agents: usize, keywords: usize) -> SkillGraph {
         none_score: 0.0,
         none_per_word: 0.0,
         pooling: agency_skill_graph::Pooling::Sum,
+        affinity: None,
         agents: vec![],
         channels: vec![],
         skills: vec![],
@@ -36,6 +37,7 @@ pub fn synthetic_graph(agents: usize, keywords: usize) -> SkillGraph {
             name: id.clone(),
             fallback: None,
             description: String::new(),
+            instances: vec![],
         });
         g.skills.push(Skill {
             id: format!("skill-{a}"),

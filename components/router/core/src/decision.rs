@@ -47,6 +47,10 @@ pub enum Reason {
     /// (the router never reroutes around a halt). Set by the router service, which
     /// knows the halts; routing itself never answers it.
     Halted,
+    /// The message's conversation is held by this agent, and the message's own evidence
+    /// did not pick another agent with at least the graph's switch margin (see
+    /// [`crate::affinity`]). Set by the router service, which keeps conversations.
+    Affinity,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +84,14 @@ pub struct RouteDecision {
     /// until the next I/O, so there is no honest figure to give).
     #[cfg_attr(feature = "schema", schemars(range(min = 0.0)))]
     pub routing_latency: Option<f64>,
+    /// The instance of the agent's pool that takes the message; null when no agent
+    /// takes it or the agent lists no instances.
+    #[serde(default)]
+    pub instance: Option<Arc<str>>,
+    /// The conversation the message came in (`conversationId`) and what the decision
+    /// followed; null for a message routed alone.
+    #[serde(default)]
+    pub conversation: Option<crate::affinity::InConversation>,
 }
 
 impl RouteDecision {
@@ -163,6 +175,8 @@ impl Names {
                 .collect(),
             graph_version: self.graph_version.clone(),
             routing_latency: None,
+            instance: None,
+            conversation: None,
         }
     }
 }
@@ -181,6 +195,7 @@ impl Reason {
             Reason::Default => "default",
             Reason::NoMatch => "no-match",
             Reason::Halted => "halted",
+            Reason::Affinity => "affinity",
         }
     }
 
@@ -191,6 +206,7 @@ impl Reason {
             Reason::Default => 2,
             Reason::NoMatch => 3,
             Reason::Halted => 4,
+            Reason::Affinity => 5,
         }
     }
 
@@ -201,6 +217,7 @@ impl Reason {
             2 => Reason::Default,
             3 => Reason::NoMatch,
             4 => Reason::Halted,
+            5 => Reason::Affinity,
             _ => return None,
         })
     }
@@ -333,6 +350,8 @@ impl Names {
             alternatives,
             graph_version: self.graph_version.clone(),
             routing_latency: None,
+            instance: None,
+            conversation: None,
         })
     }
 }

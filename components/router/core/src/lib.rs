@@ -7,6 +7,7 @@
 //! Pure logic: no I/O, no clock, no wasmtime or worker crate. Health state and timing
 //! belong to the caller. Builds natively and for wasm32, with identical decisions.
 
+pub mod affinity;
 pub mod calibrate;
 mod complexity;
 pub mod contract;
@@ -14,6 +15,7 @@ mod decision;
 pub mod eval;
 mod index;
 mod keywords;
+pub mod pool;
 pub mod relearn;
 pub mod replay;
 #[cfg(feature = "schema")]

@@ -20,7 +20,8 @@ mod validate;
 
 pub use error::{GraphError, GraphErrors};
 pub use model::{
-    Agent, Calibration, Channel, Complexity, Keyword, Pooling, Skill, SkillGraph, default_threshold,
+    Affinity, Agent, Calibration, Channel, Complexity, Instance, Keyword, MAX_AFFINITY_TTL_SECONDS,
+    MAX_INSTANCES, Pooling, Skill, SkillGraph, default_threshold,
 };
 pub use validate::{
     MAX_ID_BYTES, MAX_KEYWORD_BYTES, MAX_KEYWORD_WORDS, MAX_KEYWORDS, MAX_WEIGHT, SourceMap,

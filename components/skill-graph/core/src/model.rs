@@ -47,7 +47,31 @@ pub struct SkillGraph {
     /// graphs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    /// Conversation affinity: a message in a conversation that an agent already holds
+    /// stays with that agent unless its own evidence picks another one confidently
+    /// enough. Absent: every message is routed alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
 }
+
+/// How long a conversation stays with its agent, and what it takes to switch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Affinity {
+    /// A conversation with no message for this long is forgotten (1 s to 30 days).
+    #[serde(alias = "ttl_seconds")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 2_592_000)))]
+    pub ttl_seconds: u64,
+    /// The confidence at or above which a message's own match for another agent moves
+    /// the conversation to that agent (0..1).
+    #[serde(alias = "switch_margin")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub switch_margin: f64,
+}
+
+/// The longest a conversation is kept: 30 days.
+pub const MAX_AFFINITY_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
@@ -135,7 +159,33 @@ pub struct Agent {
     pub fallback: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The agent's pool: work is spread among its healthy instances by spare capacity
+    /// and weight. Absent: one implicit instance, the agent itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = 64)))]
+    pub instances: Vec<Instance>,
 }
+
+/// One instance of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Instance {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::GraphId"))]
+    pub id: String,
+    /// Its capacity relative to its siblings' (default 1): at equal load, an instance
+    /// of weight 2 gets twice the work of one of weight 1.
+    #[serde(default = "one")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.001, max = 1000.0)))]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The most instances an agent may list.
+pub const MAX_INSTANCES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

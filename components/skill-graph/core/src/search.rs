@@ -140,11 +140,13 @@ mod tests {
             none_score: 0.0,
             none_per_word: 0.0,
             pooling: crate::Pooling::Sum,
+            affinity: None,
             agents: vec![Agent {
                 id: "dev".into(),
                 name: "Developer".into(),
                 fallback: None,
                 description: String::new(),
+                instances: vec![],
             }],
             channels: vec![],
             skills: vec![

@@ -31,6 +31,8 @@ struct GraphFile {
     channels: Vec<ChannelYaml>,
     #[serde(default)]
     calibration: Option<crate::Calibration>,
+    #[serde(default)]
+    affinity: Option<crate::Affinity>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +81,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
     let mut graph = SkillGraph {
         version: None,
         calibration: None,
+        affinity: None,
         threshold: default_threshold(),
         none_score: 0.0,
         none_per_word: 0.0,
@@ -103,6 +106,7 @@ pub fn parse_dir(files: &[(String, String)]) -> Result<SkillGraph, GraphErrors> 
                 graph.none_per_word = g.none_per_word;
                 graph.pooling = g.pooling;
                 graph.calibration = g.calibration;
+                graph.affinity = g.affinity;
                 for a in &g.agents {
                     sources.entries.insert(
                         format!("agent:{}", a.id),
@@ -302,6 +306,17 @@ pub fn render_graph_file(graph: &SkillGraph) -> String {
         let at = out.len() - "agents:\n".len();
         out.insert_str(at, "pooling: probability\n");
     }
+    if let Some(a) = &graph.affinity {
+        let at = out.len() - "agents:\n".len();
+        out.insert_str(
+            at,
+            &format!(
+                "affinity:\n  ttlSeconds: {}\n  switchMargin: {}\n",
+                a.ttl_seconds,
+                round4(a.switch_margin)
+            ),
+        );
+    }
     for a in &graph.agents {
         out.push_str(&format!(
             "  - id: {}\n    name: {}\n",
@@ -316,6 +331,16 @@ pub fn render_graph_file(graph: &SkillGraph) -> String {
                 "    description: {}\n",
                 yaml_scalar(&a.description)
             ));
+        }
+        if !a.instances.is_empty() {
+            out.push_str("    instances:\n");
+            for i in &a.instances {
+                out.push_str(&format!(
+                    "      - id: {}\n        weight: {}\n",
+                    yaml_scalar(&i.id),
+                    i.weight
+                ));
+            }
         }
     }
     out.push_str(if graph.channels.is_empty() {

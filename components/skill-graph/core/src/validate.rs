@@ -106,6 +106,21 @@ fn numbers(graph: &SkillGraph, errors: &mut Vec<GraphError>) {
             ));
         }
     }
+    if let Some(a) = &graph.affinity {
+        if !(1..=crate::MAX_AFFINITY_TTL_SECONDS).contains(&a.ttl_seconds) {
+            errors.push(GraphError::new(format!(
+                "affinity.ttlSeconds must be within 1..{}, got {}",
+                crate::MAX_AFFINITY_TTL_SECONDS,
+                a.ttl_seconds
+            )));
+        }
+        if !(0.0..=1.0).contains(&a.switch_margin) {
+            errors.push(GraphError::new(format!(
+                "affinity.switchMargin must be within 0..1, got {}",
+                a.switch_margin
+            )));
+        }
+    }
     if graph.agents.is_empty() {
         errors.push(GraphError::new(
             "the graph has no agents: routing would have nobody to pick",
@@ -140,6 +155,7 @@ fn agents<'g>(
         if !agents.insert(a.id.as_str()) {
             errors.push(sources.entry(&key, format!("duplicate agent id {:?}", a.id)));
         }
+        instances(a, &key, sources, errors);
     }
     for a in &graph.agents {
         if let Some(fb) = &a.fallback {
@@ -156,6 +172,49 @@ fn agents<'g>(
     }
 
     agents
+}
+
+/// An agent's instances: at most [`crate::MAX_INSTANCES`], ids valid and unique,
+/// weights within 0.001..1000.
+fn instances(a: &crate::Agent, key: &str, sources: &SourceMap, errors: &mut Vec<GraphError>) {
+    if a.instances.len() > crate::MAX_INSTANCES {
+        errors.push(sources.entry(
+            key,
+            format!(
+                "agent {:?} lists {} instances; at most {} are allowed",
+                a.id,
+                a.instances.len(),
+                crate::MAX_INSTANCES
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for i in &a.instances {
+        if !valid_id(&i.id) {
+            errors.push(sources.entry(
+                key,
+                format!(
+                    "agent {:?}: instance id {:?} must be non-empty and use letters, digits, '-', '_' or '.'",
+                    a.id, i.id
+                ),
+            ));
+        }
+        if !seen.insert(i.id.as_str()) {
+            errors.push(sources.entry(
+                key,
+                format!("agent {:?}: duplicate instance id {:?}", a.id, i.id),
+            ));
+        }
+        if !(0.001..=1000.0).contains(&i.weight) {
+            errors.push(sources.entry(
+                key,
+                format!(
+                    "agent {:?}: instance {:?} has weight {}; weights are within 0.001..1000",
+                    a.id, i.id, i.weight
+                ),
+            ));
+        }
+    }
 }
 
 /// Channel ids (valid, unique) and default agents (known); the ids.
@@ -307,18 +366,21 @@ mod tests {
             none_score: 0.0,
             none_per_word: 0.0,
             pooling: crate::Pooling::Sum,
+            affinity: None,
             agents: vec![
                 Agent {
                     id: "pm".into(),
                     name: "PM".into(),
                     fallback: None,
                     description: String::new(),
+                    instances: vec![],
                 },
                 Agent {
                     id: "dev".into(),
                     name: "Dev".into(),
                     fallback: Some("pm".into()),
                     description: String::new(),
+                    instances: vec![],
                 },
             ],
             channels: vec![Channel {

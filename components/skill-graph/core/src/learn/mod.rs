@@ -258,6 +258,7 @@ pub fn merge(existing: &SkillGraph, learned: SkillGraph) -> SkillGraph {
         agents,
         channels: existing.channels.clone(),
         skills,
+        affinity: existing.affinity,
     }
 }
 

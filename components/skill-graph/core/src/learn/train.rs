@@ -254,10 +254,12 @@ impl<'a> Problem<'a> {
                     id,
                     fallback: None,
                     description: String::new(),
+                    instances: Vec::new(),
                 })
                 .collect(),
             channels: vec![],
             skills,
+            affinity: None,
         }
     }
 }
