@@ -45,10 +45,12 @@ impl App {
             );
         }
         let (graph, down) = current_graph(&store, config.graph.as_deref(), example).await?;
+        let instances = graph_store::instance_reports(&store, now_ms()).await?;
         let runtime = component_runtime(&config)?;
         let router = Router::new(config.engine, runtime.clone(), &graph)?;
         let assistant = assistant(&config, runtime.as_deref(), example)?;
         let (intake, intake_queue) = crate::server::webhooks::Intake::new();
+        let (decisions, decision_queue) = crate::server::decisions::DecisionLog::new();
         let state = Arc::new(AppState {
             tokens: config.auth.tokens(),
             config,
@@ -59,6 +61,8 @@ impl App {
                 graph: Arc::new(graph),
             })),
             down: RwLock::new(down),
+            instances: RwLock::new(Arc::new(instances)),
+            decisions,
             assistant,
             graph_update: Arc::new(tokio::sync::Mutex::new(())),
             webhook_work: tokio::sync::Notify::new(),
@@ -74,6 +78,9 @@ impl App {
         intake_queue
             .start(Arc::downgrade(&state))
             .context("cannot start the webhook intake thread")?;
+        decision_queue
+            .start(Arc::downgrade(&state))
+            .context("cannot start the decision log's thread")?;
         let mut background = Background::new();
         let s = state.clone();
         background.spawn("webhook-consumer", move |shutdown| {
@@ -115,8 +122,12 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> std::io::Result<()> {
-        let served = crate::server::serve(self.state, listener, shutdown).await;
+        let served = crate::server::serve(self.state.clone(), listener, shutdown).await;
         self.background.shutdown(grace).await;
+        // Every decision answered is stored before the process ends.
+        if let Err(e) = self.state.decisions.settled().await {
+            tracing::error!(error = %e, "the last routing decisions may not be stored");
+        }
         served
     }
 }

@@ -256,7 +256,12 @@ impl GraphPorts for Offline {
         ))
     }
 
-    async fn health_changed(&self, _down: &[String]) {}
+    async fn health_changed(
+        &self,
+        _down: &[String],
+        _reports: &[agency_router::pool::InstanceReport],
+    ) {
+    }
 
     async fn router(&self, path: &str) -> Result<(u16, Value), ApiError> {
         Ok(self.call(Method::GET, path, &Value::Null).await)
@@ -273,10 +278,13 @@ impl RoutingState for NotServing {
     fn engine(&self) -> &'static str {
         match *self {}
     }
+    fn graph(&self) -> &agency_skill_graph::SkillGraph {
+        match *self {}
+    }
     fn down(&self) -> &[String] {
         match *self {}
     }
-    fn has_agent(&self, _id: &str) -> bool {
+    fn instances(&self) -> &[agency_router::pool::InstanceReport] {
         match *self {}
     }
     fn route(&self, _request: &RouteRequest) -> Result<RouteDecision, ApiError> {

@@ -6,6 +6,7 @@
 
 mod approvals;
 mod chat;
+pub mod decisions;
 mod monitoring;
 mod outbound;
 pub mod ports;
@@ -35,6 +36,12 @@ pub struct AppState {
     pub router: Router,
     pub active: RwLock<Arc<ActiveGraph>>,
     pub down: RwLock<Vec<String>>,
+    /// The reports about agents' instances that counted when last read (routing
+    /// ignores those that expire meanwhile).
+    pub instances: RwLock<Arc<Vec<agency_router::pool::InstanceReport>>>,
+    /// Routing decisions on their way to the database (group commit, off the request's
+    /// path).
+    pub decisions: decisions::DecisionLog,
     pub assistant: crate::assistant::Assistant,
     /// Serialises graph uploads so version, router and store switch together.
     pub graph_update: Arc<tokio::sync::Mutex<()>>,
@@ -70,6 +77,13 @@ impl AppState {
 
     pub fn down_agents(&self) -> Vec<String> {
         self.down.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn instances(&self) -> Arc<Vec<agency_router::pool::InstanceReport>> {
+        self.instances
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Reads the halts in force from the ledger into memory.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use agency_kit::observe::{Observer, RequestLog};
 use agency_kit::{ApiError, Clock, PortError, Random};
+use agency_router::pool::InstanceReport;
 use agency_router::{RouteDecision, RouteRequest};
 use agency_router_service::{RouterPorts, RoutingState};
 use agency_skill_graph::SkillGraph;
@@ -118,8 +119,9 @@ impl GraphPorts for Local {
         Ok(())
     }
 
-    async fn health_changed(&self, down: &[String]) {
+    async fn health_changed(&self, down: &[String], reports: &[InstanceReport]) {
         *self.0.down.write().unwrap_or_else(|p| p.into_inner()) = down.to_vec();
+        *self.0.instances.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(reports.to_vec());
     }
 
     async fn router(&self, path: &str) -> Result<(u16, serde_json::Value), ApiError> {
@@ -139,6 +141,7 @@ pub struct LocalRouting {
     state: Arc<AppState>,
     active: Arc<ActiveGraph>,
     down: Vec<String>,
+    instances: Arc<Vec<InstanceReport>>,
 }
 
 impl RoutingState for LocalRouting {
@@ -153,12 +156,16 @@ impl RoutingState for LocalRouting {
         }
     }
 
+    fn graph(&self) -> &SkillGraph {
+        &self.active.graph
+    }
+
     fn down(&self) -> &[String] {
         &self.down
     }
 
-    fn has_agent(&self, id: &str) -> bool {
-        self.active.graph.agent(id).is_some()
+    fn instances(&self) -> &[InstanceReport] {
+        &self.instances
     }
 
     fn route(&self, request: &RouteRequest) -> Result<RouteDecision, ApiError> {
@@ -179,10 +186,21 @@ impl RouterPorts for Local {
             state: self.0.clone(),
             active: self.0.active(),
             down: self.0.down_agents(),
+            instances: self.0.instances(),
         })
     }
 
     async fn halts(&self) -> Result<Vec<agency_approval::HaltView>, ApiError> {
         Ok(self.0.halts())
+    }
+
+    /// Through the decision log's thread ([`super::decisions::DecisionLog`]): committed
+    /// in groups after the answer has gone.
+    async fn record(&self, decision: agency_kit::Statement) -> Result<(), ApiError> {
+        self.0.decisions.record(decision)
+    }
+
+    async fn settled(&self) -> Result<(), ApiError> {
+        self.0.decisions.settled().await
     }
 }

@@ -326,7 +326,7 @@
       "decisions",
       s.decisions && s.decisions.map((d) =>
         row(
-          [fmt.time(d.createdAt), d.message, d.agent || "nobody", d.reason, d.confidence == null ? "" : d.confidence.toFixed(2)],
+          [fmt.time(d.createdAt), d.message, (d.agent || "nobody") + (d.instance ? " · " + d.instance : ""), d.reason, d.confidence == null ? "" : d.confidence.toFixed(2)],
           [null, "msg"],
         ),
       ),
@@ -344,6 +344,17 @@
       s.deadLetters && s.deadLetters.map((e) => row([e.id, e.platform + " · " + e.source, e.attempts, fmt.time(e.updatedAt)])),
       4,
       "none",
+    );
+    const instance = (i) =>
+      i.id + (i.weight !== 1 ? " ×" + i.weight : "") + (!i.healthy ? " down" : i.load == null ? "" : " " + fmt.share(i.load));
+    fill(
+      "agents",
+      s.agents &&
+        s.agents.map((a) =>
+          row([a.id, a.healthy ? "up" : "down", (a.instances || []).length ? a.instances.map(instance).join(", ") : "one (no pool)"]),
+        ),
+      3,
+      "no agents",
     );
     const named = (h) => (h.scope === "all" ? "all agents" : h.scope + " " + h.target);
     const heldBy = (h) => {

@@ -160,6 +160,10 @@ pub struct Dashboard {
     /// the webhook service could not answer).
     #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
     pub held: Option<Vec<serde_json::Value>>,
+    /// The agents with their health and their pools' instances, as `GET /api/agents`
+    /// lists them (null when the skill graph could not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub agents: Option<Vec<serde_json::Value>>,
 }
 
 /// `GET /api/metrics/series`.

@@ -14,26 +14,37 @@ pub mod views;
 use agency_approval::{HaltView, Work, covering};
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
-use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request};
+use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, Random, Request, Statement};
 use agency_router::contract::{BadRoute, Feedback, FeedbackBody, RouteBody};
-use agency_router::{RouteDecision, RouteRequest};
+use agency_router::pool::{self, InstanceReport};
+use agency_router::{RouteDecision, RouteRequest, affinity};
+use agency_skill_graph::SkillGraph;
+use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use store::MIGRATIONS;
 
-/// The graph a runtime routes with right now, and the agents marked down.
+/// The graph a runtime routes with right now, the agents marked down and the reports
+/// about their instances.
 pub trait RoutingState {
     /// The graph's version.
     fn version(&self) -> &str;
     /// `wasm`, `native` or `edge`: what routes.
     fn engine(&self) -> &'static str;
+    fn graph(&self) -> &SkillGraph;
+    /// The agents marked down.
     fn down(&self) -> &[String];
-    fn has_agent(&self, id: &str) -> bool;
+    /// The reports about instances (expired ones may be among them: they are ignored).
+    fn instances(&self) -> &[InstanceReport];
     /// Routes `request`, with `routing_latency` measured.
     fn route(&self, request: &RouteRequest) -> Result<RouteDecision, ApiError>;
 }
+
+/// How long a conversation is kept when the graph has no `affinity` (which sets its
+/// own): 30 minutes. Without affinity a conversation only keeps its instance.
+pub const CONVERSATION_TTL_MS: i64 = 30 * 60 * 1000;
 
 /// What the router service needs from its runtime.
 pub trait RouterPorts: Clock + Random + agency_kit::Metrics {
@@ -48,6 +59,19 @@ pub trait RouterPorts: Clock + Random + agency_kit::Metrics {
     /// [`HALTS_STALE_MS`] old, so routing adds no round trip per message. Dispatch
     /// checks the ledger itself before sending, so a stale copy never lets work out.
     async fn halts(&self) -> Result<Vec<HaltView>, ApiError>;
+
+    /// Stores a decision (the statement of `store::insert_decision`), as the audit
+    /// trail. By default at once; the local server commits them in groups off the
+    /// request's path and stores every one before it stops.
+    async fn record(&self, decision: Statement) -> Result<(), ApiError> {
+        self.db().batch(vec![decision]).await?;
+        Ok(())
+    }
+
+    /// Returns once every decision recorded so far is stored: before they are read.
+    async fn settled(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// How old the edge's copy of the halts may be, in milliseconds.
@@ -130,13 +154,46 @@ pub async fn health<P: RouterPorts>(p: &P) -> (bool, Value) {
 }
 
 async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
-    let body: RouteBody = req.json()?;
+    let mut body: RouteBody = req.json()?;
     // Bad input is a 400 before anything is asked of the routing state.
     let bad = |e: BadRoute| ApiError::bad_request(e.to_string());
     body.clone().into_request(Vec::new()).map_err(bad)?;
+    let conversation = body.conversation_id.take();
     let state = p.state().await?;
-    let request = body.into_request(state.down().to_vec()).map_err(bad)?;
+    let now = p.now_ms();
+    let graph = state.graph();
+    let down = pool::down_agents(graph, state.down(), state.instances(), now);
+    let request = body.into_request(down).map_err(bad)?;
     let mut decision = state.route(&request)?;
+    let ttl = graph
+        .affinity
+        .map_or(CONVERSATION_TTL_MS, |a| a.ttl_seconds as i64 * 1000);
+    let held = match &conversation {
+        Some(c) => store::conversation(p.db(), c, now - ttl).await?,
+        None => None,
+    };
+    if let Some(c) = &conversation {
+        decision = affinity::follow(
+            decision,
+            c,
+            held.as_ref().map(|h| h.agent.as_str()),
+            graph.affinity.map(|a| a.switch_margin),
+            |a| request.down_agents.iter().any(|d| d == a),
+        );
+    }
+    if let Some(agent) = decision.agent.as_deref().and_then(|a| graph.agent(a))
+        && !agent.instances.is_empty()
+    {
+        let candidates = pool::candidates(agent, state.instances(), now);
+        let sticky = held
+            .as_ref()
+            .filter(|h| h.agent == agent.id)
+            .and_then(|h| h.instance.as_deref());
+        let mut random = [0u8; 8];
+        p.fill(&mut random)?;
+        decision.instance = pool::choose(&candidates, sticky, u64::from_le_bytes(random))
+            .map(|i| Arc::from(candidates[i].id));
+    }
     let halts = p.halts().await?;
     let work = Work {
         agent: decision.agent.as_deref(),
@@ -158,7 +215,15 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
         let _ = r.observe(ROUTE_CONFIDENCE, &[], decision.confidence);
     });
     let id = p.id::<10>("dec_")?;
-    store::insert_decision(p.db(), &id, &request, &decision, p.now_ms()).await?;
+    p.record(store::insert_decision(&id, &request, &decision, now)?)
+        .await?;
+    if let (Some(c), Some(agent)) = (&conversation, decision.agent.as_deref()) {
+        store::hold(p.db(), c, agent, decision.instance.as_deref(), now).await?;
+        // Idle conversations are forgotten now and then (one message in 256).
+        if p.id::<1>("")?.starts_with("00") {
+            store::forget_conversations(p.db(), now - ttl).await?;
+        }
+    }
     Ok(json(
         StatusCode::OK,
         &views::Routed {
@@ -179,6 +244,7 @@ struct DecisionsQuery {
 
 async fn decisions<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     let q: DecisionsQuery = req.query()?;
+    p.settled().await?;
     let filter = store::DecisionFilter {
         limit: parse_limit(q.limit.as_deref(), 50, 1000)?,
         with_feedback: match q.feedback.as_deref() {
@@ -221,13 +287,14 @@ async fn decisions<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
 async fn feedback<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     let body: FeedbackBody = req.json()?;
     if let Some(a) = &body.correct_agent
-        && !p.state().await?.has_agent(a)
+        && p.state().await?.graph().agent(a).is_none()
     {
         return Err(ApiError::unprocessable(
             "unknown_agent",
             format!("correctAgent {a:?} is not an agent of the current graph"),
         ));
     }
+    p.settled().await?;
     let Some(decided) = store::decision_agent(p.db(), &body.decision_id).await? else {
         return Err(ApiError::not_found(format!(
             "no decision {:?}",

@@ -1,12 +1,12 @@
 //! The router service's storage: its SQL, once, for SQLite and D1 alike.
 
 use agency_kit::migrate::Migration;
-use agency_kit::{Db, PortError};
+use agency_kit::{Db, PortError, Statement};
 use agency_router::{RouteDecision, RouteRequest};
 use agency_skill_graph::Complexity;
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init", "0002_replay");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init", "0002_replay", "0003_conversations");
 
 /// A stored decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,22 +28,22 @@ pub struct StoredFeedback {
     pub created_ms: i64,
 }
 
-pub async fn insert_decision(
-    db: &impl Db,
+/// The statement that stores a decision (see `RouterPorts::record`).
+pub fn insert_decision(
     id: &str,
     request: &RouteRequest,
     decision: &RouteDecision,
     now_ms: i64,
-) -> Result<(), PortError> {
+) -> Result<Statement, PortError> {
     let decision_json =
         serde_json::to_string(decision).map_err(|e| PortError::Decode(e.to_string()))?;
     let reason = serde_json::to_value(decision.reason)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
-    db.execute(
+    Ok(Statement::new(
         "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json, complexity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        &[
+        vec![
             id.into(),
             now_ms.into(),
             request.message.as_str().into(),
@@ -54,6 +54,47 @@ pub async fn insert_decision(
             decision_json.into(),
             request.complexity.map(|c| c.as_str()).into(),
         ],
+    ))
+}
+
+/// Who holds a conversation: its agent and instance.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Held {
+    pub agent: String,
+    pub instance: Option<String>,
+}
+
+/// Who holds conversation `id`, unless its last message is older than `since_ms`.
+pub async fn conversation(db: &impl Db, id: &str, since_ms: i64) -> Result<Option<Held>, PortError> {
+    db.first::<Held>(
+        "SELECT agent, instance FROM conversations WHERE id = ?1 AND updated_ms >= ?2",
+        &[id.into(), since_ms.into()],
+    )
+    .await
+}
+
+/// Conversation `id` is now held by `agent` (and `instance`), as of `now_ms`.
+pub async fn hold(
+    db: &impl Db,
+    id: &str,
+    agent: &str,
+    instance: Option<&str>,
+    now_ms: i64,
+) -> Result<(), PortError> {
+    db.execute(
+        "INSERT INTO conversations (id, agent, instance, updated_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, instance = excluded.instance, updated_ms = excluded.updated_ms",
+        &[id.into(), agent.into(), instance.into(), now_ms.into()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Forgets conversations idle since before `before_ms`, at most 1,000 at a time.
+pub async fn forget_conversations(db: &impl Db, before_ms: i64) -> Result<(), PortError> {
+    db.execute(
+        "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE updated_ms < ?1 LIMIT 1000)",
+        &[before_ms.into()],
     )
     .await
     .map(|_| ())

@@ -2,7 +2,7 @@
 //! does not compile undocumented). The graph and the health body are the core's types.
 
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
-use agency_router::contract::HealthBody;
+use agency_router::contract::{HealthBody, InstanceBody};
 use agency_skill_graph::SkillGraph;
 use serde_json::{Value, json};
 
@@ -77,6 +77,16 @@ impl Documented for Endpoint {
                 ok: Answer::ok("New health", doc.schema::<views::Health>()),
                 params: vec![Param::path("id", json!({ "type": "string", "minLength": 1 }))],
                 errors: &[(404, "Unknown agent, or no skill graph uploaded yet")],
+            },
+            Endpoint::SetInstance => Operation {
+                description: "Role: operator (the gateway reports as one). One instance's health and load (0 idle to 1 full); the report counts for 90 seconds, so report again before then. Routing picks among an agent's healthy instances by spare capacity and weight; an agent whose every instance is down counts as down (its messages go to its fallback).",
+                request: Some(doc.schema::<InstanceBody>()),
+                ok: Answer::ok("The report stored", doc.schema::<views::InstanceHealth>()),
+                params: vec![
+                    Param::path("id", json!({ "type": "string", "minLength": 1 })),
+                    Param::path("instance", json!({ "type": "string", "minLength": 1 })),
+                ],
+                errors: &[(404, "Unknown agent or instance, or no skill graph uploaded yet")],
             },
             Endpoint::Channels => Operation {
                 description: "Any role.",

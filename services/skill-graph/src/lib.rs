@@ -16,13 +16,15 @@ use std::sync::Arc;
 use agency_kit::http::{json, parse_limit};
 use agency_kit::routes::Route;
 use agency_kit::{Access, ApiError, ApiResult, BodyLimit, Clock, Db, PortError, Request};
-use agency_router::contract::{HealthBody, read_audit};
+use agency_router::contract::{HealthBody, InstanceBody, read_audit};
+use agency_router::pool;
 use agency_router::{RouterIndex, replay};
 use agency_skill_graph::{SkillGraph, search};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub use agency_router::pool::InstanceReport;
 pub use store::{Head, MIGRATIONS};
 
 /// What the skill-graph service needs from its runtime.
@@ -52,8 +54,9 @@ pub trait GraphPorts: Clock {
     /// index here, and an error refuses the upload.
     async fn activate(&self, graph: &Arc<SkillGraph>) -> Result<(), ApiError>;
 
-    /// The agents marked down changed.
-    async fn health_changed(&self, down: &[String]);
+    /// The agents marked down, or the reports about instances, changed: `down` is every
+    /// agent marked down, `reports` every instance report that still counts.
+    async fn health_changed(&self, down: &[String], reports: &[InstanceReport]);
 
     /// `GET path` of the router service as an operator (in-process locally, over the
     /// `ROUTER` binding at the edge): its status and JSON body, errors included. A
@@ -70,6 +73,7 @@ pub enum Endpoint {
     Versions,
     Agents,
     SetHealth,
+    SetInstance,
     Channels,
     Search,
     RoutingState,
@@ -146,6 +150,14 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         summary: "Mark an agent up or down",
     },
     Route {
+        method: Method::PUT,
+        path: "/api/agents/{id}/instances/{instance}",
+        access: Access::Write,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::SetInstance,
+        summary: "Report one instance's health and load",
+    },
+    Route {
         method: Method::GET,
         path: "/api/channels",
         access: Access::Read,
@@ -180,6 +192,7 @@ pub async fn call<P: GraphPorts>(p: &P, endpoint: Endpoint, req: Request) -> Api
         Endpoint::Versions => versions(p, &req).await,
         Endpoint::Agents => agents(p).await,
         Endpoint::SetHealth => set_health(p, &req).await,
+        Endpoint::SetInstance => set_instance(p, &req).await,
         Endpoint::Channels => channels(p).await,
         Endpoint::Search => search_graph(p, &req).await,
         Endpoint::RoutingState => routing_state(p, &req).await,
@@ -395,7 +408,9 @@ async fn versions<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
 
 async fn agents<P: GraphPorts>(p: &P) -> ApiResult {
     let (head, graph) = current(p).await?;
-    let down = store::down_agents(p.db()).await?;
+    let now = p.now_ms();
+    let reports = store::instance_reports(p.db(), now).await?;
+    let down = pool::down_agents(&graph, &store::down_agents(p.db()).await?, &reports, now);
     let agents = graph
         .agents
         .iter()
@@ -405,6 +420,20 @@ async fn agents<P: GraphPorts>(p: &P) -> ApiResult {
             fallback: a.fallback.clone(),
             description: a.description.clone(),
             healthy: !down.contains(&a.id),
+            instances: a
+                .instances
+                .iter()
+                .map(|i| {
+                    let r = pool::report(&reports, &a.id, &i.id, now);
+                    views::InstanceStatus {
+                        id: i.id.clone(),
+                        weight: i.weight,
+                        healthy: r.is_none_or(|r| r.healthy),
+                        load: r.map(|r| r.load),
+                        reported_at: r.map(|r| agency_kit::ports::rfc3339(r.updated_ms)),
+                    }
+                })
+                .collect(),
         })
         .collect();
     Ok(json(
@@ -424,13 +453,60 @@ async fn set_health<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
         return Err(ApiError::not_found(format!("no agent {id:?}")));
     }
     store::set_health(p.db(), &id, body.healthy, p.now_ms()).await?;
-    let down = store::down_agents(p.db()).await?;
-    p.health_changed(&down).await;
+    health_changed(p).await?;
     Ok(json(
         StatusCode::OK,
         &views::Health {
             agent: id,
             healthy: body.healthy,
+        },
+    ))
+}
+
+/// Tells the runtime the health it routes with now.
+async fn health_changed<P: GraphPorts>(p: &P) -> Result<(), ApiError> {
+    let down = store::down_agents(p.db()).await?;
+    let reports = store::instance_reports(p.db(), p.now_ms()).await?;
+    p.health_changed(&down, &reports).await;
+    Ok(())
+}
+
+async fn set_instance<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
+    let agent = req.param(0, "agent id")?;
+    let instance = req.param(1, "instance id")?;
+    let body: InstanceBody = req.json()?;
+    if !(0.0..=1.0).contains(&body.load) {
+        return Err(ApiError::bad_request(format!(
+            "load must be within 0..1, got {}",
+            body.load
+        )));
+    }
+    let (_, graph) = current(p).await?;
+    let Some(a) = graph.agent(&agent) else {
+        return Err(ApiError::not_found(format!("no agent {agent:?}")));
+    };
+    if !a.instances.iter().any(|i| i.id == instance) {
+        return Err(ApiError::not_found(format!(
+            "agent {agent:?} lists no instance {instance:?}"
+        )));
+    }
+    let report = InstanceReport {
+        agent,
+        instance,
+        healthy: body.healthy,
+        load: body.load,
+        updated_ms: p.now_ms(),
+    };
+    store::set_instance(p.db(), &report).await?;
+    health_changed(p).await?;
+    Ok(json(
+        StatusCode::OK,
+        &views::InstanceHealth {
+            expires_at: agency_kit::ports::rfc3339(report.updated_ms + pool::REPORT_TTL_MS),
+            agent: report.agent,
+            instance: report.instance,
+            healthy: report.healthy,
+            load: report.load,
         },
     ))
 }
@@ -487,6 +563,7 @@ async fn routing_state<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
     let q: StateQuery = req.query()?;
     let (head, graph) = current(p).await?;
     let down = store::down_agents(p.db()).await?;
+    let instances = store::instance_reports(p.db(), p.now_ms()).await?;
     let has = q.have.as_deref() == Some(head.version.as_str());
     Ok(json(
         StatusCode::OK,
@@ -494,6 +571,7 @@ async fn routing_state<P: GraphPorts>(p: &P, req: &Request) -> ApiResult {
             graph: (!has).then_some(&*graph),
             version: head.version,
             down,
+            instances,
         },
     ))
 }

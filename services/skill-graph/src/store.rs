@@ -2,9 +2,10 @@
 
 use agency_kit::migrate::Migration;
 use agency_kit::{Db, PortError, SqlValue};
+use agency_router::pool::{InstanceReport, REPORT_TTL_MS};
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("skill-graph": "0001_init");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("skill-graph": "0001_init", "0002_instances");
 
 /// The newest stored version.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -90,5 +91,50 @@ pub async fn down_agents(db: &impl Db) -> Result<Vec<String>, PortError> {
         .await?
         .into_iter()
         .map(|r| r.agent)
+        .collect())
+}
+
+/// Records one instance's report (health and load), replacing the previous one.
+pub async fn set_instance(db: &impl Db, r: &InstanceReport) -> Result<(), PortError> {
+    db.execute(
+        "INSERT INTO instance_health (agent, instance, healthy, load, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(agent, instance) DO UPDATE SET healthy = excluded.healthy, load = excluded.load, updated_ms = excluded.updated_ms",
+        &[
+            r.agent.as_str().into(),
+            r.instance.as_str().into(),
+            r.healthy.into(),
+            r.load.into(),
+            r.updated_ms.into(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The instance reports that still count at `now_ms` (expired ones are left out).
+pub async fn instance_reports(db: &impl Db, now_ms: i64) -> Result<Vec<InstanceReport>, PortError> {
+    #[derive(Deserialize)]
+    struct Row {
+        agent: String,
+        instance: String,
+        healthy: i64,
+        load: f64,
+        updated_ms: i64,
+    }
+    Ok(db
+        .query::<Row>(
+            "SELECT agent, instance, healthy, load, updated_ms FROM instance_health
+             WHERE updated_ms > ?1 ORDER BY agent, instance",
+            &[(now_ms - REPORT_TTL_MS).into()],
+        )
+        .await?
+        .into_iter()
+        .map(|r| InstanceReport {
+            agent: r.agent,
+            instance: r.instance,
+            healthy: r.healthy != 0,
+            load: r.load,
+            updated_ms: r.updated_ms,
+        })
         .collect())
 }

@@ -46,7 +46,42 @@ pub struct AgentStatus {
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
     pub fallback: Option<String>,
     pub description: String,
+    /// False when the agent is marked down, or when it lists instances and every one
+    /// of them is reported down.
     pub healthy: bool,
+    /// Its pool (empty: the agent lists no instances).
+    #[serde(default)]
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// One instance of an agent's pool, with its latest report that still counts.
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceStatus {
+    pub id: String,
+    pub weight: f64,
+    /// True unless a report that still counts says it is down.
+    pub healthy: bool,
+    /// The reported load (0..1); null without a report that still counts.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<f64>"))]
+    pub load: Option<f64>,
+    /// When the report was made; null without one.
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub reported_at: Option<String>,
+}
+
+/// `PUT /api/agents/{id}/instances/{instance}`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceHealth {
+    pub agent: String,
+    pub instance: String,
+    pub healthy: bool,
+    pub load: f64,
+    /// When this report stops counting unless another replaces it.
+    pub expires_at: String,
 }
 
 // Also read by other services (monitoring probes the agents).
@@ -95,6 +130,8 @@ pub struct RoutingState<'g> {
     pub version: String,
     /// The agents marked down.
     pub down: Vec<String>,
+    /// The instance reports that still count.
+    pub instances: Vec<agency_router::pool::InstanceReport>,
     /// Null when the caller has this version already.
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<SkillGraph>"))]
     pub graph: Option<&'g SkillGraph>,

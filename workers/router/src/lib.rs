@@ -9,6 +9,7 @@ use std::rc::Rc;
 use agency_approval::HaltView;
 use agency_edge::{D1, upstream};
 use agency_kit::ApiError;
+use agency_router::pool::InstanceReport;
 use agency_router::{RouteDecision, RouteRequest, RouterIndex};
 use agency_router_service::{HALTS_STALE_MS, ROUTES, RouterPorts, RoutingState, call, health};
 use agency_skill_graph::SkillGraph;
@@ -60,6 +61,7 @@ agency_edge::d1_ports!(
 struct EdgeRouting {
     loaded: Rc<Loaded>,
     down: Vec<String>,
+    instances: Vec<InstanceReport>,
 }
 
 impl RoutingState for EdgeRouting {
@@ -69,11 +71,14 @@ impl RoutingState for EdgeRouting {
     fn engine(&self) -> &'static str {
         "edge"
     }
+    fn graph(&self) -> &SkillGraph {
+        &self.loaded.graph
+    }
     fn down(&self) -> &[String] {
         &self.down
     }
-    fn has_agent(&self, id: &str) -> bool {
-        self.loaded.graph.agent(id).is_some()
+    fn instances(&self) -> &[InstanceReport] {
+        &self.instances
     }
     /// `routingLatency` stays null: a Worker's clocks (`Date.now()`,
     /// `performance.now()`) stand still during a computation (they move on only with
@@ -129,6 +134,8 @@ impl RouterPorts for Edge<'_> {
         struct State {
             version: String,
             down: Vec<String>,
+            #[serde(default)]
+            instances: Vec<InstanceReport>,
             graph: Option<Value>,
         }
         let state: State = resp.json().await.map_err(upstream)?;
@@ -152,6 +159,7 @@ impl RouterPorts for Edge<'_> {
         Ok(EdgeRouting {
             loaded,
             down: state.down,
+            instances: state.instances,
         })
     }
 

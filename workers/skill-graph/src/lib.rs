@@ -103,7 +103,12 @@ impl GraphPorts for Edge<'_> {
         Ok(())
     }
 
-    async fn health_changed(&self, _down: &[String]) {}
+    async fn health_changed(
+        &self,
+        _down: &[String],
+        _reports: &[agency_skill_graph_service::InstanceReport],
+    ) {
+    }
 
     async fn router(&self, path: &str) -> Result<(u16, serde_json::Value), ApiError> {
         agency_edge::peer(

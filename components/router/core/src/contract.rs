@@ -25,6 +25,12 @@ pub struct RouteBody {
     pub channel: Option<String>,
     #[serde(default)]
     pub complexity: Option<Complexity>,
+    /// The conversation the message belongs to (a chat thread, a DM): its agent keeps
+    /// follow-ups when the graph has `affinity`, and its instance keeps it while
+    /// healthy. 1 to 256 characters.
+    #[serde(default, rename = "conversationId")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 256)))]
+    pub conversation_id: Option<String>,
 }
 
 /// A routing body that cannot be routed (a 400).
@@ -32,6 +38,8 @@ pub struct RouteBody {
 pub enum BadRoute {
     #[error("message must not be empty")]
     EmptyMessage,
+    #[error("conversationId must be 1 to 256 characters")]
+    ConversationId,
 }
 
 impl RouteBody {
@@ -39,6 +47,13 @@ impl RouteBody {
     pub fn into_request(self, down_agents: Vec<String>) -> Result<crate::RouteRequest, BadRoute> {
         if self.message.trim().is_empty() {
             return Err(BadRoute::EmptyMessage);
+        }
+        if self
+            .conversation_id
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.chars().count() > 256)
+        {
+            return Err(BadRoute::ConversationId);
         }
         Ok(crate::RouteRequest {
             message: self.message,
@@ -79,6 +94,20 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
 #[serde(deny_unknown_fields)]
 pub struct HealthBody {
     pub healthy: bool,
+}
+
+/// `PUT /api/agents/:id/instances/:instance`: one instance's health and load, as the
+/// gateway (or a probe) sees it. It counts for [`crate::pool::REPORT_TTL_MS`]; report
+/// again before then.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InstanceBody {
+    pub healthy: bool,
+    /// How busy it is: 0 idle ..= 1 full (default 0).
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub load: f64,
 }
 
 /// The feedback on a stored decision (the latest, when it was given more than once).

@@ -48,8 +48,8 @@ pub enum Reason {
     /// knows the halts; routing itself never answers it.
     Halted,
     /// The message's conversation is held by this agent, and the message's own evidence
-    /// did not pick another agent with at least the graph's switch margin (see
-    /// [`crate::affinity`]). Set by the router service, which keeps conversations.
+    /// did not pick another agent with at least the graph's `affinity.switchMargin`.
+    /// Set by the router service, which keeps conversations.
     Affinity,
 }
 

@@ -177,6 +177,23 @@ pub struct InboundEvent {
     pub reply_to: ReplyTo,
 }
 
+impl InboundEvent {
+    /// The conversation this message belongs to, for routing's affinity: the thread
+    /// when it is in one, else the chat (a channel, a DM, a group), within its source
+    /// and platform. At most 256 characters.
+    pub fn conversation_id(&self) -> String {
+        let mut id = format!("{}:{}:{}", self.platform.as_str(), self.source, self.chat);
+        if let Some(t) = &self.thread {
+            id.push(':');
+            id.push_str(t);
+        }
+        match id.char_indices().nth(256) {
+            Some((cut, _)) => id[..cut].to_owned(),
+            None => id,
+        }
+    }
+}
+
 /// The immediate answer to a webhook request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

@@ -69,7 +69,11 @@ pub(super) async fn dispatch<P: WebhookPorts>(
                     Part::Router,
                     Method::POST,
                     "/api/route",
-                    &json!({ "message": e.text, "channel": channel }),
+                    &json!({
+                        "message": e.text,
+                        "channel": channel,
+                        "conversationId": e.conversation_id(),
+                    }),
                 )
                 .await?;
             // 404: no graph yet; the event waits for one.
