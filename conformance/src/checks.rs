@@ -41,6 +41,7 @@ pub fn run(t: &Target) -> Vec<Outcome> {
     if let Some(base) = &t.monitoring {
         crate::monitoring::monitoring_checks(&c, base, t, &mut out);
     }
+    crate::pools::pool_checks(&c, t, &mut out);
     out
 }
 

@@ -8,6 +8,7 @@ mod checks;
 mod client;
 pub mod fakes;
 mod monitoring;
+mod pools;
 mod races;
 mod routing;
 pub mod webhooks;

@@ -18,6 +18,8 @@ fn check_decision(d: &Value) -> Result<(), String> {
         "alternatives",
         "graphVersion",
         "routingLatency",
+        "instance",
+        "conversation",
         "decisionId",
     ];
     for f in fields {
@@ -33,7 +35,7 @@ fn check_decision(d: &Value) -> Result<(), String> {
     }
     if !matches!(
         d["reason"].as_str(),
-        Some("match" | "fallback" | "default" | "no-match")
+        Some("match" | "fallback" | "default" | "no-match" | "affinity")
     ) {
         return Err(format!("bad reason {}", d["reason"]));
     }

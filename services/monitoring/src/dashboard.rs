@@ -162,7 +162,10 @@ pub async fn snapshot<P: MonitorPorts>(p: &P) -> Result<views::Dashboard, ApiErr
         .await,
         halts: recent(p, Part::Assistant, "/api/halt", "halts").await,
         held: recent(p, Part::Webhooks, "/api/events/held", "held").await,
-        agents: match p.peer(Part::SkillGraph, Method::GET, "/api/agents", &Value::Null).await {
+        agents: match p
+            .peer(Part::SkillGraph, Method::GET, "/api/agents", &Value::Null)
+            .await
+        {
             Ok((200, mut body)) => body["agents"].as_array_mut().map(std::mem::take),
             _ => None,
         },

@@ -19,10 +19,10 @@ use agency_router::contract::{BadRoute, Feedback, FeedbackBody, RouteBody};
 use agency_router::pool::{self, InstanceReport};
 use agency_router::{RouteDecision, RouteRequest, affinity};
 use agency_skill_graph::SkillGraph;
-use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 pub use store::MIGRATIONS;
 

@@ -6,7 +6,8 @@ use agency_router::{RouteDecision, RouteRequest};
 use agency_skill_graph::Complexity;
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init", "0002_replay", "0003_conversations");
+pub static MIGRATIONS: &[Migration] =
+    agency_kit::migrations!("router": "0001_init", "0002_replay", "0003_conversations");
 
 /// A stored decision.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +66,11 @@ pub struct Held {
 }
 
 /// Who holds conversation `id`, unless its last message is older than `since_ms`.
-pub async fn conversation(db: &impl Db, id: &str, since_ms: i64) -> Result<Option<Held>, PortError> {
+pub async fn conversation(
+    db: &impl Db,
+    id: &str,
+    since_ms: i64,
+) -> Result<Option<Held>, PortError> {
     db.first::<Held>(
         "SELECT agent, instance FROM conversations WHERE id = ?1 AND updated_ms >= ?2",
         &[id.into(), since_ms.into()],

@@ -5,7 +5,8 @@ use agency_kit::{Db, PortError, SqlValue};
 use agency_router::pool::{InstanceReport, REPORT_TTL_MS};
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("skill-graph": "0001_init", "0002_instances");
+pub static MIGRATIONS: &[Migration] =
+    agency_kit::migrations!("skill-graph": "0001_init", "0002_instances");
 
 /// The newest stored version.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
