@@ -133,16 +133,17 @@ mod tests {
         let up = |_: &str| false;
         let margin = Some(0.8);
         // (alone's agent, reason, confidence, holder, margin) -> (agent, reason, followed)
-        let cases: &[(
-            Option<&str>,
+        type Case<'a> = (
+            Option<&'a str>,
             Reason,
             f64,
-            Option<&str>,
+            Option<&'a str>,
             Option<f64>,
-            &str,
+            &'a str,
             Reason,
             Followed,
-        )] = &[
+        );
+        let cases: &[Case<'_>] = &[
             // nobody holds it: the message decides
             (
                 Some("pm"),
