@@ -278,8 +278,10 @@ mod tests {
             names,
             vec![
                 "skill-graph/0001_init",
+                "skill-graph/0002_instances",
                 "router/0001_init",
                 "router/0002_replay",
+                "router/0003_conversations",
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
@@ -314,7 +316,9 @@ mod tests {
             vec![
                 "skill-graph/0001_init",
                 "router/0001_init",
+                "skill-graph/0002_instances",
                 "router/0002_replay",
+                "router/0003_conversations",
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "webhooks/0001_init",
