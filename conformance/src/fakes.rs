@@ -11,7 +11,8 @@
 //! Scripted answers, by the task's text: `[flaky]` gets one 503 with `Retry-After: 1`
 //! per delivery id, then 200; `[gone]` gets 410; `[down]` gets 500 while the gateway is
 //! down (`POST /_control {"down": false}` brings it up). The gateway's health URLs
-//! (`/gateway/health`, `/gateway/agents/{id}/health`) answer 200, or 503 for the agents
+//! (`/gateway/health`, `/gateway/agents/{id}/health`,
+//! `/gateway/agents/{id}/instances/{instance}/health` with a `load`) answer 200, or 503 for the agents
 //! named by `POST /_control {"agentsDown": [...]}`. A platform call whose text has
 //! `[platform-429]` gets one 429 with `Retry-After: 1`, then succeeds.
 
@@ -49,6 +50,10 @@ struct State {
     down: bool,
     /// Agents whose health URL at the gateway answers 503.
     agents_down: HashSet<String>,
+    /// Instances (`agent/instance`) whose health URL answers 503.
+    instances_down: HashSet<String>,
+    /// The load an instance's health URL answers (0.25 otherwise).
+    instance_load: std::collections::HashMap<String, f64>,
     flaked: HashSet<String>,
     throttled: HashSet<String>,
 }
@@ -205,12 +210,45 @@ fn serve(mut req: tiny_http::Request, state: &Mutex<State>) {
                 .map(str::to_owned)
                 .collect();
         }
+        if let Some(a) = body.get("instancesDown").and_then(Value::as_array) {
+            s.instances_down = a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(m) = body.get("instanceLoad").and_then(Value::as_object) {
+            s.instance_load = m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect();
+        }
         return respond(req, 200, &json!({ "down": s.down }), &[]);
     }
     // Health URLs, probed by monitoring (not recorded: they come every round).
     if path == "/gateway/health" {
         drop(s);
         return respond(req, 200, &json!({ "status": "ok" }), &[]);
+    }
+    if let Some((agent, instance)) = path
+        .strip_prefix("/gateway/agents/")
+        .and_then(|r| r.strip_suffix("/health"))
+        .and_then(|r| r.split_once("/instances/"))
+    {
+        let key = format!("{agent}/{instance}");
+        let status = if s.instances_down.contains(&key) {
+            503
+        } else {
+            200
+        };
+        let load = s.instance_load.get(&key).copied().unwrap_or(0.25);
+        drop(s);
+        return respond(
+            req,
+            status,
+            &json!({ "instance": instance, "load": load }),
+            &[],
+        );
     }
     if let Some(agent) = path
         .strip_prefix("/gateway/agents/")

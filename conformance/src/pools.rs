@@ -115,45 +115,83 @@ pub(crate) fn pool_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
             Ok(())
         },
     );
+    // With monitoring and the fakes, the probes report every instance (the fake
+    // gateway's health URLs say which are down and their load) and these checks steer
+    // the fakes; without, they report as the gateway would.
+    let probed = t.monitoring.is_some() && t.webhooks.is_some();
+    let fakes = t
+        .webhooks
+        .as_ref()
+        .map(|w| w.fakes.clone())
+        .unwrap_or_default();
+    let set_down = |down: &[&str]| -> Result<(), String> {
+        if probed {
+            let names: Vec<String> = down.iter().map(|i| format!("codegen/{i}")).collect();
+            let body = json!({ "instancesDown": names }).to_string();
+            let r = c.call("POST", &format!("{fakes}/_control"), None, Some(&body), &[])?;
+            return expect_status(&r, 200, "the fakes' control");
+        }
+        for i in ["cg-1", "cg-2", "cg-3"] {
+            let body = json!({ "healthy": !down.contains(&i) }).to_string();
+            expect_status(&report(i, &body)?, 200, "an instance report")?;
+        }
+        Ok(())
+    };
+    // Waits (probes run every second or faster) until codegen in GET /api/agents
+    // satisfies `ok`.
+    let codegen_until = |what: &str, ok: &dyn Fn(&Value) -> bool| -> Result<Value, String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let agents = c.call("GET", &g("/api/agents"), Some(viewer), None, &[])?;
+            let codegen = agents.body["agents"]
+                .as_array()
+                .and_then(|a| a.iter().find(|a| a["id"] == "codegen").cloned())
+                .ok_or("codegen not listed")?;
+            if ok(&codegen) {
+                return Ok(codegen);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("codegen never became {what}: {codegen}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let healthy = |a: &Value, i: usize| a["instances"][i]["healthy"] == true;
     check(
         "a down instance is skipped; all down hands the agent over",
         &mut || {
-            expect_status(&report("cg-3", r#"{"healthy": false}"#)?, 200, "cg-3 down")?;
             let loaded = report("cg-1", r#"{"healthy": true, "load": 0.5}"#)?;
             expect_status(&loaded, 200, "cg-1 load")?;
             if loaded.body["load"] != 0.5 || !loaded.body["expiresAt"].is_string() {
                 return Err(format!("report answer: {}", loaded.body));
             }
+            set_down(&["cg-3"])?;
+            codegen_until("down on cg-3 only", &|a| {
+                healthy(a, 0) && healthy(a, 1) && !healthy(a, 2)
+            })?;
             for _ in 0..40 {
                 let d = route(json!({"message": bug}))?;
                 if d["agent"] != "codegen" || d["instance"] == "cg-3" {
                     return Err(format!("went to a down instance: {d}"));
                 }
             }
-            for i in ["cg-1", "cg-2"] {
-                expect_status(&report(i, r#"{"healthy": false}"#)?, 200, "instance down")?;
-            }
-            let d = route(json!({"message": bug}))?;
-            let agents = c.call("GET", &g("/api/agents"), Some(viewer), None, &[])?;
-            for i in ["cg-1", "cg-2", "cg-3"] {
-                expect_status(
-                    &report(i, r#"{"healthy": true, "load": 0}"#)?,
-                    200,
-                    "instance up",
-                )?;
-            }
+            set_down(&["cg-1", "cg-2", "cg-3"])?;
+            let all_down = codegen_until("down", &|a| a["healthy"] == false);
+            let d = route(json!({"message": bug}));
+            set_down(&[])?;
+            let codegen = all_down?;
+            let d = d?;
             if d["agent"] != "pm" || d["reason"] != "fallback" || d["fallbackFrom"] != "codegen" {
                 return Err(format!("expected codegen's fallback pm: {d}"));
             }
-            let codegen = agents.body["agents"]
-                .as_array()
-                .and_then(|a| a.iter().find(|a| a["id"] == "codegen").cloned())
-                .ok_or("codegen not listed")?;
-            if codegen["healthy"] != false || codegen["instances"][0]["healthy"] != false {
+            if codegen["instances"][0]["healthy"] != false {
                 return Err(format!(
                     "codegen should be down with its instances: {codegen}"
                 ));
             }
+            codegen_until("up", &|a| {
+                a["healthy"] == true && (0..3).all(|i| healthy(a, i))
+            })?;
             let d = route(json!({"message": bug}))?;
             if d["agent"] != "codegen" {
                 return Err(format!("codegen should be back: {d}"));
@@ -161,6 +199,26 @@ pub(crate) fn pool_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
             Ok(())
         },
     );
+    if probed {
+        check(
+            "the probes report each instance's health and load",
+            &mut || {
+                let body = json!({ "instanceLoad": { "codegen/cg-1": 0.9 } }).to_string();
+                let r = c.call("POST", &format!("{fakes}/_control"), None, Some(&body), &[])?;
+                expect_status(&r, 200, "the fakes' control")?;
+                let seen = codegen_until("loaded 0.9 on cg-1", &|a| {
+                    a["instances"][0]["load"] == 0.9 && a["instances"][1]["load"] == 0.25
+                });
+                let body = json!({ "instanceLoad": {} }).to_string();
+                c.call("POST", &format!("{fakes}/_control"), None, Some(&body), &[])?;
+                let seen = seen?;
+                if !seen["instances"][0]["reportedAt"].is_string() {
+                    return Err(format!("no reportedAt: {seen}"));
+                }
+                Ok(())
+            },
+        );
+    }
     check("instance reports are validated", &mut || {
         expect_error(
             &report("cg-1", r#"{"healthy": true, "load": 1.5}"#)?,

@@ -109,6 +109,7 @@ secret_env = "CONFORMANCE_GATEWAY_SECRET"
 timeout_ms = 5000
 health_url = "{fakes}/gateway/health"
 agent_health_url = "{fakes}/gateway/agents/{{agent}}/health"
+instance_health_url = "{fakes}/gateway/agents/{{agent}}/instances/{{instance}}/health"
 
 [monitoring]
 probe_interval_ms = 200

@@ -1,4 +1,4 @@
-//! Routing decisions on their way to SQLite. `POST /api/route` hands each decision's
+//! Routing decisions (and who holds each conversation) on their way to SQLite. `POST /api/route` hands each decision's
 //! insert to [`DecisionLog::record`] and answers at once (the decision id is made
 //! before); one thread commits whatever is waiting, up to [`DecisionLog::MAX_BATCH`],
 //! in one transaction, as the webhook intake does. Reads of the decisions wait for
@@ -9,7 +9,10 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use agency_kit::{ApiError, PortError, Statement};
+use agency_router_service::store::{self, Held};
 
 use super::AppState;
 
@@ -21,6 +24,10 @@ enum Job {
 
 pub struct DecisionLog {
     jobs: std::sync::mpsc::Sender<Job>,
+    /// The conversations this server routed, newest state first in line for the table:
+    /// who holds each and since when (ms). Bounded: past [`DecisionLog::MAX_HELD`] the
+    /// older half is dropped (the table still has them).
+    held: std::sync::Mutex<HashMap<String, (Held, i64)>>,
 }
 
 /// The jobs the log's thread drains ([`DecisionQueue::start`]).
@@ -32,18 +39,51 @@ fn gone() -> ApiError {
 
 impl DecisionLog {
     const MAX_BATCH: usize = 512;
+    /// Conversations kept in memory (the table keeps every one).
+    const MAX_HELD: usize = 100_000;
     /// A batch that cannot be committed is tried this many times, a second apart,
     /// before its decisions are given up on (and logged).
     const TRIES: u32 = 5;
 
     pub fn new() -> (DecisionLog, DecisionQueue) {
         let (jobs, queue) = std::sync::mpsc::channel();
-        (DecisionLog { jobs }, DecisionQueue(queue))
+        (
+            DecisionLog {
+                jobs,
+                held: std::sync::Mutex::new(HashMap::new()),
+            },
+            DecisionQueue(queue),
+        )
     }
 
     /// Queues one decision's insert.
     pub fn record(&self, insert: Statement) -> Result<(), ApiError> {
         self.jobs.send(Job::Write(insert)).map_err(|_| gone())
+    }
+
+    /// Who holds conversation `id` as this server last routed it: `None` when it has not
+    /// seen it (ask the table), `Some(None)` when it is idle since before `since_ms`.
+    pub fn held(&self, id: &str, since_ms: i64) -> Option<Option<Held>> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(id)
+            .map(|(h, at)| (*at >= since_ms).then(|| h.clone()))
+    }
+
+    /// Conversation `id` is `held`'s as of `now_ms`: remembered now, written to the
+    /// table with the next group of decisions.
+    pub fn hold(&self, id: &str, held: Held, now_ms: i64) -> Result<(), ApiError> {
+        let statement = store::hold(id, &held.agent, held.instance.as_deref(), now_ms);
+        {
+            let mut map = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() >= Self::MAX_HELD && !map.contains_key(id) {
+                let mut ages: Vec<i64> = map.values().map(|(_, at)| *at).collect();
+                let (_, median, _) = ages.select_nth_unstable(map.len() / 2);
+                let median = *median;
+                map.retain(|_, (_, at)| *at > median);
+            }
+            map.insert(id.to_owned(), (held, now_ms));
+        }
+        self.jobs.send(Job::Write(statement)).map_err(|_| gone())
     }
 
     /// Returns once every decision recorded before the call is stored.

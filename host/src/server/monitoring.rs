@@ -24,6 +24,7 @@ impl MonitorPorts for Local {
         let gateway = c.gateway.as_ref().map(|g| GatewayHealth {
             health_url: g.health_url.clone(),
             agent_health_url: g.agent_health_url.clone(),
+            instance_health_url: g.instance_health_url.clone(),
         });
         c.monitoring.probes(gateway.as_ref())
     }

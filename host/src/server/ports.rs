@@ -203,4 +203,26 @@ impl RouterPorts for Local {
     async fn settled(&self) -> Result<(), ApiError> {
         self.0.decisions.settled().await
     }
+
+    /// From memory when this server saw the conversation, else the table.
+    async fn held(
+        &self,
+        id: &str,
+        since_ms: i64,
+    ) -> Result<Option<agency_router_service::store::Held>, ApiError> {
+        if let Some(found) = self.0.decisions.held(id, since_ms) {
+            return Ok(found);
+        }
+        Ok(agency_router_service::store::conversation(&self.0.store, id, since_ms).await?)
+    }
+
+    /// Remembered at once, committed with the decisions.
+    async fn hold(
+        &self,
+        id: &str,
+        held: agency_router_service::store::Held,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.0.decisions.hold(id, held, now_ms)
+    }
 }

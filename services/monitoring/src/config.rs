@@ -44,13 +44,14 @@ impl MonitoringConfig {
     }
 
     /// The probes' settings, with the gateway's health URLs (`[gateway] health_url`,
-    /// `agent_health_url`).
+    /// `agent_health_url`, `instance_health_url`).
     pub fn probes(&self, gateway: Option<&GatewayHealth>) -> ProbeSettings {
         ProbeSettings {
             down_after: self.down_after,
             objective: self.objective,
             gateway: gateway.and_then(|g| g.health_url.clone()),
             agent: gateway.and_then(|g| g.agent_health_url.clone()),
+            instance: gateway.and_then(|g| g.instance_health_url.clone()),
             timeout_ms: self.probe_interval_ms.clamp(100, 5_000),
         }
     }
@@ -62,6 +63,8 @@ impl MonitoringConfig {
 pub struct GatewayHealth {
     pub health_url: Option<String>,
     pub agent_health_url: Option<String>,
+    #[serde(default)]
+    pub instance_health_url: Option<String>,
 }
 
 /// The sections the monitoring Worker reads from `AGENCY_MONITORING`.

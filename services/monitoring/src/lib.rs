@@ -70,6 +70,54 @@ pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<String> {
     }
 }
 
+/// Every instance of every agent's pool, as (agent, instance).
+pub async fn instances<P: MonitorPorts>(p: &P) -> Vec<(String, String)> {
+    match p
+        .peer(
+            Part::SkillGraph,
+            Method::GET,
+            "/api/agents",
+            &serde_json::Value::Null,
+        )
+        .await
+    {
+        Ok((200, v)) => {
+            match serde_json::from_value::<agency_skill_graph_service::views::Agents>(v) {
+                Ok(a) => a
+                    .agents
+                    .into_iter()
+                    .flat_map(|a| {
+                        let id = a.id;
+                        a.instances.into_iter().map(move |i| (id.clone(), i.id))
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Reports an instance's health (and the load its probe answered, else 0) to the skill
+/// graph, as the gateway would.
+pub async fn report_instance<P: MonitorPorts>(
+    p: &P,
+    agent: &str,
+    instance: &str,
+    healthy: bool,
+    load: Option<f64>,
+) -> Result<(), ApiError> {
+    let path = format!("/api/agents/{agent}/instances/{instance}");
+    let body = json!({ "healthy": healthy, "load": load.unwrap_or(0.0) });
+    match p.peer(Part::SkillGraph, Method::PUT, &path, &body).await? {
+        (200, _) => Ok(()),
+        (status, body) => Err(ApiError::internal(
+            "instance_health",
+            &format!("reporting {agent}/{instance} healthy={healthy}: {status} {body}"),
+        )),
+    }
+}
+
 /// Marks an agent up or down in the skill graph (the router falls back meanwhile).
 pub async fn set_agent_health<P: MonitorPorts>(
     p: &P,

@@ -1,6 +1,6 @@
 //! Health probes, one round at a time (the local server runs a round on a timer, the
 //! monitoring Worker on its cron): every part's health, the gateway's health URL and
-//! each agent's, each result stored for the SLA. A target is down after
+//! each agent's and each instance's, each result stored for the SLA. A target is down after
 //! [`ProbeSettings::down_after`] failures in a row and up again at its first success;
 //! every change is an incident, and an agent's change is told to the skill graph, so
 //! routing falls back while it is down.
@@ -32,6 +32,10 @@ pub struct ProbeSettings {
     pub gateway: Option<String>,
     /// Each agent's health URL at the gateway, `{agent}` standing for its id.
     pub agent: Option<String>,
+    /// Each instance's health URL (agents that list instances), `{agent}` and
+    /// `{instance}` standing for their ids; a JSON answer's `load` (0..1) is reported
+    /// with its health.
+    pub instance: Option<String>,
     /// How long a probe may take.
     pub timeout_ms: u64,
 }
@@ -43,6 +47,7 @@ impl Default for ProbeSettings {
             objective: agency_monitor::sla::DEFAULT_OBJECTIVE,
             gateway: None,
             agent: None,
+            instance: None,
             timeout_ms: 5_000,
         }
     }
@@ -62,13 +67,26 @@ pub fn day(ms: i64) -> String {
 }
 
 async fn url<P: MonitorPorts>(p: &P, url: &str, timeout_ms: u64) -> Probed {
+    probe(p, url, timeout_ms).await.0
+}
+
+/// [`url`], with the `load` (0..1) a 2xx JSON answer carries, if any.
+async fn probe<P: MonitorPorts>(p: &P, url: &str, timeout_ms: u64) -> (Probed, Option<f64>) {
     let start = p.precise_ms();
     let answer = p
         .send(agency_kit::OutRequest::get(url, timeout_ms))
         .await
-        .map(|r| r.status);
+        .map(|r| {
+            let load = serde_json::from_slice::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|v| v.get("load").and_then(serde_json::Value::as_f64))
+                .filter(|l| (0.0..=1.0).contains(l));
+            (r.status, load)
+        });
     let ms = (p.precise_ms() - start).max(0.0);
-    match answer {
+    let load = answer.as_ref().ok().and_then(|a| a.1);
+    let answer = answer.map(|a| a.0);
+    let probed = match answer {
         Ok(status) if (200..300).contains(&status) => Probed {
             up: true,
             ms,
@@ -84,7 +102,16 @@ async fn url<P: MonitorPorts>(p: &P, url: &str, timeout_ms: u64) -> Probed {
             ms,
             detail: Some(e.to_string()),
         },
-    }
+    };
+    (probed, load)
+}
+
+/// What a probed target is, beyond its name.
+enum Probe {
+    Part,
+    Agent(String),
+    /// Agent, instance, and the load its answer carried.
+    Instance(String, String, Option<f64>),
 }
 
 /// One round over every target; how many were probed.
@@ -92,16 +119,16 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
     let settings = p.probe_settings();
     let now = p.now_ms();
     let known: Vec<Status> = store::statuses(p.db()).await?;
-    let mut results: Vec<(String, Option<String>, Probed)> = Vec::new();
+    let mut results: Vec<(String, Probe, Probed)> = Vec::new();
     let mut parts_up = true;
     for part in probed_parts() {
         let r = p.probe_part(part).await;
         parts_up &= r.up;
-        results.push((part.name().to_owned(), None, r));
+        results.push((part.name().to_owned(), Probe::Part, r));
     }
     results.push((
         AGENCY.to_owned(),
-        None,
+        Probe::Part,
         Probed {
             up: parts_up,
             ms: 0.0,
@@ -111,7 +138,7 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
     if let Some(g) = &settings.gateway {
         results.push((
             "gateway".to_owned(),
-            None,
+            Probe::Part,
             url(p, g, settings.timeout_ms).await,
         ));
     }
@@ -119,11 +146,24 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
         for agent in crate::agents(p).await {
             let target = template.replace("{agent}", &agent);
             let r = url(p, &target, settings.timeout_ms).await;
-            results.push((format!("agent:{agent}"), Some(agent), r));
+            results.push((format!("agent:{agent}"), Probe::Agent(agent), r));
+        }
+    }
+    if let Some(template) = &settings.instance {
+        for (agent, instance) in crate::instances(p).await {
+            let target = template
+                .replace("{agent}", &agent)
+                .replace("{instance}", &instance);
+            let (r, load) = probe(p, &target, settings.timeout_ms).await;
+            results.push((
+                format!("instance:{agent}/{instance}"),
+                Probe::Instance(agent, instance, load),
+                r,
+            ));
         }
     }
     let n = results.len();
-    for (target, agent, r) in results {
+    for (target, probe, r) in results {
         let before = known.iter().find(|s| s.target == target);
         let previous = before.map_or("unknown", |s| s.status.as_str()).to_owned();
         let failures = if r.up {
@@ -163,11 +203,15 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
                 let _ = m.observe(PROBE_DURATION, &[&target], r.ms / 1000.0);
             });
         }
-        if let (Some(agent), true) = (
-            agent,
-            changed && (previous != "unknown" || status == "down"),
-        ) {
-            crate::set_agent_health(p, &agent, status == "up").await?;
+        match probe {
+            Probe::Agent(agent) if changed && (previous != "unknown" || status == "down") => {
+                crate::set_agent_health(p, &agent, status == "up").await?;
+            }
+            // Every round: a report expires unless it is made again.
+            Probe::Instance(agent, instance, load) => {
+                crate::report_instance(p, &agent, &instance, status == "up", load).await?;
+            }
+            _ => {}
         }
     }
     if let Some(usd) = crate::cost_today(p).await {

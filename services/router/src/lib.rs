@@ -72,6 +72,22 @@ pub trait RouterPorts: Clock + Random + agency_kit::Metrics {
     async fn settled(&self) -> Result<(), ApiError> {
         Ok(())
     }
+
+    /// Who holds conversation `id`, unless its last message is older than `since_ms`.
+    /// By default the table; the local server keeps the conversations it saw in memory
+    /// in front of it.
+    async fn held(&self, id: &str, since_ms: i64) -> Result<Option<store::Held>, ApiError> {
+        Ok(store::conversation(self.db(), id, since_ms).await?)
+    }
+
+    /// Conversation `id` is now `held`'s, as of `now_ms` (the statement of
+    /// `store::hold`). By default written at once; the local server remembers it and
+    /// commits it with the decisions.
+    async fn hold(&self, id: &str, held: store::Held, now_ms: i64) -> Result<(), ApiError> {
+        let statement = store::hold(id, &held.agent, held.instance.as_deref(), now_ms);
+        self.db().batch(vec![statement]).await?;
+        Ok(())
+    }
 }
 
 /// How old the edge's copy of the halts may be, in milliseconds.
@@ -169,7 +185,7 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
         .affinity
         .map_or(CONVERSATION_TTL_MS, |a| a.ttl_seconds as i64 * 1000);
     let held = match &conversation {
-        Some(c) => store::conversation(p.db(), c, now - ttl).await?,
+        Some(c) => p.held(c, now - ttl).await?,
         None => None,
     };
     if let Some(c) = &conversation {
@@ -218,7 +234,11 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
     p.record(store::insert_decision(&id, &request, &decision, now)?)
         .await?;
     if let (Some(c), Some(agent)) = (&conversation, decision.agent.as_deref()) {
-        store::hold(p.db(), c, agent, decision.instance.as_deref(), now).await?;
+        let held = store::Held {
+            agent: agent.to_owned(),
+            instance: decision.instance.as_deref().map(str::to_owned),
+        };
+        p.hold(c, held, now).await?;
         // Idle conversations are forgotten now and then (one message in 256).
         if p.id::<1>("")?.starts_with("00") {
             store::forget_conversations(p.db(), now - ttl).await?;

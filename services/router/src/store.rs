@@ -59,7 +59,7 @@ pub fn insert_decision(
 }
 
 /// Who holds a conversation: its agent and instance.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Held {
     pub agent: String,
     pub instance: Option<String>,
@@ -78,21 +78,14 @@ pub async fn conversation(
     .await
 }
 
-/// Conversation `id` is now held by `agent` (and `instance`), as of `now_ms`.
-pub async fn hold(
-    db: &impl Db,
-    id: &str,
-    agent: &str,
-    instance: Option<&str>,
-    now_ms: i64,
-) -> Result<(), PortError> {
-    db.execute(
+/// The statement by which conversation `id` is held by `agent` (and `instance`), as of
+/// `now_ms`.
+pub fn hold(id: &str, agent: &str, instance: Option<&str>, now_ms: i64) -> Statement {
+    Statement::new(
         "INSERT INTO conversations (id, agent, instance, updated_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(id) DO UPDATE SET agent = excluded.agent, instance = excluded.instance, updated_ms = excluded.updated_ms",
-        &[id.into(), agent.into(), instance.into(), now_ms.into()],
+        vec![id.into(), agent.into(), instance.into(), now_ms.into()],
     )
-    .await
-    .map(|_| ())
 }
 
 /// Forgets conversations idle since before `before_ms`, at most 1,000 at a time.

@@ -138,6 +138,11 @@ pub struct GatewayConfig {
     /// whose URL fails in a row is marked down and routing falls back.
     #[serde(default)]
     pub agent_health_url: Option<String>,
+    /// Each instance's health at the gateway (agents that list instances), `{agent}`
+    /// and `{instance}` standing for their ids; a JSON answer's `load` (0..1) is
+    /// reported with it, every probe round.
+    #[serde(default)]
+    pub instance_health_url: Option<String>,
     #[serde(default = "default_gateway_secret_env")]
     pub secret_env: String,
     #[serde(default = "default_gateway_timeout")]
