@@ -23,7 +23,7 @@ enum Job {
 }
 
 pub struct DecisionLog {
-    jobs: std::sync::mpsc::Sender<Job>,
+    jobs: tokio::sync::mpsc::Sender<Job>,
     /// The conversations this server routed, newest state first in line for the table:
     /// who holds each and since when (ms). Bounded: past [`DecisionLog::MAX_HELD`] the
     /// older half is dropped (the table still has them).
@@ -31,7 +31,7 @@ pub struct DecisionLog {
 }
 
 /// The jobs the log's thread drains ([`DecisionQueue::start`]).
-pub struct DecisionQueue(std::sync::mpsc::Receiver<Job>);
+pub struct DecisionQueue(tokio::sync::mpsc::Receiver<Job>);
 
 fn gone() -> ApiError {
     PortError::Storage("the decision log's thread stopped".into()).into()
@@ -39,6 +39,9 @@ fn gone() -> ApiError {
 
 impl DecisionLog {
     const MAX_BATCH: usize = 512;
+    /// Writes waiting at most: past this, recording waits for the thread (the route
+    /// endpoint slows to what SQLite commits instead of growing a backlog).
+    const MAX_WAITING: usize = 16_384;
     /// Conversations kept in memory (the table keeps every one).
     const MAX_HELD: usize = 100_000;
     /// A batch that cannot be committed is tried this many times, a second apart,
@@ -46,7 +49,7 @@ impl DecisionLog {
     const TRIES: u32 = 5;
 
     pub fn new() -> (DecisionLog, DecisionQueue) {
-        let (jobs, queue) = std::sync::mpsc::channel();
+        let (jobs, queue) = tokio::sync::mpsc::channel(Self::MAX_WAITING);
         (
             DecisionLog {
                 jobs,
@@ -57,8 +60,8 @@ impl DecisionLog {
     }
 
     /// Queues one decision's insert.
-    pub fn record(&self, insert: Statement) -> Result<(), ApiError> {
-        self.jobs.send(Job::Write(insert)).map_err(|_| gone())
+    pub async fn record(&self, insert: Statement) -> Result<(), ApiError> {
+        self.jobs.send(Job::Write(insert)).await.map_err(|_| gone())
     }
 
     /// Who holds conversation `id` as this server last routed it: `None` when it has not
@@ -71,7 +74,7 @@ impl DecisionLog {
 
     /// Conversation `id` is `held`'s as of `now_ms`: remembered now, written to the
     /// table with the next group of decisions.
-    pub fn hold(&self, id: &str, held: Held, now_ms: i64) -> Result<(), ApiError> {
+    pub async fn hold(&self, id: &str, held: Held, now_ms: i64) -> Result<(), ApiError> {
         let statement = store::hold(id, &held.agent, held.instance.as_deref(), now_ms);
         {
             let mut map = self.held.lock().unwrap_or_else(|p| p.into_inner());
@@ -83,13 +86,19 @@ impl DecisionLog {
             }
             map.insert(id.to_owned(), (held, now_ms));
         }
-        self.jobs.send(Job::Write(statement)).map_err(|_| gone())
+        self.jobs
+            .send(Job::Write(statement))
+            .await
+            .map_err(|_| gone())
     }
 
     /// Returns once every decision recorded before the call is stored.
     pub async fn settled(&self) -> Result<(), ApiError> {
         let (done, settled) = tokio::sync::oneshot::channel();
-        self.jobs.send(Job::Settle(done)).map_err(|_| gone())?;
+        self.jobs
+            .send(Job::Settle(done))
+            .await
+            .map_err(|_| gone())?;
         settled.await.map_err(|_| gone())
     }
 
@@ -123,7 +132,8 @@ impl DecisionQueue {
         std::thread::Builder::new()
             .name("decision-log".into())
             .spawn(move || {
-                while let Ok(first) = queue.recv() {
+                let mut queue = queue;
+                while let Some(first) = queue.blocking_recv() {
                     let mut batch = vec![first];
                     while batch.len() < DecisionLog::MAX_BATCH {
                         match queue.try_recv() {

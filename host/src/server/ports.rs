@@ -197,7 +197,7 @@ impl RouterPorts for Local {
     /// Through the decision log's thread ([`super::decisions::DecisionLog`]): committed
     /// in groups after the answer has gone.
     async fn record(&self, decision: agency_kit::Statement) -> Result<(), ApiError> {
-        self.0.decisions.record(decision)
+        self.0.decisions.record(decision).await
     }
 
     async fn settled(&self) -> Result<(), ApiError> {
@@ -223,6 +223,6 @@ impl RouterPorts for Local {
         held: agency_router_service::store::Held,
         now_ms: i64,
     ) -> Result<(), ApiError> {
-        self.0.decisions.hold(id, held, now_ms)
+        self.0.decisions.hold(id, held, now_ms).await
     }
 }

@@ -61,7 +61,7 @@ pub trait RouterPorts: Clock + Random + agency_kit::Metrics {
     async fn halts(&self) -> Result<Vec<HaltView>, ApiError>;
 
     /// Stores a decision (the statement of `store::insert_decision`), as the audit
-    /// trail. By default at once; the local server commits them in groups off the
+    /// trail (or another write that need not hold up the answer). By default at once; the local server commits them in groups off the
     /// request's path and stores every one before it stops.
     async fn record(&self, decision: Statement) -> Result<(), ApiError> {
         self.db().batch(vec![decision]).await?;
@@ -239,9 +239,10 @@ async fn route<P: RouterPorts>(p: &P, req: &Request) -> ApiResult {
             instance: decision.instance.as_deref().map(str::to_owned),
         };
         p.hold(c, held, now).await?;
-        // Idle conversations are forgotten now and then (one message in 256).
+        // Idle conversations are forgotten now and then (one message in 256), written
+        // as the decisions are.
         if p.id::<1>("")?.starts_with("00") {
-            store::forget_conversations(p.db(), now - ttl).await?;
+            p.record(store::forget_conversations(now - ttl)).await?;
         }
     }
     Ok(json(

@@ -88,14 +88,13 @@ pub fn hold(id: &str, agent: &str, instance: Option<&str>, now_ms: i64) -> State
     )
 }
 
-/// Forgets conversations idle since before `before_ms`, at most 1,000 at a time.
-pub async fn forget_conversations(db: &impl Db, before_ms: i64) -> Result<(), PortError> {
-    db.execute(
+/// The statement that forgets conversations idle since before `before_ms`, at most
+/// 1,000 at a time.
+pub fn forget_conversations(before_ms: i64) -> Statement {
+    Statement::new(
         "DELETE FROM conversations WHERE id IN (SELECT id FROM conversations WHERE updated_ms < ?1 LIMIT 1000)",
-        &[before_ms.into()],
+        vec![before_ms.into()],
     )
-    .await
-    .map(|_| ())
 }
 
 /// Which stored decisions to list.
