@@ -337,11 +337,16 @@ impl RouterIndex {
         };
         // Summed in place by skill (a graph of one skill per intent has many skills per
         // keyword), listed in order of first score; the sums are left zero again.
-        // Branch-free: the skill is always written at the list's end, which moves on
-        // only on a first score (which of the ~300 additions that is cannot be predicted).
         let sums = &mut s.skill_sum[..self.skills.len()];
-        s.skill_scores.resize(self.skills.len() + 1, (0, 0.0));
-        let mut listed = 0;
+        // Natively branch-free: the skill is always written at the list's end, which
+        // moves on only on a first score (which of the ~300 additions that is cannot be
+        // predicted). Compiled for the component, the branch is the faster of the two
+        // (batches per message, per agent: 3.0 against 3.7 µs). Same list either way.
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut listed = {
+            s.skill_scores.resize(self.skills.len() + 1, (0, 0.0));
+            0
+        };
         for &p in &s.matched {
             let (from, to) = (
                 self.target_starts[p as usize],
@@ -349,11 +354,19 @@ impl RouterIndex {
             );
             for &(skill, w) in &self.targets[from as usize..to as usize] {
                 let sum = &mut sums[skill as usize];
-                s.skill_scores[listed].0 = skill;
-                listed += usize::from(*sum == 0.0);
+                #[cfg(not(target_arch = "wasm32"))]
+                {
+                    s.skill_scores[listed].0 = skill;
+                    listed += usize::from(*sum == 0.0);
+                }
+                #[cfg(target_arch = "wasm32")]
+                if *sum == 0.0 {
+                    s.skill_scores.push((skill, 0.0));
+                }
                 *sum += w;
             }
         }
+        #[cfg(not(target_arch = "wasm32"))]
         s.skill_scores.truncate(listed);
         let adjusts = channel.is_some() || self.uses_complexity;
         for (skill, score) in s.skill_scores.iter_mut() {
