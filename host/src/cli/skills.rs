@@ -61,6 +61,12 @@ pub enum SkillsCommand {
         /// must fit one intent well) or `agent` (one skill per agent).
         #[arg(long, value_enum, default_value_t = SkillPer::Intent)]
         skill_per: SkillPer,
+        /// Write conversation affinity into the graph: conversations idle this long are
+        /// forgotten, and the switch margin is the one proposed from the folds (printed
+        /// either way).
+        #[arg(long, value_name = "SECONDS", conflicts_with = "from_audit",
+              value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+        affinity_ttl: Option<u64>,
     },
     /// Score a graph against labelled messages.
     Eval {
@@ -176,6 +182,7 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             out,
             abstain,
             skill_per,
+            affinity_ttl: _,
         } => learn_from_audit(
             &Source::open(&source, token)?,
             graph,
@@ -190,11 +197,45 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             out,
             abstain,
             skill_per,
+            affinity_ttl,
             ..
         } => {
             let messages: Vec<LabelledMessage> = super::read_jsonl(&examples)?;
-            let (graph, _curve) = calibrate::learn(&messages, &skill_per.options(), abstain)
+            let (mut graph, curve) = calibrate::learn(&messages, &skill_per.options(), abstain)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
+            let proposed = graph
+                .calibration
+                .as_ref()
+                .and_then(|c| calibrate::propose_switch_margin(&curve, c));
+            match proposed {
+                Some(m) => println!(
+                    "affinity: switch margin {} proposed ({:.1}% of the folds' messages no agent should take stay under it; {:.1}% of in-scope messages reach it for their own agent){}",
+                    m.switch_margin,
+                    m.stays * 100.0,
+                    m.switches * 100.0,
+                    if affinity_ttl.is_some() {
+                        ""
+                    } else {
+                        "; --affinity-ttl SECONDS writes it"
+                    }
+                ),
+                None => println!(
+                    "affinity: no switch margin keeps {:.0}% of the folds' messages no agent should take",
+                    calibrate::SWITCH_STAYS * 100.0
+                ),
+            }
+            if let Some(ttl_seconds) = affinity_ttl {
+                let Some(m) = proposed else {
+                    anyhow::bail!(
+                        "{}: --affinity-ttl: no switch margin to propose from these examples (set affinity in graph.yaml by hand)",
+                        examples.display()
+                    );
+                };
+                graph.affinity = Some(agency_skill_graph::Affinity {
+                    ttl_seconds,
+                    switch_margin: m.switch_margin,
+                });
+            }
             write_learned(&graph, &out, &format!("{} messages", messages.len()))
         }
         SkillsCommand::Learn { .. } => unreachable!("clap requires --examples or --from-audit"),

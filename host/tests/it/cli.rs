@@ -191,9 +191,12 @@ fn learned_clinc_graph_meets_the_quality_bar() {
             data.join("train.jsonl").to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
+            "--affinity-ttl",
+            "1800",
         ]);
         assert_eq!(code, 0, "{err}");
         assert!(stdout.contains("10 agents"), "{stdout}");
+        assert!(stdout.contains("affinity: switch margin"), "{stdout}");
         assert!(
             stdout.contains("abstain medium, calibrated on 10 folds"),
             "{stdout}"
@@ -220,6 +223,19 @@ fn learned_clinc_graph_meets_the_quality_bar() {
         assert_eq!(r["perAgent"].as_object().unwrap().len(), 10);
         assert_eq!(r["calibration"]["abstain"], "medium");
         assert_eq!(r["threshold"], r["calibration"]["threshold"]);
+        // The proposed switch margin went into the graph, at or above the threshold.
+        let (code, shown, err) = agency(&["skills", "check", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}{shown}");
+        let graph = if out.extension().is_some() {
+            std::fs::read_to_string(&out).unwrap()
+        } else {
+            std::fs::read_to_string(out.join("graph.yaml")).unwrap()
+        };
+        assert!(
+            graph.contains("ttlSeconds") && graph.contains("1800"),
+            "{graph}"
+        );
+        assert!(graph.contains("switchMargin"), "{graph}");
     }
 }
 

@@ -242,6 +242,45 @@ pub fn choose(curve: &[Point], abstain: Abstain) -> Option<Point> {
         .copied()
 }
 
+/// The share of the messages no agent should take that a proposed switch margin keeps
+/// from moving a conversation.
+pub const SWITCH_STAYS: f64 = 0.95;
+
+/// A switch margin for conversation affinity, proposed from the folds (see
+/// [`propose_switch_margin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProposedMargin {
+    pub switch_margin: f64,
+    /// Messages no agent should take (left-out topics, labelled out of scope) that stay
+    /// under it.
+    pub stays: f64,
+    /// In-scope messages routed to their own agent at or above it: a new topic that
+    /// would move a conversation.
+    pub switches: f64,
+}
+
+/// The lowest confidence at or above the calibrated threshold under which at least
+/// [`SWITCH_STAYS`] of the folds' messages that no agent should take stay, at the
+/// calibrated per-word "nobody" score. A follow-up with no topic words is, to the
+/// router, such a message: with this margin it moves a conversation no more often.
+/// None when no threshold on the curve keeps that many.
+pub fn propose_switch_margin(curve: &[Point], calibration: &Calibration) -> Option<ProposedMargin> {
+    curve
+        .iter()
+        .filter(|p| {
+            p.none_per_word == calibration.none_per_word
+                && p.threshold >= calibration.threshold
+                && p.out_of_scope_recall >= SWITCH_STAYS
+        })
+        .min_by(|a, b| a.threshold.total_cmp(&b.threshold))
+        .map(|p| ProposedMargin {
+            switch_margin: p.threshold,
+            stays: round4(p.out_of_scope_recall),
+            switches: round4(p.in_scope_accuracy),
+        })
+}
+
 /// Learns a graph from `examples` with its threshold calibrated for `abstain` on the
 /// folds, and the whole curve. With fewer than two agents there are no folds: the
 /// graph keeps `options.threshold` and says it was not calibrated.
@@ -314,6 +353,32 @@ mod tests {
             unseen_recall: Some(recall),
             labelled_recall: None,
         }
+    }
+
+    #[test]
+    fn the_switch_margin_keeps_most_out_of_scope_messages() {
+        let curve = [p(0.2, 0.5), p(0.3, 0.7), p(0.5, 0.96), p(0.6, 0.99)];
+        let mut c = Calibration {
+            abstain: "medium".into(),
+            target_recall: 0.6,
+            threshold: 0.3,
+            none_per_word: 0.0,
+            in_scope_accuracy: 0.7,
+            out_of_scope_recall: 0.7,
+            unseen_recall: None,
+            labelled_recall: None,
+            folds: 2,
+            examples: 10,
+        };
+        let m = propose_switch_margin(&curve, &c).unwrap();
+        assert_eq!((m.switch_margin, m.stays, m.switches), (0.5, 0.96, 0.5));
+        // Never below the threshold, and none when nothing keeps 95%.
+        c.threshold = 0.55;
+        assert_eq!(
+            propose_switch_margin(&curve, &c).unwrap().switch_margin,
+            0.6
+        );
+        assert!(propose_switch_margin(&curve[..2], &c).is_none());
     }
 
     #[test]
