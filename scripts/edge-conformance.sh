@@ -28,12 +28,12 @@ WORKERS="skill-graph router assistant webhooks monitoring"
 AGENCY="${AGENCY_BIN:-$ROOT/target/release/agency}"
 export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true
 
-# Five distinct free ports at once (sockets held open until all are chosen, so no two
-# calls can return the same port): the agency's one URL and its inspector, the fake
-# model, and a second agency's (the check with no policy).
-read -r PORT INSPECT LLM_PORT BARE_PORT BARE_INSPECT < <(python3 -c '
+# Four distinct free ports at once (sockets held open until all are chosen, so no two
+# calls can return the same port): the agency's one URL and its inspector, and a second
+# agency's (the check with no policy).
+read -r PORT INSPECT BARE_PORT BARE_INSPECT < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks: s.close()')
@@ -41,8 +41,17 @@ token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
 
 # The assistant's free-text chat goes to a local stand-in for a chat-completions API.
-setsid python3 "$ROOT/scripts/fake-chat-model.py" "$LLM_PORT" </dev/null >/dev/null 2>&1 &
+# It binds a port of its own and prints it (a port chosen here and bound later could be
+# taken meanwhile, and the chat checks would meet no model).
+setsid python3 "$ROOT/scripts/fake-chat-model.py" 0 </dev/null >"$STATE/model.log" 2>&1 &
 PIDS+=($!)
+LLM_PORT=""
+for _ in $(seq 1 50); do
+  LLM_PORT=$(sed -n 's/^model: //p' "$STATE/model.log")
+  [ -n "$LLM_PORT" ] && break
+  sleep 0.1
+done
+[ -n "$LLM_PORT" ] || { echo "[edge] the fake chat model did not start"; cat "$STATE/model.log"; exit 1; }
 export AGENCY_LLM_API_KEY=fake-key
 export AGENCY_CONFORMANCE_FAKE_MODEL=1 AGENCY_CONFORMANCE_QUICK_EXPIRY=1
 

@@ -46,4 +46,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    # Port 0: the OS picks one; it is printed as "model: PORT" for the caller.
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    print(f"model: {server.server_address[1]}", flush=True)
+    server.serve_forever()
