@@ -401,6 +401,53 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
         },
     );
     check(
+        "approvals: the gateway gets approval.decided, signed, with the decision and its comment",
+        &mut || {
+            let body = json!({"taskId": fresh("told"), "agent": "devops", "action": "deploy", "description": "told", "estimatedCostUsd": 0.01, "environment": "production"}).to_string();
+            let asked = h.c.call(
+                "POST",
+                &h.assistant("/api/approve")?,
+                Some(&h.t.gateway_token),
+                Some(&body),
+                &[],
+            )?;
+            expect_status(&asked, 200, "POST /api/approve")?;
+            if asked.body["decision"] != "pending" {
+                return Err(format!("expected an ask: {}", asked.body));
+            }
+            let id = asked.body["approvalId"]
+                .as_str()
+                .ok_or("no approvalId")?
+                .to_owned();
+            let decided = h.c.call(
+                "POST",
+                &h.assistant(&format!("/api/approvals/{id}/decision"))?,
+                Some(&h.t.operator_token),
+                Some(r#"{"decision": "deny", "by": "conformance", "comment": "not today"}"#),
+                &[],
+            )?;
+            expect_status(&decided, 200, "POST /api/approvals/{id}/decision")?;
+            let e = h.expect_seen(
+                "gateway-event",
+                &format!("the gateway was never sent approval.decided for {id}"),
+                &|s| {
+                    s["body"]["type"] == "approval.decided"
+                        && s["body"]["data"]["approvalId"] == id.as_str()
+                },
+            )?;
+            let d = &e["body"]["data"];
+            if e["verified"] != true
+                || d["decision"] != "denied"
+                || d["comment"] != "not today"
+                || d["by"] != "conformance"
+                || !d["auditSeq"].is_i64()
+            {
+                return Err(format!("approval.decided: {e}"));
+            }
+            Ok(())
+        },
+    );
+    check(
         "halts: under a halt of everything every event is held; resume all sends it",
         &mut || {
             let text = format!("hello there {}", fresh("all"));

@@ -1,5 +1,6 @@
 //! What Agency tells the gateway on its own: a signed event on every halt and resume,
-//! so the gateway can stop (and restart) work already running. The assistant's audit
+//! so the gateway can stop (and restart) work already running, and on every human
+//! decision and expiry of an approval, so it need not poll the approval. The assistant's audit
 //! trail is the source: each sweep follows it from where the last one stopped (a
 //! cursor in this service's store) and queues one event per halt or effective resume
 //! under an id made from the audit entry, so a sweep that runs twice queues it once.
@@ -25,6 +26,13 @@ pub const KIND: &str = "control";
 pub const HALT_SET: &str = "halt.set";
 /// The type of the event sent when a halt is lifted.
 pub const HALT_LIFTED: &str = "halt.lifted";
+/// The type of the event sent when a human (by card, chat or API) decides an approval.
+pub const APPROVAL_DECIDED: &str = "approval.decided";
+/// The type of the event sent when an approval nobody answered expires (denied).
+pub const APPROVAL_EXPIRED: &str = "approval.expired";
+
+/// The audit kinds the sweep follows.
+const FOLLOWED: &str = "halt,resume,human-decision,expired";
 
 /// The cursor that follows the assistant's audit.
 const CURSOR: &str = "assistant-audit";
@@ -36,12 +44,49 @@ const PAGE: u32 = 100;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ControlEvent {
-    /// `halt.set` or `halt.lifted`.
+    /// `halt.set`, `halt.lifted`, `approval.decided` or `approval.expired`.
     #[serde(rename = "type")]
     pub kind: String,
     /// When it happened (RFC 3339).
     pub timestamp: String,
-    pub data: HaltChange,
+    pub data: ControlData,
+}
+
+/// What a control event is about: a halt or an approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub enum ControlData {
+    Halt(HaltChange),
+    Approval(ApprovalChange),
+}
+
+/// What an approval event says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ApprovalChange {
+    pub approval_id: String,
+    /// `approved`, `denied` or `expired` (an expiry denies).
+    pub decision: String,
+    /// The decision's reason (`expired` for an expiry).
+    pub reason: Option<String>,
+    /// The human's comment, when they gave one.
+    pub comment: Option<String>,
+    /// Who decided: the human's name, or null for an expiry.
+    pub by: Option<String>,
+    /// The assistant's audit entry that records it.
+    pub audit_seq: i64,
+}
+
+/// A human decision's audit detail.
+#[derive(Debug, Deserialize)]
+struct HumanDecision {
+    decision: String,
+    #[serde(default)]
+    comment: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// What a halt event says.
@@ -69,8 +114,43 @@ struct Page {
 /// The event an audit entry announces; `None` for a resume that lifted nothing (or an
 /// entry of another kind); an error when its detail does not parse.
 fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
-    if !matches!(e.kind.as_str(), "halt" | "resume") {
-        return Ok(None);
+    let approval = |kind: &str, change: ApprovalChange| {
+        Some(ControlEvent {
+            kind: kind.to_owned(),
+            timestamp: e.at.clone(),
+            data: ControlData::Approval(change),
+        })
+    };
+    match (e.kind.as_str(), &e.approval_id) {
+        ("human-decision", Some(id)) => {
+            let d: HumanDecision = serde_json::from_value(e.detail.clone())?;
+            return Ok(approval(
+                APPROVAL_DECIDED,
+                ApprovalChange {
+                    approval_id: id.clone(),
+                    decision: d.decision,
+                    reason: d.reason,
+                    comment: d.comment,
+                    by: e.actor.clone(),
+                    audit_seq: e.seq,
+                },
+            ));
+        }
+        ("expired", Some(id)) => {
+            return Ok(approval(
+                APPROVAL_EXPIRED,
+                ApprovalChange {
+                    approval_id: id.clone(),
+                    decision: "expired".into(),
+                    reason: Some("expired".into()),
+                    comment: None,
+                    by: None,
+                    audit_seq: e.seq,
+                },
+            ));
+        }
+        ("halt" | "resume", _) => {}
+        _ => return Ok(None),
     }
     let detail: HaltAudit = serde_json::from_value(e.detail.clone())?;
     let kind = match e.kind.as_str() {
@@ -81,13 +161,13 @@ fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
     Ok(Some(ControlEvent {
         kind: kind.to_owned(),
         timestamp: e.at.clone(),
-        data: HaltChange {
+        data: ControlData::Halt(HaltChange {
             scope: detail.scope,
             target: Some(detail.target).filter(|t| !t.is_empty()),
             reason: detail.reason,
             by: e.actor.clone(),
             audit_seq: e.seq,
-        },
+        }),
     }))
 }
 
@@ -112,10 +192,11 @@ async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
     })
 }
 
-/// Queues an event for every halt and resume recorded since the last sweep; how many.
+/// Queues an event for every halt, resume, human decision and expiry recorded since the
+/// last sweep; how many.
 pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     let after = store::cursor(p.db(), CURSOR).await?;
-    let page = audit(p, &format!("after={after}&kind=halt,resume&limit={PAGE}")).await?;
+    let page = audit(p, &format!("after={after}&kind={FOLLOWED}&limit={PAGE}")).await?;
     if page.entries.is_empty() {
         // An assistant whose trail starts again (a new database) must not be followed
         // from where the old one stopped.
@@ -205,8 +286,11 @@ mod tests {
         );
         let e = event(&halt).unwrap();
         assert_eq!(e.kind, HALT_SET);
-        assert_eq!(e.data.target.as_deref(), Some("codegen"));
-        assert_eq!(e.data.audit_seq, 7);
+        let ControlData::Halt(h) = &e.data else {
+            panic!("{e:?}")
+        };
+        assert_eq!(h.target.as_deref(), Some("codegen"));
+        assert_eq!(h.audit_seq, 7);
 
         let resumed = |was_halted, lifted| {
             entry(
@@ -235,7 +319,38 @@ mod tests {
                 ..HaltAudit::default()
             },
         );
-        assert_eq!(event(&all).unwrap().data.target, None);
+        assert!(matches!(event(&all).unwrap().data, ControlData::Halt(h) if h.target.is_none()));
+        // Approvals: a human decision and an expiry.
+        let mut decided = entry("human-decision", HaltAudit::default());
+        decided.approval_id = Some("apr_1".into());
+        decided.actor = Some("alice".into());
+        decided.detail = serde_json::json!({"decision": "denied", "comment": "too risky", "reason": "denied by alice"});
+        let e = event(&decided).unwrap();
+        assert_eq!(e.kind, APPROVAL_DECIDED);
+        assert_eq!(
+            e.data,
+            ControlData::Approval(ApprovalChange {
+                approval_id: "apr_1".into(),
+                decision: "denied".into(),
+                reason: Some("denied by alice".into()),
+                comment: Some("too risky".into()),
+                by: Some("alice".into()),
+                audit_seq: 7,
+            })
+        );
+        let mut expired = entry("expired", HaltAudit::default());
+        expired.approval_id = Some("apr_2".into());
+        expired.detail = serde_json::json!({});
+        let e = event(&expired).unwrap();
+        assert_eq!(e.kind, APPROVAL_EXPIRED);
+        assert!(
+            matches!(&e.data, ControlData::Approval(a) if a.decision == "expired" && a.approval_id == "apr_2")
+        );
+        // The JSON the gateway gets.
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["data"]["approvalId"], "apr_2");
+        assert_eq!(json["type"], "approval.expired");
+        assert!(event(&entry("decision", HaltAudit::default())).is_none());
         let mut garbled = entry("halt", HaltAudit::default());
         garbled.detail = serde_json::json!({ "scope": 3 });
         assert!(

@@ -207,9 +207,9 @@ pub fn outgoing(doc: &mut Doc) {
     );
     let event = doc.schema::<crate::control::ControlEvent>();
     doc.webhook(
-        "halt",
-        "A halt set or lifted (POST {gateway.url}/events)",
-        "`halt.set` when an operator halts all agents, an agent, a channel or a task; `halt.lifted` when a resume lifts one (`scope: everything` when every halt was). Stop or restart the work already running. Retried like tasks; one `webhook-id` per halt or resume.",
+        "control",
+        "A halt set or lifted, or an approval decided or expired (POST {gateway.url}/events)",
+        "`halt.set` when an operator halts all agents, an agent, a channel or a task; `halt.lifted` when a resume lifts one (`scope: everything` when every halt was): stop or restart the work already running. `approval.decided` when a human decides an approval (card, chat or API; `data.decision` approved or denied, with the reason and comment), `approval.expired` when nobody answered in time (it counts as denied): no need to poll `GET /api/approvals/{id}`. Retried like tasks; one `webhook-id` per audit entry.",
         event,
     );
 }
