@@ -40,18 +40,26 @@ for s in socks: s.close()')
 token() { python3 -c 'import secrets; print("agt_" + secrets.token_hex(16))'; }
 export AGENCY_GATEWAY_TOKEN="$(token)" AGENCY_OPERATOR_TOKEN="$(token)" AGENCY_VIEWER_TOKEN="$(token)"
 
+# What a helper started in the background announces as `NAME: VALUE` in LOG (within 5
+# s), printed; else the log, and the run stops.
+announced() { # NAME LOG WHAT
+  local value=""
+  for _ in $(seq 1 50); do
+    value=$(sed -n "s/^$1: //p" "$2")
+    [ -n "$value" ] && { echo "$value"; return; }
+    sleep 0.1
+  done
+  echo "[edge] $3 did not start" >&2
+  cat "$2" >&2
+  exit 1
+}
+
 # The assistant's free-text chat goes to a local stand-in for a chat-completions API.
 # It binds a port of its own and prints it (a port chosen here and bound later could be
 # taken meanwhile, and the chat checks would meet no model).
 setsid python3 "$ROOT/scripts/fake-chat-model.py" 0 </dev/null >"$STATE/model.log" 2>&1 &
 PIDS+=($!)
-LLM_PORT=""
-for _ in $(seq 1 50); do
-  LLM_PORT=$(sed -n 's/^model: //p' "$STATE/model.log")
-  [ -n "$LLM_PORT" ] && break
-  sleep 0.1
-done
-[ -n "$LLM_PORT" ] || { echo "[edge] the fake chat model did not start"; cat "$STATE/model.log"; exit 1; }
+LLM_PORT=$(announced model "$STATE/model.log" "the fake chat model")
 export AGENCY_LLM_API_KEY=fake-key
 export AGENCY_CONFORMANCE_FAKE_MODEL=1 AGENCY_CONFORMANCE_QUICK_EXPIRY=1
 
@@ -60,12 +68,7 @@ export AGENCY_CONFORMANCE_FAKE_MODEL=1 AGENCY_CONFORMANCE_QUICK_EXPIRY=1
 CONFORMANCE="${CONFORMANCE_BIN:-$ROOT/target/release/agency-conformance}"
 setsid "$CONFORMANCE" fakes </dev/null >"$STATE/fakes.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 50); do
-  FAKES=$(sed -n 's/^fakes: //p' "$STATE/fakes.log")
-  [ -n "$FAKES" ] && break
-  sleep 0.1
-done
-[ -n "$FAKES" ] || { echo "[edge] the fakes did not start"; cat "$STATE/fakes.log"; exit 1; }
+FAKES=$(announced fakes "$STATE/fakes.log" "the fakes")
 while IFS='=' read -r key value; do export "$key=$value"; done < <("$CONFORMANCE" webhook-env)
 
 # The agency under test, as a user writes it: the example policy plus a rule whose asks

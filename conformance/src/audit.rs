@@ -12,21 +12,11 @@ use crate::{Outcome, Target};
 const UNKNOWN: &str = "qzxvlorp";
 
 pub(crate) fn audit_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
-    let (r, g, gw, op, viewer) = parts(t);
+    let (r, g, _, op, viewer) = parts(t);
     let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
         out.push(Outcome { name, result: f() })
     };
-    let route = |body: Value| -> Result<Value, String> {
-        let resp = c.call(
-            "POST",
-            &r("/api/route"),
-            Some(gw),
-            Some(&body.to_string()),
-            &[],
-        )?;
-        expect_status(&resp, 200, "route")?;
-        Ok(resp.body)
-    };
+    let route = |body: Value| crate::routing::route(c, t, &body);
     let list = |query: &str| {
         c.call(
             "GET",

@@ -31,17 +31,7 @@ pub(crate) fn pool_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
     let mut check = |name: &'static str, f: &mut dyn FnMut() -> Result<(), String>| {
         out.push(Outcome { name, result: f() })
     };
-    let route = |body: Value| -> Result<Value, String> {
-        let resp = c.call(
-            "POST",
-            &r("/api/route"),
-            Some(gw),
-            Some(&body.to_string()),
-            &[],
-        )?;
-        expect_status(&resp, 200, "POST /api/route")?;
-        Ok(resp.body)
-    };
+    let route = |body: Value| crate::routing::route(c, t, &body);
     let report = |instance: &str, body: &str| {
         c.call(
             "PUT",

@@ -52,6 +52,21 @@ fn check_decision(d: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// `POST /api/route` with `body` as the gateway: the decision, or why there is none
+/// (a status other than 200 is an error).
+pub(crate) fn route(c: &Client, t: &Target, body: &Value) -> Result<Value, String> {
+    let (r, _, gw, _, _) = parts(t);
+    let resp = c.call(
+        "POST",
+        &r("/api/route"),
+        Some(gw),
+        Some(&body.to_string()),
+        &[],
+    )?;
+    expect_status(&resp, 200, "POST /api/route")?;
+    Ok(resp.body)
+}
+
 /// Runs every check against `t` and returns the outcomes in order.
 pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Vec<Outcome>) {
     let (r, g, gw, op, viewer) = parts(t);

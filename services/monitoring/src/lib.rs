@@ -49,8 +49,9 @@ pub trait MonitorPorts:
     async fn probe_part(&self, part: Part) -> Probed;
 }
 
-/// The current graph's agents (none when there is no graph or it can't be read).
-pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<String> {
+/// The current graph's agents, with their pools' instances (none when there is no
+/// graph or it can't be read).
+pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<agency_skill_graph_service::views::AgentStatus> {
     match p
         .peer(
             Part::SkillGraph,
@@ -60,40 +61,9 @@ pub async fn agents<P: MonitorPorts>(p: &P) -> Vec<String> {
         )
         .await
     {
-        Ok((200, v)) => {
-            match serde_json::from_value::<agency_skill_graph_service::views::Agents>(v) {
-                Ok(a) => a.agents.into_iter().map(|a| a.id).collect(),
-                Err(_) => Vec::new(),
-            }
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// Every instance of every agent's pool, as (agent, instance).
-pub async fn instances<P: MonitorPorts>(p: &P) -> Vec<(String, String)> {
-    match p
-        .peer(
-            Part::SkillGraph,
-            Method::GET,
-            "/api/agents",
-            &serde_json::Value::Null,
-        )
-        .await
-    {
-        Ok((200, v)) => {
-            match serde_json::from_value::<agency_skill_graph_service::views::Agents>(v) {
-                Ok(a) => a
-                    .agents
-                    .into_iter()
-                    .flat_map(|a| {
-                        let id = a.id;
-                        a.instances.into_iter().map(move |i| (id.clone(), i.id))
-                    })
-                    .collect(),
-                Err(_) => Vec::new(),
-            }
-        }
+        Ok((200, v)) => serde_json::from_value::<agency_skill_graph_service::views::Agents>(v)
+            .map(|a| a.agents)
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

@@ -142,24 +142,36 @@ pub async fn round<P: MonitorPorts>(p: &P) -> Result<usize, ApiError> {
             url(p, g, settings.timeout_ms).await,
         ));
     }
+    // One read of the agents serves both kinds of probe.
+    let agents = if settings.agent.is_some() || settings.instance.is_some() {
+        crate::agents(p).await
+    } else {
+        Vec::new()
+    };
     if let Some(template) = &settings.agent {
-        for agent in crate::agents(p).await {
-            let target = template.replace("{agent}", &agent);
+        for agent in &agents {
+            let target = template.replace("{agent}", &agent.id);
             let r = url(p, &target, settings.timeout_ms).await;
-            results.push((format!("agent:{agent}"), Probe::Agent(agent), r));
+            results.push((
+                format!("agent:{}", agent.id),
+                Probe::Agent(agent.id.clone()),
+                r,
+            ));
         }
     }
     if let Some(template) = &settings.instance {
-        for (agent, instance) in crate::instances(p).await {
-            let target = template
-                .replace("{agent}", &agent)
-                .replace("{instance}", &instance);
-            let (r, load) = probe(p, &target, settings.timeout_ms).await;
-            results.push((
-                format!("instance:{agent}/{instance}"),
-                Probe::Instance(agent, instance, load),
-                r,
-            ));
+        for agent in &agents {
+            for instance in &agent.instances {
+                let target = template
+                    .replace("{agent}", &agent.id)
+                    .replace("{instance}", &instance.id);
+                let (r, load) = probe(p, &target, settings.timeout_ms).await;
+                results.push((
+                    format!("instance:{}/{}", agent.id, instance.id),
+                    Probe::Instance(agent.id.clone(), instance.id.clone(), load),
+                    r,
+                ));
+            }
         }
     }
     let n = results.len();

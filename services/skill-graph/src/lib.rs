@@ -420,18 +420,14 @@ async fn agents<P: GraphPorts>(p: &P) -> ApiResult {
             fallback: a.fallback.clone(),
             description: a.description.clone(),
             healthy: !down.contains(&a.id),
-            instances: a
-                .instances
-                .iter()
-                .map(|i| {
-                    let r = pool::report(&reports, &a.id, &i.id, now);
-                    views::InstanceStatus {
-                        id: i.id.clone(),
-                        weight: i.weight,
-                        healthy: r.is_none_or(|r| r.healthy),
-                        load: r.map(|r| r.load),
-                        reported_at: r.map(|r| agency_kit::ports::rfc3339(r.updated_ms)),
-                    }
+            instances: pool::candidates(a, &reports, now)
+                .into_iter()
+                .map(|c| views::InstanceStatus {
+                    id: c.id.to_owned(),
+                    weight: c.weight,
+                    healthy: c.healthy,
+                    load: c.report.map(|r| r.load),
+                    reported_at: c.report.map(|r| agency_kit::ports::rfc3339(r.updated_ms)),
                 })
                 .collect(),
         })

@@ -9,6 +9,8 @@
 
 pub mod affinity;
 pub mod calibrate;
+#[cfg(test)]
+mod clinc_tests;
 mod complexity;
 pub mod contract;
 mod decision;

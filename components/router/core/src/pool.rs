@@ -31,6 +31,8 @@ pub struct Candidate<'a> {
     pub weight: f64,
     pub healthy: bool,
     pub load: f64,
+    /// The report these come from (none: healthy, load 0).
+    pub report: Option<&'a InstanceReport>,
 }
 
 /// The report about `agent`'s `instance` that still counts at `now_ms`, if any.
@@ -48,7 +50,7 @@ pub fn report<'r>(
 /// `agent`'s declared instances with what the reports that still count say of them.
 pub fn candidates<'a>(
     agent: &'a Agent,
-    reports: &[InstanceReport],
+    reports: &'a [InstanceReport],
     now_ms: i64,
 ) -> Vec<Candidate<'a>> {
     agent
@@ -61,6 +63,7 @@ pub fn candidates<'a>(
                 weight: i.weight,
                 healthy: r.is_none_or(|r| r.healthy),
                 load: r.map_or(0.0, |r| r.load.clamp(0.0, 1.0)),
+                report: r,
             }
         })
         .collect()
@@ -76,9 +79,12 @@ pub fn down_agents(
 ) -> Vec<String> {
     let mut down: Vec<String> = marked.to_vec();
     for a in &graph.agents {
+        // Down: every instance has a report that still counts, saying so.
         if !a.instances.is_empty()
             && !down.contains(&a.id)
-            && candidates(a, reports, now_ms).iter().all(|c| !c.healthy)
+            && a.instances
+                .iter()
+                .all(|i| report(reports, &a.id, &i.id, now_ms).is_some_and(|r| !r.healthy))
         {
             down.push(a.id.clone());
         }
@@ -138,6 +144,7 @@ mod tests {
                 weight,
                 healthy,
                 load,
+                report: None,
             })
             .collect()
     }
