@@ -205,6 +205,74 @@ fn routing(c: &mut Criterion) {
     }
 }
 
+/// CLINC150's validation messages (real user text, neither graph's keywords), joined
+/// in order into messages of at least `len` bytes: the same text for both graphs.
+fn clinc_text(len: usize) -> Option<Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/clinc150/val.jsonl");
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut out = Vec::new();
+    let mut m = String::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if !m.is_empty() {
+            m.push_str(". ");
+        }
+        m.push_str(v["text"].as_str()?);
+        if m.len() >= len {
+            out.push(std::mem::take(&mut m));
+        }
+    }
+    Some(out)
+}
+
+/// The per-intent and the per-agent CLINC graphs on the same messages, so that their
+/// ratio is per message and not per workload (`route/clinc*` each draw messages from
+/// their own graph's keywords, and the per-intent graph has more of them).
+fn same_text(c: &mut Criterion) {
+    let (Some(text), Some(per_intent), Some(per_agent)) =
+        (clinc_text(200), clinc_graph(true), clinc_graph(false))
+    else {
+        return;
+    };
+    let runtime = ComponentRuntime::new(RuntimeOptions {
+        cache_dir: None,
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime");
+    let requests: Vec<RouteRequest> = text.iter().map(|m| RouteRequest::new(m.clone())).collect();
+    let batch = &requests[..100];
+    for (name, graph) in [("per-intent", per_intent), ("per-agent", per_agent)] {
+        let index = RouterIndex::build(&graph).expect("index");
+        let mut instance = runtime
+            .instantiate_router(&graph.to_json())
+            .expect("instance");
+        let mut group = c.benchmark_group(format!("route-text/{name}"));
+        group.throughput(Throughput::Elements(1));
+        let mut i = 0;
+        group.bench_function("native", |b| {
+            b.iter(|| {
+                i = (i + 1) % requests.len();
+                black_box(index.route(&requests[i]))
+            })
+        });
+        let mut i = 0;
+        group.bench_function("component", |b| {
+            b.iter(|| {
+                i = (i + 1) % requests.len();
+                black_box(instance.route(&requests[i]).expect("route"))
+            })
+        });
+        group.throughput(Throughput::Elements(batch.len() as u64));
+        group.bench_function("native-batch", |b| {
+            b.iter(|| black_box(index.route_batch(batch)))
+        });
+        group.bench_function("component-batch", |b| {
+            b.iter(|| black_box(instance.route_batch(batch).expect("batch")))
+        });
+        group.finish();
+    }
+}
+
 fn setup(c: &mut Criterion) {
     let runtime = ComponentRuntime::new(RuntimeOptions {
         cache_dir: None,
@@ -243,6 +311,6 @@ fn setup(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = routing, setup
+    targets = routing, same_text, setup
 }
 criterion_main!(benches);
