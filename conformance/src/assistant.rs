@@ -504,4 +504,5 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
         "approvals: 200 concurrent approvals that fit 50 times get exactly 50",
         &mut || crate::races::concurrent_budget(&api),
     );
+    crate::grants::grant_checks(c, t, base, out);
 }

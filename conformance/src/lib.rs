@@ -7,6 +7,7 @@ mod audit;
 mod checks;
 mod client;
 pub mod fakes;
+mod grants;
 mod monitoring;
 mod pools;
 mod races;

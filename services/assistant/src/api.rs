@@ -6,8 +6,9 @@
 #![allow(async_fn_in_trait)]
 
 use agency_approval::contract::{
-    ApprovalBody, ApprovalConflict, ApprovalStatus, HaltBody, HumanDecisionBody, ResumeBody,
-    SpendBody, budget_report,
+    ApprovalBody, ApprovalConflict, ApprovalStatus, Batch, BatchDecision, BatchDecisionBody,
+    GrantBody, GrantTerms, HaltBody, HumanDecisionBody, NewGrant, ResumeBody, SpendBody,
+    budget_report,
 };
 use agency_approval::{
     Answer, ApprovalRequest, Decision, HaltTarget, Micros, Policy, human_decision,
@@ -18,6 +19,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::chat::{Changed, ChatPorts, halt_warning, held_now};
+use crate::grants::{GrantRow, GrantStatus, insert_grant};
 use crate::ledger::{Halt, HaltIn, HaltView, HaltsInForce, LedgerPort, Resumed};
 use crate::row::{ApprovalRow, HaltAudit};
 use crate::store::{Audit, Store, reserved};
@@ -58,14 +60,25 @@ pub trait AssistantPorts {
     async fn approval(&self, id: &str) -> Result<Option<Value>, ApiError>;
     /// A page of approvals, newest first, expired asks swept first.
     async fn approvals(&self, page: &ListPage) -> Result<Vec<Value>, ApiError>;
-    /// A human's answer; the approval after.
+    /// A human's answer (approving with a grant when `grant` is given); the approval
+    /// after.
     async fn decide(
         &self,
         id: &str,
         approve: bool,
         by: &str,
         comment: Option<&str>,
+        grant: Option<&GrantTerms>,
     ) -> Result<Value, Undecided>;
+    /// Decides many pending approvals, one result each (`BatchResult`).
+    async fn decide_batch(&self, batch: &BatchDecision) -> Result<Vec<Value>, ApiError>;
+    /// Stores a grant; the grant.
+    async fn add_grant(&self, grant: &NewGrant) -> Result<Value, ApiError>;
+    /// Grants newest first, of one status when given.
+    async fn grants(&self, status: Option<GrantStatus>, limit: u32)
+    -> Result<Vec<Value>, ApiError>;
+    /// Revokes a grant; the grant after (`None`: unknown).
+    async fn revoke_grant(&self, id: &str, by: &str) -> Result<Option<Value>, ApiError>;
     async fn halt(&self, what: &HaltTarget, reason: &str, by: &str) -> Result<(), ApiError>;
     /// Lifts the halt on `what` (`None`: every halt); how many it lifted.
     async fn resume(&self, what: Option<&HaltTarget>, by: &str) -> Result<usize, ApiError>;
@@ -113,19 +126,36 @@ impl<R: AssistantRuntime> AssistantPorts for R {
             return Ok(row.to_json());
         }
         let ledger = self.ledger();
-        let decision = ledger.decide(&request, now).await?;
-        let reserved = reserved_pairs(&decision);
+        let mut decision = ledger.decide(&request, now).await?;
+        // Only an ask can be granted: deny rules and halts have decided already.
+        let mut grant = None;
+        if decision.outcome == agency_approval::Outcome::Pending
+            && let Some((g, d)) = granted(self, &request, now).await?
+        {
+            (grant, decision) = (Some(g), d);
+        }
+        let give_back = async |decision: &Decision| {
+            ledger
+                .release(&request.task_id, &reserved_pairs(decision))
+                .await;
+            if let Some(g) = &grant {
+                store.unuse_grant(g, request.estimated_cost).await;
+            }
+        };
         let id = match self.id::<10>("apr_") {
             Ok(id) => id,
             Err(e) => {
-                ledger.release(&request.task_id, &reserved).await;
+                give_back(&decision).await;
                 return Err(e.into());
             }
         };
-        if let Err(e) = store.insert(&id, &request, raw, &decision, now).await {
+        if let Err(e) = store
+            .insert(&id, &request, raw, &decision, grant.as_deref(), now)
+            .await
+        {
             // Nothing recorded: give the reservation back so the budget is not held by a
             // task nobody will be told about.
-            ledger.release(&request.task_id, &reserved).await;
+            give_back(&decision).await;
             return Err(e);
         }
         let row = store
@@ -159,6 +189,7 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         approve: bool,
         by: &str,
         comment: Option<&str>,
+        grant: Option<&GrantTerms>,
     ) -> Result<Value, Undecided> {
         let store = store(self);
         let now = self.now_ms();
@@ -185,7 +216,15 @@ impl<R: AssistantRuntime> AssistantPorts for R {
                 Answer::Deny
             };
             let d = human_decision(&request, by, answer);
-            if let Err(e) = store.settle_human(id, &d, by, comment, now).await {
+            // The grant is stored with the approval it came with, and only with one.
+            let also = match grant {
+                Some(terms) if d.outcome == agency_approval::Outcome::Approved => {
+                    let g = terms.for_request(&request, by, comment, id)?;
+                    insert_grant(&store, &self.id::<10>("grt_")?, &g, now)
+                }
+                _ => Vec::new(),
+            };
+            if let Err(e) = store.settle_human(id, &d, by, comment, also, now).await {
                 ledger.release(&request.task_id, &reserved_pairs(&d)).await;
                 return Err(e);
             }
@@ -206,6 +245,83 @@ impl<R: AssistantRuntime> AssistantPorts for R {
             return Err(e.into());
         }
         Ok(store.require(id).await?.to_json())
+    }
+
+    async fn decide_batch(&self, batch: &BatchDecision) -> Result<Vec<Value>, ApiError> {
+        let ids = match &batch.which {
+            Batch::Ids(ids) => ids.clone(),
+            filter => {
+                let store = store(self);
+                store.expire(self.now_ms()).await?;
+                let pending = store
+                    .list(
+                        Some(ApprovalStatus::Pending),
+                        agency_approval::contract::MAX_BATCH as u32,
+                        None,
+                    )
+                    .await?;
+                pending
+                    .iter()
+                    .filter(|r| r.status == ApprovalStatus::Pending)
+                    .filter(|r| r.request().is_some_and(|q| filter.matches(&q)))
+                    .map(|r| r.id.clone())
+                    .collect()
+            }
+        };
+        let mut results = Vec::with_capacity(ids.len());
+        for id in ids {
+            let comment = batch.comment.as_deref();
+            let result = match self
+                .decide(&id, batch.approve, &batch.by, comment, None)
+                .await
+            {
+                Ok(a) => {
+                    json!({ "approvalId": id, "decided": true, "status": a["decision"], "approval": a })
+                }
+                Err(Undecided::Settled(c)) => {
+                    let status = match &c {
+                        ApprovalConflict::Decided { status, .. } => json!(status),
+                        _ => Value::Null,
+                    };
+                    json!({ "approvalId": id, "decided": false, "status": status, "error": { "code": "conflict", "message": c.to_string() } })
+                }
+                Err(Undecided::Failed(e)) => {
+                    json!({ "approvalId": id, "decided": false, "status": null, "error": { "code": e.code, "message": e.message } })
+                }
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    async fn add_grant(&self, g: &NewGrant) -> Result<Value, ApiError> {
+        let store = store(self);
+        let (id, now) = (self.id::<10>("grt_")?, self.now_ms());
+        store.add_grant(&id, g, now).await?;
+        let row = store
+            .grant(&id)
+            .await?
+            .ok_or_else(|| ApiError::internal("storage_error", &"the grant was not stored"))?;
+        Ok(row.to_json(now))
+    }
+
+    async fn grants(
+        &self,
+        status: Option<GrantStatus>,
+        limit: u32,
+    ) -> Result<Vec<Value>, ApiError> {
+        let now = self.now_ms();
+        let rows = store(self).grants(status, limit, now).await?;
+        Ok(rows.iter().map(|r| r.to_json(now)).collect())
+    }
+
+    async fn revoke_grant(&self, id: &str, by: &str) -> Result<Option<Value>, ApiError> {
+        let store = store(self);
+        let now = self.now_ms();
+        if !store.revoke_grant(id, by, now).await? {
+            return Ok(None);
+        }
+        Ok(store.grant(id).await?.map(|r| r.to_json(now)))
     }
 
     async fn halt(&self, what: &HaltTarget, reason: &str, by: &str) -> Result<(), ApiError> {
@@ -327,6 +443,46 @@ impl<R: AssistantRuntime> AssistantPorts for R {
     }
 }
 
+/// A grant's approval of the pending ask `request`: the grants that cover it, tried
+/// narrowest first, each counted against before the budgets are reserved as for a
+/// human's approval (given back when they no longer fit: the ask stands). The grant's
+/// id and the decision; `None` when no grant approves it.
+async fn granted<R: AssistantRuntime>(
+    r: &R,
+    request: &ApprovalRequest,
+    now: i64,
+) -> Result<Option<(String, Decision)>, ApiError> {
+    let store = store(r);
+    let rows = store
+        .grants_for(&request.agent, &request.action, now)
+        .await?;
+    let grants: Vec<_> = rows.iter().map(GrantRow::grant).collect();
+    for g in agency_approval::grant::covering(&grants, request, now) {
+        if !store.use_grant(&g.id, request.estimated_cost, now).await? {
+            continue; // a racing approval took what was left of it
+        }
+        let answer = match r.ledger().approve_human(request, now).await {
+            Ok(a) => a,
+            Err(e) => {
+                store.unuse_grant(&g.id, request.estimated_cost).await;
+                return Err(e);
+            }
+        };
+        let decision = match answer {
+            Answer::Approve(check) => agency_approval::grant::granted(g, check),
+            Answer::Halted(_) | Answer::Deny => None,
+        };
+        return Ok(match decision {
+            Some(d) => Some((g.id.clone(), d)),
+            None => {
+                store.unuse_grant(&g.id, request.estimated_cost).await;
+                None
+            }
+        });
+    }
+    Ok(None)
+}
+
 /// What a decision reserves, as (ledger key, micro-dollars).
 fn reserved_pairs(d: &Decision) -> Vec<(String, i64)> {
     d.change
@@ -374,13 +530,47 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let id = req.param(0, "approval id")?;
             let b: HumanDecisionBody = req.json()?;
             let approve = b.approve()?;
-            let answer = p.decide(&id, approve, &b.by, b.comment.as_deref()).await?;
+            let answer = p
+                .decide(&id, approve, &b.by, b.comment.as_deref(), b.grant.as_ref())
+                .await?;
             count_decision(
                 p,
                 &json!({ "decision": answer["decision"], "reasonCode": "human" }),
             );
             p.changed(Changed::Cards);
             ok(answer)
+        }
+        Endpoint::DecideMany => {
+            let b: BatchDecisionBody = req.json()?;
+            let batch = b.checked()?;
+            let results = p.decide_batch(&batch).await?;
+            let decided = results.iter().filter(|r| r["decided"] == true).count();
+            for r in results.iter().filter(|r| r["decided"] == true) {
+                count_decision(
+                    p,
+                    &json!({ "decision": r["status"], "reasonCode": "human" }),
+                );
+            }
+            if decided > 0 {
+                p.changed(Changed::Cards);
+            }
+            ok(json!({ "decided": decided, "results": results }))
+        }
+        Endpoint::AddGrant => {
+            let b: GrantBody = req.json()?;
+            let grant = p.add_grant(&b.checked()?).await?;
+            Ok(json(StatusCode::CREATED, &grant))
+        }
+        Endpoint::Grants => {
+            let (status, limit) = crate::grant_page(req)?;
+            ok(json!({ "grants": p.grants(status, limit).await? }))
+        }
+        Endpoint::RevokeGrant => {
+            let id = req.param(0, "grant id")?;
+            match p.revoke_grant(&id, "operator").await? {
+                Some(g) => ok(g),
+                None => Err(ApiError::not_found(format!("no grant {id:?}"))),
+            }
         }
         Endpoint::Halt => {
             let b: HaltBody = req.json()?;

@@ -269,10 +269,43 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
             Reply::say(chat::pending_reply(&pending))
         }
         Command::Approve { target, comment } => {
-            human(p, session, &by, &target, true, comment).await?
+            human(p, session, &by, &target, true, comment, None).await?
         }
         Command::Deny { target, comment } => {
-            human(p, session, &by, &target, false, comment).await?
+            human(p, session, &by, &target, false, comment, None).await?
+        }
+        Command::Grant {
+            target,
+            secs,
+            comment,
+        } => {
+            let terms = agency_approval::contract::GrantTerms {
+                duration_secs: secs,
+                ..Default::default()
+            };
+            human(p, session, &by, &target, true, comment, Some(&terms)).await?
+        }
+        Command::DecideAll {
+            approve,
+            agent,
+            action,
+            comment,
+        } => {
+            let batch = agency_approval::contract::BatchDecision {
+                approve,
+                by: by.clone(),
+                comment,
+                which: agency_approval::contract::Batch::Filter {
+                    agent: Some(agent.clone()),
+                    action,
+                    channel: None,
+                },
+            };
+            let results = p.decide_batch(&batch).await?;
+            if results.iter().any(|r| r["decided"] == true) {
+                p.changed(Changed::Cards);
+            }
+            chat::batch_reply(approve, &agent, &results)
         }
         Command::Show(t) | Command::Why(t) => match resolve(p, session, &t).await? {
             Which::Nothing(m) => Reply::say(m),
@@ -330,13 +363,14 @@ async fn human<P: ChatPorts>(
     target: &Target,
     approve: bool,
     comment: Option<String>,
+    grant: Option<&agency_approval::contract::GrantTerms>,
 ) -> Result<Reply, ApiError> {
     let id = match resolve(p, session, target).await? {
         Which::Approval(id) => id,
         Which::Nothing(m) => return Ok(Reply::say(m)),
     };
     p.set_last(session, &id).await?;
-    match p.decide(&id, approve, by, comment.as_deref()).await {
+    match p.decide(&id, approve, by, comment.as_deref(), grant).await {
         Ok(a) => Ok(chat::decided_reply(&a)),
         Err(Undecided::Settled(ApprovalConflict::Decided { status, .. })) => {
             Ok(Reply::say(chat::already_reply(&status)))
@@ -385,11 +419,34 @@ mod tests {
             _: bool,
             _: &str,
             _: Option<&str>,
+            _: Option<&agency_approval::contract::GrantTerms>,
         ) -> Result<Value, Undecided> {
             Err(Undecided::Settled(ApprovalConflict::Decided {
                 approval_id: id.into(),
                 status: "approved".into(),
             }))
+        }
+        async fn decide_batch(
+            &self,
+            _: &agency_approval::contract::BatchDecision,
+        ) -> Result<Vec<Value>, ApiError> {
+            Ok(Vec::new())
+        }
+        async fn add_grant(
+            &self,
+            _: &agency_approval::contract::NewGrant,
+        ) -> Result<Value, ApiError> {
+            Ok(Value::Null)
+        }
+        async fn grants(
+            &self,
+            _: Option<crate::grants::GrantStatus>,
+            _: u32,
+        ) -> Result<Vec<Value>, ApiError> {
+            Ok(Vec::new())
+        }
+        async fn revoke_grant(&self, _: &str, _: &str) -> Result<Option<Value>, ApiError> {
+            Ok(None)
         }
         async fn halt(&self, what: &HaltTarget, _: &str, _: &str) -> Result<(), ApiError> {
             let halt = (what.scope().as_str().to_owned(), what.target().to_owned());

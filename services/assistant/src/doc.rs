@@ -3,12 +3,14 @@
 
 use agency_approval::chat::Reply;
 use agency_approval::contract::{
-    ApprovalBody, BudgetReport, ChatBody, HaltBody, HumanDecisionBody, ResumeBody, SpendBody,
+    ApprovalBody, BatchDecisionBody, BudgetReport, ChatBody, GrantBody, HaltBody,
+    HumanDecisionBody, ResumeBody, SpendBody,
 };
 use agency_kit::openapi::{Answer, Doc, Documented, Operation, Param};
 use serde_json::json;
 
 use crate::Endpoint;
+use crate::grants::{GrantView, Grants};
 use crate::ledger::{HaltsInForce, Resumed};
 use crate::row::{ApprovalView, AuditView};
 
@@ -101,11 +103,71 @@ impl Documented for Endpoint {
                 &[NO_APPROVAL],
             ),
             Endpoint::Decide => op(
-                "Role: operator. Approving re-checks the budgets (and halts) as they are now.",
+                "Role: operator. Approving re-checks the budgets (and halts) as they are now. With `grant`, an approval also grants the same agent, action and environment (any channel) for `durationSecs`: later asks of that kind are approved without asking (reason `grant`, `grantId` set) while the grant lasts and within its cost limits; deny rules, halts and budgets still decide first. A denial cannot carry a grant (400). The gateway is sent a signed `approval.decided` event with the decision and comment.",
                 Some(doc.schema::<HumanDecisionBody>()),
                 Answer::ok("The settled approval", approval),
                 vec![approval_id()],
                 &[NO_APPROVAL, (409, "Already settled or expired")],
+            ),
+            Endpoint::DecideMany => op(
+                "Role: operator. Decides many pending approvals at once, named by `ids` (1 to 500) or by a filter (`agent`, `action`, `channel`: every pending approval matching all the given ones, at most 500). Each approval is decided as by `POST /api/approvals/{id}/decision`: racing deciders get exactly one winner per approval, and an approval already settled, expired or unknown is reported in its result, not decided. The answer lists one result per approval.",
+                Some(doc.schema::<BatchDecisionBody>()),
+                Answer::ok(
+                    "One result per approval",
+                    json!({
+                        "type": "object",
+                        "required": ["decided", "results"],
+                        "properties": {
+                            "decided": { "type": "integer", "minimum": 0, "description": "How many were decided by this call" },
+                            "results": { "type": "array", "items": {
+                                "type": "object",
+                                "required": ["approvalId", "decided", "status"],
+                                "properties": {
+                                    "approvalId": { "type": "string" },
+                                    "decided": { "type": "boolean", "description": "Whether this call decided it" },
+                                    "status": { "type": ["string", "null"], "description": "Its status after the call (null: unknown approval)" },
+                                    "approval": approval,
+                                    "error": { "type": "object", "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" } } }
+                                }
+                            } }
+                        }
+                    }),
+                ),
+                Vec::new(),
+                &[],
+            ),
+            Endpoint::AddGrant => op(
+                "Role: operator. Approves the agent's action in the environment (and only in `channel`, when given) without asking until the grant expires, each task up to `maxTaskCostUsd` and all of them up to `totalCostUsd`. A grant only turns an ask into an approval: deny rules and halts decide before it, and budgets still apply. Every use is audited (the decision's entry names the grant).",
+                Some(doc.schema::<GrantBody>()),
+                Answer {
+                    status: 201,
+                    description: "The grant",
+                    schema: doc.schema::<GrantView>(),
+                    links: None,
+                    also: None,
+                },
+                Vec::new(),
+                &[],
+            ),
+            Endpoint::Grants => op(
+                "Any role.",
+                None,
+                Answer::ok("Grants, newest first", doc.schema::<Grants>()),
+                vec![
+                    Param::query(
+                        "status",
+                        json!({ "type": "string", "enum": ["active", "expired", "revoked"] }),
+                    ),
+                    limit(),
+                ],
+                &[],
+            ),
+            Endpoint::RevokeGrant => op(
+                "Role: operator. From now on the grant approves nothing; revoking it again changes nothing.",
+                None,
+                Answer::ok("The grant", doc.schema::<GrantView>()),
+                vec![Param::path("id", json!({ "type": "string", "minLength": 1 }))],
+                &[(404, "Unknown grant")],
             ),
             Endpoint::Halt => op(
                 "Role: operator. A halt covers every agent (`all`), one agent, one channel or one task. While it lasts, matching approvals are denied (reason `halted`), `POST /api/route` answers the agent it would pick with reason `halted` and the halt, and the webhook consumer holds matching events (status `held`) until a resume; the gateway is sent a signed `halt.set` event (`POST {gateway}/events`). A halt naming an agent or channel the current skill graph does not know is kept, with a warning in `warnings`.",

@@ -8,6 +8,7 @@ pub mod api;
 pub mod chat;
 #[cfg(feature = "openapi")]
 mod doc;
+pub mod grants;
 pub mod ledger;
 pub mod row;
 pub mod store;
@@ -23,7 +24,7 @@ use agency_kit::{Access, BodyLimit};
 use http::Method;
 
 pub static MIGRATIONS: &[Migration] =
-    agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book");
+    agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book", "0003_grants");
 
 /// The assistant's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,10 @@ pub enum Endpoint {
     List,
     Get,
     Decide,
+    DecideMany,
+    AddGrant,
+    Grants,
+    RevokeGrant,
     Halt,
     Halts,
     Resume,
@@ -125,6 +130,38 @@ pub static ROUTES: &[Route<Endpoint>] = &[
     },
     Route {
         method: Method::POST,
+        path: "/api/approvals/decide",
+        access: Access::Write,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::DecideMany,
+        summary: "Decide many pending approvals at once",
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/grants",
+        access: Access::Write,
+        body: BodyLimit::Message,
+        endpoint: Endpoint::AddGrant,
+        summary: "Approve a kind of task without asking, for a while",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/grants",
+        access: Access::Read,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Grants,
+        summary: "Grants, newest first",
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/grants/{id}",
+        access: Access::Write,
+        body: BodyLimit::None,
+        endpoint: Endpoint::RevokeGrant,
+        summary: "Revoke a grant",
+    },
+    Route {
+        method: Method::POST,
         path: "/api/halt",
         access: Access::Write,
         body: BodyLimit::Message,
@@ -211,6 +248,8 @@ pub struct AuditPage {
 pub const AUDIT_KINDS: &[&str] = &[
     "decision",
     "human-decision",
+    "grant",
+    "grant-revoked",
     "halt",
     "resume",
     "spend",
@@ -240,6 +279,30 @@ pub fn list_page(req: &agency_kit::Request) -> Result<ListPage, agency_kit::ApiE
         before: agency_approval::contract::page_before(q.before.as_deref())?,
         status,
     })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantQuery {
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /api/grants?status=&limit=`, checked: 400 for an unknown parameter or status.
+pub fn grant_page(
+    req: &agency_kit::Request,
+) -> Result<(Option<grants::GrantStatus>, u32), agency_kit::ApiError> {
+    let q: GrantQuery = req.query()?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(grants::GrantStatus::parse(s).ok_or_else(|| {
+            agency_kit::ApiError::bad_request("status must be active, expired or revoked")
+        })?),
+    };
+    Ok((
+        status,
+        agency_kit::http::parse_limit(q.limit.as_deref(), 100, 1000)?,
+    ))
 }
 
 #[derive(serde::Deserialize)]

@@ -32,6 +32,8 @@ pub struct ApprovalRow {
     pub decided_by: Option<String>,
     pub decided_ms: Option<i64>,
     pub comment: Option<String>,
+    /// The grant that approved it, if one did.
+    pub grant_id: Option<String>,
     /// The table's rowid: the short number operators type in chat.
     pub number: i64,
 }
@@ -39,7 +41,7 @@ pub struct ApprovalRow {
 /// The columns of [`ApprovalRow`], in its order, for `SELECT`s.
 pub const APPROVAL_COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, \
      budget_remaining_micros, estimated_micros, actual_micros, reserved_json, created_ms, expires_ms, decided_by, decided_ms, \
-     comment, rowid AS number";
+     comment, grant_id, rowid AS number";
 
 impl ApprovalRow {
     /// The API's status: a human approval being recorded still reads as pending.
@@ -107,6 +109,7 @@ impl ApprovalRow {
                 .filter(|_| self.status != ApprovalStatus::Deciding)
                 .map(rfc3339),
             comment: self.comment.clone(),
+            grant_id: self.grant_id.clone(),
         }
     }
 
@@ -156,6 +159,10 @@ pub struct ApprovalView {
     pub decided_at: Option<String>,
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
     pub comment: Option<String>,
+    /// The grant that approved it (reason `grant`), if one did.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub grant_id: Option<String>,
 }
 
 /// `GET /api/approvals`.
@@ -328,6 +335,7 @@ mod tests {
             decided_by: None,
             decided_ms: None,
             comment: None,
+            grant_id: None,
             number: 1,
         }
     }

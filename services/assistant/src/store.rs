@@ -17,7 +17,7 @@ pub const CLAIM_TIMEOUT_MS: i64 = 60_000;
 
 /// The assistant's tables, over a SQL database.
 pub struct Store<D> {
-    db: D,
+    pub(crate) db: D,
 }
 
 fn s(v: &str) -> SqlValue {
@@ -48,7 +48,7 @@ pub struct Audit<'a> {
     pub detail: Value,
 }
 
-fn stmt(q: &str, args: Vec<SqlValue>) -> Statement {
+pub(crate) fn stmt(q: &str, args: Vec<SqlValue>) -> Statement {
     Statement::new(q, args)
 }
 
@@ -57,7 +57,7 @@ impl<D: Db> Store<D> {
         Store { db }
     }
 
-    fn audit_stmt(&self, a: &Audit<'_>, now: i64) -> Statement {
+    pub(crate) fn audit_stmt(&self, a: &Audit<'_>, now: i64) -> Statement {
         stmt(
             "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) VALUES (?1, ?2, ?3, ?4, ?5)",
             vec![
@@ -152,23 +152,28 @@ impl<D: Db> Store<D> {
         Ok(rows)
     }
 
-    /// Records a policy decision. A concurrent retry of the same task may have
-    /// recorded first; then nothing is written and the caller reads that one back.
+    /// Records a policy decision (`grant`: the grant that approved it). A concurrent
+    /// retry of the same task may have recorded first; then nothing is written and the
+    /// caller reads that one back.
     pub async fn insert(
         &self,
         id: &str,
         request: &ApprovalRequest,
         request_json: &Value,
         d: &Decision,
+        grant: Option<&str>,
         now: i64,
     ) -> Result<(), ApiError> {
-        let detail = decision_audit(d);
+        let mut detail = decision_audit(d);
+        if let Some(g) = grant {
+            detail["grantId"] = g.into();
+        }
         self.db
             .batch(vec![
                 stmt(
                     "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope,
-                         budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                         budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms, grant_id, decided_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, CASE WHEN ?16 IS NULL THEN NULL ELSE ?14 END)
                      ON CONFLICT(task_id) DO NOTHING",
                     vec![
                         s(id),
@@ -186,6 +191,7 @@ impl<D: Db> Store<D> {
                         s(&reserved_json(&d.change)),
                         n(now),
                         opt_n(d.expires_at_ms),
+                        opt_s(grant),
                     ],
                 ),
                 // Audited only when the row above is ours.
@@ -227,17 +233,18 @@ impl<D: Db> Store<D> {
             .map(|_| ())
     }
 
-    /// Records the human decision `d` on a claimed approval, with its audit entry.
+    /// Records the human decision `d` on a claimed approval, with its audit entry, and
+    /// `also` (a grant given with it) in the same batch.
     pub async fn settle_human(
         &self,
         id: &str,
         d: &Decision,
         by: &str,
         comment: Option<&str>,
+        also: Vec<Statement>,
         now: i64,
     ) -> Result<(), ApiError> {
-        self.db
-            .batch(vec![
+        let mut batch = vec![
                 stmt(
                     "UPDATE approvals SET status = ?2, reason_code = ?3, reason = ?4, decided_by = ?5, decided_ms = ?6, comment = ?7,
                          reserved_json = ?8, budget_scope = COALESCE(?9, budget_scope), budget_remaining_micros = COALESCE(?10, budget_remaining_micros)
@@ -264,8 +271,9 @@ impl<D: Db> Store<D> {
                     },
                     now,
                 ),
-            ])
-            .await?;
+        ];
+        batch.extend(also);
+        self.db.batch(batch).await?;
         Ok(())
     }
 

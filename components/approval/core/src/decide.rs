@@ -75,6 +75,8 @@ pub enum ReasonCode {
     Halted,
     /// A human's answer.
     Human,
+    /// A human's grant, given earlier ([`crate::grant`]).
+    Grant,
 }
 
 impl ReasonCode {
@@ -86,6 +88,7 @@ impl ReasonCode {
             ReasonCode::Budget => "budget",
             ReasonCode::Halted => "halted",
             ReasonCode::Human => "human",
+            ReasonCode::Grant => "grant",
         }
     }
 
@@ -96,6 +99,7 @@ impl ReasonCode {
             ReasonCode::Budget,
             ReasonCode::Halted,
             ReasonCode::Human,
+            ReasonCode::Grant,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)

@@ -11,6 +11,7 @@ mod budget;
 pub mod chat;
 pub mod contract;
 pub mod decide;
+pub mod grant;
 pub mod halt;
 mod money;
 mod policy;
@@ -29,10 +30,11 @@ pub use decide::{
     apply_halts, conclude, decide, explain, halt_reason, halted, human_decision, rule_verdict,
     verdict,
 };
+pub use grant::Grant;
 pub use halt::{
     GraphNames, Halt, HaltScope, HaltState, HaltTarget, HaltView, HaltsInForce, Held, HeldWork,
     Work, covering, held_under, unknown_to_graph,
 };
 pub use money::{LedgerFull, MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{Budget, Limits, Policy, PolicyError, Rule, When};
-pub use time::{civil, day_key, month_key, rfc3339};
+pub use time::{civil, day_key, duration_secs, month_key, rfc3339};

@@ -346,19 +346,7 @@ impl Reader<'_> {
 fn duration_secs(v: &toml::Value) -> Option<u64> {
     match v {
         toml::Value::Integer(n) if *n > 0 => Some(*n as u64),
-        toml::Value::String(s) => {
-            let s = s.trim();
-            let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-            let n: u64 = num.parse().ok().filter(|n| *n > 0)?;
-            let mult = match unit {
-                "" | "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                "d" => 86_400,
-                _ => return None,
-            };
-            n.checked_mul(mult)
-        }
+        toml::Value::String(s) => crate::time::duration_secs(s),
         _ => None,
     }
     .filter(|s| *s <= MAX_EXPIRY_SECS)

@@ -105,6 +105,29 @@ named!(
     })
 );
 
+named!(
+    /// A grant's length.
+    GrantSecs,
+    json_schema!({
+        "type": "integer",
+        "minimum": crate::contract::GRANT_SECS.start(),
+        "maximum": crate::contract::GRANT_SECS.end(),
+        "description": "Seconds: a minute to a year.",
+    })
+);
+
+named!(
+    /// The approvals a batch decides.
+    BatchIds,
+    json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": crate::contract::MAX_BATCH,
+        "items": { "type": "string", "pattern": short_name_pattern() },
+        "description": format!("1 to {} approval ids (repeats count once).", crate::contract::MAX_BATCH),
+    })
+);
+
 /// Where an approval stands, as the API shows it.
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -39,9 +39,66 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Seconds in a duration as people write it: `90` (seconds), `30m`, `2h`, `1d`, `1w`,
+/// or in words: `30 minutes`, `1 hour`, `an hour`, `2 days`, `a week`. Zero and
+/// anything else: `None`.
+pub fn duration_secs(text: &str) -> Option<u64> {
+    let s = text.trim().to_ascii_lowercase();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = match num {
+        "" => match unit.split_once(' ') {
+            Some(("a" | "an" | "one", _)) => 1,
+            _ => return None,
+        },
+        n => n.parse().ok().filter(|n| *n > 0)?,
+    };
+    let unit = match unit.trim() {
+        u if num.is_empty() => u.split_once(' ').map_or("", |(_, u)| u.trim()),
+        u => u,
+    };
+    let mult = match unit {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 7 * 86_400,
+        _ => return None,
+    };
+    if num.is_empty() && mult == 1 && unit.is_empty() {
+        return None;
+    }
+    n.checked_mul(mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        for (text, want) in [
+            ("90", Some(90)),
+            ("30m", Some(1800)),
+            ("2h", Some(7200)),
+            (" 1d ", Some(86_400)),
+            ("1w", Some(604_800)),
+            ("1 hour", Some(3600)),
+            ("an hour", Some(3600)),
+            ("2 Hours", Some(7200)),
+            ("30 minutes", Some(1800)),
+            ("a day", Some(86_400)),
+            ("0", None),
+            ("0h", None),
+            ("h", None),
+            ("an", None),
+            ("2 fortnights", None),
+            ("", None),
+            ("99999999999999999999d", None),
+        ] {
+            assert_eq!(duration_secs(text), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn timestamps() {

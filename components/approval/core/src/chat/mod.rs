@@ -71,6 +71,13 @@ mod tests {
         halt_two_words: "halt codegen\tnow" => Command::Other("halt codegen\tnow".into());
         list_pending: "list pending approvals" => Command::Pending;
         approve_garbage: "approve everything now" => Command::Other("approve everything now".into());
+        grant: "grant 42 for 2h" => Command::Grant { target: Target::Number(42), secs: Some(7200), comment: None };
+        grant_words: "Grant it for an hour: routine" => Command::Grant { target: Target::Last, secs: Some(3600), comment: Some("routine".into()) };
+        grant_default: "grant #3" => Command::Grant { target: Target::Number(3), secs: None, comment: None };
+        grant_bad_duration: "grant 3 for ever" => Command::Other("grant 3 for ever".into());
+        approve_all: "approve all for CodeGen" => Command::DecideAll { approve: true, agent: "codegen".into(), action: None, comment: None };
+        deny_all_action: "deny all deploy for codegen: freeze" => Command::DecideAll { approve: false, agent: "codegen".into(), action: Some("deploy".into()), comment: Some("freeze".into()) };
+        approve_all_alone: "approve all" => Command::Other("approve all".into());
     }
 }
 

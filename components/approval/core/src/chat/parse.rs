@@ -23,6 +23,21 @@ pub enum Command {
         target: Target,
         comment: Option<String>,
     },
+    /// "grant 42 for 2h", "grant it": approve and grant the same agent, action and
+    /// environment for the duration (default an hour).
+    Grant {
+        target: Target,
+        secs: Option<u64>,
+        comment: Option<String>,
+    },
+    /// "approve all for codegen", "deny all deploy for codegen": every pending
+    /// approval of the agent (and action).
+    DecideAll {
+        approve: bool,
+        agent: String,
+        action: Option<String>,
+        comment: Option<String>,
+    },
     Show(Target),
     Why(Target),
     Budget,
@@ -104,6 +119,27 @@ fn halt_what(words: &[&str]) -> Option<Option<HaltTarget>> {
     }
 }
 
+/// "all for codegen", "all deploy for codegen" after "approve" or "deny".
+fn decide_all(t: &str, approve: bool, comment: &Option<String>) -> Option<Command> {
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let name = |w: &str| crate::contract::canonical_name("agent", w).ok();
+    let (action, agent) = match words.as_slice() {
+        [all, "for" | "FOR" | "For", agent] if all.eq_ignore_ascii_case("all") => {
+            (None, name(agent)?)
+        }
+        [all, action, "for" | "FOR" | "For", agent] if all.eq_ignore_ascii_case("all") => {
+            (Some(name(action)?), name(agent)?)
+        }
+        _ => return None,
+    };
+    Some(Command::DecideAll {
+        approve,
+        agent,
+        action,
+        comment: comment.clone(),
+    })
+}
+
 /// Parses one chat message.
 pub fn parse(message: &str) -> Command {
     let text = message.trim();
@@ -132,6 +168,9 @@ pub fn parse(message: &str) -> Command {
     for (verb, approve) in [("approve ", true), ("deny ", false), ("reject ", false)] {
         if let Some(rest) = after_prefix(text, verb) {
             let (t, comment) = with_comment(rest);
+            if let Some(all) = decide_all(t, approve, &comment) {
+                return all;
+            }
             if let Some(target) = target(&t.to_lowercase()) {
                 return if approve {
                     Command::Approve { target, comment }
@@ -139,6 +178,24 @@ pub fn parse(message: &str) -> Command {
                     Command::Deny { target, comment }
                 };
             }
+        }
+    }
+    if let Some(rest) = after_prefix(text, "grant ") {
+        let (t, comment) = with_comment(rest);
+        let t = t.to_lowercase();
+        let (t, secs) = match t.split_once(" for ") {
+            Some((t, d)) => match crate::time::duration_secs(d) {
+                Some(secs) => (t.to_owned(), Some(secs)),
+                None => return Command::Other(text.to_owned()),
+            },
+            None => (t, None),
+        };
+        if let Some(target) = target(&t) {
+            return Command::Grant {
+                target,
+                secs,
+                comment,
+            };
         }
     }
     if let Some(rest) = lower.strip_prefix("why") {

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use crate::halt::{HaltTarget, HaltView, HeldWork, held_under};
 
 pub const HELP: &str = "I understand: \"what's pending?\", \"approve 42\", \"deny 42: too expensive\", \
-\"approve it\" (the last approval we discussed), \"show 42\", \"why was 42 denied?\", \"budget\", \
+\"approve it\" (the last approval we discussed), \"grant 42 for 2h\" (approve, and the same kind of task without asking for 2 hours), \
+\"approve all for codegen\" / \"deny all deploy for codegen\", \"show 42\", \"why was 42 denied?\", \"budget\", \
 \"halt codegen\" / \"halt channel ops\" / \"halt all: reason\", \"resume\" / \"resume codegen\", \"status\" (halts and held work), \"route: <message>\", \"help\".";
 
 // Also read by the webhook service (it posts the reply in chat).
@@ -255,6 +256,47 @@ pub fn decided_reply(a: &Value) -> Reply {
         actions: vec![
             json!({"type": a["decision"], "approvalId": a["approvalId"], "number": a["number"]}),
         ],
+    }
+}
+
+/// The reply to "approve all for X": what was decided, by number, and what was not.
+pub fn batch_reply(approve: bool, agent: &str, results: &[Value]) -> Reply {
+    let verb = if approve { "Approved" } else { "Denied" };
+    let wanted = if approve { "approved" } else { "denied" };
+    let decided: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["decided"] == true && r["status"] == wanted)
+        .collect();
+    if results.is_empty() {
+        return Reply::say(format!("Nothing of {agent}'s is pending."));
+    }
+    let numbers: Vec<String> = decided
+        .iter()
+        .filter_map(|r| r["approval"]["number"].as_i64())
+        .map(|n| format!("#{n}"))
+        .collect();
+    let mut text = format!(
+        "{verb} {} of {agent}'s {} pending: {}.",
+        decided.len(),
+        results.len(),
+        if numbers.is_empty() {
+            "none".to_owned()
+        } else {
+            numbers.join(", ")
+        }
+    );
+    let not = results.len() - decided.len();
+    if not > 0 {
+        text.push_str(&format!(
+            " {not} could not be decided (already decided, or a budget or halt refused)."
+        ));
+    }
+    Reply {
+        text,
+        actions: decided
+            .iter()
+            .map(|r| json!({"type": r["status"], "approvalId": r["approvalId"], "number": r["approval"]["number"]}))
+            .collect(),
     }
 }
 

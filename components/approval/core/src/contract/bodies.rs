@@ -89,25 +89,42 @@ pub struct HumanDecisionBody {
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Text>"))]
     pub comment: Option<String>,
+    /// Approve and grant: the same agent, action and environment are approved without
+    /// asking for the grant's duration (see `POST /api/grants`).
+    #[serde(default)]
+    pub grant: Option<super::GrantTerms>,
 }
 
 impl HumanDecisionBody {
     /// true to approve, or what is wrong with the body.
     pub fn approve(&self) -> Result<bool, Invalid> {
-        let by = self.by.trim();
-        if !is_short_name(by) {
-            return Err(Invalid(format!(
-                "by must name who decided, in at most {MAX_NAME_CHARS} characters"
-            )));
+        let (approve, _) = verdict(&self.decision, &self.by, self.comment.as_deref())?;
+        if !approve && self.grant.is_some() {
+            return Err("a grant goes with approve, not deny".into());
         }
-        if let Some(c) = &self.comment {
-            bounded_text("comment", c)?;
-        }
-        match self.decision.as_str() {
-            "approve" => Ok(true),
-            "deny" => Ok(false),
-            _ => Err("decision must be approve or deny".into()),
-        }
+        Ok(approve)
+    }
+}
+
+/// A human's verdict, checked: (approve, who, trimmed), or what is wrong with it.
+pub(super) fn verdict(
+    decision: &str,
+    by: &str,
+    comment: Option<&str>,
+) -> Result<(bool, String), Invalid> {
+    let by = by.trim();
+    if !is_short_name(by) {
+        return Err(Invalid(format!(
+            "by must name who decided, in at most {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if let Some(c) = comment {
+        bounded_text("comment", c)?;
+    }
+    match decision {
+        "approve" => Ok((true, by.to_owned())),
+        "deny" => Ok((false, by.to_owned())),
+        _ => Err("decision must be approve or deny".into()),
     }
 }
 

@@ -6,11 +6,13 @@
 
 mod bodies;
 mod budget;
+mod grants;
 mod request;
 mod status;
 
 pub use bodies::*;
 pub use budget::*;
+pub use grants::*;
 pub use request::*;
 pub use status::*;
 
