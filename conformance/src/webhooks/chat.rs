@@ -193,6 +193,74 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
             },
         );
         check(
+            "webhooks: a card's approve-for-an-hour grants the same kind of task",
+            &mut || {
+                let a = t.assistant.as_deref().unwrap_or("");
+                let agent = fresh("cardgrant");
+                let ask = || -> Result<Value, String> {
+                    let body = json!({"taskId": fresh("cardgrant"), "agent": agent, "action": "payment", "description": "c", "estimatedCostUsd": 0.01});
+                    let r = c.call(
+                        "POST",
+                        &format!("{a}/api/approve"),
+                        Some(&t.gateway_token),
+                        Some(&body.to_string()),
+                        &[],
+                    )?;
+                    Ok(r.body)
+                };
+                let first = ask()?;
+                let id = first["approvalId"]
+                    .as_str()
+                    .ok_or(format!("no approval: {first}"))?
+                    .to_owned();
+                let trig = fresh("trig");
+                let payload = json!({
+                    "type": "block_actions", "trigger_id": trig,
+                    "user": { "id": APPROVER_SLACK }, "channel": { "id": "C9" },
+                    "container": { "message_ts": "1700000000.000300", "channel_id": "C9" },
+                    "response_url": format!("{}/slack/response/{trig}", w.fakes),
+                    "actions": [{ "action_id": "agency_grant_3600", "value": id, "action_ts": "1" }],
+                });
+                expect_200(
+                    &h.slack_form(&[("payload", &payload.to_string())])?,
+                    "the grant click",
+                )?;
+                let d = h.settled(&trig, &["done", "failed", "dead"])?;
+                if d["result"]["outcome"] != "decided" {
+                    return Err(format!("the grant click must decide: {d}"));
+                }
+                h.expect_seen("slack", "the card does not say what was granted", &|s| {
+                    s["path"] == "/slack/api/chat.update"
+                        && s["body"]["ts"] == "1700000000.000300"
+                        && s["body"]["text"]
+                            .as_str()
+                            .is_some_and(|x| x.contains("for 1 hour"))
+                })?;
+                let grants = c.call(
+                    "GET",
+                    &format!("{a}/api/grants?status=active&limit=1000"),
+                    Some(&t.viewer_token),
+                    None,
+                    &[],
+                )?;
+                let g = grants.body["grants"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|g| g["fromApproval"] == id.as_str()).cloned())
+                    .ok_or(format!(
+                        "no grant from the clicked approval: {}",
+                        grants.body
+                    ))?;
+                if g["createdBy"] != APPROVER || g["agent"] != agent.as_str() {
+                    return Err(format!("the card's grant: {g}"));
+                }
+                let next = ask()?;
+                if next["decision"] != "approved" || next["reasonCode"] != "grant" {
+                    return Err(format!("the next of its kind is not granted: {next}"));
+                }
+                Ok(())
+            },
+        );
+        check(
             "webhooks: an ask with replyTo gets a card, edited once decided elsewhere",
             &mut || {
                 let a = t.assistant.as_deref().unwrap_or("");
@@ -280,13 +348,14 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                if keys.len() != 2
-                    || keys.iter().any(|k| {
-                        !k["callback_data"]
-                            .as_str()
-                            .is_some_and(|d| d.len() <= 64 && d.ends_with(&id))
-                    })
-                {
+                let codes: Vec<&str> = keys
+                    .iter()
+                    .filter_map(|k| k["callback_data"].as_str())
+                    .filter(|d| d.len() <= 64 && d.ends_with(&id))
+                    .filter_map(|d| d.split(':').nth(1))
+                    .collect();
+                // Approve, approve for an hour (the default offer), deny.
+                if keys.len() != 3 || codes != ["a", "g3600", "d"] {
                     return Err(format!("the Telegram card's buttons are wrong: {card}"));
                 }
                 decide(&id, "deny")?;
@@ -317,7 +386,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                if ids.len() != 2
+                if ids.len() != 3
                     || ids.iter().any(|b| {
                         !b["custom_id"]
                             .as_str()

@@ -11,6 +11,7 @@
 //! dedup_ttl_hours = 24
 //! retry_schedule_secs = [5, 300, 1800, 7200, 18000, 36000]
 //! prefix = "!agency"          # messages starting with it go to the assistant
+//! card_grants = ["1h", "1d"]  # approval cards' "approve for ..." buttons ([] for none)
 //!
 //! [[webhooks.slack]]
 //! id = "T0123"                # POST /slack/T0123
@@ -68,6 +69,8 @@ pub struct WebhooksConfig {
     pub dedup_ttl_hours: Option<u64>,
     pub retry_schedule_secs: Option<Vec<u64>>,
     pub prefix: Option<String>,
+    /// Approval cards' "approve for ..." buttons: durations such as "1h" (at most 3).
+    pub card_grants: Option<Vec<String>>,
     /// The platforms' API base URLs (tests point them at fakes).
     pub slack_api: Option<String>,
     pub telegram_api: Option<String>,
@@ -251,6 +254,24 @@ fn service_wide(w: &WebhooksConfig) -> Result<Settings, String> {
         out.schedule_secs = s.clone();
     }
     out.prefix = w.prefix.clone().filter(|p| !p.trim().is_empty());
+    if let Some(grants) = &w.card_grants {
+        if grants.len() > 3 {
+            return Err("webhooks.card_grants offers at most 3 durations".into());
+        }
+        let range = agency_approval::contract::GRANT_SECS;
+        out.card_grants = grants
+            .iter()
+            .map(|g| {
+                agency_approval::duration_secs(g)
+                    .filter(|s| range.contains(s))
+                    .ok_or_else(|| {
+                        format!(
+                            "webhooks.card_grants: {g:?} is not a duration from a minute to a year (\"30m\", \"1h\", \"1d\")"
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+    }
     let defaults = ApiBases::default();
     out.api = ApiBases {
         slack: w.slack_api.clone().unwrap_or(defaults.slack),
@@ -414,6 +435,27 @@ mod tests {
         assert!(parse(&twice, &[("S", "x")]).unwrap_err().contains("twice"));
         let rate = "[webhooks]\nrate_per_second = 0\n";
         assert!(parse(rate, &[]).unwrap_err().contains("rate_per_second"));
+    }
+
+    #[test]
+    fn cards_offer_the_configured_grants() {
+        assert_eq!(parse("", &[]).unwrap().card_grants, [3600]);
+        let s = parse("[webhooks]\ncard_grants = [\"30m\", \"1d\"]\n", &[]).unwrap();
+        assert_eq!(s.card_grants, [1800, 86_400]);
+        assert!(
+            parse("[webhooks]\ncard_grants = []\n", &[])
+                .unwrap()
+                .card_grants
+                .is_empty()
+        );
+        for bad in [
+            r#"["forever"]"#,
+            r#"["30s"]"#,
+            r#"["1h", "2h", "3h", "4h"]"#,
+        ] {
+            let err = parse(&format!("[webhooks]\ncard_grants = {bad}\n"), &[]).unwrap_err();
+            assert!(err.contains("card_grants"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -158,6 +158,8 @@ pub struct Settings {
     pub schedule_secs: Vec<u64>,
     /// A message starting with this goes to the assistant (as `/agency` does).
     pub prefix: Option<String>,
+    /// The "approve for ..." buttons approval cards offer, in seconds.
+    pub card_grants: Vec<u64>,
 }
 
 /// A day: how long dedup keys are kept unless configured longer.
@@ -174,6 +176,7 @@ impl Default for Settings {
             dedup_ttl_ms: DEFAULT_DEDUP_TTL_MS,
             schedule_secs: DEFAULT_SCHEDULE_SECS.to_vec(),
             prefix: None,
+            card_grants: vec![agency_approval::contract::DEFAULT_GRANT_SECS],
         }
     }
 }

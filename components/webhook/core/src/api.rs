@@ -28,6 +28,9 @@ pub enum Call {
         to: ReplyTo,
         approval_id: String,
         text: String,
+        /// The "approve for ..." buttons it offers, in seconds.
+        #[serde(default)]
+        grants: Vec<u64>,
     },
     /// The clicked card, edited to show its outcome (and the click answered).
     Decided { to: ReplyTo, text: String },
@@ -294,13 +297,16 @@ mod tests {
             to: tg.clone(),
             approval_id: "apr_1".into(),
             text: "?".into(),
+            grants: vec![3600],
         };
         let r = request(&api, &bot(Platform::Telegram), &card).unwrap();
         assert_eq!(r.url, "https://api.telegram.org/botTOKEN/sendMessage");
         assert_eq!(r.authorization, None);
         let keys = r.body["reply_markup"]["inline_keyboard"][0].clone();
         assert_eq!(keys[0]["callback_data"], "agency:a:apr_1");
-        assert_eq!(keys[1]["callback_data"], "agency:d:apr_1");
+        assert_eq!(keys[1]["callback_data"], "agency:g3600:apr_1");
+        assert_eq!(keys[1]["text"], "Approve for 1 hour");
+        assert_eq!(keys[2]["callback_data"], "agency:d:apr_1");
         let edit = Call::Edit {
             to: tg,
             message: "41".into(),

@@ -1,42 +1,121 @@
 //! Approval cards' buttons: what each button carries, so that a click comes back as
-//! "approve (or deny) approval X". The same encoding for Telegram's `callback_data`
-//! (at most 64 bytes) and Discord's `custom_id` (at most 100 characters); Slack
-//! buttons carry an `action_id` and the approval id as `value`.
+//! "approve (or deny, or approve and grant for a while) approval X". The same encoding
+//! for Telegram's `callback_data` (at most 64 bytes) and Discord's `custom_id` (at most
+//! 100 characters); Slack buttons carry an `action_id` and the approval id as `value`.
 
 /// Slack's `action_id` of the Approve button.
 pub const SLACK_APPROVE: &str = "agency_approve";
 /// Slack's `action_id` of the Deny button.
 pub const SLACK_DENY: &str = "agency_deny";
+/// Slack's `action_id` of an "approve for ..." button: this, then the seconds.
+pub const SLACK_GRANT: &str = "agency_grant_";
 
 /// Telegram's `callback_data` limit, in bytes.
 pub const TELEGRAM_DATA_BYTES: usize = 64;
 
-/// `agency:a:<id>` or `agency:d:<id>`, when it fits Telegram's 64 bytes (and so
-/// Discord's 100 characters).
-pub fn button_data(approve: bool, approval_id: &str) -> Option<String> {
-    let data = format!("agency:{}:{approval_id}", if approve { 'a' } else { 'd' });
+/// What a card's button asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Deny,
+    /// Approve, and grant the same kind of task for this many seconds.
+    Grant(u64),
+}
+
+impl Verdict {
+    pub fn approves(self) -> bool {
+        !matches!(self, Verdict::Deny)
+    }
+
+    /// The grant's seconds, for [`Verdict::Grant`].
+    pub fn grant_secs(self) -> Option<u64> {
+        match self {
+            Verdict::Grant(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The button's label.
+    pub fn label(self) -> String {
+        match self {
+            Verdict::Approve => "Approve".into(),
+            Verdict::Deny => "Deny".into(),
+            Verdict::Grant(secs) => format!("Approve for {}", span(secs)),
+        }
+    }
+
+    fn code(self) -> String {
+        match self {
+            Verdict::Approve => "a".into(),
+            Verdict::Deny => "d".into(),
+            Verdict::Grant(secs) => format!("g{secs}"),
+        }
+    }
+
+    fn of_code(code: &str) -> Option<Verdict> {
+        match code {
+            "a" => Some(Verdict::Approve),
+            "d" => Some(Verdict::Deny),
+            _ => code
+                .strip_prefix('g')
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse().ok())
+                .filter(|s| *s > 0)
+                .map(Verdict::Grant),
+        }
+    }
+
+    /// The buttons of a card offering grants of `grants` seconds.
+    pub fn all(grants: &[u64]) -> Vec<Verdict> {
+        let mut v = vec![Verdict::Approve];
+        v.extend(grants.iter().map(|&s| Verdict::Grant(s)));
+        v.push(Verdict::Deny);
+        v
+    }
+}
+
+/// "1 hour", "30 minutes", "2 days": a duration in the largest whole unit.
+pub fn span(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `agency:<a|d|gSECS>:<id>`, when it fits Telegram's 64 bytes (and so Discord's 100
+/// characters).
+pub fn button_data(verdict: Verdict, approval_id: &str) -> Option<String> {
+    let data = format!("agency:{}:{approval_id}", verdict.code());
     (data.len() <= TELEGRAM_DATA_BYTES && !approval_id.is_empty()).then_some(data)
 }
 
-/// What a button's data asks: (approve, approval id); `None` for data that is not an
+/// What a button's data asks: (verdict, approval id); `None` for data that is not an
 /// Agency button's.
-pub fn parse_button(data: &str) -> Option<(bool, String)> {
+pub fn parse_button(data: &str) -> Option<(Verdict, String)> {
     let rest = data.strip_prefix("agency:")?;
-    let (verb, id) = rest.split_once(':')?;
-    let approve = match verb {
-        "a" => true,
-        "d" => false,
-        _ => return None,
-    };
-    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| (approve, id.to_owned()))
+    let (code, id) = rest.split_once(':')?;
+    let verdict = Verdict::of_code(code)?;
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| (verdict, id.to_owned()))
+}
+
+/// A Slack button's `action_id` for `verdict`.
+pub fn slack_action(verdict: Verdict) -> String {
+    match verdict {
+        Verdict::Approve => SLACK_APPROVE.into(),
+        Verdict::Deny => SLACK_DENY.into(),
+        Verdict::Grant(secs) => format!("{SLACK_GRANT}{secs}"),
+    }
 }
 
 /// What a Slack button's `action_id` asks (`value` holds the approval id).
-pub fn parse_slack_action(action_id: &str) -> Option<bool> {
+pub fn parse_slack_action(action_id: &str) -> Option<Verdict> {
     match action_id {
-        SLACK_APPROVE => Some(true),
-        SLACK_DENY => Some(false),
-        _ => None,
+        SLACK_APPROVE => Some(Verdict::Approve),
+        SLACK_DENY => Some(Verdict::Deny),
+        other => Verdict::of_code(&format!("g{}", other.strip_prefix(SLACK_GRANT)?)),
     }
 }
 
@@ -47,13 +126,19 @@ mod tests {
     #[test]
     fn buttons_round_trip_within_telegrams_limit() {
         let id = "apr_0123456789abcdef0123";
-        for approve in [true, false] {
-            let data = button_data(approve, id).unwrap();
+        for verdict in [
+            Verdict::Approve,
+            Verdict::Deny,
+            Verdict::Grant(3600),
+            Verdict::Grant(31_536_000),
+        ] {
+            let data = button_data(verdict, id).unwrap();
             assert!(data.len() <= 64);
-            assert_eq!(parse_button(&data), Some((approve, id.to_owned())));
+            assert_eq!(parse_button(&data), Some((verdict, id.to_owned())));
+            assert_eq!(parse_slack_action(&slack_action(verdict)), Some(verdict));
         }
-        assert_eq!(button_data(true, &"x".repeat(60)), None);
-        assert_eq!(button_data(true, ""), None);
+        assert_eq!(button_data(Verdict::Approve, &"x".repeat(60)), None);
+        assert_eq!(button_data(Verdict::Approve, ""), None);
         for other in [
             "",
             "agency:",
@@ -61,10 +146,25 @@ mod tests {
             "agency:a:",
             "other:a:1",
             "agency:a:a b",
+            "agency:g:1",
+            "agency:g0:1",
+            "agency:g-5:1",
+            "agency:g99999999999999999999999:1",
         ] {
             assert_eq!(parse_button(other), None, "{other:?}");
         }
-        assert_eq!(parse_slack_action(SLACK_DENY), Some(false));
+        assert_eq!(parse_slack_action(SLACK_DENY), Some(Verdict::Deny));
+        assert_eq!(parse_slack_action("agency_grant_x"), None);
         assert_eq!(parse_slack_action("something_else"), None);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(Verdict::Grant(3600).label(), "Approve for 1 hour");
+        assert_eq!(span(1800), "30 minutes");
+        assert_eq!(span(2 * 86_400), "2 days");
+        assert_eq!(span(90), "90 seconds");
+        let all = Verdict::all(&[3600]);
+        assert_eq!(all, [Verdict::Approve, Verdict::Grant(3600), Verdict::Deny]);
     }
 }

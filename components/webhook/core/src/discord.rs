@@ -120,10 +120,11 @@ pub fn parse(origin: Origin<'_>, body: &[u8]) -> Result<Inbound, ParseError> {
         3 => {
             let custom = i.data.as_ref().and_then(|d| d.custom_id.as_deref());
             match custom.and_then(parse_button) {
-                Some((approve, approval_id)) => (
+                Some((verdict, approval_id)) => (
                     EventKind::Click {
-                        approve,
+                        approve: verdict.approves(),
                         approval_id,
+                        grant_secs: verdict.grant_secs(),
                     },
                     answer(DEFERRED_UPDATE_MESSAGE),
                 ),
@@ -235,7 +236,8 @@ mod tests {
             event.kind,
             EventKind::Click {
                 approve: false,
-                approval_id: "apr_7".into()
+                approval_id: "apr_7".into(),
+                grant_secs: None,
             }
         );
 

@@ -54,8 +54,14 @@ pub enum EventKind {
     Mention,
     /// The `/agency` command; the event's text is what follows it.
     Command,
-    /// A click on an approval card's button.
-    Click { approve: bool, approval_id: String },
+    /// A click on an approval card's button (`grant_secs`: "approve for ..." also
+    /// grants the same kind of task for that long).
+    Click {
+        approve: bool,
+        approval_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grant_secs: Option<u64>,
+    },
 }
 
 /// How to answer in the conversation an event came from, in each platform's terms.

@@ -245,10 +245,10 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
     if i.kind != "block_actions" {
         return Ok(ignored("slack interaction type"));
     }
-    let Some((approve, action)) = i
+    let Some((verdict, action)) = i
         .actions
         .iter()
-        .find_map(|a| parse_slack_action(&a.action_id).map(|approve| (approve, a)))
+        .find_map(|a| parse_slack_action(&a.action_id).map(|v| (v, a)))
     else {
         return Ok(ignored("slack action"));
     };
@@ -280,8 +280,9 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
             user: i.user.map(|u| u.id),
             text: String::new(),
             kind: EventKind::Click {
-                approve,
+                approve: verdict.approves(),
                 approval_id,
+                grant_secs: verdict.grant_secs(),
             },
             dedup_keys: vec![format!("slack:{source}:act:{id}")],
             reply_to: ReplyTo::Slack {
@@ -438,7 +439,8 @@ mod tests {
             e.kind,
             EventKind::Click {
                 approve: false,
-                approval_id: "apr_1".into()
+                approval_id: "apr_1".into(),
+                grant_secs: None,
             }
         );
         assert_eq!(e.user.as_deref(), Some("U7"));

@@ -119,7 +119,7 @@ pub fn parse(
     let source = origin.source;
     let key = format!("telegram:{source}:{}", u.update_id);
     if let Some(q) = u.callback_query {
-        let Some((approve, approval_id)) = q.data.as_deref().and_then(parse_button) else {
+        let Some((verdict, approval_id)) = q.data.as_deref().and_then(parse_button) else {
             return Ok(ignored("telegram callback data"));
         };
         let card = q
@@ -132,8 +132,9 @@ pub fn parse(
                 user: Some(q.from.id.to_string()),
                 text: String::new(),
                 kind: EventKind::Click {
-                    approve,
+                    approve: verdict.approves(),
                     approval_id,
+                    grant_secs: verdict.grant_secs(),
                 },
                 dedup_keys: vec![key],
                 reply_to: ReplyTo::Telegram {
@@ -282,7 +283,8 @@ mod tests {
             e.kind,
             EventKind::Click {
                 approve: true,
-                approval_id: "apr_1".into()
+                approval_id: "apr_1".into(),
+                grant_secs: None,
             }
         );
         assert_eq!(

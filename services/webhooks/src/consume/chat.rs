@@ -9,6 +9,7 @@ pub(super) async fn click<P: WebhookPorts>(
     e: &InboundEvent,
     approve: bool,
     approval_id: &str,
+    grant_secs: Option<u64>,
 ) -> Result<Outcome, ApiError> {
     let user = e.user.as_deref().unwrap_or("");
     let Some(name) = p.settings().approver(e.platform, user) else {
@@ -22,16 +23,20 @@ pub(super) async fn click<P: WebhookPorts>(
         ));
     };
     let verdict = if approve { "approve" } else { "deny" };
+    let mut decision = json!({
+        "decision": verdict,
+        "by": name,
+        "comment": format!("from {}", e.platform.as_str()),
+    });
+    if let Some(secs) = grant_secs.filter(|_| approve) {
+        decision["grant"] = json!({ "durationSecs": secs });
+    }
     let (status, body) = p
         .peer(
             Part::Assistant,
             Method::POST,
             &format!("/api/approvals/{approval_id}/decision"),
-            &json!({
-                "decision": verdict,
-                "by": name,
-                "comment": format!("from {}", e.platform.as_str()),
-            }),
+            &decision,
         )
         .await?;
     if transient(status) {
@@ -61,7 +66,15 @@ pub(super) async fn click<P: WebhookPorts>(
     // The card shows this outcome now: the sweep need not edit it again.
     store::card_decided(p.db(), approval_id).await?;
     let shown = approval.decision.as_str();
-    let text = format!("Approval {approval_id}: {shown} by {name}");
+    let text = match grant_secs {
+        Some(secs) if approval.decision == agency_approval::contract::ApprovalStatus::Approved => {
+            format!(
+                "Approval {approval_id}: {shown} by {name}, and the same kind of task for {}",
+                agency_webhook::card::span(secs)
+            )
+        }
+        _ => format!("Approval {approval_id}: {shown} by {name}"),
+    };
     let mut calls = vec![Call::Decided {
         to: e.reply_to.clone(),
         text: text.clone(),

@@ -193,9 +193,10 @@ pub async fn event<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Next, ApiEr
             EventKind::Click {
                 approve,
                 approval_id,
+                grant_secs,
             },
             Some(_),
-        ) => click(p, &event, *approve, approval_id).await?,
+        ) => click(p, &event, *approve, approval_id, *grant_secs).await?,
         (EventKind::Command | EventKind::Mention, Some(_)) => {
             converse(p, &event, &event.text).await?
         }

@@ -117,6 +117,7 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                 to: address.to,
                 approval_id: id.to_owned(),
                 text: card_text(a, &request),
+                grants: p.settings().card_grants.clone(),
             };
             queue_calls(p, None, source, vec![call]).await?;
             n += 1;

@@ -31,20 +31,28 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
         Call::Reply { text, .. } => follow_up(json!({ "content": text })),
         Call::Private { text, .. } => follow_up(json!({ "content": text, "flags": EPHEMERAL })),
         Call::Card {
-            approval_id, text, ..
+            approval_id,
+            text,
+            grants,
+            ..
         } => {
-            let button = |label: &str, style: u8, approve: bool| {
-                json!({ "type": 2, "style": style, "label": label,
-                        "custom_id": card::button_data(approve, approval_id) })
+            // Success (green), secondary (grey), danger (red).
+            let button = |v: card::Verdict| {
+                let style = match v {
+                    card::Verdict::Approve => 3,
+                    card::Verdict::Grant(_) => 2,
+                    card::Verdict::Deny => 4,
+                };
+                json!({ "type": 2, "style": style, "label": v.label(),
+                        "custom_id": card::button_data(v, approval_id) })
             };
+            let buttons: Vec<Value> = card::Verdict::all(grants).into_iter().map(button).collect();
             Ok(ApiRequest::post(
                 format!("{base}/channels/{channel_id}/messages"),
                 as_bot()?,
                 json!({
                     "content": text,
-                    "components": [{ "type": 1, "components": [
-                        button("Approve", 3, true), button("Deny", 4, false)
-                    ]}]
+                    "components": [{ "type": 1, "components": buttons }]
                 }),
             ))
         }

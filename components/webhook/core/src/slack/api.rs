@@ -7,16 +7,21 @@ use serde_json::{Value, json};
 use crate::api::{ApiRequest, Bot, Call, Unsendable};
 use crate::{ReplyTo, card};
 
-fn buttons(approval_id: &str) -> Value {
+fn buttons(approval_id: &str, grants: &[u64]) -> Value {
+    let button = |v: card::Verdict| {
+        let mut b = json!({ "type": "button", "action_id": card::slack_action(v),
+            "text": { "type": "plain_text", "text": v.label() }, "value": approval_id });
+        match v {
+            card::Verdict::Approve => b["style"] = json!("primary"),
+            card::Verdict::Deny => b["style"] = json!("danger"),
+            card::Verdict::Grant(_) => {}
+        }
+        b
+    };
     json!({
         "type": "actions",
         "block_id": format!("agency_card_{approval_id}"),
-        "elements": [
-            { "type": "button", "action_id": card::SLACK_APPROVE, "style": "primary",
-              "text": { "type": "plain_text", "text": "Approve" }, "value": approval_id },
-            { "type": "button", "action_id": card::SLACK_DENY, "style": "danger",
-              "text": { "type": "plain_text", "text": "Deny" }, "value": approval_id },
-        ]
+        "elements": card::Verdict::all(grants).into_iter().map(button).collect::<Vec<_>>(),
     })
 }
 
@@ -67,12 +72,15 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             ),
         },
         Call::Card {
-            approval_id, text, ..
+            approval_id,
+            text,
+            grants,
+            ..
         } => {
             let mut body = json!({
                 "channel": channel,
                 "text": text,
-                "blocks": [section(text), buttons(approval_id)],
+                "blocks": [section(text), buttons(approval_id, grants)],
             });
             if let Some(t) = thread_ts {
                 body["thread_ts"] = json!(t);

@@ -55,12 +55,14 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             None => send(text, None),
         },
         Call::Card {
-            approval_id, text, ..
+            approval_id,
+            text,
+            grants,
+            ..
         } => {
-            let button = |label: &str, approve: bool| json!({ "text": label, "callback_data": card::button_data(approve, approval_id) });
-            let keyboard =
-                json!({ "inline_keyboard": [[button("Approve", true), button("Deny", false)]] });
-            send(text, Some(keyboard))
+            let button = |v: card::Verdict| json!({ "text": v.label(), "callback_data": card::button_data(v, approval_id) });
+            let row: Vec<Value> = card::Verdict::all(grants).into_iter().map(button).collect();
+            send(text, Some(json!({ "inline_keyboard": [row] })))
         }
         Call::Decided { text, .. } => match message_id {
             Some(m) => edit(*m, text),
