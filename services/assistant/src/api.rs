@@ -530,8 +530,9 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
             let id = req.param(0, "approval id")?;
             let b: HumanDecisionBody = req.json()?;
             let approve = b.approve()?;
+            let grant = b.grant_terms()?;
             let answer = p
-                .decide(&id, approve, &b.by, b.comment.as_deref(), b.grant.as_ref())
+                .decide(&id, approve, &b.by, b.comment.as_deref(), grant.as_ref())
                 .await?;
             count_decision(
                 p,

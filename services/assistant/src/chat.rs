@@ -280,7 +280,7 @@ async fn run<P: ChatPorts>(p: &P, session: &str, command: Command) -> Result<Rep
             comment,
         } => {
             let terms = agency_approval::contract::GrantTerms {
-                duration_secs: secs,
+                duration_secs: secs.map(|s| s as f64),
                 ..Default::default()
             };
             human(p, session, &by, &target, true, comment, Some(&terms)).await?

@@ -138,10 +138,14 @@ pub fn find<E: Copy>(table: &[Route<E>], method: &Method, path: &str) -> Result<
         method
     };
     let mut allowed: Vec<Method> = Vec::new();
-    for route in table {
-        let Some(params) = match_path(route.path, path) else {
-            continue;
-        };
+    let matches: Vec<(&Route<E>, Vec<String>)> = table
+        .iter()
+        .filter_map(|r| match_path(r.path, path).map(|p| (r, p)))
+        .collect();
+    // A literal segment wins over a parameter: `/api/approvals/decide` is that route's
+    // path alone, not also `/api/approvals/{id}` for the id "decide".
+    let fewest = matches.iter().map(|(_, p)| p.len()).min().unwrap_or(0);
+    for (route, params) in matches.into_iter().filter(|(_, p)| p.len() == fewest) {
         if route.method == *wanted {
             return Ok(Matched {
                 endpoint: route.endpoint,
@@ -237,6 +241,14 @@ mod tests {
             endpoint: E::Health,
             summary: "",
         },
+        Route {
+            method: Method::POST,
+            path: "/api/agents/all/health",
+            access: Access::Write,
+            body: BodyLimit::Message,
+            endpoint: E::Graph,
+            summary: "",
+        },
     ];
 
     #[test]
@@ -274,6 +286,17 @@ mod tests {
         assert_eq!(
             found(Method::GET, "/api/agents/x/health"),
             Err(Miss::MethodNotAllowed(vec![Method::PUT]))
+        );
+        // A literal segment wins over a parameter, for the route and for `Allow`.
+        assert_eq!(
+            found(Method::POST, "/api/agents/all/health")
+                .unwrap()
+                .endpoint,
+            E::Graph
+        );
+        assert_eq!(
+            found(Method::PUT, "/api/agents/all/health"),
+            Err(Miss::MethodNotAllowed(vec![Method::POST]))
         );
     }
 

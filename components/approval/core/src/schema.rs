@@ -255,6 +255,85 @@ impl JsonSchema for crate::contract::ResumeBody {
     }
 }
 
+impl JsonSchema for crate::contract::HumanDecisionBody {
+    fn schema_name() -> Cow<'static, str> {
+        "HumanDecisionBody".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let by = generator.subschema_for::<ShortId>().to_value();
+        let comment = generator.subschema_for::<Option<Text>>().to_value();
+        let grant = generator
+            .subschema_for::<Option<crate::contract::GrantTerms>>()
+            .to_value();
+        let shape = |verdict: &str, with_grant: bool| {
+            let mut properties = serde_json::json!({
+                "decision": { "const": verdict },
+                "by": by.clone(),
+                "comment": comment.clone(),
+            });
+            properties["grant"] = if with_grant {
+                grant.clone()
+            } else {
+                serde_json::json!({ "type": "null" })
+            };
+            serde_json::json!({
+                "type": "object",
+                "required": ["decision", "by"],
+                "additionalProperties": false,
+                "properties": properties,
+            })
+        };
+        json_schema!({
+            "description": "A human's answer. Approving may also grant the same kind of task (`grant`); a denial cannot.",
+            "oneOf": [shape("approve", true), shape("deny", false)],
+        })
+    }
+}
+
+impl JsonSchema for crate::contract::BatchDecisionBody {
+    fn schema_name() -> Cow<'static, str> {
+        "BatchDecisionBody".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let verdict = generator.subschema_for::<Verdict>().to_value();
+        let by = generator.subschema_for::<ShortId>().to_value();
+        let comment = generator.subschema_for::<Option<Text>>().to_value();
+        let ids = generator.subschema_for::<BatchIds>().to_value();
+        let name = generator.subschema_for::<Name>().to_value();
+        let base = || {
+            serde_json::json!({
+                "decision": verdict.clone(),
+                "by": by.clone(),
+                "comment": comment.clone(),
+            })
+        };
+        let null = serde_json::json!({ "type": "null" });
+        let mut by_ids = base();
+        by_ids["ids"] = ids;
+        let mut by_filter = base();
+        by_filter["ids"] = null.clone();
+        let mut given = Vec::new();
+        for f in ["agent", "action", "channel"] {
+            by_ids[f] = null.clone();
+            let (n, z) = (name.clone(), null.clone());
+            by_filter[f] = serde_json::json!({ "anyOf": [n, z] });
+            let mut only = serde_json::Map::new();
+            only.insert(f.to_owned(), name.clone());
+            given.push(serde_json::json!({ "required": [f], "properties": only }));
+        }
+        json_schema!({
+            "description": "Which pending approvals to decide: `ids`, or a filter of at least one of `agent`, `action`, `channel` (every pending approval matching all the given ones).",
+            "oneOf": [
+                { "type": "object", "required": ["decision", "by", "ids"], "additionalProperties": false, "properties": by_ids },
+                { "type": "object", "required": ["decision", "by"], "additionalProperties": false, "properties": by_filter,
+                  "anyOf": given },
+            ],
+        })
+    }
+}
+
 /// An approval's `replyTo`: the address dispatch gave the gateway.
 pub struct ReplyTo;
 

@@ -77,32 +77,43 @@ impl HaltBody {
     }
 }
 
-/// A human's answer: `{decision: "approve"|"deny", by, comment?}`.
+/// A human's answer: `{decision: "approve"|"deny", by, comment?, grant?}` (its schema is
+/// written out in `crate::schema`: a grant only with approve).
 #[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HumanDecisionBody {
-    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Verdict"))]
     pub decision: String,
-    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ShortId"))]
     pub by: String,
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Text>"))]
     pub comment: Option<String>,
     /// Approve and grant: the same agent, action and environment are approved without
     /// asking for the grant's duration (see `POST /api/grants`).
+    /// (Read through [`HumanDecisionBody::grant_terms`]: an object, not the array
+    /// serde would also take for a struct.)
     #[serde(default)]
-    pub grant: Option<super::GrantTerms>,
+    pub grant: Option<serde_json::Value>,
 }
 
 impl HumanDecisionBody {
     /// true to approve, or what is wrong with the body.
     pub fn approve(&self) -> Result<bool, Invalid> {
         let (approve, _) = verdict(&self.decision, &self.by, self.comment.as_deref())?;
-        if !approve && self.grant.is_some() {
+        let grant = self.grant_terms()?;
+        if !approve && grant.is_some() {
             return Err("a grant goes with approve, not deny".into());
         }
         Ok(approve)
+    }
+
+    /// The grant asked for with the approval, if any.
+    pub fn grant_terms(&self) -> Result<Option<super::GrantTerms>, Invalid> {
+        match &self.grant {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|e| Invalid(format!("grant: {e}"))),
+            Some(_) => Err("grant must be an object".into()),
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub struct GrantBody {
         feature = "schema",
         schemars(with = "Option<crate::schema::GrantSecs>")
     )]
-    pub duration_secs: Option<u64>,
+    pub duration_secs: Option<f64>,
     /// The most one task may be estimated at.
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Amount>"))]
@@ -64,7 +64,7 @@ pub struct GrantTerms {
         feature = "schema",
         schemars(with = "Option<crate::schema::GrantSecs>")
     )]
-    pub duration_secs: Option<u64>,
+    pub duration_secs: Option<f64>,
     /// The most one task may be estimated at.
     #[serde(default)]
     #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Amount>"))]
@@ -93,7 +93,11 @@ pub struct NewGrant {
 
 impl GrantTerms {
     fn checked(&self) -> Result<(u64, Option<Micros>, Option<Micros>), Invalid> {
-        let secs = self.duration_secs.unwrap_or(DEFAULT_GRANT_SECS);
+        let secs = match self.duration_secs {
+            None => DEFAULT_GRANT_SECS,
+            Some(s) if s.fract() == 0.0 && s >= 0.0 && s <= *GRANT_SECS.end() as f64 => s as u64,
+            Some(_) => 0,
+        };
         if !GRANT_SECS.contains(&secs) {
             return Err(Invalid(format!(
                 "durationSecs must be from {} to {} (a year)",
@@ -174,30 +178,23 @@ impl GrantBody {
 
 /// `POST /api/approvals/decide`: decide many pending approvals at once, named by
 /// `ids` or by a filter (`agent`, `action`, `channel`: every pending approval that
-/// matches all the given ones).
+/// matches all the given ones). Its schema is written out in `crate::schema` (ids or a
+/// filter, not both).
 #[derive(Debug, Clone, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BatchDecisionBody {
-    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::Verdict"))]
     pub decision: String,
-    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ShortId"))]
     pub by: String,
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Text>"))]
     pub comment: Option<String>,
     /// Approval ids (1 to 500); or a filter below.
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::BatchIds>"))]
     pub ids: Option<Vec<String>>,
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Name>"))]
     pub agent: Option<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Name>"))]
     pub action: Option<String>,
     #[serde(default)]
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::Name>"))]
     pub channel: Option<String>,
 }
 
