@@ -13,7 +13,7 @@ use super::*;
 const STALE: Duration = Duration::from_secs(6);
 
 impl Hooks<'_> {
-    fn assistant(&self, path: &str) -> Result<String, String> {
+    pub(super) fn assistant(&self, path: &str) -> Result<String, String> {
         let a = self
             .t
             .assistant
@@ -79,7 +79,7 @@ impl Hooks<'_> {
         }
     }
 
-    fn get(&self, url: &str) -> Result<Value, String> {
+    pub(super) fn get(&self, url: &str) -> Result<Value, String> {
         let r = self
             .c
             .call("GET", url, Some(&self.t.viewer_token), None, &[])?;

@@ -4,6 +4,7 @@
 //! replies. They need a server configured as [`server_config`] says, pointed at running
 //! [`Fakes`](crate::fakes::Fakes). One module per concern; this one has what they share.
 
+mod alerts;
 mod chat;
 mod dispatch;
 mod events;
@@ -102,6 +103,11 @@ id = "{SOURCE}"
 application_id = "{DISCORD_APP}"
 public_key = "{key}"
 bot_token_env = "CONFORMANCE_DISCORD_TOKEN"
+
+[webhooks.operators]
+platform = "telegram"
+source = "{SOURCE}"
+chat = "-1001"
 
 [gateway]
 url = "{fakes}/gateway"
@@ -391,4 +397,5 @@ pub(crate) fn webhook_checks(c: &Client, w: &WebhookTarget, t: &Target, out: &mu
     chat::checks(&h, &mut check);
     events::checks(&h, &mut check);
     halts::checks(&h, &mut check);
+    alerts::checks(&h, &mut check);
 }

@@ -13,6 +13,11 @@
 //! prefix = "!agency"          # messages starting with it go to the assistant
 //! card_grants = ["1h", "1d"]  # approval cards' "approve for ..." buttons ([] for none)
 //!
+//! [webhooks.operators]        # where budget alerts are posted (as the source's bot)
+//! platform = "slack"
+//! source = "T0123"            # a configured source of that platform
+//! chat = "C0OPS"              # Slack channel id, Telegram chat id, Discord channel id
+//!
 //! [[webhooks.slack]]
 //! id = "T0123"                # POST /slack/T0123
 //! signing_secret_env = "SLACK_SIGNING_SECRET"
@@ -71,6 +76,8 @@ pub struct WebhooksConfig {
     pub prefix: Option<String>,
     /// Approval cards' "approve for ..." buttons: durations such as "1h" (at most 3).
     pub card_grants: Option<Vec<String>>,
+    /// The operators' channel: budget alerts are posted there.
+    pub operators: Option<OperatorsConfig>,
     /// The platforms' API base URLs (tests point them at fakes).
     pub slack_api: Option<String>,
     pub telegram_api: Option<String>,
@@ -78,6 +85,71 @@ pub struct WebhooksConfig {
     pub slack: Vec<SourceConfig>,
     pub telegram: Vec<SourceConfig>,
     pub discord: Vec<SourceConfig>,
+}
+
+/// `[webhooks.operators]`: a chat of a configured source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorsConfig {
+    pub platform: String,
+    pub source: String,
+    pub chat: String,
+}
+
+/// The operators' channel as an address of a configured source.
+fn operators(
+    o: &OperatorsConfig,
+    sources: &[Source],
+) -> Result<crate::settings::Operators, String> {
+    use agency_webhook::{Platform, ReplyTo};
+    let what = "webhooks.operators";
+    let platform = Platform::from_name(&o.platform)
+        .ok_or_else(|| format!("{what}: platform must be slack, telegram or discord"))?;
+    let source = sources
+        .iter()
+        .find(|s| s.platform == platform && s.id == o.source)
+        .ok_or_else(|| {
+            format!(
+                "{what}: {} source {:?} is not configured",
+                o.platform, o.source
+            )
+        })?;
+    if source.bot_token.is_none() {
+        return Err(format!(
+            "{what}: source {} has no bot token to post with",
+            source.key()
+        ));
+    }
+    let chat = o.chat.trim();
+    if chat.is_empty() {
+        return Err(format!("{what}: chat must not be empty"));
+    }
+    let to = match platform {
+        Platform::Slack => ReplyTo::Slack {
+            channel: chat.to_owned(),
+            thread_ts: None,
+            response_url: None,
+            message_ts: None,
+        },
+        Platform::Telegram => ReplyTo::Telegram {
+            chat_id: chat
+                .parse()
+                .map_err(|_| format!("{what}: a Telegram chat is a number, got {chat:?}"))?,
+            thread_id: None,
+            message_id: None,
+            callback_query_id: None,
+        },
+        Platform::Discord => ReplyTo::Discord {
+            channel_id: chat.to_owned(),
+            application_id: source.application_id.clone().unwrap_or_default(),
+            token: String::new(),
+            message_id: None,
+        },
+    };
+    Ok(crate::settings::Operators {
+        source: o.source.clone(),
+        to,
+    })
 }
 
 /// One `[[webhooks.slack]]`, `[[webhooks.telegram]]` or `[[webhooks.discord]]` entry.
@@ -200,6 +272,9 @@ pub fn settings(
         {
             return Err(format!("webhooks: source {} is configured twice", a.key()));
         }
+    }
+    if let Some(o) = &w.operators {
+        out.operators = Some(operators(o, &out.sources)?);
     }
     if let Some(g) = gateway {
         out.gateway = Some(gateway_of(g, &secret)?);
@@ -455,6 +530,28 @@ mod tests {
         ] {
             let err = parse(&format!("[webhooks]\ncard_grants = {bad}\n"), &[]).unwrap_err();
             assert!(err.contains("card_grants"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_operators_channel_is_a_configured_source() {
+        let tg =
+            "[[webhooks.telegram]]\nid = \"b\"\nsecret_token_env = \"T\"\nbot_token_env = \"B\"\n";
+        let env = [("T", "secret-token_1"), ("B", "123:abc")];
+        let with = |ops: &str| parse(&format!("{tg}[webhooks.operators]\n{ops}"), &env);
+        let s = with("platform = \"telegram\"\nsource = \"b\"\nchat = \"-100\"\n").unwrap();
+        let o = s.operators.unwrap();
+        assert_eq!(
+            (o.source.as_str(), o.to.platform()),
+            ("b", agency_webhook::Platform::Telegram)
+        );
+        for bad in [
+            "platform = \"telegram\"\nsource = \"other\"\nchat = \"-100\"\n",
+            "platform = \"telegram\"\nsource = \"b\"\nchat = \"ops\"\n",
+            "platform = \"irc\"\nsource = \"b\"\nchat = \"-100\"\n",
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(err.contains("webhooks.operators"), "{bad}: {err}");
         }
     }
 

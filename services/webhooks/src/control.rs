@@ -30,6 +30,9 @@ pub const HALT_LIFTED: &str = "halt.lifted";
 pub const APPROVAL_DECIDED: &str = "approval.decided";
 /// The type of the event sent when an approval nobody answered expires (denied).
 pub const APPROVAL_EXPIRED: &str = "approval.expired";
+/// The type of the event sent when a budget's spending and reservations reach one of its
+/// alert thresholds (once per threshold and period).
+pub const BUDGET_THRESHOLD: &str = "budget.threshold";
 
 /// The audit kinds the sweep follows.
 const FOLLOWED: &str = "halt,resume,human-decision,expired";
@@ -59,6 +62,25 @@ pub struct ControlEvent {
 pub enum ControlData {
     Halt(HaltChange),
     Approval(ApprovalChange),
+    Budget(BudgetCrossing),
+}
+
+/// What a budget alert says: the budget, its period and the threshold reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct BudgetCrossing {
+    /// `global`, `agent:<id>` or `channel:<id>`.
+    pub scope: String,
+    /// `daily` or `monthly`.
+    pub period: String,
+    /// The day (`2026-12-06`) or month (`2026-12`).
+    pub period_key: String,
+    /// The threshold reached, in percent of the limit.
+    pub percent: u32,
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+    pub reserved_usd: f64,
 }
 
 /// What an approval event says.
@@ -239,6 +261,114 @@ pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
         p.wake(Wake::Events(&ids)).await?;
     }
     Ok(ids.len())
+}
+
+/// A stable id for `key` (FNV-1a, 64 bits): the same alert gets the same event id on
+/// every sweep, so it is queued once.
+fn stable_id(prefix: &str, key: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{prefix}{h:016x}")
+}
+
+/// Queues `budget.threshold` for the gateway, and a notice in the operators' channel,
+/// for every alert threshold a budget has reached this period that was not announced
+/// yet (the ids are made from the budget, period and threshold: once each, however
+/// many sweeps race); how many were new.
+pub async fn budget_alerts<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
+    let settings = p.settings();
+    let (gateway, operators) = (settings.gateway.is_some(), settings.operators.clone());
+    if !gateway && operators.is_none() {
+        return Ok(0);
+    }
+    let (status, body) = p
+        .peer(Part::Assistant, Method::GET, "/api/budget", &Value::Null)
+        .await?;
+    if status != 200 {
+        return Err(PortError::Upstream(format!(
+            "assistant's budget answered {status}: {}",
+            agency_kit::http::error_message(&body)
+        ))
+        .into());
+    }
+    let report: agency_approval::contract::BudgetReport = serde_json::from_value(body)
+        .map_err(|e| PortError::Upstream(format!("the assistant's budget does not parse: {e}")))?;
+    let now = p.now_ms();
+    let (mut events, mut calls) = (Vec::new(), Vec::new());
+    let (mut event_rows, mut call_rows) = (Vec::new(), Vec::new());
+    for line in &report.budgets {
+        for &percent in &line.crossed {
+            let key = format!("{}|{}|{percent}", line.scope, line.period_key);
+            let crossing = BudgetCrossing {
+                scope: line.scope.clone(),
+                period: line.period.as_str().to_owned(),
+                period_key: line.period_key.clone(),
+                percent,
+                limit_usd: line.limit_usd,
+                spent_usd: line.spent_usd,
+                reserved_usd: line.reserved_usd,
+            };
+            if gateway {
+                let event = ControlEvent {
+                    kind: BUDGET_THRESHOLD.to_owned(),
+                    timestamp: agency_approval::rfc3339(now),
+                    data: ControlData::Budget(crossing.clone()),
+                };
+                let json = serde_json::to_string(&event)
+                    .map_err(|e| ApiError::internal("internal", &e))?;
+                let id = stable_id("bud_", &key);
+                event_rows.push(store::insert_control(&id, KIND, &json, now));
+                events.push(id);
+            }
+            if let Some(o) = &operators {
+                let text = format!(
+                    "Budget alert: {} {} ({}) has reached {percent}% of its ${:.2} limit: ${:.2} spent, ${:.2} reserved.",
+                    crossing.scope,
+                    crossing.period,
+                    crossing.period_key,
+                    crossing.limit_usd,
+                    crossing.spent_usd,
+                    crossing.reserved_usd
+                );
+                let call = agency_webhook::api::Call::Notice {
+                    to: o.to.clone(),
+                    text,
+                };
+                let json =
+                    serde_json::to_string(&call).map_err(|e| ApiError::internal("internal", &e))?;
+                let id = stable_id("out_bud_", &key);
+                let platform = o.to.platform().as_str();
+                call_rows.push(store::insert_outbox(
+                    &id, None, platform, &o.source, &json, now,
+                ));
+                calls.push(id);
+            }
+        }
+    }
+    if event_rows.is_empty() && call_rows.is_empty() {
+        return Ok(0);
+    }
+    event_rows.extend(call_rows);
+    let written = p.db().batch(event_rows).await?;
+    // Only what this sweep inserted is new (the rest was announced before).
+    let mut fresh = written.iter().map(|w| w.changes > 0);
+    let events: Vec<String> = events
+        .into_iter()
+        .filter(|_| fresh.next().unwrap_or(false))
+        .collect();
+    let calls: Vec<String> = calls
+        .into_iter()
+        .filter(|_| fresh.next().unwrap_or(false))
+        .collect();
+    if !events.is_empty() {
+        p.wake(Wake::Events(&events)).await?;
+    }
+    if !calls.is_empty() {
+        p.wake(Wake::Calls(&calls)).await?;
+    }
+    Ok(events.len().max(calls.len()))
 }
 
 /// Sends the control event `row` to the gateway.

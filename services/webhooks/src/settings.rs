@@ -160,6 +160,16 @@ pub struct Settings {
     pub prefix: Option<String>,
     /// The "approve for ..." buttons approval cards offer, in seconds.
     pub card_grants: Vec<u64>,
+    /// Where budget alerts are posted, if anywhere.
+    pub operators: Option<Operators>,
+}
+
+/// The operators' channel: a chat of a configured source, posted to as its bot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operators {
+    /// The source's id (its platform is the address's).
+    pub source: String,
+    pub to: agency_webhook::ReplyTo,
 }
 
 /// A day: how long dedup keys are kept unless configured longer.
@@ -177,6 +187,7 @@ impl Default for Settings {
             schedule_secs: DEFAULT_SCHEDULE_SECS.to_vec(),
             prefix: None,
             card_grants: vec![agency_approval::contract::DEFAULT_GRANT_SECS],
+            operators: None,
         }
     }
 }

@@ -361,7 +361,7 @@ pub fn insert_outbox(
     now_ms: i64,
 ) -> Statement {
     Statement::new(
-        "INSERT INTO webhook_outbox (id, event_id, platform, source, call_json, status, tries, next_at_ms, created_ms, updated_ms)
+        "INSERT OR IGNORE INTO webhook_outbox (id, event_id, platform, source, call_json, status, tries, next_at_ms, created_ms, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?6)",
         vec![
             id.into(),

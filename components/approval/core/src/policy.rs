@@ -34,6 +34,8 @@ impl std::error::Error for PolicyError {}
 pub struct Limits {
     pub daily: Option<Micros>,
     pub monthly: Option<Micros>,
+    /// Its own alert thresholds, in percent (`None`: the budget's).
+    pub alerts: Option<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,6 +43,19 @@ pub struct Budget {
     pub global: Limits,
     pub agents: BTreeMap<String, Limits>,
     pub channels: BTreeMap<String, Limits>,
+    /// Alert thresholds in percent of a limit, ascending: crossing one is announced
+    /// once per period ([`DEFAULT_ALERTS`] unless the policy says).
+    pub alerts: Vec<u32>,
+}
+
+/// Alert at 80% and 100% of every limit unless the policy says otherwise.
+pub const DEFAULT_ALERTS: [u32; 2] = [80, 100];
+
+impl Budget {
+    /// The alert thresholds of a scope's limits.
+    pub fn alerts_of<'a>(&'a self, limits: &'a Limits) -> &'a [u32] {
+        limits.alerts.as_deref().unwrap_or(&self.alerts)
+    }
 }
 
 /// What a rule matches. Empty lists match anything; `tags` matches when the request
@@ -92,6 +107,7 @@ struct PolicyFile {
 struct LimitsFile {
     daily_usd: Option<Spanned<f64>>,
     monthly_usd: Option<Spanned<f64>>,
+    alerts: Option<Spanned<Vec<f64>>>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +115,8 @@ struct LimitsFile {
 struct BudgetFile {
     daily_usd: Option<Spanned<f64>>,
     monthly_usd: Option<Spanned<f64>>,
+    /// Fractions of each limit, e.g. `[0.8, 1.0]`.
+    alerts: Option<Spanned<Vec<f64>>>,
     #[serde(default)]
     agents: BTreeMap<String, LimitsFile>,
     #[serde(default)]
@@ -226,20 +244,49 @@ impl Reader<'_> {
         }
     }
 
+    /// Alert thresholds: fractions above 0 and at most 1, as whole percents, ascending
+    /// and each once; a bad list is an error (and `None`).
+    fn alerts(&mut self, v: &Option<Spanned<Vec<f64>>>, what: &str) -> Option<Vec<u32>> {
+        let v = v.as_ref()?;
+        let mut out = Vec::new();
+        for f in v.get_ref() {
+            let pct = (f * 100.0).round();
+            if !(f.is_finite() && *f > 0.0 && *f <= 1.0) || (f * 100.0 - pct).abs() > 1e-9 {
+                self.push(
+                    self.line_of(v.span().start),
+                    format!("{what}: each threshold is a fraction of the limit above 0 and at most 1, in whole percents (0.8 is 80%), got {f}"),
+                );
+                return None;
+            }
+            out.push(pct as u32);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
+    }
+
     fn limits(&mut self, l: &LimitsFile, prefix: &str) -> Limits {
         Limits {
             daily: self.money(&l.daily_usd, &format!("{prefix}.daily_usd")),
             monthly: self.money(&l.monthly_usd, &format!("{prefix}.monthly_usd")),
+            alerts: self.alerts(&l.alerts, &format!("{prefix}.alerts")),
         }
     }
 
     fn budget(&mut self, b: Option<&BudgetFile>) -> Budget {
-        let mut budget = Budget::default();
+        let mut budget = Budget {
+            alerts: DEFAULT_ALERTS.to_vec(),
+            ..Budget::default()
+        };
         let Some(b) = b else { return budget };
         budget.global = Limits {
             daily: self.money(&b.daily_usd, "budget.daily_usd"),
             monthly: self.money(&b.monthly_usd, "budget.monthly_usd"),
+            alerts: None,
         };
+        if let Some(a) = self.alerts(&b.alerts, "budget.alerts") {
+            budget.alerts = a;
+        }
         for (id, l) in &b.agents {
             let limits = self.limits(l, &format!("budget.agents.{id}"));
             budget.agents.insert(fold(id), limits);

@@ -34,6 +34,9 @@ pub enum Call {
     },
     /// The clicked card, edited to show its outcome (and the click answered).
     Decided { to: ReplyTo, text: String },
+    /// A message of Agency's own in a channel (a budget alert to the operators), posted
+    /// as the bot: not an answer to anything.
+    Notice { to: ReplyTo, text: String },
     /// A card the bot posted (`message`: Slack `ts`, Telegram `message_id`, Discord
     /// message id), edited to show its outcome.
     Edit {
@@ -51,6 +54,7 @@ impl Call {
             | Call::Private { to, .. }
             | Call::Card { to, .. }
             | Call::Decided { to, .. }
+            | Call::Notice { to, .. }
             | Call::Edit { to, .. } => to,
         }
     }
@@ -62,6 +66,7 @@ impl Call {
             | Call::Private { to, .. }
             | Call::Card { to, .. }
             | Call::Decided { to, .. }
+            | Call::Notice { to, .. }
             | Call::Edit { to, .. } => to,
         }
     }

@@ -12,12 +12,14 @@ use agency_kit::Part;
 pub async fn sweep<P: WebhookPorts>(p: &P) -> Result<Swept, ApiError> {
     let cards = cards(p).await;
     let announced = control::announce(p).await;
+    let alerts = control::budget_alerts(p).await;
     let released = release(p).await;
     let pruned = store::prune_capabilities(p.db(), p.now_ms()).await;
     note_held(p).await;
     Ok(Swept {
         cards: cards?,
         announced: announced?,
+        budget_alerts: alerts?,
         released: released?,
         capabilities_forgotten: pruned?,
     })
@@ -30,8 +32,10 @@ pub async fn sweep<P: WebhookPorts>(p: &P) -> Result<Swept, ApiError> {
 pub struct Swept {
     /// Approval cards posted or edited.
     pub cards: usize,
-    /// Halt events queued for the gateway.
+    /// Halt and approval events queued for the gateway.
     pub announced: usize,
+    /// Budget thresholds newly reached (announced to the gateway and the operators).
+    pub budget_alerts: usize,
     /// Held events released for dispatch.
     pub released: usize,
     pub capabilities_forgotten: u64,

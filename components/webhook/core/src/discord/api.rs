@@ -28,6 +28,11 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
     };
     let as_bot = || Ok::<_, Unsendable>(Some(format!("Bot {}", bot.token()?)));
     match call {
+        Call::Notice { text, .. } => Ok(ApiRequest::post(
+            format!("{base}/channels/{channel_id}/messages"),
+            as_bot()?,
+            json!({ "content": text }),
+        )),
         Call::Reply { text, .. } => follow_up(json!({ "content": text })),
         Call::Private { text, .. } => follow_up(json!({ "content": text, "flags": EPHEMERAL })),
         Call::Card {

@@ -48,6 +48,10 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
         ))
     };
     match call {
+        Call::Notice { text, .. } => web(
+            "chat.postMessage",
+            json!({ "channel": channel, "text": text }),
+        ),
         Call::Reply { text, .. } => {
             let mut body = json!({ "channel": channel, "text": text });
             if let Some(t) = thread_ts.as_ref().or(message_ts.as_ref()) {

@@ -46,7 +46,7 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
         )
     };
     match call {
-        Call::Reply { text, .. } => send(text, None),
+        Call::Reply { text, .. } | Call::Notice { text, .. } => send(text, None),
         Call::Private { text, .. } => match callback_query_id {
             Some(q) => method(
                 "answerCallbackQuery",
