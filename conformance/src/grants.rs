@@ -297,6 +297,84 @@ pub(crate) fn grant_checks(c: &Client, t: &Target, base: &str, out: &mut Vec<Out
         },
     );
     check(
+        "approvals: an ask is extended at most three times, audited",
+        &mut || {
+            let agent = fresh("extend");
+            let a = api.ask(c, &agent, "payment", 0.1, json!({}))?;
+            let id = a["approvalId"].as_str().ok_or("no approvalId")?.to_owned();
+            let url = format!("/api/approvals/{id}/extend");
+            expect_error(
+                &api.operate(c, "POST", &url, &json!({"by": "c", "secs": 30}))?,
+                400,
+                "too short",
+            )?;
+            expect_error(
+                &c.call(
+                    "POST",
+                    &api.url(&url),
+                    Some(api.viewer),
+                    Some(r#"{"by":"v"}"#),
+                    &[],
+                )?,
+                403,
+                "a viewer extends",
+            )?;
+            let mut expires = a["expiresAt"].as_str().unwrap_or("").to_owned();
+            for n in 1..=3 {
+                let e = api.operate(c, "POST", &url, &json!({"by": "conformance", "secs": 600}))?;
+                expect_status(&e, 200, "extend")?;
+                let now = e.body["expiresAt"].as_str().unwrap_or("").to_owned();
+                if e.body["extensions"] != n || now <= expires || e.body["decision"] != "pending" {
+                    return Err(format!("extension {n}: {}", e.body));
+                }
+                expires = now;
+            }
+            expect_error(
+                &api.operate(c, "POST", &url, &json!({"by": "c"}))?,
+                409,
+                "a fourth extension",
+            )?;
+            expect_error(
+                &api.operate(
+                    c,
+                    "POST",
+                    "/api/approvals/apr_nobody/extend",
+                    &json!({"by": "c"}),
+                )?,
+                404,
+                "unknown",
+            )?;
+            let audit = api.view(c, "/api/audit?kind=extended&limit=50")?;
+            let n = audit.body["entries"]
+                .as_array()
+                .map(|l| l.iter().filter(|e| e["approvalId"] == id.as_str()).count())
+                .unwrap_or(0);
+            if n != 3 {
+                return Err(format!("{n} extensions audited, not 3"));
+            }
+            // A decided approval is not extended.
+            let b = api.ask(c, &agent, "payment", 0.1, json!({}))?;
+            let bid = b["approvalId"].as_str().ok_or("no approvalId")?;
+            let d = api.operate(
+                c,
+                "POST",
+                &format!("/api/approvals/{bid}/decision"),
+                &json!({"decision": "approve", "by": "c"}),
+            )?;
+            expect_status(&d, 200, "approve")?;
+            expect_error(
+                &api.operate(
+                    c,
+                    "POST",
+                    &format!("/api/approvals/{bid}/extend"),
+                    &json!({"by": "c"}),
+                )?,
+                409,
+                "extending a decided one",
+            )
+        },
+    );
+    check(
         "batches: decide by ids or a filter, one winner per approval",
         &mut || {
             let agent = fresh("batch");

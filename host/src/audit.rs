@@ -123,7 +123,8 @@ fn agent() -> &'static ureq::Agent {
     })
 }
 
-fn http_call(
+/// `method url` with a JSON body (null: none), blocking: the status and JSON body.
+pub fn http_call(
     url: &str,
     token: Option<&str>,
     method: Method,

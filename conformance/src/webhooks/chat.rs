@@ -257,6 +257,41 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                 if next["decision"] != "approved" || next["reasonCode"] != "grant" {
                     return Err(format!("the next of its kind is not granted: {next}"));
                 }
+                // "Extend" on another kind of task's card: more time, nothing decided.
+                let other = c.call("POST", &format!("{a}/api/approve"), Some(&t.gateway_token),
+                    Some(&json!({"taskId": fresh("extend"), "agent": agent, "action": "send-email", "description": "c", "estimatedCostUsd": 0.01}).to_string()), &[])?;
+                let oid = other.body["approvalId"]
+                    .as_str()
+                    .ok_or(format!("no approval: {}", other.body))?
+                    .to_owned();
+                let q = fresh("cq");
+                let update = json!({ "update_id": number(), "callback_query": { "id": q, "from": { "id": APPROVER_TELEGRAM, "is_bot": false, "first_name": "A" }, "message": { "message_id": 98, "chat": { "id": -5, "type": "group" }, "date": 1 }, "chat_instance": "1", "data": format!("agency:x1800:{oid}") } });
+                expect_200(
+                    &h.telegram(&update, Some(TELEGRAM_SECRET))?,
+                    "telegram extend",
+                )?;
+                h.expect_seen("telegram", "the extend click was not answered", &|s| {
+                    s["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with("/answerCallbackQuery"))
+                        && s["body"]["callback_query_id"] == q.as_str()
+                        && s["body"]["text"]
+                            .as_str()
+                            .is_some_and(|t| t.starts_with("Extended by"))
+                })?;
+                let shown = c.call(
+                    "GET",
+                    &format!("{a}/api/approvals/{oid}"),
+                    Some(&t.viewer_token),
+                    None,
+                    &[],
+                )?;
+                if shown.body["decision"] != "pending"
+                    || shown.body["extensions"] != 1
+                    || shown.body["expiresAt"] == other.body["expiresAt"]
+                {
+                    return Err(format!("the extended ask: {}", shown.body));
+                }
                 Ok(())
             },
         );
@@ -354,8 +389,9 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     .filter(|d| d.len() <= 64 && d.ends_with(&id))
                     .filter_map(|d| d.split(':').nth(1))
                     .collect();
-                // Approve, approve for an hour (the default offer), deny.
-                if keys.len() != 3 || codes != ["a", "g3600", "d"] {
+                // Approve, approve for an hour and extend 30 minutes (the default
+                // offers), deny.
+                if keys.len() != 4 || codes != ["a", "g3600", "x1800", "d"] {
                     return Err(format!("the Telegram card's buttons are wrong: {card}"));
                 }
                 decide(&id, "deny")?;
@@ -386,7 +422,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                if ids.len() != 3
+                if ids.len() != 4
                     || ids.iter().any(|b| {
                         !b["custom_id"]
                             .as_str()

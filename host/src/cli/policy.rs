@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use agency_approval::contract::ApprovalBody;
-use agency_approval::{HaltState, LedgerSnapshot, Outcome, Policy, decide, explain};
+use agency_approval::{Grant, HaltState, LedgerSnapshot, Micros, Outcome, Policy, decide, explain};
 use clap::Subcommand;
 
 #[derive(Subcommand)]
@@ -18,7 +18,49 @@ pub enum PolicyCommand {
         request: PathBuf,
         #[arg(long)]
         json: bool,
+        /// A running assistant's base URL: its grants in force are shown, with whether
+        /// each would approve the request were the policy to ask.
+        #[arg(long)]
+        grants_from: Option<String>,
+        /// Bearer token for --grants-from (any role reads grants).
+        #[arg(long, env = "AGENCY_OPERATOR_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
+}
+
+/// The grants in force at `base` (`GET /api/grants?status=active`), as the core reads
+/// them (in force now: the server listed them as active).
+fn grants_from(base: &str, token: Option<&str>) -> anyhow::Result<Vec<Grant>> {
+    let url = format!(
+        "{}/api/grants?status=active&limit=1000",
+        base.trim_end_matches('/')
+    );
+    let (status, body) =
+        agency::audit::http_call(&url, token, http::Method::GET, &serde_json::Value::Null)
+            .map_err(|e| anyhow::anyhow!("GET {url}: {e}"))?;
+    if status != 200 {
+        anyhow::bail!("GET {url} answered {status}: {body}");
+    }
+    let listed: agency_assistant_service::grants::Grants = serde_json::from_value(body)
+        .map_err(|e| anyhow::anyhow!("GET {url}: the grants do not parse: {e}"))?;
+    let usd = |v: f64| Micros::from_usd(v).unwrap_or(Micros::MAX_LEDGER);
+    Ok(listed
+        .grants
+        .into_iter()
+        .map(|g| Grant {
+            id: g.grant_id,
+            agent: g.agent,
+            action: g.action,
+            environment: g.environment,
+            channel: g.channel,
+            max_task_cost: g.max_task_cost_usd.map(usd),
+            total: g.total_cost_usd.map(usd),
+            used: usd(g.used_cost_usd),
+            expires_at_ms: i64::MAX,
+            revoked: false,
+            by: g.created_by,
+        })
+        .collect())
 }
 
 fn load(file: &PathBuf) -> Result<Policy, ExitCode> {
@@ -56,6 +98,8 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             policy,
             request,
             json,
+            grants_from: from,
+            token,
         } => {
             let p = match load(&policy) {
                 Ok(p) => p,
@@ -82,6 +126,30 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 Outcome::Denied => "denied",
                 Outcome::Pending => "pending",
             };
+            let grants = match &from {
+                Some(base) => grants_from(base, token.as_deref())?,
+                None => Vec::new(),
+            };
+            // A grant only ever turns an ask into an approval.
+            let granted_by = (d.outcome == Outcome::Pending)
+                .then(|| {
+                    agency_approval::grant::covering(&grants, &req, now)
+                        .first()
+                        .map(|g| g.id.clone())
+                })
+                .flatten();
+            let grant_trace: Vec<serde_json::Value> = grants
+                .iter()
+                .map(|g| {
+                    let covers = g.covers(&req, now);
+                    serde_json::json!({
+                        "grantId": g.id,
+                        "by": g.by,
+                        "covers": covers.is_ok(),
+                        "why": covers.err().map(|m| m.to_string()),
+                    })
+                })
+                .collect();
             if json {
                 let v = serde_json::json!({
                     "rules": trace,
@@ -90,6 +158,8 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     "reason": d.reason,
                     "rule": d.rule,
                     "budget": d.budget.map(|b| serde_json::json!({"scope": b.scope, "remainingUsd": b.remaining.to_usd()})),
+                    "grants": grant_trace,
+                    "grantedBy": granted_by,
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -107,6 +177,23 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 println!("decision: {outcome} ({}): {}", d.reason_code, d.reason);
                 if let Some(b) = d.budget {
                     println!("budget: {} has {} left", b.scope, b.remaining);
+                }
+                for t in &grant_trace {
+                    match t["why"].as_str() {
+                        None => println!(
+                            "grant {}: covers this request",
+                            t["grantId"].as_str().unwrap_or("")
+                        ),
+                        Some(why) => println!(
+                            "grant {}: does not cover it: {why}",
+                            t["grantId"].as_str().unwrap_or("")
+                        ),
+                    }
+                }
+                if let Some(g) = &granted_by {
+                    println!(
+                        "with the grants in force: approved by grant {g} (budgets permitting)"
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -487,6 +487,60 @@ fn skills_push_uploads_a_directory_graph_and_refuses_a_broken_one() {
     assert!(out.contains("graph.yaml"), "{out}");
 }
 
+/// `policy explain --grants-from URL` shows the running assistant's grants and which
+/// would approve the request the policy asks about.
+#[test]
+fn policy_explain_shows_the_grants_that_would_apply() {
+    let data = TempDir::new("explain-grants");
+    let server = Server::start(data.path(), &["--example"], true);
+    for (agent, env) in [("devops", "production"), ("devops", "staging")] {
+        let (status, g) = post(
+            &server.url("/api/grants"),
+            OPERATOR,
+            &serde_json::json!({"agent": agent, "action": "deploy", "environment": env, "by": "alice"}).to_string(),
+        );
+        assert_eq!(status, 201, "{g}");
+    }
+    let (code, out, err) = agency_with(
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            "examples/policy/policy.toml",
+            "examples/policy/deploy-request.json",
+            "--grants-from",
+            &server.url(""),
+        ],
+        &[("AGENCY_OPERATOR_TOKEN", VIEWER)],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("decision: pending"), "{out}");
+    assert_eq!(out.matches(": covers this request").count(), 1, "{out}");
+    assert!(
+        out.contains("does not cover it: environment production is not the grant's staging"),
+        "{out}"
+    );
+    assert!(
+        out.contains("with the grants in force: approved by grant grt_"),
+        "{out}"
+    );
+    // An unreachable assistant is an error that names it.
+    let (code, _, err) = agency_with(
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            "examples/policy/policy.toml",
+            "examples/policy/deploy-request.json",
+            "--grants-from",
+            "http://127.0.0.1:9",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("127.0.0.1:9/api/grants"), "{err}");
+}
+
 #[test]
 fn deploy_build_is_deterministic_and_plan_names_what_is_missing() {
     let a = TempDir::new("deploy-a");

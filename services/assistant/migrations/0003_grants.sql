@@ -23,3 +23,5 @@ CREATE TABLE grants (
 CREATE INDEX grants_by_kind ON grants(agent, action, expires_ms);
 -- The grant that approved an approval, if one did.
 ALTER TABLE approvals ADD COLUMN grant_id TEXT;
+-- How many times approvers extended a pending ask (agency_approval::extended).
+ALTER TABLE approvals ADD COLUMN extensions INTEGER NOT NULL DEFAULT 0;

@@ -70,6 +70,9 @@ pub trait AssistantPorts {
         comment: Option<&str>,
         grant: Option<&GrantTerms>,
     ) -> Result<Value, Undecided>;
+    /// Gives a pending ask `secs` more (bounded: `agency_approval::contract::extended`);
+    /// the approval after.
+    async fn extend(&self, id: &str, secs: u64, by: &str) -> Result<Value, Undecided>;
     /// Decides many pending approvals, one result each (`BatchResult`).
     async fn decide_batch(&self, batch: &BatchDecision) -> Result<Vec<Value>, ApiError>;
     /// Stores a grant; the grant.
@@ -210,8 +213,10 @@ impl<R: AssistantRuntime> AssistantPorts for R {
                 .request()
                 .ok_or_else(|| ApiError::bad_request("stored request is unreadable"))?;
             let ledger = self.ledger();
+            // An ask made because the task would pass a limit is approved as an overrun.
+            let overrun = row.reason_code == agency_approval::ReasonCode::Budget;
             let answer = if approve {
-                ledger.approve_human(&request, now).await?
+                ledger.approve_human(&request, overrun, now).await?
             } else {
                 Answer::Deny
             };
@@ -243,6 +248,27 @@ impl<R: AssistantRuntime> AssistantPorts for R {
                 }));
             }
             return Err(e.into());
+        }
+        Ok(store.require(id).await?.to_json())
+    }
+
+    async fn extend(&self, id: &str, secs: u64, by: &str) -> Result<Value, Undecided> {
+        let store = store(self);
+        let now = self.now_ms();
+        store.expire(now).await?;
+        let row = store.require(id).await?;
+        let refused =
+            |why: String| Undecided::Failed(ApiError::conflict(format!("approval {id:?}: {why}")));
+        if row.status != ApprovalStatus::Pending {
+            return Err(refused(format!("it is {}, not pending", row.status())));
+        }
+        let expires =
+            agency_approval::contract::extended(row.expires_ms, now, row.extensions, secs)
+                .map_err(|e| refused(e.0))?;
+        if !store.extend(id, row.extensions, expires, by, now).await? {
+            return Err(refused(
+                "it changed meanwhile (decided, expired or extended)".into(),
+            ));
         }
         Ok(store.require(id).await?.to_json())
     }
@@ -461,7 +487,7 @@ async fn granted<R: AssistantRuntime>(
         if !store.use_grant(&g.id, request.estimated_cost, now).await? {
             continue; // a racing approval took what was left of it
         }
-        let answer = match r.ledger().approve_human(request, now).await {
+        let answer = match r.ledger().approve_human(request, false, now).await {
             Ok(a) => a,
             Err(e) => {
                 store.unuse_grant(&g.id, request.estimated_cost).await;
@@ -470,7 +496,7 @@ async fn granted<R: AssistantRuntime>(
         };
         let decision = match answer {
             Answer::Approve(check) => agency_approval::grant::granted(g, check),
-            Answer::Halted(_) | Answer::Deny => None,
+            Answer::Overrun(_) | Answer::Halted(_) | Answer::Deny => None,
         };
         return Ok(match decision {
             Some(d) => Some((g.id.clone(), d)),
@@ -538,6 +564,14 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
                 p,
                 &json!({ "decision": answer["decision"], "reasonCode": "human" }),
             );
+            p.changed(Changed::Cards);
+            ok(answer)
+        }
+        Endpoint::Extend => {
+            let id = req.param(0, "approval id")?;
+            let b: agency_approval::contract::ExtendBody = req.json()?;
+            let (by, secs) = b.checked()?;
+            let answer = p.extend(&id, secs, &by).await?;
             p.changed(Changed::Cards);
             ok(answer)
         }

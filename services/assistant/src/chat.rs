@@ -426,6 +426,9 @@ mod tests {
                 status: "approved".into(),
             }))
         }
+        async fn extend(&self, _: &str, _: u64, _: &str) -> Result<Value, Undecided> {
+            Ok(approval())
+        }
         async fn decide_batch(
             &self,
             _: &agency_approval::contract::BatchDecision,

@@ -109,6 +109,13 @@ impl Documented for Endpoint {
                 vec![approval_id()],
                 &[NO_APPROVAL, (409, "Already settled or expired")],
             ),
+            Endpoint::Extend => op(
+                "Role: operator. Gives a pending ask more time: its expiry moves `secs` (default 1,800; 60 to 86,400) past the later of its expiry and now, at most 3 times per approval (`extensions` counts them). Audited (`extended`).",
+                Some(doc.schema::<agency_approval::contract::ExtendBody>()),
+                Answer::ok("The approval", approval),
+                vec![approval_id()],
+                &[NO_APPROVAL, (409, "Not pending, or extended 3 times already")],
+            ),
             Endpoint::DecideMany => op(
                 "Role: operator. Decides many pending approvals at once, named by `ids` (1 to 500) or by a filter (`agent`, `action`, `channel`: every pending approval matching all the given ones, at most 500). Each approval is decided as by `POST /api/approvals/{id}/decision`: racing deciders get exactly one winner per approval, and an approval already settled, expired or unknown is reported in its result, not decided. The answer lists one result per approval.",
                 Some(doc.schema::<BatchDecisionBody>()),

@@ -29,8 +29,16 @@ pub trait LedgerPort {
     /// already (a racing retry) keeps it and is not charged twice.
     async fn decide(&self, request: &ApprovalRequest, now: i64) -> Result<Decision, ApiError>;
     /// A human approving `request`: a halt refuses first, then the budgets as they
-    /// are now, reserved for the task when they fit.
-    async fn approve_human(&self, request: &ApprovalRequest, now: i64) -> Result<Answer, ApiError>;
+    /// are now, reserved for the task when they fit. With `overrun` (the task was asked
+    /// about because it would pass a limit, and the policy allows overruns), every limit
+    /// is raised by the policy's overrun ([`agency_approval::Policy::for_overrun`]) and
+    /// the answer is [`Answer::Overrun`].
+    async fn approve_human(
+        &self,
+        request: &ApprovalRequest,
+        overrun: bool,
+        now: i64,
+    ) -> Result<Answer, ApiError>;
     /// Gives back what `task` holds under the keys `reserved` (best effort: a failure
     /// is logged and leaves money reserved, never spent).
     async fn release(&self, task: &str, reserved: &[(String, i64)]);

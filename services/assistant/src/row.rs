@@ -34,6 +34,8 @@ pub struct ApprovalRow {
     pub comment: Option<String>,
     /// The grant that approved it, if one did.
     pub grant_id: Option<String>,
+    /// How many times approvers extended it.
+    pub extensions: i64,
     /// The table's rowid: the short number operators type in chat.
     pub number: i64,
 }
@@ -41,7 +43,7 @@ pub struct ApprovalRow {
 /// The columns of [`ApprovalRow`], in its order, for `SELECT`s.
 pub const APPROVAL_COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, \
      budget_remaining_micros, estimated_micros, actual_micros, reserved_json, created_ms, expires_ms, decided_by, decided_ms, \
-     comment, grant_id, rowid AS number";
+     comment, grant_id, extensions, rowid AS number";
 
 impl ApprovalRow {
     /// The API's status: a human approval being recorded still reads as pending.
@@ -110,6 +112,7 @@ impl ApprovalRow {
                 .map(rfc3339),
             comment: self.comment.clone(),
             grant_id: self.grant_id.clone(),
+            extensions: self.extensions,
         }
     }
 
@@ -163,6 +166,9 @@ pub struct ApprovalView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
     pub grant_id: Option<String>,
+    /// How many times approvers extended the ask (at most 3).
+    #[serde(default)]
+    pub extensions: i64,
 }
 
 /// `GET /api/approvals`.
@@ -336,6 +342,7 @@ mod tests {
             decided_ms: None,
             comment: None,
             grant_id: None,
+            extensions: 0,
             number: 1,
         }
     }

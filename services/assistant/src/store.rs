@@ -222,6 +222,36 @@ impl<D: Db> Store<D> {
         Ok(w.changes > 0)
     }
 
+    /// Moves a pending ask's expiry to `expires`, if it is still pending, unexpired and
+    /// extended `extensions` times so far (a racing extension wins once), with its
+    /// audit entry; whether it did.
+    pub async fn extend(
+        &self,
+        id: &str,
+        extensions: i64,
+        expires: i64,
+        by: &str,
+        now: i64,
+    ) -> Result<bool, ApiError> {
+        let detail =
+            json!({ "expiresAt": agency_approval::rfc3339(expires), "extension": extensions + 1 });
+        let results = self
+            .db
+            .batch(vec![
+                stmt(
+                    "UPDATE approvals SET expires_ms = ?2, extensions = extensions + 1 WHERE id = ?1 \
+                     AND status = 'pending' AND expires_ms > ?3 AND extensions = ?4",
+                    vec![s(id), n(expires), n(now), n(extensions)],
+                ),
+                stmt(
+                    "INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'extended', ?2, ?3, ?4 WHERE changes() > 0",
+                    vec![n(now), s(id), s(by), s(&detail.to_string())],
+                ),
+            ])
+            .await?;
+        Ok(results.first().is_some_and(|w| w.changes > 0))
+    }
+
     /// Gives a claimed approval back (its decision could not be recorded).
     pub async fn unclaim(&self, id: &str) -> Result<(), PortError> {
         self.db

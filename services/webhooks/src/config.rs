@@ -12,6 +12,7 @@
 //! retry_schedule_secs = [5, 300, 1800, 7200, 18000, 36000]
 //! prefix = "!agency"          # messages starting with it go to the assistant
 //! card_grants = ["1h", "1d"]  # approval cards' "approve for ..." buttons ([] for none)
+//! card_extend = "30m"         # approval cards' "extend" button ("" for none)
 //!
 //! [webhooks.operators]        # where budget alerts are posted (as the source's bot)
 //! platform = "slack"
@@ -76,6 +77,8 @@ pub struct WebhooksConfig {
     pub prefix: Option<String>,
     /// Approval cards' "approve for ..." buttons: durations such as "1h" (at most 3).
     pub card_grants: Option<Vec<String>>,
+    /// Approval cards' "extend" button: a duration such as "30m" ("" for none).
+    pub card_extend: Option<String>,
     /// The operators' channel: budget alerts are posted there.
     pub operators: Option<OperatorsConfig>,
     /// The platforms' API base URLs (tests point them at fakes).
@@ -346,6 +349,18 @@ fn service_wide(w: &WebhooksConfig) -> Result<Settings, String> {
                     })
             })
             .collect::<Result<_, _>>()?;
+    }
+    if let Some(e) = w.card_extend.as_deref().map(str::trim) {
+        out.card_extend = match e {
+            "" => None,
+            e => Some(
+                agency_approval::duration_secs(e)
+                    .filter(|s| agency_approval::contract::EXTEND_SECS.contains(s))
+                    .ok_or_else(|| {
+                        format!("webhooks.card_extend: {e:?} is not a duration from a minute to a day (\"30m\", \"2h\")")
+                    })?,
+            ),
+        };
     }
     let defaults = ApiBases::default();
     out.api = ApiBases {

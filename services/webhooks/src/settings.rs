@@ -160,6 +160,8 @@ pub struct Settings {
     pub prefix: Option<String>,
     /// The "approve for ..." buttons approval cards offer, in seconds.
     pub card_grants: Vec<u64>,
+    /// The "extend" button approval cards offer, in seconds (`None`: none).
+    pub card_extend: Option<u64>,
     /// Where budget alerts are posted, if anywhere.
     pub operators: Option<Operators>,
 }
@@ -187,6 +189,7 @@ impl Default for Settings {
             schedule_secs: DEFAULT_SCHEDULE_SECS.to_vec(),
             prefix: None,
             card_grants: vec![agency_approval::contract::DEFAULT_GRANT_SECS],
+            card_extend: Some(agency_approval::contract::DEFAULT_EXTEND_SECS),
             operators: None,
         }
     }

@@ -182,15 +182,22 @@ impl LedgerPort for Edge<'_> {
         })
     }
 
-    async fn approve_human(&self, request: &ApprovalRequest, now: i64) -> Result<Answer, ApiError> {
+    async fn approve_human(
+        &self,
+        request: &ApprovalRequest,
+        overrun: bool,
+        now: i64,
+    ) -> Result<Answer, ApiError> {
         let policy = self.policy()?;
+        let raised = overrun.then(|| policy.for_overrun()).flatten();
         // The global ledger checks halts in the same step as the reservation: a halt
         // denies first, a human's approval included.
         Ok(
             match LedgerClient::new(self.env)
-                .check_all(request, policy, true, true, now)
+                .check_all(request, raised.as_ref().unwrap_or(policy), true, true, now)
                 .await?
             {
+                Checked::Budget(b) if raised.is_some() => Answer::Overrun(b),
                 Checked::Budget(b) => Answer::Approve(b),
                 Checked::Halted(why) => Answer::Halted(why),
             },

@@ -77,6 +77,8 @@ pub enum ReasonCode {
     Human,
     /// A human's grant, given earlier ([`crate::grant`]).
     Grant,
+    /// A human approved a task past a budget's limit (`on_exhausted = "ask"`).
+    Overrun,
 }
 
 impl ReasonCode {
@@ -89,6 +91,7 @@ impl ReasonCode {
             ReasonCode::Halted => "halted",
             ReasonCode::Human => "human",
             ReasonCode::Grant => "grant",
+            ReasonCode::Overrun => "overrun",
         }
     }
 
@@ -100,6 +103,7 @@ impl ReasonCode {
             ReasonCode::Halted,
             ReasonCode::Human,
             ReasonCode::Grant,
+            ReasonCode::Overrun,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)
@@ -258,6 +262,8 @@ pub struct Verdict {
     pub reason: String,
     pub rule: Option<String>,
     pub expires_in_secs: u64,
+    /// What a task past a budget's limit gets (the policy's `on_exhausted`).
+    pub on_exhausted: crate::Exhausted,
 }
 
 impl Verdict {
@@ -339,6 +345,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
                 rule_matches(r, request).unwrap_or_default()
             ),
             expires_in_secs: r.expires_in_secs,
+            on_exhausted: policy.budget.on_exhausted,
         },
         None => Verdict {
             effect: policy.default_effect,
@@ -350,6 +357,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
                 effect_verb(policy.default_effect)
             ),
             expires_in_secs: policy.default_expires_in_secs,
+            on_exhausted: policy.budget.on_exhausted,
         },
     };
     if v.effect == Effect::Deny {
@@ -358,8 +366,14 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
     Ruling::NeedsBudget(v)
 }
 
+/// When an ask made now for `secs` expires.
+fn expiry(now_ms: i64, secs: u64) -> i64 {
+    now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
+}
+
 /// The decision once budgets are checked: an approval or ask that would push any
-/// budget past its limit is denied with reason `budget`; approvals reserve.
+/// budget past its limit is denied with reason `budget` (or, with `on_exhausted =
+/// "ask"`, asked of a human with reason `budget`); approvals reserve.
 pub fn conclude(
     request: &ApprovalRequest,
     v: Verdict,
@@ -367,6 +381,20 @@ pub fn conclude(
     now_ms: i64,
 ) -> Decision {
     match budget {
+        Err(b) if v.on_exhausted == crate::Exhausted::Ask => Decision {
+            outcome: Outcome::Pending,
+            reason_code: ReasonCode::Budget,
+            reason: format!(
+                "{} would exceed the {} budget ({}): a human may approve it as an overrun",
+                request.estimated_cost,
+                b.scope,
+                b.remaining.left()
+            ),
+            rule: v.rule,
+            budget: Some(b),
+            expires_at_ms: Some(expiry(now_ms, v.expires_in_secs)),
+            change: LedgerChange::default(),
+        },
         Err(b) => denied(
             ReasonCode::Budget,
             format!(
@@ -390,13 +418,7 @@ pub fn conclude(
                 reason: v.reason,
                 rule: v.rule,
                 budget,
-                expires_at_ms: (!approve).then(|| {
-                    now_ms.saturating_add(
-                        i64::try_from(v.expires_in_secs)
-                            .unwrap_or(i64::MAX)
-                            .saturating_mul(1000),
-                    )
-                }),
+                expires_at_ms: (!approve).then(|| expiry(now_ms, v.expires_in_secs)),
                 change: if approve {
                     change
                 } else {
@@ -411,6 +433,9 @@ pub fn conclude(
 pub enum Answer {
     /// Approve, with the budgets checked (and, when they fit, reserved) as they are now.
     Approve(BudgetCheck),
+    /// Approve a task asked about because it would pass a limit, with the budgets
+    /// checked (and reserved) with every limit raised by the policy's overrun.
+    Overrun(BudgetCheck),
     /// Approve, while a halt covers the request ([`halt_reason`]'s why): a halt denies
     /// first, a human's approval included.
     Halted(String),
@@ -429,7 +454,20 @@ pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> De
             budget,
             change,
         ),
-        Answer::Approve(Err(b)) => (
+        Answer::Overrun(Ok((change, budget))) => (
+            Outcome::Approved,
+            ReasonCode::Overrun,
+            format!(
+                "approved by {by} as an overrun{}",
+                budget
+                    .as_ref()
+                    .map(|b| format!(" of the {} budget", b.scope))
+                    .unwrap_or_default()
+            ),
+            budget,
+            change,
+        ),
+        Answer::Approve(Err(b)) | Answer::Overrun(Err(b)) => (
             Outcome::Denied,
             ReasonCode::Budget,
             format!(

@@ -36,5 +36,5 @@ pub use halt::{
     Work, covering, held_under, unknown_to_graph,
 };
 pub use money::{LedgerFull, MAX_AMOUNT_USD, Micros, MoneyError};
-pub use policy::{Budget, DEFAULT_ALERTS, Limits, Policy, PolicyError, Rule, When};
+pub use policy::{Budget, DEFAULT_ALERTS, Exhausted, Limits, Policy, PolicyError, Rule, When};
 pub use time::{civil, day_key, duration_secs, month_key, rfc3339};

@@ -46,12 +46,59 @@ pub struct Budget {
     /// Alert thresholds in percent of a limit, ascending: crossing one is announced
     /// once per period ([`DEFAULT_ALERTS`] unless the policy says).
     pub alerts: Vec<u32>,
+    /// What a task that would pass a limit gets: denied, or asked of a human who may
+    /// approve it as an overrun of at most `overrun` past each limit.
+    pub on_exhausted: Exhausted,
+    pub overrun: Micros,
+}
+
+/// `on_exhausted`: what happens to a task that would pass a budget's limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Exhausted {
+    #[default]
+    Deny,
+    Ask,
 }
 
 /// Alert at 80% and 100% of every limit unless the policy says otherwise.
 pub const DEFAULT_ALERTS: [u32; 2] = [80, 100];
 
+impl Policy {
+    /// The policy a human's approval of an overrun is checked against: every limit
+    /// raised by the overrun (`None` when the policy allows none: `on_exhausted` is
+    /// `deny`).
+    pub fn for_overrun(&self) -> Option<Policy> {
+        (self.budget.on_exhausted == Exhausted::Ask).then(|| Policy {
+            budget: self.budget.with_overrun(),
+            ..self.clone()
+        })
+    }
+}
+
 impl Budget {
+    /// These budgets with every limit raised by the overrun a human may approve.
+    pub fn with_overrun(&self) -> Budget {
+        let raise = |l: &Limits| Limits {
+            daily: l.daily.map(|m| m.saturating_add(self.overrun)),
+            monthly: l.monthly.map(|m| m.saturating_add(self.overrun)),
+            alerts: l.alerts.clone(),
+        };
+        Budget {
+            global: raise(&self.global),
+            agents: self
+                .agents
+                .iter()
+                .map(|(k, l)| (k.clone(), raise(l)))
+                .collect(),
+            channels: self
+                .channels
+                .iter()
+                .map(|(k, l)| (k.clone(), raise(l)))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The alert thresholds of a scope's limits.
     pub fn alerts_of<'a>(&'a self, limits: &'a Limits) -> &'a [u32] {
         limits.alerts.as_deref().unwrap_or(&self.alerts)
@@ -117,6 +164,10 @@ struct BudgetFile {
     monthly_usd: Option<Spanned<f64>>,
     /// Fractions of each limit, e.g. `[0.8, 1.0]`.
     alerts: Option<Spanned<Vec<f64>>>,
+    /// `deny` (the default) or `ask`.
+    on_exhausted: Option<Spanned<String>>,
+    /// With `ask`: the most a human may approve past a limit.
+    overrun_usd: Option<Spanned<f64>>,
     #[serde(default)]
     agents: BTreeMap<String, LimitsFile>,
     #[serde(default)]
@@ -286,6 +337,29 @@ impl Reader<'_> {
         };
         if let Some(a) = self.alerts(&b.alerts, "budget.alerts") {
             budget.alerts = a;
+        }
+        if let Some(e) = &b.on_exhausted {
+            let line = self.line_of(e.span().start);
+            budget.on_exhausted = match e.get_ref().as_str() {
+                "deny" => Exhausted::Deny,
+                "ask" => Exhausted::Ask,
+                other => {
+                    self.push(
+                        line,
+                        format!("budget.on_exhausted must be deny or ask, got {other:?}"),
+                    );
+                    Exhausted::Deny
+                }
+            };
+            if budget.on_exhausted == Exhausted::Ask && b.overrun_usd.is_none() {
+                self.push(
+                    line,
+                    "budget.on_exhausted = \"ask\" needs overrun_usd: the most a human may approve past a limit".into(),
+                );
+            }
+        }
+        if let Some(o) = self.money(&b.overrun_usd, "budget.overrun_usd") {
+            budget.overrun = o;
         }
         for (id, l) in &b.agents {
             let limits = self.limits(l, &format!("budget.agents.{id}"));

@@ -117,6 +117,17 @@ named!(
 );
 
 named!(
+    /// An extension's length.
+    ExtendSecs,
+    json_schema!({
+        "type": "integer",
+        "minimum": crate::contract::EXTEND_SECS.start(),
+        "maximum": crate::contract::EXTEND_SECS.end(),
+        "description": "Seconds: a minute to a day.",
+    })
+);
+
+named!(
     /// The approvals a batch decides.
     BatchIds,
     json_schema!({

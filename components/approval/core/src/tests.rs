@@ -433,3 +433,106 @@ fn halt_reasons_by_agent_and_task() {
         "an approval asked in a halted channel is denied"
     );
 }
+
+/// `on_exhausted = "ask"`: a task past a limit is asked of a human (reason `budget`),
+/// who may approve it as an overrun up to the policy's `overrun_usd` past each limit.
+#[test]
+fn an_exhausted_budget_asks_when_the_policy_says_and_an_overrun_is_bounded() {
+    let p = policy(
+        "[budget]\ndaily_usd = 10.0\non_exhausted = \"ask\"\noverrun_usd = 5.0\n[[rule]]\nname = \"reads\"\nwhen = { action = [\"read\"] }\neffect = \"approve\"\n",
+    );
+    let mut used = LedgerSnapshot::default();
+    used.used.insert(
+        ledger_key("global", &day_key(NOW)),
+        Micros::from_usd(8.0).unwrap(),
+    );
+    let halt = HaltState::default();
+    let read = |cost: f64| req("a", "read", cost);
+    assert_eq!(
+        decide(&read(1.0), &used, &halt, &p, NOW).outcome,
+        Outcome::Approved
+    );
+    let d = decide(&read(4.0), &used, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Pending, ReasonCode::Budget)
+    );
+    assert!(d.expires_at_ms.is_some() && d.change.reserve.is_empty());
+    let raised = p.for_overrun().unwrap();
+    let overrun = |r: &ApprovalRequest| {
+        human_decision(
+            r,
+            "ana",
+            Answer::Overrun(budget_check(r, &raised, &used, NOW)),
+        )
+    };
+    // 8 + 4 = 12: within the limit and its $5 overrun.
+    let d = overrun(&read(4.0));
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Approved, ReasonCode::Overrun)
+    );
+    assert!(!d.change.reserve.is_empty());
+    assert!(d.reason.contains("as an overrun"), "{}", d.reason);
+    // 8 + 8 = 16: past it, even so.
+    let d = overrun(&read(8.0));
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Denied, ReasonCode::Budget)
+    );
+    // The default denies, and allows no overrun.
+    let strict = policy(
+        "[budget]\ndaily_usd = 10.0\n[[rule]]\nname = \"reads\"\nwhen = { action = [\"read\"] }\neffect = \"approve\"\n",
+    );
+    let d = decide(&read(4.0), &used, &halt, &strict, NOW);
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Denied, ReasonCode::Budget)
+    );
+    assert!(strict.for_overrun().is_none());
+    // Asking with no stated overrun is an error on its line.
+    let e = Policy::parse(
+        "[budget]\ndaily_usd = 1.0\non_exhausted = \"ask\"\n",
+        "p.toml",
+    )
+    .unwrap_err();
+    assert!(e[0].to_string().starts_with("p.toml:3:"), "{e:?}");
+    let e = Policy::parse("[budget]\non_exhausted = \"maybe\"\n", "p.toml").unwrap_err();
+    assert!(e[0].to_string().contains("deny or ask"), "{e:?}");
+}
+
+/// An ask is extended from the later of its expiry and now, at most three times.
+#[test]
+fn asks_are_extended_a_bounded_number_of_times() {
+    use crate::contract::{MAX_EXTENSIONS, extended};
+    let h = 3_600_000;
+    assert_eq!(
+        extended(Some(NOW + h), NOW, 0, 1800),
+        Ok(NOW + h + 1_800_000)
+    );
+    // Already past (an expiry nobody swept yet): from now.
+    assert_eq!(extended(Some(NOW - 5), NOW, 1, 60), Ok(NOW + 60_000));
+    assert!(extended(Some(NOW + h), NOW, MAX_EXTENSIONS, 60).is_err());
+    assert!(extended(None, NOW, 0, 60).is_err());
+    let body = |v: serde_json::Value| {
+        serde_json::from_value::<crate::contract::ExtendBody>(v)
+            .unwrap()
+            .checked()
+    };
+    assert_eq!(
+        body(serde_json::json!({"by": " ana "})),
+        Ok(("ana".into(), 1800))
+    );
+    assert_eq!(
+        body(serde_json::json!({"by": "ana", "secs": 120.0})),
+        Ok(("ana".into(), 120))
+    );
+    for bad in [
+        serde_json::json!({"by": "ana", "secs": 59}),
+        serde_json::json!({"by": "ana", "secs": 86_401}),
+        serde_json::json!({"by": "ana", "secs": 90.5}),
+        serde_json::json!({"by": ""}),
+    ] {
+        assert!(body(bad.clone()).is_err(), "{bad}");
+    }
+}

@@ -31,6 +31,9 @@ pub enum Call {
         /// The "approve for ..." buttons it offers, in seconds.
         #[serde(default)]
         grants: Vec<u64>,
+        /// The "extend" button it offers, in seconds.
+        #[serde(default)]
+        extend: Option<u64>,
     },
     /// The clicked card, edited to show its outcome (and the click answered).
     Decided { to: ReplyTo, text: String },
@@ -303,6 +306,7 @@ mod tests {
             approval_id: "apr_1".into(),
             text: "?".into(),
             grants: vec![3600],
+            extend: None,
         };
         let r = request(&api, &bot(Platform::Telegram), &card).unwrap();
         assert_eq!(r.url, "https://api.telegram.org/botTOKEN/sendMessage");

@@ -9,6 +9,8 @@ pub const SLACK_APPROVE: &str = "agency_approve";
 pub const SLACK_DENY: &str = "agency_deny";
 /// Slack's `action_id` of an "approve for ..." button: this, then the seconds.
 pub const SLACK_GRANT: &str = "agency_grant_";
+/// Slack's `action_id` of an "extend" button: this, then the seconds.
+pub const SLACK_EXTEND: &str = "agency_extend_";
 
 /// Telegram's `callback_data` limit, in bytes.
 pub const TELEGRAM_DATA_BYTES: usize = 64;
@@ -20,11 +22,21 @@ pub enum Verdict {
     Deny,
     /// Approve, and grant the same kind of task for this many seconds.
     Grant(u64),
+    /// Decide nothing yet: give the ask this many seconds more.
+    Extend(u64),
 }
 
 impl Verdict {
     pub fn approves(self) -> bool {
-        !matches!(self, Verdict::Deny)
+        matches!(self, Verdict::Approve | Verdict::Grant(_))
+    }
+
+    /// The extension's seconds, for [`Verdict::Extend`].
+    pub fn extend_secs(self) -> Option<u64> {
+        match self {
+            Verdict::Extend(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// The grant's seconds, for [`Verdict::Grant`].
@@ -41,6 +53,7 @@ impl Verdict {
             Verdict::Approve => "Approve".into(),
             Verdict::Deny => "Deny".into(),
             Verdict::Grant(secs) => format!("Approve for {}", span(secs)),
+            Verdict::Extend(secs) => format!("Extend {}", span(secs)),
         }
     }
 
@@ -49,26 +62,34 @@ impl Verdict {
             Verdict::Approve => "a".into(),
             Verdict::Deny => "d".into(),
             Verdict::Grant(secs) => format!("g{secs}"),
+            Verdict::Extend(secs) => format!("x{secs}"),
         }
     }
 
     fn of_code(code: &str) -> Option<Verdict> {
+        let secs = |s: &str| {
+            Some(s)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse().ok())
+                .filter(|s: &u64| *s > 0)
+        };
         match code {
             "a" => Some(Verdict::Approve),
             "d" => Some(Verdict::Deny),
-            _ => code
-                .strip_prefix('g')
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse().ok())
-                .filter(|s| *s > 0)
-                .map(Verdict::Grant),
+            _ => match code.split_at_checked(1)? {
+                ("g", s) => secs(s).map(Verdict::Grant),
+                ("x", s) => secs(s).map(Verdict::Extend),
+                _ => None,
+            },
         }
     }
 
-    /// The buttons of a card offering grants of `grants` seconds.
-    pub fn all(grants: &[u64]) -> Vec<Verdict> {
+    /// The buttons of a card offering grants of `grants` seconds and, when given, an
+    /// extension of `extend` seconds.
+    pub fn all(grants: &[u64], extend: Option<u64>) -> Vec<Verdict> {
         let mut v = vec![Verdict::Approve];
         v.extend(grants.iter().map(|&s| Verdict::Grant(s)));
+        v.extend(extend.map(Verdict::Extend));
         v.push(Verdict::Deny);
         v
     }
@@ -107,6 +128,7 @@ pub fn slack_action(verdict: Verdict) -> String {
         Verdict::Approve => SLACK_APPROVE.into(),
         Verdict::Deny => SLACK_DENY.into(),
         Verdict::Grant(secs) => format!("{SLACK_GRANT}{secs}"),
+        Verdict::Extend(secs) => format!("{SLACK_EXTEND}{secs}"),
     }
 }
 
@@ -115,7 +137,14 @@ pub fn parse_slack_action(action_id: &str) -> Option<Verdict> {
     match action_id {
         SLACK_APPROVE => Some(Verdict::Approve),
         SLACK_DENY => Some(Verdict::Deny),
-        other => Verdict::of_code(&format!("g{}", other.strip_prefix(SLACK_GRANT)?)),
+        other => match (
+            other.strip_prefix(SLACK_GRANT),
+            other.strip_prefix(SLACK_EXTEND),
+        ) {
+            (Some(s), _) => Verdict::of_code(&format!("g{s}")),
+            (_, Some(s)) => Verdict::of_code(&format!("x{s}")),
+            _ => None,
+        },
     }
 }
 
@@ -164,7 +193,17 @@ mod tests {
         assert_eq!(span(1800), "30 minutes");
         assert_eq!(span(2 * 86_400), "2 days");
         assert_eq!(span(90), "90 seconds");
-        let all = Verdict::all(&[3600]);
-        assert_eq!(all, [Verdict::Approve, Verdict::Grant(3600), Verdict::Deny]);
+        assert_eq!(Verdict::Extend(1800).label(), "Extend 30 minutes");
+        let all = Verdict::all(&[3600], Some(1800));
+        assert_eq!(
+            all,
+            [
+                Verdict::Approve,
+                Verdict::Grant(3600),
+                Verdict::Extend(1800),
+                Verdict::Deny
+            ]
+        );
+        assert!(!Verdict::Extend(60).approves());
     }
 }

@@ -125,6 +125,7 @@ pub fn parse(origin: Origin<'_>, body: &[u8]) -> Result<Inbound, ParseError> {
                         approve: verdict.approves(),
                         approval_id,
                         grant_secs: verdict.grant_secs(),
+                        extend_secs: verdict.extend_secs(),
                     },
                     answer(DEFERRED_UPDATE_MESSAGE),
                 ),
@@ -238,6 +239,7 @@ mod tests {
                 approve: false,
                 approval_id: "apr_7".into(),
                 grant_secs: None,
+                extend_secs: None,
             }
         );
 

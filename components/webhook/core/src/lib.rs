@@ -61,6 +61,9 @@ pub enum EventKind {
         approval_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         grant_secs: Option<u64>,
+        /// "extend": give the ask this many seconds more, deciding nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        extend_secs: Option<u64>,
     },
 }
 

@@ -283,6 +283,7 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
                 approve: verdict.approves(),
                 approval_id,
                 grant_secs: verdict.grant_secs(),
+                extend_secs: verdict.extend_secs(),
             },
             dedup_keys: vec![format!("slack:{source}:act:{id}")],
             reply_to: ReplyTo::Slack {
@@ -441,6 +442,7 @@ mod tests {
                 approve: false,
                 approval_id: "apr_1".into(),
                 grant_secs: None,
+                extend_secs: None,
             }
         );
         assert_eq!(e.user.as_deref(), Some("U7"));

@@ -135,6 +135,7 @@ pub fn parse(
                     approve: verdict.approves(),
                     approval_id,
                     grant_secs: verdict.grant_secs(),
+                    extend_secs: verdict.extend_secs(),
                 },
                 dedup_keys: vec![key],
                 reply_to: ReplyTo::Telegram {
@@ -285,6 +286,7 @@ mod tests {
                 approve: true,
                 approval_id: "apr_1".into(),
                 grant_secs: None,
+                extend_secs: None,
             }
         );
         assert_eq!(

@@ -4,6 +4,19 @@
 use super::*;
 use agency_kit::Part;
 
+/// A retry later, when the assistant's answer says it could not answer now.
+fn retry_if_transient(status: u16, body: &Value) -> Option<Outcome> {
+    transient(status).then(|| {
+        Outcome::retry(
+            format!(
+                "assistant answered {status}: {}",
+                agency_kit::http::error_message(body)
+            ),
+            None,
+        )
+    })
+}
+
 pub(super) async fn click<P: WebhookPorts>(
     p: &P,
     e: &InboundEvent,
@@ -39,14 +52,8 @@ pub(super) async fn click<P: WebhookPorts>(
             &decision,
         )
         .await?;
-    if transient(status) {
-        return Ok(Outcome::retry(
-            format!(
-                "assistant answered {status}: {}",
-                agency_kit::http::error_message(&body)
-            ),
-            None,
-        ));
+    if let Some(retry) = retry_if_transient(status, &body) {
+        return Ok(retry);
     }
     if status != 200 {
         let text = format!("Not recorded: {}", agency_kit::http::error_message(&body));
@@ -96,6 +103,52 @@ pub(super) async fn click<P: WebhookPorts>(
     Ok(Outcome::done(
         json!({ "action": "click", "outcome": "decided", "approvalId": approval_id, "by": name, "approval": body }),
         calls,
+    ))
+}
+
+/// An approver's "extend" on a card: the ask gets more time (the assistant bounds it);
+/// only the approver is told, and the card stays as it is.
+pub(super) async fn extend<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    approval_id: &str,
+    secs: u64,
+) -> Result<Outcome, ApiError> {
+    let private = |text: String| Call::Private {
+        to: e.reply_to.clone(),
+        user: e.user.clone(),
+        text,
+    };
+    let user = e.user.as_deref().unwrap_or("");
+    let Some(name) = p.settings().approver(e.platform, user) else {
+        return Ok(Outcome::done(
+            json!({ "action": "extend", "outcome": "notAllowed", "approvalId": approval_id }),
+            vec![private(
+                "You are not an approver: the ask was not extended.".into(),
+            )],
+        ));
+    };
+    let (status, body) = p
+        .peer(
+            Part::Assistant,
+            Method::POST,
+            &format!("/api/approvals/{approval_id}/extend"),
+            &json!({ "by": name, "secs": secs }),
+        )
+        .await?;
+    if let Some(retry) = retry_if_transient(status, &body) {
+        return Ok(retry);
+    }
+    let text = match (status, body["expiresAt"].as_str()) {
+        (200, Some(at)) => {
+            format!("Extended by {name}: approval {approval_id} now waits until {at}.")
+        }
+        _ => format!("Not extended: {}", agency_kit::http::error_message(&body)),
+    };
+    let outcome = if status == 200 { "extended" } else { "refused" };
+    Ok(Outcome::done(
+        json!({ "action": "extend", "outcome": outcome, "approvalId": approval_id, "status": status }),
+        vec![private(text)],
     ))
 }
 

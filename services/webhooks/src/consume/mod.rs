@@ -35,7 +35,7 @@ use crate::settings::Source;
 use crate::store::{self, Attempt, EventRow, EventStatus, OutboxRow, Settled};
 use crate::{Count, Wake, WebhookPorts};
 pub use call::call;
-use chat::{click, converse};
+use chat::{click, converse, extend};
 use dispatch::dispatch;
 pub(crate) use dispatch::{dead, halts, post_signed};
 pub use dispatch::{note_held, task_body};
@@ -191,9 +191,18 @@ pub async fn event<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Next, ApiEr
         )),
         (
             EventKind::Click {
+                approval_id,
+                extend_secs: Some(secs),
+                ..
+            },
+            Some(_),
+        ) => extend(p, &event, approval_id, *secs).await?,
+        (
+            EventKind::Click {
                 approve,
                 approval_id,
                 grant_secs,
+                ..
             },
             Some(_),
         ) => click(p, &event, *approve, approval_id, *grant_secs).await?,

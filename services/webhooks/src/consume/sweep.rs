@@ -122,6 +122,7 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                 approval_id: id.to_owned(),
                 text: card_text(a, &request),
                 grants: p.settings().card_grants.clone(),
+                extend: p.settings().card_extend,
             };
             queue_calls(p, None, source, vec![call]).await?;
             n += 1;

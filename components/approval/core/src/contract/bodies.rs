@@ -139,6 +139,91 @@ pub(super) fn verdict(
     }
 }
 
+/// Most extensions of one ask.
+pub const MAX_EXTENSIONS: i64 = 3;
+/// Shortest and longest extension, in seconds: a minute to a day.
+pub const EXTEND_SECS: std::ops::RangeInclusive<u64> = 60..=86_400;
+/// An extension's length when none is given: 30 minutes.
+pub const DEFAULT_EXTEND_SECS: u64 = 1_800;
+
+/// `POST /api/approvals/{id}/extend`: `{by, secs?}`.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::ShortId"))]
+    pub by: String,
+    /// Seconds, 60 to 86,400; default 1,800.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::ExtendSecs>")
+    )]
+    pub secs: Option<f64>,
+}
+
+impl ExtendBody {
+    /// (who, seconds), or what is wrong with the body.
+    pub fn checked(&self) -> Result<(String, u64), Invalid> {
+        let (_, by) = verdict("approve", &self.by, None)?;
+        Ok((
+            by,
+            seconds("secs", self.secs, DEFAULT_EXTEND_SECS, EXTEND_SECS)?,
+        ))
+    }
+}
+
+/// A length in seconds: `default` when absent, else a whole number in `range` (`130.0`
+/// is 130, as JSON Schema's integer has it); the error names the field `what`.
+pub(super) fn seconds(
+    what: &str,
+    v: Option<f64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, Invalid> {
+    let secs = match v {
+        None => default,
+        Some(s) if s.fract() == 0.0 && s >= 0.0 && s <= *range.end() as f64 => s as u64,
+        Some(_) => 0,
+    };
+    if !range.contains(&secs) {
+        return Err(Invalid(format!(
+            "{what} must be a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )));
+    }
+    Ok(secs)
+}
+
+/// Why a pending ask cannot be extended (a 409).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotExtended(pub String);
+
+/// The new expiry of an ask that expires at `expires_ms`, extended by `secs` at `now_ms`
+/// for the `(extensions + 1)`th time: `secs` after the later of its expiry and now, at
+/// most [`MAX_EXTENSIONS`] times.
+pub fn extended(
+    expires_ms: Option<i64>,
+    now_ms: i64,
+    extensions: i64,
+    secs: u64,
+) -> Result<i64, NotExtended> {
+    let Some(expires) = expires_ms else {
+        return Err(NotExtended("the ask does not expire".into()));
+    };
+    if extensions >= MAX_EXTENSIONS {
+        return Err(NotExtended(format!(
+            "the ask was extended {MAX_EXTENSIONS} times already, the most allowed"
+        )));
+    }
+    let by = i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000);
+    Ok(expires.max(now_ms).saturating_add(by))
+}
+
 /// `{approvalId, actualCostUsd}`.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -93,18 +93,12 @@ pub struct NewGrant {
 
 impl GrantTerms {
     fn checked(&self) -> Result<(u64, Option<Micros>, Option<Micros>), Invalid> {
-        let secs = match self.duration_secs {
-            None => DEFAULT_GRANT_SECS,
-            Some(s) if s.fract() == 0.0 && s >= 0.0 && s <= *GRANT_SECS.end() as f64 => s as u64,
-            Some(_) => 0,
-        };
-        if !GRANT_SECS.contains(&secs) {
-            return Err(Invalid(format!(
-                "durationSecs must be from {} to {} (a year)",
-                GRANT_SECS.start(),
-                GRANT_SECS.end()
-            )));
-        }
+        let secs = super::bodies::seconds(
+            "durationSecs",
+            self.duration_secs,
+            DEFAULT_GRANT_SECS,
+            GRANT_SECS,
+        )?;
         let usd = |what: &str, v: Option<f64>| {
             v.map(|v| Micros::from_usd(v).map_err(|e| Invalid(format!("{what}: {e}"))))
                 .transpose()

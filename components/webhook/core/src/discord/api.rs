@@ -39,19 +39,23 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             approval_id,
             text,
             grants,
+            extend,
             ..
         } => {
             // Success (green), secondary (grey), danger (red).
             let button = |v: card::Verdict| {
                 let style = match v {
                     card::Verdict::Approve => 3,
-                    card::Verdict::Grant(_) => 2,
+                    card::Verdict::Grant(_) | card::Verdict::Extend(_) => 2,
                     card::Verdict::Deny => 4,
                 };
                 json!({ "type": 2, "style": style, "label": v.label(),
                         "custom_id": card::button_data(v, approval_id) })
             };
-            let buttons: Vec<Value> = card::Verdict::all(grants).into_iter().map(button).collect();
+            let buttons: Vec<Value> = card::Verdict::all(grants, *extend)
+                .into_iter()
+                .map(button)
+                .collect();
             Ok(ApiRequest::post(
                 format!("{base}/channels/{channel_id}/messages"),
                 as_bot()?,

@@ -7,21 +7,21 @@ use serde_json::{Value, json};
 use crate::api::{ApiRequest, Bot, Call, Unsendable};
 use crate::{ReplyTo, card};
 
-fn buttons(approval_id: &str, grants: &[u64]) -> Value {
+fn buttons(approval_id: &str, grants: &[u64], extend: Option<u64>) -> Value {
     let button = |v: card::Verdict| {
         let mut b = json!({ "type": "button", "action_id": card::slack_action(v),
             "text": { "type": "plain_text", "text": v.label() }, "value": approval_id });
         match v {
             card::Verdict::Approve => b["style"] = json!("primary"),
             card::Verdict::Deny => b["style"] = json!("danger"),
-            card::Verdict::Grant(_) => {}
+            card::Verdict::Grant(_) | card::Verdict::Extend(_) => {}
         }
         b
     };
     json!({
         "type": "actions",
         "block_id": format!("agency_card_{approval_id}"),
-        "elements": card::Verdict::all(grants).into_iter().map(button).collect::<Vec<_>>(),
+        "elements": card::Verdict::all(grants, extend).into_iter().map(button).collect::<Vec<_>>(),
     })
 }
 
@@ -79,12 +79,13 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             approval_id,
             text,
             grants,
+            extend,
             ..
         } => {
             let mut body = json!({
                 "channel": channel,
                 "text": text,
-                "blocks": [section(text), buttons(approval_id, grants)],
+                "blocks": [section(text), buttons(approval_id, grants, *extend)],
             });
             if let Some(t) = thread_ts {
                 body["thread_ts"] = json!(t);

@@ -58,10 +58,14 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             approval_id,
             text,
             grants,
+            extend,
             ..
         } => {
             let button = |v: card::Verdict| json!({ "text": v.label(), "callback_data": card::button_data(v, approval_id) });
-            let row: Vec<Value> = card::Verdict::all(grants).into_iter().map(button).collect();
+            let row: Vec<Value> = card::Verdict::all(grants, *extend)
+                .into_iter()
+                .map(button)
+                .collect();
             send(text, Some(json!({ "inline_keyboard": [row] })))
         }
         Call::Decided { text, .. } => match message_id {
