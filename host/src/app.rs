@@ -106,6 +106,27 @@ impl App {
                 }
             }
         });
+        // Reservations no approval holds are given back: at start, every one made before
+        // this process (nothing of the last one is still in flight: a crash between the
+        // ledger and the approval's record is repaired on restart), then each minute
+        // those older than the longest decision.
+        let started = crate::store::now_ms();
+        let reconcile = move |s: Arc<AppState>| async move {
+            let local = crate::server::ports::Local(s);
+            let now = crate::store::now_ms();
+            let before = started.max(now - agency_assistant_service::api::ORPHAN_AFTER_MS);
+            match agency_assistant_service::api::reconcile(&local, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(tasks = n, "released reservations no approval holds"),
+                Err(e) => tracing::warn!(error = %e, log = ?e.log, "ledger reconcile failed"),
+            }
+        };
+        let s = state.clone();
+        background.spawn("ledger-reconcile-at-start", move |_| reconcile(s));
+        let s = state.clone();
+        background.every("ledger-reconcile", Duration::from_secs(60), move || {
+            reconcile(s.clone())
+        });
         let s = state.clone();
         background.every("webhook-prune", Duration::from_secs(600), move || {
             let s = s.clone();

@@ -124,6 +124,10 @@ impl LedgerPort for Local {
             .collect())
     }
 
+    async fn held_since(&self, before: i64) -> Result<Vec<String>, ApiError> {
+        self.read_book(|book| book.held_since(before))
+    }
+
     async fn halts(&self) -> Result<Vec<Halt>, ApiError> {
         self.read_book(|book| book.halts())
     }

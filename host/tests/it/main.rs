@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod approvals;
+mod approvals_crash;
 mod audit_loop;
 mod chat;
 mod cli;

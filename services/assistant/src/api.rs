@@ -509,6 +509,50 @@ async fn granted<R: AssistantRuntime>(
     Ok(None)
 }
 
+/// How long a reservation may go without an approval that holds it before it counts as
+/// abandoned: longer than any approve or human decision takes between the ledger and
+/// the approval's record.
+pub const ORPHAN_AFTER_MS: i64 = 2 * crate::store::CLAIM_TIMEOUT_MS;
+
+/// Gives back the reservations made before `before` that no approval holds: a task's
+/// reservation is held by its approval while that is approved (and not yet spent) or
+/// being decided; one left behind by a crash between the ledger and the approval's
+/// record (or a decision that never finished and has since expired) is released, with
+/// an audit entry (`released`). How many tasks it released. `before` must be at least
+/// [`ORPHAN_AFTER_MS`] ago, or the time this process started when it alone writes the
+/// ledger (nothing older can still be in flight).
+pub async fn reconcile<R: AssistantRuntime>(r: &R, before: i64) -> Result<usize, ApiError> {
+    let store = store(r);
+    let now = r.now_ms();
+    store.expire(now).await?;
+    let mut released = 0;
+    for task in r.ledger().held_since(before).await? {
+        let held = store.by_task(&task).await?.is_some_and(|row| {
+            matches!(
+                row.status,
+                ApprovalStatus::Approved | ApprovalStatus::Deciding
+            )
+        });
+        if held {
+            continue;
+        }
+        r.ledger().release(&task, &[]).await;
+        store
+            .audit(
+                Audit {
+                    kind: "released",
+                    approval: None,
+                    actor: Some("assistant"),
+                    detail: json!({ "taskId": task, "why": "no approval holds its reservation" }),
+                },
+                now,
+            )
+            .await?;
+        released += 1;
+    }
+    Ok(released)
+}
+
 /// What a decision reserves, as (ledger key, micro-dollars).
 fn reserved_pairs(d: &Decision) -> Vec<(String, i64)> {
     d.change

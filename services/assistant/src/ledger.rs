@@ -39,8 +39,8 @@ pub trait LedgerPort {
         overrun: bool,
         now: i64,
     ) -> Result<Answer, ApiError>;
-    /// Gives back what `task` holds under the keys `reserved` (best effort: a failure
-    /// is logged and leaves money reserved, never spent).
+    /// Gives back what `task` holds under the keys `reserved` (none given: in every
+    /// scope) (best effort: a failure is logged and leaves money reserved, never spent).
     async fn release(&self, task: &str, reserved: &[(String, i64)]);
     /// Turns `task`'s reservations (under the keys `reserved`) into spending of
     /// `actual`, once: a repeat answers the amount recorded the first time. Refused
@@ -54,6 +54,8 @@ pub trait LedgerPort {
     ) -> Result<Micros, ApiError>;
     /// (key, spent, reserved) for the periods containing `now`, every scope.
     async fn ledger(&self, now: i64) -> Result<Vec<(String, Micros, Micros)>, ApiError>;
+    /// The tasks holding unsettled reservations made before `before`, in any scope.
+    async fn held_since(&self, before: i64) -> Result<Vec<String>, ApiError>;
     /// The halts in force, oldest first.
     async fn halts(&self) -> Result<Vec<Halt>, ApiError>;
     /// Sets the halt `h` (a new reason replaces the old one).
@@ -388,6 +390,22 @@ impl<S: BookSql> Book<S> {
         })
     }
 
+    /// The tasks holding reservations made before `before` and not yet settled, newest
+    /// first (at most 2,000): what [`crate::api::reconcile`] checks against the
+    /// approvals. Newest first, because what it looks for is left by a crash just
+    /// before `before` (it runs at every start and every minute).
+    pub fn held_since(&self, before: i64) -> Result<Vec<String>, PortError> {
+        #[derive(Deserialize)]
+        struct Row {
+            task: String,
+        }
+        let rows: Vec<Row> = self.query(
+            "SELECT task FROM reservations WHERE settled IS NULL AND created_ms < ?1 GROUP BY task ORDER BY MAX(created_ms) DESC LIMIT 2000",
+            &[before.into()],
+        )?;
+        Ok(rows.into_iter().map(|r| r.task).collect())
+    }
+
     /// Gives back what `task` holds (a denial after reserving, or a failed write);
     /// how many reservations it gave back.
     pub fn release(&self, task: &str) -> Result<usize, PortError> {
@@ -470,6 +488,7 @@ impl<S: BookSql> Book<S> {
             LedgerOp::Settle(t) => json!(self.settle(&t.task, t.actual.unwrap_or(0), t.now)?),
             LedgerOp::Room(t) => json!(self.room(&t.task, t.actual.unwrap_or(0))?),
             LedgerOp::Ledger(l) => json!(self.ledger(l.now)?),
+            LedgerOp::HeldSince(l) => json!(self.held_since(l.now)?),
             LedgerOp::Halts => json!(self.halts()?),
             LedgerOp::Halt(h) => {
                 self.halt(&h)?;
@@ -493,6 +512,8 @@ pub enum LedgerOp {
     Settle(TaskIn),
     Room(TaskIn),
     Ledger(LedgerIn),
+    /// The tasks holding unsettled reservations made before `now`.
+    HeldSince(LedgerIn),
     Halts,
     Halt(HaltIn),
     Resume(HaltIn),

@@ -260,6 +260,7 @@ pub const AUDIT_KINDS: &[&str] = &[
     "grant",
     "grant-revoked",
     "extended",
+    "released",
     "halt",
     "resume",
     "spend",

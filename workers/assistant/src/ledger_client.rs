@@ -140,16 +140,40 @@ impl<'a> LedgerClient<'a> {
         Ok(recorded)
     }
 
+    /// Every budget scope of `policy`, one object each.
+    pub fn scopes(policy: &Policy) -> Vec<String> {
+        let b = &policy.budget;
+        let mut scopes = vec!["global".to_owned()];
+        scopes.extend(b.agents.keys().map(|a| format!("agent:{a}")));
+        scopes.extend(b.channels.keys().map(|c| format!("channel:{c}")));
+        scopes
+    }
+
+    /// The tasks holding unsettled reservations made before `before`, in any scope.
+    pub async fn held_since(&self, policy: &Policy, before: i64) -> Result<Vec<String>, ApiError> {
+        let scopes = Self::scopes(policy);
+        let op = LedgerOp::HeldSince(LedgerIn { now: before });
+        let calls = scopes
+            .iter()
+            .map(|scope| self.call::<Vec<String>>(scope, &op));
+        let mut out = Vec::new();
+        for tasks in futures_util::future::join_all(calls).await {
+            for t in tasks? {
+                if !out.contains(&t) {
+                    out.push(t);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// (key, spent, reserved) for the current periods, over every scope of `policy`.
     pub async fn ledger(
         &self,
         policy: &Policy,
         now: i64,
     ) -> Result<Vec<(String, Micros, Micros)>, ApiError> {
-        let b = &policy.budget;
-        let mut scopes = vec!["global".to_owned()];
-        scopes.extend(b.agents.keys().map(|a| format!("agent:{a}")));
-        scopes.extend(b.channels.keys().map(|c| format!("channel:{c}")));
+        let scopes = Self::scopes(policy);
         let op = LedgerOp::Ledger(LedgerIn { now });
         // One call per scope object, all at once.
         let calls = scopes

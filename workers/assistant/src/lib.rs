@@ -205,9 +205,12 @@ impl LedgerPort for Edge<'_> {
     }
 
     async fn release(&self, task: &str, reserved: &[(String, i64)]) {
-        LedgerClient::new(self.env)
-            .release_in(&scopes_of(reserved), task)
-            .await;
+        let client = LedgerClient::new(self.env);
+        let scopes = match (reserved.is_empty(), self.policy()) {
+            (true, Ok(policy)) => LedgerClient::scopes(policy),
+            _ => scopes_of(reserved),
+        };
+        client.release_in(&scopes, task).await;
     }
 
     async fn settle(
@@ -226,6 +229,12 @@ impl LedgerPort for Edge<'_> {
     async fn ledger(&self, now: i64) -> Result<Vec<(String, Micros, Micros)>, ApiError> {
         LedgerClient::new(self.env)
             .ledger(self.policy()?, now)
+            .await
+    }
+
+    async fn held_since(&self, before: i64) -> Result<Vec<String>, ApiError> {
+        LedgerClient::new(self.env)
+            .held_since(self.policy()?, before)
             .await
     }
 
