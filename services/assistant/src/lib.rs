@@ -72,7 +72,8 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
             class: "Ledger",
         }],
         queues: &[],
-        crons: &[],
+        // Reservations no approval holds given back (`api::reconcile`).
+        crons: &["*/5 * * * *"],
         archive: true,
         // "route:" in chat; cards, halt events and held work; a halt's names checked.
         calls: &[

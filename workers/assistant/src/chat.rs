@@ -21,6 +21,9 @@ impl ChatPorts for Edge<'_> {
     /// cron catches up otherwise. The router's copy of the halts is at most
     /// `HALTS_STALE_MS` old by itself.
     fn changed(&self, _what: Changed) {
+        let Some(ctx) = self.ctx else {
+            return; // a cron run: the webhooks Worker's own cron catches up
+        };
         if self
             .env
             .service(agency_kit::Part::Webhooks.binding())
@@ -29,7 +32,7 @@ impl ChatPorts for Edge<'_> {
             return;
         }
         let env = self.env.clone();
-        self.ctx.wait_until(async move {
+        ctx.wait_until(async move {
             let swept = agency_edge::peer(
                 &env,
                 agency_kit::Part::Webhooks,

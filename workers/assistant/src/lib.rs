@@ -82,7 +82,13 @@ fn policy_invalid() -> ApiError {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env, &ctx)).await
+    agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env, Some(&ctx))).await
+}
+
+/// Every five minutes ([`agency_edge::Served::cron`]).
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, ctx: worker::ScheduleContext) {
+    agency_edge::run_cron(&env, &ctx, || Edge::new(&env, None)).await;
 }
 
 impl agency_edge::Served for Edge<'_> {
@@ -92,6 +98,14 @@ impl agency_edge::Served for Edge<'_> {
     }
     fn routes() -> &'static [agency_kit::Route<Self::Endpoint>] {
         ROUTES
+    }
+    /// Reservations no approval holds, older than the longest decision, given back.
+    async fn cron(&self) -> Result<(), ApiError> {
+        use agency_kit::Clock;
+        let before = self.now_ms() - agency_assistant_service::api::ORPHAN_AFTER_MS;
+        agency_assistant_service::api::reconcile(self, before)
+            .await
+            .map(|_| ())
     }
     async fn health(&self) -> (bool, serde_json::Value) {
         health(self).await
@@ -107,12 +121,13 @@ pub struct Edge<'a> {
     pub db: D1,
     /// Why there is none: not configured, or it does not parse (its errors logged).
     pub policy: Result<Rc<Policy>, ApiError>,
-    /// The request's context: work that runs after the answer (`wait_until`).
-    pub ctx: &'a Context,
+    /// The request's context: work that runs after the answer (`wait_until`); none in
+    /// a cron run.
+    pub ctx: Option<&'a Context>,
 }
 
 impl<'a> Edge<'a> {
-    fn new(env: &'a Env, ctx: &'a Context) -> Result<Self, ApiError> {
+    fn new(env: &'a Env, ctx: Option<&'a Context>) -> Result<Self, ApiError> {
         Ok(Edge {
             env,
             db: D1::from_env(env)?,
