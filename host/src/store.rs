@@ -287,6 +287,7 @@ mod tests {
                 "assistant/0003_grants",
                 "webhooks/0001_init",
                 "webhooks/0002_held_and_sealed",
+                "webhooks/0003_reply_keys",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"
@@ -325,6 +326,7 @@ mod tests {
                 "assistant/0003_grants",
                 "webhooks/0001_init",
                 "webhooks/0002_held_and_sealed",
+                "webhooks/0003_reply_keys",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"

@@ -60,6 +60,68 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
             )
         },
     );
+    check(
+        "webhooks: a reply's Idempotency-Key answers the first reply and posts once",
+        &mut || {
+            let text = format!("the idempotent answer {}", fresh("reply"));
+            let body = json!({ "replyTo": { "platform": "telegram", "source": SOURCE, "chatId": -101 }, "text": text }).to_string();
+            let key = fresh("key");
+            let post = |body: &str, key: &str| {
+                c.call(
+                    "POST",
+                    &h.url("/api/replies"),
+                    Some(&t.gateway_token),
+                    Some(body),
+                    &[("Idempotency-Key", key)],
+                )
+            };
+            let first = post(&body, &key)?;
+            expect_status(&first, 202, "the first reply")?;
+            let again = post(&body, &key)?;
+            expect_status(&again, 202, "the same reply again")?;
+            if again.body["replyId"] != first.body["replyId"] {
+                return Err(format!(
+                    "a retry got another reply: {} then {}",
+                    first.body, again.body
+                ));
+            }
+            let other = json!({ "replyTo": { "platform": "telegram", "source": SOURCE, "chatId": -101 }, "text": "something else" }).to_string();
+            expect_error(&post(&other, &key)?, 409, "the key for another reply")?;
+            expect_error(&post(&body, "")?, 400, "an empty key")?;
+            h.expect_seen("telegram", "the reply was not posted", &|s| {
+                s["body"]["text"] == text.as_str() && s["status"] == 200
+            })?;
+            std::thread::sleep(Duration::from_millis(1500));
+            let sent = h.seen("telegram", 1, &|s| s["body"]["text"] == text.as_str())?;
+            if sent.len() != 1 {
+                return Err(format!("the reply was posted {} times", sent.len()));
+            }
+            // Without a key, each request posts.
+            let plain = json!({ "replyTo": { "platform": "telegram", "source": SOURCE, "chatId": -101 }, "text": format!("{text} plain") }).to_string();
+            for _ in 0..2 {
+                expect_status(
+                    &c.call(
+                        "POST",
+                        &h.url("/api/replies"),
+                        Some(&t.gateway_token),
+                        Some(&plain),
+                        &[],
+                    )?,
+                    202,
+                    "a reply",
+                )?;
+            }
+            let plain_text = format!("{text} plain");
+            let sent = h.seen("telegram", 2, &|s| s["body"]["text"] == plain_text.as_str())?;
+            if sent.len() != 2 {
+                return Err(format!(
+                    "two replies without a key were posted {} times",
+                    sent.len()
+                ));
+            }
+            Ok(())
+        },
+    );
     if t.assistant.is_some() {
         check(
             "webhooks: card clicks decide for approvers only, and the card is updated",

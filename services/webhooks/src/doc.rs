@@ -164,7 +164,7 @@ impl Documented for Endpoint {
                 errors: &[],
             },
             Endpoint::Replies => Operation {
-                description: "Role: gateway or operator. Delivered by the outbox with retries (honouring the platform's Retry-After).",
+                description: "Role: gateway or operator. Delivered by the outbox with retries (honouring the platform's Retry-After). With `Idempotency-Key`, the same key within 24 hours answers the first reply's `replyId` and posts nothing again; the key with another reply is a 409.",
                 request: Some(doc.schema::<ReplyBody>()),
                 ok: Answer {
                     status: 202,
@@ -173,11 +173,20 @@ impl Documented for Endpoint {
                     links: None,
                     also: None,
                 },
-                params: Vec::new(),
-                errors: &[(
-                    422,
-                    "No such source, or a replyTo that source cannot answer (no bot token)",
-                )],
+                params: vec![
+                    agency_kit::openapi::Param::header(
+                        "Idempotency-Key",
+                        json!({ "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$" }),
+                    )
+                    .described("A retry with the same key within 24 hours posts the reply once"),
+                ],
+                errors: &[
+                    (
+                        422,
+                        "No such source, or a replyTo that source cannot answer (no bot token)",
+                    ),
+                    (409, "The Idempotency-Key was used for another reply within 24 hours"),
+                ],
             },
         }
     }

@@ -8,7 +8,7 @@ use agency_kit::{Db, PortError, Statement};
 use serde::Deserialize;
 
 pub static MIGRATIONS: &[Migration] =
-    agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed");
+    agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed", "0003_reply_keys");
 
 /// Where an event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
@@ -360,9 +360,29 @@ pub fn insert_outbox(
     call_json: &str,
     now_ms: i64,
 ) -> Statement {
+    outbox_row(id, event_id, platform, source, call_json, now_ms, false)
+}
+
+/// An outbox row, inserted unless its id is taken; with `if_changed`, only when the
+/// statement before it in the batch changed a row.
+fn outbox_row(
+    id: &str,
+    event_id: Option<&str>,
+    platform: &str,
+    source: &str,
+    call_json: &str,
+    now_ms: i64,
+    if_changed: bool,
+) -> Statement {
+    const INTO: &str = "INSERT OR IGNORE INTO webhook_outbox (id, event_id, platform, source, call_json, status, tries, next_at_ms, created_ms, updated_ms)";
+    const ROW: &str = "?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?6";
+    let sql = if if_changed {
+        format!("{INTO} SELECT {ROW} WHERE changes() > 0")
+    } else {
+        format!("{INTO} VALUES ({ROW})")
+    };
     Statement::new(
-        "INSERT OR IGNORE INTO webhook_outbox (id, event_id, platform, source, call_json, status, tries, next_at_ms, created_ms, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6, ?6)",
+        &sql,
         vec![
             id.into(),
             event_id.into(),
@@ -759,6 +779,59 @@ pub async fn prune_capabilities(db: &impl Db, now_ms: i64) -> Result<u64, PortEr
         .execute(
             "DELETE FROM webhook_capabilities WHERE expires_ms <= ?1",
             &[now_ms.into()],
+        )
+        .await?
+        .changes)
+}
+
+/// How long an `Idempotency-Key` of `POST /api/replies` is remembered.
+pub const REPLY_KEY_MS: i64 = 24 * 3600 * 1000;
+
+/// Queues the reply `call_json` from `source` (`platform`) under `Idempotency-Key` `key`
+/// as `reply_id`, unless the key was seen within [`REPLY_KEY_MS`]: then nothing is
+/// queued. The reply id and call the key stands for now (ours, or the first one's).
+pub async fn queue_reply_once(
+    db: &impl Db,
+    key: &str,
+    (platform, source): (&str, &str),
+    reply_id: &str,
+    call_json: &str,
+    now_ms: i64,
+) -> Result<(String, String), PortError> {
+    db.batch(vec![
+        Statement::new(
+            "DELETE FROM reply_keys WHERE key = ?1 AND created_ms <= ?2",
+            vec![key.into(), (now_ms - REPLY_KEY_MS).into()],
+        ),
+        Statement::new(
+            "INSERT OR IGNORE INTO reply_keys (key, reply_id, call_json, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            vec![key.into(), reply_id.into(), call_json.into(), now_ms.into()],
+        ),
+        // Only when the key is new: the insert just before changed a row.
+        outbox_row(reply_id, None, platform, source, call_json, now_ms, true),
+    ])
+    .await?;
+    #[derive(Deserialize)]
+    struct Row {
+        reply_id: String,
+        call_json: String,
+    }
+    let row: Option<Row> = db
+        .first(
+            "SELECT reply_id, call_json FROM reply_keys WHERE key = ?1",
+            &[key.into()],
+        )
+        .await?;
+    let row = row.ok_or_else(|| PortError::Decode("the reply key was not stored".into()))?;
+    Ok((row.reply_id, row.call_json))
+}
+
+/// Forgets reply keys older than [`REPLY_KEY_MS`]; how many.
+pub async fn prune_reply_keys(db: &impl Db, now_ms: i64) -> Result<u64, PortError> {
+    Ok(db
+        .execute(
+            "DELETE FROM reply_keys WHERE created_ms <= ?1",
+            &[(now_ms - REPLY_KEY_MS).into()],
         )
         .await?
         .changes)

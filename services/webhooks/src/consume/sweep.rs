@@ -15,6 +15,9 @@ pub async fn sweep<P: WebhookPorts>(p: &P) -> Result<Swept, ApiError> {
     let alerts = control::budget_alerts(p).await;
     let released = release(p).await;
     let pruned = store::prune_capabilities(p.db(), p.now_ms()).await;
+    if let Err(e) = store::prune_reply_keys(p.db(), p.now_ms()).await {
+        p.warn(&format!("pruning reply keys: {e}"));
+    }
     note_held(p).await;
     Ok(Swept {
         cards: cards?,
