@@ -259,8 +259,10 @@ impl<R: AssistantRuntime> AssistantPorts for R {
         let row = store.require(id).await?;
         let refused =
             |why: String| Undecided::Failed(ApiError::conflict(format!("approval {id:?}: {why}")));
-        if row.status != ApprovalStatus::Pending {
-            return Err(refused(format!("it is {}, not pending", row.status())));
+        match row.status {
+            ApprovalStatus::Pending => {}
+            ApprovalStatus::Deciding => return Err(refused("it is being decided".into())),
+            s => return Err(refused(format!("it is {s}, not pending"))),
         }
         let expires =
             agency_approval::contract::extended(row.expires_ms, now, row.extensions, secs)
