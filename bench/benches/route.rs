@@ -5,12 +5,13 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use agency::runtime::{ComponentRuntime, RuntimeOptions};
+use agency::runtime::{ComponentRuntime, RouterInstance, RuntimeOptions};
 use agency_bench::{messages, synthetic_graph};
 use agency_router::{RouteRequest, RouterIndex};
 use agency_skill_graph::SkillGraph;
 use agency_skill_graph::learn::{LabelledMessage, LearnOptions, learn};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 
 /// The graph `skills learn` writes for CLINC150's train: one skill per intent, or with
 /// `per_intent: false` one per agent (the README's earlier row).
@@ -44,6 +45,38 @@ fn graphs() -> Vec<(&'static str, SkillGraph)> {
     v
 }
 
+/// The component runtime the benchmarks share (no compilation cache on disk).
+fn runtime() -> ComponentRuntime {
+    ComponentRuntime::new(RuntimeOptions {
+        cache_dir: None,
+        ..RuntimeOptions::default()
+    })
+    .expect("runtime")
+}
+
+/// `native` and `component` in `group`: one call per message, cycling over `requests`.
+fn single_calls(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    index: &RouterIndex,
+    instance: &mut RouterInstance,
+    requests: &[RouteRequest],
+) {
+    let mut i = 0;
+    group.bench_function("native", |b| {
+        b.iter(|| {
+            i = (i + 1) % requests.len();
+            black_box(index.route(&requests[i]))
+        })
+    });
+    let mut i = 0;
+    group.bench_function("component", |b| {
+        b.iter(|| {
+            i = (i + 1) % requests.len();
+            black_box(instance.route(&requests[i]).expect("route"))
+        })
+    });
+}
+
 /// The obvious implementation: lower-case the message, `contains` every keyword.
 fn naive_route(keywords: &[(String, usize)], scores: &mut [f64], message: &str) -> usize {
     let lower = message.to_lowercase();
@@ -62,11 +95,7 @@ fn naive_route(keywords: &[(String, usize)], scores: &mut [f64], message: &str) 
 }
 
 fn routing(c: &mut Criterion) {
-    let runtime = ComponentRuntime::new(RuntimeOptions {
-        cache_dir: None,
-        ..RuntimeOptions::default()
-    })
-    .expect("runtime");
+    let runtime = runtime();
     for (name, graph) in graphs() {
         let msgs = messages(&graph, 256, 200);
         let requests: Vec<RouteRequest> =
@@ -78,20 +107,7 @@ fn routing(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("route/{name}"));
         group.throughput(Throughput::Elements(1));
 
-        let mut i = 0;
-        group.bench_function("native", |b| {
-            b.iter(|| {
-                i = (i + 1) % requests.len();
-                black_box(index.route(&requests[i]))
-            })
-        });
-        let mut i = 0;
-        group.bench_function("component", |b| {
-            b.iter(|| {
-                i = (i + 1) % requests.len();
-                black_box(instance.route(&requests[i]).expect("route"))
-            })
-        });
+        single_calls(&mut group, &index, &mut instance, &requests);
 
         let keywords: Vec<(String, usize)> = graph
             .skills
@@ -234,11 +250,7 @@ fn same_text(c: &mut Criterion) {
     else {
         return;
     };
-    let runtime = ComponentRuntime::new(RuntimeOptions {
-        cache_dir: None,
-        ..RuntimeOptions::default()
-    })
-    .expect("runtime");
+    let runtime = runtime();
     let requests: Vec<RouteRequest> = text.iter().map(|m| RouteRequest::new(m.clone())).collect();
     let batch = &requests[..100];
     for (name, graph) in [("per-intent", per_intent), ("per-agent", per_agent)] {
@@ -248,20 +260,7 @@ fn same_text(c: &mut Criterion) {
             .expect("instance");
         let mut group = c.benchmark_group(format!("route-text/{name}"));
         group.throughput(Throughput::Elements(1));
-        let mut i = 0;
-        group.bench_function("native", |b| {
-            b.iter(|| {
-                i = (i + 1) % requests.len();
-                black_box(index.route(&requests[i]))
-            })
-        });
-        let mut i = 0;
-        group.bench_function("component", |b| {
-            b.iter(|| {
-                i = (i + 1) % requests.len();
-                black_box(instance.route(&requests[i]).expect("route"))
-            })
-        });
+        single_calls(&mut group, &index, &mut instance, &requests);
         group.throughput(Throughput::Elements(batch.len() as u64));
         group.bench_function("native-batch", |b| {
             b.iter(|| black_box(index.route_batch(batch)))
@@ -274,11 +273,7 @@ fn same_text(c: &mut Criterion) {
 }
 
 fn setup(c: &mut Criterion) {
-    let runtime = ComponentRuntime::new(RuntimeOptions {
-        cache_dir: None,
-        ..RuntimeOptions::default()
-    })
-    .expect("runtime");
+    let runtime = runtime();
     c.bench_function("instantiate/component", |b| {
         b.iter(|| runtime.instantiate_empty().expect("instantiate"))
     });
