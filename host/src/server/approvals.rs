@@ -71,26 +71,21 @@ impl LedgerPort for Local {
     async fn approve_human(
         &self,
         request: &ApprovalRequest,
-        overrun: bool,
+        limits: Option<&Policy>,
         now: i64,
     ) -> Result<Answer, ApiError> {
-        let policy = &self.0.assistant.policy;
-        let raised = overrun.then(|| policy.for_overrun()).flatten();
+        let policy = limits.unwrap_or(&self.0.assistant.policy);
         self.in_book(|book| {
             if let Some(why) = halt_reason(request, &halt_state(&book.halts()?)) {
                 return Ok(Answer::Halted(why));
             }
             let held = book.held(&request.task_id)?;
             let snapshot = book.snapshot(now, &held)?;
-            let mut check: BudgetCheck =
-                budget_check(request, raised.as_ref().unwrap_or(policy), &snapshot, now);
+            let mut check: BudgetCheck = budget_check(request, policy, &snapshot, now);
             if let Ok((change, _)) = &mut check {
                 book.hold_once(&request.task_id, change, held, now)?;
             }
-            Ok(match raised {
-                Some(_) => Answer::Overrun(check),
-                None => Answer::Approve(check),
-            })
+            Ok(Answer::Approve(check))
         })
     }
 

@@ -213,10 +213,17 @@ impl<R: AssistantRuntime> AssistantPorts for R {
                 .request()
                 .ok_or_else(|| ApiError::bad_request("stored request is unreadable"))?;
             let ledger = self.ledger();
-            // An ask made because the task would pass a limit is approved as an overrun.
-            let overrun = row.reason_code == agency_approval::ReasonCode::Budget;
+            // An ask made because the task would pass a limit is approved as an overrun,
+            // under limits raised by the policy's overrun (when it still allows one).
+            let raised = match row.reason_code {
+                agency_approval::ReasonCode::Budget => self.policy()?.for_overrun(),
+                _ => None,
+            };
             let answer = if approve {
-                ledger.approve_human(&request, overrun, now).await?
+                match ledger.approve_human(&request, raised.as_ref(), now).await? {
+                    Answer::Approve(check) if raised.is_some() => Answer::Overrun(check),
+                    answer => answer,
+                }
             } else {
                 Answer::Deny
             };
@@ -489,7 +496,7 @@ async fn granted<R: AssistantRuntime>(
         if !store.use_grant(&g.id, request.estimated_cost, now).await? {
             continue; // a racing approval took what was left of it
         }
-        let answer = match r.ledger().approve_human(request, false, now).await {
+        let answer = match r.ledger().approve_human(request, None, now).await {
             Ok(a) => a,
             Err(e) => {
                 store.unuse_grant(&g.id, request.estimated_cost).await;

@@ -28,15 +28,14 @@ pub trait LedgerPort {
     /// with what it reserves held for the task. A task that holds a reservation
     /// already (a racing retry) keeps it and is not charged twice.
     async fn decide(&self, request: &ApprovalRequest, now: i64) -> Result<Decision, ApiError>;
-    /// A human approving `request`: a halt refuses first, then the budgets as they
-    /// are now, reserved for the task when they fit. With `overrun` (the task was asked
-    /// about because it would pass a limit, and the policy allows overruns), every limit
-    /// is raised by the policy's overrun ([`agency_approval::Policy::for_overrun`]) and
-    /// the answer is [`Answer::Overrun`].
+    /// A human approving `request`: a halt refuses first ([`Answer::Halted`]), then the
+    /// budgets as they are now, under `limits` when given (an overrun's raised limits,
+    /// [`agency_approval::Policy::for_overrun`]) and the policy in force otherwise,
+    /// reserved for the task when they fit ([`Answer::Approve`]).
     async fn approve_human(
         &self,
         request: &ApprovalRequest,
-        overrun: bool,
+        limits: Option<&agency_approval::Policy>,
         now: i64,
     ) -> Result<Answer, ApiError>;
     /// Gives back what `task` holds under the keys `reserved` (none given: in every

@@ -200,19 +200,20 @@ impl LedgerPort for Edge<'_> {
     async fn approve_human(
         &self,
         request: &ApprovalRequest,
-        overrun: bool,
+        limits: Option<&Policy>,
         now: i64,
     ) -> Result<Answer, ApiError> {
-        let policy = self.policy()?;
-        let raised = overrun.then(|| policy.for_overrun()).flatten();
+        let policy = match limits {
+            Some(p) => p,
+            None => self.policy()?,
+        };
         // The global ledger checks halts in the same step as the reservation: a halt
         // denies first, a human's approval included.
         Ok(
             match LedgerClient::new(self.env)
-                .check_all(request, raised.as_ref().unwrap_or(policy), true, true, now)
+                .check_all(request, policy, true, true, now)
                 .await?
             {
-                Checked::Budget(b) if raised.is_some() => Answer::Overrun(b),
                 Checked::Budget(b) => Answer::Approve(b),
                 Checked::Halted(why) => Answer::Halted(why),
             },
