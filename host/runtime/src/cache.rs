@@ -21,7 +21,7 @@ pub fn load_or_compile(
     let Some(dir) = cache_dir else {
         return Ok(Component::new(engine, bytes)?);
     };
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = Fnv(agency_skill_graph::text::FNV_OFFSET);
     engine.precompile_compatibility_hash().hash(&mut h);
     bytes.hash(&mut h);
     let path = dir.join(format!("component-{:016x}.cwasm", h.0));
@@ -84,7 +84,8 @@ fn prune(dir: &Path) {
     }
 }
 
-/// FNV-1a: stable across Rust releases, unlike `DefaultHasher`.
+/// A `Hasher` over [`agency_skill_graph::text::fnv1a`]: stable across Rust releases,
+/// unlike `DefaultHasher`.
 struct Fnv(u64);
 
 impl Hasher for Fnv {
@@ -92,9 +93,6 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
+        self.0 = agency_skill_graph::text::fnv1a(self.0, bytes);
     }
 }

@@ -193,25 +193,30 @@ fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
     }))
 }
 
-async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
+/// `GET path` of the assistant, which must answer 200 with a `T` (`what` names it in
+/// errors).
+async fn assistant_get<P: WebhookPorts, T: serde::de::DeserializeOwned>(
+    p: &P,
+    path: &str,
+    what: &str,
+) -> Result<T, ApiError> {
     let (status, body) = p
-        .peer(
-            Part::Assistant,
-            Method::GET,
-            &format!("/api/audit?{query}"),
-            &Value::Null,
-        )
+        .peer(Part::Assistant, Method::GET, path, &Value::Null)
         .await?;
     if status != 200 {
         return Err(PortError::Upstream(format!(
-            "assistant's audit answered {status}: {}",
+            "assistant's {what} answered {status}: {}",
             agency_kit::http::error_message(&body)
         ))
         .into());
     }
     serde_json::from_value(body).map_err(|e| {
-        PortError::Upstream(format!("the assistant's audit does not parse: {e}")).into()
+        PortError::Upstream(format!("the assistant's {what} does not parse: {e}")).into()
     })
+}
+
+async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
+    assistant_get(p, &format!("/api/audit?{query}"), "audit").await
 }
 
 /// Queues an event for every halt, resume, human decision and expiry recorded since the
@@ -263,14 +268,11 @@ pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     Ok(ids.len())
 }
 
-/// A stable id for `key` (FNV-1a, 64 bits): the same alert gets the same event id on
-/// every sweep, so it is queued once.
+/// A stable id for `key`: the same alert gets the same event id on every sweep, so it
+/// is queued once.
 fn stable_id(prefix: &str, key: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{prefix}{h:016x}")
+    use agency_skill_graph::text::{FNV_OFFSET, fnv1a};
+    format!("{prefix}{:016x}", fnv1a(FNV_OFFSET, key.as_bytes()))
 }
 
 /// Queues `budget.threshold` for the gateway, and a notice in the operators' channel,
@@ -283,18 +285,8 @@ pub async fn budget_alerts<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     if !gateway && operators.is_none() {
         return Ok(0);
     }
-    let (status, body) = p
-        .peer(Part::Assistant, Method::GET, "/api/budget", &Value::Null)
-        .await?;
-    if status != 200 {
-        return Err(PortError::Upstream(format!(
-            "assistant's budget answered {status}: {}",
-            agency_kit::http::error_message(&body)
-        ))
-        .into());
-    }
-    let report: agency_approval::contract::BudgetReport = serde_json::from_value(body)
-        .map_err(|e| PortError::Upstream(format!("the assistant's budget does not parse: {e}")))?;
+    let report: agency_approval::contract::BudgetReport =
+        assistant_get(p, "/api/budget", "budget").await?;
     let now = p.now_ms();
     let (mut events, mut calls) = (Vec::new(), Vec::new());
     let (mut event_rows, mut call_rows) = (Vec::new(), Vec::new());

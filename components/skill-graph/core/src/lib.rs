@@ -78,12 +78,7 @@ impl SkillGraph {
         let mut copy = self.clone();
         copy.version = None;
         let canonical = serde_json::to_vec(&copy).unwrap_or_default();
-        // FNV-1a, 64-bit: stable across platforms and runtimes, no dependency.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in canonical {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        let h = text::fnv1a(text::FNV_OFFSET, &canonical);
         format!("g{h:016x}")
     }
 

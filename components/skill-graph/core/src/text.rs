@@ -140,6 +140,21 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// FNV-1a's 64-bit starting value.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits, continued from `h` over `bytes` (start from [`FNV_OFFSET`]): the
+/// project's one stable hash, the same across platforms, runtimes and Rust releases
+/// (unlike `DefaultHasher`), with no dependency. Graph versions, cache keys and event
+/// ids are made with it.
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
