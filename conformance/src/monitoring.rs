@@ -175,20 +175,33 @@ pub(crate) fn monitoring_checks(c: &Client, base: &str, t: &Target, out: &mut Ve
                     expect_status(&r, 200, "POST /api/route")?;
                     Ok(r.body)
                 };
+                // A probe round records the incident before it marks the agent in the
+                // skill graph: routing follows within a few seconds, not at once.
+                let routed_until = |ok: &dyn Fn(&Value) -> bool| -> Result<Value, String> {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                    loop {
+                        let d = routed()?;
+                        if ok(&d) || std::time::Instant::now() > deadline {
+                            return Ok(d);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                };
+                let fell_back = |d: &Value| d["agent"] != "devops" && d["reason"] == "fallback";
                 let before = last()?;
                 control(r#"{"agentsDown": ["devops"]}"#)?;
                 let outcome = incident("down", before);
-                let during = routed();
+                let during = routed_until(&fell_back);
                 control(r#"{"agentsDown": []}"#)?;
                 outcome?;
                 let during = during?;
-                if during["agent"] == "devops" || during["reason"] != "fallback" {
+                if !fell_back(&during) {
                     return Err(format!(
                         "routing did not fall back while devops was down: {during}"
                     ));
                 }
                 incident("up", before)?;
-                let after = routed()?;
+                let after = routed_until(&|d| d["agent"] == "devops")?;
                 if after["agent"] != "devops" {
                     return Err(format!(
                         "devops is back but routing still avoids it: {after}"
