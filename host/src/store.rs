@@ -285,9 +285,11 @@ mod tests {
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "assistant/0003_grants",
+                "assistant/0004_escalation",
                 "webhooks/0001_init",
                 "webhooks/0002_held_and_sealed",
                 "webhooks/0003_reply_keys",
+                "webhooks/0004_escalation_cards",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"
@@ -324,9 +326,11 @@ mod tests {
                 "assistant/0001_init",
                 "assistant/0002_ledger_book",
                 "assistant/0003_grants",
+                "assistant/0004_escalation",
                 "webhooks/0001_init",
                 "webhooks/0002_held_and_sealed",
                 "webhooks/0003_reply_keys",
+                "webhooks/0004_escalation_cards",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"

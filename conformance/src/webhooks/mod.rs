@@ -7,6 +7,7 @@
 mod alerts;
 mod chat;
 mod dispatch;
+mod escalation;
 mod events;
 mod halts;
 mod intake;
@@ -108,6 +109,11 @@ bot_token_env = "CONFORMANCE_DISCORD_TOKEN"
 platform = "telegram"
 source = "{SOURCE}"
 chat = "-1001"
+
+[webhooks.groups.leads]
+platform = "telegram"
+source = "{SOURCE}"
+chat = "-1002"
 
 [gateway]
 url = "{fakes}/gateway"
@@ -398,4 +404,5 @@ pub(crate) fn webhook_checks(c: &Client, w: &WebhookTarget, t: &Target, out: &mu
     events::checks(&h, &mut check);
     halts::checks(&h, &mut check);
     alerts::checks(&h, &mut check);
+    escalation::checks(&h, &mut check);
 }

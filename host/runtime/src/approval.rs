@@ -195,6 +195,10 @@ impl PolicyInstance {
                 remaining: Micros(b.remaining_micros),
             }),
             expires_at_ms: d.expires_at_ms,
+            escalate: d.escalate.map(|e| agency_approval::EscalateAt {
+                at_ms: e.at_ms,
+                to: e.to,
+            }),
             change: LedgerChange {
                 reserve: d
                     .reserve

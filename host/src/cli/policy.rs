@@ -160,6 +160,10 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                     "budget": d.budget.map(|b| serde_json::json!({"scope": b.scope, "remainingUsd": b.remaining.to_usd()})),
                     "grants": grant_trace,
                     "grantedBy": granted_by,
+                    "escalation": d.escalate.as_ref().map(|e| serde_json::json!({
+                        "to": e.to,
+                        "afterSecs": (e.at_ms - now) / 1000,
+                    })),
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -177,6 +181,13 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 println!("decision: {outcome} ({}): {}", d.reason_code, d.reason);
                 if let Some(b) = d.budget {
                     println!("budget: {} has {} left", b.scope, b.remaining);
+                }
+                if let Some(e) = &d.escalate {
+                    println!(
+                        "escalation: unanswered after {} s, it also goes to approver group {}",
+                        (e.at_ms - now) / 1000,
+                        e.to
+                    );
                 }
                 for t in &grant_trace {
                     match t["why"].as_str() {

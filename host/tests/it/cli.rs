@@ -524,6 +524,11 @@ fn policy_explain_shows_the_grants_that_would_apply() {
         out.contains("with the grants in force: approved by grant grt_"),
         "{out}"
     );
+    // The rule's escalation is shown too.
+    assert!(
+        out.contains("escalation: unanswered after 900 s, it also goes to approver group leads"),
+        "{out}"
+    );
     // An unreachable assistant is an error that names it.
     let (code, _, err) = agency_with(
         &[

@@ -23,8 +23,7 @@ use agency_kit::routes::Route;
 use agency_kit::{Access, BodyLimit};
 use http::Method;
 
-pub static MIGRATIONS: &[Migration] =
-    agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book", "0003_grants");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book", "0003_grants", "0004_escalation");
 
 /// The assistant's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +260,7 @@ pub const AUDIT_KINDS: &[&str] = &[
     "grant",
     "grant-revoked",
     "extended",
+    "escalated",
     "released",
     "halt",
     "resume",

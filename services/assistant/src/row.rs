@@ -36,6 +36,11 @@ pub struct ApprovalRow {
     pub grant_id: Option<String>,
     /// How many times approvers extended it.
     pub extensions: i64,
+    /// When a pending ask escalates (its rule's `escalate`), to which approver group,
+    /// and when it did.
+    pub escalate_ms: Option<i64>,
+    pub escalate_to: Option<String>,
+    pub escalated_ms: Option<i64>,
     /// The table's rowid: the short number operators type in chat.
     pub number: i64,
 }
@@ -43,7 +48,7 @@ pub struct ApprovalRow {
 /// The columns of [`ApprovalRow`], in its order, for `SELECT`s.
 pub const APPROVAL_COLUMNS: &str = "id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope, \
      budget_remaining_micros, estimated_micros, actual_micros, reserved_json, created_ms, expires_ms, decided_by, decided_ms, \
-     comment, grant_id, extensions, rowid AS number";
+     comment, grant_id, extensions, escalate_ms, escalate_to, escalated_ms, rowid AS number";
 
 impl ApprovalRow {
     /// The API's status: a human approval being recorded still reads as pending.
@@ -113,6 +118,9 @@ impl ApprovalRow {
             comment: self.comment.clone(),
             grant_id: self.grant_id.clone(),
             extensions: self.extensions,
+            escalate_to: self.escalate_to.clone(),
+            escalates_at: self.escalate_ms.map(rfc3339),
+            escalated_at: self.escalated_ms.map(rfc3339),
         }
     }
 
@@ -169,6 +177,19 @@ pub struct ApprovalView {
     /// How many times approvers extended the ask (at most 3).
     #[serde(default)]
     pub extensions: i64,
+    /// The approver group the ask escalates to when nobody answers (its rule's
+    /// `escalate`), if any.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub escalate_to: Option<String>,
+    /// When it escalates (or escalated), if its rule says.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub escalates_at: Option<String>,
+    /// When it went to `escalateTo`'s group (it was still pending then).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schemars(with = "Nullable<String>"))]
+    pub escalated_at: Option<String>,
 }
 
 /// `GET /api/approvals`.
@@ -343,6 +364,9 @@ mod tests {
             comment: None,
             grant_id: None,
             extensions: 0,
+            escalate_ms: None,
+            escalate_to: None,
+            escalated_ms: None,
             number: 1,
         }
     }

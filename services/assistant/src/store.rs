@@ -78,15 +78,28 @@ impl<D: Db> Store<D> {
         Ok(())
     }
 
-    /// Pending approvals past their expiry become `expired` (which counts as denied),
-    /// each with an audit entry.
+    /// Pending approvals whose escalation is due go to their second approver group
+    /// (`escalated_ms` set, audited `escalated` with the group, once each); pending
+    /// approvals past their expiry become `expired` (which counts as denied), each with
+    /// an audit entry. The escalation is recorded when it is noticed (each request
+    /// and each webhook sweep looks: within a second locally, a cron's period at the
+    /// edge); an ask that also expired before anyone looked escalates first.
     pub async fn expire(&self, now: i64) -> Result<(), ApiError> {
+        let escalating = "status IN ('pending', 'deciding') AND escalate_ms IS NOT NULL AND escalated_ms IS NULL AND escalate_ms <= ?1";
         // Pending, or claimed by a decision that never finished (the server stopped
         // between the claim and the record).
         let due = "(status = 'pending' OR (status = 'deciding' AND decided_ms < ?2)) AND expires_ms IS NOT NULL AND expires_ms <= ?1";
         let args = || vec![n(now), n(now - CLAIM_TIMEOUT_MS)];
         self.db
             .batch(vec![
+                stmt(
+                    &format!("INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'escalated', id, 'policy', json_object('to', escalate_to) FROM approvals WHERE {escalating} ORDER BY escalate_ms"),
+                    vec![n(now)],
+                ),
+                stmt(
+                    &format!("UPDATE approvals SET escalated_ms = ?1 WHERE {escalating}"),
+                    vec![n(now)],
+                ),
                 stmt(
                     &format!("INSERT INTO audit (created_ms, kind, approval_id, actor, detail_json) SELECT ?1, 'expired', id, NULL, '{{}}' FROM approvals WHERE {due}"),
                     args(),
@@ -172,8 +185,10 @@ impl<D: Db> Store<D> {
             .batch(vec![
                 stmt(
                     "INSERT INTO approvals (id, task_id, agent, action, request_json, status, reason_code, reason, rule, budget_scope,
-                         budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms, grant_id, decided_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, CASE WHEN ?16 IS NULL THEN NULL ELSE ?14 END)
+                         budget_remaining_micros, estimated_micros, reserved_json, created_ms, expires_ms, grant_id, decided_ms,
+                         escalate_ms, escalate_to)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, CASE WHEN ?16 IS NULL THEN NULL ELSE ?14 END,
+                         ?17, ?18)
                      ON CONFLICT(task_id) DO NOTHING",
                     vec![
                         s(id),
@@ -192,6 +207,8 @@ impl<D: Db> Store<D> {
                         n(now),
                         opt_n(d.expires_at_ms),
                         opt_s(grant),
+                        opt_n(d.escalate.as_ref().map(|e| e.at_ms)),
+                        opt_s(d.escalate.as_ref().map(|e| e.to.as_str())),
                     ],
                 ),
                 // Audited only when the row above is ours.

@@ -19,6 +19,11 @@
 //! source = "T0123"            # a configured source of that platform
 //! chat = "C0OPS"              # Slack channel id, Telegram chat id, Discord channel id
 //!
+//! [webhooks.groups.leads]     # an approver group a policy rule escalates to:
+//! platform = "slack"          # its escalated asks' cards are posted here
+//! source = "T0123"
+//! chat = "C0LEADS"
+//!
 //! [[webhooks.slack]]
 //! id = "T0123"                # POST /slack/T0123
 //! signing_secret_env = "SLACK_SIGNING_SECRET"
@@ -80,7 +85,10 @@ pub struct WebhooksConfig {
     /// Approval cards' "extend" button: a duration such as "30m" ("" for none).
     pub card_extend: Option<String>,
     /// The operators' channel: budget alerts are posted there.
-    pub operators: Option<OperatorsConfig>,
+    pub operators: Option<ChatConfig>,
+    /// Approver groups' channels, by group name: an escalated ask's card is posted to
+    /// its group's.
+    pub groups: std::collections::BTreeMap<String, ChatConfig>,
     /// The platforms' API base URLs (tests point them at fakes).
     pub slack_api: Option<String>,
     pub telegram_api: Option<String>,
@@ -90,22 +98,22 @@ pub struct WebhooksConfig {
     pub discord: Vec<SourceConfig>,
 }
 
-/// `[webhooks.operators]`: a chat of a configured source.
+/// `[webhooks.operators]` or `[webhooks.groups.NAME]`: a chat of a configured source.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OperatorsConfig {
+pub struct ChatConfig {
     pub platform: String,
     pub source: String,
     pub chat: String,
 }
 
-/// The operators' channel as an address of a configured source.
-fn operators(
-    o: &OperatorsConfig,
+/// A chat section (`what` names it in errors) as an address of a configured source.
+fn bot_chat(
+    o: &ChatConfig,
     sources: &[Source],
-) -> Result<crate::settings::Operators, String> {
+    what: &str,
+) -> Result<crate::settings::BotChat, String> {
     use agency_webhook::{Platform, ReplyTo};
-    let what = "webhooks.operators";
     let platform = Platform::from_name(&o.platform)
         .ok_or_else(|| format!("{what}: platform must be slack, telegram or discord"))?;
     let source = sources
@@ -149,7 +157,7 @@ fn operators(
             message_id: None,
         },
     };
-    Ok(crate::settings::Operators {
+    Ok(crate::settings::BotChat {
         source: o.source.clone(),
         to,
     })
@@ -277,7 +285,24 @@ pub fn settings(
         }
     }
     if let Some(o) = &w.operators {
-        out.operators = Some(operators(o, &out.sources)?);
+        out.operators = Some(bot_chat(o, &out.sources, "webhooks.operators")?);
+    }
+    for (name, g) in &w.groups {
+        let key = name.trim().to_lowercase();
+        let what = format!("webhooks.groups.{name}");
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "{what}: a group's name is letters, digits, - and _ (as policy rules' escalate.to names it)"
+            ));
+        }
+        if out.groups.iter().any(|(k, _)| *k == key) {
+            return Err(format!("{what}: group {key:?} is configured twice"));
+        }
+        out.groups.push((key, bot_chat(g, &out.sources, &what)?));
     }
     if let Some(g) = gateway {
         out.gateway = Some(gateway_of(g, &secret)?);
@@ -567,6 +592,35 @@ mod tests {
         ] {
             let err = with(bad).unwrap_err();
             assert!(err.contains("webhooks.operators"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn approver_groups_are_chats_of_configured_sources() {
+        let tg =
+            "[[webhooks.telegram]]\nid = \"b\"\nsecret_token_env = \"T\"\nbot_token_env = \"B\"\n";
+        let env = [("T", "secret-token_1"), ("B", "123:abc")];
+        let chat = "platform = \"telegram\"\nsource = \"b\"\nchat = \"-100\"\n";
+        let s = parse(&format!("{tg}[webhooks.groups.Leads]\n{chat}"), &env).unwrap();
+        assert_eq!(s.group("leads").map(|g| g.source.as_str()), Some("b"));
+        assert!(s.group("ops").is_none());
+        for (bad, wanted) in [
+            (
+                format!("[webhooks.groups.\"team leads\"]\n{chat}"),
+                "webhooks.groups.team leads: a group's name",
+            ),
+            (
+                format!("[webhooks.groups.leads]\n{chat}[webhooks.groups.LEADS]\n{chat}"),
+                "configured twice",
+            ),
+            (
+                "[webhooks.groups.leads]\nplatform = \"slack\"\nsource = \"b\"\nchat = \"C1\"\n"
+                    .to_owned(),
+                "webhooks.groups.leads: slack source \"b\" is not configured",
+            ),
+        ] {
+            let err = parse(&format!("{tg}{bad}"), &env).unwrap_err();
+            assert!(err.contains(wanted), "{bad}: {err}");
         }
     }
 

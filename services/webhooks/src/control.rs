@@ -30,12 +30,15 @@ pub const HALT_LIFTED: &str = "halt.lifted";
 pub const APPROVAL_DECIDED: &str = "approval.decided";
 /// The type of the event sent when an approval nobody answered expires (denied).
 pub const APPROVAL_EXPIRED: &str = "approval.expired";
+/// The type of the event sent when an ask nobody answered in time goes to a second
+/// group of approvers (its rule's `escalate`); it is still pending.
+pub const APPROVAL_ESCALATED: &str = "approval.escalated";
 /// The type of the event sent when a budget's spending and reservations reach one of its
 /// alert thresholds (once per threshold and period).
 pub const BUDGET_THRESHOLD: &str = "budget.threshold";
 
 /// The audit kinds the sweep follows.
-const FOLLOWED: &str = "halt,resume,human-decision,expired";
+const FOLLOWED: &str = "halt,resume,human-decision,expired,escalated";
 
 /// The cursor that follows the assistant's audit.
 const CURSOR: &str = "assistant-audit";
@@ -47,7 +50,8 @@ const PAGE: u32 = 100;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ControlEvent {
-    /// `halt.set`, `halt.lifted`, `approval.decided` or `approval.expired`.
+    /// `halt.set`, `halt.lifted`, `approval.decided`, `approval.expired`,
+    /// `approval.escalated` or `budget.threshold`.
     #[serde(rename = "type")]
     pub kind: String,
     /// When it happened (RFC 3339).
@@ -89,9 +93,10 @@ pub struct BudgetCrossing {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ApprovalChange {
     pub approval_id: String,
-    /// `approved`, `denied` or `expired` (an expiry denies).
+    /// `approved`, `denied` or `expired` (an expiry denies); `pending` for an
+    /// escalation.
     pub decision: String,
-    /// The decision's reason (`expired` for an expiry).
+    /// The decision's reason (`expired` for an expiry, `escalated` for an escalation).
     pub reason: Option<String>,
     /// The human's comment, when they gave one.
     pub comment: Option<String>,
@@ -99,6 +104,9 @@ pub struct ApprovalChange {
     pub by: Option<String>,
     /// The assistant's audit entry that records it.
     pub audit_seq: i64,
+    /// For `approval.escalated`: the approver group now asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_to: Option<String>,
 }
 
 /// A human decision's audit detail.
@@ -155,6 +163,7 @@ fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
                     comment: d.comment,
                     by: e.actor.clone(),
                     audit_seq: e.seq,
+                    escalated_to: None,
                 },
             ));
         }
@@ -168,6 +177,26 @@ fn event_of(e: &AuditView) -> Result<Option<ControlEvent>, serde_json::Error> {
                     comment: None,
                     by: None,
                     audit_seq: e.seq,
+                    escalated_to: None,
+                },
+            ));
+        }
+        ("escalated", Some(id)) => {
+            #[derive(Deserialize)]
+            struct Escalated {
+                to: String,
+            }
+            let d: Escalated = serde_json::from_value(e.detail.clone())?;
+            return Ok(approval(
+                APPROVAL_ESCALATED,
+                ApprovalChange {
+                    approval_id: id.clone(),
+                    decision: "pending".into(),
+                    reason: Some("escalated".into()),
+                    comment: None,
+                    by: None,
+                    audit_seq: e.seq,
+                    escalated_to: Some(d.to),
                 },
             ));
         }
@@ -219,8 +248,8 @@ async fn audit<P: WebhookPorts>(p: &P, query: &str) -> Result<Page, ApiError> {
     assistant_get(p, &format!("/api/audit?{query}"), "audit").await
 }
 
-/// Queues an event for every halt, resume, human decision and expiry recorded since the
-/// last sweep; how many.
+/// Queues an event for every halt, resume, human decision, expiry and escalation
+/// recorded since the last sweep; how many.
 pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     let after = store::cursor(p.db(), CURSOR).await?;
     let page = audit(p, &format!("after={after}&kind={FOLLOWED}&limit={PAGE}")).await?;
@@ -458,6 +487,7 @@ mod tests {
                 comment: Some("too risky".into()),
                 by: Some("alice".into()),
                 audit_seq: 7,
+                escalated_to: None,
             })
         );
         let mut expired = entry("expired", HaltAudit::default());
@@ -472,6 +502,16 @@ mod tests {
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["data"]["approvalId"], "apr_2");
         assert_eq!(json["type"], "approval.expired");
+        let mut escalated = entry("escalated", HaltAudit::default());
+        escalated.approval_id = Some("apr_3".into());
+        escalated.detail = serde_json::json!({"to": "leads"});
+        let e = event(&escalated).unwrap();
+        assert_eq!(e.kind, APPROVAL_ESCALATED);
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            (&json["data"]["decision"], &json["data"]["escalatedTo"]),
+            (&"pending".into(), &"leads".into())
+        );
         assert!(event(&entry("decision", HaltAudit::default())).is_none());
         let mut garbled = entry("halt", HaltAudit::default());
         garbled.detail = serde_json::json!({ "scope": 3 });

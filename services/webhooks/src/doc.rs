@@ -217,8 +217,8 @@ pub fn outgoing(doc: &mut Doc) {
     let event = doc.schema::<crate::control::ControlEvent>();
     doc.webhook(
         "control",
-        "A halt set or lifted, an approval decided or expired, a budget threshold reached (POST {gateway.url}/events)",
-        "`halt.set` when an operator halts all agents, an agent, a channel or a task; `halt.lifted` when a resume lifts one (`scope: everything` when every halt was): stop or restart the work already running. `approval.decided` when a human decides an approval (card, chat or API; `data.decision` approved or denied, with the reason and comment), `approval.expired` when nobody answered in time (it counts as denied): no need to poll `GET /api/approvals/{id}`. `budget.threshold` when a budget's spending and reservations reach one of its alert thresholds (default 80% and 100% of each limit), once per budget, period and threshold. Retried like tasks; one `webhook-id` per audit entry, and per budget, period and threshold.",
+        "A halt set or lifted, an approval decided, expired or escalated, a budget threshold reached (POST {gateway.url}/events)",
+        "`halt.set` when an operator halts all agents, an agent, a channel or a task; `halt.lifted` when a resume lifts one (`scope: everything` when every halt was): stop or restart the work already running. `approval.decided` when a human decides an approval (card, chat or API; `data.decision` approved or denied, with the reason and comment), `approval.expired` when nobody answered in time (it counts as denied): no need to poll `GET /api/approvals/{id}`. `approval.escalated` when an ask nobody answered within its rule's `escalate.after` goes to a second approver group (`data.escalatedTo`; still pending), once per approval. `budget.threshold` when a budget's spending and reservations reach one of its alert thresholds (default 80% and 100% of each limit), once per budget, period and threshold. Retried like tasks; one `webhook-id` per audit entry, and per budget, period and threshold.",
         event,
     );
 }

@@ -163,12 +163,15 @@ pub struct Settings {
     /// The "extend" button approval cards offer, in seconds (`None`: none).
     pub card_extend: Option<u64>,
     /// Where budget alerts are posted, if anywhere.
-    pub operators: Option<Operators>,
+    pub operators: Option<BotChat>,
+    /// Approver groups' channels (name, lower case): where escalated asks' cards go.
+    pub groups: Vec<(String, BotChat)>,
 }
 
-/// The operators' channel: a chat of a configured source, posted to as its bot.
+/// A chat of a configured source, posted to as its bot: the operators' channel, an
+/// approver group's.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Operators {
+pub struct BotChat {
     /// The source's id (its platform is the address's).
     pub source: String,
     pub to: agency_webhook::ReplyTo,
@@ -191,6 +194,7 @@ impl Default for Settings {
             card_grants: vec![agency_approval::contract::DEFAULT_GRANT_SECS],
             card_extend: Some(agency_approval::contract::DEFAULT_EXTEND_SECS),
             operators: None,
+            groups: Vec::new(),
         }
     }
 }
@@ -212,6 +216,11 @@ impl Settings {
                 Platform::Discord => a.discord.as_deref() == Some(user),
             })
             .map(|a| a.name.as_str())
+    }
+
+    /// The channel of approver group `name`, if one is configured.
+    pub fn group(&self, name: &str) -> Option<&BotChat> {
+        self.groups.iter().find(|(n, _)| n == name).map(|(_, c)| c)
     }
 
     pub fn rate_of(&self, source: &Source) -> Rate {

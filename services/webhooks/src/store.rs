@@ -7,8 +7,7 @@ use agency_kit::ports::{SyncSql, Written};
 use agency_kit::{Db, PortError, Statement};
 use serde::Deserialize;
 
-pub static MIGRATIONS: &[Migration] =
-    agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed", "0003_reply_keys");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed", "0003_reply_keys", "0004_escalation_cards");
 
 /// Where an event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
@@ -462,46 +461,79 @@ pub async fn counts(db: &impl Db) -> Result<Vec<StatusCount>, PortError> {
     .await
 }
 
-/// The statement that records a card for `approval_id` unless one exists (its
-/// `changes` say whether this one is new).
+/// Who a card asks: the people where the approval was asked (its `replyTo`), or the
+/// approver group it escalated to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    Asked,
+    Group(&'a str),
+}
+
+impl Audience<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Audience::Asked => "",
+            Audience::Group(g) => g,
+        }
+    }
+}
+
+/// The statement that records the card for `approval_id` and `audience` at `address`
+/// unless one exists (its `changes` say whether this one is new).
 pub fn insert_card(
     approval_id: &str,
-    platform: &str,
-    source: &str,
-    address_json: &str,
+    audience: Audience<'_>,
+    address: &crate::outbound::Address,
     now_ms: i64,
-) -> Statement {
-    Statement::new(
-        "INSERT OR IGNORE INTO webhook_cards (approval_id, platform, source, address_json, decided, created_ms)
-         VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+) -> Result<Statement, serde_json::Error> {
+    Ok(Statement::new(
+        "INSERT OR IGNORE INTO webhook_cards (approval_id, audience, platform, source, address_json, chat, decided, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
         vec![
             approval_id.into(),
-            platform.into(),
-            source.into(),
-            address_json.into(),
+            audience.key().into(),
+            address.platform().as_str().into(),
+            address.source.as_str().into(),
+            serde_json::to_string(address)?.into(),
+            address.to.chat().into(),
             now_ms.into(),
         ],
-    )
+    ))
 }
 
 /// A card whose outcome is not shown yet.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct CardRow {
     pub approval_id: String,
+    /// `''` for the card where the approval was asked; else the approver group's name.
+    pub audience: String,
     pub address_json: String,
     pub message_ref: Option<String>,
 }
 
+impl CardRow {
+    pub fn audience(&self) -> Audience<'_> {
+        match self.audience.as_str() {
+            "" => Audience::Asked,
+            g => Audience::Group(g),
+        }
+    }
+}
+
 pub async fn open_cards(db: &impl Db, limit: u32) -> Result<Vec<CardRow>, PortError> {
     db.query(
-        "SELECT approval_id, address_json, message_ref FROM webhook_cards WHERE decided = 0 ORDER BY created_ms LIMIT ?1",
+        "SELECT approval_id, audience, address_json, message_ref FROM webhook_cards WHERE decided = 0 ORDER BY created_ms LIMIT ?1",
         &[i64::from(limit).into()],
     )
     .await
 }
 
-/// Whether the approval already has a card.
-pub async fn has_card(db: &impl Db, approval_id: &str) -> Result<bool, PortError> {
+/// Whether the approval already has its card for `audience`.
+pub async fn has_card(
+    db: &impl Db,
+    approval_id: &str,
+    audience: Audience<'_>,
+) -> Result<bool, PortError> {
     #[derive(Deserialize)]
     struct One {
         #[allow(dead_code)]
@@ -509,33 +541,48 @@ pub async fn has_card(db: &impl Db, approval_id: &str) -> Result<bool, PortError
     }
     Ok(db
         .first::<One>(
-            "SELECT approval_id FROM webhook_cards WHERE approval_id = ?1",
-            &[approval_id.into()],
+            "SELECT approval_id FROM webhook_cards WHERE approval_id = ?1 AND audience = ?2",
+            &[approval_id.into(), audience.key().into()],
         )
         .await?
         .is_some())
 }
 
-/// Notes the posted card's message.
+/// Notes the posted card's message, on the approval's card in chat `to`.
 pub async fn card_posted(
     db: &impl Db,
     approval_id: &str,
+    to: &agency_webhook::ReplyTo,
     message_ref: &str,
 ) -> Result<(), PortError> {
     db.execute(
-        "UPDATE webhook_cards SET message_ref = ?2 WHERE approval_id = ?1",
-        &[approval_id.into(), message_ref.into()],
+        "UPDATE webhook_cards SET message_ref = ?3 WHERE approval_id = ?1 AND chat = ?2",
+        &[approval_id.into(), to.chat().into(), message_ref.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the approval's card in `chat` (the one clicked) as showing its outcome.
+pub async fn card_clicked(db: &impl Db, approval_id: &str, chat: &str) -> Result<(), PortError> {
+    db.execute(
+        "UPDATE webhook_cards SET decided = 1 WHERE approval_id = ?1 AND chat = ?2 AND decided = 0",
+        &[approval_id.into(), chat.into()],
     )
     .await?;
     Ok(())
 }
 
 /// Marks the card as showing its outcome; false when it already did.
-pub async fn card_decided(db: &impl Db, approval_id: &str) -> Result<bool, PortError> {
+pub async fn card_decided(
+    db: &impl Db,
+    approval_id: &str,
+    audience: Audience<'_>,
+) -> Result<bool, PortError> {
     let w = db
         .execute(
-            "UPDATE webhook_cards SET decided = 1 WHERE approval_id = ?1 AND decided = 0",
-            &[approval_id.into()],
+            "UPDATE webhook_cards SET decided = 1 WHERE approval_id = ?1 AND audience = ?2 AND decided = 0",
+            &[approval_id.into(), audience.key().into()],
         )
         .await?;
     Ok(w.changes == 1)

@@ -127,7 +127,16 @@ pub struct Decision {
     pub budget: Option<BudgetStatus>,
     /// For `Pending`: when the ask expires (counts as denied after).
     pub expires_at_ms: Option<i64>,
+    /// For `Pending` under a rule with `escalate`: when, unanswered, it goes to whom.
+    pub escalate: Option<EscalateAt>,
     pub change: LedgerChange,
+}
+
+/// When a pending ask escalates, and to which approver group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalateAt {
+    pub at_ms: i64,
+    pub to: String,
 }
 
 /// One line of `policy explain`.
@@ -262,6 +271,8 @@ pub struct Verdict {
     pub reason: String,
     pub rule: Option<String>,
     pub expires_in_secs: u64,
+    /// The rule's escalation, if its ask has one.
+    pub escalation: Option<crate::Escalation>,
     /// What a task past a budget's limit gets (the policy's `on_exhausted`).
     pub on_exhausted: crate::Exhausted,
 }
@@ -286,6 +297,7 @@ fn denied(
         rule,
         budget,
         expires_at_ms: None,
+        escalate: None,
         change: LedgerChange::default(),
     }
 }
@@ -345,6 +357,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
                 rule_matches(r, request).unwrap_or_default()
             ),
             expires_in_secs: r.expires_in_secs,
+            escalation: r.escalation.clone(),
             on_exhausted: policy.budget.on_exhausted,
         },
         None => Verdict {
@@ -357,6 +370,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
                 effect_verb(policy.default_effect)
             ),
             expires_in_secs: policy.default_expires_in_secs,
+            escalation: None,
             on_exhausted: policy.budget.on_exhausted,
         },
     };
@@ -371,6 +385,16 @@ fn expiry(now_ms: i64, secs: u64) -> i64 {
     now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
 }
 
+impl Verdict {
+    /// When an ask made now under this verdict escalates, if its rule says.
+    fn escalate(&self, now_ms: i64) -> Option<EscalateAt> {
+        self.escalation.as_ref().map(|e| EscalateAt {
+            at_ms: expiry(now_ms, e.after_secs),
+            to: e.to.clone(),
+        })
+    }
+}
+
 /// The decision once budgets are checked: an approval or ask that would push any
 /// budget past its limit is denied with reason `budget` (or, with `on_exhausted =
 /// "ask"`, asked of a human with reason `budget`); approvals reserve.
@@ -380,6 +404,7 @@ pub fn conclude(
     budget: BudgetCheck,
     now_ms: i64,
 ) -> Decision {
+    let escalate = v.escalate(now_ms);
     match budget {
         Err(b) if v.on_exhausted == crate::Exhausted::Ask => Decision {
             outcome: Outcome::Pending,
@@ -393,6 +418,7 @@ pub fn conclude(
             rule: v.rule,
             budget: Some(b),
             expires_at_ms: Some(expiry(now_ms, v.expires_in_secs)),
+            escalate,
             change: LedgerChange::default(),
         },
         Err(b) => denied(
@@ -419,6 +445,7 @@ pub fn conclude(
                 rule: v.rule,
                 budget,
                 expires_at_ms: (!approve).then(|| expiry(now_ms, v.expires_in_secs)),
+                escalate: if approve { None } else { escalate },
                 change: if approve {
                     change
                 } else {
@@ -501,6 +528,7 @@ pub fn human_decision(request: &ApprovalRequest, by: &str, answer: Answer) -> De
         rule: None,
         budget,
         expires_at_ms: None,
+        escalate: None,
         change,
     }
 }

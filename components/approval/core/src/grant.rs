@@ -136,6 +136,7 @@ pub fn granted(grant: &Grant, check: BudgetCheck) -> Option<Decision> {
         rule: None,
         budget,
         expires_at_ms: None,
+        escalate: None,
         change,
     })
 }

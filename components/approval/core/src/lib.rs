@@ -26,9 +26,9 @@ pub use budget::{
     check_scope, join_checks, ledger_key,
 };
 pub use decide::{
-    Answer, ApprovalRequest, Decision, Effect, Outcome, ReasonCode, RuleTrace, Ruling, Verdict,
-    apply_halts, conclude, decide, explain, halt_reason, halted, human_decision, rule_verdict,
-    verdict,
+    Answer, ApprovalRequest, Decision, Effect, EscalateAt, Outcome, ReasonCode, RuleTrace, Ruling,
+    Verdict, apply_halts, conclude, decide, explain, halt_reason, halted, human_decision,
+    rule_verdict, verdict,
 };
 pub use grant::Grant;
 pub use halt::{
@@ -36,5 +36,7 @@ pub use halt::{
     Work, covering, held_under, unknown_to_graph,
 };
 pub use money::{LedgerFull, MAX_AMOUNT_USD, Micros, MoneyError};
-pub use policy::{Budget, DEFAULT_ALERTS, Exhausted, Limits, Policy, PolicyError, Rule, When};
+pub use policy::{
+    Budget, DEFAULT_ALERTS, Escalation, Exhausted, Limits, Policy, PolicyError, Rule, When,
+};
 pub use time::{civil, day_key, duration_secs, month_key, rfc3339};

@@ -126,7 +126,19 @@ pub struct Rule {
     pub effect: Effect,
     /// How long an `ask` waits for a human before it counts as denied.
     pub expires_in_secs: u64,
+    /// Who else is asked when nobody answers an `ask` in time.
+    pub escalation: Option<Escalation>,
     pub line: u32,
+}
+
+/// An ask's escalation (`escalate = { after = "15m", to = "leads" }`): once it has
+/// waited `after_secs` unanswered, the ask also goes to the approver group `to` (their
+/// own channel); it still expires, denied, at its rule's `expires_in`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    pub after_secs: u64,
+    /// The approver group's name (lower case).
+    pub to: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +213,14 @@ struct RuleFile {
     when: WhenFile,
     effect: Spanned<String>,
     expires_in: Option<Spanned<toml::Value>>,
+    escalate: Option<EscalateFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EscalateFile {
+    after: Spanned<toml::Value>,
+    to: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +255,7 @@ impl Policy {
             if rule.expires_in_secs == 0 {
                 rule.expires_in_secs = default_expires_in_secs;
             }
+            r.check_escalation(rule);
         }
         if r.errors.is_empty() {
             Ok(Policy {
@@ -422,12 +443,65 @@ impl Reader<'_> {
                 format!("rule {name:?} can never match: cost_at_least_usd {min} is above cost_at_most_usd {max}"),
             );
         }
+        let escalation = r.escalate.as_ref().and_then(|e| self.escalation(e));
         Rule {
             name,
             when,
             effect,
             expires_in_secs: expires_in_secs.unwrap_or(0),
+            escalation,
             line,
+        }
+    }
+
+    /// A rule's `escalate`: a positive delay and an approver group's name.
+    fn escalation(&mut self, e: &EscalateFile) -> Option<Escalation> {
+        let after = duration_secs(e.after.get_ref());
+        if after.is_none() {
+            self.push(
+                self.line_of(e.after.span().start),
+                "escalate.after must be seconds or a duration like \"15m\"".into(),
+            );
+        }
+        let to = fold(e.to.get_ref());
+        let named = !to.is_empty()
+            && to
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !named {
+            self.push(
+                self.line_of(e.to.span().start),
+                format!(
+                    "escalate.to must name an approver group (letters, digits, - and _), got {:?}",
+                    e.to.get_ref()
+                ),
+            );
+        }
+        Some(Escalation {
+            after_secs: after?,
+            to: named.then_some(to)?,
+        })
+    }
+
+    /// An escalation only makes sense on an ask, before the ask expires.
+    fn check_escalation(&mut self, rule: &Rule) {
+        let Some(e) = &rule.escalation else { return };
+        if rule.effect != Effect::Ask {
+            self.push(
+                Some(rule.line),
+                format!(
+                    "rule {:?}: escalate applies only to effect = \"ask\"",
+                    rule.name
+                ),
+            );
+        } else if e.after_secs >= rule.expires_in_secs {
+            self.push(
+                Some(rule.line),
+                format!(
+                    "rule {:?}: escalate.after ({} s) must be shorter than the ask's expiry ({} s): an expired ask cannot escalate",
+                    rule.name, e.after_secs, rule.expires_in_secs
+                ),
+            );
         }
     }
 

@@ -81,6 +81,10 @@ fn to_wit(d: Decision) -> wit::Decision {
             remaining_micros: b.remaining.0,
         }),
         expires_at_ms: d.expires_at_ms,
+        escalate: d.escalate.map(|e| wit::Escalation {
+            at_ms: e.at_ms,
+            to: e.to,
+        }),
         reserve: d
             .change
             .reserve

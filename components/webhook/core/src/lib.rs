@@ -128,6 +128,15 @@ impl ReplyTo {
             ReplyTo::Discord { .. } => Platform::Discord,
         }
     }
+
+    /// The channel or chat: Slack channel id, Telegram chat id, Discord channel id.
+    pub fn chat(&self) -> String {
+        match self {
+            ReplyTo::Slack { channel, .. } => channel.clone(),
+            ReplyTo::Telegram { chat_id, .. } => chat_id.to_string(),
+            ReplyTo::Discord { channel_id, .. } => channel_id.clone(),
+        }
+    }
 }
 
 /// Whole numbers as JSON has them: `-114` and `-114.0` are the same number (JSON

@@ -60,8 +60,14 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
     };
     match answered {
         (Answered::Done, code) => {
-            if let (Call::Card { approval_id, .. }, Some(m)) = (&c, posted) {
-                store::card_posted(p.db(), approval_id, &m).await?;
+            if let (
+                Call::Card {
+                    approval_id, to, ..
+                },
+                Some(m),
+            ) = (&c, posted)
+            {
+                store::card_posted(p.db(), approval_id, to, &m).await?;
             }
             settle("done", None, code, None).await?;
             Ok(Next::Settled)

@@ -70,8 +70,9 @@ pub(super) async fn click<P: WebhookPorts>(
         Ok(a) => a,
         Err(o) => return Ok(*o),
     };
-    // The card shows this outcome now: the sweep need not edit it again.
-    store::card_decided(p.db(), approval_id).await?;
+    // The clicked card shows this outcome now: the sweep need not edit it again (it
+    // edits the approval's other card, if it escalated).
+    store::card_clicked(p.db(), approval_id, &e.reply_to.chat()).await?;
     let shown = approval.decision.as_str();
     let text = match grant_secs {
         Some(secs) if approval.decision == agency_approval::contract::ApprovalStatus::Approved => {

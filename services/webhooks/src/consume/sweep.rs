@@ -89,7 +89,6 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     if status == 200 {
         let pending: Approvals = serde_json::from_value(body).map_err(unreadable)?;
         for a in &pending.approvals {
-            // Only asks made with a replyTo get a card.
             let Ok(request) = serde_json::from_value::<ApprovalBody>(a.request.clone()) else {
                 p.warn(&format!(
                     "approval {}: its request does not parse",
@@ -97,38 +96,30 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                 ));
                 continue;
             };
-            let Some(to) = request.reply_to.clone() else {
-                continue;
-            };
-            let Ok(address) = serde_json::from_value::<outbound::Address>(to) else {
-                continue;
-            };
-            let Some(source) = p.settings().source(address.platform(), &address.source) else {
-                continue;
-            };
-            let id = a.approval_id.as_str();
-            if store::has_card(p.db(), id).await? {
-                continue;
+            // An ask made with a replyTo gets a card there; an escalated one, another in
+            // its approver group's channel (when that group has one).
+            let asked = request
+                .reply_to
+                .clone()
+                .and_then(|to| serde_json::from_value::<outbound::Address>(to).ok())
+                .map(|address| (store::Audience::Asked, address));
+            let group = a
+                .escalated_at
+                .as_ref()
+                .and(a.escalate_to.as_deref())
+                .and_then(|g| Some((g, p.settings().group(g)?)))
+                .map(|(g, chat)| {
+                    let address = outbound::Address {
+                        to: chat.to.clone(),
+                        source: chat.source.clone(),
+                    };
+                    (store::Audience::Group(g), address)
+                });
+            for (audience, address) in asked.into_iter().chain(group) {
+                if post_card(p, a, &request, audience, address).await? {
+                    n += 1;
+                }
             }
-            let json =
-                serde_json::to_string(&address).map_err(|e| ApiError::internal("internal", &e))?;
-            let card = store::insert_card(
-                id,
-                address.platform().as_str(),
-                &address.source,
-                &json,
-                p.now_ms(),
-            );
-            p.db().execute(&card.sql, &card.params).await?;
-            let call = Call::Card {
-                to: address.to,
-                approval_id: id.to_owned(),
-                text: card_text(a, &request),
-                grants: p.settings().card_grants.clone(),
-                extend: p.settings().card_extend,
-            };
-            queue_calls(p, None, source, vec![call]).await?;
-            n += 1;
         }
     }
     for card in store::open_cards(p.db(), SWEEP).await? {
@@ -153,7 +144,7 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
         {
             continue;
         }
-        if !store::card_decided(p.db(), &card.approval_id).await? {
+        if !store::card_decided(p.db(), &card.approval_id, card.audience()).await? {
             continue;
         }
         let (Ok(address), Some(message)) = (
@@ -178,6 +169,42 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
         n += 1;
     }
     Ok(n)
+}
+
+/// Posts approval `a`'s card for `audience` at `address` unless it has one there;
+/// whether it did.
+async fn post_card<P: WebhookPorts>(
+    p: &P,
+    a: &ApprovalView,
+    request: &ApprovalBody,
+    audience: store::Audience<'_>,
+    address: outbound::Address,
+) -> Result<bool, ApiError> {
+    let Some(source) = p.settings().source(address.platform(), &address.source) else {
+        return Ok(false);
+    };
+    let id = a.approval_id.as_str();
+    if store::has_card(p.db(), id, audience).await? {
+        return Ok(false);
+    }
+    let card = store::insert_card(id, audience, &address, p.now_ms())
+        .map_err(|e| ApiError::internal("internal", &e))?;
+    if p.db().execute(&card.sql, &card.params).await?.changes == 0 {
+        return Ok(false); // a racing sweep posts it
+    }
+    let mut text = card_text(a, request);
+    if let store::Audience::Group(g) = audience {
+        text = format!("Escalated to {g}: nobody answered in time.\n{text}");
+    }
+    let call = Call::Card {
+        to: address.to,
+        approval_id: id.to_owned(),
+        text,
+        grants: p.settings().card_grants.clone(),
+        extend: p.settings().card_extend,
+    };
+    queue_calls(p, None, source, vec![call]).await?;
+    Ok(true)
 }
 
 /// What a card asks.

@@ -4,7 +4,7 @@ use crate::halt::Work;
 use crate::*;
 
 /// The minimal policy of the issue, exactly as written.
-const MINIMAL: &str = include_str!("../../../../examples/policy/minimal.toml");
+const MINIMAL: &str = include_str!("../../../../../examples/policy/minimal.toml");
 
 const EXTENDED: &str = r#"
 [budget]
@@ -536,3 +536,5 @@ fn asks_are_extended_a_bounded_number_of_times() {
         assert!(body(bad.clone()).is_err(), "{bad}");
     }
 }
+
+mod escalation;

@@ -1,0 +1,147 @@
+//! Escalation: which asks escalate, when, to whom, and the policies refused.
+
+use super::*;
+
+const ESCALATING: &str = r#"
+[defaults]
+expires_in = "1h"
+
+[[rule]]
+name = "prod deploys"
+when = { action = ["deploy"], environment = ["production"] }
+effect = "ask"
+expires_in = "30m"
+escalate = { after = "10m", to = "Leads" }
+
+[[rule]]
+name = "payments"
+when = { action = ["payment"] }
+effect = "ask"
+
+[[rule]]
+name = "reads"
+when = { action = ["read"] }
+effect = "approve"
+escalate = { after = 60, to = "leads" }
+"#;
+
+fn parse_errors(text: &str) -> Vec<String> {
+    Policy::parse(text, "p.toml")
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn an_ask_under_an_escalating_rule_says_when_and_to_whom() {
+    // The approve rule's escalate is refused: take it out for the decisions.
+    let text = ESCALATING.replace("escalate = { after = 60, to = \"leads\" }\n", "");
+    let p = policy(&text);
+    let (none, halt) = (LedgerSnapshot::default(), HaltState::default());
+    let mut deploy = req("ops", "deploy", 1.0);
+    deploy.environment = Some("production".into());
+    let d = decide(&deploy, &none, &halt, &p, NOW);
+    assert_eq!(d.outcome, Outcome::Pending);
+    assert_eq!(d.expires_at_ms, Some(NOW + 30 * 60_000));
+    assert_eq!(
+        d.escalate,
+        Some(EscalateAt {
+            at_ms: NOW + 10 * 60_000,
+            to: "leads".into()
+        })
+    );
+    // An ask under a rule without escalate, an approval and a denial do not escalate.
+    for (r, outcome) in [
+        (req("pm", "payment", 1.0), Outcome::Pending),
+        (req("pm", "read", 1.0), Outcome::Approved),
+    ] {
+        let d = decide(&r, &none, &halt, &p, NOW);
+        assert_eq!((d.outcome, d.escalate), (outcome, None), "{}", r.action);
+    }
+    let halted = HaltState {
+        all: true,
+        ..HaltState::default()
+    };
+    let d = decide(&deploy, &none, &halted, &p, NOW);
+    assert_eq!((d.outcome, d.escalate), (Outcome::Denied, None));
+}
+
+#[test]
+fn an_over_budget_ask_escalates_like_its_rule() {
+    let text = format!(
+        "[budget]\ndaily_usd = 1.0\non_exhausted = \"ask\"\noverrun_usd = 5.0\n{}",
+        ESCALATING.replace("escalate = { after = 60, to = \"leads\" }\n", "")
+    );
+    let p = policy(&text);
+    let mut deploy = req("ops", "deploy", 2.0);
+    deploy.environment = Some("production".into());
+    let d = decide(
+        &deploy,
+        &LedgerSnapshot::default(),
+        &HaltState::default(),
+        &p,
+        NOW,
+    );
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Pending, ReasonCode::Budget)
+    );
+    assert_eq!(d.escalate.map(|e| e.to), Some("leads".into()));
+}
+
+#[test]
+fn escalations_that_cannot_happen_are_refused_with_their_line() {
+    let errors = parse_errors(ESCALATING);
+    assert_eq!(
+        errors,
+        vec!["p.toml:18: rule \"reads\": escalate applies only to effect = \"ask\"".to_owned()]
+    );
+    for (bad, wanted) in [
+        (
+            "after = \"40m\", to = \"leads\"",
+            "must be shorter than the ask's expiry (1800 s)",
+        ),
+        (
+            "after = \"30m\", to = \"leads\"",
+            "must be shorter than the ask's expiry",
+        ),
+        (
+            "after = \"soon\", to = \"leads\"",
+            "escalate.after must be seconds or a duration",
+        ),
+        (
+            "after = 0, to = \"leads\"",
+            "escalate.after must be seconds",
+        ),
+        (
+            "after = \"5m\", to = \"\"",
+            "escalate.to must name an approver group",
+        ),
+        (
+            "after = \"5m\", to = \"team leads\"",
+            "escalate.to must name an approver group",
+        ),
+        ("after = \"5m\"", "missing field `to`"),
+        (
+            "after = \"5m\", to = \"x\", also = 1",
+            "unknown field `also`",
+        ),
+    ] {
+        let text = ESCALATING
+            .replace("after = \"10m\", to = \"Leads\"", bad)
+            .replace("escalate = { after = 60, to = \"leads\" }\n", "");
+        let errors = parse_errors(&text);
+        assert!(
+            errors.len() == 1 && errors[0].contains(wanted) && errors[0].starts_with("p.toml:"),
+            "{bad}: {errors:?}"
+        );
+    }
+    // Under the default expiry (an hour) a 50-minute escalation is fine.
+    let text = ESCALATING
+        .replace("escalate = { after = 60, to = \"leads\" }\n", "")
+        .replace("expires_in = \"30m\"\n", "")
+        .replace("after = \"10m\"", "after = \"50m\"");
+    assert!(Policy::parse(&text, "p.toml").is_ok());
+}
