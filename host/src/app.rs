@@ -24,6 +24,9 @@ use crate::{example, graph_files};
 pub struct App {
     pub state: Arc<AppState>,
     pub background: Background,
+    /// The data directory is this server's alone while it runs (`agency restore`
+    /// refuses to swap a database under it).
+    _lock: crate::backup::DataLock,
 }
 
 impl App {
@@ -32,7 +35,8 @@ impl App {
     pub async fn build(config: Config, example: bool) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("{}: cannot create data dir", config.data_dir.display()))?;
-        let db_path = config.data_dir.join("agency.db");
+        let lock = crate::backup::DataLock::acquire(&config.data_dir)?;
+        let db_path = config.data_dir.join(crate::backup::DB_FILE);
         let store = Store::open(&db_path)?;
         let checkpointer = crate::store::Checkpointer::open(&db_path)?;
         // This server is its data's only consumer: what a stopped one was processing is
@@ -132,7 +136,38 @@ impl App {
             let s = s.clone();
             async move { crate::server::webhooks::prune(&s) }
         });
-        Ok(App { state, background })
+        if let Some(b) = &state.config.backup {
+            let (db, dir, keep) = (db_path.clone(), b.dir_in(&state.config.data_dir), b.keep);
+            let every = Duration::from_secs(b.every_secs().unwrap_or(86_400));
+            // Checked at start and each minute (or sooner): due when the newest backup is
+            // `every` old, so a restart neither skips one nor takes one early.
+            let round = move || {
+                let (db, dir) = (db.clone(), dir.clone());
+                async move {
+                    let round = tokio::task::spawn_blocking(move || {
+                        crate::backup::scheduled_round(&db, &dir, every, keep, now_ms())
+                    })
+                    .await;
+                    match round {
+                        Ok(Ok(Some(t))) => tracing::info!(
+                            path = %t.path.display(), bytes = t.bytes, ms = t.took.as_millis() as u64,
+                            "backup taken"
+                        ),
+                        Ok(Ok(None)) => {}
+                        Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "backup failed"),
+                        Err(e) => tracing::error!(error = %e, "backup failed"),
+                    }
+                }
+            };
+            let first = round.clone();
+            background.spawn("backup-at-start", move |_| first());
+            background.every("backup", every.min(Duration::from_secs(60)), round);
+        }
+        Ok(App {
+            state,
+            background,
+            _lock: lock,
+        })
     }
 
     /// Serves on `listener` until `shutdown` resolves; then requests in flight finish and

@@ -52,9 +52,41 @@ pub struct Config {
     pub approvers: Vec<ApproverConfig>,
     /// Health probes and the SLA.
     pub monitoring: MonitoringConfig,
+    /// Scheduled backups of the database (none unless set).
+    pub backup: Option<BackupConfig>,
     /// The webhook service's settings, secrets resolved from the environment at load.
     #[serde(skip)]
     pub webhook_settings: agency_webhooks_service::Settings,
+}
+
+/// `[backup]`: the server backs its database up on a schedule (`agency backup` does
+/// it once, by hand).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// How often: a duration such as `"6h"` or `"1d"` (at least a minute).
+    pub every: String,
+    /// How many backups to keep (the newest); at least 1.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+    /// Where they go; `<data_dir>/backups` unless set.
+    pub dir: Option<PathBuf>,
+}
+
+fn default_keep() -> usize {
+    7
+}
+
+impl BackupConfig {
+    /// `every` in seconds, if it reads as a duration.
+    pub fn every_secs(&self) -> Option<u64> {
+        agency_approval::duration_secs(&self.every)
+    }
+
+    /// Where the backups go, for data directory `data_dir`.
+    pub fn dir_in(&self, data_dir: &Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data_dir.join("backups"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +181,7 @@ impl Default for Config {
             gateway: None,
             approvers: Vec::new(),
             monitoring: MonitoringConfig::default(),
+            backup: None,
             webhook_settings: agency_webhooks_service::Settings::default(),
         }
     }
@@ -286,6 +319,20 @@ impl Config {
             );
         }
         self.monitoring.validate()?;
+        if let Some(b) = &self.backup {
+            match b.every_secs() {
+                Some(s) if s >= 60 => {}
+                _ => {
+                    return Err(format!(
+                        "backup.every must be a duration of at least a minute, such as \"6h\", got {:?}",
+                        b.every
+                    ));
+                }
+            }
+            if b.keep == 0 {
+                return Err("backup.keep must be at least 1".into());
+            }
+        }
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
         }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod assistant;
 pub mod audit;
 pub mod background;
+pub mod backup;
 mod chat_history;
 pub mod config;
 pub mod deploy;

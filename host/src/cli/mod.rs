@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod backup;
 mod deploy;
 mod policy;
 mod route;
@@ -38,6 +39,10 @@ enum Command {
     Route(route::RouteArgs),
     /// Run the local server: every API on one port, state in SQLite.
     Serve(serve::ServeArgs),
+    /// Back the running server's database up to a file, without stopping it.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into the data directory (the server must be stopped).
+    Restore(backup::RestoreArgs),
     /// Put the agency on Cloudflare Workers: plan, build, dev.
     Deploy {
         #[command(subcommand)]
@@ -51,6 +56,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => policy::run(command),
         Command::Route(args) => route::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Deploy { command } => deploy::run(command),
     }
 }

@@ -18,7 +18,7 @@ use crate::util::*;
 
 /// What the ledger holds for the research agent today, and what its approved
 /// approvals hold, in micro-dollars.
-fn held_and_approved(server: &Server, token: &str) -> (i64, i64) {
+pub(crate) fn held_and_approved(server: &Server, token: &str) -> (i64, i64) {
     let micros = |usd: f64| (usd * 1e6).round() as i64;
     let (s, budget) = get(&server.url("/api/budget"), token);
     assert_eq!(s, 200, "{budget}");

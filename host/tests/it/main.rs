@@ -4,6 +4,7 @@
 mod approvals;
 mod approvals_crash;
 mod audit_loop;
+mod backup;
 mod chat;
 mod cli;
 mod component;
