@@ -411,6 +411,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                 if card["body"]["thread_ts"] != "1700000000.000300"
                     || !buttons.contains("agency_approve")
                     || !buttons.contains("agency_deny")
+                    || !buttons.contains("agency_reason")
                     || !buttons.contains(&id)
                     || card["authorized"] != true
                 {
@@ -484,7 +485,8 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                     .as_array()
                     .cloned()
                     .unwrap_or_default();
-                if ids.len() != 4
+                // Approve, approve for an hour, extend, deny, deny with reason.
+                if ids.len() != 5
                     || ids.iter().any(|b| {
                         !b["custom_id"]
                             .as_str()

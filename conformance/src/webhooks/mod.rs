@@ -11,6 +11,7 @@ mod escalation;
 mod events;
 mod halts;
 mod intake;
+mod reasons;
 
 use std::time::{Duration, Instant};
 
@@ -405,4 +406,5 @@ pub(crate) fn webhook_checks(c: &Client, w: &WebhookTarget, t: &Target, out: &mu
     halts::checks(&h, &mut check);
     alerts::checks(&h, &mut check);
     escalation::checks(&h, &mut check);
+    reasons::checks(&h, &mut check);
 }

@@ -47,6 +47,14 @@ pub enum Call {
         message: String,
         text: String,
     },
+    /// The modal asking an approver why they deny (Slack `views.open` with the click's
+    /// `trigger_id`, which Slack honours for 3 seconds); `to` is the card's address.
+    ReasonModal {
+        to: ReplyTo,
+        trigger_id: String,
+        approval_id: String,
+        title: String,
+    },
 }
 
 impl Call {
@@ -58,7 +66,8 @@ impl Call {
             | Call::Card { to, .. }
             | Call::Decided { to, .. }
             | Call::Notice { to, .. }
-            | Call::Edit { to, .. } => to,
+            | Call::Edit { to, .. }
+            | Call::ReasonModal { to, .. } => to,
         }
     }
 
@@ -70,7 +79,8 @@ impl Call {
             | Call::Card { to, .. }
             | Call::Decided { to, .. }
             | Call::Notice { to, .. }
-            | Call::Edit { to, .. } => to,
+            | Call::Edit { to, .. }
+            | Call::ReasonModal { to, .. } => to,
         }
     }
 
@@ -173,6 +183,8 @@ pub enum Unsendable {
     WrongPlatform(&'static str, &'static str),
     #[error("{0:?} is not a Telegram message id")]
     MessageId(String),
+    #[error("{0} has no modals to open")]
+    NoModal(&'static str),
 }
 
 /// The request for `call` made as `bot`, against `api`.

@@ -11,6 +11,17 @@ pub const SLACK_DENY: &str = "agency_deny";
 pub const SLACK_GRANT: &str = "agency_grant_";
 /// Slack's `action_id` of an "extend" button: this, then the seconds.
 pub const SLACK_EXTEND: &str = "agency_extend_";
+/// Slack's `action_id` of the "Deny with reason" button, and the `callback_id` of the
+/// modal it opens.
+pub const SLACK_REASON: &str = "agency_reason";
+/// The reason's input in the reason modal (Slack's `block_id` and `action_id`,
+/// Discord's text input `custom_id`).
+pub const REASON_INPUT: &str = "reason";
+/// The longest reason a modal takes.
+pub const REASON_CHARS: u32 = 1000;
+/// What a Telegram card says of reasons (it has no modal).
+pub const TELEGRAM_REPLY_HINT: &str =
+    "To give a reason, reply to this message: \"deny: why\" or \"approve: why\".";
 
 /// Telegram's `callback_data` limit, in bytes.
 pub const TELEGRAM_DATA_BYTES: usize = 64;
@@ -24,6 +35,8 @@ pub enum Verdict {
     Grant(u64),
     /// Decide nothing yet: give the ask this many seconds more.
     Extend(u64),
+    /// Deny, with a reason asked for first (a modal on Slack and Discord).
+    Reason,
 }
 
 impl Verdict {
@@ -54,6 +67,7 @@ impl Verdict {
             Verdict::Deny => "Deny".into(),
             Verdict::Grant(secs) => format!("Approve for {}", span(secs)),
             Verdict::Extend(secs) => format!("Extend {}", span(secs)),
+            Verdict::Reason => "Deny with reason".into(),
         }
     }
 
@@ -63,6 +77,7 @@ impl Verdict {
             Verdict::Deny => "d".into(),
             Verdict::Grant(secs) => format!("g{secs}"),
             Verdict::Extend(secs) => format!("x{secs}"),
+            Verdict::Reason => "r".into(),
         }
     }
 
@@ -76,6 +91,7 @@ impl Verdict {
         match code {
             "a" => Some(Verdict::Approve),
             "d" => Some(Verdict::Deny),
+            "r" => Some(Verdict::Reason),
             _ => match code.split_at_checked(1)? {
                 ("g", s) => secs(s).map(Verdict::Grant),
                 ("x", s) => secs(s).map(Verdict::Extend),
@@ -85,12 +101,16 @@ impl Verdict {
     }
 
     /// The buttons of a card offering grants of `grants` seconds and, when given, an
-    /// extension of `extend` seconds.
-    pub fn all(grants: &[u64], extend: Option<u64>) -> Vec<Verdict> {
+    /// extension of `extend` seconds; `reason`: "Deny with reason" too (on platforms
+    /// with modals; on Telegram a reply to the card carries the reason).
+    pub fn all(grants: &[u64], extend: Option<u64>, reason: bool) -> Vec<Verdict> {
         let mut v = vec![Verdict::Approve];
         v.extend(grants.iter().map(|&s| Verdict::Grant(s)));
         v.extend(extend.map(Verdict::Extend));
         v.push(Verdict::Deny);
+        if reason {
+            v.push(Verdict::Reason);
+        }
         v
     }
 }
@@ -129,6 +149,7 @@ pub fn slack_action(verdict: Verdict) -> String {
         Verdict::Deny => SLACK_DENY.into(),
         Verdict::Grant(secs) => format!("{SLACK_GRANT}{secs}"),
         Verdict::Extend(secs) => format!("{SLACK_EXTEND}{secs}"),
+        Verdict::Reason => SLACK_REASON.into(),
     }
 }
 
@@ -137,6 +158,7 @@ pub fn parse_slack_action(action_id: &str) -> Option<Verdict> {
     match action_id {
         SLACK_APPROVE => Some(Verdict::Approve),
         SLACK_DENY => Some(Verdict::Deny),
+        SLACK_REASON => Some(Verdict::Reason),
         other => match (
             other.strip_prefix(SLACK_GRANT),
             other.strip_prefix(SLACK_EXTEND),
@@ -146,6 +168,24 @@ pub fn parse_slack_action(action_id: &str) -> Option<Verdict> {
             _ => None,
         },
     }
+}
+
+/// What a reply to a card says: `approve` or `deny` (any case), then the reason, if
+/// any, after spaces or a colon (`deny: not on a Friday`). `None` for any other text.
+pub fn reply_verdict(text: &str) -> Option<(bool, Option<String>)> {
+    let text = text.trim();
+    let word_end = text
+        .find(|c: char| !c.is_alphabetic())
+        .unwrap_or(text.len());
+    let approve = match text[..word_end].to_lowercase().as_str() {
+        "approve" | "approved" => true,
+        "deny" | "denied" => false,
+        _ => return None,
+    };
+    let rest = text[word_end..].trim_start();
+    let rest = rest.strip_prefix(':').unwrap_or(rest).trim();
+    let reason: String = rest.chars().take(REASON_CHARS as usize).collect();
+    Some((approve, Some(reason).filter(|r| !r.is_empty())))
 }
 
 #[cfg(test)]
@@ -160,6 +200,7 @@ mod tests {
             Verdict::Deny,
             Verdict::Grant(3600),
             Verdict::Grant(31_536_000),
+            Verdict::Reason,
         ] {
             let data = button_data(verdict, id).unwrap();
             assert!(data.len() <= 64);
@@ -188,22 +229,54 @@ mod tests {
     }
 
     #[test]
+    fn replies_to_a_card_read_as_a_verdict_and_a_reason() {
+        for (text, want) in [
+            (
+                "deny: not on a Friday",
+                Some((false, Some("not on a Friday"))),
+            ),
+            (
+                "Deny not on a Friday",
+                Some((false, Some("not on a Friday"))),
+            ),
+            ("  APPROVE  ", Some((true, None))),
+            ("approved: looks fine", Some((true, Some("looks fine")))),
+            ("deny:", Some((false, None))),
+            ("denying it", None),
+            ("why?", None),
+            ("", None),
+        ] {
+            let got = reply_verdict(text);
+            let got = got.as_ref().map(|(a, r)| (*a, r.as_deref()));
+            assert_eq!(got, want, "{text:?}");
+        }
+        let long = format!("deny {}", "x".repeat(5000));
+        assert_eq!(reply_verdict(&long).unwrap().1.unwrap().len(), 1000);
+    }
+
+    #[test]
     fn labels() {
         assert_eq!(Verdict::Grant(3600).label(), "Approve for 1 hour");
         assert_eq!(span(1800), "30 minutes");
         assert_eq!(span(2 * 86_400), "2 days");
         assert_eq!(span(90), "90 seconds");
         assert_eq!(Verdict::Extend(1800).label(), "Extend 30 minutes");
-        let all = Verdict::all(&[3600], Some(1800));
+        let all = Verdict::all(&[3600], Some(1800), true);
         assert_eq!(
             all,
             [
                 Verdict::Approve,
                 Verdict::Grant(3600),
                 Verdict::Extend(1800),
-                Verdict::Deny
+                Verdict::Deny,
+                Verdict::Reason
             ]
         );
+        assert_eq!(
+            Verdict::all(&[], None, false),
+            [Verdict::Approve, Verdict::Deny]
+        );
+        assert!(!Verdict::Reason.approves());
         assert!(!Verdict::Extend(60).approves());
     }
 }

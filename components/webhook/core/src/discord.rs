@@ -1,13 +1,15 @@
 //! Discord's interactions: PING (answered `{"type":1}`), the `/agency` application
 //! command (deferred at once, type 5: the answer follows through the interaction's
-//! webhook) and button clicks (deferred update, type 6).
+//! webhook), button clicks (deferred update, type 6), and the reason modal: "Deny with
+//! reason" is answered with the modal itself (type 9), whose submission (a
+//! `MODAL_SUBMIT` interaction) is a denial with its reason.
 
 pub mod api;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::card::parse_button;
+use crate::card::{REASON_CHARS, REASON_INPUT, Verdict, button_data, parse_button};
 use crate::{EventKind, Inbound, InboundEvent, Origin, ParseError, Platform, Reply, ReplyTo};
 
 fn err(message: impl Into<String>) -> ParseError {
@@ -22,6 +24,7 @@ const CHANNEL_MESSAGE: u8 = 4;
 const DEFERRED_CHANNEL_MESSAGE: u8 = 5;
 const DEFERRED_UPDATE_MESSAGE: u8 = 6;
 const AUTOCOMPLETE_RESULT: u8 = 8;
+const MODAL: u8 = 9;
 /// Message flag: only the user who acted sees it.
 pub const EPHEMERAL: u32 = 64;
 
@@ -68,6 +71,41 @@ struct Data {
     options: Vec<CommandOption>,
     #[serde(default)]
     custom_id: Option<String>,
+    /// A modal submission's action rows of inputs.
+    #[serde(default)]
+    components: Vec<Value>,
+}
+
+/// The answer that opens the reason modal for `approval_id`.
+fn reason_modal(approval_id: &str) -> Reply {
+    Reply::json(&json!({
+        "type": MODAL,
+        "data": {
+            "custom_id": button_data(Verdict::Reason, approval_id),
+            "title": "Deny with a reason",
+            "components": [{ "type": 1, "components": [{
+                "type": 4, "custom_id": REASON_INPUT, "style": 2,
+                "label": "Why deny it? The agent is told.",
+                "min_length": 1, "max_length": REASON_CHARS, "required": true
+            }]}]
+        }
+    }))
+}
+
+/// The value of the reason input in a modal submission's rows.
+fn submitted_reason(rows: &[Value]) -> Option<String> {
+    rows.iter()
+        .filter_map(|r| r.get("components")?.as_array())
+        .flatten()
+        .find(|c| c.get("custom_id").and_then(Value::as_str) == Some(REASON_INPUT))
+        .and_then(|c| c.get("value")?.as_str())
+        .map(|r| {
+            r.trim()
+                .chars()
+                .take(REASON_CHARS as usize)
+                .collect::<String>()
+        })
+        .filter(|r| !r.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -120,18 +158,51 @@ pub fn parse(origin: Origin<'_>, body: &[u8]) -> Result<Inbound, ParseError> {
         3 => {
             let custom = i.data.as_ref().and_then(|d| d.custom_id.as_deref());
             match custom.and_then(parse_button) {
+                Some((Verdict::Reason, approval_id)) => {
+                    // Anyone may open it; only an approver's submission decides.
+                    return Ok(Inbound::Ignored {
+                        why: "discord reason modal opened",
+                        ack: reason_modal(&approval_id),
+                    });
+                }
                 Some((verdict, approval_id)) => (
                     EventKind::Click {
                         approve: verdict.approves(),
                         approval_id,
                         grant_secs: verdict.grant_secs(),
                         extend_secs: verdict.extend_secs(),
+                        reason: None,
                     },
                     answer(DEFERRED_UPDATE_MESSAGE),
                 ),
                 None => {
                     return Ok(Inbound::Ignored {
                         why: "discord component",
+                        ack: answer(DEFERRED_UPDATE_MESSAGE),
+                    });
+                }
+            }
+        }
+        5 => {
+            let data = i.data.as_ref();
+            match data
+                .and_then(|d| d.custom_id.as_deref())
+                .and_then(parse_button)
+            {
+                Some((Verdict::Reason, approval_id)) => (
+                    EventKind::Click {
+                        approve: false,
+                        approval_id,
+                        grant_secs: None,
+                        extend_secs: None,
+                        reason: data.and_then(|d| submitted_reason(&d.components)),
+                    },
+                    // The modal came from the card's button: update that message.
+                    answer(DEFERRED_UPDATE_MESSAGE),
+                ),
+                _ => {
+                    return Ok(Inbound::Ignored {
+                        why: "discord modal",
                         ack: answer(DEFERRED_UPDATE_MESSAGE),
                     });
                 }
@@ -240,8 +311,43 @@ mod tests {
                 approval_id: "apr_7".into(),
                 grant_secs: None,
                 extend_secs: None,
+                reason: None,
             }
         );
+
+        // "Deny with reason": the modal at once, nothing queued; its submission denies
+        // with the reason and updates the card.
+        let reason = String::from_utf8_lossy(click).replace("agency:d:", "agency:r:");
+        let Inbound::Ignored { ack, .. } = parse(ORIGIN, reason.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let modal: Value = serde_json::from_slice(&ack.body).unwrap();
+        assert_eq!(modal["type"], 9);
+        assert_eq!(modal["data"]["custom_id"], "agency:r:apr_7");
+        assert_eq!(modal["data"]["components"][0]["components"][0]["type"], 4);
+        let submit = br#"{"id":"10","application_id":"A9","type":5,"token":"tok2","channel_id":"C5","member":{"user":{"id":"U1"}},"message":{"id":"M1"},"data":{"custom_id":"agency:r:apr_7","components":[{"type":1,"components":[{"type":4,"custom_id":"reason","value":" not today "}]}]},"version":1}"#;
+        let Inbound::Event { event, ack } = parse(ORIGIN, submit).unwrap() else {
+            panic!()
+        };
+        assert_eq!(reply_type(&ack), 6);
+        assert_eq!(
+            event.kind,
+            EventKind::Click {
+                approve: false,
+                approval_id: "apr_7".into(),
+                grant_secs: None,
+                extend_secs: None,
+                reason: Some("not today".into()),
+            }
+        );
+        assert!(
+            matches!(event.reply_to, ReplyTo::Discord { ref message_id, .. } if message_id.as_deref() == Some("M1"))
+        );
+        let foreign = String::from_utf8_lossy(submit).replace("agency:r:apr_7", "other_modal");
+        assert!(matches!(
+            parse(ORIGIN, foreign.as_bytes()).unwrap(),
+            Inbound::Ignored { .. }
+        ));
 
         let other = String::from_utf8_lossy(cmd).replace("\"agency\"", "\"weather\"");
         let Inbound::Ignored { ack, .. } = parse(ORIGIN, other.as_bytes()).unwrap() else {

@@ -64,6 +64,16 @@ pub enum EventKind {
         /// "extend": give the ask this many seconds more, deciding nothing.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         extend_secs: Option<u64>,
+        /// Why (a reason modal's text, or a reply to the card after its verdict).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// "Deny with reason" clicked on a Slack card: a modal asking why is to be opened
+    /// with the click's `trigger_id` (valid for 3 seconds). Discord's modal is the
+    /// click's answer itself and is not an event.
+    ReasonPrompt {
+        approval_id: String,
+        trigger_id: String,
     },
 }
 

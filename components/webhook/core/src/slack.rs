@@ -7,7 +7,7 @@ pub mod api;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::card::parse_slack_action;
+use crate::card::{REASON_CHARS, REASON_INPUT, SLACK_REASON, Verdict, parse_slack_action};
 use crate::{EventKind, Inbound, InboundEvent, Origin, ParseError, Platform, Reply, ReplyTo};
 
 fn err(message: impl Into<String>) -> ParseError {
@@ -207,11 +207,37 @@ struct Interaction {
     message: Option<Message>,
     #[serde(default)]
     actions: Vec<Action>,
+    #[serde(default)]
+    view: Option<View>,
 }
 
 #[derive(Deserialize)]
 struct Id {
     id: String,
+}
+
+/// A submitted modal (`view_submission`).
+#[derive(Deserialize)]
+struct View {
+    id: String,
+    #[serde(default)]
+    callback_id: Option<String>,
+    #[serde(default)]
+    private_metadata: Option<String>,
+    #[serde(default)]
+    state: Option<Value>,
+}
+
+/// What the reason modal carries through Slack (`private_metadata`): the approval and
+/// the card, so the decision can edit it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ReasonMetadata {
+    #[serde(rename = "a")]
+    pub approval_id: String,
+    #[serde(rename = "c")]
+    pub channel: String,
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub message_ts: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +268,9 @@ struct Action {
 fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError> {
     let i: Interaction =
         serde_json::from_str(payload).map_err(|e| err(format!("interaction payload: {e}")))?;
+    if i.kind == "view_submission" {
+        return reason_submitted(origin, i);
+    }
     if i.kind != "block_actions" {
         return Ok(ignored("slack interaction type"));
     }
@@ -273,18 +302,27 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
         .and_then(|c| c.message_ts.clone())
         .or_else(|| i.message.as_ref().and_then(|m| m.ts.clone()));
     let source = origin.source;
+    let kind = match (verdict, &i.trigger_id) {
+        (Verdict::Reason, Some(trigger)) => EventKind::ReasonPrompt {
+            approval_id,
+            trigger_id: trigger.clone(),
+        },
+        (Verdict::Reason, None) => return Err(err("a reason button's click without trigger_id")),
+        _ => EventKind::Click {
+            approve: verdict.approves(),
+            approval_id,
+            grant_secs: verdict.grant_secs(),
+            extend_secs: verdict.extend_secs(),
+            reason: None,
+        },
+    };
     Ok(Inbound::accept_with(
         InboundEvent {
             chat: channel.clone(),
             thread: i.message.as_ref().and_then(|m| m.thread_ts.clone()),
             user: i.user.map(|u| u.id),
             text: String::new(),
-            kind: EventKind::Click {
-                approve: verdict.approves(),
-                approval_id,
-                grant_secs: verdict.grant_secs(),
-                extend_secs: verdict.extend_secs(),
-            },
+            kind,
             dedup_keys: vec![format!("slack:{source}:act:{id}")],
             reply_to: ReplyTo::Slack {
                 channel,
@@ -293,6 +331,60 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
                 message_ts,
             },
             ..origin.event(Platform::Slack, id.clone())
+        },
+        Reply::empty(),
+    ))
+}
+
+/// The reason modal submitted: a denial with its reason, for the card its metadata
+/// names. Answered with an empty 200, which closes the modal. Another app's modal is
+/// ignored.
+fn reason_submitted(origin: Origin<'_>, i: Interaction) -> Result<Inbound, ParseError> {
+    let Some(view) = i
+        .view
+        .filter(|v| v.callback_id.as_deref() == Some(SLACK_REASON))
+    else {
+        return Ok(ignored("slack view"));
+    };
+    let meta: ReasonMetadata = view
+        .private_metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .ok_or_else(|| err("a reason modal without its approval in private_metadata"))?;
+    let reason = view
+        .state
+        .as_ref()
+        .and_then(|s| s.pointer(&format!("/values/{REASON_INPUT}/{REASON_INPUT}/value")))
+        .and_then(Value::as_str)
+        .map(|r| {
+            r.trim()
+                .chars()
+                .take(REASON_CHARS as usize)
+                .collect::<String>()
+        })
+        .filter(|r| !r.is_empty());
+    let source = origin.source;
+    Ok(Inbound::accept_with(
+        InboundEvent {
+            chat: meta.channel.clone(),
+            thread: None,
+            user: i.user.map(|u| u.id),
+            text: String::new(),
+            kind: EventKind::Click {
+                approve: false,
+                approval_id: meta.approval_id,
+                grant_secs: None,
+                extend_secs: None,
+                reason,
+            },
+            dedup_keys: vec![format!("slack:{source}:view:{}", view.id)],
+            reply_to: ReplyTo::Slack {
+                channel: meta.channel,
+                thread_ts: None,
+                response_url: None,
+                message_ts: meta.message_ts,
+            },
+            ..origin.event(Platform::Slack, view.id.clone())
         },
         Reply::empty(),
     ))
@@ -443,11 +535,115 @@ mod tests {
                 approval_id: "apr_1".into(),
                 grant_secs: None,
                 extend_secs: None,
+                reason: None,
             }
         );
         assert_eq!(e.user.as_deref(), Some("U7"));
         assert!(
             matches!(e.reply_to, ReplyTo::Slack { message_ts: Some(ref t), .. } if t == "1700.01")
+        );
+        // "Deny with reason" asks for a modal, with the click's trigger_id.
+        let reason = body.replace("agency_deny", "agency_reason");
+        let e = event(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded"),
+                reason.as_bytes(),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::ReasonPrompt {
+                approval_id: "apr_1".into(),
+                trigger_id: "111.222.abc".into()
+            }
+        );
+    }
+
+    /// A `view_submission` shaped as Slack's documentation shows it.
+    #[test]
+    fn the_reason_modal_submitted_is_a_denial_with_its_reason() {
+        let meta = ReasonMetadata {
+            approval_id: "apr_1".into(),
+            channel: "C9".into(),
+            message_ts: Some("1700.01".into()),
+        };
+        let payload = |callback: &str, meta: &str, reason: Value| {
+            json!({
+                "type": "view_submission",
+                "team": { "id": "T1", "domain": "x" },
+                "user": { "id": "U7", "username": "alice", "team_id": "T1" },
+                "api_app_id": "A1",
+                "trigger_id": "12466734323.1395872398",
+                "view": {
+                    "id": "VNHU13V36", "type": "modal", "callback_id": callback,
+                    "private_metadata": meta, "hash": "156663117.cd33ad1f",
+                    "state": { "values": { "reason": { "reason": { "type": "plain_text_input", "value": reason } } } }
+                }
+            })
+        };
+        let form = |p: Value| serde_urlencoded::to_string([("payload", p.to_string())]).unwrap();
+        let meta_json = serde_json::to_string(&meta).unwrap();
+        let body = form(payload(
+            "agency_reason",
+            &meta_json,
+            json!("  not on a Friday "),
+        ));
+        let got = parse(
+            ORIGIN,
+            Some("application/x-www-form-urlencoded"),
+            body.as_bytes(),
+        )
+        .unwrap();
+        let Inbound::Event { event: e, ack } = got else {
+            panic!()
+        };
+        assert!(ack.body.is_empty(), "an empty 200 closes the modal");
+        assert_eq!(
+            e.kind,
+            EventKind::Click {
+                approve: false,
+                approval_id: "apr_1".into(),
+                grant_secs: None,
+                extend_secs: None,
+                reason: Some("not on a Friday".into()),
+            }
+        );
+        assert_eq!(e.dedup_keys, vec!["slack:T1:view:VNHU13V36"]);
+        assert!(
+            matches!(e.reply_to, ReplyTo::Slack { ref channel, message_ts: Some(ref t), .. }
+            if channel == "C9" && t == "1700.01")
+        );
+        // An empty reason is none; another app's modal is ignored; no metadata is an error.
+        let empty = form(payload("agency_reason", &meta_json, Value::Null));
+        let e = event(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded"),
+                empty.as_bytes(),
+            )
+            .unwrap(),
+        );
+        assert!(matches!(e.kind, EventKind::Click { reason: None, .. }));
+        let other = form(payload("someone_else", &meta_json, json!("x")));
+        assert!(matches!(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded"),
+                other.as_bytes()
+            )
+            .unwrap(),
+            Inbound::Ignored { .. }
+        ));
+        let bare = form(payload("agency_reason", "", json!("x")));
+        assert!(
+            parse(
+                ORIGIN,
+                Some("application/x-www-form-urlencoded"),
+                bare.as_bytes()
+            )
+            .is_err()
         );
     }
 }

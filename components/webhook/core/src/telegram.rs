@@ -1,11 +1,12 @@
-//! Telegram's updates (Bot API): messages (`/agency` commands among them) and
-//! `callback_query` clicks on inline keyboards.
+//! Telegram's updates (Bot API): messages (`/agency` commands among them),
+//! `callback_query` clicks on inline keyboards, and replies to an approval card
+//! (`deny: why`), which decide with a reason: Telegram has no modals.
 
 pub mod api;
 
 use serde::Deserialize;
 
-use crate::card::parse_button;
+use crate::card::{parse_button, reply_verdict};
 use crate::{EventKind, Inbound, InboundEvent, Origin, ParseError, Platform, Reply, ReplyTo};
 
 fn err(message: impl Into<String>) -> ParseError {
@@ -40,6 +41,32 @@ struct Message {
     message_thread_id: Option<i64>,
     #[serde(default)]
     entities: Vec<Entity>,
+    #[serde(default)]
+    reply_to_message: Option<Box<Replied>>,
+}
+
+/// The message a message replies to (Telegram sends it whole, its keyboard too).
+#[derive(Deserialize)]
+struct Replied {
+    message_id: i64,
+    #[serde(default)]
+    reply_markup: Option<serde_json::Value>,
+}
+
+impl Replied {
+    /// The approval whose card this is: the one its buttons name.
+    fn card_of(&self) -> Option<String> {
+        self.reply_markup
+            .as_ref()?
+            .get("inline_keyboard")?
+            .as_array()?
+            .iter()
+            .filter_map(serde_json::Value::as_array)
+            .flatten()
+            .filter_map(|b| b.get("callback_data")?.as_str())
+            .find_map(parse_button)
+            .map(|(_, id)| id)
+    }
 }
 
 #[derive(Deserialize)]
@@ -136,6 +163,7 @@ pub fn parse(
                     approval_id,
                     grant_secs: verdict.grant_secs(),
                     extend_secs: verdict.extend_secs(),
+                    reason: None,
                 },
                 dedup_keys: vec![key],
                 reply_to: ReplyTo::Telegram {
@@ -158,6 +186,40 @@ pub fn parse(
     let Some(text) = m.text.clone().filter(|t| !t.trim().is_empty()) else {
         return Ok(ignored("telegram message without text"));
     };
+    // A reply to a card that starts with approve or deny decides it, with the reason.
+    let card = m
+        .reply_to_message
+        .as_ref()
+        .and_then(|r| Some((r.message_id, r.card_of()?)));
+    if let (Some((card_message, approval_id)), Some((approve, reason))) =
+        (card, reply_verdict(&text))
+    {
+        return Ok(Inbound::accept_with(
+            InboundEvent {
+                chat: m.chat.id.to_string(),
+                thread: m.message_thread_id.map(|t| t.to_string()),
+                user: m.from.map(|f| f.id.to_string()),
+                text: String::new(),
+                kind: EventKind::Click {
+                    approve,
+                    approval_id,
+                    grant_secs: None,
+                    extend_secs: None,
+                    reason,
+                },
+                dedup_keys: vec![key],
+                reply_to: ReplyTo::Telegram {
+                    chat_id: m.chat.id,
+                    thread_id: m.message_thread_id,
+                    // The card, edited to show the outcome.
+                    message_id: Some(card_message),
+                    callback_query_id: None,
+                },
+                ..origin.event(Platform::Telegram, u.update_id.to_string())
+            },
+            Reply::empty(),
+        ));
+    }
     let (kind, text) = if let Some(rest) = command_rest(&text, bot_username) {
         (EventKind::Command, rest)
     } else {
@@ -287,6 +349,7 @@ mod tests {
                 approval_id: "apr_1".into(),
                 grant_secs: None,
                 extend_secs: None,
+                reason: None,
             }
         );
         assert_eq!(
@@ -298,6 +361,35 @@ mod tests {
                 callback_query_id: Some("4382bfdwdsb323b2d9".into())
             }
         );
+        // A reply to the card (Telegram sends the card whole, its keyboard too).
+        let reply = |text: &str| {
+            format!(
+                r#"{{"update_id":11,"message":{{"message_id":120,"from":{{"id":42,"is_bot":false,"first_name":"A"}},"chat":{{"id":-5,"type":"group"}},"date":2,"text":{},"reply_to_message":{{"message_id":99,"from":{{"id":7,"is_bot":true,"first_name":"bot"}},"chat":{{"id":-5,"type":"group"}},"date":1,"text":"Approval #3 needed","reply_markup":{{"inline_keyboard":[[{{"text":"Approve","callback_data":"agency:a:apr_1"}},{{"text":"Deny","callback_data":"agency:d:apr_1"}}]]}}}}}}}}"#,
+                serde_json::to_string(text).unwrap()
+            )
+        };
+        let e = event(parse(ORIGIN, None, reply("Deny: not on a Friday").as_bytes()).unwrap());
+        assert_eq!(
+            e.kind,
+            EventKind::Click {
+                approve: false,
+                approval_id: "apr_1".into(),
+                grant_secs: None,
+                extend_secs: None,
+                reason: Some("not on a Friday".into()),
+            }
+        );
+        assert!(matches!(
+            e.reply_to,
+            ReplyTo::Telegram {
+                message_id: Some(99),
+                callback_query_id: None,
+                ..
+            }
+        ));
+        // Other words in reply to a card are an ordinary message.
+        let chatter = event(parse(ORIGIN, None, reply("who asked for this?").as_bytes()).unwrap());
+        assert_eq!(chatter.kind, EventKind::Message);
         for body in [
             r#"{"update_id":8,"edited_message":{"message_id":1,"chat":{"id":1},"date":1,"text":"x"}}"#,
             r#"{"update_id":9,"message":{"message_id":1,"chat":{"id":1},"date":1,"photo":[]}}"#,

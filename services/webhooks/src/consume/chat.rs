@@ -17,13 +17,26 @@ fn retry_if_transient(status: u16, body: &Value) -> Option<Outcome> {
     })
 }
 
+/// What an approver's click (or reason modal, or reply to a card) decides.
+pub(super) struct Verdict<'a> {
+    pub approve: bool,
+    /// "Approve for ...": also grant the same kind of task for this long.
+    pub grant_secs: Option<u64>,
+    /// Why: sent as the decision's comment (stored, audited, told to the gateway).
+    pub reason: Option<&'a str>,
+}
+
 pub(super) async fn click<P: WebhookPorts>(
     p: &P,
     e: &InboundEvent,
-    approve: bool,
     approval_id: &str,
-    grant_secs: Option<u64>,
+    v: Verdict<'_>,
 ) -> Result<Outcome, ApiError> {
+    let Verdict {
+        approve,
+        grant_secs,
+        reason,
+    } = v;
     let user = e.user.as_deref().unwrap_or("");
     let Some(name) = p.settings().approver(e.platform, user) else {
         return Ok(Outcome::done(
@@ -36,11 +49,10 @@ pub(super) async fn click<P: WebhookPorts>(
         ));
     };
     let verdict = if approve { "approve" } else { "deny" };
-    let mut decision = json!({
-        "decision": verdict,
-        "by": name,
-        "comment": format!("from {}", e.platform.as_str()),
-    });
+    let mut decision = json!({ "decision": verdict, "by": name });
+    if let Some(r) = reason {
+        decision["comment"] = json!(r);
+    }
     if let Some(secs) = grant_secs.filter(|_| approve) {
         decision["grant"] = json!({ "durationSecs": secs });
     }
@@ -83,6 +95,10 @@ pub(super) async fn click<P: WebhookPorts>(
         }
         _ => format!("Approval {approval_id}: {shown} by {name}"),
     };
+    let text = match reason {
+        Some(r) => format!("{text}: {r}"),
+        None => text,
+    };
     let mut calls = vec![Call::Decided {
         to: e.reply_to.clone(),
         text: text.clone(),
@@ -104,6 +120,36 @@ pub(super) async fn click<P: WebhookPorts>(
     Ok(Outcome::done(
         json!({ "action": "click", "outcome": "decided", "approvalId": approval_id, "by": name, "approval": body }),
         calls,
+    ))
+}
+
+/// "Deny with reason" on a Slack card: an approver gets the modal that asks why (its
+/// submission is a denial with the reason, [`click`]); anyone else is told privately.
+pub(super) async fn reason_prompt<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    approval_id: &str,
+    trigger_id: &str,
+) -> Result<Outcome, ApiError> {
+    let user = e.user.as_deref().unwrap_or("");
+    if p.settings().approver(e.platform, user).is_none() {
+        return Ok(Outcome::done(
+            json!({ "action": "reason", "outcome": "notAllowed", "approvalId": approval_id }),
+            vec![Call::Private {
+                to: e.reply_to.clone(),
+                user: e.user.clone(),
+                text: "You are not an approver: this decision was not recorded.".into(),
+            }],
+        ));
+    }
+    Ok(Outcome::done(
+        json!({ "action": "reason", "outcome": "asked", "approvalId": approval_id }),
+        vec![Call::ReasonModal {
+            to: e.reply_to.clone(),
+            trigger_id: trigger_id.to_owned(),
+            approval_id: approval_id.to_owned(),
+            title: "Deny with a reason".into(),
+        }],
     ))
 }
 

@@ -202,10 +202,25 @@ pub async fn event<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Next, ApiEr
                 approve,
                 approval_id,
                 grant_secs,
+                reason,
                 ..
             },
             Some(_),
-        ) => click(p, &event, *approve, approval_id, *grant_secs).await?,
+        ) => {
+            let verdict = chat::Verdict {
+                approve: *approve,
+                grant_secs: *grant_secs,
+                reason: reason.as_deref(),
+            };
+            click(p, &event, approval_id, verdict).await?
+        }
+        (
+            EventKind::ReasonPrompt {
+                approval_id,
+                trigger_id,
+            },
+            Some(_),
+        ) => chat::reason_prompt(p, &event, approval_id, trigger_id).await?,
         (EventKind::Command | EventKind::Mention, Some(_)) => {
             converse(p, &event, &event.text).await?
         }

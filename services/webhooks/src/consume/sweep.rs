@@ -237,5 +237,8 @@ pub fn outcome_text(a: &ApprovalView) -> String {
     if let Some(by) = &a.decided_by {
         t.push_str(&format!(" by {by}"));
     }
+    if let Some(why) = a.comment.as_deref().filter(|c| !c.trim().is_empty()) {
+        t.push_str(&format!(": {why}"));
+    }
     t
 }

@@ -47,22 +47,24 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
                 let style = match v {
                     card::Verdict::Approve => 3,
                     card::Verdict::Grant(_) | card::Verdict::Extend(_) => 2,
-                    card::Verdict::Deny => 4,
+                    card::Verdict::Deny | card::Verdict::Reason => 4,
                 };
                 json!({ "type": 2, "style": style, "label": v.label(),
                         "custom_id": card::button_data(v, approval_id) })
             };
-            let buttons: Vec<Value> = card::Verdict::all(grants, *extend)
+            let buttons: Vec<Value> = card::Verdict::all(grants, *extend, true)
                 .into_iter()
                 .map(button)
+                .collect();
+            // An action row holds at most 5 buttons.
+            let rows: Vec<Value> = buttons
+                .chunks(5)
+                .map(|row| json!({ "type": 1, "components": row }))
                 .collect();
             Ok(ApiRequest::post(
                 format!("{base}/channels/{channel_id}/messages"),
                 as_bot()?,
-                json!({
-                    "content": text,
-                    "components": [{ "type": 1, "components": buttons }]
-                }),
+                json!({ "content": text, "components": rows }),
             ))
         }
         Call::Decided { text, .. } => match message_id {
@@ -79,5 +81,7 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             as_bot()?,
             json!({ "content": text, "components": [] }),
         )),
+        // Discord's modal is the click's own answer (see `discord::parse`).
+        Call::ReasonModal { .. } => Err(Unsendable::NoModal("Discord's API")),
     }
 }

@@ -14,14 +14,41 @@ fn buttons(approval_id: &str, grants: &[u64], extend: Option<u64>) -> Value {
         match v {
             card::Verdict::Approve => b["style"] = json!("primary"),
             card::Verdict::Deny => b["style"] = json!("danger"),
-            card::Verdict::Grant(_) | card::Verdict::Extend(_) => {}
+            card::Verdict::Grant(_) | card::Verdict::Extend(_) | card::Verdict::Reason => {}
         }
         b
     };
     json!({
         "type": "actions",
         "block_id": format!("agency_card_{approval_id}"),
-        "elements": card::Verdict::all(grants, extend).into_iter().map(button).collect::<Vec<_>>(),
+        "elements": card::Verdict::all(grants, extend, true).into_iter().map(button).collect::<Vec<_>>(),
+    })
+}
+
+/// The reason modal (`views.open`'s `view`): one multi-line input; its metadata names
+/// the approval and the card.
+fn reason_view(title: &str, meta: &crate::slack::ReasonMetadata) -> Value {
+    let text = |t: &str| json!({ "type": "plain_text", "text": t });
+    // Slack caps a modal's title at 24 characters.
+    let title: String = title.chars().take(24).collect();
+    json!({
+        "type": "modal",
+        "callback_id": card::SLACK_REASON,
+        "private_metadata": serde_json::to_string(meta).unwrap_or_default(),
+        "title": text(&title),
+        "submit": text("Deny"),
+        "close": text("Cancel"),
+        "blocks": [{
+            "type": "input",
+            "block_id": card::REASON_INPUT,
+            "label": text("Why deny it? The agent is told."),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": card::REASON_INPUT,
+                "multiline": true,
+                "max_length": card::REASON_CHARS,
+            }
+        }]
     })
 }
 
@@ -106,5 +133,21 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             "chat.update",
             json!({ "channel": channel, "ts": message, "text": text, "blocks": [section(text)] }),
         ),
+        Call::ReasonModal {
+            trigger_id,
+            approval_id,
+            title,
+            ..
+        } => {
+            let meta = crate::slack::ReasonMetadata {
+                approval_id: approval_id.clone(),
+                channel: channel.clone(),
+                message_ts: message_ts.clone(),
+            };
+            web(
+                "views.open",
+                json!({ "trigger_id": trigger_id, "view": reason_view(title, &meta) }),
+            )
+        }
     }
 }

@@ -62,11 +62,13 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             ..
         } => {
             let button = |v: card::Verdict| json!({ "text": v.label(), "callback_data": card::button_data(v, approval_id) });
-            let row: Vec<Value> = card::Verdict::all(grants, *extend)
+            let row: Vec<Value> = card::Verdict::all(grants, *extend, false)
                 .into_iter()
                 .map(button)
                 .collect();
-            send(text, Some(json!({ "inline_keyboard": [row] })))
+            // Telegram has no modals: a reply to the card carries a reason.
+            let text = format!("{text}\n\n{}", card::TELEGRAM_REPLY_HINT);
+            send(&text, Some(json!({ "inline_keyboard": [row] })))
         }
         Call::Decided { text, .. } => match message_id {
             Some(m) => edit(*m, text),
@@ -78,5 +80,6 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
                 .map_err(|_| Unsendable::MessageId(message.clone()))?;
             edit(id, text)
         }
+        Call::ReasonModal { .. } => Err(Unsendable::NoModal("Telegram")),
     }
 }
