@@ -136,6 +136,28 @@ impl App {
             let s = s.clone();
             async move { crate::server::webhooks::prune(&s) }
         });
+        // Records past their retention are archived, then deleted, at start and every
+        // ten minutes, a bounded batch at a time.
+        let s = state.clone();
+        let prune = move || {
+            let s = s.clone();
+            async move {
+                let c = &s.config;
+                let dir = c.retention.dir_in(&c.data_dir);
+                let kinds = agency_services::retained();
+                match crate::retention::round(&s.store, &dir, &c.retention, &kinds, now_ms()).await
+                {
+                    Ok(p) if p.rows.is_empty() => {}
+                    Ok(p) => {
+                        tracing::info!(pruned = ?p.rows, files = p.files, archive = %dir.display(), "archived and deleted records past their retention")
+                    }
+                    Err(e) => tracing::error!(error = %format!("{e:#}"), "retention round failed"),
+                }
+            }
+        };
+        let first = prune.clone();
+        background.spawn("retention-at-start", move |_| first());
+        background.every("retention", Duration::from_secs(600), prune);
         if let Some(b) = &state.config.backup {
             let (db, dir, keep) = (db_path.clone(), b.dir_in(&state.config.data_dir), b.keep);
             let every = Duration::from_secs(b.every_secs().unwrap_or(86_400));

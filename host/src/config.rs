@@ -54,6 +54,8 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     /// Scheduled backups of the database (none unless set).
     pub backup: Option<BackupConfig>,
+    /// How long each kind of record is kept before it is archived and deleted.
+    pub retention: crate::retention::RetentionConfig,
     /// The webhook service's settings, secrets resolved from the environment at load.
     #[serde(skip)]
     pub webhook_settings: agency_webhooks_service::Settings,
@@ -182,6 +184,7 @@ impl Default for Config {
             approvers: Vec::new(),
             monitoring: MonitoringConfig::default(),
             backup: None,
+            retention: Default::default(),
             webhook_settings: agency_webhooks_service::Settings::default(),
         }
     }
@@ -333,6 +336,7 @@ impl Config {
                 return Err("backup.keep must be at least 1".into());
             }
         }
+        self.retention.validate()?;
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
         }

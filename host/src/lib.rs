@@ -12,6 +12,7 @@ pub mod config;
 pub mod deploy;
 pub mod example;
 pub mod graph_files;
+pub mod retention;
 pub mod routing;
 /// The wasmtime side (its own crate, `host/runtime`).
 pub use agency_runtime as runtime;

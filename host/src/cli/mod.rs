@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod archive;
 mod backup;
 mod deploy;
 mod policy;
@@ -39,6 +40,11 @@ enum Command {
     Route(route::RouteArgs),
     /// Run the local server: every API on one port, state in SQLite.
     Serve(serve::ServeArgs),
+    /// Read the archive of records past their retention.
+    Archive {
+        #[command(subcommand)]
+        command: archive::ArchiveCommand,
+    },
     /// Back the running server's database up to a file, without stopping it.
     Backup(backup::BackupArgs),
     /// Restore a backup into the data directory (the server must be stopped).
@@ -56,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => policy::run(command),
         Command::Route(args) => route::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Archive { command } => archive::run(command),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Deploy { command } => deploy::run(command),

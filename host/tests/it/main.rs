@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod component;
 mod docs;
+mod retention;
 mod server;
 mod util;
 mod webhooks;

@@ -63,6 +63,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
     summary: "The approval assistant: policy, budgets, halts, human approval in chat, chat with memory, audit",
     routes: || agency_kit::service::listed(ROUTES),
     migrations: MIGRATIONS,
+    retained: store::RETAINED,
     edge: agency_kit::EdgeNeeds {
         database: true,
         kv: &["SESSIONS"],

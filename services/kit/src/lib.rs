@@ -25,6 +25,7 @@ pub mod observe;
 pub mod openapi;
 pub mod outbound;
 pub mod ports;
+pub mod retention;
 pub mod root;
 pub mod routes;
 pub mod service;

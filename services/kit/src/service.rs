@@ -149,6 +149,8 @@ pub struct Service {
     /// Every (method, path) it answers (its route table's).
     pub routes: fn() -> Vec<(Method, &'static str)>,
     pub migrations: &'static [Migration],
+    /// Its records kept for a while, then archived and deleted.
+    pub retained: &'static [crate::retention::Retained],
     pub edge: EdgeNeeds,
 }
 

@@ -149,6 +149,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
     summary: "Stats, health probes of every part and the gateway, SLA, Prometheus metrics, the dashboard",
     routes: || agency_kit::service::listed(ROUTES),
     migrations: MIGRATIONS,
+    retained: &[],
     edge: agency_kit::EdgeNeeds {
         database: true,
         kv: &[],

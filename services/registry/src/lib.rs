@@ -33,6 +33,14 @@ pub fn migrations() -> Vec<Migration> {
         .collect()
 }
 
+/// Every service's kinds of records with a retention period.
+pub fn retained() -> Vec<agency_kit::retention::Retained> {
+    SERVICES
+        .iter()
+        .flat_map(|s| s.retained.iter().copied())
+        .collect()
+}
+
 /// Every (method, path) the services answer (the local server serves them all on one
 /// port; `/health` and `/openapi.json` are the kit's own).
 pub fn routes() -> Vec<(http::Method, &'static str)> {

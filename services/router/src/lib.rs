@@ -107,6 +107,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
     summary: "Picks the agent for a message from the skill graph; the decision audit trail and feedback",
     routes: || agency_kit::service::listed(ROUTES),
     migrations: MIGRATIONS,
+    retained: store::RETAINED,
     edge: agency_kit::EdgeNeeds {
         database: true,
         kv: &[],

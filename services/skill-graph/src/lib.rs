@@ -85,6 +85,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
     summary: "The knowledge base: skills, agents, channels and keywords; versioned uploads, search, agent health",
     routes: || agency_kit::service::listed(ROUTES),
     migrations: MIGRATIONS,
+    retained: &[],
     edge: agency_kit::EdgeNeeds {
         database: true,
         kv: &["CACHE"],

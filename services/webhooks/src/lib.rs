@@ -148,6 +148,7 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
     summary: "One entry for Slack, Telegram and Discord webhooks; the durable queue, dispatch to the gateway, cards and replies",
     routes: || agency_kit::service::listed(ROUTES),
     migrations: MIGRATIONS,
+    retained: store::RETAINED,
     edge: agency_kit::EdgeNeeds {
         database: true,
         kv: &[],

@@ -7,6 +7,25 @@ use agency_kit::ports::{SyncSql, Written};
 use agency_kit::{Db, PortError, Statement};
 use serde::Deserialize;
 
+use agency_kit::retention::{Child, Retained};
+
+/// Webhook events that are settled (done, failed, dead, ignored), with their dispatch
+/// attempts archived inside each: kept for `[retention] events_days`, then archived and
+/// deleted. An event still queued, processing or held stays.
+pub const RETAINED: &[Retained] = &[Retained {
+    kind: "events",
+    table: "webhook_events",
+    key: "id",
+    time: "received_ms",
+    default_days: 30,
+    children: &[Child {
+        field: "attempts",
+        table: "webhook_attempts",
+        column: "event_id",
+    }],
+    only: Some("status IN ('done', 'failed', 'dead', 'ignored', 'dropped')"),
+}];
+
 pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed", "0003_reply_keys", "0004_escalation_cards");
 
 /// Where an event stands.
