@@ -16,8 +16,6 @@ use serde::Deserialize;
 
 /// Rows per batch: one batch is archived and deleted at a time.
 pub const BATCH: u32 = 1000;
-/// Batches per kind in one round, so a round ends and the next picks up.
-const BATCHES_PER_ROUND: usize = 200;
 
 /// `[retention]`: days each kind is kept (defaults: the services'), and where the
 /// archive goes.
@@ -93,13 +91,11 @@ pub async fn round(
     for r in kinds {
         let cutoff = now_ms - i64::from(config.days(r)) * 86_400_000;
         let mut rows = 0u64;
-        for _ in 0..BATCHES_PER_ROUND {
-            let Some(batch) = r.oldest(db, cutoff, BATCH).await? else {
-                break;
-            };
+        while let Some(batch) = r.oldest(db, cutoff, BATCH).await? {
             for (name, lines) in r.files(&batch) {
                 let text: String = lines.iter().map(|l| line(l) + "\n").collect();
-                write_file(&dir.join(format!("{name}.gz")), text.as_bytes())?;
+                let path = dir.join(format!("{name}.gz"));
+                tokio::task::spawn_blocking(move || write_file(&path, text.as_bytes())).await??;
                 out.files += 1;
             }
             db.batch(r.delete(&batch, cutoff)).await?;

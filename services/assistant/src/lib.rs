@@ -23,7 +23,7 @@ use agency_kit::routes::Route;
 use agency_kit::{Access, BodyLimit};
 use http::Method;
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book", "0003_grants", "0004_escalation");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("assistant": "0001_init", "0002_ledger_book", "0003_grants", "0004_escalation", "0005_retention");
 
 /// The assistant's endpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
