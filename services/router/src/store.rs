@@ -36,8 +36,7 @@ pub const RETAINED: &[Retained] = &[
     },
 ];
 
-pub static MIGRATIONS: &[Migration] =
-    agency_kit::migrations!("router": "0001_init", "0002_replay", "0003_conversations", "0004_retention");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init", "0002_replay", "0003_conversations", "0004_retention");
 
 /// A stored decision.
 #[derive(Debug, Clone, PartialEq)]
