@@ -188,6 +188,55 @@ pub fn archived(
     Ok(found)
 }
 
+/// The archived routing decisions under `path` (an archive directory or file), as the
+/// relearning reads stored ones (`skills learn --from-audit ... --archive PATH`): each
+/// with its latest feedback; only those with feedback if `feedback_only`.
+pub fn archived_decisions(
+    path: &Path,
+    feedback_only: bool,
+) -> anyhow::Result<Vec<agency_router::contract::AuditedDecision>> {
+    use agency_router::contract::{AuditedDecision, Feedback};
+    let mut out = Vec::new();
+    for f in archived(path, Some("decisions"), None, None)? {
+        read_lines(&f, |n, l| {
+            let row: serde_json::Value = serde_json::from_str(l)
+                .with_context(|| format!("{}:{n}: not a JSON line", f.display()))?;
+            let text = |k: &str| row[k].as_str().map(str::to_owned);
+            let latest = row["feedback"].as_array().and_then(|fb| {
+                fb.iter().max_by_key(|x| {
+                    (
+                        x["created_ms"].as_i64().unwrap_or(0),
+                        x["id"].as_i64().unwrap_or(0),
+                    )
+                })
+            });
+            let feedback = latest.map(|x| Feedback {
+                correct_agent: x["correct_agent"].as_str().map(str::to_owned),
+                created_at: agency_approval::rfc3339(x["created_ms"].as_i64().unwrap_or(0)),
+            });
+            if feedback_only && feedback.is_none() {
+                return Ok(());
+            }
+            let (Some(id), Some(message)) = (text("id"), text("message")) else {
+                anyhow::bail!("{}:{n}: a decision without its id or message", f.display());
+            };
+            out.push(AuditedDecision {
+                decision_id: id,
+                message,
+                channel: text("channel"),
+                complexity: row["complexity"]
+                    .as_str()
+                    .and_then(agency_skill_graph::Complexity::parse),
+                agent: text("agent"),
+                created_at: agency_approval::rfc3339(row["created_ms"].as_i64().unwrap_or(0)),
+                feedback,
+            });
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
 /// Calls `each` with every NDJSON line of the archive file `path` (and its number).
 pub fn read_lines(
     path: &Path,

@@ -44,6 +44,11 @@ pub enum SkillsCommand {
         /// With --from-audit: how many of the newest decisions with feedback to read.
         #[arg(long, default_value_t = 10_000, requires = "from_audit")]
         limit: u32,
+        /// With --from-audit: also the archived decisions with feedback under this
+        /// archive directory (or file), past what the source still stores
+        /// (`agency archive read` reads the same).
+        #[arg(long, value_name = "DIR", requires = "from_audit")]
+        archive: Option<PathBuf>,
         /// Bearer token for a URL source.
         #[arg(long, env = "AGENCY_OPERATOR_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -178,6 +183,7 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             from_audit: Some(source),
             graph,
             limit,
+            archive,
             token,
             out,
             abstain,
@@ -185,9 +191,12 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             affinity_ttl: _,
         } => learn_from_audit(
             &Source::open(&source, token)?,
-            graph,
-            limit,
-            examples,
+            AuditInputs {
+                graph,
+                limit,
+                archive,
+                base: examples,
+            },
             &out,
             abstain,
             &skill_per.options(),
@@ -380,15 +389,31 @@ impl SkillPer {
 
 /// `skills learn --from-audit`: the router core's [`relearn`] over the source's stored
 /// decisions (those with feedback are the examples; without `base`, the others anchor).
+/// What `skills learn --from-audit` reads besides its source.
+struct AuditInputs {
+    /// The graph to relearn (default: the source's current one).
+    graph: Option<PathBuf>,
+    /// How many of the source's newest decisions to read.
+    limit: u32,
+    /// An archive whose decisions are read too.
+    archive: Option<PathBuf>,
+    /// The base set of labelled messages.
+    base: Option<PathBuf>,
+}
+
 fn learn_from_audit(
     source: &Source,
-    graph: Option<PathBuf>,
-    limit: u32,
-    base: Option<PathBuf>,
+    inputs: AuditInputs,
     out: &Path,
     abstain: Abstain,
     options: &LearnOptions,
 ) -> anyhow::Result<ExitCode> {
+    let AuditInputs {
+        graph,
+        limit,
+        archive,
+        base,
+    } = inputs;
     let base: Option<Vec<LabelledMessage>> = base.as_ref().map(super::read_jsonl).transpose()?;
     let (existing, decisions) = runtime()?.block_on(async {
         let existing = match &graph {
@@ -399,6 +424,19 @@ fn learn_from_audit(
         let decisions = source.decisions(limit, base.is_some()).await?;
         anyhow::Ok((existing, decisions))
     })?;
+    let mut decisions = decisions;
+    let mut archived = 0;
+    if let Some(dir) = &archive {
+        let stored: std::collections::HashSet<String> =
+            decisions.iter().map(|d| d.decision_id.clone()).collect();
+        for d in agency::retention::archived_decisions(dir, base.is_some())? {
+            // A crash between archiving and deleting leaves both copies.
+            if !stored.contains(&d.decision_id) {
+                decisions.push(d);
+                archived += 1;
+            }
+        }
+    }
     let (graph, counts) = relearn(&existing, &decisions, base.as_deref(), options, abstain)
         .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
     let mut from = format!(
@@ -409,6 +447,12 @@ fn learn_from_audit(
         counts.confirmed,
         counts.out_of_scope
     );
+    if let Some(dir) = &archive {
+        from.push_str(&format!(
+            " (with {archived} archived decisions from {})",
+            dir.display()
+        ));
+    }
     if counts.skipped > 0 {
         from.push_str(&format!(
             ", {} skipped (their agent is not in the graph)",

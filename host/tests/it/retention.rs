@@ -10,7 +10,19 @@ use crate::util::*;
 
 const DAY: i64 = 86_400_000;
 
-fn seed(db: &std::path::Path, now: i64) {
+/// A real routing decision's JSON, as the router stores it.
+fn a_decision() -> String {
+    let (code, out, err) = agency_with(
+        &["route", "--graph", "examples/graph", "deploy the hotfix"],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .to_string()
+}
+
+fn seed(db: &std::path::Path, now: i64, decision: &str) {
     let c = rusqlite::Connection::open(db).unwrap();
     let tx = c.unchecked_transaction().unwrap();
     for i in 0..2500i64 {
@@ -22,13 +34,13 @@ fn seed(db: &std::path::Path, now: i64) {
         };
         let id = format!("dec_{i:05}");
         tx.execute(
-            "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES (?1, ?2, 'deploy it', 'slack', 'devops', 'keyword', 'g1', '{}')",
-            params![id, at],
+            "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES (?1, ?2, 'deploy it', 'slack', 'devops', 'keyword', 'g1', ?3)",
+            params![id, at, decision],
         )
         .unwrap();
         if i % 2 == 0 {
             tx.execute(
-                "INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, 'ops', ?2)",
+                "INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES (?1, 'codegen', ?2)",
                 params![id, at + 1],
             )
             .unwrap();
@@ -70,7 +82,8 @@ fn records_past_retention_are_archived_then_deleted_and_read_back() {
     let db = data.path().join("agency.db");
     let store = agency::store::Store::open(&db).unwrap();
     let now = 1_796_600_000_000;
-    seed(&db, now);
+    let decision = a_decision();
+    seed(&db, now, &decision);
     let archive = data.path().join("archive");
     let config = RetentionConfig::default();
     let kinds = agency_services::retained();
@@ -139,7 +152,7 @@ fn records_past_retention_are_archived_then_deleted_and_read_back() {
     let again = TempDir::new("retention-again");
     let db2 = again.path().join("agency.db");
     let store2 = agency::store::Store::open(&db2).unwrap();
-    seed(&db2, now);
+    seed(&db2, now, &decision);
     rt.block_on(round(&store2, &archive, &config, &kinds, now))
         .unwrap();
     assert_eq!(
@@ -157,6 +170,27 @@ fn records_past_retention_are_archived_then_deleted_and_read_back() {
     let (code, _, err) = agency_with(&["archive", "read", dir, "--from", "yesterday"], &[]);
     assert_ne!(code, 0);
     assert!(err.contains("YYYY-MM-DD"), "{err}");
+    // Relearning reads the archived decisions too, past what the database still holds.
+    let learned = data.path().join("learned.json");
+    let (code, out, err) = agency_with(
+        &[
+            "skills",
+            "learn",
+            "--from-audit",
+            data.path().to_str().unwrap(),
+            "--graph",
+            "examples/graph",
+            "--archive",
+            dir,
+            "--out",
+            learned.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("with 2250 archived decisions from"), "{out}");
+    // 1,250 decisions with feedback: the 250 recent ones stored, 1,000 archived.
+    assert!(out.contains("1250 decisions with feedback"), "{out}");
     // Periods under 30 days are refused at load.
     let cfg = data.path().join("agency.toml");
     std::fs::write(&cfg, "[retention]\nevents_days = 7\n").unwrap();
