@@ -505,4 +505,5 @@ pub(crate) fn assistant_checks(c: &Client, base: &str, t: &Target, out: &mut Vec
         &mut || crate::races::concurrent_budget(&api),
     );
     crate::grants::grant_checks(c, t, base, out);
+    crate::overrun::checks(c, t, base, out);
 }

@@ -9,6 +9,7 @@ mod client;
 pub mod fakes;
 mod grants;
 mod monitoring;
+mod overrun;
 mod pools;
 mod races;
 mod routing;

@@ -363,7 +363,7 @@ impl<S: BookSql> Book<S> {
         let limits = Limits {
             daily: r.daily.map(Micros),
             monthly: r.monthly.map(Micros),
-            alerts: None,
+            ..Limits::default()
         };
         // What this scope holds for the current periods, read up front so that a storage
         // failure fails the request instead of counting as nothing spent.

@@ -273,8 +273,9 @@ pub struct Verdict {
     pub expires_in_secs: u64,
     /// The rule's escalation, if its ask has one.
     pub escalation: Option<crate::Escalation>,
-    /// What a task past a budget's limit gets (the policy's `on_exhausted`).
-    pub on_exhausted: crate::Exhausted,
+    /// The scopes whose exhaustion asks a human instead of denying (`on_exhausted =
+    /// "ask"`, the budget's or their own): `global`, `agent:NAME`, `channel:NAME`.
+    pub ask_when_exhausted: Vec<String>,
 }
 
 impl Verdict {
@@ -358,7 +359,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
             ),
             expires_in_secs: r.expires_in_secs,
             escalation: r.escalation.clone(),
-            on_exhausted: policy.budget.on_exhausted,
+            ask_when_exhausted: asks_when_exhausted(request, policy),
         },
         None => Verdict {
             effect: policy.default_effect,
@@ -371,7 +372,7 @@ pub fn rule_verdict(request: &ApprovalRequest, policy: &Policy) -> Ruling {
             ),
             expires_in_secs: policy.default_expires_in_secs,
             escalation: None,
-            on_exhausted: policy.budget.on_exhausted,
+            ask_when_exhausted: asks_when_exhausted(request, policy),
         },
     };
     if v.effect == Effect::Deny {
@@ -385,7 +386,23 @@ fn expiry(now_ms: i64, secs: u64) -> i64 {
     now_ms.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))
 }
 
+/// The budget scopes `r` falls under whose exhaustion asks a human.
+fn asks_when_exhausted(r: &ApprovalRequest, policy: &Policy) -> Vec<String> {
+    crate::budget_scopes(r, policy)
+        .into_iter()
+        .filter(|(_, l)| policy.budget.exhausted_of(l) == crate::Exhausted::Ask)
+        .map(|(scope, _)| scope)
+        .collect()
+}
+
 impl Verdict {
+    /// Whether exhausting budget `scope` (as a check names it: `agent:codegen daily`)
+    /// asks a human.
+    fn asks_when(&self, scope: &str) -> bool {
+        let name = scope.split(' ').next().unwrap_or(scope);
+        self.ask_when_exhausted.iter().any(|s| s == name)
+    }
+
     /// When an ask made now under this verdict escalates, if its rule says.
     fn escalate(&self, now_ms: i64) -> Option<EscalateAt> {
         self.escalation.as_ref().map(|e| EscalateAt {
@@ -406,7 +423,7 @@ pub fn conclude(
 ) -> Decision {
     let escalate = v.escalate(now_ms);
     match budget {
-        Err(b) if v.on_exhausted == crate::Exhausted::Ask => Decision {
+        Err(b) if v.asks_when(&b.scope) => Decision {
             outcome: Outcome::Pending,
             reason_code: ReasonCode::Budget,
             reason: format!(

@@ -36,6 +36,10 @@ pub struct Limits {
     pub monthly: Option<Micros>,
     /// Its own alert thresholds, in percent (`None`: the budget's).
     pub alerts: Option<Vec<u32>>,
+    /// Its own `on_exhausted` (`None`: the budget's).
+    pub on_exhausted: Option<Exhausted>,
+    /// Its own overrun a human may approve past its limits (`None`: the budget's).
+    pub overrun: Option<Micros>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,24 +68,41 @@ pub enum Exhausted {
 pub const DEFAULT_ALERTS: [u32; 2] = [80, 100];
 
 impl Policy {
-    /// The policy a human's approval of an overrun is checked against: every limit
-    /// raised by the overrun (`None` when the policy allows none: `on_exhausted` is
-    /// `deny`).
+    /// The policy a human's approval of an overrun is checked against: the limits of
+    /// every scope whose `on_exhausted` is `ask` raised by its overrun (`None` when no
+    /// scope allows one).
     pub fn for_overrun(&self) -> Option<Policy> {
-        (self.budget.on_exhausted == Exhausted::Ask).then(|| Policy {
-            budget: self.budget.with_overrun(),
+        let b = &self.budget;
+        let any = std::iter::once(&b.global)
+            .chain(b.agents.values())
+            .chain(b.channels.values())
+            .any(|l| b.exhausted_of(l) == Exhausted::Ask);
+        any.then(|| Policy {
+            budget: b.with_overrun(),
             ..self.clone()
         })
     }
 }
 
 impl Budget {
-    /// These budgets with every limit raised by the overrun a human may approve.
+    /// What a task past `limits` gets: its own `on_exhausted`, else the budget's.
+    pub fn exhausted_of(&self, limits: &Limits) -> Exhausted {
+        limits.on_exhausted.unwrap_or(self.on_exhausted)
+    }
+
+    /// These budgets with the limits of every scope that asks when exhausted raised by
+    /// its overrun (its own, else the budget's); the others as they are.
     pub fn with_overrun(&self) -> Budget {
-        let raise = |l: &Limits| Limits {
-            daily: l.daily.map(|m| m.saturating_add(self.overrun)),
-            monthly: l.monthly.map(|m| m.saturating_add(self.overrun)),
-            alerts: l.alerts.clone(),
+        let raise = |l: &Limits| {
+            if self.exhausted_of(l) != Exhausted::Ask {
+                return l.clone();
+            }
+            let by = l.overrun.unwrap_or(self.overrun);
+            Limits {
+                daily: l.daily.map(|m| m.saturating_add(by)),
+                monthly: l.monthly.map(|m| m.saturating_add(by)),
+                ..l.clone()
+            }
         };
         Budget {
             global: raise(&self.global),
@@ -167,6 +188,8 @@ struct LimitsFile {
     daily_usd: Option<Spanned<f64>>,
     monthly_usd: Option<Spanned<f64>>,
     alerts: Option<Spanned<Vec<f64>>>,
+    on_exhausted: Option<Spanned<String>>,
+    overrun_usd: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -337,11 +360,43 @@ impl Reader<'_> {
         Some(out)
     }
 
-    fn limits(&mut self, l: &LimitsFile, prefix: &str) -> Limits {
+    /// `on_exhausted` at `what`: deny or ask (an error, and deny, otherwise).
+    fn exhausted(&mut self, e: &Spanned<String>, what: &str) -> Exhausted {
+        match e.get_ref().as_str() {
+            "deny" => Exhausted::Deny,
+            "ask" => Exhausted::Ask,
+            other => {
+                self.push(
+                    self.line_of(e.span().start),
+                    format!("{what} must be deny or ask, got {other:?}"),
+                );
+                Exhausted::Deny
+            }
+        }
+    }
+
+    /// A scope's limits; its `on_exhausted = "ask"` needs an overrun, its own or the
+    /// budget's (`budget_overrun`).
+    fn limits(&mut self, l: &LimitsFile, prefix: &str, budget_overrun: bool) -> Limits {
+        let on_exhausted = l
+            .on_exhausted
+            .as_ref()
+            .map(|e| self.exhausted(e, &format!("{prefix}.on_exhausted")));
+        if let (Some(Exhausted::Ask), Some(e)) = (on_exhausted, &l.on_exhausted)
+            && l.overrun_usd.is_none()
+            && !budget_overrun
+        {
+            self.push(
+                self.line_of(e.span().start),
+                format!("{prefix}.on_exhausted = \"ask\" needs overrun_usd (here or in [budget]): the most a human may approve past a limit"),
+            );
+        }
         Limits {
             daily: self.money(&l.daily_usd, &format!("{prefix}.daily_usd")),
             monthly: self.money(&l.monthly_usd, &format!("{prefix}.monthly_usd")),
             alerts: self.alerts(&l.alerts, &format!("{prefix}.alerts")),
+            on_exhausted,
+            overrun: self.money(&l.overrun_usd, &format!("{prefix}.overrun_usd")),
         }
     }
 
@@ -354,24 +409,14 @@ impl Reader<'_> {
         budget.global = Limits {
             daily: self.money(&b.daily_usd, "budget.daily_usd"),
             monthly: self.money(&b.monthly_usd, "budget.monthly_usd"),
-            alerts: None,
+            ..Limits::default()
         };
         if let Some(a) = self.alerts(&b.alerts, "budget.alerts") {
             budget.alerts = a;
         }
         if let Some(e) = &b.on_exhausted {
             let line = self.line_of(e.span().start);
-            budget.on_exhausted = match e.get_ref().as_str() {
-                "deny" => Exhausted::Deny,
-                "ask" => Exhausted::Ask,
-                other => {
-                    self.push(
-                        line,
-                        format!("budget.on_exhausted must be deny or ask, got {other:?}"),
-                    );
-                    Exhausted::Deny
-                }
-            };
+            budget.on_exhausted = self.exhausted(e, "budget.on_exhausted");
             if budget.on_exhausted == Exhausted::Ask && b.overrun_usd.is_none() {
                 self.push(
                     line,
@@ -382,12 +427,13 @@ impl Reader<'_> {
         if let Some(o) = self.money(&b.overrun_usd, "budget.overrun_usd") {
             budget.overrun = o;
         }
+        let overrun = b.overrun_usd.is_some();
         for (id, l) in &b.agents {
-            let limits = self.limits(l, &format!("budget.agents.{id}"));
+            let limits = self.limits(l, &format!("budget.agents.{id}"), overrun);
             budget.agents.insert(fold(id), limits);
         }
         for (id, l) in &b.channels {
-            let limits = self.limits(l, &format!("budget.channels.{id}"));
+            let limits = self.limits(l, &format!("budget.channels.{id}"), overrun);
             budget.channels.insert(fold(id), limits);
         }
         budget

@@ -145,3 +145,52 @@ fn escalations_that_cannot_happen_are_refused_with_their_line() {
         .replace("after = \"10m\"", "after = \"50m\"");
     assert!(Policy::parse(&text, "p.toml").is_ok());
 }
+
+/// `on_exhausted` per scope: an agent's budget may ask while the rest deny, and an
+/// approved overrun is bounded by that scope's own overrun.
+#[test]
+fn one_scope_may_ask_when_exhausted_while_the_others_deny() {
+    let p = policy(
+        "[budget]\ndaily_usd = 100.0\n[budget.agents.ops]\ndaily_usd = 1.0\non_exhausted = \"ask\"\noverrun_usd = 2.0\n[budget.agents.pm]\ndaily_usd = 1.0\n[[rule]]\nname = \"reads\"\nwhen = { action = [\"read\"] }\neffect = \"approve\"\n",
+    );
+    let (none, halt) = (LedgerSnapshot::default(), HaltState::default());
+    let d = decide(&req("ops", "read", 1.5), &none, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Pending, ReasonCode::Budget)
+    );
+    let d = decide(&req("pm", "read", 1.5), &none, &halt, &p, NOW);
+    assert_eq!(
+        (d.outcome, d.reason_code),
+        (Outcome::Denied, ReasonCode::Budget)
+    );
+    let raised = p.for_overrun().expect("one scope asks");
+    let approve = |cost: f64| {
+        let r = req("ops", "read", cost);
+        human_decision(
+            &r,
+            "ana",
+            Answer::Overrun(budget_check(&r, &raised, &none, NOW)),
+        )
+    };
+    // ops: $1 + its $2 overrun; pm and the global budget are not raised.
+    assert_eq!(approve(2.9).reason_code, ReasonCode::Overrun);
+    assert_eq!(approve(3.1).outcome, Outcome::Denied);
+    assert_eq!(
+        raised.budget.agents["pm"].daily,
+        p.budget.agents["pm"].daily
+    );
+    assert_eq!(raised.budget.global.daily, p.budget.global.daily);
+    // A scope that asks needs an overrun, its own or the budget's.
+    let e = Policy::parse(
+        "[budget.agents.ops]\ndaily_usd = 1.0\non_exhausted = \"ask\"\n",
+        "p.toml",
+    )
+    .unwrap_err();
+    assert!(
+        e[0].to_string().contains("budget.agents.ops.on_exhausted"),
+        "{e:?}"
+    );
+    assert!(Policy::parse("[budget]\noverrun_usd = 1.0\n[budget.agents.ops]\ndaily_usd = 1.0\non_exhausted = \"ask\"\n", "p.toml").is_ok());
+    assert!(Policy::parse("[budget.agents.ops]\non_exhausted = \"later\"\n", "p.toml").is_err());
+}
