@@ -292,6 +292,7 @@ mod tests {
                 "webhooks/0002_held_and_sealed",
                 "webhooks/0003_reply_keys",
                 "webhooks/0004_escalation_cards",
+                "webhooks/0005_batch_cards",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"
@@ -335,6 +336,7 @@ mod tests {
                 "webhooks/0002_held_and_sealed",
                 "webhooks/0003_reply_keys",
                 "webhooks/0004_escalation_cards",
+                "webhooks/0005_batch_cards",
                 "monitoring/0001_init",
                 "monitoring/0002_series",
                 "monitoring/0003_samples"

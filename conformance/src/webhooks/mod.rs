@@ -5,6 +5,7 @@
 //! [`Fakes`](crate::fakes::Fakes). One module per concern; this one has what they share.
 
 mod alerts;
+mod batches;
 mod chat;
 mod dispatch;
 mod escalation;
@@ -407,4 +408,5 @@ pub(crate) fn webhook_checks(c: &Client, w: &WebhookTarget, t: &Target, out: &mu
     alerts::checks(&h, &mut check);
     escalation::checks(&h, &mut check);
     reasons::checks(&h, &mut check);
+    batches::checks(&h, &mut check);
 }

@@ -299,7 +299,7 @@ pub async fn announce<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
 
 /// A stable id for `key`: the same alert gets the same event id on every sweep, so it
 /// is queued once.
-fn stable_id(prefix: &str, key: &str) -> String {
+pub(crate) fn stable_id(prefix: &str, key: &str) -> String {
     use agency_skill_graph::text::{FNV_OFFSET, fnv1a};
     format!("{prefix}{:016x}", fnv1a(FNV_OFFSET, key.as_bytes()))
 }

@@ -434,6 +434,7 @@ pub fn kind_name(e: &InboundEvent) -> &'static str {
         agency_webhook::EventKind::Command => "command",
         agency_webhook::EventKind::Click { .. } => "click",
         agency_webhook::EventKind::ReasonPrompt { .. } => "reasonPrompt",
+        agency_webhook::EventKind::BatchClick { .. } => "batchClick",
     }
 }
 

@@ -26,7 +26,7 @@ pub const RETAINED: &[Retained] = &[Retained {
     only: Some("status IN ('done', 'failed', 'dead', 'ignored', 'dropped')"),
 }];
 
-pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed", "0003_reply_keys", "0004_escalation_cards");
+pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("webhooks": "0001_init", "0002_held_and_sealed", "0003_reply_keys", "0004_escalation_cards", "0005_batch_cards");
 
 /// Where an event stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
@@ -580,6 +580,102 @@ pub async fn card_posted(
     )
     .await?;
     Ok(())
+}
+
+/// A batch card: several asks of one conversation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct BatchRow {
+    pub id: String,
+    pub approval_ids: String,
+    pub address_json: String,
+    pub message_ref: Option<String>,
+}
+
+impl BatchRow {
+    /// The approvals it lists.
+    pub fn ids(&self) -> Vec<String> {
+        serde_json::from_str(&self.approval_ids).unwrap_or_default()
+    }
+}
+
+/// The statement that records batch `id` listing `ids` at `address` in `conversation`,
+/// unless it exists (its `changes` say whether this one is new).
+pub fn insert_batch(
+    id: &str,
+    ids: &[String],
+    address: &crate::outbound::Address,
+    conversation: &str,
+    now_ms: i64,
+) -> Result<Statement, serde_json::Error> {
+    Ok(Statement::new(
+        "INSERT OR IGNORE INTO webhook_batches (id, approval_ids, platform, source, address_json, chat, conversation, decided, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?7)",
+        vec![
+            id.into(),
+            serde_json::to_string(ids)?.into(),
+            address.platform().as_str().into(),
+            address.source.as_str().into(),
+            serde_json::to_string(address)?.into(),
+            address.to.chat().into(),
+            now_ms.into(),
+            conversation.into(),
+        ],
+    ))
+}
+
+/// The open batch cards of `conversation` other than `newest`: a newer card there
+/// supersedes them.
+pub async fn superseded_batches(
+    db: &impl Db,
+    conversation: &str,
+    newest: &str,
+) -> Result<Vec<BatchRow>, PortError> {
+    db.query(
+        &format!("SELECT {BATCH_COLUMNS} FROM webhook_batches WHERE conversation = ?1 AND decided = 0 AND id <> ?2"),
+        &[conversation.into(), newest.into()],
+    )
+    .await
+}
+
+const BATCH_COLUMNS: &str = "id, approval_ids, address_json, message_ref";
+
+/// Batch `id`, if there is one.
+pub async fn batch(db: &impl Db, id: &str) -> Result<Option<BatchRow>, PortError> {
+    db.first(
+        &format!("SELECT {BATCH_COLUMNS} FROM webhook_batches WHERE id = ?1"),
+        &[id.into()],
+    )
+    .await
+}
+
+/// Batch cards not showing an outcome yet, oldest first.
+pub async fn open_batches(db: &impl Db, limit: u32) -> Result<Vec<BatchRow>, PortError> {
+    db.query(
+        &format!("SELECT {BATCH_COLUMNS} FROM webhook_batches WHERE decided = 0 ORDER BY created_ms LIMIT ?1"),
+        &[i64::from(limit).into()],
+    )
+    .await
+}
+
+/// Notes the posted batch card's message.
+pub async fn batch_posted(db: &impl Db, id: &str, message_ref: &str) -> Result<(), PortError> {
+    db.execute(
+        "UPDATE webhook_batches SET message_ref = ?2 WHERE id = ?1",
+        &[id.into(), message_ref.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the batch card as showing its outcome; false when it already did.
+pub async fn batch_decided(db: &impl Db, id: &str) -> Result<bool, PortError> {
+    let w = db
+        .execute(
+            "UPDATE webhook_batches SET decided = 1 WHERE id = ?1 AND decided = 0",
+            &[id.into()],
+        )
+        .await?;
+    Ok(w.changes == 1)
 }
 
 /// Marks the approval's card in `chat` (the one clicked) as showing its outcome.

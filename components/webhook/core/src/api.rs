@@ -47,6 +47,13 @@ pub enum Call {
         message: String,
         text: String,
     },
+    /// A card for several asks of one conversation, with "Approve all" and "Deny all"
+    /// (`batch_id` names the batch the webhook service keeps).
+    BatchCard {
+        to: ReplyTo,
+        batch_id: String,
+        text: String,
+    },
     /// The modal asking an approver why they deny (Slack `views.open` with the click's
     /// `trigger_id`, which Slack honours for 3 seconds); `to` is the card's address.
     ReasonModal {
@@ -67,6 +74,7 @@ impl Call {
             | Call::Decided { to, .. }
             | Call::Notice { to, .. }
             | Call::Edit { to, .. }
+            | Call::BatchCard { to, .. }
             | Call::ReasonModal { to, .. } => to,
         }
     }
@@ -80,6 +88,7 @@ impl Call {
             | Call::Decided { to, .. }
             | Call::Notice { to, .. }
             | Call::Edit { to, .. }
+            | Call::BatchCard { to, .. }
             | Call::ReasonModal { to, .. } => to,
         }
     }

@@ -14,6 +14,9 @@ pub const SLACK_EXTEND: &str = "agency_extend_";
 /// Slack's `action_id` of the "Deny with reason" button, and the `callback_id` of the
 /// modal it opens.
 pub const SLACK_REASON: &str = "agency_reason";
+/// Slack's `action_id`s of a batch card's buttons (`value` holds the batch id).
+pub const SLACK_APPROVE_ALL: &str = "agency_approve_all";
+pub const SLACK_DENY_ALL: &str = "agency_deny_all";
 /// The reason's input in the reason modal (Slack's `block_id` and `action_id`,
 /// Discord's text input `custom_id`).
 pub const REASON_INPUT: &str = "reason";
@@ -37,11 +40,23 @@ pub enum Verdict {
     Extend(u64),
     /// Deny, with a reason asked for first (a modal on Slack and Discord).
     Reason,
+    /// On a batch card (several asks of one conversation): approve every one.
+    ApproveAll,
+    /// On a batch card: deny every one.
+    DenyAll,
 }
 
 impl Verdict {
     pub fn approves(self) -> bool {
-        matches!(self, Verdict::Approve | Verdict::Grant(_))
+        matches!(
+            self,
+            Verdict::Approve | Verdict::Grant(_) | Verdict::ApproveAll
+        )
+    }
+
+    /// Whether it is a batch card's button (its data names a batch, not an approval).
+    pub fn is_batch(self) -> bool {
+        matches!(self, Verdict::ApproveAll | Verdict::DenyAll)
     }
 
     /// The extension's seconds, for [`Verdict::Extend`].
@@ -68,6 +83,8 @@ impl Verdict {
             Verdict::Grant(secs) => format!("Approve for {}", span(secs)),
             Verdict::Extend(secs) => format!("Extend {}", span(secs)),
             Verdict::Reason => "Deny with reason".into(),
+            Verdict::ApproveAll => "Approve all".into(),
+            Verdict::DenyAll => "Deny all".into(),
         }
     }
 
@@ -78,6 +95,8 @@ impl Verdict {
             Verdict::Grant(secs) => format!("g{secs}"),
             Verdict::Extend(secs) => format!("x{secs}"),
             Verdict::Reason => "r".into(),
+            Verdict::ApproveAll => "aa".into(),
+            Verdict::DenyAll => "dd".into(),
         }
     }
 
@@ -92,6 +111,8 @@ impl Verdict {
             "a" => Some(Verdict::Approve),
             "d" => Some(Verdict::Deny),
             "r" => Some(Verdict::Reason),
+            "aa" => Some(Verdict::ApproveAll),
+            "dd" => Some(Verdict::DenyAll),
             _ => match code.split_at_checked(1)? {
                 ("g", s) => secs(s).map(Verdict::Grant),
                 ("x", s) => secs(s).map(Verdict::Extend),
@@ -150,6 +171,8 @@ pub fn slack_action(verdict: Verdict) -> String {
         Verdict::Grant(secs) => format!("{SLACK_GRANT}{secs}"),
         Verdict::Extend(secs) => format!("{SLACK_EXTEND}{secs}"),
         Verdict::Reason => SLACK_REASON.into(),
+        Verdict::ApproveAll => SLACK_APPROVE_ALL.into(),
+        Verdict::DenyAll => SLACK_DENY_ALL.into(),
     }
 }
 
@@ -159,6 +182,8 @@ pub fn parse_slack_action(action_id: &str) -> Option<Verdict> {
         SLACK_APPROVE => Some(Verdict::Approve),
         SLACK_DENY => Some(Verdict::Deny),
         SLACK_REASON => Some(Verdict::Reason),
+        SLACK_APPROVE_ALL => Some(Verdict::ApproveAll),
+        SLACK_DENY_ALL => Some(Verdict::DenyAll),
         other => match (
             other.strip_prefix(SLACK_GRANT),
             other.strip_prefix(SLACK_EXTEND),
@@ -201,6 +226,8 @@ mod tests {
             Verdict::Grant(3600),
             Verdict::Grant(31_536_000),
             Verdict::Reason,
+            Verdict::ApproveAll,
+            Verdict::DenyAll,
         ] {
             let data = button_data(verdict, id).unwrap();
             assert!(data.len() <= 64);

@@ -165,6 +165,13 @@ pub fn parse(origin: Origin<'_>, body: &[u8]) -> Result<Inbound, ParseError> {
                         ack: reason_modal(&approval_id),
                     });
                 }
+                Some((verdict, batch_id)) if verdict.is_batch() => (
+                    EventKind::BatchClick {
+                        approve: verdict.approves(),
+                        batch_id,
+                    },
+                    answer(DEFERRED_UPDATE_MESSAGE),
+                ),
                 Some((verdict, approval_id)) => (
                     EventKind::Click {
                         approve: verdict.approves(),

@@ -75,6 +75,8 @@ pub enum EventKind {
         approval_id: String,
         trigger_id: String,
     },
+    /// A batch card's "Approve all" or "Deny all": every ask the batch lists.
+    BatchClick { approve: bool, batch_id: String },
 }
 
 /// How to answer in the conversation an event came from, in each platform's terms.

@@ -308,6 +308,10 @@ fn interaction(origin: Origin<'_>, payload: &str) -> Result<Inbound, ParseError>
             trigger_id: trigger.clone(),
         },
         (Verdict::Reason, None) => return Err(err("a reason button's click without trigger_id")),
+        (v, _) if v.is_batch() => EventKind::BatchClick {
+            approve: v.approves(),
+            batch_id: approval_id,
+        },
         _ => EventKind::Click {
             approve: verdict.approves(),
             approval_id,

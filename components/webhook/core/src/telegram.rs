@@ -152,19 +152,27 @@ pub fn parse(
         let card = q
             .message
             .ok_or_else(|| err("a callback query without its message"))?;
+        let kind = if verdict.is_batch() {
+            EventKind::BatchClick {
+                approve: verdict.approves(),
+                batch_id: approval_id,
+            }
+        } else {
+            EventKind::Click {
+                approve: verdict.approves(),
+                approval_id,
+                grant_secs: verdict.grant_secs(),
+                extend_secs: verdict.extend_secs(),
+                reason: None,
+            }
+        };
         return Ok(Inbound::accept_with(
             InboundEvent {
                 chat: card.chat.id.to_string(),
                 thread: card.message_thread_id.map(|t| t.to_string()),
                 user: Some(q.from.id.to_string()),
                 text: String::new(),
-                kind: EventKind::Click {
-                    approve: verdict.approves(),
-                    approval_id,
-                    grant_secs: verdict.grant_secs(),
-                    extend_secs: verdict.extend_secs(),
-                    reason: None,
-                },
+                kind,
                 dedup_keys: vec![key],
                 reply_to: ReplyTo::Telegram {
                     chat_id: card.chat.id,

@@ -60,14 +60,17 @@ pub async fn call<P: WebhookPorts>(p: &P, row: &OutboxRow) -> Result<Next, ApiEr
     };
     match answered {
         (Answered::Done, code) => {
-            if let (
-                Call::Card {
-                    approval_id, to, ..
-                },
-                Some(m),
-            ) = (&c, posted)
-            {
-                store::card_posted(p.db(), approval_id, to, &m).await?;
+            match (&c, posted) {
+                (
+                    Call::Card {
+                        approval_id, to, ..
+                    },
+                    Some(m),
+                ) => store::card_posted(p.db(), approval_id, to, &m).await?,
+                (Call::BatchCard { batch_id, .. }, Some(m)) => {
+                    store::batch_posted(p.db(), batch_id, &m).await?
+                }
+                _ => {}
             }
             settle("done", None, code, None).await?;
             Ok(Next::Settled)

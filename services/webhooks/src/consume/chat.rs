@@ -123,6 +123,80 @@ pub(super) async fn click<P: WebhookPorts>(
     ))
 }
 
+/// "Approve all" or "Deny all" on a batch card: every ask the batch lists is decided
+/// at once by the assistant's batch decision (each exactly once, racing deciders
+/// included); the batch card shows how many were decided, and each ask's own card is
+/// edited by the sweep.
+pub(super) async fn batch_click<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    approve: bool,
+    batch_id: &str,
+) -> Result<Outcome, ApiError> {
+    let private = |text: &str| Call::Private {
+        to: e.reply_to.clone(),
+        user: e.user.clone(),
+        text: text.to_owned(),
+    };
+    let user = e.user.as_deref().unwrap_or("");
+    let Some(name) = p.settings().approver(e.platform, user) else {
+        return Ok(Outcome::done(
+            json!({ "action": "batch", "outcome": "notAllowed", "batchId": batch_id }),
+            vec![private("You are not an approver: nothing was decided.")],
+        ));
+    };
+    let Some(batch) = store::batch(p.db(), batch_id).await? else {
+        return Ok(Outcome::done(
+            json!({ "action": "batch", "outcome": "unknown", "batchId": batch_id }),
+            vec![private("This batch is not known here any more.")],
+        ));
+    };
+    let ids = batch.ids();
+    let verdict = if approve { "approve" } else { "deny" };
+    let (status, body) = p
+        .peer(
+            Part::Assistant,
+            Method::POST,
+            "/api/approvals/decide",
+            &json!({ "decision": verdict, "by": name, "ids": ids }),
+        )
+        .await?;
+    if let Some(retry) = retry_if_transient(status, &body) {
+        return Ok(retry);
+    }
+    if status != 200 {
+        let text = format!("Not recorded: {}", agency_kit::http::error_message(&body));
+        return Ok(Outcome::done(
+            json!({ "action": "batch", "outcome": "refused", "batchId": batch_id, "status": status }),
+            vec![private(&text)],
+        ));
+    }
+    store::batch_decided(p.db(), batch_id).await?;
+    let decided = body["decided"].as_u64().unwrap_or(0);
+    let shown = if approve { "Approved" } else { "Denied" };
+    let mut text = format!("{shown} {decided} of {} by {name}.", ids.len());
+    if decided < ids.len() as u64 {
+        text.push_str(" The others had been decided already.");
+    }
+    let mut calls = vec![Call::Decided {
+        to: e.reply_to.clone(),
+        text: text.clone(),
+    }];
+    if matches!(
+        e.reply_to,
+        agency_webhook::ReplyTo::Telegram {
+            callback_query_id: Some(_),
+            ..
+        }
+    ) {
+        calls.push(private(&text));
+    }
+    Ok(Outcome::done(
+        json!({ "action": "batch", "outcome": "decided", "batchId": batch_id, "decided": decided, "by": name }),
+        calls,
+    ))
+}
+
 /// "Deny with reason" on a Slack card: an approver gets the modal that asks why (its
 /// submission is a denial with the reason, [`click`]); anyone else is told privately.
 pub(super) async fn reason_prompt<P: WebhookPorts>(

@@ -221,6 +221,9 @@ pub async fn event<P: WebhookPorts>(p: &P, row: &EventRow) -> Result<Next, ApiEr
             },
             Some(_),
         ) => chat::reason_prompt(p, &event, approval_id, trigger_id).await?,
+        (EventKind::BatchClick { approve, batch_id }, Some(_)) => {
+            chat::batch_click(p, &event, *approve, batch_id).await?
+        }
         (EventKind::Command | EventKind::Mention, Some(_)) => {
             converse(p, &event, &event.text).await?
         }

@@ -121,6 +121,9 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                 }
             }
         }
+        // The list is whole when it is shorter than a page.
+        let whole = pending.approvals.len() < SWEEP as usize;
+        n += batches(p, &pending.approvals, whole).await?;
     }
     for card in store::open_cards(p.db(), SWEEP).await? {
         let (status, body) = p
@@ -164,6 +167,131 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
             to: address.to,
             message,
             text,
+        };
+        queue_calls(p, None, source, vec![call]).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Most asks one batch card lists.
+const BATCH_MAX: usize = 50;
+
+/// The conversation an ask was made from (its `replyTo`), if it names one.
+fn asked_in(a: &ApprovalView) -> Option<outbound::Address> {
+    let request = serde_json::from_value::<ApprovalBody>(a.request.clone()).ok()?;
+    serde_json::from_value(request.reply_to?).ok()
+}
+
+/// A conversation's key: platform, source, chat and thread.
+fn conversation(address: &outbound::Address) -> String {
+    use agency_webhook::ReplyTo;
+    let thread = match &address.to {
+        ReplyTo::Slack { thread_ts, .. } => thread_ts.clone(),
+        ReplyTo::Telegram { thread_id, .. } => thread_id.map(|t| t.to_string()),
+        ReplyTo::Discord { .. } => None,
+    };
+    format!(
+        "{}|{}|{}|{}",
+        address.platform().as_str(),
+        address.source,
+        address.to.chat(),
+        thread.unwrap_or_default()
+    )
+}
+
+/// Batch cards: a conversation where two or more asks are pending gets one card that
+/// approves or denies them all (each set once: the batch's id is made from the
+/// conversation and its asks); an open batch card some of whose asks were decided
+/// since (known only when `pending` is `whole`) is edited to say so. How many cards were
+/// posted or edited.
+async fn batches<P: WebhookPorts>(
+    p: &P,
+    pending: &[ApprovalView],
+    whole: bool,
+) -> Result<usize, ApiError> {
+    let mut groups: Vec<(String, outbound::Address, Vec<&ApprovalView>)> = Vec::new();
+    for a in pending {
+        let Some(address) = asked_in(a) else { continue };
+        let key = conversation(&address);
+        match groups.iter_mut().find(|(k, ..)| *k == key) {
+            Some(g) => g.2.push(a),
+            None => groups.push((key, address, vec![a])),
+        }
+    }
+    let mut n = 0;
+    for (key, address, mut asks) in groups {
+        if asks.len() < 2 {
+            continue;
+        }
+        let Some(source) = p.settings().source(address.platform(), &address.source) else {
+            continue;
+        };
+        asks.sort_by_key(|a| a.number);
+        asks.truncate(BATCH_MAX);
+        let ids: Vec<String> = asks.iter().map(|a| a.approval_id.clone()).collect();
+        let id = crate::control::stable_id("bat_", &format!("{key}|{}", ids.join(",")));
+        let st = store::insert_batch(&id, &ids, &address, &key, p.now_ms())
+            .map_err(|e| ApiError::internal("internal", &e))?;
+        if p.db().execute(&st.sql, &st.params).await?.changes == 0 {
+            continue; // posted before (or by a racing sweep)
+        }
+        let mut text = format!("{} approvals are waiting here:", asks.len());
+        for a in &asks {
+            text.push_str(&format!(
+                "\n#{} {} wants to {} (${:.2})",
+                a.number, a.agent, a.action, a.estimated_cost_usd
+            ));
+        }
+        let mut calls = vec![Call::BatchCard {
+            to: address.to.clone(),
+            batch_id: id.clone(),
+            text,
+        }];
+        // The conversation's older batch cards are superseded by this one.
+        for old in store::superseded_batches(p.db(), &key, &id).await? {
+            if store::batch_decided(p.db(), &old.id).await?
+                && let Some(message) = old.message_ref
+            {
+                calls.push(Call::Edit {
+                    to: address.to.clone(),
+                    message,
+                    text: "Superseded by a newer card for these asks.".into(),
+                });
+            }
+        }
+        n += calls.len();
+        queue_calls(p, None, source, calls).await?;
+    }
+    if !whole {
+        return Ok(n);
+    }
+    let still: std::collections::HashSet<&str> =
+        pending.iter().map(|a| a.approval_id.as_str()).collect();
+    for b in store::open_batches(p.db(), SWEEP).await? {
+        let ids = b.ids();
+        if ids.iter().all(|i| still.contains(i.as_str())) {
+            continue;
+        }
+        if !store::batch_decided(p.db(), &b.id).await? {
+            continue;
+        }
+        let (Ok(address), Some(message)) = (
+            serde_json::from_str::<outbound::Address>(&b.address_json),
+            b.message_ref,
+        ) else {
+            continue;
+        };
+        let Some(source) = p.settings().source(address.platform(), &address.source) else {
+            continue;
+        };
+        let call = Call::Edit {
+            to: address.to,
+            message,
+            text: format!(
+                "These {} asks are no longer all pending: each one's own card shows its outcome.",
+                ids.len()
+            ),
         };
         queue_calls(p, None, source, vec![call]).await?;
         n += 1;

@@ -47,7 +47,8 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
                 let style = match v {
                     card::Verdict::Approve => 3,
                     card::Verdict::Grant(_) | card::Verdict::Extend(_) => 2,
-                    card::Verdict::Deny | card::Verdict::Reason => 4,
+                    card::Verdict::Deny | card::Verdict::Reason | card::Verdict::DenyAll => 4,
+                    card::Verdict::ApproveAll => 3,
                 };
                 json!({ "type": 2, "style": style, "label": v.label(),
                         "custom_id": card::button_data(v, approval_id) })
@@ -65,6 +66,21 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
                 format!("{base}/channels/{channel_id}/messages"),
                 as_bot()?,
                 json!({ "content": text, "components": rows }),
+            ))
+        }
+        Call::BatchCard { batch_id, text, .. } => {
+            let buttons: Vec<Value> = [card::Verdict::ApproveAll, card::Verdict::DenyAll]
+                .into_iter()
+                .map(|v| {
+                    let style = if v.approves() { 3 } else { 4 };
+                    json!({ "type": 2, "style": style, "label": v.label(),
+                            "custom_id": card::button_data(v, batch_id) })
+                })
+                .collect();
+            Ok(ApiRequest::post(
+                format!("{base}/channels/{channel_id}/messages"),
+                as_bot()?,
+                json!({ "content": text, "components": [{ "type": 1, "components": buttons }] }),
             ))
         }
         Call::Decided { text, .. } => match message_id {

@@ -8,12 +8,20 @@ use crate::api::{ApiRequest, Bot, Call, Unsendable};
 use crate::{ReplyTo, card};
 
 fn buttons(approval_id: &str, grants: &[u64], extend: Option<u64>) -> Value {
+    actions(approval_id, card::Verdict::all(grants, extend, true))
+}
+
+/// An actions block of `verdicts`' buttons, each carrying `id` (an approval's or a
+/// batch's) as its value.
+fn actions(approval_id: &str, verdicts: Vec<card::Verdict>) -> Value {
     let button = |v: card::Verdict| {
         let mut b = json!({ "type": "button", "action_id": card::slack_action(v),
             "text": { "type": "plain_text", "text": v.label() }, "value": approval_id });
         match v {
             card::Verdict::Approve => b["style"] = json!("primary"),
             card::Verdict::Deny => b["style"] = json!("danger"),
+            card::Verdict::ApproveAll => b["style"] = json!("primary"),
+            card::Verdict::DenyAll => b["style"] = json!("danger"),
             card::Verdict::Grant(_) | card::Verdict::Extend(_) | card::Verdict::Reason => {}
         }
         b
@@ -21,7 +29,7 @@ fn buttons(approval_id: &str, grants: &[u64], extend: Option<u64>) -> Value {
     json!({
         "type": "actions",
         "block_id": format!("agency_card_{approval_id}"),
-        "elements": card::Verdict::all(grants, extend, true).into_iter().map(button).collect::<Vec<_>>(),
+        "elements": verdicts.into_iter().map(button).collect::<Vec<_>>(),
     })
 }
 
@@ -113,6 +121,18 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
                 "channel": channel,
                 "text": text,
                 "blocks": [section(text), buttons(approval_id, grants, *extend)],
+            });
+            if let Some(t) = thread_ts {
+                body["thread_ts"] = json!(t);
+            }
+            web("chat.postMessage", body)
+        }
+        Call::BatchCard { batch_id, text, .. } => {
+            let all = vec![card::Verdict::ApproveAll, card::Verdict::DenyAll];
+            let mut body = json!({
+                "channel": channel,
+                "text": text,
+                "blocks": [section(text), actions(batch_id, all)],
             });
             if let Some(t) = thread_ts {
                 body["thread_ts"] = json!(t);

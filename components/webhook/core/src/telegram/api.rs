@@ -70,6 +70,13 @@ pub fn request(base: &str, bot: &Bot<'_>, call: &Call) -> Result<ApiRequest, Uns
             let text = format!("{text}\n\n{}", card::TELEGRAM_REPLY_HINT);
             send(&text, Some(json!({ "inline_keyboard": [row] })))
         }
+        Call::BatchCard { batch_id, text, .. } => {
+            let row: Vec<Value> = [card::Verdict::ApproveAll, card::Verdict::DenyAll]
+                .into_iter()
+                .map(|v| json!({ "text": v.label(), "callback_data": card::button_data(v, batch_id) }))
+                .collect();
+            send(text, Some(json!({ "inline_keyboard": [row] })))
+        }
         Call::Decided { text, .. } => match message_id {
             Some(m) => edit(*m, text),
             None => send(text, None),
