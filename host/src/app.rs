@@ -136,8 +136,9 @@ impl App {
             let s = s.clone();
             async move { crate::server::webhooks::prune(&s) }
         });
-        // Records past their retention are archived, then deleted, at start and every
-        // ten minutes, a bounded batch at a time.
+        // Records past their retention are archived, then deleted, a bounded batch at a
+        // time: at start, then ten minutes after each round ends (one task: rounds
+        // never overlap).
         let s = state.clone();
         let prune = move || {
             let s = s.clone();
@@ -155,9 +156,7 @@ impl App {
                 }
             }
         };
-        let first = prune.clone();
-        background.spawn("retention-at-start", move |_| first());
-        background.every("retention", Duration::from_secs(600), prune);
+        background.every_from_now("retention", Duration::from_secs(600), prune);
         if let Some(b) = &state.config.backup {
             let (db, dir, keep) = (db_path.clone(), b.dir_in(&state.config.data_dir), b.keep);
             let every = Duration::from_secs(b.every_secs().unwrap_or(86_400));
@@ -181,9 +180,7 @@ impl App {
                     }
                 }
             };
-            let first = round.clone();
-            background.spawn("backup-at-start", move |_| first());
-            background.every("backup", every.min(Duration::from_secs(60)), round);
+            background.every_from_now("backup", every.min(Duration::from_secs(60)), round);
         }
         Ok(App {
             state,

@@ -85,6 +85,24 @@ impl Background {
         });
     }
 
+    /// Runs `tick` now, then every `period` after the previous run ended: one task, so
+    /// two runs never overlap however long one takes.
+    pub fn every_from_now<F, Fut>(&mut self, name: &'static str, period: Duration, mut tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(name, move |mut shutdown| async move {
+            loop {
+                tick().await;
+                tokio::select! {
+                    () = tokio::time::sleep(period) => {}
+                    () = shutdown.wait() => break,
+                }
+            }
+        });
+    }
+
     /// Signals shutdown and waits up to `grace` for every task; the rest are aborted.
     /// Returns the names of the tasks that had to be aborted.
     pub async fn shutdown(mut self, grace: Duration) -> Vec<&'static str> {

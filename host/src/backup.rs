@@ -209,22 +209,29 @@ pub fn restore(backup: &Path, data_dir: &Path) -> anyhow::Result<Restored> {
         .with_context(|| format!("{}: cannot sync", incoming.display()))?;
     let mut replaced = None;
     if db.exists() {
-        // The old database goes aside with its log: a log left next to the restored
-        // file would be replayed into it.
+        // The old database's log is folded into it first, so that a crash at any step
+        // below leaves a whole database under its name (the old one, or the restored
+        // one) and no log of the old one beside the new.
+        let old =
+            Connection::open(&db).with_context(|| format!("{}: cannot open", db.display()))?;
+        old.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .with_context(|| format!("{}: cannot checkpoint its log", db.display()))?;
+        drop(old);
         let aside = data_dir.join(format!("replaced-{}", stamp(crate::store::now_ms())));
         std::fs::create_dir_all(&aside)
             .with_context(|| format!("{}: cannot create", aside.display()))?;
-        for suffix in ["", "-wal", "-shm"] {
-            let from = data_dir.join(format!("{DB_FILE}{suffix}"));
-            if from.exists() {
-                let to = aside.join(format!("{DB_FILE}{suffix}"));
-                std::fs::rename(&from, &to).with_context(|| {
-                    format!("{}: cannot move to {}", from.display(), to.display())
-                })?;
-            }
+        let kept = aside.join(DB_FILE);
+        std::fs::copy(&db, &kept)
+            .and_then(|_| File::open(&kept)?.sync_all())
+            .with_context(|| {
+                format!("{}: cannot keep a copy in {}", db.display(), kept.display())
+            })?;
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(data_dir.join(format!("{DB_FILE}{suffix}")));
         }
         replaced = Some(aside);
     }
+    // One rename replaces the database whole.
     std::fs::rename(&incoming, &db)
         .with_context(|| format!("{}: cannot rename to {}", incoming.display(), db.display()))?;
     sync_dir(&db);
@@ -243,6 +250,25 @@ fn stamp(ms: i64) -> String {
     )
 }
 
+/// Whether `name` is a scheduled backup's (`agency-YYYYMMDDTHHMMSSZ.db`, then
+/// `suffix`): a file named otherwise is never pruned.
+fn is_scheduled(name: &str, suffix: &str) -> bool {
+    let Some(stamp) = name
+        .strip_prefix(SCHEDULED_PREFIX)
+        .and_then(|r| r.strip_suffix(suffix))
+        .and_then(|r| r.strip_suffix(".db"))
+    else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 8 | 15) || c.is_ascii_digit())
+}
+
 /// The scheduled backups in `dir`, oldest first.
 fn scheduled(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -253,7 +279,7 @@ fn scheduled(dir: &Path) -> Vec<PathBuf> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(SCHEDULED_PREFIX) && n.ends_with(".db"))
+                .is_some_and(|n| is_scheduled(n, ""))
         })
         .collect();
     found.sort();
@@ -275,7 +301,7 @@ pub fn scheduled_round(
         let p = e.path();
         if p.file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(SCHEDULED_PREFIX) && n.ends_with(".db.partial"))
+            .is_some_and(|n| is_scheduled(n, ".partial"))
         {
             let _ = std::fs::remove_file(&p);
         }
@@ -388,6 +414,11 @@ mod tests {
                 .ends_with(&format!("{}.db", stamp(t0 + 2 * 86_400_000)))
         );
         assert!(!backups.join("agency-20000101T000000Z.db.partial").exists());
+        // A file the schedule did not name is never pruned.
+        std::fs::write(backups.join("agency-2026-12-07.db"), b"by hand").unwrap();
+        scheduled_round(&db, &backups, day, 1, t0 + 9 * 86_400_000).unwrap();
+        assert!(backups.join("agency-2026-12-07.db").exists());
+        assert_eq!(scheduled(&backups).len(), 1);
         assert_eq!(stamp(t0), "20261130T005320Z");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,7 +1,7 @@
 //! Retention for the local server: each kind of record the services name
 //! ([`agency_kit::retention::Retained`]) past its period is written to the archive, a
 //! directory of gzipped NDJSON files per kind and day
-//! (`{kind}/{yyyy}/{mm}/{dd}/{first}-{last}.ndjson.gz`), then deleted, in bounded
+//! (`{kind}/{yyyy}/{mm}/{dd}/{first key}.ndjson.gz`), then deleted, in bounded
 //! batches off the request path. A file is written as `.partial`, synced and renamed
 //! before its rows are deleted: a crash leaves either the rows (archived again, under
 //! the same name, next round) or a whole file, never a half file that reads as whole.
@@ -45,8 +45,22 @@ impl RetentionConfig {
         set.unwrap_or(r.default_days)
     }
 
-    /// Every period at least [`MIN_DAYS`].
+    /// Every period at least [`MIN_DAYS`]; feedback kept at least as long as the
+    /// decisions it is about (it goes with its decision, archived inside it).
     pub fn validate(&self) -> Result<(), String> {
+        let days = |k: &str| {
+            agency_services::retained()
+                .into_iter()
+                .find(|r| r.kind == k)
+                .map_or(0, |r| self.days(&r))
+        };
+        if days("feedback") < days("decisions") {
+            return Err(format!(
+                "retention.feedback_days ({}) must be at least retention.decisions_days ({}): feedback goes with its decision",
+                days("feedback"),
+                days("decisions")
+            ));
+        }
         for (key, v) in [
             ("decisions_days", self.decisions_days),
             ("feedback_days", self.feedback_days),
@@ -98,7 +112,7 @@ pub async fn round(
                 tokio::task::spawn_blocking(move || write_file(&path, text.as_bytes())).await??;
                 out.files += 1;
             }
-            db.batch(r.delete(&batch, cutoff)).await?;
+            db.batch(r.delete(&batch)).await?;
             rows += batch.rows.len() as u64;
             // Let requests in between batches.
             tokio::task::yield_now().await;
@@ -197,6 +211,8 @@ pub fn archived_decisions(
 ) -> anyhow::Result<Vec<agency_router::contract::AuditedDecision>> {
     use agency_router::contract::{AuditedDecision, Feedback};
     let mut out = Vec::new();
+    // A crash between archiving and deleting can leave a decision in two files.
+    let mut seen = std::collections::HashSet::new();
     for f in archived(path, Some("decisions"), None, None)? {
         read_lines(&f, |n, l| {
             let row: serde_json::Value = serde_json::from_str(l)
@@ -220,6 +236,9 @@ pub fn archived_decisions(
             let (Some(id), Some(message)) = (text("id"), text("message")) else {
                 anyhow::bail!("{}:{n}: a decision without its id or message", f.display());
             };
+            if !seen.insert(id.clone()) {
+                return Ok(());
+            }
             out.push(AuditedDecision {
                 decision_id: id,
                 message,

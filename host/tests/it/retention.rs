@@ -196,4 +196,8 @@ fn records_past_retention_are_archived_then_deleted_and_read_back() {
     std::fs::write(&cfg, "[retention]\nevents_days = 7\n").unwrap();
     let e = agency::config::Config::load(Some(&cfg), Vec::new()).unwrap_err();
     assert!(e.contains("retention.events_days"), "{e}");
+    // Feedback is kept at least as long as its decisions.
+    std::fs::write(&cfg, "[retention]\ndecisions_days = 180\n").unwrap();
+    let e = agency::config::Config::load(Some(&cfg), Vec::new()).unwrap_err();
+    assert!(e.contains("retention.feedback_days (90)"), "{e}");
 }

@@ -5,9 +5,10 @@
 //!
 //! A batch is the oldest rows past the cutoff, in (time, key) order, each with the
 //! rows of other tables that belong to it ([`Child`]: a decision's feedback, an
-//! event's attempts). It is archived first, then deleted by the same bound, so a crash
-//! between the two archives the same rows again under the same names (idempotent) and
-//! never deletes what was not archived.
+//! event's attempts). It is archived first, then deleted by the keys archived, so
+//! nothing is deleted that was not archived; a crash between the two archives the same
+//! rows again (with any that became due since) under the same file names, which
+//! replaces the earlier files.
 
 use serde_json::{Map, Value};
 
@@ -49,7 +50,12 @@ pub struct Batch {
     pub rows: Vec<Map<String, Value>>,
     /// The last row's time and key: the batch's bound.
     last: (i64, SqlValue),
+    /// The rows' keys, for the delete.
+    keys: Vec<SqlValue>,
 }
+
+/// Keys per delete statement: D1 binds at most 100 parameters.
+const KEYS_PER_DELETE: usize = 90;
 
 impl Retained {
     /// Rows past `cutoff` (`?1`) that may go, up to and including (time `?2`, key `?3`).
@@ -109,40 +115,40 @@ impl Retained {
                 row.insert(c.field.to_owned(), Value::Array(mine));
             }
         }
-        Ok(Some(Batch { rows, last }))
+        let keys = rows
+            .iter()
+            .map(|r| sql_value(r.get(k).unwrap_or(&Value::Null)))
+            .collect();
+        Ok(Some(Batch { rows, last, keys }))
     }
 
-    /// The statements that delete `batch` (children first), to run once it is archived.
-    pub fn delete(&self, batch: &Batch, cutoff_ms: i64) -> Vec<Statement> {
-        let args = || vec![cutoff_ms.into(), batch.last.0.into(), batch.last.1.clone()];
-        let mut out: Vec<Statement> = self
-            .children
-            .iter()
-            .map(|c| {
-                Statement::new(
-                    format!(
-                        "DELETE FROM {} WHERE {} IN (SELECT {} FROM {} WHERE {})",
-                        c.table,
-                        c.column,
-                        self.key,
-                        self.table,
-                        self.bound()
-                    ),
-                    args(),
-                )
-            })
-            .collect();
-        out.push(Statement::new(
-            format!("DELETE FROM {} WHERE {}", self.table, self.bound()),
-            args(),
-        ));
+    /// The statements that delete `batch`'s rows by their keys (their inner rows
+    /// first), to run once it is archived.
+    pub fn delete(&self, batch: &Batch) -> Vec<Statement> {
+        let mut out = Vec::new();
+        for keys in batch.keys.chunks(KEYS_PER_DELETE) {
+            let marks = (1..=keys.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            for c in self.children {
+                out.push(Statement::new(
+                    format!("DELETE FROM {} WHERE {} IN ({marks})", c.table, c.column),
+                    keys.to_vec(),
+                ));
+            }
+            out.push(Statement::new(
+                format!("DELETE FROM {} WHERE {} IN ({marks})", self.table, self.key),
+                keys.to_vec(),
+            ));
+        }
         out
     }
 
     /// The batch's rows by the UTC day of their time (`yyyy/mm/dd`), each day's rows in
-    /// order, with the archive file's path for them:
-    /// `{kind}/{yyyy}/{mm}/{dd}/{first key}-{last key}.ndjson` (the same rows, the same
-    /// name).
+    /// order, with the archive file's path for them: `{kind}/{yyyy}/{mm}/{dd}/{first
+    /// key}.ndjson` (archived again after a crash, the same first row gives the same
+    /// name: the new file, a superset, replaces the old).
     pub fn files<'b>(&self, batch: &'b Batch) -> Vec<(String, Vec<&'b Map<String, Value>>)> {
         let mut out: Vec<(String, Vec<&Map<String, Value>>)> = Vec::new();
         for row in &batch.rows {
@@ -166,10 +172,9 @@ impl Retained {
                         .collect::<String>()
                 };
                 let name = format!(
-                    "{}/{day}/{}-{}.ndjson",
+                    "{}/{day}/{}.ndjson",
                     self.kind,
-                    rows.first().map(|r| key(r)).unwrap_or_default(),
-                    rows.last().map(|r| key(r)).unwrap_or_default()
+                    rows.first().map(|r| key(r)).unwrap_or_default()
                 );
                 (name, rows)
             })
@@ -234,6 +239,7 @@ mod tests {
         let batch = Batch {
             rows: vec![row(1, 0), row(2, 10), row(3, day), row(4, 2 * day + 5)],
             last: (2 * day + 5, SqlValue::Int(4)),
+            keys: (1..=4).map(SqlValue::Int).collect(),
         };
         let files: Vec<(String, usize)> = r
             .files(&batch)
@@ -243,16 +249,13 @@ mod tests {
         assert_eq!(
             files,
             vec![
-                ("audit/1970/01/01/1-2.ndjson".into(), 2),
-                ("audit/1970/01/02/3-3.ndjson".into(), 1),
-                ("audit/1970/01/03/4-4.ndjson".into(), 1),
+                ("audit/1970/01/01/1.ndjson".into(), 2),
+                ("audit/1970/01/02/3.ndjson".into(), 1),
+                ("audit/1970/01/03/4.ndjson".into(), 1),
             ]
         );
-        let d = r.delete(&batch, 3 * day);
+        let d = r.delete(&batch);
         assert_eq!(d.len(), 1);
-        assert!(
-            d[0].sql
-                .starts_with("DELETE FROM audit WHERE created_ms < ?1")
-        );
+        assert_eq!(d[0].sql, "DELETE FROM audit WHERE seq IN (?1, ?2, ?3, ?4)");
     }
 }

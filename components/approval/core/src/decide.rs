@@ -399,7 +399,8 @@ impl Verdict {
     /// Whether exhausting budget `scope` (as a check names it: `agent:codegen daily`)
     /// asks a human.
     fn asks_when(&self, scope: &str) -> bool {
-        let name = scope.split(' ').next().unwrap_or(scope);
+        // Names may hold spaces: the period is the last word.
+        let name = scope.rsplit_once(' ').map_or(scope, |(n, _)| n);
         self.ask_when_exhausted.iter().any(|s| s == name)
     }
 

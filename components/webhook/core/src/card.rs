@@ -199,6 +199,10 @@ pub fn parse_slack_action(action_id: &str) -> Option<Verdict> {
 /// any, after spaces or a colon (`deny: not on a Friday`). `None` for any other text.
 pub fn reply_verdict(text: &str) -> Option<(bool, Option<String>)> {
     let text = text.trim();
+    // A question is not a decision ("approved by whom?").
+    if text.ends_with('?') {
+        return None;
+    }
     let word_end = text
         .find(|c: char| !c.is_alphabetic())
         .unwrap_or(text.len());
@@ -270,6 +274,7 @@ mod tests {
             ("approved: looks fine", Some((true, Some("looks fine")))),
             ("deny:", Some((false, None))),
             ("denying it", None),
+            ("approved by whom?", None),
             ("why?", None),
             ("", None),
         ] {

@@ -50,12 +50,35 @@ struct Message {
 struct Replied {
     message_id: i64,
     #[serde(default)]
+    from: Option<BotUser>,
+    /// Set when a user sent it through an inline bot: not a card of ours.
+    #[serde(default)]
+    via_bot: Option<serde_json::Value>,
+    #[serde(default)]
     reply_markup: Option<serde_json::Value>,
 }
 
+#[derive(Deserialize)]
+struct BotUser {
+    #[serde(default)]
+    is_bot: bool,
+    #[serde(default)]
+    username: Option<String>,
+}
+
 impl Replied {
-    /// The approval whose card this is: the one its buttons name.
-    fn card_of(&self) -> Option<String> {
+    /// The approval whose card this is: the one its buttons name, when it is a message
+    /// of this bot (`bot_username`, when known) and not one sent through an inline bot.
+    fn card_of(&self, bot_username: Option<&str>) -> Option<String> {
+        let from = self.from.as_ref().filter(|f| f.is_bot)?;
+        if self.via_bot.is_some() {
+            return None;
+        }
+        if let (Some(me), Some(name)) = (bot_username, from.username.as_deref())
+            && !me.eq_ignore_ascii_case(name)
+        {
+            return None;
+        }
         self.reply_markup
             .as_ref()?
             .get("inline_keyboard")?
@@ -198,7 +221,7 @@ pub fn parse(
     let card = m
         .reply_to_message
         .as_ref()
-        .and_then(|r| Some((r.message_id, r.card_of()?)));
+        .and_then(|r| Some((r.message_id, r.card_of(bot_username)?)));
     if let (Some((card_message, approval_id)), Some((approve, reason))) =
         (card, reply_verdict(&text))
     {
@@ -395,6 +418,25 @@ mod tests {
                 ..
             }
         ));
+        // A keyboard on a message sent through an inline bot is not a card of ours.
+        let forged = reply("deny: x").replace(r#""date":1,"text":"Approval #3 needed""#, r#""date":1,"via_bot":{"id":9,"is_bot":true,"first_name":"x"},"text":"Approval #3 needed""#);
+        assert_eq!(
+            event(parse(ORIGIN, None, forged.as_bytes()).unwrap()).kind,
+            EventKind::Message
+        );
+        // Nor one of another bot, when this bot's name is known.
+        let named = |bot: &str| {
+            reply("deny: x").replace(
+                r#""first_name":"bot"}"#,
+                &format!(r#""first_name":"bot","username":"{bot}"}}"#),
+            )
+        };
+        let other =
+            event(parse(ORIGIN, Some("agency_bot"), named("other_bot").as_bytes()).unwrap());
+        assert_eq!(other.kind, EventKind::Message);
+        let ours =
+            event(parse(ORIGIN, Some("agency_bot"), named("agency_bot").as_bytes()).unwrap());
+        assert!(matches!(ours.kind, EventKind::Click { .. }));
         // Other words in reply to a card are an ordinary message.
         let chatter = event(parse(ORIGIN, None, reply("who asked for this?").as_bytes()).unwrap());
         assert_eq!(chatter.kind, EventKind::Message);

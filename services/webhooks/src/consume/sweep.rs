@@ -147,13 +147,14 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
         {
             continue;
         }
+        // A card not posted yet is edited once it is (its message known).
+        let Some(message) = card.message_ref.clone() else {
+            continue;
+        };
         if !store::card_decided(p.db(), &card.approval_id, card.audience()).await? {
             continue;
         }
-        let (Ok(address), Some(message)) = (
-            serde_json::from_str::<outbound::Address>(&card.address_json),
-            card.message_ref,
-        ) else {
+        let Ok(address) = serde_json::from_str::<outbound::Address>(&card.address_json) else {
             continue;
         };
         let Some(source) = p.settings().source(address.platform(), &address.source) else {
