@@ -216,13 +216,37 @@ pub(super) async fn reason_prompt<P: WebhookPorts>(
             }],
         ));
     }
+    let call = Call::ReasonModal {
+        to: e.reply_to.clone(),
+        trigger_id: trigger_id.to_owned(),
+        approval_id: approval_id.to_owned(),
+        title: "Deny with a reason".into(),
+    };
+    // Slack honours a trigger for 3 seconds: the modal is opened now, not queued behind
+    // the outbox (a retry after the trigger expired could never work).
+    let opened = match p.settings().source(e.platform, &e.source) {
+        Some(source) => match outbound::request(&p.settings().api, source, &call) {
+            Ok(request) => match p.send(request).await {
+                Ok(r) => outbound::answered(source.platform, &r) == Answered::Done,
+                Err(_) => false,
+            },
+            Err(_) => false,
+        },
+        None => false,
+    };
+    if opened {
+        return Ok(Outcome::done(
+            json!({ "action": "reason", "outcome": "asked", "approvalId": approval_id }),
+            Vec::new(),
+        ));
+    }
     Ok(Outcome::done(
-        json!({ "action": "reason", "outcome": "asked", "approvalId": approval_id }),
-        vec![Call::ReasonModal {
+        json!({ "action": "reason", "outcome": "notOpened", "approvalId": approval_id }),
+        vec![Call::Private {
             to: e.reply_to.clone(),
-            trigger_id: trigger_id.to_owned(),
-            approval_id: approval_id.to_owned(),
-            title: "Deny with a reason".into(),
+            user: e.user.clone(),
+            text: "The form asking why could not be opened in time: click Deny with reason again."
+                .into(),
         }],
     ))
 }
