@@ -64,8 +64,10 @@ pub async fn release<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     Ok(ids.len())
 }
 
-/// How many asks and open cards one sweep looks at.
+/// How many asks and open cards one page of a sweep holds.
 pub(super) const SWEEP: u32 = 100;
+/// How many pages of pending asks one sweep reads.
+const PAGES: usize = 5;
 
 /// The approval cards' sweep: an ask whose request names a `replyTo` gets a card with
 /// Approve and Deny buttons there; a card whose approval was decided elsewhere (by API,
@@ -73,21 +75,43 @@ pub(super) const SWEEP: u32 = 100;
 /// how many cards it posted or edited.
 pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
     let mut n = 0;
-    let (status, body) = p
-        .peer(
-            Part::Assistant,
-            Method::GET,
-            &format!("/api/approvals?status=pending&limit={SWEEP}"),
-            &Value::Null,
-        )
-        .await?;
     let unreadable = |e: serde_json::Error| {
         ApiError::from(PortError::Upstream(format!(
             "the assistant's approvals do not parse: {e}"
         )))
     };
-    if status == 200 {
-        let pending: Approvals = serde_json::from_value(body).map_err(unreadable)?;
+    // The pending asks, newest first, a page at a time: the oldest are the ones that
+    // escalate, so more than one page is read (up to PAGES).
+    let mut pending = Approvals {
+        approvals: Vec::new(),
+    };
+    let mut read = false;
+    let mut whole = false;
+    let mut before = String::new();
+    for _ in 0..PAGES {
+        let (status, body) = p
+            .peer(
+                Part::Assistant,
+                Method::GET,
+                &format!("/api/approvals?status=pending&limit={SWEEP}{before}"),
+                &Value::Null,
+            )
+            .await?;
+        if status != 200 {
+            break;
+        }
+        read = true;
+        let page: Approvals = serde_json::from_value(body).map_err(unreadable)?;
+        whole = page.approvals.len() < SWEEP as usize;
+        if let Some(last) = page.approvals.last() {
+            before = format!("&before={}", last.number);
+        }
+        pending.approvals.extend(page.approvals);
+        if whole {
+            break;
+        }
+    }
+    if read {
         for a in &pending.approvals {
             let Ok(request) = serde_json::from_value::<ApprovalBody>(a.request.clone()) else {
                 p.warn(&format!(
@@ -121,8 +145,6 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                 }
             }
         }
-        // The list is whole when it is shorter than a page.
-        let whole = pending.approvals.len() < SWEEP as usize;
         n += batches(p, &pending.approvals, whole).await?;
     }
     for card in store::open_cards(p.db(), SWEEP).await? {
