@@ -26,6 +26,33 @@ pub(super) struct Verdict<'a> {
     pub reason: Option<&'a str>,
 }
 
+/// A message only the author of `e` sees.
+fn private_to(e: &InboundEvent, text: &str) -> Call {
+    Call::Private {
+        to: e.reply_to.clone(),
+        user: e.user.clone(),
+        text: text.to_owned(),
+    }
+}
+
+/// The name of the approver `e` comes from, or the outcome that refuses anyone else:
+/// `result` (its `outcome` set to `notAllowed`) recorded, and `told` said privately.
+fn approver_of<P: WebhookPorts>(
+    p: &P,
+    e: &InboundEvent,
+    mut result: Value,
+    told: &str,
+) -> Result<String, Box<Outcome>> {
+    let user = e.user.as_deref().unwrap_or("");
+    match p.settings().approver(e.platform, user) {
+        Some(name) => Ok(name.to_owned()),
+        None => {
+            result["outcome"] = json!("notAllowed");
+            Err(Box::new(Outcome::done(result, vec![private_to(e, told)])))
+        }
+    }
+}
+
 pub(super) async fn click<P: WebhookPorts>(
     p: &P,
     e: &InboundEvent,
@@ -37,16 +64,14 @@ pub(super) async fn click<P: WebhookPorts>(
         grant_secs,
         reason,
     } = v;
-    let user = e.user.as_deref().unwrap_or("");
-    let Some(name) = p.settings().approver(e.platform, user) else {
-        return Ok(Outcome::done(
-            json!({ "action": "click", "outcome": "notAllowed", "approvalId": approval_id }),
-            vec![Call::Private {
-                to: e.reply_to.clone(),
-                user: e.user.clone(),
-                text: "You are not an approver: this decision was not recorded.".into(),
-            }],
-        ));
+    let name = match approver_of(
+        p,
+        e,
+        json!({ "action": "click", "approvalId": approval_id }),
+        "You are not an approver: this decision was not recorded.",
+    ) {
+        Ok(name) => name,
+        Err(refused) => return Ok(*refused),
     };
     let verdict = if approve { "approve" } else { "deny" };
     let mut decision = json!({ "decision": verdict, "by": name });
@@ -133,17 +158,15 @@ pub(super) async fn batch_click<P: WebhookPorts>(
     approve: bool,
     batch_id: &str,
 ) -> Result<Outcome, ApiError> {
-    let private = |text: &str| Call::Private {
-        to: e.reply_to.clone(),
-        user: e.user.clone(),
-        text: text.to_owned(),
-    };
-    let user = e.user.as_deref().unwrap_or("");
-    let Some(name) = p.settings().approver(e.platform, user) else {
-        return Ok(Outcome::done(
-            json!({ "action": "batch", "outcome": "notAllowed", "batchId": batch_id }),
-            vec![private("You are not an approver: nothing was decided.")],
-        ));
+    let private = |text: &str| private_to(e, text);
+    let name = match approver_of(
+        p,
+        e,
+        json!({ "action": "batch", "batchId": batch_id }),
+        "You are not an approver: nothing was decided.",
+    ) {
+        Ok(name) => name,
+        Err(refused) => return Ok(*refused),
     };
     let Some(batch) = store::batch(p.db(), batch_id).await? else {
         return Ok(Outcome::done(
@@ -205,16 +228,13 @@ pub(super) async fn reason_prompt<P: WebhookPorts>(
     approval_id: &str,
     trigger_id: &str,
 ) -> Result<Outcome, ApiError> {
-    let user = e.user.as_deref().unwrap_or("");
-    if p.settings().approver(e.platform, user).is_none() {
-        return Ok(Outcome::done(
-            json!({ "action": "reason", "outcome": "notAllowed", "approvalId": approval_id }),
-            vec![Call::Private {
-                to: e.reply_to.clone(),
-                user: e.user.clone(),
-                text: "You are not an approver: this decision was not recorded.".into(),
-            }],
-        ));
+    if let Err(refused) = approver_of(
+        p,
+        e,
+        json!({ "action": "reason", "approvalId": approval_id }),
+        "You are not an approver: this decision was not recorded.",
+    ) {
+        return Ok(*refused);
     }
     let call = Call::ReasonModal {
         to: e.reply_to.clone(),
@@ -259,19 +279,15 @@ pub(super) async fn extend<P: WebhookPorts>(
     approval_id: &str,
     secs: u64,
 ) -> Result<Outcome, ApiError> {
-    let private = |text: String| Call::Private {
-        to: e.reply_to.clone(),
-        user: e.user.clone(),
-        text,
-    };
-    let user = e.user.as_deref().unwrap_or("");
-    let Some(name) = p.settings().approver(e.platform, user) else {
-        return Ok(Outcome::done(
-            json!({ "action": "extend", "outcome": "notAllowed", "approvalId": approval_id }),
-            vec![private(
-                "You are not an approver: the ask was not extended.".into(),
-            )],
-        ));
+    let private = |text: String| private_to(e, &text);
+    let name = match approver_of(
+        p,
+        e,
+        json!({ "action": "extend", "approvalId": approval_id }),
+        "You are not an approver: the ask was not extended.",
+    ) {
+        Ok(name) => name,
+        Err(refused) => return Ok(*refused),
     };
     let (status, body) = p
         .peer(
@@ -302,16 +318,13 @@ pub(super) async fn converse<P: WebhookPorts>(
     e: &InboundEvent,
     text: &str,
 ) -> Result<Outcome, ApiError> {
-    let user = e.user.as_deref().unwrap_or("");
-    if p.settings().approver(e.platform, user).is_none() {
-        return Ok(Outcome::done(
-            json!({ "action": "chat", "outcome": "notAllowed" }),
-            vec![Call::Private {
-                to: e.reply_to.clone(),
-                user: e.user.clone(),
-                text: "Only approvers may talk to the Agency assistant.".into(),
-            }],
-        ));
+    if let Err(refused) = approver_of(
+        p,
+        e,
+        json!({ "action": "chat" }),
+        "Only approvers may talk to the Agency assistant.",
+    ) {
+        return Ok(*refused);
     }
     let message = if text.trim().is_empty() {
         "help"
