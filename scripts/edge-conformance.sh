@@ -77,6 +77,8 @@ cat "$ROOT/examples/policy/policy.toml" "$ROOT/examples/policy/quick-expiry.toml
 {
   printf 'policy = "%s"\n\n[llm]\nbase_url = "http://127.0.0.1:%s/v1"\nmodel = "fake-model"\n\n' "$STATE/policy.toml" "$LLM_PORT"
   "$CONFORMANCE" webhook-config "$FAKES"
+  # Decisions kept 45 days instead of 90: the archive check below sees it at the edge.
+  printf '\n[retention]\ndecisions_days = 45\n'
 } > "$STATE/agency.toml"
 
 echo "[edge] building the Workers"
@@ -141,6 +143,58 @@ if ! node "$ROOT/scripts/dashboard-check.mjs" "$URL" "$AGENCY_VIEWER_TOKEN" "$RO
   exit 1
 fi
 
+# Retention at the edge: old rows written straight into the local D1 databases, the
+# router's and assistant's crons run, and what they archived read back out of the
+# local R2 bucket with `agency archive read`.
+archive_check() {
+  local now old kept ancient day aday got
+  now=$(python3 -c 'import time; print(int(time.time() * 1000))')
+  old=$((now - 50 * 86400000)); kept=$((now - 40 * 86400000)); ancient=$((now - 400 * 86400000))
+  d1() { # PART SQL
+    wrangler d1 execute DB --local --config "$STATE/ci/$1.jsonc" --persist-to "$STATE/ci-state" \
+      --json --command "$2" 2>"$STATE/d1.err" || { cat "$STATE/d1.err" >&2; return 1; }
+  }
+  d1 router "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES
+    ('edge-archive-old', $old, 'an old message', 'general', 'codegen', 'keyword', 'v0', '{}'),
+    ('edge-archive-kept', $kept, 'a newer message', 'general', 'codegen', 'keyword', 'v0', '{}');
+    INSERT INTO feedback (decision_id, correct_agent, created_ms) VALUES ('edge-archive-old', 'pm', $old);" >/dev/null || return 1
+  d1 assistant "INSERT INTO audit (seq, created_ms, kind, approval_id, actor, detail_json) VALUES
+    (900000001, $ancient, 'decided', 'edge-archive-approval', 'alice', '{}');" >/dev/null || return 1
+  for part in router assistant; do
+    curl -s -X POST -H "authorization: Bearer $AGENCY_OPERATOR_TOKEN" "$URL/internal/cron/$part" >"$STATE/cron-$part.json"
+  done
+  python3 - "$STATE/cron-router.json" "$STATE/cron-assistant.json" <<'PY' || return 1
+import json, sys
+r, a = (json.load(open(p)) for p in sys.argv[1:])
+assert r["archived"].get("decisions") == 1, r
+assert a["archived"].get("audit") == 1, a
+PY
+  day=$(python3 -c "import time,sys; print(time.strftime('%Y/%m/%d', time.gmtime($old / 1000)))")
+  aday=$(python3 -c "import time,sys; print(time.strftime('%Y/%m/%d', time.gmtime($ancient / 1000)))")
+  for key in "decisions/$day/edge-archive-old" "audit/$aday/900000001"; do
+    got="$STATE/$(echo "$key" | tr / _).ndjson.gz"
+    wrangler r2 object get "agency-archive-ci/$key.ndjson.gz" --local --persist-to "$STATE/ci-state" \
+      --file "$got" >"$STATE/r2.log" 2>&1 || { cat "$STATE/r2.log" >&2; return 1; }
+    "$AGENCY" archive read "$got" >>"$STATE/archived.ndjson" || return 1
+  done
+  d1 router "SELECT id FROM decisions WHERE id LIKE 'edge-archive-%'" >"$STATE/left.json" || return 1
+  python3 - "$STATE/archived.ndjson" "$STATE/left.json" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert [r.get("id") or r.get("seq") for r in rows] == ["edge-archive-old", 900000001], rows
+assert [f["correct_agent"] for f in rows[0]["feedback"]] == ["pm"], rows[0]
+assert rows[1]["approval_id"] == "edge-archive-approval", rows[1]
+left = [r["id"] for r in json.load(open(sys.argv[2]))[0]["results"]]
+assert left == ["edge-archive-kept"], left
+PY
+}
+if archive_check; then
+  echo "edge-only: ok    the crons archive rows past [retention] to R2 (a decision with its feedback, an audit entry), delete them, keep the rest; agency archive read reads them back"
+else
+  echo "edge-only: FAIL  retention at the edge"; tail -50 "$STATE/ci.log"
+  exit 1
+fi
+
 # No silent example policy: an agency.toml that names none gives an assistant that
 # answers approvals 503 policy_missing, naming the variable, and says so in /health.
 kill -- "-$DEV" 2>/dev/null; sleep 1; kill -9 -- "-$DEV" 2>/dev/null || true
@@ -170,4 +224,4 @@ else
   echo "edge-only: FAIL  an agency with no policy: $approve / $health"
   exit 1
 fi
-echo "edge-only: $bare_passed passed, 0 failed"
+echo "edge-only: $((bare_passed + 1)) passed, 0 failed"

@@ -40,18 +40,7 @@ pub(crate) fn audit_checks(c: &Client, t: &Target, out: &mut Vec<Outcome>) {
                 .ok_or("no decisionId")?
                 .to_owned();
             let newer = route(json!({"message": "plan the next sprint"}))?;
-            let feedback = json!({"decisionId": corrected, "correctAgent": "devops"}).to_string();
-            expect_status(
-                &c.call(
-                    "POST",
-                    &r("/api/route/feedback"),
-                    Some(op),
-                    Some(&feedback),
-                    &[],
-                )?,
-                201,
-                "feedback",
-            )?;
+            crate::routing::feedback(c, t, &corrected, "devops")?;
             let with = list("?feedback=only&limit=1000")?;
             expect_status(&with, 200, "feedback=only")?;
             let items = with.body["decisions"].as_array().ok_or("no decisions")?;

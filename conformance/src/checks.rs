@@ -31,6 +31,7 @@ pub fn run(t: &Target) -> Vec<Outcome> {
     let version = graph_checks(&c, t, &mut out);
     crate::routing::routing_checks(&c, t, &version, &mut out);
     crate::audit::audit_checks(&c, t, &mut out);
+    crate::exports::export_checks(&c, t, &mut out);
     surface_checks(&c, t, &mut out);
     if let Some(base) = &t.assistant {
         crate::assistant::assistant_checks(&c, base, t, &mut out);

@@ -92,6 +92,7 @@ pub(crate) struct Raw {
     pub(crate) status: u16,
     pub(crate) body: String,
     pub(crate) retry_after: Option<String>,
+    pub(crate) content_type: Option<String>,
 }
 
 impl Client {
@@ -117,10 +118,23 @@ impl Client {
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // A body cut off midway (a streamed export that broke) is an error, not text.
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| format!("{method} {url}: the body broke off: {e}"))?;
         Ok(Raw {
             status: resp.status().as_u16(),
-            body: resp.body_mut().read_to_string().unwrap_or_default(),
+            body,
             retry_after,
+            content_type,
         })
     }
 }

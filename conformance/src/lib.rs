@@ -6,6 +6,7 @@ mod assistant;
 mod audit;
 mod checks;
 mod client;
+mod exports;
 pub mod fakes;
 mod grants;
 mod monitoring;

@@ -67,6 +67,24 @@ pub(crate) fn route(c: &Client, t: &Target, body: &Value) -> Result<Value, Strin
     Ok(resp.body)
 }
 
+/// `POST /api/route/feedback` as the operator: decision `id` should have gone to
+/// `agent` (a status other than 201 is an error).
+pub(crate) fn feedback(c: &Client, t: &Target, id: &str, agent: &str) -> Result<(), String> {
+    let (r, _, _, op, _) = parts(t);
+    let body = json!({"decisionId": id, "correctAgent": agent}).to_string();
+    expect_status(
+        &c.call(
+            "POST",
+            &r("/api/route/feedback"),
+            Some(op),
+            Some(&body),
+            &[],
+        )?,
+        201,
+        "feedback",
+    )
+}
+
 /// Runs every check against `t` and returns the outcomes in order.
 pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Vec<Outcome>) {
     let (r, g, gw, op, viewer) = parts(t);

@@ -144,10 +144,8 @@ impl App {
             let s = s.clone();
             async move {
                 let c = &s.config;
-                let dir = c.retention.dir_in(&c.data_dir);
-                let kinds = agency_services::retained();
-                match crate::retention::round(&s.store, &dir, &c.retention, &kinds, now_ms()).await
-                {
+                let dir = crate::retention::dir_in(&c.retention, &c.data_dir);
+                match crate::retention::round(&s.store, &dir, &c.retention, now_ms()).await {
                     Ok(p) if p.rows.is_empty() => {}
                     Ok(p) => {
                         tracing::info!(pruned = ?p.rows, files = p.files, archive = %dir.display(), "archived and deleted records past their retention")

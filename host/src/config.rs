@@ -336,7 +336,7 @@ impl Config {
                 return Err("backup.keep must be at least 1".into());
             }
         }
-        self.retention.validate()?;
+        self.retention.validate(&agency_services::retained())?;
         if self.limits.max_connections == 0 {
             return Err("limits.max_connections must be at least 1".into());
         }

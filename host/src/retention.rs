@@ -9,124 +9,47 @@
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use agency_kit::Db;
-use agency_kit::retention::{MIN_DAYS, Retained, line};
+use agency_kit::PortError;
 use anyhow::{Context, bail};
-use serde::Deserialize;
 
-/// Rows per batch: one batch is archived and deleted at a time.
-pub const BATCH: u32 = 1000;
+pub use agency_kit::retention::{Pruned, RetentionConfig};
 
-/// `[retention]`: days each kind is kept (defaults: the services'), and where the
-/// archive goes.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    pub decisions_days: Option<u32>,
-    pub feedback_days: Option<u32>,
-    pub events_days: Option<u32>,
-    pub audit_days: Option<u32>,
-    pub chat_days: Option<u32>,
-    /// `<data_dir>/archive` unless set.
-    pub dir: Option<PathBuf>,
-}
+/// The local archive: a directory of `{kind}/{yyyy}/{mm}/{dd}/{first key}.ndjson.gz`.
+#[derive(Debug, Clone)]
+pub struct Directory(pub PathBuf);
 
-impl RetentionConfig {
-    /// The days `r` is kept.
-    pub fn days(&self, r: &Retained) -> u32 {
-        let set = match r.kind {
-            "decisions" => self.decisions_days,
-            "feedback" => self.feedback_days,
-            "events" => self.events_days,
-            "audit" => self.audit_days,
-            "chat" => self.chat_days,
-            _ => None,
-        };
-        set.unwrap_or(r.default_days)
-    }
-
-    /// Every period at least [`MIN_DAYS`]; feedback kept at least as long as the
-    /// decisions it is about (it goes with its decision, archived inside it).
-    pub fn validate(&self) -> Result<(), String> {
-        let days = |k: &str| {
-            agency_services::retained()
-                .into_iter()
-                .find(|r| r.kind == k)
-                .map_or(0, |r| self.days(&r))
-        };
-        if days("feedback") < days("decisions") {
-            return Err(format!(
-                "retention.feedback_days ({}) must be at least retention.decisions_days ({}): feedback goes with its decision",
-                days("feedback"),
-                days("decisions")
-            ));
-        }
-        for (key, v) in [
-            ("decisions_days", self.decisions_days),
-            ("feedback_days", self.feedback_days),
-            ("events_days", self.events_days),
-            ("audit_days", self.audit_days),
-            ("chat_days", self.chat_days),
-        ] {
-            if let Some(d) = v
-                && d < MIN_DAYS
-            {
-                return Err(format!(
-                    "retention.{key} must be at least {MIN_DAYS} (the SLA and relearning read 30 days), got {d}"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Where the archive goes, for data directory `data_dir`.
-    pub fn dir_in(&self, data_dir: &Path) -> PathBuf {
-        self.dir.clone().unwrap_or_else(|| data_dir.join("archive"))
+impl agency_kit::retention::Archive for Directory {
+    async fn put(&self, name: &str, gz: Vec<u8>) -> Result<(), PortError> {
+        let path = self.0.join(name);
+        tokio::task::spawn_blocking(move || write_file(&path, &gz))
+            .await
+            .map_err(|e| PortError::Storage(e.to_string()))?
+            .map_err(|e| PortError::Storage(format!("{e:#}")))
     }
 }
 
-/// What one round archived and deleted, per kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Pruned {
-    pub rows: Vec<(&'static str, u64)>,
-    pub files: u64,
+/// Where the archive goes, for data directory `data_dir`.
+pub fn dir_in(config: &RetentionConfig, data_dir: &Path) -> PathBuf {
+    config
+        .dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("archive"))
 }
 
-/// One round: for each kind, batches of its oldest rows past its period are archived
-/// under `dir`, then deleted.
+/// One round over every service's kinds, archived under `dir` (until none is due).
 pub async fn round(
-    db: &impl Db,
+    db: &impl agency_kit::Db,
     dir: &Path,
     config: &RetentionConfig,
-    kinds: &[Retained],
     now_ms: i64,
-) -> anyhow::Result<Pruned> {
-    let mut out = Pruned::default();
-    for r in kinds {
-        let cutoff = now_ms - i64::from(config.days(r)) * 86_400_000;
-        let mut rows = 0u64;
-        while let Some(batch) = r.oldest(db, cutoff, BATCH).await? {
-            for (name, lines) in r.files(&batch) {
-                let text: String = lines.iter().map(|l| line(l) + "\n").collect();
-                let path = dir.join(format!("{name}.gz"));
-                tokio::task::spawn_blocking(move || write_file(&path, text.as_bytes())).await??;
-                out.files += 1;
-            }
-            db.batch(r.delete(&batch)).await?;
-            rows += batch.rows.len() as u64;
-            // Let requests in between batches.
-            tokio::task::yield_now().await;
-        }
-        if rows > 0 {
-            out.rows.push((r.kind, rows));
-        }
-    }
-    Ok(out)
+) -> Result<Pruned, PortError> {
+    let kinds = agency_services::retained();
+    agency_kit::retention::round(db, &Directory(dir.to_owned()), config, &kinds, now_ms, None).await
 }
 
-/// Writes `bytes` gzipped at `path`: as `.partial`, synced, then renamed (over an
-/// earlier copy of the same rows, if a crash left one).
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes `gz` at `path`: as `.partial`, synced, then renamed (over an earlier copy of
+/// the same rows, if a crash left one).
+fn write_file(path: &Path, gz: &[u8]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("{}: cannot create", parent.display()))?;
@@ -134,12 +57,10 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let file = std::fs::File::create(&partial)
+    let mut file = std::fs::File::create(&partial)
         .with_context(|| format!("{}: cannot create", partial.display()))?;
-    let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-    gz.write_all(bytes)
-        .and_then(|()| gz.finish())
-        .and_then(|f| f.sync_all())
+    file.write_all(gz)
+        .and_then(|()| file.sync_all())
         .with_context(|| format!("{}: cannot write", partial.display()))?;
     std::fs::rename(&partial, path)
         .with_context(|| format!("{}: cannot rename", partial.display()))?;

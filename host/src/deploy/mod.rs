@@ -106,6 +106,17 @@ impl Project {
                 sections.insert(key.to_owned(), v.clone());
             }
         }
+        // The periods only: where the local archive goes means nothing at the edge.
+        let retention = match raw.get("retention") {
+            Some(toml::Value::Table(t)) => {
+                let mut t = t.clone();
+                t.remove("dir");
+                let mut section = toml::Table::new();
+                section.insert("retention".to_owned(), toml::Value::Table(t));
+                Some(toml::to_string(&section).context("[retention] as TOML")?)
+            }
+            _ => None,
+        };
         let w = &config.webhooks;
         let sources = w.slack.iter().chain(&w.telegram).chain(&w.discord);
         let mut webhook_secrets: Vec<String> = sources
@@ -125,6 +136,7 @@ impl Project {
             policy,
             example,
             sections: toml::to_string(&sections).context("the config's sections as TOML")?,
+            retention,
             webhook_secrets,
             llm: config.llm.as_ref().map(|l| Llm {
                 base_url: l.base_url.clone(),

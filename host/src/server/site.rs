@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use agency_kit::observe::{UNMATCHED, observed};
+use agency_kit::retention::Export;
 use agency_kit::routes::{self, Matched, Miss};
 use agency_kit::{ApiError, ApiResult, Part, Request, root};
 use futures_util::FutureExt;
@@ -122,6 +123,12 @@ pub async fn handle(state: Arc<AppState>, req: hyper::Request<Incoming>) -> hype
         }
     })
     .await;
+    let mut response = response;
+    if let Some(export) = Export::of_response(&mut response)
+        && method != http::Method::HEAD
+    {
+        return response.map(|_| exported(streamed, export));
+    }
     if follow && response.status() == http::StatusCode::OK {
         return response.map(|first| events(streamed, first));
     }
@@ -132,8 +139,31 @@ pub async fn handle(state: Arc<AppState>, req: hyper::Request<Incoming>) -> hype
     })
 }
 
-/// A response body: whole, or the dashboard's event stream.
-pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
+/// A response body: whole, the dashboard's event stream, or an export's pages.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BodyError>;
+
+/// Why a streamed body broke off (the connection is cut: the client sees a short body,
+/// never one that looks whole).
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An export's pages, read from the store one at a time as the client takes them.
+fn exported(state: Arc<AppState>, export: Export) -> Body {
+    let pages = futures_util::stream::unfold(Some((state, export)), |at| async move {
+        let (state, mut export) = at?;
+        match export.next_page(&state.store).await {
+            Ok(Some(page)) => Some((
+                Ok(hyper::body::Frame::data(Bytes::from(page))),
+                Some((state, export)),
+            )),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, kind = export.of.kind, "export broke off");
+                Some((Err(BodyError::from(e.to_string())), None))
+            }
+        }
+    });
+    http_body_util::StreamBody::new(pages).boxed_unsync()
+}
 
 /// The dashboard's stream kept open: `first` (the service's answer), then a snapshot
 /// every `STREAM_EVERY_MS` until the client goes away or the server stops; at most an

@@ -14,6 +14,7 @@ use agency_approval::{
     Answer, ApprovalRequest, Decision, HaltTarget, Micros, Policy, human_decision,
 };
 use agency_kit::http::json;
+use agency_kit::retention::Export;
 use agency_kit::{ApiError, ApiResult, Clock, Db, Random, Request};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -92,6 +93,9 @@ pub trait AssistantPorts {
     async fn budget(&self) -> Result<Value, ApiError>;
     /// A page of the audit trail, newest first, expired asks swept first.
     async fn audit(&self, page: &AuditPage) -> Result<Vec<Value>, ApiError>;
+    /// The export of the audit trail `req` asks for (`from`, `to`), expired asks swept
+    /// first; the runtime streams it.
+    async fn audit_export(&self, req: &Request) -> Result<Export, ApiError>;
     /// The id of approval number `number` (the short number operators type in chat).
     async fn approval_id_by_number(&self, number: i64) -> Result<Option<String>, ApiError>;
     /// The last `limit` messages of a chat session, oldest first: (role, content).
@@ -452,6 +456,13 @@ impl<R: AssistantRuntime> AssistantPorts for R {
             .map_err(|e| ApiError::internal("internal", &e))
     }
 
+    async fn audit_export(&self, req: &Request) -> Result<Export, ApiError> {
+        let now = self.now_ms();
+        let export = Export::asked(&crate::store::AUDIT, req, now)?;
+        store(self).expire(now).await?;
+        Ok(export)
+    }
+
     async fn audit(&self, page: &AuditPage) -> Result<Vec<Value>, ApiError> {
         let store = store(self);
         // Asks that expired since the last request are in the log before it is read.
@@ -714,6 +725,7 @@ pub async fn call<P: ChatPorts>(p: &P, endpoint: Endpoint, req: &Request) -> Api
         }
         Endpoint::Budget => ok(p.budget().await?),
         Endpoint::Audit => ok(json!({ "entries": p.audit(&audit_page(req)?).await? })),
+        Endpoint::AuditExport => Ok(p.audit_export(req).await?.response()),
         Endpoint::Chat => crate::chat::chat(p, req).await,
     }
 }

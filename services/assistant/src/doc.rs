@@ -218,6 +218,13 @@ impl Documented for Endpoint {
                 Vec::new(),
                 &[],
             ),
+            Endpoint::AuditExport => op(
+                "Role: operator. Oldest first, one entry a line as stored (`seq`, `created_ms`, `kind`, `approval_id`, `actor`, `detail_json`): the rows the archive holds once they pass their retention (`agency archive read`). Streamed a page at a time; a failure midway breaks the connection, so a cut-off export never looks whole.",
+                None,
+                Answer::ndjson("The entries, one JSON object a line"),
+                agency_kit::openapi::export_params(),
+                &[(400, "A bad from or to, or from after to")],
+            ),
             Endpoint::Audit => op(
                 "Any role. Decisions, human decisions, halts, resumes, spends and expiries.",
                 None,

@@ -43,6 +43,7 @@ pub enum Endpoint {
     Spend,
     Budget,
     Audit,
+    AuditExport,
     Chat,
 }
 
@@ -217,6 +218,14 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         body: BodyLimit::None,
         endpoint: Endpoint::Audit,
         summary: "The audit trail, newest first",
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/audit/export",
+        access: Access::Write,
+        body: BodyLimit::None,
+        endpoint: Endpoint::AuditExport,
+        summary: "The audit trail in a time range, oldest first, as NDJSON (streamed)",
     },
     Route {
         method: Method::POST,

@@ -12,26 +12,30 @@ use agency_kit::retention::Retained;
 
 /// The audit trail and chat history: kept for `[retention] audit_days` and
 /// `chat_days`, then archived and deleted. (Approvals and the ledger are kept.)
-pub const RETAINED: &[Retained] = &[
-    Retained {
-        kind: "audit",
-        table: "audit",
-        key: "seq",
-        time: "created_ms",
-        default_days: 365,
-        children: &[],
-        only: None,
-    },
-    Retained {
-        kind: "chat",
-        table: "chat_messages",
-        key: "seq",
-        time: "created_ms",
-        default_days: 90,
-        children: &[],
-        only: None,
-    },
-];
+pub const RETAINED: &[Retained] = &[AUDIT, CHAT];
+
+/// The audit trail.
+pub const AUDIT: Retained = Retained {
+    kind: "audit",
+    table: "audit",
+    key: "seq",
+    time: "created_ms",
+    default_days: 365,
+    children: &[],
+    only: None,
+};
+
+/// Chat history.
+pub const CHAT: Retained = Retained {
+    kind: "chat",
+    table: "chat_messages",
+    key: "seq",
+    time: "created_ms",
+    default_days: 90,
+    children: &[],
+    only: None,
+};
+
 use serde_json::{Value, json};
 
 use crate::row::{APPROVAL_COLUMNS, ApprovalRow, AuditRow, reserved_json};

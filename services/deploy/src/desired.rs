@@ -23,6 +23,9 @@ pub struct Inputs {
     /// The `[webhooks]`, `[gateway]`, `[[approvers]]` and `[monitoring]` sections as TOML
     /// (the webhooks Worker's `AGENCY_WEBHOOKS`, monitoring's `AGENCY_MONITORING`).
     pub sections: String,
+    /// `[retention]` as TOML (its periods; `dir` is the local server's): every Worker
+    /// with an archive reads it as `AGENCY_RETENTION`, the defaults without it.
+    pub retention: Option<String>,
     /// The environment variables those sections name for secrets (signing secrets, bot
     /// tokens, the gateway's secret), each a secret of the webhooks Worker.
     pub webhook_secrets: Vec<String>,
@@ -234,6 +237,11 @@ fn worker(names: &Names, s: &'static Service, inputs: &Inputs) -> Worker {
         if let Some(v) = value {
             vars.insert((*var).to_owned(), v);
         }
+    }
+    if edge.archive
+        && let Some(r) = &inputs.retention
+    {
+        vars.insert("AGENCY_RETENTION".to_owned(), r.clone());
     }
     if edge.vars.contains(&"AGENCY_POLICY") && inputs.policy.is_none() && inputs.example {
         vars.insert("AGENCY_EXAMPLE".to_owned(), "1".to_owned());

@@ -404,6 +404,42 @@ fn the_llm_key_comes_from_the_variable_the_config_names() {
 }
 
 #[test]
+fn every_worker_with_an_archive_reads_the_retention_periods_and_binds_the_bucket() {
+    let section = "[retention]\ndecisions_days = 45\n".to_owned();
+    let d = desired(
+        "production",
+        &Inputs {
+            retention: Some(section.clone()),
+            ..inputs()
+        },
+    );
+    for w in &d.workers {
+        let archives = [Part::Router, Part::Assistant, Part::Webhooks].contains(&w.part);
+        assert_eq!(
+            w.vars.get("AGENCY_RETENTION"),
+            archives.then_some(&section),
+            "{}",
+            w.part
+        );
+        assert_eq!(
+            w.bucket.as_deref(),
+            archives.then_some("agency-archive-production"),
+            "{}",
+            w.part
+        );
+        // Retention runs in the Worker's cron.
+        assert!(!archives || !w.crons.is_empty(), "{}: no cron", w.part);
+    }
+    // Without `[retention]`, the defaults: no variable.
+    let d = desired("production", &inputs());
+    assert!(
+        d.workers
+            .iter()
+            .all(|w| !w.vars.contains_key("AGENCY_RETENTION"))
+    );
+}
+
+#[test]
 fn the_generated_configuration_is_deterministic_and_binds_what_is_declared() {
     let d = desired("production", &inputs());
     let layout = wrangler::Layout {

@@ -59,6 +59,12 @@ impl Answer {
         )
     }
 
+    /// `200` as NDJSON, one JSON object a line, streamed (an export:
+    /// [`crate::retention::Export`]).
+    pub fn ndjson(description: &'static str) -> Answer {
+        Answer::text(description, "application/x-ndjson")
+    }
+
     /// `200` as server-sent events, each described by `event` (the fields of one event:
     /// `event`, `data`, `id`, `retry`).
     pub fn events(description: &'static str, mut event: Value) -> Answer {
@@ -75,6 +81,25 @@ impl Answer {
         self.links = Some(links);
         self
     }
+}
+
+/// The `from` and `to` of an export ([`crate::retention::Export::asked`]).
+pub fn export_params() -> Vec<Param> {
+    let instant = json!({ "type": "string", "minLength": 10 });
+    vec![
+        Param {
+            description: Some(
+                "Inclusive: a day (2026-11-25, from its start in UTC) or an RFC 3339 time; the beginning when absent",
+            ),
+            ..Param::query("from", instant.clone())
+        },
+        Param {
+            description: Some(
+                "Exclusive: a day or an RFC 3339 time; just after the time of the request when absent",
+            ),
+            ..Param::query("to", instant)
+        },
+    ]
 }
 
 /// A path, query or header parameter.

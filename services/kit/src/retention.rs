@@ -1,7 +1,9 @@
-//! Retention: which records are kept for a while and then archived and deleted, and the
-//! SQL that finds and removes them in bounded batches. Each service names its kinds
-//! ([`Retained`], next to its tables); a runtime writes the archive (a directory of
-//! compressed NDJSON locally) and runs the batches off the request path.
+//! Retention: which records are kept for a while and then archived and deleted, the SQL
+//! that finds and removes them in bounded batches, and the [`round`] that does it.
+//! Each service names its kinds ([`Retained`], next to its tables); `[retention]`
+//! ([`RetentionConfig`]) sets their periods; a runtime implements the [`Archive`] port
+//! (a directory locally, the R2 bucket at the edge) and runs rounds off the request
+//! path (a background task locally, the Workers' crons at the edge).
 //!
 //! A batch is the oldest rows past the cutoff, in (time, key) order, each with the
 //! rows of other tables that belong to it ([`Child`]: a decision's feedback, an
@@ -10,12 +12,152 @@
 //! rows again (with any that became due since) under the same file names, which
 //! replaces the earlier files.
 
+use std::io::Write;
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::ports::{Db, PortError, SqlValue, Statement};
 
 /// Nothing is kept for less: the SLA and the relearning loop read 30 days.
 pub const MIN_DAYS: u32 = 30;
+
+/// Rows per batch: one batch is archived and deleted at a time.
+pub const BATCH: u32 = 1000;
+
+/// Where archived rows go: a directory locally, the R2 bucket at the edge. (`async fn`
+/// as in [`crate::ports`]: the local server's future is `Send` because its type is.)
+#[allow(async_fn_in_trait)]
+pub trait Archive {
+    /// Stores `gz` (gzipped NDJSON) under `name` (`{kind}/{yyyy}/{mm}/{dd}/{first
+    /// key}.ndjson.gz`), whole or not at all (never a part that reads as whole),
+    /// replacing what an earlier round stored under the name.
+    async fn put(&self, name: &str, gz: Vec<u8>) -> Result<(), PortError>;
+}
+
+/// `[retention]`: days each kind is kept (defaults: the services'), and where the
+/// archive goes locally (at the edge it is the environment's bucket).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub decisions_days: Option<u32>,
+    pub feedback_days: Option<u32>,
+    pub events_days: Option<u32>,
+    pub audit_days: Option<u32>,
+    pub chat_days: Option<u32>,
+    /// Locally: `<data_dir>/archive` unless set.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl RetentionConfig {
+    /// The days `r` is kept.
+    pub fn days(&self, r: &Retained) -> u32 {
+        let set = match r.kind {
+            "decisions" => self.decisions_days,
+            "feedback" => self.feedback_days,
+            "events" => self.events_days,
+            "audit" => self.audit_days,
+            "chat" => self.chat_days,
+            _ => None,
+        };
+        set.unwrap_or(r.default_days)
+    }
+
+    /// Every period at least [`MIN_DAYS`]; feedback kept at least as long as the
+    /// decisions it is about (it goes with its decision, archived inside it). `kinds`:
+    /// every service's.
+    pub fn validate(&self, kinds: &[Retained]) -> Result<(), String> {
+        let days = |k: &str| {
+            kinds
+                .iter()
+                .find(|r| r.kind == k)
+                .map_or(0, |r| self.days(r))
+        };
+        if days("feedback") < days("decisions") {
+            return Err(format!(
+                "retention.feedback_days ({}) must be at least retention.decisions_days ({}): feedback goes with its decision",
+                days("feedback"),
+                days("decisions")
+            ));
+        }
+        for (key, v) in [
+            ("decisions_days", self.decisions_days),
+            ("feedback_days", self.feedback_days),
+            ("events_days", self.events_days),
+            ("audit_days", self.audit_days),
+            ("chat_days", self.chat_days),
+        ] {
+            if let Some(d) = v
+                && d < MIN_DAYS
+            {
+                return Err(format!(
+                    "retention.{key} must be at least {MIN_DAYS} (the SLA and relearning read 30 days), got {d}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one round archived and deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows per kind (kinds with none left out).
+    pub rows: Vec<(&'static str, u64)>,
+    pub files: u64,
+    /// The round stopped at its batch limit with rows still due.
+    pub more: bool,
+}
+
+/// One round: for each kind, batches of its oldest rows past its period (as of
+/// `now_ms`) are archived, then deleted; at most `max_batches` per kind when given (a
+/// Worker's cron has a budget of subrequests), else until none is due.
+pub async fn round(
+    db: &impl Db,
+    archive: &impl Archive,
+    config: &RetentionConfig,
+    kinds: &[Retained],
+    now_ms: i64,
+    max_batches: Option<u32>,
+) -> Result<Pruned, PortError> {
+    let mut out = Pruned::default();
+    for r in kinds {
+        let cutoff = now_ms - i64::from(config.days(r)) * 86_400_000;
+        let (mut rows, mut batches) = (0u64, 0u32);
+        loop {
+            if max_batches.is_some_and(|m| batches >= m) {
+                out.more |= r.oldest(db, cutoff, 1).await?.is_some();
+                break;
+            }
+            let Some(batch) = r.oldest(db, cutoff, BATCH).await? else {
+                break;
+            };
+            for (name, lines) in r.files(&batch) {
+                archive.put(&format!("{name}.gz"), gzip(&lines)?).await?;
+                out.files += 1;
+            }
+            db.batch(r.delete(&batch)).await?;
+            rows += batch.rows.len() as u64;
+            batches += 1;
+        }
+        if rows > 0 {
+            out.rows.push((r.kind, rows));
+        }
+    }
+    Ok(out)
+}
+
+/// `rows` as gzipped NDJSON.
+fn gzip(rows: &[&Map<String, Value>]) -> Result<Vec<u8>, PortError> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for row in rows {
+        gz.write_all(line(row).as_bytes())
+            .and_then(|()| gz.write_all(b"\n"))
+            .map_err(|e| PortError::Storage(format!("gzip: {e}")))?;
+    }
+    gz.finish()
+        .map_err(|e| PortError::Storage(format!("gzip: {e}")))
+}
 
 /// A kind of record with a retention period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +200,6 @@ pub struct Batch {
 const KEYS_PER_DELETE: usize = 90;
 
 impl Retained {
-    /// Rows past `cutoff` (`?1`) that may go, up to and including (time `?2`, key `?3`).
-    fn bound(&self) -> String {
-        let (t, k) = (self.time, self.key);
-        let only = self.only.map(|o| format!(" AND ({o})")).unwrap_or_default();
-        format!("{t} < ?1{only} AND ({t} < ?2 OR ({t} = ?2 AND {k} <= ?3))")
-    }
-
     /// The oldest rows past `cutoff_ms` (at most `limit`), each with its children;
     /// `None` when there are none.
     pub async fn oldest(
@@ -73,35 +208,52 @@ impl Retained {
         cutoff_ms: i64,
         limit: u32,
     ) -> Result<Option<Batch>, PortError> {
-        let (t, k) = (self.time, self.key);
         let only = self.only.map(|o| format!(" AND ({o})")).unwrap_or_default();
+        let cond = format!("{} < ?1{only}", self.time);
+        self.select(db, &cond, vec![cutoff_ms.into()], limit).await
+    }
+
+    /// The first `limit` rows meeting `cond` (over parameters `params`, `?1`..), in
+    /// (time, key) order, each with its children; `None` when there are none.
+    async fn select(
+        &self,
+        db: &impl Db,
+        cond: &str,
+        mut params: Vec<SqlValue>,
+        limit: u32,
+    ) -> Result<Option<Batch>, PortError> {
+        let (t, k, n) = (self.time, self.key, params.len());
+        let mut with_limit = params.clone();
+        with_limit.push(i64::from(limit).into());
         let mut rows = db
             .rows(
                 &format!(
-                    "SELECT * FROM {} WHERE {t} < ?1{only} ORDER BY {t}, {k} LIMIT ?2",
-                    self.table
+                    "SELECT * FROM {} WHERE {cond} ORDER BY {t}, {k} LIMIT ?{}",
+                    self.table,
+                    n + 1
                 ),
-                &[cutoff_ms.into(), i64::from(limit).into()],
+                &with_limit,
             )
             .await?;
         let Some(last) = rows.last() else {
             return Ok(None);
         };
         let last = (
-            last.get(t).and_then(Value::as_i64).unwrap_or(cutoff_ms),
+            last.get(t).and_then(Value::as_i64).unwrap_or_default(),
             sql_value(last.get(k).unwrap_or(&Value::Null)),
         );
+        // The batch's rows again: `cond`, up to and including the last one.
+        params.extend([last.0.into(), last.1.clone()]);
+        let (lt, lk) = (n + 1, n + 2);
+        let upto = format!("{cond} AND ({t} < ?{lt} OR ({t} = ?{lt} AND {k} <= ?{lk}))");
         for c in self.children {
             let kids = db
                 .rows(
                     &format!(
-                        "SELECT * FROM {} WHERE {} IN (SELECT {k} FROM {} WHERE {})",
-                        c.table,
-                        c.column,
-                        self.table,
-                        self.bound()
+                        "SELECT * FROM {} WHERE {} IN (SELECT {k} FROM {} WHERE {upto})",
+                        c.table, c.column, self.table
                     ),
-                    &[cutoff_ms.into(), last.0.into(), last.1.clone()],
+                    &params,
                 )
                 .await?;
             for row in &mut rows {
@@ -179,6 +331,117 @@ impl Retained {
                 (name, rows)
             })
             .collect()
+    }
+}
+
+/// An export under way: the rows of a kind with times in `from_ms..to_ms`, oldest
+/// first, each with its children, as the archive holds them, as NDJSON. The service
+/// answers with it ([`Export::response`]); the runtime sends the response's headers,
+/// then streams [`Export::next_page`] until it is done, so an export of any size is
+/// sent a page at a time (a failure midway breaks the connection: a cut-off export
+/// never looks whole).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    pub of: &'static Retained,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// The last row sent: (time, key).
+    after: Option<(i64, SqlValue)>,
+    done: bool,
+}
+
+impl Export {
+    pub fn new(of: &'static Retained, from_ms: i64, to_ms: i64) -> Export {
+        Export {
+            of,
+            from_ms,
+            to_ms,
+            after: None,
+            done: from_ms >= to_ms,
+        }
+    }
+
+    /// The next page's lines (up to [`BATCH`] rows), `None` once every row was sent.
+    pub async fn next_page(&mut self, db: &impl Db) -> Result<Option<Vec<u8>>, PortError> {
+        if self.done {
+            return Ok(None);
+        }
+        let (t, k) = (self.of.time, self.of.key);
+        let mut params: Vec<SqlValue> = vec![self.from_ms.into(), self.to_ms.into()];
+        let mut cond = format!("{t} >= ?1 AND {t} < ?2");
+        if let Some((at, key)) = &self.after {
+            cond.push_str(&format!(" AND ({t} > ?3 OR ({t} = ?3 AND {k} > ?4))"));
+            params.extend([(*at).into(), key.clone()]);
+        }
+        let Some(batch) = self.of.select(db, &cond, params, BATCH).await? else {
+            self.done = true;
+            return Ok(None);
+        };
+        self.done = batch.rows.len() < BATCH as usize;
+        let mut out = Vec::new();
+        for row in &batch.rows {
+            out.extend_from_slice(line(row).as_bytes());
+            out.push(b'\n');
+        }
+        self.after = Some(batch.last);
+        Ok(Some(out))
+    }
+
+    /// The export `req` asks for: `from` (inclusive; the beginning by default) and `to`
+    /// (exclusive; just after `now_ms` by default, so an export is of what existed when
+    /// it was asked; a later `from` gives none), each a day (`2026-11-25`, from its start in UTC) or an RFC 3339 time.
+    pub fn asked(
+        of: &'static Retained,
+        req: &crate::Request,
+        now_ms: i64,
+    ) -> Result<Export, crate::ApiError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Query {
+            from: Option<String>,
+            to: Option<String>,
+        }
+        let q: Query = req.query()?;
+        let at = |name: &str, v: Option<&String>, default: i64| {
+            match v {
+            None => Ok(default),
+            Some(t) => agency_approval::parse_instant(t).ok_or_else(|| {
+                crate::ApiError::bad_request(format!(
+                    "{name} must be a day (2026-11-25) or an RFC 3339 time (2026-11-25T10:00:00Z), not {t:?}"
+                ))
+            }),
+        }
+        };
+        let (from, to) = (
+            at("from", q.from.as_ref(), i64::MIN)?,
+            // Exclusive: a row of this very millisecond is in.
+            at("to", q.to.as_ref(), now_ms + 1)?,
+        );
+        if q.from.is_some() && q.to.is_some() && from > to {
+            return Err(crate::ApiError::bad_request(format!(
+                "from ({}) is after to ({})",
+                q.from.unwrap_or_default(),
+                q.to.unwrap_or_default()
+            )));
+        }
+        Ok(Export::new(of, from, to))
+    }
+
+    /// The answer that starts it: 200, NDJSON, no body yet (the runtime streams the
+    /// pages; [`Export::of_response`] finds it).
+    pub fn response(self) -> crate::Response {
+        let mut r = crate::Response::new(Vec::new());
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-ndjson"),
+        );
+        r.extensions_mut().insert(self);
+        r
+    }
+
+    /// The export `response` starts, if it starts one.
+    pub fn of_response(response: &mut crate::Response) -> Option<Export> {
+        response.extensions_mut().remove::<Export>()
     }
 }
 

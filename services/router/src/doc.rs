@@ -51,6 +51,13 @@ impl Documented for Endpoint {
                     (404, "before names no stored decision"),
                 ],
             },
+            Endpoint::Export => Operation {
+                description: "Role: operator. Oldest first, one decision a line as stored (`id`, `created_ms`, `message`, `channel`, `agent`, `reason`, `graph_version`, `complexity`, `decision_json`), its feedback inside (`feedback`: the rows, `correct_agent` and `created_ms`): the rows the archive holds once they pass their retention (`agency archive read`). Streamed a page at a time; a failure midway breaks the connection, so a cut-off export never looks whole.",
+                request: None,
+                ok: Answer::ndjson("The decisions, one JSON object a line"),
+                params: agency_kit::openapi::export_params(),
+                errors: &[(400, "A bad from or to, or from after to")],
+            },
             Endpoint::Feedback => Operation {
                 description: "Role: operator.",
                 request: Some(doc.schema::<FeedbackBody>()),

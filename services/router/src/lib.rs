@@ -98,6 +98,7 @@ pub const HALTS_STALE_MS: i64 = 2_000;
 pub enum Endpoint {
     Route,
     Decisions,
+    Export,
     Feedback,
 }
 
@@ -113,7 +114,8 @@ pub static SERVICE: agency_kit::Service = agency_kit::Service {
         kv: &[],
         objects: &[],
         queues: &[],
-        crons: &[],
+        // Retention: decisions and feedback past their period go to the archive.
+        crons: &["*/10 * * * *"],
         archive: true,
         // The graph and down agents from the skill graph; the halts from the assistant.
         calls: &[agency_kit::Part::SkillGraph, agency_kit::Part::Assistant],
@@ -140,6 +142,14 @@ pub static ROUTES: &[Route<Endpoint>] = &[
         summary: "Recent routing decisions, newest first",
     },
     Route {
+        method: Method::GET,
+        path: "/api/route/decisions/export",
+        access: Access::Write,
+        body: BodyLimit::None,
+        endpoint: Endpoint::Export,
+        summary: "Every routing decision in a time range, with its feedback, as NDJSON (streamed)",
+    },
+    Route {
         method: Method::POST,
         path: "/api/route/feedback",
         access: Access::Write,
@@ -154,6 +164,12 @@ pub async fn call<P: RouterPorts>(p: &P, endpoint: Endpoint, req: Request) -> Ap
     match endpoint {
         Endpoint::Route => route(p, &req).await,
         Endpoint::Decisions => decisions(p, &req).await,
+        Endpoint::Export => {
+            let export = agency_kit::retention::Export::asked(&store::DECISIONS, &req, p.now_ms())?;
+            // Recorded decisions are stored before they are read.
+            p.settled().await?;
+            Ok(export.response())
+        }
         Endpoint::Feedback => feedback(p, &req).await,
     }
 }

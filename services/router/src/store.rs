@@ -11,30 +11,33 @@ use agency_kit::retention::{Child, Retained};
 /// Routing decisions (with their feedback, archived inside each) and feedback: kept
 /// for `[retention] decisions_days` and `feedback_days`, then archived and deleted. A
 /// decision's feedback goes with it at the latest.
-pub const RETAINED: &[Retained] = &[
-    Retained {
-        kind: "decisions",
-        table: "decisions",
-        key: "id",
-        time: "created_ms",
-        default_days: 90,
-        children: &[Child {
-            field: "feedback",
-            table: "feedback",
-            column: "decision_id",
-        }],
-        only: None,
-    },
-    Retained {
-        kind: "feedback",
+pub const RETAINED: &[Retained] = &[DECISIONS, FEEDBACK];
+
+/// Decisions, each with its feedback inside.
+pub const DECISIONS: Retained = Retained {
+    kind: "decisions",
+    table: "decisions",
+    key: "id",
+    time: "created_ms",
+    default_days: 90,
+    children: &[Child {
+        field: "feedback",
         table: "feedback",
-        key: "id",
-        time: "created_ms",
-        default_days: 90,
-        children: &[],
-        only: None,
-    },
-];
+        column: "decision_id",
+    }],
+    only: None,
+};
+
+/// Feedback (archived inside its decision; alone only past its own period).
+pub const FEEDBACK: Retained = Retained {
+    kind: "feedback",
+    table: "feedback",
+    key: "id",
+    time: "created_ms",
+    default_days: 90,
+    children: &[],
+    only: None,
+};
 
 pub static MIGRATIONS: &[Migration] = agency_kit::migrations!("router": "0001_init", "0002_replay", "0003_conversations", "0004_retention");
 

@@ -5,6 +5,7 @@
 //! calls the service and turns its answer into a `worker::Response`.
 #![allow(async_fn_in_trait)]
 
+pub mod archive;
 pub mod isolate;
 pub mod object;
 pub mod samples;
@@ -15,6 +16,7 @@ use std::future::Future;
 
 use agency_kit::observe::{Observer, RequestLog, UNMATCHED, observed};
 use agency_kit::ports::Written;
+use agency_kit::retention::Export;
 use agency_kit::routes::{self, Matched, Route};
 use agency_kit::{
     ApiError, ApiResult, Clock, Db, Limits, OutRequest, OutResponse, Part, PortError, Random,
@@ -109,7 +111,38 @@ where
     if let Some(shipment) = samples::shipment(env) {
         ctx.wait_until(shipment);
     }
+    let mut response = response;
+    if let Some(export) = Export::of_response(&mut response)
+        && method != Method::HEAD
+    {
+        return exported(response, export, env);
+    }
     to_worker(response)
+}
+
+/// An export's headers, then its pages read from the Worker's D1 one at a time as the
+/// client takes them (a failure midway errors the stream: the connection is cut).
+fn exported(response: agency_kit::Response, export: Export, env: &Env) -> worker::Result<Response> {
+    let db = match D1::from_env(env) {
+        Ok(db) => db,
+        Err(e) => return to_worker(ApiError::from(e).into_response()),
+    };
+    let pages = futures_util::stream::unfold(Some((db, export)), |at| async move {
+        let (db, mut export) = at?;
+        match export.next_page(&db).await {
+            Ok(Some(page)) => Some((Ok(page), Some((db, export)))),
+            Ok(None) => None,
+            Err(e) => {
+                worker::console_error!("export of {} broke off: {e}", export.of.kind);
+                Some((Err(worker::Error::RustError(e.to_string())), None))
+            }
+        }
+    });
+    let body = Response::from_stream(pages)?;
+    let (parts, _) = response.into_parts();
+    Ok(body
+        .with_status(parts.status.as_u16())
+        .with_headers(headers_of(&parts.headers)?))
 }
 
 fn method(req: &Request) -> Method {
@@ -169,12 +202,7 @@ async fn read<E>(
 /// A service crate's response as the Worker sends it.
 pub fn to_worker(r: agency_kit::Response) -> worker::Result<Response> {
     let (parts, body) = r.into_parts();
-    let out = Headers::new();
-    for (k, v) in &parts.headers {
-        if let Ok(v) = v.to_str() {
-            out.append(k.as_str(), v)?;
-        }
-    }
+    let out = headers_of(&parts.headers)?;
     let response = if body.is_empty() {
         Response::empty()?
     } else {
@@ -183,6 +211,16 @@ pub fn to_worker(r: agency_kit::Response) -> worker::Result<Response> {
     Ok(response
         .with_status(parts.status.as_u16())
         .with_headers(out))
+}
+
+fn headers_of(headers: &HeaderMap) -> worker::Result<Headers> {
+    let out = Headers::new();
+    for (k, v) in headers {
+        if let Ok(v) = v.to_str() {
+            out.append(k.as_str(), v)?;
+        }
+    }
+    Ok(out)
 }
 
 /// The role tokens from the Worker's secrets `AGENCY_{OPERATOR,GATEWAY,VIEWER}_TOKEN`
@@ -262,10 +300,31 @@ pub trait Served: Sized {
     /// The service's part of `/health`.
     async fn health(&self) -> (bool, Value);
     async fn call(&self, endpoint: Self::Endpoint, request: agency_kit::Request) -> ApiResult;
-    /// The Worker's scheduled work (its cron's, [`run_cron`]); none by default.
+    /// The Worker's own scheduled work (its cron's, [`run_cron`]); none by default.
+    /// Retention ([`archive::run`]) runs after it in every Worker that keeps records.
     async fn cron(&self) -> Result<(), ApiError> {
         Ok(())
     }
+}
+
+/// A Worker's scheduled work: its own ([`Served::cron`]), then retention (run even when
+/// the first failed); what retention archived, or the first error.
+async fn scheduled<P: Served>(p: &P, env: &Env) -> Result<Value, ApiError> {
+    let own = p.cron().await;
+    let pruned = archive::run(env, P::service()).await;
+    own?;
+    let pruned = pruned?;
+    let rows: Map<String, Value> = pruned
+        .rows
+        .iter()
+        .map(|(kind, n)| ((*kind).to_owned(), Value::from(*n)))
+        .collect();
+    Ok(serde_json::json!({
+        "ran": P::service().part.name(),
+        "archived": rows,
+        "files": pruned.files,
+        "more": pruned.more,
+    }))
 }
 
 /// A cron run: the ports, [`Served::cron`], errors logged, the isolate's samples
@@ -277,11 +336,10 @@ pub async fn run_cron<P: Served>(
 ) {
     let part = P::service().part;
     match ports() {
-        Ok(p) => {
-            if let Err(e) = p.cron().await {
-                worker::console_error!("{part} cron: {e} {:?}", e.log);
-            }
-        }
+        Ok(p) => match scheduled(&p, env).await {
+            Ok(done) => worker::console_log!("{part} cron: {done}"),
+            Err(e) => worker::console_error!("{part} cron: {e} {:?}", e.log),
+        },
         Err(e) => worker::console_error!("{part} cron: {e}"),
     }
     if let Some(shipment) = samples::shipment(env) {
@@ -311,13 +369,10 @@ pub async fn serve_service<P: Served>(
                     let (ok, detail) = p.health().await;
                     Ok(root::health(vec![(part.name(), ok, detail)]))
                 }
-                Endpoint::Cron => {
-                    p.cron().await?;
-                    Ok(agency_kit::http::json(
-                        http::StatusCode::OK,
-                        &serde_json::json!({ "ran": part.name() }),
-                    ))
-                }
+                Endpoint::Cron => Ok(agency_kit::http::json(
+                    http::StatusCode::OK,
+                    &scheduled(&p, env).await?,
+                )),
                 Endpoint::Service(e) => p.call(e, request).await,
             }
         },

@@ -36,6 +36,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     agency_edge::serve_service(req, &env, &ctx, || Edge::new(&env)).await
 }
 
+/// Every ten minutes: retention (decisions and feedback past their period archived to
+/// the bucket, then deleted; [`agency_edge::archive`]).
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, ctx: worker::ScheduleContext) {
+    agency_edge::run_cron(&env, &ctx, || Edge::new(&env)).await;
+}
+
 impl agency_edge::Served for Edge<'_> {
     type Endpoint = agency_router_service::Endpoint;
     fn service() -> &'static agency_kit::Service {

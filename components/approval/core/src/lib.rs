@@ -39,4 +39,4 @@ pub use money::{LedgerFull, MAX_AMOUNT_USD, Micros, MoneyError};
 pub use policy::{
     Budget, DEFAULT_ALERTS, Escalation, Exhausted, Limits, Policy, PolicyError, Rule, When,
 };
-pub use time::{civil, day_key, duration_secs, month_key, rfc3339};
+pub use time::{civil, day_key, duration_secs, month_key, parse_instant, rfc3339};

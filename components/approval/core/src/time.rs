@@ -39,6 +39,95 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Unix milliseconds of a day (`2026-11-25`, its start in UTC) or an RFC 3339
+/// timestamp (`2026-11-25T10:00:00Z`, `2026-11-25T10:00:00.250+01:00`); `None` for
+/// anything else, an impossible date included. The inverse of [`rfc3339`].
+pub fn parse_instant(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let num = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = match t.find(['T', 't', ' ']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let mut parts = date.split('-');
+    let (y, m, d) = (
+        parts.next().filter(|p| p.len() == 4).and_then(num)?,
+        parts.next().filter(|p| p.len() == 2).and_then(num)?,
+        parts.next().filter(|p| p.len() == 2).and_then(num)?,
+    );
+    if parts.next().is_some() || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    let day_ms = days_from_civil(y, m, d) * 86_400_000;
+    let Some(rest) = rest else {
+        return Some(day_ms);
+    };
+    // hh:mm:ss, an optional fraction, then Z or an offset.
+    let zone_at = rest.find(['Z', 'z', '+', '-'])?;
+    let (clock, zone) = rest.split_at(zone_at);
+    let (hms, frac) = match clock.split_once('.') {
+        Some((hms, f)) => (hms, Some(f)),
+        None => (clock, None),
+    };
+    let mut hms = hms.split(':');
+    let (h, mi, s) = (
+        hms.next().filter(|p| p.len() == 2).and_then(num)?,
+        hms.next().filter(|p| p.len() == 2).and_then(num)?,
+        hms.next().filter(|p| p.len() == 2).and_then(num)?,
+    );
+    if hms.next().is_some() || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let millis = match frac {
+        None => 0,
+        Some(f) => {
+            num(f)?;
+            let three: String = f.chars().chain("000".chars()).take(3).collect();
+            three.parse::<i64>().ok()?
+        }
+    };
+    let offset_min = match zone {
+        "Z" | "z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let (oh, om) = z[1..].split_once(':')?;
+            let (oh, om) = (
+                Some(oh).filter(|p| p.len() == 2).and_then(num)?,
+                Some(om).filter(|p| p.len() == 2).and_then(num)?,
+            );
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 60 + om)
+        }
+    };
+    Some(day_ms + ((h * 60 + mi - offset_min) * 60 + s) * 1000 + millis)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (the inverse of [`civil`]).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Seconds in a duration as people write it: `90` (seconds), `30m`, `2h`, `1d`, `1w`,
 /// or in words: `30 minutes`, `1 hour`, `an hour`, `2 days`, `a week`. Zero and
 /// anything else: `None`.
@@ -74,6 +163,42 @@ pub fn duration_secs(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_read_back_what_rfc3339_writes() {
+        for ms in [
+            0,
+            1_796_000_000_123,
+            951_782_400_000,
+            -1,
+            253_402_300_799_000,
+        ] {
+            assert_eq!(parse_instant(&rfc3339(ms)), Some(ms), "{}", rfc3339(ms));
+        }
+        assert_eq!(
+            parse_instant("2026-11-30"),
+            Some(1_796_000_000_000 - 1_796_000_000_000 % 86_400_000)
+        );
+        assert_eq!(parse_instant("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_instant("1970-01-01T00:00:00.5Z"), Some(500));
+        assert_eq!(parse_instant("1969-12-31T19:00:00-05:00"), Some(0));
+        for bad in [
+            "",
+            "2026",
+            "2026-13-01",
+            "2026-02-29",
+            "2026-1-01",
+            "2026-01-01T25:00:00Z",
+            "2026-01-01T10:00:00",
+            "2026-01-01T10:00Z",
+            "yesterday",
+            "2026-01-01T10:00:00+1",
+            "2026-01-01T10:00:00.x1Z",
+        ] {
+            assert_eq!(parse_instant(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_instant("2024-02-29"), Some(1_709_164_800_000));
+    }
 
     #[test]
     fn durations() {
