@@ -106,14 +106,13 @@ impl Project {
                 sections.insert(key.to_owned(), v.clone());
             }
         }
-        // The periods only: where the local archive goes means nothing at the edge.
+        // The periods only (where the local archive goes means nothing at the edge), as
+        // JSON: the Workers that read it parse no TOML otherwise.
         let retention = match raw.get("retention") {
             Some(toml::Value::Table(t)) => {
                 let mut t = t.clone();
                 t.remove("dir");
-                let mut section = toml::Table::new();
-                section.insert("retention".to_owned(), toml::Value::Table(t));
-                Some(toml::to_string(&section).context("[retention] as TOML")?)
+                Some(serde_json::to_string(&t).context("[retention] as JSON")?)
             }
             _ => None,
         };

@@ -284,3 +284,79 @@ fn an_export_streams_every_row_once_in_order_across_pages() {
         (base + 1..base + 3).contains(&t)
     }));
 }
+
+/// `kill -9` while the server prunes (its round at start): every old decision is, at
+/// each kill, still in the database or in an archive file that reads whole (a file cut
+/// short is only ever a `.partial`); a last run finishes the job with each decision
+/// archived and none left.
+#[test]
+fn a_prune_killed_half_way_loses_nothing() {
+    let data = TempDir::new("retention-killed");
+    let db = data.path().join("agency.db");
+    agency::store::Store::open(&db).unwrap();
+    let now = agency::store::now_ms();
+    let decision = a_decision();
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let tx = c.unchecked_transaction().unwrap();
+        for i in 0..60_000i64 {
+            // Over twenty old days.
+            let at = now - (100 + i % 20) * DAY + i;
+            tx.execute(
+                "INSERT INTO decisions (id, created_ms, message, channel, agent, reason, graph_version, decision_json) VALUES (?1, ?2, 'deploy it', 'slack', 'devops', 'keyword', 'g1', ?3)",
+                params![format!("dec_{i:06}"), at, decision],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let archive = data.path().join("archive");
+    // Whole files only (each must read to its end), each decision counted once.
+    let accounted = || {
+        let mut ids = std::collections::BTreeSet::new();
+        let files = if archive.exists() {
+            agency::retention::archived(&archive, Some("decisions"), None, None).unwrap()
+        } else {
+            Vec::new()
+        };
+        for f in files {
+            agency::retention::read_lines(&f, |_, l| {
+                let v: serde_json::Value = serde_json::from_str(l)?;
+                ids.insert(v["id"].as_str().unwrap_or_default().to_owned());
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{} does not read whole: {e:#}", f.display()));
+        }
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let mut q = c.prepare("SELECT id FROM decisions").unwrap();
+        let stored: Vec<String> = q
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let left = stored.len();
+        ids.extend(stored);
+        (ids.len(), left)
+    };
+    let mut cut_short = 0;
+    for delay in [0u64, 20, 50, 100, 200, 400] {
+        let server = Server::start(data.path(), &["--example", "--engine", "native"], false);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        drop(server); // SIGKILL
+        let (all, left) = accounted();
+        eprintln!("killed after {delay} ms: {left} decisions still stored");
+        assert_eq!(all, 60_000, "killed after {delay} ms: decisions lost");
+        if left > 0 && left < 60_000 {
+            cut_short += 1;
+        }
+    }
+    assert!(cut_short > 0, "no kill landed while the prune ran");
+    // A last run to the end: everything archived, nothing left.
+    let server = Server::start(data.path(), &["--example", "--engine", "native"], false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while accounted().1 > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(server);
+    assert_eq!(accounted(), (60_000, 0));
+}

@@ -23,8 +23,9 @@ pub struct Inputs {
     /// The `[webhooks]`, `[gateway]`, `[[approvers]]` and `[monitoring]` sections as TOML
     /// (the webhooks Worker's `AGENCY_WEBHOOKS`, monitoring's `AGENCY_MONITORING`).
     pub sections: String,
-    /// `[retention]` as TOML (its periods; `dir` is the local server's): every Worker
-    /// with an archive reads it as `AGENCY_RETENTION`, the defaults without it.
+    /// `[retention]`'s periods as JSON (`{"decisions_days": 180}`; `dir` is the local
+    /// server's): every Worker with an archive reads it as `AGENCY_RETENTION`, the
+    /// defaults without it.
     pub retention: Option<String>,
     /// The environment variables those sections name for secrets (signing secrets, bot
     /// tokens, the gateway's secret), each a secret of the webhooks Worker.

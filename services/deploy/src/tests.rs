@@ -405,7 +405,7 @@ fn the_llm_key_comes_from_the_variable_the_config_names() {
 
 #[test]
 fn every_worker_with_an_archive_reads_the_retention_periods_and_binds_the_bucket() {
-    let section = "[retention]\ndecisions_days = 45\n".to_owned();
+    let section = r#"{"decisions_days":45}"#.to_owned();
     let d = desired(
         "production",
         &Inputs {

@@ -3,12 +3,11 @@
 //! `archive/`-free keys `{kind}/{yyyy}/{mm}/{dd}/{first key}.ndjson.gz`, the local
 //! archive's layout) and deletes them from its D1 database, a bounded number of batches
 //! a run ([`agency_kit::retention::round`]). The periods are `agency.toml`'s
-//! `[retention]`, which `agency deploy` puts in the variable `AGENCY_RETENTION`; the
-//! services' defaults without it.
+//! `[retention]`, which `agency deploy` puts in the variable `AGENCY_RETENTION` as JSON
+//! (`{"decisions_days": 180}`); the services' defaults without it.
 
 use agency_kit::retention::{Archive, Pruned, RetentionConfig, round};
 use agency_kit::{ApiError, Clock, PortError, Service};
-use serde::Deserialize;
 use worker::{Bucket, Env, HttpMetadata};
 
 use crate::{D1, EdgeClock, storage};
@@ -40,13 +39,6 @@ impl Archive for R2 {
     }
 }
 
-/// `AGENCY_RETENTION`: `[retention]` as TOML (nothing else in it is read).
-#[derive(Deserialize)]
-struct Sections {
-    #[serde(default)]
-    retention: RetentionConfig,
-}
-
 /// The periods in force: `AGENCY_RETENTION`'s, checked as the local server checks
 /// them (a period under 30 days is refused), or the defaults.
 pub fn config(env: &Env, service: &Service) -> Result<RetentionConfig, ApiError> {
@@ -60,9 +52,8 @@ pub fn config(env: &Env, service: &Service) -> Result<RetentionConfig, ApiError>
             format!("the retention configuration (AGENCY_RETENTION) is invalid: {why}"),
         )
     };
-    let config = toml::from_str::<Sections>(&text)
-        .map_err(|e| invalid(e.message().to_owned()))?
-        .retention;
+    let config: RetentionConfig =
+        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     config.validate(service.retained).map_err(invalid)?;
     Ok(config)
 }
