@@ -85,4 +85,28 @@ pub(crate) fn checks(c: &Client, t: &Target, base: &str, out: &mut Vec<Outcome>)
             Ok(())
         })(),
     });
+    out.push(Outcome {
+        name: "budgets: with several exhausted, a budget that denies outranks one that asks",
+        result: (|| {
+            // The agent's budget (checked before the channel's) asks when exhausted; the
+            // channel's denies. Past both: denied, naming the channel's.
+            let body = json!({"taskId": fresh("overrun"), "agent": AGENT, "action": "read",
+                "channel": "overrun-deny", "description": "past two budgets",
+                "estimatedCostUsd": LIMIT + 0.5});
+            let r = api.approve(c, &body)?;
+            expect_status(&r, 200, "POST /api/approve")?;
+            if r.body["decision"] != "denied"
+                || r.body["reasonCode"] != "budget"
+                || !r.body["reason"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("channel:overrun-deny daily"))
+            {
+                return Err(format!(
+                    "expected denied by the channel's budget: {}",
+                    r.body
+                ));
+            }
+            Ok(())
+        })(),
+    });
 }

@@ -5,8 +5,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use agency_kit::export::Export;
 use agency_kit::observe::{UNMATCHED, observed};
-use agency_kit::retention::Export;
 use agency_kit::routes::{self, Matched, Miss};
 use agency_kit::{ApiError, ApiResult, Part, Request, root};
 use futures_util::FutureExt;

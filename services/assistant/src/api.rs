@@ -13,8 +13,8 @@ use agency_approval::contract::{
 use agency_approval::{
     Answer, ApprovalRequest, Decision, HaltTarget, Micros, Policy, human_decision,
 };
+use agency_kit::export::Export;
 use agency_kit::http::json;
-use agency_kit::retention::Export;
 use agency_kit::{ApiError, ApiResult, Clock, Db, Random, Request};
 use http::StatusCode;
 use serde_json::{Value, json};

@@ -474,15 +474,8 @@ mod tests {
         async fn audit(&self, _: &crate::AuditPage) -> Result<Vec<Value>, ApiError> {
             Ok(Vec::new())
         }
-        async fn audit_export(
-            &self,
-            _: &Request,
-        ) -> Result<agency_kit::retention::Export, ApiError> {
-            Ok(agency_kit::retention::Export::new(
-                &crate::store::AUDIT,
-                0,
-                0,
-            ))
+        async fn audit_export(&self, _: &Request) -> Result<agency_kit::export::Export, ApiError> {
+            Ok(agency_kit::export::Export::new(&crate::store::AUDIT, 0, 0))
         }
         async fn approval_id_by_number(&self, n: i64) -> Result<Option<String>, ApiError> {
             Ok((n == 1).then(|| "apr_1".to_owned()))

@@ -223,7 +223,7 @@ impl Documented for Endpoint {
                 None,
                 Answer::ndjson("The entries, one JSON object a line"),
                 agency_kit::openapi::export_params(),
-                &[(400, "A bad from or to, or from after to")],
+                &[(400, "A from or to that is neither a day nor an RFC 3339 time")],
             ),
             Endpoint::Audit => op(
                 "Any role. Decisions, human decisions, halts, resumes, spends and expiries.",

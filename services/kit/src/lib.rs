@@ -12,12 +12,15 @@
 //! - [`service`]: a service declared once ([`Part`], routes, migrations, edge needs);
 //! - [`outbound`]: requests to the outside as data, the port that sends them, and the
 //!   port to the other parts;
-//! - [`observe`]: the request middleware (id, timing, one log record per request).
+//! - [`observe`]: the request middleware (id, timing, one log record per request);
+//! - [`retention`]: records kept for a period, archived (the [`retention::Archive`]
+//!   port) and then deleted; [`export`]: the same rows in a window, streamed.
 //!
 //! No runtime crate (tokio, hyper, wasmtime, rusqlite, worker) may be a dependency here:
 //! this code runs natively and inside Workers.
 
 pub mod auth;
+pub mod export;
 pub mod http;
 pub mod migrate;
 pub mod observe;

@@ -60,7 +60,7 @@ impl Answer {
     }
 
     /// `200` as NDJSON, one JSON object a line, streamed (an export:
-    /// [`crate::retention::Export`]).
+    /// [`crate::export::Export`]).
     pub fn ndjson(description: &'static str) -> Answer {
         Answer::text(description, "application/x-ndjson")
     }
@@ -83,9 +83,12 @@ impl Answer {
     }
 }
 
-/// The `from` and `to` of an export ([`crate::retention::Export::asked`]).
+/// The `from` and `to` of an export ([`crate::export::Export::asked`]).
 pub fn export_params() -> Vec<Param> {
-    let instant = json!({ "type": "string", "minLength": 10 });
+    let instant = json!({ "anyOf": [
+        { "type": "string", "format": "date" },
+        { "type": "string", "format": "date-time" },
+    ] });
     vec![
         Param {
             description: Some(
@@ -95,7 +98,7 @@ pub fn export_params() -> Vec<Param> {
         },
         Param {
             description: Some(
-                "Exclusive: a day or an RFC 3339 time; just after the time of the request when absent",
+                "Exclusive: a day or an RFC 3339 time; just after the time of the request when absent. A window that ends before it starts holds nothing",
             ),
             ..Param::query("to", instant)
         },

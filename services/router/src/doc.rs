@@ -56,7 +56,10 @@ impl Documented for Endpoint {
                 request: None,
                 ok: Answer::ndjson("The decisions, one JSON object a line"),
                 params: agency_kit::openapi::export_params(),
-                errors: &[(400, "A bad from or to, or from after to")],
+                errors: &[(
+                    400,
+                    "A from or to that is neither a day nor an RFC 3339 time",
+                )],
             },
             Endpoint::Feedback => Operation {
                 description: "Role: operator.",

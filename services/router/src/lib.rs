@@ -165,7 +165,7 @@ pub async fn call<P: RouterPorts>(p: &P, endpoint: Endpoint, req: Request) -> Ap
         Endpoint::Route => route(p, &req).await,
         Endpoint::Decisions => decisions(p, &req).await,
         Endpoint::Export => {
-            let export = agency_kit::retention::Export::asked(&store::DECISIONS, &req, p.now_ms())?;
+            let export = agency_kit::export::Export::asked(&store::DECISIONS, &req, p.now_ms())?;
             // Recorded decisions are stored before they are read.
             p.settled().await?;
             Ok(export.response())

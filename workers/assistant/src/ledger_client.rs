@@ -2,8 +2,8 @@
 //! and the saga that reserves an approval's cost in every scope it falls under.
 
 use agency_approval::{
-    ApprovalRequest, BudgetCheck, BudgetStatus, LedgerChange, Micros, Policy, budget_scopes,
-    join_checks,
+    ApprovalRequest, BudgetCheck, BudgetStatus, Exhausted, LedgerChange, Micros, Policy,
+    budget_scopes, join_checks,
 };
 use agency_assistant_service::ledger::{
     Halt, HaltIn, LedgerIn, LedgerOp, LedgerRow, ReserveIn, ReserveOut, TaskIn, ledger_limit,
@@ -48,7 +48,9 @@ impl<'a> LedgerClient<'a> {
     ) -> Result<Checked, ApiError> {
         let mut done: Vec<String> = Vec::new();
         let mut checks = Vec::new();
+        let mut commit = commit;
         for (i, (scope, limits)) in budget_scopes(request, policy).into_iter().enumerate() {
+            let exhausted = policy.budget.exhausted_of(limits);
             let r = ReserveIn {
                 task: request.task_id.clone(),
                 agent: request.agent.clone(),
@@ -74,16 +76,27 @@ impl<'a> LedgerClient<'a> {
                     if commit {
                         self.release_in(&done, &request.task_id).await;
                     }
-                    return Ok(Checked::Budget(Err(b.into())));
+                    if exhausted == Exhausted::Deny {
+                        return Ok(Checked::Budget(Err(b.into())));
+                    }
+                    // This scope would ask, and an ask reserves nothing; the rest are
+                    // still checked, since one that denies decides (`join_checks`).
+                    commit = false;
+                    checks.push((Err(b.into()), exhausted));
                 }
                 ReserveOut::Fits { reserve, tightest } => {
-                    done.push(scope);
-                    checks.push(Ok((
-                        LedgerChange {
-                            reserve: reserve.into_iter().map(|(k, m)| (k, Micros(m))).collect(),
-                        },
-                        tightest.map(BudgetStatus::from),
-                    )));
+                    if commit {
+                        done.push(scope);
+                    }
+                    checks.push((
+                        Ok((
+                            LedgerChange {
+                                reserve: reserve.into_iter().map(|(k, m)| (k, Micros(m))).collect(),
+                            },
+                            tightest.map(BudgetStatus::from),
+                        )),
+                        exhausted,
+                    ));
                 }
             }
         }

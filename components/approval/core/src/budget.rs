@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::decide::ApprovalRequest;
 use crate::money::Micros;
-use crate::policy::{Limits, Policy};
+use crate::policy::{Exhausted, Limits, Policy};
 use crate::time::{day_key, month_key};
 
 /// Spent plus reserved money per ledger key (see [`ledger_key`]).
@@ -106,17 +106,30 @@ fn tighter(a: Option<BudgetStatus>, b: Option<BudgetStatus>) -> Option<BudgetSta
     }
 }
 
-/// Joins the checks of several scopes: the first overrun wins, else all reservations
-/// together with the tightest remaining budget.
-pub fn join_checks(checks: impl IntoIterator<Item = BudgetCheck>) -> BudgetCheck {
+/// Joins the checks of several scopes, each with what its exhaustion does: when every
+/// scope fits, all reservations together with the tightest remaining budget; else the
+/// overrun that decides: the first of a scope that denies when exhausted (a scope that
+/// would ask never outranks one that denies), else the first.
+pub fn join_checks(checks: impl IntoIterator<Item = (BudgetCheck, Exhausted)>) -> BudgetCheck {
     let mut change = LedgerChange::default();
     let mut tightest = None;
-    for c in checks {
-        let (c, t) = c?;
-        change.reserve.extend(c.reserve);
-        tightest = tighter(tightest, t);
+    let mut asking: Option<BudgetStatus> = None;
+    for (c, exhausted) in checks {
+        match c {
+            Err(b) if exhausted == Exhausted::Deny => return Err(b),
+            Err(b) => {
+                asking.get_or_insert(b);
+            }
+            Ok((c, t)) => {
+                change.reserve.extend(c.reserve);
+                tightest = tighter(tightest, t);
+            }
+        }
     }
-    Ok((change, tightest))
+    match asking {
+        Some(b) => Err(b),
+        None => Ok((change, tightest)),
+    }
 }
 
 /// Checks `cost` against every budget the request falls under.
@@ -131,7 +144,10 @@ pub fn budget_check(
         budget_scopes(request, policy)
             .into_iter()
             .map(|(scope, limits)| {
-                check_scope(&scope, limits, request.estimated_cost, used, now_ms)
+                (
+                    check_scope(&scope, limits, request.estimated_cost, used, now_ms),
+                    policy.budget.exhausted_of(limits),
+                )
             }),
     )
 }

@@ -194,3 +194,54 @@ fn one_scope_may_ask_when_exhausted_while_the_others_deny() {
     assert!(Policy::parse("[budget]\noverrun_usd = 1.0\n[budget.agents.ops]\ndaily_usd = 1.0\non_exhausted = \"ask\"\n", "p.toml").is_ok());
     assert!(Policy::parse("[budget.agents.ops]\non_exhausted = \"later\"\n", "p.toml").is_err());
 }
+
+/// Several scopes exhausted at once: one that denies decides, wherever it comes in the
+/// order; only when every exhausted scope asks is a human asked.
+#[test]
+fn a_scope_that_denies_outranks_one_that_asks() {
+    let (none, halt) = (LedgerSnapshot::default(), HaltState::default());
+    let rules =
+        "[[rule]]\nname = \"reads\"\nwhen = { action = [\"read\"] }\neffect = \"approve\"\n";
+    // The global budget (checked first) asks; the agent's denies.
+    let p = policy(&format!(
+        "[budget]\ndaily_usd = 1.0\non_exhausted = \"ask\"\noverrun_usd = 5.0\n[budget.agents.ops]\ndaily_usd = 1.0\non_exhausted = \"deny\"\n[budget.agents.pm]\ndaily_usd = 1.0\n[budget.channels.ops-room]\ndaily_usd = 1.0\n{rules}"
+    ));
+    let outcome = |agent: &str, channel: Option<&str>, cost: f64| {
+        let mut r = req(agent, "read", cost);
+        r.channel = channel.map(str::to_owned);
+        let d = decide(&r, &none, &halt, &p, NOW);
+        (d.outcome, d.reason_code, d.budget.map(|b| b.scope))
+    };
+    assert_eq!(
+        outcome("ops", None, 1.5),
+        (
+            Outcome::Denied,
+            ReasonCode::Budget,
+            Some("agent:ops daily".into())
+        )
+    );
+    // pm's own budget and the channel's ask too (the budget's on_exhausted): all of
+    // them ask, and the first overrun is named.
+    assert_eq!(
+        outcome("pm", Some("ops-room"), 1.5),
+        (
+            Outcome::Pending,
+            ReasonCode::Budget,
+            Some("global daily".into())
+        )
+    );
+    // Within the global budget, only an asking scope over: asked.
+    let p2 = policy(&format!(
+        "[budget]\ndaily_usd = 100.0\noverrun_usd = 5.0\n[budget.agents.ops]\ndaily_usd = 1.0\non_exhausted = \"ask\"\n[budget.channels.ops-room]\ndaily_usd = 1.0\n{rules}"
+    ));
+    let mut r = req("ops", "read", 1.5);
+    r.channel = Some("ops-room".into());
+    // ops asks, the channel (the budget's default: deny) denies.
+    let d = decide(&r, &none, &halt, &p2, NOW);
+    assert_eq!(
+        (d.outcome, d.budget.map(|b| b.scope)),
+        (Outcome::Denied, Some("channel:ops-room daily".into()))
+    );
+    r.channel = None;
+    assert_eq!(decide(&r, &none, &halt, &p2, NOW).outcome, Outcome::Pending);
+}

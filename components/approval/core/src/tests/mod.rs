@@ -210,12 +210,15 @@ fn human_answers_and_per_scope_checks() {
     let mut used = LedgerSnapshot::default();
     let fits = budget_check(&r, &p, &used, NOW);
     let per_scope = join_checks(budget_scopes(&r, &p).into_iter().map(|(scope, limits)| {
-        check_scope(
-            &scope,
-            limits,
-            r.estimated_cost,
-            |k| used.used.get(k).copied().unwrap_or(Micros::ZERO),
-            NOW,
+        (
+            check_scope(
+                &scope,
+                limits,
+                r.estimated_cost,
+                |k| used.used.get(k).copied().unwrap_or(Micros::ZERO),
+                NOW,
+            ),
+            p.budget.exhausted_of(limits),
         )
     }));
     assert_eq!(fits, per_scope);
