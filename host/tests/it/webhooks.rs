@@ -344,3 +344,42 @@ fn a_stored_decision_that_does_not_parse_fails_the_event_visibly() {
         "nothing was dispatched for it"
     );
 }
+
+/// An approval has one card a chat: the card of an approver group whose channel is the
+/// chat where the ask was made is not recorded (nor posted) a second time there; in
+/// another chat it is.
+#[test]
+fn an_escalation_card_is_not_doubled_in_the_chat_of_the_ask() {
+    use agency_kit::Db;
+    use agency_webhooks_service::outbound::Address;
+    use agency_webhooks_service::store::{Audience, insert_card};
+    let data = TempDir::new("cards");
+    let store = agency::store::Store::open(&data.path().join("agency.db")).unwrap();
+    let at = |chat: i64| -> Address {
+        serde_json::from_value(json!({"platform": "telegram", "chatId": chat, "source": "bot"}))
+            .unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let insert = |audience: Audience<'_>, address: &Address| {
+        let st = insert_card("apr_1", audience, address, 1).unwrap();
+        rt.block_on(store.execute(&st.sql, &st.params))
+            .unwrap()
+            .changes
+    };
+    assert_eq!(insert(Audience::Asked, &at(-1001)), 1);
+    assert_eq!(
+        insert(Audience::Asked, &at(-1001)),
+        0,
+        "the same card twice"
+    );
+    assert_eq!(
+        insert(Audience::Group("leads"), &at(-1001)),
+        0,
+        "the ask's chat"
+    );
+    assert_eq!(
+        insert(Audience::Group("leads"), &at(-1002)),
+        1,
+        "the group's own chat"
+    );
+}

@@ -498,7 +498,10 @@ impl Audience<'_> {
 }
 
 /// The statement that records the card for `approval_id` and `audience` at `address`
-/// unless one exists (its `changes` say whether this one is new).
+/// unless one exists, or the approval already has a card in that chat (an approver
+/// group whose channel is where the ask was made sees the card there: a second one
+/// would be noise, and a chat holds one card per approval). Its `changes` say whether
+/// this one is new.
 pub fn insert_card(
     approval_id: &str,
     audience: Audience<'_>,
@@ -507,7 +510,9 @@ pub fn insert_card(
 ) -> Result<Statement, serde_json::Error> {
     Ok(Statement::new(
         "INSERT OR IGNORE INTO webhook_cards (approval_id, audience, platform, source, address_json, chat, decided, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, 0, ?7
+         WHERE NOT EXISTS (SELECT 1 FROM webhook_cards
+             WHERE approval_id = ?1 AND platform = ?3 AND source = ?4 AND chat = ?6)",
         vec![
             approval_id.into(),
             audience.key().into(),
