@@ -564,7 +564,7 @@ mod tests {
         req.body = serde_json::json!({"sessionId": "s", "message": message})
             .to_string()
             .into_bytes();
-        let r = match poll(crate::api::call(p, crate::Endpoint::Chat, &req)) {
+        let r = match poll(crate::endpoints::call(p, crate::Endpoint::Chat, &req)) {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };

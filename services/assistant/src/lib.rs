@@ -8,13 +8,15 @@ pub mod api;
 pub mod chat;
 #[cfg(feature = "openapi")]
 mod doc;
+pub mod endpoints;
 pub mod grants;
 pub mod ledger;
 pub mod row;
 pub mod store;
 
-pub use api::{AssistantPorts, AssistantRuntime, Undecided, call};
+pub use api::{AssistantPorts, AssistantRuntime, Undecided};
 pub use chat::ChatPorts;
+pub use endpoints::call;
 pub use ledger::LedgerPort;
 
 use agency_approval::contract::ApprovalStatus;
