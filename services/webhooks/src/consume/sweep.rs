@@ -112,6 +112,7 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
         }
     }
     if read {
+        let mut asks = Vec::new();
         for a in &pending.approvals {
             let Ok(request) = serde_json::from_value::<ApprovalBody>(a.request.clone()) else {
                 p.warn(&format!(
@@ -120,12 +121,23 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                 ));
                 continue;
             };
-            // An ask made with a replyTo gets a card there; an escalated one, another in
-            // its approver group's channel (when that group has one).
-            let asked = request
+            let asked_in = request
                 .reply_to
                 .clone()
-                .and_then(|to| serde_json::from_value::<outbound::Address>(to).ok())
+                .and_then(|to| serde_json::from_value::<outbound::Address>(to).ok());
+            asks.push(Ask {
+                view: a,
+                request,
+                asked_in,
+            });
+        }
+        for ask in &asks {
+            let (a, request) = (ask.view, &ask.request);
+            // An ask made with a replyTo gets a card there; an escalated one, another in
+            // its approver group's channel (when that group has one).
+            let asked = ask
+                .asked_in
+                .clone()
                 .map(|address| (store::Audience::Asked, address));
             let group = a
                 .escalated_at
@@ -140,12 +152,12 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
                     (store::Audience::Group(g), address)
                 });
             for (audience, address) in asked.into_iter().chain(group) {
-                if post_card(p, a, &request, audience, address).await? {
+                if post_card(p, a, request, audience, address).await? {
                     n += 1;
                 }
             }
         }
-        n += batches(p, &pending.approvals, whole).await?;
+        n += batches(p, &asks, &pending.approvals, whole).await?;
     }
     for card in store::open_cards(p.db(), SWEEP).await? {
         let (status, body) = p
@@ -200,10 +212,12 @@ pub async fn cards<P: WebhookPorts>(p: &P) -> Result<usize, ApiError> {
 /// Most asks one batch card lists.
 const BATCH_MAX: usize = 50;
 
-/// The conversation an ask was made from (its `replyTo`), if it names one.
-fn asked_in(a: &ApprovalView) -> Option<outbound::Address> {
-    let request = serde_json::from_value::<ApprovalBody>(a.request.clone()).ok()?;
-    serde_json::from_value(request.reply_to?).ok()
+/// A pending ask with its request read, and the conversation it was made from (its
+/// `replyTo`), if it names one.
+struct Ask<'a> {
+    view: &'a ApprovalView,
+    request: ApprovalBody,
+    asked_in: Option<outbound::Address>,
 }
 
 /// A conversation's key: platform, source, chat and thread.
@@ -226,16 +240,20 @@ fn conversation(address: &outbound::Address) -> String {
 /// Batch cards: a conversation where two or more asks are pending gets one card that
 /// approves or denies them all (each set once: the batch's id is made from the
 /// conversation and its asks); an open batch card some of whose asks were decided
-/// since (known only when `pending` is `whole`) is edited to say so. How many cards were
-/// posted or edited.
+/// since (known only when `pending`, every pending approval, is `whole`) is edited to
+/// say so. How many cards were posted or edited.
 async fn batches<P: WebhookPorts>(
     p: &P,
+    asks: &[Ask<'_>],
     pending: &[ApprovalView],
     whole: bool,
 ) -> Result<usize, ApiError> {
     let mut groups: Vec<(String, outbound::Address, Vec<&ApprovalView>)> = Vec::new();
-    for a in pending {
-        let Some(address) = asked_in(a) else { continue };
+    for ask in asks {
+        let Some(address) = ask.asked_in.clone() else {
+            continue;
+        };
+        let a = ask.view;
         let key = conversation(&address);
         match groups.iter_mut().find(|(k, ..)| *k == key) {
             Some(g) => g.2.push(a),
