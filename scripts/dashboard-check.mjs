@@ -6,6 +6,7 @@
 //   - no console error, no page error, no failed request, no answer of 400 or more;
 //   - the five parts and the gateway each show a status;
 //   - the charts are drawn (a canvas each, with pixels painted);
+//   - the routing decisions and the grants in force are listed (the caller makes one);
 //   - a second snapshot arrives without a reload (live updates);
 //   - nothing is wider than the screen;
 //   - a screenshot of each is saved.
@@ -108,6 +109,9 @@ async function run(name, contextOptions, shot) {
 
     const rows = await page.$$eval("#decisions tr", (trs) => trs.length);
     check(`${name}: recent routing decisions are listed`, rows > 0 && !(await page.locator("#decisions td.empty").count()), `${rows} rows`);
+
+    const grants = await page.$$eval("#grants tr", (trs) => trs.length);
+    check(`${name}: the grants in force are listed`, grants > 0 && !(await page.locator("#grants td.empty").count()), `${grants} rows`);
 
     const first = Number(await page.getAttribute("body", "data-snapshots"));
     const live = await page.waitForFunction(

@@ -137,7 +137,10 @@ if ! "$CONFORMANCE" --router "$URL" --graph "$URL" --assistant "$URL" \
 fi
 
 # The dashboard, served by the monitoring Worker, in headless Chromium (at the edge it
-# polls: one snapshot a connection, then it reconnects).
+# polls: one snapshot a connection, then it reconnects), with a grant in force to list.
+curl -sf -o /dev/null -X POST "$URL/api/grants" -H "authorization: Bearer $AGENCY_OPERATOR_TOKEN" \
+  -H 'content-type: application/json' \
+  -d '{"agent": "devops", "action": "read", "durationSecs": 3600, "totalCostUsd": 10.0, "by": "ana", "reason": "dashboard check"}'
 if ! node "$ROOT/scripts/dashboard-check.mjs" "$URL" "$AGENCY_VIEWER_TOKEN" "$ROOT/target/dashboard" edge; then
   echo "[edge] --- wrangler dev's log ---"; tail -100 "$STATE/ci.log"
   exit 1

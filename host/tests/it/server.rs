@@ -71,7 +71,8 @@ fn conformance_suite_passes_on_the_local_server_native_engine() {
 
 /// The dashboard in real headless Chromium (scripts/dashboard-check.mjs, playwright-core
 /// over the DevTools protocol; `scripts/tools.sh` installs both): after routing and
-/// approval traffic, at desktop size in light mode and phone size in dark mode, it asks
+/// approval traffic and with a grant in force, at desktop size in light mode and phone
+/// size in dark mode, it asks
 /// for the token once, shows the parts and the gateway with their status, draws its
 /// charts, updates live over server-sent events, and logs no error. Screenshots land in
 /// `target/dashboard/`.
@@ -101,6 +102,13 @@ fn the_dashboard_works_in_headless_chromium() {
         .to_string();
         assert_eq!(post(&server.url("/api/approve"), GATEWAY, &body).0, 200);
     }
+    // A grant in force, for the dashboard to list.
+    let grant = json!({"agent": "devops", "action": "read", "durationSecs": 3600,
+        "totalCostUsd": 10.0, "by": "ana", "reason": "dashboard check"});
+    assert_eq!(
+        post(&server.url("/api/grants"), OPERATOR, &grant.to_string()).0,
+        201
+    );
     let out = repo().join("target/dashboard");
     let run = std::process::Command::new("node")
         .arg(repo().join("scripts/dashboard-check.mjs"))

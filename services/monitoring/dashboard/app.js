@@ -339,6 +339,23 @@
       5,
       "no approvals yet",
     );
+    const covers = (g) =>
+      [g.action, g.environment, g.channel && "in " + g.channel].filter(Boolean).join(" · ") +
+      (g.maxTaskCostUsd == null ? "" : " ≤ " + fmt.usd(g.maxTaskCostUsd) + " a task");
+    fill(
+      "grants",
+      s.grants &&
+        s.grants.map((g) =>
+          row([
+            g.agent,
+            covers(g),
+            fmt.int(g.uses) + (g.uses === 1 ? " task, " : " tasks, ") + fmt.usd(g.usedCostUsd) + (g.totalCostUsd == null ? "" : " of " + fmt.usd(g.totalCostUsd)),
+            fmt.time(g.expiresAt),
+          ]),
+        ),
+      4,
+      "no grants in force",
+    );
     fill(
       "dead",
       s.deadLetters && s.deadLetters.map((e) => row([e.id, e.platform + " · " + e.source, e.attempts, fmt.time(e.updatedAt)])),

@@ -161,6 +161,13 @@ pub async fn snapshot<P: MonitorPorts>(p: &P) -> Result<views::Dashboard, ApiErr
         )
         .await,
         halts: recent(p, Part::Assistant, "/api/halt", "halts").await,
+        grants: recent(
+            p,
+            Part::Assistant,
+            &format!("/api/grants?status=active&limit={RECENT}"),
+            "grants",
+        )
+        .await,
         held: recent(p, Part::Webhooks, "/api/events/held", "held").await,
         agents: match p
             .peer(Part::SkillGraph, Method::GET, "/api/agents", &Value::Null)

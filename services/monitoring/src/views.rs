@@ -156,6 +156,10 @@ pub struct Dashboard {
     /// not answer).
     #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
     pub halts: Option<Vec<serde_json::Value>>,
+    /// The grants in force, as `GET /api/grants?status=active` lists them (null when
+    /// the assistant could not answer).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
+    pub grants: Option<Vec<serde_json::Value>>,
     /// The events held by each halt, as `GET /api/events/held` counts them (null when
     /// the webhook service could not answer).
     #[cfg_attr(feature = "openapi", schemars(with = "Option<Vec<serde_json::Value>>"))]
