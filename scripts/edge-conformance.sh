@@ -176,7 +176,7 @@ PY
   aday=$(python3 -c "import time,sys; print(time.strftime('%Y/%m/%d', time.gmtime($ancient / 1000)))")
   for key in "decisions/$day/edge-archive-old" "audit/$aday/900000001"; do
     got="$STATE/$(echo "$key" | tr / _).ndjson.gz"
-    wrangler r2 object get "agency-archive-ci/$key.ndjson.gz" --local --persist-to "$STATE/ci-state" \
+    wrangler r2 object get "agency-archive-ci/archive/$key.ndjson.gz" --local --persist-to "$STATE/ci-state" \
       --file "$got" >"$STATE/r2.log" 2>&1 || { cat "$STATE/r2.log" >&2; return 1; }
     "$AGENCY" archive read "$got" >>"$STATE/archived.ndjson" || return 1
   done

@@ -1,7 +1,7 @@
 //! Retention at the edge: a Worker's scheduled work also archives its service's records
-//! past their period into the environment's R2 bucket (binding `ARCHIVE`,
-//! `archive/`-free keys `{kind}/{yyyy}/{mm}/{dd}/{first key}.ndjson.gz`, the local
-//! archive's layout) and deletes them from its D1 database, a bounded number of batches
+//! past their period into the environment's R2 bucket (binding `ARCHIVE`, keys
+//! `archive/{kind}/{yyyy}/{mm}/{dd}/{first key}.ndjson.gz`: the local archive's layout
+//! under [`PREFIX`]) and deletes them from its D1 database, a bounded number of batches
 //! a run ([`agency_kit::retention::round`]). The periods are `agency.toml`'s
 //! `[retention]`, which `agency deploy` puts in the variable `AGENCY_RETENTION` as JSON
 //! (`{"decisions_days": 180}`); the services' defaults without it.
@@ -20,6 +20,9 @@ pub const BATCHES_PER_RUN: u32 = 10;
 /// The bucket binding.
 pub const BINDING: &str = "ARCHIVE";
 
+/// Where in the bucket the archive is.
+pub const PREFIX: &str = "archive/";
+
 /// The R2 bucket as the archive. A put is whole or absent: R2 never shows part of an
 /// object.
 pub struct R2(pub Bucket);
@@ -27,7 +30,7 @@ pub struct R2(pub Bucket);
 impl Archive for R2 {
     async fn put(&self, name: &str, gz: Vec<u8>) -> Result<(), PortError> {
         self.0
-            .put(name, gz)
+            .put(format!("{PREFIX}{name}"), gz)
             .http_metadata(HttpMetadata {
                 content_type: Some("application/gzip".into()),
                 ..HttpMetadata::default()
