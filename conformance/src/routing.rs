@@ -238,17 +238,7 @@ pub(crate) fn routing_checks(c: &Client, t: &Target, version: &str, out: &mut Ve
             403,
             "viewer feedback",
         )?;
-        expect_status(
-            &c.call(
-                "POST",
-                &r("/api/route/feedback"),
-                Some(op),
-                Some(&body),
-                &[],
-            )?,
-            201,
-            "feedback",
-        )?;
+        feedback(c, t, &decision_id, "devops")?;
         let unknown = json!({"decisionId": "dec_nope", "correctAgent": "devops"}).to_string();
         expect_error(
             &c.call(

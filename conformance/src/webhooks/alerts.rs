@@ -26,13 +26,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
             if left > 0.0 {
                 let body = json!({"taskId": fresh("alert"), "agent": "research", "action": "read",
                     "description": "fill the budget", "estimatedCostUsd": left});
-                let r = h.c.call(
-                    "POST",
-                    &h.assistant("/api/approve")?,
-                    Some(&h.t.gateway_token),
-                    Some(&body.to_string()),
-                    &[],
-                )?;
+                let r = h.api()?.approve(h.c, &body)?;
                 if r.body["decision"] != "approved" {
                     return Err(format!("filling the research budget: {}", r.body));
                 }

@@ -17,13 +17,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
                 let body = json!({"taskId": fresh("batch"), "agent": "devops", "action": "deploy",
                     "description": "batch", "estimatedCostUsd": 0.01, "environment": "production",
                     "replyTo": {"platform": "telegram", "source": SOURCE, "chatId": chat}});
-                let r = h.c.call(
-                    "POST",
-                    &h.assistant("/api/approve")?,
-                    Some(&h.t.gateway_token),
-                    Some(&body.to_string()),
-                    &[],
-                )?;
+                let r = h.api()?.approve(h.c, &body)?;
                 match r.body["approvalId"].as_str() {
                     Some(id) if r.body["decision"] == "pending" => Ok(id.to_owned()),
                     _ => Err(format!("no pending approval: {}", r.body)),

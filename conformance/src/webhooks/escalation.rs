@@ -14,13 +14,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
         &mut || {
             let body = json!({"taskId": fresh("esc"), "agent": "pm", "action": "conformance-escalation",
                 "description": "escalate me", "estimatedCostUsd": 0.01});
-            let asked = h.c.call(
-                "POST",
-                &h.assistant("/api/approve")?,
-                Some(&h.t.gateway_token),
-                Some(&body.to_string()),
-                &[],
-            )?;
+            let asked = h.api()?.approve(h.c, &body)?;
             expect_status(&asked, 200, "POST /api/approve")?;
             if asked.body["decision"] != "pending"
                 || asked.body["escalateTo"] != "leads"

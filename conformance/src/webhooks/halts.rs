@@ -14,12 +14,21 @@ const STALE: Duration = Duration::from_secs(6);
 
 impl Hooks<'_> {
     pub(super) fn assistant(&self, path: &str) -> Result<String, String> {
-        let a = self
-            .t
-            .assistant
-            .as_deref()
-            .ok_or("no assistant in this deployment")?;
-        Ok(format!("{}{path}", a.trim_end_matches('/')))
+        Ok(self.api()?.url(path))
+    }
+
+    /// The assistant under test, with the calls the assistant's checks make.
+    pub(super) fn api(&self) -> Result<crate::assistant::Assistant<'_>, String> {
+        Ok(crate::assistant::Assistant {
+            base: self
+                .t
+                .assistant
+                .as_deref()
+                .ok_or("no assistant in this deployment")?,
+            gw: &self.t.gateway_token,
+            op: &self.t.operator_token,
+            viewer: &self.t.viewer_token,
+        })
     }
 
     fn halt(&self, scope: &str, target: Option<&str>, reason: &str) -> Result<Value, String> {
@@ -403,14 +412,8 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
     check(
         "approvals: the gateway gets approval.decided, signed, with the decision and its comment",
         &mut || {
-            let body = json!({"taskId": fresh("told"), "agent": "devops", "action": "deploy", "description": "told", "estimatedCostUsd": 0.01, "environment": "production"}).to_string();
-            let asked = h.c.call(
-                "POST",
-                &h.assistant("/api/approve")?,
-                Some(&h.t.gateway_token),
-                Some(&body),
-                &[],
-            )?;
+            let body = json!({"taskId": fresh("told"), "agent": "devops", "action": "deploy", "description": "told", "estimatedCostUsd": 0.01, "environment": "production"});
+            let asked = h.api()?.approve(h.c, &body)?;
             expect_status(&asked, 200, "POST /api/approve")?;
             if asked.body["decision"] != "pending" {
                 return Err(format!("expected an ask: {}", asked.body));

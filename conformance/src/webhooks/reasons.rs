@@ -11,13 +11,7 @@ pub(super) fn checks(h: &Hooks<'_>, check: &mut Check<'_>) {
     let ask = |tag: &str| -> Result<String, String> {
         let body = json!({"taskId": fresh(tag), "agent": "devops", "action": "deploy",
             "description": "reason", "estimatedCostUsd": 0.01, "environment": "production"});
-        let r = h.c.call(
-            "POST",
-            &h.assistant("/api/approve")?,
-            Some(&h.t.gateway_token),
-            Some(&body.to_string()),
-            &[],
-        )?;
+        let r = h.api()?.approve(h.c, &body)?;
         r.body["approvalId"]
             .as_str()
             .map(str::to_owned)

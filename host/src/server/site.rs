@@ -148,20 +148,17 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An export's pages, read from the store one at a time as the client takes them.
 fn exported(state: Arc<AppState>, export: Export) -> Body {
-    let pages = futures_util::stream::unfold(Some((state, export)), |at| async move {
-        let (state, mut export) = at?;
-        match export.next_page(&state.store).await {
-            Ok(Some(page)) => Some((
-                Ok(hyper::body::Frame::data(Bytes::from(page))),
-                Some((state, export)),
-            )),
-            Ok(None) => None,
+    use futures_util::StreamExt;
+    let kind = export.of.kind;
+    let pages = export
+        .pages(state, |s| &s.store)
+        .map(move |page| match page {
+            Ok(page) => Ok(hyper::body::Frame::data(Bytes::from(page))),
             Err(e) => {
-                tracing::error!(error = %e, kind = export.of.kind, "export broke off");
-                Some((Err(BodyError::from(e.to_string())), None))
+                tracing::error!(error = %e, kind, "export broke off");
+                Err(BodyError::from(e.to_string()))
             }
-        }
-    });
+        });
     http_body_util::StreamBody::new(pages).boxed_unsync()
 }
 

@@ -2,10 +2,11 @@
 //! them, streamed as NDJSON by the export endpoints (`GET /api/audit/export`, `GET
 //! /api/route/decisions/export`).
 
+use futures_util::Stream;
 use serde::Deserialize;
 
 use crate::ports::{Db, PortError, SqlValue};
-use crate::retention::{BATCH, Retained, line};
+use crate::retention::{BATCH, Retained, ndjson};
 
 /// An export under way: the rows of a kind with times in `from_ms..to_ms`, oldest
 /// first, each with its children, as the archive holds them, as NDJSON. The service
@@ -51,13 +52,9 @@ impl Export {
             return Ok(None);
         };
         self.done = batch.rows.len() < BATCH as usize;
-        let mut out = Vec::new();
-        for row in &batch.rows {
-            out.extend_from_slice(line(row).as_bytes());
-            out.push(b'\n');
-        }
+        let page = ndjson(&batch.rows);
         self.after = Some(batch.last);
-        Ok(Some(out))
+        Ok(Some(page))
     }
 
     /// The export `req` asks for: `from` (inclusive; the beginning by default) and `to`
@@ -76,15 +73,9 @@ impl Export {
             to: Option<String>,
         }
         let q: Query = req.query()?;
-        let at = |name: &str, v: Option<&String>, default: i64| {
-            match v {
+        let at = |name: &str, v: Option<&String>, default: i64| match v {
             None => Ok(default),
-            Some(t) => agency_approval::parse_instant(t).ok_or_else(|| {
-                crate::ApiError::bad_request(format!(
-                    "{name} must be a day (2026-11-25) or an RFC 3339 time (2026-11-25T10:00:00Z), not {t:?}"
-                ))
-            }),
-        }
+            Some(t) => agency_approval::parse_instant(t).ok_or_else(|| not_an_instant(name, t)),
         };
         let (from, to) = (
             at("from", q.from.as_ref(), i64::MIN)?,
@@ -92,6 +83,24 @@ impl Export {
             at("to", q.to.as_ref(), now_ms + 1)?,
         );
         Ok(Export::new(of, from, to))
+    }
+
+    /// Its pages, read one at a time as they are taken, from the database `db` finds in
+    /// `holder` (which the stream owns: it outlives the handler that answered). A
+    /// failure ends the stream with it, for the runtime to cut the connection.
+    pub fn pages<H, D: Db>(
+        self,
+        holder: H,
+        db: impl Fn(&H) -> &D,
+    ) -> impl Stream<Item = Result<Vec<u8>, PortError>> {
+        futures_util::stream::unfold(Some((holder, db, self)), |at| async move {
+            let (holder, db, mut export) = at?;
+            match export.next_page(db(&holder)).await {
+                Ok(Some(page)) => Some((Ok(page), Some((holder, db, export)))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        })
     }
 
     /// The answer that starts it: 200, NDJSON, no body yet (the runtime streams the
@@ -110,4 +119,11 @@ impl Export {
     pub fn of_response(response: &mut crate::Response) -> Option<Export> {
         response.extensions_mut().remove::<Export>()
     }
+}
+
+/// The 400 of a `from` or `to` that is neither a day nor an RFC 3339 time.
+fn not_an_instant(name: &str, text: &str) -> crate::ApiError {
+    crate::ApiError::bad_request(format!(
+        "{name} must be a day (2026-11-25) or an RFC 3339 time (2026-11-25T10:00:00Z), not {text:?}"
+    ))
 }

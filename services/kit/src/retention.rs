@@ -50,17 +50,24 @@ pub struct RetentionConfig {
 }
 
 impl RetentionConfig {
+    /// Each kind's period as set (`None`: its service's default), by kind.
+    fn periods(&self) -> [(&'static str, Option<u32>); 5] {
+        [
+            ("decisions", self.decisions_days),
+            ("feedback", self.feedback_days),
+            ("events", self.events_days),
+            ("audit", self.audit_days),
+            ("chat", self.chat_days),
+        ]
+    }
+
     /// The days `r` is kept.
     pub fn days(&self, r: &Retained) -> u32 {
-        let set = match r.kind {
-            "decisions" => self.decisions_days,
-            "feedback" => self.feedback_days,
-            "events" => self.events_days,
-            "audit" => self.audit_days,
-            "chat" => self.chat_days,
-            _ => None,
-        };
-        set.unwrap_or(r.default_days)
+        self.periods()
+            .into_iter()
+            .find(|(kind, _)| *kind == r.kind)
+            .and_then(|(_, set)| set)
+            .unwrap_or(r.default_days)
     }
 
     /// Every period at least [`MIN_DAYS`]; feedback kept at least as long as the
@@ -80,18 +87,12 @@ impl RetentionConfig {
                 days("decisions")
             ));
         }
-        for (key, v) in [
-            ("decisions_days", self.decisions_days),
-            ("feedback_days", self.feedback_days),
-            ("events_days", self.events_days),
-            ("audit_days", self.audit_days),
-            ("chat_days", self.chat_days),
-        ] {
-            if let Some(d) = v
+        for (kind, set) in self.periods() {
+            if let Some(d) = set
                 && d < MIN_DAYS
             {
                 return Err(format!(
-                    "retention.{key} must be at least {MIN_DAYS} (the SLA and relearning read 30 days), got {d}"
+                    "retention.{kind}_days must be at least {MIN_DAYS} (the SLA and relearning read 30 days), got {d}"
                 ));
             }
         }
@@ -132,8 +133,10 @@ pub async fn round(
             let Some(batch) = r.oldest(db, cutoff, BATCH).await? else {
                 break;
             };
-            for (name, lines) in r.files(&batch) {
-                archive.put(&format!("{name}.gz"), gzip(&lines)?).await?;
+            for (name, rows) in r.files(&batch) {
+                archive
+                    .put(&format!("{name}.gz"), gzip(&ndjson(rows))?)
+                    .await?;
                 out.files += 1;
             }
             db.batch(r.delete(&batch)).await?;
@@ -147,16 +150,22 @@ pub async fn round(
     Ok(out)
 }
 
-/// `rows` as gzipped NDJSON.
-fn gzip(rows: &[&Map<String, Value>]) -> Result<Vec<u8>, PortError> {
+/// `bytes` gzipped.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, PortError> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    for row in rows {
-        gz.write_all(line(row).as_bytes())
-            .and_then(|()| gz.write_all(b"\n"))
-            .map_err(|e| PortError::Storage(format!("gzip: {e}")))?;
-    }
-    gz.finish()
+    gz.write_all(bytes)
+        .and_then(|()| gz.finish())
         .map_err(|e| PortError::Storage(format!("gzip: {e}")))
+}
+
+/// `rows` as NDJSON, a line each ([`line`]): what the archive and an export hold.
+pub(crate) fn ndjson<'r>(rows: impl IntoIterator<Item = &'r Map<String, Value>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.extend_from_slice(line(row).as_bytes());
+        out.push(b'\n');
+    }
+    out
 }
 
 /// A kind of record with a retention period.

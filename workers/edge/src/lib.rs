@@ -127,16 +127,12 @@ fn exported(response: agency_kit::Response, export: Export, env: &Env) -> worker
         Ok(db) => db,
         Err(e) => return to_worker(ApiError::from(e).into_response()),
     };
-    let pages = futures_util::stream::unfold(Some((db, export)), |at| async move {
-        let (db, mut export) = at?;
-        match export.next_page(&db).await {
-            Ok(Some(page)) => Some((Ok(page), Some((db, export)))),
-            Ok(None) => None,
-            Err(e) => {
-                worker::console_error!("export of {} broke off: {e}", export.of.kind);
-                Some((Err(worker::Error::RustError(e.to_string())), None))
-            }
-        }
+    let kind = export.of.kind;
+    let pages = export.pages(db, |db| db).map(move |page| {
+        page.map_err(|e| {
+            worker::console_error!("export of {kind} broke off: {e}");
+            worker::Error::RustError(e.to_string())
+        })
     });
     let body = Response::from_stream(pages)?;
     let (parts, _) = response.into_parts();

@@ -35,6 +35,25 @@ fn private_to(e: &InboundEvent, text: &str) -> Call {
     }
 }
 
+/// The calls once a click decided: the card edited to `text`, and a Telegram click
+/// answered with `answer` (Telegram shows a spinner on the button until it is).
+fn decided_calls(e: &InboundEvent, text: String, answer: &str) -> Vec<Call> {
+    let mut calls = vec![Call::Decided {
+        to: e.reply_to.clone(),
+        text,
+    }];
+    if matches!(
+        e.reply_to,
+        agency_webhook::ReplyTo::Telegram {
+            callback_query_id: Some(_),
+            ..
+        }
+    ) {
+        calls.push(private_to(e, answer));
+    }
+    calls
+}
+
 /// The name of the approver `e` comes from, or the outcome that refuses anyone else:
 /// `result` (its `outcome` set to `notAllowed`) recorded, and `told` said privately.
 fn approver_of<P: WebhookPorts>(
@@ -124,24 +143,7 @@ pub(super) async fn click<P: WebhookPorts>(
         Some(r) => format!("{text}: {r}"),
         None => text,
     };
-    let mut calls = vec![Call::Decided {
-        to: e.reply_to.clone(),
-        text: text.clone(),
-    }];
-    if matches!(
-        e.reply_to,
-        agency_webhook::ReplyTo::Telegram {
-            callback_query_id: Some(_),
-            ..
-        }
-    ) {
-        // Telegram shows a spinner on the button until the click is answered.
-        calls.push(Call::Private {
-            to: e.reply_to.clone(),
-            user: e.user.clone(),
-            text: shown.to_owned(),
-        });
-    }
+    let calls = decided_calls(e, text, shown);
     Ok(Outcome::done(
         json!({ "action": "click", "outcome": "decided", "approvalId": approval_id, "by": name, "approval": body }),
         calls,
@@ -201,19 +203,8 @@ pub(super) async fn batch_click<P: WebhookPorts>(
     if decided < ids.len() as u64 {
         text.push_str(" The others had been decided already.");
     }
-    let mut calls = vec![Call::Decided {
-        to: e.reply_to.clone(),
-        text: text.clone(),
-    }];
-    if matches!(
-        e.reply_to,
-        agency_webhook::ReplyTo::Telegram {
-            callback_query_id: Some(_),
-            ..
-        }
-    ) {
-        calls.push(private(&text));
-    }
+    let answer = text.clone();
+    let calls = decided_calls(e, text, &answer);
     Ok(Outcome::done(
         json!({ "action": "batch", "outcome": "decided", "batchId": batch_id, "decided": decided, "by": name }),
         calls,
