@@ -159,6 +159,38 @@ fn approval_component_and_native_agree_on_vectors() {
     assert!(err.to_string().contains("bad.toml:2:"), "{err}");
 }
 
+/// Pooled by probability over CLINC's per-intent graph (the `exp` of ~130 skills a
+/// message, natively two at a time in SIMD), the component decides every validation
+/// message exactly as the core crate does, alone and in batches.
+#[test]
+fn router_component_pools_clinc_as_native() {
+    use agency_router::{RouteRequest, RouterIndex};
+    use agency_skill_graph::learn::{LabelledMessage, LearnOptions, learn};
+    let data = crate::util::repo().join("../shared/data/clinc150");
+    let read = |name: &str| -> Vec<LabelledMessage> {
+        std::fs::read_to_string(data.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let graph = learn(&read("train.jsonl"), &LearnOptions::default()).unwrap();
+    assert_eq!(graph.pooling, agency_skill_graph::Pooling::Probability);
+    let native = RouterIndex::build(&graph).unwrap();
+    let mut component = runtime().instantiate_router(&graph.to_json()).unwrap();
+    let requests: Vec<RouteRequest> = read("val.jsonl")
+        .into_iter()
+        .map(|m| RouteRequest::new(m.text))
+        .collect();
+    let want: Vec<_> = requests.iter().map(|r| native.route(r)).collect();
+    for (r, want) in requests.iter().zip(&want).step_by(7) {
+        assert_eq!(&component.route(r).unwrap(), want, "{:?}", r.message);
+    }
+    for (chunk, want) in requests.chunks(100).zip(want.chunks(100)) {
+        assert_eq!(component.route_batch(chunk).unwrap(), want);
+    }
+}
+
 /// The router component, one message at a time and in packed batches (down agents
 /// changing within the batch), gives the core crate's decisions on varied requests.
 #[test]

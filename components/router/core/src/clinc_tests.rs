@@ -40,6 +40,81 @@ fn fast_pooling_decides_clinc_as_exact_pooling() {
     }
 }
 
+/// Summing skill scores in place and listing skills as they are reached give the same
+/// decisions, bit for bit, on both CLINC graphs (which route in place) and on a graph
+/// of 500 agents (which lists), with channels and complexities that scale the scores.
+#[test]
+fn skill_scores_in_place_and_listed_decide_alike() {
+    let train = clinc("train.jsonl");
+    let per_intent = learn(&train, &LearnOptions::default()).unwrap();
+    let per_agent = learn(
+        &train,
+        &LearnOptions {
+            per_intent: false,
+            ..LearnOptions::default()
+        },
+    )
+    .unwrap();
+    // 500 agents of one skill each, every other one complex, every third one meant
+    // for a channel; pooled by probability.
+    let skills: Vec<serde_json::Value> = (0..500)
+        .map(|a| {
+            serde_json::json!({
+                "id": format!("s{a}"),
+                "agent": format!("a{a}"),
+                "keywords": (0..5).map(|k| format!("w{}", a * 5 + k)).collect::<Vec<_>>(),
+                "complexity": if a % 2 == 0 { "simple" } else { "complex" },
+                "channels": if a % 3 == 0 { vec!["slack"] } else { vec![] },
+            })
+        })
+        .collect();
+    let wide = serde_json::json!({
+        "pooling": "probability",
+        "agents": (0..500).map(|a| serde_json::json!({"id": format!("a{a}")})).collect::<Vec<_>>(),
+        "channels": [{"id": "slack"}],
+        "skills": skills,
+    });
+    let wide = agency_skill_graph::SkillGraph::from_json(&wide.to_string()).unwrap();
+    let val = clinc("val.jsonl");
+    let wide_texts: Vec<String> = (0..300)
+        .map(|i| {
+            let a = (i * 7) % 500;
+            format!(
+                "w{} w{} and w{} or w{}",
+                5 * a,
+                5 * a + 1,
+                5 * a + 2,
+                (i * 13) % 2500
+            )
+        })
+        .collect();
+    for (graph, texts) in [
+        (
+            &per_intent,
+            val.iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
+        ),
+        (&per_agent, val.iter().map(|m| m.text.clone()).collect()),
+        (&wide, wide_texts),
+    ] {
+        let in_place = RouterIndex::build(graph).unwrap().with_dense_scores(true);
+        let listed = RouterIndex::build(graph).unwrap().with_dense_scores(false);
+        let mut matched = 0;
+        for text in &texts {
+            let mut r = RouteRequest::new(text.clone());
+            let d = in_place.route(&r);
+            matched += usize::from(d.reason == Reason::Match);
+            assert_eq!(d, listed.route(&r), "{text:?}");
+            r.channel = Some("slack".into());
+            assert_eq!(in_place.route(&r), listed.route(&r), "{text:?} in slack");
+        }
+        assert!(
+            matched * 4 > texts.len(),
+            "{matched} of {} matched",
+            texts.len()
+        );
+    }
+}
+
 /// Conversations built from the CLINC data: a topic message, a generic follow-up with
 /// no topic words, then a clear new topic (a validation message the graph alone routes
 /// to its own agent, another agent than the first's). With the switch margin at

@@ -70,6 +70,7 @@ impl KeywordMatcher {
     /// Appends every whole-word occurrence in `hay` to `hits` as (end, start, pattern
     /// id), unordered. `words` are the `[start, end)` of the words in `hay`, in order;
     /// the bytes between them (one or more spaces) read as one space.
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
     pub(crate) fn find(&self, hay: &[u8], words: &[[u32; 2]], hits: &mut Vec<(u32, u32, u32)>) {
         hits.clear();
         match &self.automaton {

@@ -22,6 +22,8 @@ pub(crate) struct Scratch {
     pub(crate) skill_sum: Vec<f64>,
     /// (skill index, score), in order of first score
     pub(crate) skill_scores: Vec<(u32, f64)>,
+    /// each listed skill's term of its agent's score, parallel to `skill_scores`
+    pub(crate) terms: Vec<f64>,
     /// (agent index, score), in order of first score
     pub(crate) agent_scores: Vec<(u32, f64)>,
     /// Where each agent is in `agent_scores`, valid where its `agent_seen` entry

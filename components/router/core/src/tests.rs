@@ -443,3 +443,23 @@ fn pooling_exp_is_within_two_ulp_of_libm() {
     assert!(e.exp(f64::NAN).is_nan());
     assert!(worst <= 2, "{worst} ulp");
 }
+
+/// Two at a time, `exp` gives each lane's bits, in range or out of it.
+#[test]
+fn pooling_exp_in_pairs_is_exp_of_each() {
+    let e = crate::score::PoolExp::new();
+    let mut rng = fastrand::Rng::with_seed(8);
+    let edges = [0.0, -0.0, -700.0, -745.0, 1.0, f64::NEG_INFINITY, f64::NAN];
+    for i in 0..100_000 {
+        let mut x = || match i % 3 {
+            0 => -rng.f64() * 40.0,
+            1 => -rng.f64() * 800.0,
+            _ => edges[rng.usize(..edges.len())],
+        };
+        let pair = [x(), x()];
+        let got = e.exp_pair(pair);
+        for (g, x) in got.iter().zip(pair) {
+            assert_eq!(g.to_bits(), e.exp(x).to_bits(), "{x}");
+        }
+    }
+}
