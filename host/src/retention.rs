@@ -19,12 +19,16 @@ pub use agency_kit::retention::{Pruned, RetentionConfig};
 pub struct Directory(pub PathBuf);
 
 impl agency_kit::retention::Archive for Directory {
-    async fn put(&self, name: &str, gz: Vec<u8>) -> Result<(), PortError> {
+    /// Compressed and written on a blocking thread: gzipping a batch takes a few
+    /// milliseconds, which would hold up the requests of a worker thread.
+    async fn put(&self, name: &str, ndjson: Vec<u8>) -> Result<(), PortError> {
         let path = self.0.join(name);
-        tokio::task::spawn_blocking(move || write_file(&path, &gz))
-            .await
-            .map_err(|e| PortError::Storage(e.to_string()))?
-            .map_err(|e| PortError::Storage(format!("{e:#}")))
+        tokio::task::spawn_blocking(move || {
+            let gz = agency_kit::retention::gzip(&ndjson)?;
+            write_file(&path, &gz).map_err(|e| PortError::Storage(format!("{e:#}")))
+        })
+        .await
+        .map_err(|e| PortError::Storage(e.to_string()))?
     }
 }
 

@@ -29,10 +29,12 @@ pub const BATCH: u32 = 1000;
 /// as in [`crate::ports`]: the local server's future is `Send` because its type is.)
 #[allow(async_fn_in_trait)]
 pub trait Archive {
-    /// Stores `gz` (gzipped NDJSON) under `name` (`{kind}/{yyyy}/{mm}/{dd}/{first
+    /// Stores `ndjson` gzipped ([`gzip`]) under `name` (`{kind}/{yyyy}/{mm}/{dd}/{first
     /// key}.ndjson.gz`), whole or not at all (never a part that reads as whole),
-    /// replacing what an earlier round stored under the name.
-    async fn put(&self, name: &str, gz: Vec<u8>) -> Result<(), PortError>;
+    /// replacing what an earlier round stored under the name. The archive compresses,
+    /// so that the local server can do it off the threads that answer requests (a
+    /// batch takes milliseconds).
+    async fn put(&self, name: &str, ndjson: Vec<u8>) -> Result<(), PortError>;
 }
 
 /// `[retention]`: days each kind is kept (defaults: the services'), and where the
@@ -134,9 +136,7 @@ pub async fn round(
                 break;
             };
             for (name, rows) in r.files(&batch) {
-                archive
-                    .put(&format!("{name}.gz"), gzip(&ndjson(rows))?)
-                    .await?;
+                archive.put(&format!("{name}.gz"), ndjson(rows)).await?;
                 out.files += 1;
             }
             db.batch(r.delete(&batch)).await?;
@@ -150,8 +150,8 @@ pub async fn round(
     Ok(out)
 }
 
-/// `bytes` gzipped.
-fn gzip(bytes: &[u8]) -> Result<Vec<u8>, PortError> {
+/// `bytes` gzipped, as the archive stores them.
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>, PortError> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(bytes)
         .and_then(|()| gz.finish())

@@ -28,9 +28,12 @@ pub const PREFIX: &str = "archive/";
 pub struct R2(pub Bucket);
 
 impl Archive for R2 {
-    async fn put(&self, name: &str, gz: Vec<u8>) -> Result<(), PortError> {
+    async fn put(&self, name: &str, ndjson: Vec<u8>) -> Result<(), PortError> {
         self.0
-            .put(format!("{PREFIX}{name}"), gz)
+            .put(
+                format!("{PREFIX}{name}"),
+                agency_kit::retention::gzip(&ndjson)?,
+            )
             .http_metadata(HttpMetadata {
                 content_type: Some("application/gzip".into()),
                 ..HttpMetadata::default()
