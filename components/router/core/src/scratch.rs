@@ -20,11 +20,13 @@ pub(crate) struct Scratch {
     /// Each skill's score so far, by skill index; zero between calls (keyword weights
     /// are positive, so zero means untouched).
     pub(crate) skill_sum: Vec<f64>,
-    /// (skill index, score), in order of first score
+    /// (skill index, score) of the skills with evidence, in skill order (so each
+    /// agent's skills are one run)
     pub(crate) skill_scores: Vec<(u32, f64)>,
     /// each listed skill's term of its agent's score, parallel to `skill_scores`
     pub(crate) terms: Vec<f64>,
-    /// (agent index, score), in order of first score
+    /// (agent index, score) of the agents with evidence, in the order they were
+    /// first entered
     pub(crate) agent_scores: Vec<(u32, f64)>,
     /// Where each agent is in `agent_scores`, valid where its `agent_seen` entry
     /// equals `stamp`: adding a score is one lookup, not a search.

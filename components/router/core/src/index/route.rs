@@ -48,6 +48,7 @@ impl RouterIndex {
         };
         self.skill_scores(channel, complexity, s);
 
+        // 3. Skills into agents.
         self.agent_scores(s);
         // Ranked by score, ties by agent id so every runtime agrees.
         s.agent_scores.sort_by(|a, b| {
