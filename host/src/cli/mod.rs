@@ -8,7 +8,6 @@ mod route;
 mod serve;
 mod skills;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -69,8 +68,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads JSONL, calling `f` with (line number, line) for each non-blank line.
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &PathBuf) -> anyhow::Result<Vec<T>> {
+/// Reads JSONL, one value per non-blank line; an error names the file and line.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(
+    path: impl AsRef<std::path::Path>,
+) -> anyhow::Result<Vec<T>> {
+    let path = path.as_ref();
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
     let mut out = Vec::new();

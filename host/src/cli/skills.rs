@@ -3,12 +3,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agency_router::RouteRequest;
-use agency_router::calibrate::{self, Abstain};
+use agency_router::calibrate::Abstain;
 use agency_router::eval::{self, Example};
-use agency_router::relearn::relearn;
-use agency_skill_graph::SkillGraph;
-use agency_skill_graph::learn::{LabelledMessage, LearnOptions};
+use agency_skill_graph::learn::LearnOptions;
 use clap::Subcommand;
+
+mod learn;
 
 use agency::audit::Source;
 use agency::config::Engine;
@@ -189,9 +189,9 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             abstain,
             skill_per,
             affinity_ttl: _,
-        } => learn_from_audit(
+        } => learn::from_audit(
             &Source::open(&source, token)?,
-            AuditInputs {
+            learn::AuditInputs {
                 graph,
                 limit,
                 archive,
@@ -208,45 +208,7 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             skill_per,
             affinity_ttl,
             ..
-        } => {
-            let messages: Vec<LabelledMessage> = super::read_jsonl(&examples)?;
-            let (mut graph, curve) = calibrate::learn(&messages, &skill_per.options(), abstain)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", examples.display()))?;
-            let proposed = graph
-                .calibration
-                .as_ref()
-                .and_then(|c| calibrate::propose_switch_margin(&curve, c));
-            match proposed {
-                Some(m) => println!(
-                    "affinity: switch margin {} proposed ({:.1}% of the folds' messages no agent should take stay under it; {:.1}% of in-scope messages reach it for their own agent){}",
-                    m.switch_margin,
-                    m.stays * 100.0,
-                    m.switches * 100.0,
-                    if affinity_ttl.is_some() {
-                        ""
-                    } else {
-                        "; --affinity-ttl SECONDS writes it"
-                    }
-                ),
-                None => println!(
-                    "affinity: no switch margin keeps {:.0}% of the folds' messages no agent should take",
-                    calibrate::SWITCH_STAYS * 100.0
-                ),
-            }
-            if let Some(ttl_seconds) = affinity_ttl {
-                let Some(m) = proposed else {
-                    anyhow::bail!(
-                        "{}: --affinity-ttl: no switch margin to propose from these examples (set affinity in graph.yaml by hand)",
-                        examples.display()
-                    );
-                };
-                graph.affinity = Some(agency_skill_graph::Affinity {
-                    ttl_seconds,
-                    switch_margin: m.switch_margin,
-                });
-            }
-            write_learned(&graph, &out, &format!("{} messages", messages.len()))
-        }
+        } => learn::from_examples(&examples, &out, abstain, skill_per, affinity_ttl),
         SkillsCommand::Learn { .. } => unreachable!("clap requires --examples or --from-audit"),
         SkillsCommand::Diff {
             graph,
@@ -271,98 +233,8 @@ pub fn run(cmd: SkillsCommand) -> anyhow::Result<ExitCode> {
             engine,
             threshold,
             curve,
-        } => {
-            let mut g = match graph_files::load(&graph) {
-                Ok(g) => g,
-                Err(errors) => {
-                    for e in &errors.0 {
-                        println!("{e}");
-                    }
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
-            if let Some(t) = threshold {
-                g.threshold = t;
-            }
-            let examples: Vec<Example> = super::read_jsonl(&examples)?;
-            let runtime = match engine {
-                Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions::default())?)),
-                Engine::Native => None,
-            };
-            let router = Router::new(engine, runtime, &g)?;
-            let requests: Vec<RouteRequest> = examples
-                .iter()
-                .map(|e| RouteRequest {
-                    message: e.text.clone(),
-                    channel: e.channel.clone(),
-                    ..RouteRequest::default()
-                })
-                .collect();
-            let mut predictions = Vec::with_capacity(requests.len());
-            for chunk in requests.chunks(256) {
-                predictions.extend(
-                    router
-                        .route_batch(chunk)?
-                        .into_iter()
-                        .map(|d| d.agent.map(|a| a.to_string())),
-                );
-            }
-            let report = eval::score(&examples, &predictions);
-            let points = if curve {
-                let ts: Vec<f64> = (0..20).map(|i| f64::from(i) / 20.0).collect();
-                Some(eval::curve(&g, &examples, &ts)?)
-            } else {
-                None
-            };
-            if json {
-                let mut v = serde_json::to_value(&report)?;
-                v["threshold"] = serde_json::json!(g.threshold);
-                v["calibration"] = serde_json::to_value(&g.calibration)?;
-                if let Some(points) = &points {
-                    v["curve"] = serde_json::to_value(points)?;
-                }
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("threshold: {}", g.threshold);
-                if let Some(c) = &g.calibration {
-                    println!("{}", calibration_line(c));
-                }
-                print!("{}", report.to_text());
-                if let Some(points) = &points {
-                    println!("\nthreshold  in-scope accuracy  out-of-scope recall");
-                    for p in points {
-                        println!(
-                            "{:>9.2}  {:>17.4}  {:>19.4}",
-                            p.threshold, p.in_scope_accuracy, p.out_of_scope_recall
-                        );
-                    }
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => eval_graph(&graph, &examples, json, engine, threshold, curve),
     }
-}
-
-/// Writes a learned graph to `out` and reports what the file holds.
-fn write_learned(graph: &SkillGraph, out: &Path, from: &str) -> anyhow::Result<ExitCode> {
-    graph_files::write(graph, out)
-        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", out.display()))?;
-    // Read back what was written, so what we report is what the file holds.
-    let written = graph_files::load(out)
-        .map_err(|e| anyhow::anyhow!("the learned graph does not load back:\n{e}"))?;
-    println!(
-        "{}: learned from {from}: {}",
-        out.display(),
-        written.summary()
-    );
-    match &written.calibration {
-        Some(c) => println!("{}", calibration_line(c)),
-        None => println!(
-            "threshold {} (not calibrated: folds need at least two agents)",
-            written.threshold
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -387,86 +259,83 @@ impl SkillPer {
     }
 }
 
-/// `skills learn --from-audit`: the router core's [`relearn`] over the source's stored
-/// decisions (those with feedback are the examples; without `base`, the others anchor).
-/// What `skills learn --from-audit` reads besides its source.
-struct AuditInputs {
-    /// The graph to relearn (default: the source's current one).
-    graph: Option<PathBuf>,
-    /// How many of the source's newest decisions to read.
-    limit: u32,
-    /// An archive whose decisions are read too.
-    archive: Option<PathBuf>,
-    /// The base set of labelled messages.
-    base: Option<PathBuf>,
-}
-
-fn learn_from_audit(
-    source: &Source,
-    inputs: AuditInputs,
-    out: &Path,
-    abstain: Abstain,
-    options: &LearnOptions,
+/// `skills eval`: the graph's decisions on labelled messages, scored (and, with
+/// `--curve`, over thresholds).
+fn eval_graph(
+    graph: &Path,
+    examples: &Path,
+    json: bool,
+    engine: Engine,
+    threshold: Option<f64>,
+    curve: bool,
 ) -> anyhow::Result<ExitCode> {
-    let AuditInputs {
-        graph,
-        limit,
-        archive,
-        base,
-    } = inputs;
-    let base: Option<Vec<LabelledMessage>> = base.as_ref().map(super::read_jsonl).transpose()?;
-    let (existing, decisions) = runtime()?.block_on(async {
-        let existing = match &graph {
-            Some(path) => graph_files::load(path).map_err(|e| anyhow::anyhow!("{e}"))?,
-            None => source.current_graph().await?,
-        };
-        // With the base set only the feedback counts; without it the rest anchors.
-        let decisions = source.decisions(limit, base.is_some()).await?;
-        anyhow::Ok((existing, decisions))
-    })?;
-    let mut decisions = decisions;
-    let mut archived = 0;
-    if let Some(dir) = &archive {
-        let stored: std::collections::HashSet<String> =
-            decisions.iter().map(|d| d.decision_id.clone()).collect();
-        for d in agency::retention::archived_decisions(dir, base.is_some())? {
-            // A crash between archiving and deleting leaves both copies.
-            if !stored.contains(&d.decision_id) {
-                decisions.push(d);
-                archived += 1;
+    let mut g = match graph_files::load(graph) {
+        Ok(g) => g,
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Some(t) = threshold {
+        g.threshold = t;
+    }
+    let examples: Vec<Example> = super::read_jsonl(examples)?;
+    let runtime = match engine {
+        Engine::Wasm => Some(Arc::new(ComponentRuntime::new(RuntimeOptions::default())?)),
+        Engine::Native => None,
+    };
+    let router = Router::new(engine, runtime, &g)?;
+    let requests: Vec<RouteRequest> = examples
+        .iter()
+        .map(|e| RouteRequest {
+            message: e.text.clone(),
+            channel: e.channel.clone(),
+            ..RouteRequest::default()
+        })
+        .collect();
+    let mut predictions = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(256) {
+        predictions.extend(
+            router
+                .route_batch(chunk)?
+                .into_iter()
+                .map(|d| d.agent.map(|a| a.to_string())),
+        );
+    }
+    let report = eval::score(&examples, &predictions);
+    let points = if curve {
+        let ts: Vec<f64> = (0..20).map(|i| f64::from(i) / 20.0).collect();
+        Some(eval::curve(&g, &examples, &ts)?)
+    } else {
+        None
+    };
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["threshold"] = serde_json::json!(g.threshold);
+        v["calibration"] = serde_json::to_value(&g.calibration)?;
+        if let Some(points) = &points {
+            v["curve"] = serde_json::to_value(points)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("threshold: {}", g.threshold);
+        if let Some(c) = &g.calibration {
+            println!("{}", calibration_line(c));
+        }
+        print!("{}", report.to_text());
+        if let Some(points) = &points {
+            println!("\nthreshold  in-scope accuracy  out-of-scope recall");
+            for p in points {
+                println!(
+                    "{:>9.2}  {:>17.4}  {:>19.4}",
+                    p.threshold, p.in_scope_accuracy, p.out_of_scope_recall
+                );
             }
         }
     }
-    let (graph, counts) = relearn(&existing, &decisions, base.as_deref(), options, abstain)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", source.name()))?;
-    let mut from = format!(
-        "{} decisions with feedback at {} ({} corrected, {} confirmed; {} say nobody)",
-        counts.labelled(),
-        source.name(),
-        counts.corrected,
-        counts.confirmed,
-        counts.out_of_scope
-    );
-    if let Some(dir) = &archive {
-        from.push_str(&format!(
-            " (with {archived} archived decisions from {})",
-            dir.display()
-        ));
-    }
-    if counts.skipped > 0 {
-        from.push_str(&format!(
-            ", {} skipped (their agent is not in the graph)",
-            counts.skipped
-        ));
-    }
-    match &base {
-        Some(b) => from.push_str(&format!(" and {} base messages", b.len())),
-        None => from.push_str(&format!(
-            ", warm-started, {} undisputed decisions kept as anchors",
-            counts.anchors
-        )),
-    }
-    write_learned(&graph, out, &from)
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `skills diff`: the source's `POST /api/graph/preview` for the candidate.
