@@ -27,7 +27,6 @@ pub struct BuildError(String);
 struct SkillInfo {
     /// Index into `names.files`.
     file: u32,
-    agent: Option<u32>,
     /// Channel indexes this skill is meant for; empty = all.
     channels: Vec<u32>,
     complexity: Option<Complexity>,
@@ -156,7 +155,6 @@ impl RouterIndex {
             .map(|&i| &graph.skills[i])
             .map(|s| SkillInfo {
                 file: files.binary_search(&s.file_name()).unwrap_or(0) as u32,
-                agent: s.agent.as_ref().and_then(|a| agent_ids.get(a).copied()),
                 channels: s
                     .channels
                     .iter()
@@ -222,7 +220,7 @@ impl RouterIndex {
         let keywords = KeywordMatcher::build(patterns.iter().map(|p| p.phrase.as_str()))
             .map_err(|e| BuildError(format!("keyword index: {e}")))?;
         let uses_complexity = graph.skills.iter().any(|s| s.complexity.is_some());
-        let skill_agent: Vec<u32> = skills.iter().map(|s| s.agent.unwrap_or(NO_AGENT)).collect();
+        let skill_agent: Vec<u32> = order.iter().map(|&i| agent_of(i)).collect();
         let agent_skills = (0..graph.agents.len() as u32)
             .map(|a| {
                 let start = skill_agent.partition_point(|&x| x < a) as u32;
